@@ -1,0 +1,72 @@
+//! Image wire types: list summary, inspect, history, delete answer.
+
+use crate::container::ContainerConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageSummary {
+    pub containers: i64,
+    pub created: i64,
+    #[serde(rename = "Id")]
+    pub id: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub parent_id: String,
+    pub repo_digests: Vec<String>,
+    pub repo_tags: Vec<String>,
+    pub shared_size: i64,
+    pub size: i64,
+    pub virtual_size: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RootFs {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    #[serde(rename = "Id")]
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub docker_version: String,
+    pub author: String,
+    pub config: ContainerConfig,
+    pub architecture: String,
+    pub os: String,
+    pub size: i64,
+    pub virtual_size: i64,
+    pub graph_driver: crate::container::GraphDriver,
+    #[serde(rename = "RootFS")]
+    pub root_fs: RootFs,
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryItem {
+    #[serde(rename = "Id")]
+    pub id: String,
+    pub created: i64,
+    pub created_by: String,
+    pub tags: Option<Vec<String>>,
+    pub size: i64,
+    pub comment: String,
+}
+
+/// One entry of the `DELETE /images/{name}` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ImageDeleteItem {
+    Untagged(String),
+    Deleted(String),
+}

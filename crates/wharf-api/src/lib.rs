@@ -1,0 +1,16 @@
+//! Engine API wire types: Docker's JSON field names, API versions, error bodies, filters and
+//! stdcopy framing.
+//!
+//! Owns: what goes over the wire between Engine API clients and wharfd.
+//! Must not touch: any I/O. Everything here is plain data and pure functions.
+
+pub mod container;
+pub mod error;
+pub mod filters;
+pub mod image;
+pub mod query;
+pub mod stdcopy;
+pub mod system;
+pub mod version;
+
+pub use error::{ApiError, ErrorBody, ErrorKind};

@@ -1,0 +1,787 @@
+//! create, start, exit handling, stop, kill, restart, remove, rename, wait, attach, logs.
+
+use super::logs::{self, LogFilter};
+use super::model::{ContainerRuntimeState, ContainerSpec, Status};
+use super::rootfs::{hosts_file, resolv_conf, resolve_user};
+use super::shim::{self, LaunchArgs};
+use super::signals::parse_signal;
+use super::{lock, Container, ContainerService, RunEvents};
+use crate::{ids, names, timefmt};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use wharf_api::container::{ContainerCreateRequest, ContainerCreateResponse, WaitResponse};
+use wharf_api::ApiError;
+use wharf_runtime::shim_proto::{Request, StartErrorKind};
+use wharf_runtime::spec::{build_spec, BindMount, NetMode, SpecInput};
+use wharf_server::backend::{
+    AttachOptions, AttachSession, LogsOptions, LogsSession, WaitCondition,
+};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("{what}: {e}"))
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+/// Image env first, then the container's, a later key replacing an earlier one in place.
+fn merge_env(image: &[String], container: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = image.to_vec();
+    for e in container {
+        match out.iter_mut().find(|x| env_key(x) == env_key(e)) {
+            Some(slot) => *slot = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+impl ContainerService {
+    pub async fn create(
+        &self,
+        name: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> Result<ContainerCreateResponse, ApiError> {
+        let mut warnings = Vec::new();
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = names::validate(&n).map_err(ApiError::invalid)?;
+                if let Ok(existing) = self.resolve(&format!("/{n}")) {
+                    if existing.name() == n {
+                        return Err(name_conflict(&n, existing.id()));
+                    }
+                }
+                n
+            }
+            None => self.unused_name(),
+        };
+        if req.config.image.is_empty() {
+            return Err(ApiError::invalid("Config.Image is required"));
+        }
+        let image = self.images.resolve(&req.config.image)?;
+        let img_cfg = image.config.config.clone();
+
+        let mut host_config = req.host_config.unwrap_or_default();
+        match host_config.network_mode.as_str() {
+            "" => host_config.network_mode = "default".into(),
+            "default" | "bridge" | "none" | "host" => {}
+            other => {
+                return Err(ApiError::not_found(format!("network {other} not found")));
+            }
+        }
+        if host_config.init == Some(true) {
+            warnings.push("Init is not supported by Wharf yet and was ignored".to_string());
+        }
+
+        let id = ids::new_id().map_err(|e| internal("generating an id", e))?;
+        let mut config = req.config.clone();
+        let user_entrypoint = config.entrypoint.clone().filter(|e| !e.is_empty());
+        let user_cmd = config.cmd.clone().filter(|c| !c.is_empty());
+        let (entrypoint, cmd) = match (user_entrypoint, user_cmd) {
+            (Some(ep), cmd) => (ep, cmd.unwrap_or_default()),
+            (None, Some(cmd)) => (img_cfg.entrypoint.clone().unwrap_or_default(), cmd),
+            (None, None) => (
+                img_cfg.entrypoint.clone().unwrap_or_default(),
+                img_cfg.cmd.clone().unwrap_or_default(),
+            ),
+        };
+        let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+        let Some((path, args)) = argv.split_first() else {
+            return Err(ApiError::invalid("No command specified"));
+        };
+        config.entrypoint = if entrypoint.is_empty() {
+            None
+        } else {
+            Some(entrypoint.clone())
+        };
+        config.cmd = Some(cmd.clone());
+        let image_env = img_cfg.env.clone().unwrap_or_default();
+        let mut env = merge_env(&image_env, config.env.as_deref().unwrap_or(&[]));
+        if !env.iter().any(|e| env_key(e) == "PATH") {
+            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+        }
+        config.env = Some(env);
+        if config.working_dir.is_empty() {
+            config.working_dir = img_cfg.working_dir.clone();
+        }
+        if config.user.is_empty() {
+            config.user = img_cfg.user.clone();
+        }
+        if config.hostname.is_empty() {
+            config.hostname = ids::short(&id).to_string();
+        }
+        if config.stop_signal.is_none() {
+            config.stop_signal = img_cfg.stop_signal.clone();
+        }
+        let mut labels = img_cfg.labels.clone().unwrap_or_default();
+        labels.extend(config.labels.clone().unwrap_or_default());
+        config.labels = Some(labels);
+
+        let spec = ContainerSpec {
+            id: id.clone(),
+            created: timefmt::now_rfc3339(),
+            path: path.clone(),
+            args: args.to_vec(),
+            image_id: image.record.id.clone(),
+            config,
+            host_config,
+            networking_config: req.networking_config.unwrap_or(serde_json::Value::Null),
+            snapshot_key: format!("container-{id}"),
+        };
+
+        let data_dir = self.data_dir(&id);
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
+        let undo = |svc: &ContainerService| {
+            let _ = svc.ctx.snaps.remove(&spec.snapshot_key);
+            let _ = std::fs::remove_dir_all(svc.data_dir(&id));
+        };
+        if let Err(e) = self.write_etc_files(&spec) {
+            undo(self);
+            return Err(e);
+        }
+        if let Err(e) = self
+            .ctx
+            .snaps
+            .prepare(&spec.snapshot_key, Some(&image.record.chain_id))
+        {
+            undo(self);
+            return Err(internal("preparing the container's writable layer", e));
+        }
+        let state = ContainerRuntimeState {
+            started_at: timefmt::ZERO_TIME.into(),
+            finished_at: timefmt::ZERO_TIME.into(),
+            ..Default::default()
+        };
+        let record = wharf_storage::ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            image_id: spec.image_id.clone(),
+            config: serde_json::to_string(&spec).map_err(|e| internal("encoding config", e))?,
+            state: serde_json::to_string(&state).map_err(|e| internal("encoding state", e))?,
+            created: spec.created.clone(),
+        };
+        if let Err(e) = self.ctx.db.insert_container(&record) {
+            undo(self);
+            if e.is_conflict() {
+                let existing = self
+                    .resolve(&name)
+                    .map(|c| c.id().to_string())
+                    .unwrap_or_default();
+                return Err(name_conflict(&name, &existing));
+            }
+            return Err(internal("saving the container", e));
+        }
+        self.insert(Arc::new(Container::new(spec, name, state)));
+        Ok(ContainerCreateResponse { id, warnings })
+    }
+
+    fn unused_name(&self) -> String {
+        for retry in 0..16u32 {
+            let n = names::generate(retry / 4);
+            if self.resolve(&format!("/{n}")).is_err() {
+                return n;
+            }
+        }
+        names::generate(1)
+    }
+
+    fn write_etc_files(&self, spec: &ContainerSpec) -> Result<(), ApiError> {
+        let dir = self.data_dir(&spec.id);
+        let hostname = &spec.config.hostname;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (file, body) in [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", hosts_file(hostname)),
+            ("resolv.conf", resolv_conf(&host_resolv)),
+        ] {
+            wharf_fs::atomic_write(&dir.join(file), body.as_bytes())
+                .map_err(|e| internal(&format!("writing {file}"), e))?;
+        }
+        // The shim appends to this; creating it now lets attach-before-start watch it.
+        let log = self.log_path(&spec.id);
+        if !log.exists() {
+            std::fs::File::create(&log).map_err(|e| internal("creating the log file", e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let _op = c.op.lock().await;
+        self.start_locked(&c).await
+    }
+
+    async fn start_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+        match c.state().status {
+            Status::Running => return Err(ApiError::not_modified()),
+            Status::Removing | Status::Dead => {
+                return Err(ApiError::conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    c.id()
+                )))
+            }
+            _ => {}
+        }
+        let id = c.id().to_string();
+        let exec_dir = self.exec_dir(&id);
+        let rootfs = self.rootfs_dir(&id);
+        // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
+        let _ = wharf_storage::unmount(&rootfs);
+        let _ = std::fs::remove_dir_all(&exec_dir);
+        let bundle = exec_dir.join("bundle");
+        std::fs::create_dir_all(&bundle).map_err(|e| internal("creating the bundle dir", e))?;
+        std::fs::create_dir_all(&rootfs).map_err(|e| internal("creating the rootfs dir", e))?;
+        let mounts = self
+            .ctx
+            .snaps
+            .mounts(&c.spec.snapshot_key)
+            .map_err(|e| internal("reading the container's layers", e))?;
+        wharf_storage::mount_all(&mounts, &rootfs)
+            .map_err(|e| internal("mounting the container's rootfs", e))?;
+
+        let launched = self.launch(c, &rootfs, &bundle).await;
+        match launched {
+            Ok(pid) => {
+                {
+                    let mut st = lock(&c.state);
+                    st.status = Status::Running;
+                    st.pid = i64::from(pid);
+                    st.exit_code = 0;
+                    st.error.clear();
+                    st.started_at = timefmt::now_rfc3339();
+                    st.finished_at = timefmt::ZERO_TIME.into();
+                    st.boot_id = self.ctx.boot_id.clone();
+                }
+                self.persist_state(c)?;
+                c.events.send_modify(|e| e.started += 1);
+                self.connect_stdin(c);
+                self.spawn_monitor(c.clone());
+                Ok(())
+            }
+            Err((code, err)) => {
+                let _ = wharf_storage::unmount(&rootfs);
+                let _ = std::fs::remove_dir_all(&exec_dir);
+                {
+                    let mut st = lock(&c.state);
+                    st.exit_code = code;
+                    st.error = err.message.clone();
+                }
+                let _ = self.persist_state(c);
+                Err(err)
+            }
+        }
+    }
+
+    /// Builds the spec and runs the shim. On failure: the exit code Docker would record and
+    /// the error to return.
+    async fn launch(
+        &self,
+        c: &Container,
+        rootfs: &Path,
+        bundle: &Path,
+    ) -> Result<i32, (i64, ApiError)> {
+        let fail = |e: ApiError| (128, e);
+        let cfg = &c.spec.config;
+        let user = resolve_user(rootfs, &cfg.user).map_err(|m| fail(ApiError::invalid(m)))?;
+        let mut env = cfg.env.clone().unwrap_or_default();
+        if !env.iter().any(|e| env_key(e) == "HOSTNAME") {
+            env.insert(1.min(env.len()), format!("HOSTNAME={}", cfg.hostname));
+        }
+        if !env.iter().any(|e| env_key(e) == "HOME") {
+            env.push(format!("HOME={}", user.home));
+        }
+        let data_dir = self.data_dir(c.id());
+        let net = if c.spec.host_config.network_mode == "host" {
+            NetMode::Host
+        } else {
+            NetMode::NewNetns
+        };
+        let mut args = vec![c.spec.path.clone()];
+        args.extend(c.spec.args.iter().cloned());
+        let input = SpecInput {
+            rootfs: rootfs.to_path_buf(),
+            args,
+            env,
+            cwd: if cfg.working_dir.is_empty() {
+                "/".into()
+            } else {
+                cfg.working_dir.clone()
+            },
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids,
+            hostname: cfg.hostname.clone(),
+            net,
+            bind_mounts: ["hostname", "hosts", "resolv.conf"]
+                .iter()
+                .map(|f| BindMount {
+                    source: data_dir.join(f),
+                    destination: format!("/etc/{f}"),
+                    readonly: false,
+                })
+                .collect(),
+            cgroups_path: format!("/{}/{}", self.ctx.cgroup_parent, c.id()),
+            readonly_rootfs: c.spec.host_config.readonly_rootfs,
+            privileged: c.spec.host_config.privileged,
+        };
+        let spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
+        let json = serde_json::to_vec(&spec).map_err(|e| fail(internal("encoding spec", e)))?;
+        wharf_fs::atomic_write(&bundle.join("config.json"), &json)
+            .map_err(|e| fail(internal("writing config.json", e)))?;
+        let exec_dir = self.exec_dir(c.id());
+        let runtime_root = self.ctx.exec_root.join("runtime");
+        let log = self.log_path(c.id());
+        let result = shim::launch(LaunchArgs {
+            shim_path: &self.ctx.shim_path,
+            id: c.id(),
+            bundle,
+            state_dir: &exec_dir,
+            log: &log,
+            runtime_root: &runtime_root,
+            stdin: cfg.open_stdin,
+        })
+        .await
+        .map_err(|e| fail(internal("starting wharf-shim", e)))?;
+        if result.ok {
+            return result
+                .pid
+                .ok_or_else(|| fail(ApiError::internal("shim reported no pid")));
+        }
+        let msg = result.error.unwrap_or_else(|| "unknown error".into());
+        let code = match result.error_kind {
+            Some(StartErrorKind::NotFound) => 127,
+            Some(StartErrorKind::NotExecutable) => 126,
+            _ => 128,
+        };
+        Err((
+            code,
+            ApiError::invalid(format!(
+                "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
+            )),
+        ))
+    }
+
+    /// Moves stdin written by attachers (including before start) into the running process.
+    fn connect_stdin(&self, c: &Arc<Container>) {
+        if !c.spec.config.open_stdin {
+            return;
+        }
+        let Some(mut rx) = lock(&c.stdin).pending.take() else {
+            // Nobody attached stdin yet; the first attacher connects it.
+            return;
+        };
+        let dir = self.exec_dir(c.id());
+        tokio::spawn(async move {
+            let mut conn = match shim::open_stdin(&dir).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not connect the container's stdin");
+                    return;
+                }
+            };
+            while let Some(chunk) = rx.recv().await {
+                if conn.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = conn.shutdown().await;
+        });
+    }
+
+    /// A sender for this container's stdin, creating the channel when needed.
+    fn stdin_sender(&self, c: &Arc<Container>) -> mpsc::Sender<Bytes> {
+        let mut slot = lock(&c.stdin);
+        if let Some(tx) = slot.sender.as_ref().and_then(|w| w.upgrade()) {
+            return tx;
+        }
+        let (tx, rx) = mpsc::channel::<Bytes>(256);
+        slot.sender = Some(tx.downgrade());
+        slot.pending = Some(rx);
+        drop(slot);
+        if c.is_running() {
+            self.connect_stdin(c);
+        }
+        tx
+    }
+
+    pub(super) fn spawn_monitor(self: &ContainerService, c: Arc<Container>) {
+        let svc = self.handle();
+        tokio::spawn(async move {
+            let Some(svc) = svc.upgrade() else { return };
+            let dir = svc.exec_dir(c.id());
+            let status = shim::wait_exit(&dir).await;
+            svc.on_exit(&c, status).await;
+        });
+    }
+
+    /// Records an exit and releases what the run held.
+    pub(crate) async fn on_exit(
+        &self,
+        c: &Arc<Container>,
+        status: Option<wharf_runtime::shim_proto::ExitStatus>,
+    ) {
+        let id = c.id().to_string();
+        let _ = wharf_storage::unmount(&self.rootfs_dir(&id));
+        let _ = std::fs::remove_dir_all(self.exec_dir(&id));
+        let code = {
+            let mut st = lock(&c.state);
+            st.status = Status::Exited;
+            st.pid = 0;
+            match status {
+                Some(s) => {
+                    st.exit_code = i64::from(s.exit_code);
+                    st.finished_at = s.finished_at;
+                    st.oom_killed = s.oom_killed;
+                }
+                None => {
+                    st.exit_code = 255;
+                    st.finished_at = timefmt::now_rfc3339();
+                    st.error = "the container's shim exited without an exit status".into();
+                }
+            }
+            st.exit_code
+        };
+        if let Err(e) = self.persist_state(c) {
+            tracing::error!(container = %id, error = %e, "saving exit state");
+        }
+        // Stdin is per run.
+        *lock(&c.stdin) = Default::default();
+        c.events.send_modify(|e| {
+            e.finished = e.started.max(e.finished + 1);
+            e.exit_code = code;
+        });
+        tracing::debug!(container = %id, code, "container exited");
+        if c.spec.host_config.auto_remove {
+            let _op = c.op.lock().await;
+            if let Err(e) = self.remove_locked(c).await {
+                tracing::warn!(container = %id, error = %e, "auto-remove failed");
+            }
+        }
+    }
+
+    async fn signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
+        shim::request(
+            &self.exec_dir(c.id()),
+            &Request::Kill {
+                signal: sig,
+                all: false,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            if c.is_running() {
+                internal(&format!("Cannot kill container: {}", c.id()), e)
+            } else {
+                not_running(c.id())
+            }
+        })
+    }
+
+    /// Waits until the run that is current now has finished, at most `timeout`.
+    async fn wait_run_end(c: &Container, timeout: Option<Duration>) -> bool {
+        let mut rx = c.events.subscribe();
+        let target = rx.borrow().started;
+        let fut = async {
+            loop {
+                if rx.borrow_and_update().finished >= target || !c.is_running() {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.is_ok(),
+            None => {
+                fut.await;
+                true
+            }
+        }
+    }
+
+    pub async fn kill(&self, name: &str, signal: Option<String>) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let sig = parse_signal(signal.as_deref().unwrap_or("SIGKILL"))?;
+        let _op = c.op.lock().await;
+        if !c.is_running() {
+            return Err(not_running(c.id()));
+        }
+        self.signal(&c, sig).await?;
+        if sig == libc::SIGKILL {
+            Self::wait_run_end(&c, Some(Duration::from_secs(10))).await;
+        }
+        Ok(())
+    }
+
+    pub async fn stop(
+        &self,
+        name: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let _op = c.op.lock().await;
+        if !c.is_running() {
+            return Err(ApiError::not_modified());
+        }
+        self.stop_locked(&c, signal, timeout).await
+    }
+
+    async fn stop_locked(
+        &self,
+        c: &Arc<Container>,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let sig_name = signal
+            .filter(|s| !s.is_empty())
+            .or_else(|| c.spec.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = parse_signal(&sig_name)?;
+        let t = timeout
+            .or(c.spec.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if sig != libc::SIGKILL {
+            let _ = self.signal(c, sig).await;
+            let grace = if t < 0 {
+                None
+            } else {
+                Some(Duration::from_secs(t as u64))
+            };
+            if Self::wait_run_end(c, grace).await {
+                return Ok(());
+            }
+        }
+        let _ = self.signal(c, libc::SIGKILL).await;
+        if Self::wait_run_end(c, Some(Duration::from_secs(30))).await {
+            Ok(())
+        } else {
+            Err(ApiError::internal(format!(
+                "Cannot stop container {}: it did not exit after SIGKILL",
+                c.id()
+            )))
+        }
+    }
+
+    pub async fn restart(
+        &self,
+        name: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let _op = c.op.lock().await;
+        if c.is_running() {
+            self.stop_locked(&c, signal, timeout).await?;
+        }
+        self.start_locked(&c).await
+    }
+
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let _op = c.op.lock().await;
+        if c.is_running() {
+            if !force {
+                return Err(ApiError::conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id()
+                )));
+            }
+            self.signal(&c, libc::SIGKILL).await?;
+            if !Self::wait_run_end(&c, Some(Duration::from_secs(30))).await {
+                return Err(ApiError::internal(format!(
+                    "Could not kill running container {}, cannot remove",
+                    c.id()
+                )));
+            }
+        }
+        self.remove_locked(&c).await
+    }
+
+    pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+        let id = c.id().to_string();
+        if lock(&c.state).status == Status::Removing && c.events.borrow().removed {
+            return Ok(());
+        }
+        lock(&c.state).status = Status::Removing;
+        let _ = wharf_storage::unmount(&self.rootfs_dir(&id));
+        let _ = std::fs::remove_dir_all(self.exec_dir(&id));
+        if let Err(e) = self.ctx.snaps.remove(&c.spec.snapshot_key) {
+            if !e.is_not_found() {
+                lock(&c.state).status = Status::Dead;
+                return Err(internal("removing the container's writable layer", e));
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.data_dir(&id));
+        self.ctx
+            .db
+            .delete_container(&id)
+            .map_err(|e| internal("deleting the container record", e))?;
+        self.forget(&id);
+        c.events.send_modify(|e| e.removed = true);
+        Ok(())
+    }
+
+    pub async fn rename(&self, name: &str, new_name: &str) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let new_name = names::validate(new_name).map_err(ApiError::invalid)?;
+        if c.name() == new_name {
+            return Err(ApiError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        if let Ok(other) = self.resolve(&format!("/{new_name}")) {
+            if other.name() == new_name {
+                return Err(name_conflict(&new_name, other.id()));
+            }
+        }
+        self.ctx
+            .db
+            .rename_container(c.id(), &new_name)
+            .map_err(|e| {
+                if e.is_conflict() {
+                    name_conflict(&new_name, "")
+                } else {
+                    internal("renaming", e)
+                }
+            })?;
+        *lock(&c.name) = new_name;
+        Ok(())
+    }
+
+    pub async fn wait(
+        &self,
+        name: &str,
+        condition: WaitCondition,
+    ) -> Result<BoxFuture<'static, WaitResponse>, ApiError> {
+        let c = self.resolve(name)?;
+        let mut rx = c.events.subscribe();
+        let now = rx.borrow().clone();
+        let running = c.is_running();
+        let fut = async move {
+            let done = |e: &RunEvents| match condition {
+                WaitCondition::NotRunning => !running || e.finished > now.finished,
+                WaitCondition::NextExit => e.finished > now.finished,
+                WaitCondition::Removed => e.removed,
+            };
+            loop {
+                let e = rx.borrow_and_update().clone();
+                if done(&e) || e.removed {
+                    return WaitResponse {
+                        error: None,
+                        status_code: e.exit_code,
+                    };
+                }
+                if rx.changed().await.is_err() {
+                    // The container went away with its channel: it was removed.
+                    let e = rx.borrow().clone();
+                    return WaitResponse {
+                        error: None,
+                        status_code: e.exit_code,
+                    };
+                }
+            }
+        };
+        Ok(Box::pin(fut))
+    }
+
+    pub async fn logs(&self, name: &str, opts: LogsOptions) -> Result<LogsSession, ApiError> {
+        let c = self.resolve(name)?;
+        if !opts.stdout && !opts.stderr {
+            return Err(ApiError::invalid("You must choose at least one stream"));
+        }
+        let filter = LogFilter {
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            since: opts.since,
+            until: opts.until,
+        };
+        let path = self.log_path(c.id());
+        let (initial, end) = logs::replay(&path, &filter, opts.tail);
+        let tty = c.spec.config.tty;
+        let events = c.events.borrow().clone();
+        if opts.follow && c.is_running() {
+            let until = events.started;
+            return Ok(LogsSession {
+                tty,
+                output: logs::follow(path, end, filter, c, until, initial),
+            });
+        }
+        Ok(LogsSession {
+            tty,
+            output: Box::pin(futures_util::stream::iter(initial)),
+        })
+    }
+
+    pub async fn attach(&self, name: &str, opts: AttachOptions) -> Result<AttachSession, ApiError> {
+        let c = self.resolve(name)?;
+        let filter = LogFilter {
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            since: 0.0,
+            until: 0.0,
+        };
+        let path = self.log_path(c.id());
+        let (initial, end) = if opts.logs {
+            logs::replay(&path, &filter, None)
+        } else {
+            (Vec::new(), logs::file_len(&path))
+        };
+        let events = c.events.borrow().clone();
+        // Attached to a stopped container, we follow its next run (as `start -a` needs).
+        let until = if c.is_running() {
+            events.started
+        } else {
+            events.started + 1
+        };
+        let stdin = if opts.stdin && c.spec.config.open_stdin {
+            Some(self.stdin_sender(&c))
+        } else {
+            None
+        };
+        let output = if opts.stream {
+            logs::follow(path, end, filter, c.clone(), until, initial)
+        } else {
+            Box::pin(futures_util::stream::iter(initial))
+        };
+        Ok(AttachSession {
+            tty: c.spec.config.tty,
+            output,
+            stdin,
+        })
+    }
+}
+
+fn not_running(id: &str) -> ApiError {
+    ApiError::conflict(format!("Container {id} is not running"))
+}
+
+fn name_conflict(name: &str, id: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    #[test]
+    fn env_merge_overrides_in_place() {
+        let img = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let got = merge_env(&img, &["A=2".to_string(), "B=3".to_string()]);
+        assert_eq!(got, vec!["PATH=/bin", "A=2", "B=3"]);
+    }
+}

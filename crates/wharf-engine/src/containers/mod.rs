@@ -1,0 +1,206 @@
+//! The containers service: owns every container's config, state, locks and shim, and the
+//! lifecycle create → start → exit → remove.
+
+pub mod logs;
+pub mod model;
+pub mod rootfs;
+pub mod shim;
+
+mod lifecycle;
+mod query;
+mod restore;
+mod signals;
+
+use crate::ctx::Ctx;
+use bytes::Bytes;
+use model::{ContainerRuntimeState, ContainerSpec};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use tokio::sync::{mpsc, watch};
+use wharf_api::ApiError;
+
+/// Progress of a container's runs, for waiters and followers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunEvents {
+    pub started: u64,
+    pub finished: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+/// Where a container's stdin goes between attachers and the shim.
+#[derive(Default)]
+struct StdinSlot {
+    sender: Option<mpsc::WeakSender<Bytes>>,
+    /// Bytes written before the process exists wait here until start.
+    pending: Option<mpsc::Receiver<Bytes>>,
+}
+
+pub struct Container {
+    pub spec: ContainerSpec,
+    name: Mutex<String>,
+    state: Mutex<ContainerRuntimeState>,
+    pub events: watch::Sender<RunEvents>,
+    /// Serializes start/stop/kill/restart/remove of this container.
+    op: tokio::sync::Mutex<()>,
+    stdin: Mutex<StdinSlot>,
+}
+
+impl Container {
+    fn new(spec: ContainerSpec, name: String, state: ContainerRuntimeState) -> Container {
+        let running = state.status == model::Status::Running;
+        let (events, _) = watch::channel(RunEvents {
+            started: u64::from(running),
+            finished: 0,
+            exit_code: state.exit_code,
+            removed: false,
+        });
+        Container {
+            spec,
+            name: Mutex::new(name),
+            state: Mutex::new(state),
+            events,
+            op: tokio::sync::Mutex::new(()),
+            stdin: Mutex::new(StdinSlot::default()),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    pub fn name(&self) -> String {
+        lock(&self.name).clone()
+    }
+
+    pub fn state(&self) -> ContainerRuntimeState {
+        lock(&self.state).clone()
+    }
+
+    pub fn is_running(&self) -> bool {
+        lock(&self.state).status == model::Status::Running
+    }
+}
+
+/// A poisoned lock only means another task panicked mid-update; the data is still the best we
+/// have, so keep serving rather than cascading the panic.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct ContainerService {
+    me: Weak<ContainerService>,
+    ctx: Arc<Ctx>,
+    containers: RwLock<HashMap<String, Arc<Container>>>,
+    images: Arc<crate::images::ImageService>,
+}
+
+impl ContainerService {
+    pub fn new(ctx: Arc<Ctx>, images: Arc<crate::images::ImageService>) -> Arc<ContainerService> {
+        Arc::new_cyclic(|me| ContainerService {
+            me: me.clone(),
+            ctx,
+            containers: RwLock::new(HashMap::new()),
+            images,
+        })
+    }
+
+    /// Background tasks hold this, so a dropped engine lets them end.
+    fn handle(&self) -> Weak<ContainerService> {
+        self.me.clone()
+    }
+
+    fn all(&self) -> Vec<Arc<Container>> {
+        self.containers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn insert(&self, c: Arc<Container>) {
+        self.containers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.id().to_string(), c);
+    }
+
+    fn forget(&self, id: &str) {
+        self.containers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Full id, exact name (with or without `/`), or a unique id prefix.
+    pub fn resolve(&self, name_or_id: &str) -> Result<Arc<Container>, ApiError> {
+        let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(name_or_id) {
+            return Ok(c.clone());
+        }
+        let bare = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if let Some(c) = map.values().find(|c| c.name() == bare) {
+            return Ok(c.clone());
+        }
+        if !name_or_id.is_empty() && name_or_id.chars().all(|c| c.is_ascii_hexdigit()) {
+            let hits: Vec<_> = map
+                .values()
+                .filter(|c| c.id().starts_with(name_or_id))
+                .collect();
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                0 => {}
+                _ => {
+                    return Err(ApiError::invalid(format!(
+                        "Multiple IDs found with provided prefix: {name_or_id}"
+                    )))
+                }
+            }
+        }
+        Err(ApiError::no_such_container(name_or_id))
+    }
+
+    /// Containers using an image, for image removal.
+    pub fn users_of_image(&self, image_id: &str) -> Vec<(String, bool)> {
+        self.all()
+            .into_iter()
+            .filter(|c| c.spec.image_id == image_id)
+            .map(|c| (c.id().to_string(), c.is_running()))
+            .collect()
+    }
+
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let all = self.all();
+        let running = all.iter().filter(|c| c.is_running()).count();
+        (all.len(), running, all.len() - running)
+    }
+
+    fn data_dir(&self, id: &str) -> PathBuf {
+        self.ctx.data_root.join("containers").join(id)
+    }
+
+    fn exec_dir(&self, id: &str) -> PathBuf {
+        self.ctx.exec_root.join("containers").join(id)
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.data_dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn rootfs_dir(&self, id: &str) -> PathBuf {
+        self.exec_dir(id).join("rootfs")
+    }
+
+    fn persist_state(&self, c: &Container) -> Result<(), ApiError> {
+        let st = c.state();
+        let json = serde_json::to_string(&st).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.ctx
+            .db
+            .update_container_state(c.id(), &json)
+            .map_err(|e| {
+                ApiError::internal(format!("saving state of container {}: {e}", c.id()))
+            })
+    }
+}

@@ -1,0 +1,65 @@
+//! What a container is on disk: a config fixed at create and a state that changes while it
+//! runs. Both are stored as JSON columns of the `containers` table; nothing here holds a field
+//! that only makes sense in memory.
+
+use serde::{Deserialize, Serialize};
+use wharf_api::container::{ContainerConfig, HostConfig};
+
+/// Fixed at create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub id: String,
+    /// RFC 3339 nanos.
+    pub created: String,
+    /// Entrypoint + Cmd after merging with the image: argv[0] and the rest.
+    pub path: String,
+    pub args: Vec<String>,
+    /// The image ID (`sha256:...`) it was created from.
+    pub image_id: String,
+    /// The config after merging with the image's, as inspect shows it.
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    #[serde(default)]
+    pub networking_config: serde_json::Value,
+    /// The snapshot holding its writable layer.
+    pub snapshot_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+    Removing,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Removing => "removing",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// Changes over the container's life.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ContainerRuntimeState {
+    pub status: Status,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub restart_count: i64,
+    pub oom_killed: bool,
+    /// The boot the running process belongs to; a different boot means it died with the host.
+    #[serde(default)]
+    pub boot_id: String,
+}

@@ -1,0 +1,274 @@
+//! list and inspect: how containers look from outside.
+
+use super::model::Status;
+use super::{Container, ContainerService};
+use crate::timefmt;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wharf_api::container::{ContainerInspect, ContainerState, ContainerSummary, GraphDriver};
+use wharf_api::ApiError;
+use wharf_server::backend::ListContainersOptions;
+
+const FILTERS: &[&str] = &[
+    "id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "volume",
+    "health", "publish", "expose", "is-task",
+];
+
+/// `Up 3 seconds`, `Exited (0) 30 seconds ago`, `Created`.
+fn status_text(c: &Container) -> String {
+    let st = c.state();
+    match st.status {
+        Status::Running => format!(
+            "Up {}",
+            timefmt::human_duration(timefmt::seconds_since(&st.started_at))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            st.exit_code,
+            timefmt::human_duration(timefmt::seconds_since(&st.finished_at))
+        ),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn network_settings(c: &Container) -> Value {
+    let mode = c.spec.host_config.network_mode.clone();
+    let net_name = if mode == "default" { "bridge".to_string() } else { mode };
+    json!({
+        "Networks": {
+            net_name: {
+                "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "MacAddress": "", "DriverOpts": null
+            }
+        }
+    })
+}
+
+impl ContainerService {
+    fn image_name(&self, c: &Container) -> String {
+        if c.spec.config.image.is_empty() {
+            c.spec.image_id.clone()
+        } else {
+            c.spec.config.image.clone()
+        }
+    }
+
+    fn matches(&self, c: &Container, f: &wharf_api::filters::Filters) -> Result<bool, ApiError> {
+        let st = c.state();
+        let ok_any = |key: &str, pred: &dyn Fn(&str) -> bool| -> bool {
+            let vals = f.get(key);
+            vals.is_empty() || vals.iter().any(|v| pred(v))
+        };
+        for s in f.get("status") {
+            if !matches!(
+                s.as_str(),
+                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+            ) {
+                return Err(ApiError::invalid(format!(
+                    "Unrecognised filter value for status: {s}"
+                )));
+            }
+        }
+        let labels = c.spec.config.labels.clone().unwrap_or_default();
+        let name = c.name();
+        let ok = ok_any("id", &|v| c.id().starts_with(v))
+            && ok_any("name", &|v| {
+                let v = v.strip_prefix('/').unwrap_or(v);
+                name.contains(v)
+            })
+            && ok_any("status", &|v| v == st.status.as_str())
+            && ok_any("ancestor", &|v| {
+                let img = self.images.resolve(v).ok();
+                match img {
+                    Some(i) => i.record.id == c.spec.image_id,
+                    None => c.spec.config.image == v,
+                }
+            })
+            && ok_any("exited", &|v| {
+                st.status == Status::Exited && v.parse::<i64>().ok() == Some(st.exit_code)
+            })
+            && f.match_labels(&labels);
+        Ok(ok)
+    }
+
+    pub async fn list(
+        &self,
+        opts: ListContainersOptions,
+    ) -> Result<Vec<ContainerSummary>, ApiError> {
+        opts.filters.validate(FILTERS).map_err(ApiError::invalid)?;
+        let mut all: Vec<Arc<Container>> = self.all();
+        all.sort_by(|a, b| b.spec.created.cmp(&a.spec.created));
+        let before = self.anchor(opts.filters.get("before"))?;
+        let since = self.anchor(opts.filters.get("since"))?;
+        let limit = opts.limit.filter(|l| *l > 0);
+        let show_all = opts.all || limit.is_some() || opts.filters.contains("status")
+            || opts.filters.contains("exited");
+        let mut out = Vec::new();
+        for c in all {
+            if !show_all && !c.is_running() {
+                continue;
+            }
+            if let Some(b) = &before {
+                if c.spec.created >= *b {
+                    continue;
+                }
+            }
+            if let Some(s) = &since {
+                if c.spec.created <= *s {
+                    continue;
+                }
+            }
+            if !self.matches(&c, &opts.filters)? {
+                continue;
+            }
+            out.push(self.summary(&c, opts.size));
+            if let Some(l) = limit {
+                if out.len() as i64 >= l {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn anchor(&self, v: &[String]) -> Result<Option<String>, ApiError> {
+        match v.first() {
+            Some(name) => Ok(Some(self.resolve(name)?.spec.created.clone())),
+            None => Ok(None),
+        }
+    }
+
+    fn sizes(&self, c: &Container) -> (i64, i64) {
+        let rw = self.ctx.snaps.usage(&c.spec.snapshot_key).unwrap_or(0) as i64;
+        let img = self.images.size_of(&c.spec.image_id);
+        (rw, rw + img)
+    }
+
+    fn summary(&self, c: &Container, size: bool) -> ContainerSummary {
+        let st = c.state();
+        let mut command = c.spec.path.clone();
+        for a in &c.spec.args {
+            command.push(' ');
+            command.push_str(a);
+        }
+        let (size_rw, size_root_fs) = if size {
+            let (rw, root) = self.sizes(c);
+            (Some(rw), Some(root))
+        } else {
+            (None, None)
+        };
+        ContainerSummary {
+            id: c.id().to_string(),
+            names: vec![format!("/{}", c.name())],
+            image: self.image_name(c),
+            image_id: c.spec.image_id.clone(),
+            command,
+            created: timefmt::unix_seconds(&c.spec.created),
+            ports: Vec::new(),
+            size_rw,
+            size_root_fs,
+            labels: c.spec.config.labels.clone().unwrap_or_default(),
+            state: st.status.as_str().to_string(),
+            status: status_text(c),
+            host_config: json!({"NetworkMode": c.spec.host_config.network_mode}),
+            network_settings: network_settings(c),
+            mounts: Vec::new(),
+        }
+    }
+
+    pub async fn inspect(&self, name: &str, size: bool) -> Result<ContainerInspect, ApiError> {
+        let c = self.resolve(name)?;
+        let st = c.state();
+        let id = c.id().to_string();
+        let data_dir = self.data_dir(&id);
+        let snap_dir = self
+            .ctx
+            .snaps
+            .upper_dir(&c.spec.snapshot_key)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut gd = BTreeMap::new();
+        gd.insert("UpperDir".to_string(), snap_dir);
+        gd.insert(
+            "MergedDir".to_string(),
+            self.rootfs_dir(&id).display().to_string(),
+        );
+        let (size_rw, size_root_fs) = if size {
+            let (rw, root) = self.sizes(&c);
+            (Some(rw), Some(root))
+        } else {
+            (None, None)
+        };
+        let mut network = network_settings(&c);
+        if let Some(obj) = network.as_object_mut() {
+            for (k, v) in [
+                ("Bridge", json!("")),
+                ("SandboxID", json!("")),
+                ("HairpinMode", json!(false)),
+                ("LinkLocalIPv6Address", json!("")),
+                ("LinkLocalIPv6PrefixLen", json!(0)),
+                ("Ports", json!({})),
+                ("SandboxKey", json!("")),
+                ("SecondaryIPAddresses", Value::Null),
+                ("SecondaryIPv6Addresses", Value::Null),
+                ("EndpointID", json!("")),
+                ("Gateway", json!("")),
+                ("GlobalIPv6Address", json!("")),
+                ("GlobalIPv6PrefixLen", json!(0)),
+                ("IPAddress", json!("")),
+                ("IPPrefixLen", json!(0)),
+                ("IPv6Gateway", json!("")),
+                ("MacAddress", json!("")),
+            ] {
+                obj.insert(k.to_string(), v);
+            }
+        }
+        Ok(ContainerInspect {
+            id: id.clone(),
+            created: c.spec.created.clone(),
+            path: c.spec.path.clone(),
+            args: c.spec.args.clone(),
+            state: ContainerState {
+                status: st.status.as_str().to_string(),
+                running: st.status == Status::Running,
+                paused: false,
+                restarting: false,
+                oom_killed: st.oom_killed,
+                dead: st.status == Status::Dead,
+                pid: st.pid,
+                exit_code: st.exit_code,
+                error: st.error.clone(),
+                started_at: st.started_at.clone(),
+                finished_at: st.finished_at.clone(),
+            },
+            image: c.spec.image_id.clone(),
+            resolv_conf_path: data_dir.join("resolv.conf").display().to_string(),
+            hostname_path: data_dir.join("hostname").display().to_string(),
+            hosts_path: data_dir.join("hosts").display().to_string(),
+            log_path: self.log_path(&id).display().to_string(),
+            name: format!("/{}", c.name()),
+            restart_count: st.restart_count,
+            driver: crate::STORAGE_DRIVER.to_string(),
+            platform: "linux".into(),
+            mount_label: String::new(),
+            process_label: String::new(),
+            app_armor_profile: String::new(),
+            exec_ids: None,
+            host_config: c.spec.host_config.clone(),
+            graph_driver: GraphDriver {
+                data: gd,
+                name: crate::STORAGE_DRIVER.to_string(),
+            },
+            size_rw,
+            size_root_fs,
+            mounts: Vec::new(),
+            config: c.spec.config.clone(),
+            network_settings: network,
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! What a container sees besides its image: /etc/hosts, /etc/hostname, /etc/resolv.conf, and
+//! the user it runs as, resolved from the image's own /etc/passwd and /etc/group.
+
+use std::path::Path;
+
+/// The user and groups a process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub home: String,
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
+    let data = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    data.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 6 {
+                return None;
+            }
+            Some(PasswdEntry {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// (name, gid, members)
+fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
+    let data = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    data.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 3 {
+                return None;
+            }
+            let members = f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((f[0].to_string(), f[2].parse().ok()?, members))
+        })
+        .collect()
+}
+
+/// Resolves Docker's `User` (`name`, `uid`, `name:group`, `uid:gid`) inside the rootfs, with
+/// Docker's error words when a name is unknown.
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
+    let passwd = read_passwd(rootfs);
+    let groups = read_group(rootfs);
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    let entry = passwd
+        .iter()
+        .find(|p| p.name == user_part)
+        .or_else(|| {
+            user_part
+                .parse::<u32>()
+                .ok()
+                .and_then(|uid| passwd.iter().find(|p| p.uid == uid))
+        });
+    let (uid, mut gid, home, name) = match (entry, user_part.parse::<u32>()) {
+        (Some(p), _) => (p.uid, p.gid, p.home.clone(), Some(p.name.clone())),
+        (None, Ok(uid)) => (uid, 0, "/".to_string(), None),
+        (None, Err(_)) => {
+            return Err(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            ))
+        }
+    };
+    if let Some(g) = group_part {
+        gid = match groups.iter().find(|(n, _, _)| n == g) {
+            Some((_, id, _)) => *id,
+            None => g.parse::<u32>().map_err(|_| {
+                format!("unable to find group {g}: no matching entries in group file")
+            })?,
+        };
+    }
+    let additional_gids = match &name {
+        Some(n) => groups
+            .iter()
+            .filter(|(_, id, members)| *id != gid && members.iter().any(|m| m == n))
+            .map(|(_, id, _)| *id)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+        home,
+    })
+}
+
+pub fn hosts_file(hostname: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+    )
+}
+
+/// The host's resolv.conf without loopback resolvers, which mean nothing inside a container's
+/// own network namespace; Docker's public fallbacks when none is left.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("nameserver") {
+            let addr = rest.trim();
+            if addr.starts_with("127.") || addr == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwharfuser:x:1000:1000::/home/wharfuser:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nwharfuser:x:1000:\naudio:x:29:wharfuser\n",
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn users() {
+        let d = rootfs();
+        let u = resolve_user(d.path(), "wharfuser").unwrap();
+        assert_eq!((u.uid, u.gid, u.additional_gids.clone()), (1000, 1000, vec![29]));
+        assert_eq!(u.home, "/home/wharfuser");
+        assert_eq!(resolve_user(d.path(), "").unwrap().uid, 0);
+        assert_eq!(resolve_user(d.path(), "4242:7").unwrap().gid, 7);
+        assert_eq!(resolve_user(d.path(), "0:audio").unwrap().gid, 29);
+        assert!(resolve_user(d.path(), "nobody")
+            .unwrap_err()
+            .contains("no matching entries in passwd file"));
+    }
+
+    #[test]
+    fn resolv_drops_loopback() {
+        let r = resolv_conf("nameserver 127.0.0.53\nsearch x\n");
+        assert!(!r.contains("127.0.0.53"));
+        assert!(r.contains("8.8.8.8"));
+        let r = resolv_conf("nameserver 10.1.1.1\n");
+        assert!(r.contains("10.1.1.1") && !r.contains("8.8.8.8"));
+    }
+}

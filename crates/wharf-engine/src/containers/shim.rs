@@ -1,0 +1,129 @@
+//! wharfd's side of the shim contract (`wharf_runtime::shim_proto`): launching a shim and
+//! talking to its socket.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use wharf_runtime::shim_proto::{
+    ExitStatus, LaunchResult, Request, Response, EXIT_FILE, SOCKET_FILE,
+};
+
+pub struct LaunchArgs<'a> {
+    pub shim_path: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub state_dir: &'a Path,
+    pub log: &'a Path,
+    pub runtime_root: &'a Path,
+    pub stdin: bool,
+}
+
+/// Runs `wharf-shim start ...` and returns its launch result once the container's process
+/// has started or failed to.
+pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
+    let mut cmd = tokio::process::Command::new(a.shim_path);
+    cmd.arg("start")
+        .arg("--id")
+        .arg(a.id)
+        .arg("--bundle")
+        .arg(a.bundle)
+        .arg("--state-dir")
+        .arg(a.state_dir)
+        .arg("--log")
+        .arg(a.log)
+        .arg("--runtime-root")
+        .arg(a.runtime_root);
+    if a.stdin {
+        cmd.arg("--stdin");
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd.output().await?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.trim_start().starts_with('{'));
+    match line {
+        Some(l) => serde_json::from_str(l).map_err(|e| {
+            io::Error::other(format!("shim printed an unreadable launch result ({e}): {l}"))
+        }),
+        None => Err(io::Error::other(format!(
+            "shim exited with {} without a launch result: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+    }
+}
+
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SOCKET_FILE)
+}
+
+async fn send(state_dir: &Path, req: &Request) -> io::Result<BufReader<UnixStream>> {
+    let mut s = UnixStream::connect(socket_path(state_dir)).await?;
+    let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
+    line.push(b'\n');
+    s.write_all(&line).await?;
+    Ok(BufReader::new(s))
+}
+
+async fn read_response(r: &mut BufReader<UnixStream>) -> io::Result<Option<Response>> {
+    let mut line = String::new();
+    if r.read_line(&mut line).await? == 0 {
+        return Ok(None);
+    }
+    serde_json::from_str(&line)
+        .map(Some)
+        .map_err(|e| io::Error::other(format!("bad shim response ({e}): {line}")))
+}
+
+/// One request, one answer.
+pub async fn request(state_dir: &Path, req: &Request) -> io::Result<Response> {
+    let mut r = send(state_dir, req).await?;
+    match read_response(&mut r).await? {
+        Some(resp) if resp.ok => Ok(resp),
+        Some(resp) => Err(io::Error::other(
+            resp.error.unwrap_or_else(|| "shim refused the request".into()),
+        )),
+        None => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "shim closed the connection",
+        )),
+    }
+}
+
+/// Waits for the container to exit. Returns the exit status from `exit.json`, which is the
+/// record of truth; `None` if the shim vanished without writing one.
+pub async fn wait_exit(state_dir: &Path) -> Option<ExitStatus> {
+    if let Ok(mut r) = send(state_dir, &Request::Wait).await {
+        // Either an answer or EOF: both mean "look at exit.json now".
+        let _ = read_response(&mut r).await;
+    }
+    read_exit(state_dir)
+}
+
+pub fn read_exit(state_dir: &Path) -> Option<ExitStatus> {
+    let data = std::fs::read(state_dir.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+/// A connection whose write side is the container's stdin.
+pub async fn open_stdin(state_dir: &Path) -> io::Result<UnixStream> {
+    let mut r = send(state_dir, &Request::Stdin).await?;
+    match read_response(&mut r).await? {
+        Some(resp) if resp.ok => Ok(r.into_inner()),
+        Some(resp) => Err(io::Error::other(
+            resp.error.unwrap_or_else(|| "shim refused stdin".into()),
+        )),
+        None => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "shim closed the connection",
+        )),
+    }
+}
+
+/// Whether a shim answers on its socket.
+pub async fn alive(state_dir: &Path) -> bool {
+    request(state_dir, &Request::State).await.is_ok()
+}

@@ -1,0 +1,26 @@
+//! What every service shares: roots, stores and the daemon's settings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use wharf_storage::{ContentStore, Db, Snapshotter};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// The `wharf-shim` binary.
+    pub shim_path: PathBuf,
+    /// Containers' cgroups live at `/<cgroup_parent>/<id>`.
+    pub cgroup_parent: String,
+}
+
+pub struct Ctx {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub shim_path: PathBuf,
+    pub cgroup_parent: String,
+    pub db: Arc<Db>,
+    pub content: Arc<ContentStore>,
+    pub snaps: Arc<Snapshotter>,
+    pub boot_id: String,
+}

@@ -1,0 +1,532 @@
+//! The images service: import, resolve, list, inspect, history, tag, remove.
+//!
+//! An image is an OCI manifest and config in the content store, one committed snapshot per
+//! layer chain, a row in `images` keyed by the config digest (the image ID, as in Docker) and
+//! any number of rows in `tags`.
+
+pub mod changes;
+pub mod reference;
+
+use crate::ctx::Ctx;
+use crate::{ids, timefmt};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wharf_api::container::{ContainerConfig, GraphDriver};
+use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary, RootFs};
+use wharf_api::ApiError;
+use wharf_server::backend::{ImportOptions, ListImagesOptions};
+use wharf_storage::{Digest, ImageRecord};
+
+/// The parts of an OCI image config Wharf reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImageConfigDoc {
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub config: ContainerConfig,
+    #[serde(default)]
+    pub rootfs: RootFsDoc,
+    #[serde(default)]
+    pub history: Vec<HistoryDoc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RootFsDoc {
+    #[serde(default)]
+    pub diff_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HistoryDoc {
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub empty_layer: bool,
+}
+
+pub struct ResolvedImage {
+    pub record: ImageRecord,
+    pub config: ImageConfigDoc,
+}
+
+pub struct ImageService {
+    ctx: Arc<Ctx>,
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("{what}: {e}"))
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+impl ImageService {
+    pub fn new(ctx: Arc<Ctx>) -> ImageService {
+        ImageService { ctx }
+    }
+
+    fn load(&self, record: ImageRecord) -> Result<ResolvedImage, ApiError> {
+        let digest: Digest = record
+            .config_digest
+            .parse()
+            .map_err(|e| internal("image config digest", e))?;
+        let bytes = self
+            .ctx
+            .content
+            .read(&digest)
+            .map_err(|e| internal("reading image config", e))?;
+        let config: ImageConfigDoc =
+            serde_json::from_slice(&bytes).map_err(|e| internal("parsing image config", e))?;
+        Ok(ResolvedImage { record, config })
+    }
+
+    fn record_for(&self, name: &str) -> Result<Option<ImageRecord>, ApiError> {
+        let db = &self.ctx.db;
+        if let Ok(r) = reference::normalize(name) {
+            if let Some(id) = db.resolve_tag(&r).map_err(|e| internal("reading tags", e))? {
+                return db.get_image(&id).map_err(|e| internal("reading images", e));
+            }
+        }
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        if is_hex(hex) {
+            let hits = db
+                .find_images_by_prefix(&format!("sha256:{hex}"))
+                .map_err(|e| internal("reading images", e))?;
+            match hits.len() {
+                0 => {}
+                1 => return Ok(hits.into_iter().next()),
+                _ => {
+                    return Err(ApiError::invalid(format!(
+                        "Multiple IDs found with provided prefix: {name}"
+                    )))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn not_found(name: &str) -> ApiError {
+        let shown = if is_hex(name.strip_prefix("sha256:").unwrap_or(name)) {
+            name.to_string()
+        } else {
+            reference::normalize(name).unwrap_or_else(|_| name.to_string())
+        };
+        ApiError::no_such_image(&shown)
+    }
+
+    /// Tag, full ID, or unique ID prefix → the image.
+    pub fn resolve(&self, name: &str) -> Result<ResolvedImage, ApiError> {
+        match self.record_for(name)? {
+            Some(r) => self.load(r),
+            None => Err(Self::not_found(name)),
+        }
+    }
+
+    pub fn size_of(&self, id: &str) -> i64 {
+        self.ctx
+            .db
+            .get_image(id)
+            .ok()
+            .flatten()
+            .map(|r| r.size)
+            .unwrap_or(0)
+    }
+
+    pub fn count(&self) -> usize {
+        self.ctx.db.list_images().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Imports a tar as a one-layer image. Runs on a blocking thread: it is all disk I/O.
+    pub fn import_blocking(
+        &self,
+        opts: &ImportOptions,
+        body: impl std::io::Read,
+    ) -> Result<String, ApiError> {
+        let tag_ref = if opts.repo.is_empty() {
+            None
+        } else {
+            let full = if opts.tag.is_empty() {
+                opts.repo.clone()
+            } else {
+                format!("{}:{}", opts.repo, opts.tag)
+            };
+            Some(reference::normalize(&full).map_err(ApiError::invalid)?)
+        };
+        let mut cfg = Map::new();
+        changes::apply(&mut cfg, &opts.changes).map_err(ApiError::invalid)?;
+
+        let layer = wharf_storage::import_layer(&self.ctx.content, &self.ctx.snaps, body, None)
+            .map_err(|e| {
+                if e.is_invalid_input() {
+                    ApiError::invalid(format!("importing the image: {e}"))
+                } else {
+                    internal("importing the image", e)
+                }
+            })?;
+        let now = timefmt::now_rfc3339();
+        let comment = if opts.message.is_empty() {
+            "Imported from -".to_string()
+        } else {
+            opts.message.clone()
+        };
+        let config = json!({
+            "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            "os": "linux",
+            "created": now,
+            "config": Value::Object(cfg),
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+            "history": [{"created": now, "created_by": "", "comment": comment}],
+        });
+        let config_bytes =
+            serde_json::to_vec(&config).map_err(|e| internal("encoding image config", e))?;
+        let config_digest = self
+            .ctx
+            .content
+            .put_bytes(&config_bytes)
+            .map_err(|e| internal("storing image config", e))?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(),
+                "size": config_bytes.len(),
+            },
+            "layers": [{
+                "mediaType": layer.media_type,
+                "digest": layer.blob.to_string(),
+                "size": layer.blob_size,
+            }],
+        });
+        let manifest_bytes =
+            serde_json::to_vec(&manifest).map_err(|e| internal("encoding manifest", e))?;
+        let manifest_digest = self
+            .ctx
+            .content
+            .put_bytes(&manifest_bytes)
+            .map_err(|e| internal("storing manifest", e))?;
+        let id = config_digest.to_string();
+        let record = ImageRecord {
+            id: id.clone(),
+            manifest_digest: manifest_digest.to_string(),
+            config_digest: id.clone(),
+            chain_id: layer.chain_id.to_string(),
+            size: layer.size as i64,
+            created: now,
+        };
+        self.ctx
+            .db
+            .put_image(&record)
+            .map_err(|e| internal("saving the image", e))?;
+        if let Some(r) = tag_ref {
+            self.ctx
+                .db
+                .set_tag(&r, &id)
+                .map_err(|e| internal("tagging the image", e))?;
+        }
+        Ok(id)
+    }
+
+    fn labels(cfg: &ImageConfigDoc) -> Option<BTreeMap<String, String>> {
+        cfg.config.labels.clone()
+    }
+
+    fn created_unix(img: &ResolvedImage) -> i64 {
+        img.config
+            .created
+            .as_deref()
+            .map(timefmt::unix_seconds)
+            .unwrap_or_else(|| timefmt::unix_seconds(&img.record.created))
+    }
+
+    pub fn list(&self, opts: &ListImagesOptions) -> Result<Vec<ImageSummary>, ApiError> {
+        let f = &opts.filters;
+        f.validate(&["reference", "dangling", "label", "before", "since", "until"])
+            .map_err(ApiError::invalid)?;
+        let anchor = |key: &str| -> Result<Option<i64>, ApiError> {
+            match f.get(key).first() {
+                Some(n) => Ok(Some(Self::created_unix(&self.resolve(n)?))),
+                None => Ok(None),
+            }
+        };
+        let before = anchor("before")?;
+        let since = anchor("since")?;
+        let dangling = match f.get("dangling").first().map(String::as_str) {
+            None => None,
+            Some("true") | Some("1") => Some(true),
+            Some("false") | Some("0") => Some(false),
+            Some(v) => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid filter 'dangling=[{v}]'"
+                )))
+            }
+        };
+        let records = self
+            .ctx
+            .db
+            .list_images()
+            .map_err(|e| internal("reading images", e))?;
+        let mut out = Vec::new();
+        for rec in records {
+            let tags = self
+                .ctx
+                .db
+                .tags_for(&rec.id)
+                .map_err(|e| internal("reading tags", e))?;
+            let img = self.load(rec)?;
+            let created = Self::created_unix(&img);
+            if let Some(d) = dangling {
+                if d != tags.is_empty() {
+                    continue;
+                }
+            }
+            if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
+                continue;
+            }
+            let labels = Self::labels(&img.config).unwrap_or_default();
+            if !f.match_labels(&labels) {
+                continue;
+            }
+            let refs = f.get("reference");
+            let shown_tags: Vec<String> = if refs.is_empty() {
+                tags.clone()
+            } else {
+                tags.iter()
+                    .filter(|t| {
+                        refs.iter().any(|p| {
+                            let (repo, _) = reference::split_tag(t);
+                            reference::glob_match(p, t) || reference::glob_match(p, repo)
+                        })
+                    })
+                    .cloned()
+                    .collect()
+            };
+            if !refs.is_empty() && shown_tags.is_empty() {
+                continue;
+            }
+            out.push(ImageSummary {
+                containers: -1,
+                created,
+                id: img.record.id.clone(),
+                labels: Self::labels(&img.config),
+                parent_id: String::new(),
+                repo_digests: Vec::new(),
+                repo_tags: shown_tags,
+                shared_size: -1,
+                size: img.record.size,
+                virtual_size: img.record.size,
+            });
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect, ApiError> {
+        let img = self.resolve(name)?;
+        let tags = self
+            .ctx
+            .db
+            .tags_for(&img.record.id)
+            .map_err(|e| internal("reading tags", e))?;
+        let comment = img
+            .config
+            .history
+            .last()
+            .and_then(|h| h.comment.clone())
+            .unwrap_or_default();
+        let upper = self
+            .ctx
+            .snaps
+            .upper_dir(&img.record.chain_id)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut gd = BTreeMap::new();
+        gd.insert("UpperDir".to_string(), upper);
+        Ok(ImageInspect {
+            id: img.record.id.clone(),
+            repo_tags: tags,
+            repo_digests: Vec::new(),
+            parent: String::new(),
+            comment,
+            created: img
+                .config
+                .created
+                .clone()
+                .unwrap_or_else(|| img.record.created.clone()),
+            docker_version: String::new(),
+            author: img.config.author.clone().unwrap_or_default(),
+            config: img.config.config.clone(),
+            architecture: img.config.architecture.clone(),
+            os: img.config.os.clone(),
+            size: img.record.size,
+            virtual_size: img.record.size,
+            graph_driver: GraphDriver {
+                data: gd,
+                name: crate::STORAGE_DRIVER.to_string(),
+            },
+            root_fs: RootFs {
+                kind: "layers".into(),
+                layers: img.config.rootfs.diff_ids.clone(),
+            },
+            metadata: json!({"LastTagTime": timefmt::ZERO_TIME}),
+        })
+    }
+
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>, ApiError> {
+        let img = self.resolve(name)?;
+        let tags = self
+            .ctx
+            .db
+            .tags_for(&img.record.id)
+            .map_err(|e| internal("reading tags", e))?;
+        let n = img.config.history.len();
+        let mut out = Vec::new();
+        for (i, h) in img.config.history.iter().enumerate().rev() {
+            let top = i + 1 == n;
+            out.push(HistoryItem {
+                id: if top {
+                    img.record.id.clone()
+                } else {
+                    "<missing>".into()
+                },
+                created: h.created.as_deref().map(timefmt::unix_seconds).unwrap_or(0),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                tags: if top && !tags.is_empty() {
+                    Some(tags.clone())
+                } else {
+                    None
+                },
+                size: if h.empty_layer || !top { 0 } else { img.record.size },
+                comment: h.comment.clone().unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), ApiError> {
+        let img = self.resolve(name)?;
+        let full = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        let r = reference::normalize(&full).map_err(ApiError::invalid)?;
+        self.ctx
+            .db
+            .set_tag(&r, &img.record.id)
+            .map_err(|e| internal("tagging", e))
+    }
+
+    /// `users`: containers created from each image, (id, running).
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        users: &dyn Fn(&str) -> Vec<(String, bool)>,
+    ) -> Result<Vec<ImageDeleteItem>, ApiError> {
+        let db = &self.ctx.db;
+        let rec = self.record_for(name)?.ok_or_else(|| Self::not_found(name))?;
+        let tags = db.tags_for(&rec.id).map_err(|e| internal("reading tags", e))?;
+        let by_tag = reference::normalize(name)
+            .ok()
+            .filter(|r| tags.contains(r));
+        let mut out = Vec::new();
+        let using = users(&rec.id);
+        let short = ids::short(&rec.id).to_string();
+
+        if let Some(r) = by_tag {
+            if tags.len() > 1 {
+                db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
+                return Ok(vec![ImageDeleteItem::Untagged(r)]);
+            }
+            if let Some((cid, running)) = using.first() {
+                if !force || *running {
+                    let how = if *running { "cannot be forced" } else { "must force" };
+                    return Err(ApiError::conflict(format!(
+                        "conflict: unable to remove repository reference \"{name}\" ({how}) - container {} is using its referenced image {short}",
+                        ids::short(cid)
+                    )));
+                }
+                // Forced with stopped users: the tag goes, the image stays for them.
+                db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
+                return Ok(vec![ImageDeleteItem::Untagged(r)]);
+            }
+            db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
+            out.push(ImageDeleteItem::Untagged(r));
+        } else {
+            if let Some((cid, running)) = using.first() {
+                let how = if *running { "cannot be forced" } else { "must be forced" };
+                let state = if *running { "running" } else { "stopped" };
+                if *running || !force {
+                    return Err(ApiError::conflict(format!(
+                        "conflict: unable to delete {short} ({how}) - image is being used by {state} container {}",
+                        ids::short(cid)
+                    )));
+                }
+            }
+            if tags.len() > 1 && !force {
+                return Err(ApiError::conflict(format!(
+                    "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
+                )));
+            }
+            for t in &tags {
+                db.remove_tag(t).map_err(|e| internal("untagging", e))?;
+                out.push(ImageDeleteItem::Untagged(t.clone()));
+            }
+            if !using.is_empty() {
+                return Ok(out);
+            }
+        }
+        self.delete_image(&rec)?;
+        out.push(ImageDeleteItem::Deleted(rec.id.clone()));
+        Ok(out)
+    }
+
+    fn delete_image(&self, rec: &ImageRecord) -> Result<(), ApiError> {
+        let db = &self.ctx.db;
+        db.delete_image(&rec.id)
+            .map_err(|e| internal("deleting the image", e))?;
+        let others_share_chain = db
+            .list_images()
+            .map(|l| l.iter().any(|i| i.chain_id == rec.chain_id))
+            .unwrap_or(true);
+        let mut layer_blobs = Vec::new();
+        if let Ok(m) = rec.manifest_digest.parse::<Digest>() {
+            if let Ok(bytes) = self.ctx.content.read(&m) {
+                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                    for l in v["layers"].as_array().into_iter().flatten() {
+                        if let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) {
+                            layer_blobs.push(d);
+                        }
+                    }
+                }
+            }
+            let _ = self.ctx.content.delete(&m);
+        }
+        if let Ok(c) = rec.config_digest.parse::<Digest>() {
+            let _ = self.ctx.content.delete(&c);
+        }
+        if !others_share_chain {
+            // Fails harmlessly while a container's writable layer still sits on it.
+            if self.ctx.snaps.remove(&rec.chain_id).is_ok() {
+                for b in layer_blobs {
+                    let _ = self.ctx.content.delete(&b);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+#![recursion_limit = "256"]
+//! The daemon core: one service per object (containers, images), each owning its state and
+//! locks; restore at start; implements the server's backend traits.
+//!
+//! Owns: lifecycle policy, naming, image resolution, reconciliation with running shims.
+//! Must not touch: HTTP types, raw SQL (it goes through `wharf-storage`), the container's
+//! processes directly (always through its shim).
+
+pub mod containers;
+mod ctx;
+pub mod ids;
+pub mod images;
+pub mod names;
+mod system;
+pub mod timefmt;
+
+pub use ctx::EngineConfig;
+
+use bytes::Bytes;
+use containers::ContainerService;
+use ctx::Ctx;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use images::ImageService;
+use std::sync::Arc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use wharf_api::container::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    WaitResponse,
+};
+use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
+use wharf_api::system::{Info, Version};
+use wharf_api::ApiError;
+use wharf_server::backend::*;
+use wharf_storage::{ContentStore, Db, Snapshotter};
+
+/// The name Wharf's overlay snapshotter reports where Docker says `overlay2`.
+pub const STORAGE_DRIVER: &str = "wharf-overlayfs";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("preparing {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] wharf_storage::StorageError),
+}
+
+pub struct Engine {
+    ctx: Arc<Ctx>,
+    containers: Arc<ContainerService>,
+    images: Arc<ImageService>,
+    daemon_id: String,
+}
+
+fn read_boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+impl Engine {
+    /// Opens the stores on the data root and re-adopts every container.
+    pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>, EngineError> {
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| EngineError::Io { path, source }
+        };
+        for d in [
+            cfg.data_root.clone(),
+            cfg.data_root.join("containers"),
+            cfg.exec_root.join("containers"),
+            cfg.exec_root.join("runtime"),
+        ] {
+            std::fs::create_dir_all(&d).map_err(io(&d))?;
+        }
+        let db = Arc::new(Db::open(&cfg.data_root.join("meta.db"))?);
+        let content = Arc::new(ContentStore::open(&cfg.data_root.join("content"))?);
+        let snaps = Arc::new(Snapshotter::new(&cfg.data_root, db.clone())?);
+        let cleaned = wharf_storage::layer::cleanup_interrupted_imports(&snaps)?;
+        if cleaned > 0 {
+            tracing::info!(cleaned, "removed interrupted image imports");
+        }
+        let boot_id = read_boot_id();
+        let id_file = cfg.data_root.join("engine-id");
+        let daemon_id = match std::fs::read_to_string(&id_file) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => {
+                let id = ids::new_id().map_err(io(&id_file))?;
+                wharf_fs::atomic_write(&id_file, id.as_bytes()).map_err(io(&id_file))?;
+                id
+            }
+        };
+        let ctx = Arc::new(Ctx {
+            data_root: cfg.data_root,
+            exec_root: cfg.exec_root,
+            shim_path: cfg.shim_path,
+            cgroup_parent: cfg.cgroup_parent,
+            db,
+            content,
+            snaps,
+            boot_id: boot_id.clone(),
+        });
+        let boot_file = ctx.exec_root.join("boot-id");
+        let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();
+        if previous_boot.trim() != boot_id {
+            wharf_fs::atomic_write(&boot_file, boot_id.as_bytes()).map_err(io(&boot_file))?;
+        }
+        let images = Arc::new(ImageService::new(ctx.clone()));
+        let containers = ContainerService::new(ctx.clone(), images.clone());
+        let n = containers.restore().await?;
+        tracing::info!(containers = n, "restored state");
+        Ok(Arc::new(Engine {
+            ctx,
+            containers,
+            images,
+            daemon_id,
+        }))
+    }
+}
+
+impl ContainersBackend for Engine {
+    async fn create(
+        &self,
+        name: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> BackendResult<ContainerCreateResponse> {
+        self.containers.create(name, req).await
+    }
+    async fn start(&self, id: &str) -> BackendResult<()> {
+        self.containers.start(id).await
+    }
+    async fn stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> BackendResult<()> {
+        self.containers.stop(id, signal, timeout).await
+    }
+    async fn restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> BackendResult<()> {
+        self.containers.restart(id, signal, timeout).await
+    }
+    async fn kill(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
+        self.containers.kill(id, signal).await
+    }
+    async fn remove(&self, id: &str, force: bool, _remove_volumes: bool) -> BackendResult<()> {
+        self.containers.remove(id, force).await
+    }
+    async fn list(&self, opts: ListContainersOptions) -> BackendResult<Vec<ContainerSummary>> {
+        self.containers.list(opts).await
+    }
+    async fn inspect(&self, id: &str, size: bool) -> BackendResult<ContainerInspect> {
+        self.containers.inspect(id, size).await
+    }
+    async fn rename(&self, id: &str, new_name: &str) -> BackendResult<()> {
+        self.containers.rename(id, new_name).await
+    }
+    async fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> BackendResult<BoxFuture<'static, WaitResponse>> {
+        self.containers.wait(id, condition).await
+    }
+    async fn logs(&self, id: &str, opts: LogsOptions) -> BackendResult<LogsSession> {
+        self.containers.logs(id, opts).await
+    }
+    async fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<AttachSession> {
+        self.containers.attach(id, opts).await
+    }
+}
+
+impl ImagesBackend for Engine {
+    async fn import(&self, opts: ImportOptions, body: BodyStream) -> BackendResult<String> {
+        let images = self.images.clone();
+        let reader = StreamReader::new(body.map(|r: Result<Bytes, std::io::Error>| r));
+        tokio::task::spawn_blocking(move || {
+            let sync = SyncIoBridge::new(reader);
+            images.import_blocking(&opts, sync)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?
+    }
+    async fn list(&self, opts: ListImagesOptions) -> BackendResult<Vec<ImageSummary>> {
+        self.images.list(&opts)
+    }
+    async fn inspect(&self, name: &str) -> BackendResult<ImageInspect> {
+        self.images.inspect(name)
+    }
+    async fn history(&self, name: &str) -> BackendResult<Vec<HistoryItem>> {
+        self.images.history(name)
+    }
+    async fn tag(&self, name: &str, repo: &str, tag: &str) -> BackendResult<()> {
+        self.images.tag(name, repo, tag)
+    }
+    async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        _no_prune: bool,
+    ) -> BackendResult<Vec<ImageDeleteItem>> {
+        let containers = self.containers.clone();
+        self.images
+            .remove(name, force, &move |id| containers.users_of_image(id))
+    }
+}
+
+impl SystemBackend for Engine {
+    async fn version(&self) -> BackendResult<Version> {
+        Ok(self.version_info())
+    }
+    async fn info(&self) -> BackendResult<Info> {
+        Ok(self.system_info())
+    }
+}

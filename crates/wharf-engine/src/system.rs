@@ -1,0 +1,169 @@
+//! `/version` and `/info`: what this daemon is and what it holds.
+
+use crate::Engine;
+use serde_json::json;
+use wharf_api::system::{ComponentVersion, Info, PlatformName, Version};
+use wharf_api::version::{API_VERSION, MIN_API_VERSION};
+
+pub const WHARF_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn os_pretty_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn os_version() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VERSION_ID="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// "2" on a unified hierarchy, "1" otherwise (including hybrid hosts like this one).
+pub fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+fn mem_total() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    pub fn version_info(&self) -> Version {
+        Version {
+            platform: PlatformName {
+                name: "Wharf Engine".into(),
+            },
+            components: vec![ComponentVersion {
+                name: "Engine".into(),
+                version: WHARF_VERSION.into(),
+                details: Some(json!({
+                    "ApiVersion": API_VERSION.to_string(),
+                    "MinAPIVersion": MIN_API_VERSION.to_string(),
+                    "Os": "linux",
+                    "Arch": go_arch(),
+                    "KernelVersion": kernel_version(),
+                })),
+            }],
+            version: WHARF_VERSION.into(),
+            api_version: API_VERSION.to_string(),
+            min_api_version: MIN_API_VERSION.to_string(),
+            git_commit: option_env!("WHARF_GIT_COMMIT").unwrap_or("unknown").into(),
+            go_version: "n/a (Rust)".into(),
+            os: "linux".into(),
+            arch: go_arch().into(),
+            kernel_version: kernel_version(),
+            build_time: String::new(),
+        }
+    }
+
+    pub fn system_info(&self) -> Info {
+        let (total, running, stopped) = self.containers.counts();
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        json!({
+            "ID": self.daemon_id,
+            "Containers": total,
+            "ContainersRunning": running,
+            "ContainersPaused": 0,
+            "ContainersStopped": stopped,
+            "Images": self.images.count(),
+            "Driver": crate::STORAGE_DRIVER,
+            "DriverStatus": [["Backing Filesystem", "overlayfs layers"], ["Supports d_type", "true"]],
+            "Plugins": {"Volume": [], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"]},
+            "MemoryLimit": true,
+            "SwapLimit": false,
+            "CpuCfsPeriod": true,
+            "CpuCfsQuota": true,
+            "CPUShares": true,
+            "CPUSet": true,
+            "PidsLimit": true,
+            "IPv4Forwarding": true,
+            "BridgeNfIptables": false,
+            "BridgeNfIp6tables": false,
+            "Debug": false,
+            "NFd": count_fds(),
+            "OomKillDisable": false,
+            "NGoroutines": 0,
+            "SystemTime": crate::timefmt::now_rfc3339(),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": cgroup_version(),
+            "NEventsListener": 0,
+            "KernelVersion": kernel_version(),
+            "OperatingSystem": os_pretty_name(),
+            "OSVersion": os_version(),
+            "OSType": "linux",
+            "Architecture": std::env::consts::ARCH,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
+            "NCPU": ncpu,
+            "MemTotal": mem_total(),
+            "GenericResources": null,
+            "DockerRootDir": self.ctx.data_root.display().to_string(),
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": hostname,
+            "Labels": [],
+            "ExperimentalBuild": false,
+            "ServerVersion": WHARF_VERSION,
+            "Runtimes": {"wharf-shim": {"path": self.ctx.shim_path.display().to_string()}},
+            "DefaultRuntime": "wharf-shim",
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+            "LiveRestoreEnabled": true,
+            "Isolation": "",
+            "InitBinary": "",
+            "ContainerdCommit": {"ID": ""},
+            "RuncCommit": {"ID": ""},
+            "InitCommit": {"ID": ""},
+            "SecurityOptions": [],
+            "Warnings": [],
+        })
+    }
+}
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}

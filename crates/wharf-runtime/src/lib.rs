@@ -1,0 +1,10 @@
+//! Runtime contract and OCI spec building.
+//!
+//! Owns: Docker container config → OCI runtime spec ([`spec`], pure, unit-tested), the
+//! daemon↔shim contract ([`shim_proto`]), and executable lookup inside a rootfs
+//! ([`exec_lookup`]).
+//! Must not touch: tokio, the database, the Engine API types.
+
+pub mod exec_lookup;
+pub mod shim_proto;
+pub mod spec;

@@ -1,0 +1,114 @@
+//! The contract between wharfd and `wharf-shim`: command line, files in the state dir, and the
+//! request/response messages on the shim's unix socket. Both sides use only these types.
+//!
+//! # Launch
+//! wharfd runs `wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE --runtime-root DIR
+//! [--stdin]`. The process wharfd spawned prints exactly one JSON [`LaunchResult`] line on stdout
+//! and exits (0 on success, 1 on failure) once the container's init process has been started
+//! (its user command exec'd) or has failed to start. By then the daemonized shim (a grandchild,
+//! in its own session, subreaper) owns the container and keeps running until it exits.
+//!
+//! # State dir (under the exec root, tmpfs)
+//! - `shim.sock` ([`SOCKET_FILE`]): the shim's socket, created before the launch result is printed.
+//! - `shim.pid` ([`SHIM_PID_FILE`]): the shim's own pid (decimal).
+//! - `init.pid` ([`INIT_PID_FILE`]): the container init's pid in the host pid namespace.
+//! - `exit.json` ([`EXIT_FILE`]): an [`ExitStatus`], written atomically once the init has been reaped
+//!   and stdout/stderr drained into the log. Its presence means the container has exited.
+//!
+//! # Log file
+//! Docker's json-file format: one JSON object per line, [`LogEntry`]. Bytes are written as the
+//! container produced them: each read chunk is split after every `\n` and a trailing piece without
+//! a newline is written as its own entry, so concatenating `log` fields of one stream gives back
+//! the exact output (lossy only for invalid UTF-8).
+//!
+//! # Socket protocol
+//! One connection per request. The client writes one [`Request`] as a JSON line; the shim answers
+//! with one [`Response`] JSON line. For [`Request::Stdin`] the client then streams raw bytes that go
+//! to the container's stdin; the client's EOF (shutdown of its write side) closes the container's
+//! stdin. For [`Request::Wait`] the answer comes when the container has exited (after `exit.json`
+//! is written); a dropped connection without an answer means "read `exit.json`".
+
+use serde::{Deserialize, Serialize};
+
+pub const SOCKET_FILE: &str = "shim.sock";
+pub const SHIM_PID_FILE: &str = "shim.pid";
+pub const INIT_PID_FILE: &str = "init.pid";
+pub const EXIT_FILE: &str = "exit.json";
+
+/// Printed by the launching process on stdout, one line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LaunchResult {
+    pub ok: bool,
+    /// Container init pid (host namespace) when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Docker-worded start failure when not `ok`, e.g.
+    /// `exec: "nosuch": executable file not found in $PATH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What kind of failure, so the daemon can pick the HTTP status and the CLI its exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<StartErrorKind>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StartErrorKind {
+    /// Command not found (docker run exits 127).
+    NotFound,
+    /// Found but not executable, or a directory (docker run exits 126).
+    NotExecutable,
+    /// Anything else (namespaces, mounts, cgroups...).
+    Other,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Send `signal` (a number) to the init process, or to every process of the container if `all`.
+    Kill {
+        signal: i32,
+        #[serde(default)]
+        all: bool,
+    },
+    /// Stream raw stdin bytes after the response; EOF closes the container's stdin.
+    Stdin,
+    /// Answered when the container has exited.
+    Wait,
+    /// Answered at once.
+    State,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitStatus>,
+}
+
+/// Contents of `exit.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code, or 128 + signal number when killed by a signal (Docker's convention).
+    pub exit_code: i32,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub finished_at: String,
+    #[serde(default)]
+    pub oom_killed: bool,
+}
+
+/// One line of the json-file log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogEntry {
+    pub log: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 with nanoseconds, UTC, e.g. `2026-11-23T17:50:30.123456789Z`.
+    pub time: String,
+}

@@ -1,0 +1,837 @@
+//! Docker container config → OCI runtime spec, as a pure function.
+//!
+//! The defaults follow what Docker (moby `oci/defaults.go` plus the daemon's additions) hands to
+//! runc, so that programs see the same environment under Wharf as under Docker: same mounts, same
+//! capability set, same masked and read-only paths, same device allowlist.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
+    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
+};
+
+/// OCI runtime spec version we emit; libcontainer accepts any `1.x`.
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// Docker's default `nofile` limit for containers (soft = hard).
+pub const DEFAULT_NOFILE: u64 = 1_048_576;
+
+/// Size of `/dev/shm`, Docker's default `--shm-size`.
+pub const DEFAULT_SHM_SIZE: &str = "size=65536k";
+
+/// Docker's default capability set (moby `oci/caps/defaults.go`).
+pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+/// Paths Docker hides from unprivileged containers (bind of /dev/null or an empty tmpfs).
+pub const DEFAULT_MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths Docker remounts read-only in unprivileged containers.
+pub const DEFAULT_READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Network namespace choice for the container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetMode {
+    /// A fresh network namespace (only `lo`; the daemon adds interfaces).
+    #[default]
+    NewNetns,
+    /// Share the host's network namespace (`--network host`).
+    Host,
+}
+
+/// A host file or directory bind-mounted into the container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// Everything the daemon decided about a container that the runtime spec needs.
+#[derive(Debug, Clone, Default)]
+pub struct SpecInput {
+    /// Absolute path of the already mounted root filesystem.
+    pub rootfs: PathBuf,
+    pub args: Vec<String>,
+    /// `KEY=value`, already merged with the image env and a default `PATH`.
+    pub env: Vec<String>,
+    /// Absolute working directory inside the container; empty means `/`.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub hostname: String,
+    pub net: NetMode,
+    pub bind_mounts: Vec<BindMount>,
+    /// Cgroup path relative to each hierarchy's root, e.g. `/wharf/<id>`.
+    pub cgroups_path: String,
+    pub readonly_rootfs: bool,
+    pub privileged: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("rootfs path must be absolute: {0}")]
+    RelativeRootfs(PathBuf),
+    #[error("no command specified")]
+    NoCommand,
+    #[error("working directory must be absolute: {0:?}")]
+    RelativeCwd(String),
+    #[error("mount destination must be absolute: {0:?}")]
+    RelativeMountDestination(String),
+    #[error("cgroups path must be absolute: {0:?}")]
+    RelativeCgroupsPath(String),
+    #[error("invalid environment entry (no '='): {0:?}")]
+    InvalidEnv(String),
+    #[error("building OCI spec: {0}")]
+    Oci(#[from] oci_spec::OciSpecError),
+}
+
+/// Builds the OCI runtime spec (`config.json`) for one container.
+pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
+    validate(input)?;
+
+    let cwd = if input.cwd.is_empty() {
+        "/"
+    } else {
+        input.cwd.as_str()
+    };
+
+    let user = UserBuilder::default()
+        .uid(input.uid)
+        .gid(input.gid)
+        .additional_gids(input.additional_gids.clone())
+        .build()?;
+
+    let caps: Capabilities = if input.privileged {
+        all_capabilities()
+    } else {
+        DEFAULT_CAPABILITIES.iter().copied().collect()
+    };
+    // Docker stopped filling inheritable (CVE-2022-24769) and never sets ambient: a non-root
+    // user gets no capabilities after exec, root keeps bounding/effective/permitted.
+    let mut capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()?;
+    // The builder starts from oci-spec's own defaults, which fill these two.
+    capabilities.set_inheritable(None);
+    capabilities.set_ambient(None);
+
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(user)
+        .args(input.args.clone())
+        .env(input.env.clone())
+        .cwd(cwd)
+        .capabilities(capabilities)
+        .rlimits(vec![PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitNofile)
+            .soft(DEFAULT_NOFILE)
+            .hard(DEFAULT_NOFILE)
+            .build()?])
+        .no_new_privileges(false)
+        .build()?;
+
+    let root = RootBuilder::default()
+        .path(input.rootfs.clone())
+        .readonly(input.readonly_rootfs)
+        .build()?;
+
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces(input.net)?)
+        .resources(
+            LinuxResourcesBuilder::default()
+                .devices(device_cgroup_rules(input.privileged)?)
+                .build()?,
+        )
+        .devices(default_devices()?)
+        .cgroups_path(PathBuf::from(&input.cgroups_path));
+    if !input.privileged {
+        linux = linux
+            .masked_paths(DEFAULT_MASKED_PATHS.map(String::from).to_vec())
+            .readonly_paths(DEFAULT_READONLY_PATHS.map(String::from).to_vec());
+    }
+    let mut linux = linux.build()?;
+    if input.privileged {
+        // oci-spec's defaults (runc's) would mask paths even for privileged containers.
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
+
+    let mut spec = SpecBuilder::default()
+        .version(OCI_VERSION)
+        .root(root)
+        .mounts(mounts(input)?)
+        .process(process)
+        .linux(linux)
+        .build()?;
+    // oci-spec's defaults would name the host "youki" and add an empty annotation map.
+    spec.set_hostname((!input.hostname.is_empty()).then(|| input.hostname.clone()));
+    spec.set_annotations(None);
+    Ok(spec)
+}
+
+fn validate(input: &SpecInput) -> Result<(), SpecError> {
+    if !input.rootfs.is_absolute() {
+        return Err(SpecError::RelativeRootfs(input.rootfs.clone()));
+    }
+    if input.args.is_empty() || input.args[0].is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    if !input.cwd.is_empty() && !input.cwd.starts_with('/') {
+        return Err(SpecError::RelativeCwd(input.cwd.clone()));
+    }
+    if !input.cgroups_path.is_empty() && !input.cgroups_path.starts_with('/') {
+        // libcontainer reads a relative path as a systemd slice spec, which we never use.
+        return Err(SpecError::RelativeCgroupsPath(input.cgroups_path.clone()));
+    }
+    if let Some(bad) = input.env.iter().find(|e| !e.contains('=')) {
+        return Err(SpecError::InvalidEnv(bad.clone()));
+    }
+    if let Some(bad) = input
+        .bind_mounts
+        .iter()
+        .find(|m| !m.destination.starts_with('/'))
+    {
+        return Err(SpecError::RelativeMountDestination(bad.destination.clone()));
+    }
+    Ok(())
+}
+
+fn namespaces(net: NetMode) -> Result<Vec<LinuxNamespace>, SpecError> {
+    let mut types = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if net == NetMode::NewNetns {
+        types.push(LinuxNamespaceType::Network);
+    }
+    types
+        .into_iter()
+        .map(|t| Ok(LinuxNamespaceBuilder::default().typ(t).build()?))
+        .collect()
+}
+
+fn mount(
+    destination: &str,
+    typ: &str,
+    source: &str,
+    options: &[&str],
+) -> Result<Mount, SpecError> {
+    Ok(MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()?)
+}
+
+fn mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
+    // Privileged containers get writable sysfs and cgroupfs, as in Docker.
+    let sys_mode = if input.privileged { "rw" } else { "ro" };
+    let mut out = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        )?,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", DEFAULT_SHM_SIZE],
+        )?,
+    ];
+    for b in &input.bind_mounts {
+        let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+        if b.readonly {
+            options.push("ro".to_string());
+        }
+        out.push(
+            MountBuilder::default()
+                .destination(b.destination.as_str())
+                .typ("bind")
+                .source(b.source.clone())
+                .options(options)
+                .build()?,
+        );
+    }
+    Ok(out)
+}
+
+/// The device nodes every Docker container gets: (path, major, minor).
+pub const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+fn default_devices() -> Result<Vec<LinuxDevice>, SpecError> {
+    DEFAULT_DEVICES
+        .iter()
+        .map(|&(path, major, minor)| {
+            Ok(LinuxDeviceBuilder::default()
+                .path(path)
+                .typ(LinuxDeviceType::C)
+                .major(major)
+                .minor(minor)
+                .file_mode(0o666u32)
+                .uid(0u32)
+                .gid(0u32)
+                .build()?)
+        })
+        .collect()
+}
+
+fn rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> Result<LinuxDeviceCgroup, SpecError> {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(typ)
+        .access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    Ok(b.build()?)
+}
+
+fn device_cgroup_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecError> {
+    use LinuxDeviceType::{A, B, C};
+    if privileged {
+        return Ok(vec![rule(true, A, None, None, "rwm")?]);
+    }
+    let mut rules = vec![
+        rule(false, A, None, None, "rwm")?,
+        // mknod of any node is allowed (CAP_MKNOD is in the default set); using it is not.
+        rule(true, C, None, None, "m")?,
+        rule(true, B, None, None, "m")?,
+    ];
+    for &(_, major, minor) in &DEFAULT_DEVICES {
+        rules.push(rule(true, C, Some(major), Some(minor), "rwm")?);
+    }
+    // /dev/pts/* and /dev/pts/ptmx, for the devpts instance we mount.
+    rules.push(rule(true, C, Some(136), None, "rwm")?);
+    rules.push(rule(true, C, Some(5), Some(2), "rwm")?);
+    Ok(rules)
+}
+
+fn all_capabilities() -> Capabilities {
+    use Capability::*;
+    let all = [
+        AuditControl,
+        AuditRead,
+        AuditWrite,
+        BlockSuspend,
+        Bpf,
+        CheckpointRestore,
+        Chown,
+        DacOverride,
+        DacReadSearch,
+        Fowner,
+        Fsetid,
+        IpcLock,
+        IpcOwner,
+        Kill,
+        Lease,
+        LinuxImmutable,
+        MacAdmin,
+        MacOverride,
+        Mknod,
+        NetAdmin,
+        NetBindService,
+        NetBroadcast,
+        NetRaw,
+        Perfmon,
+        Setgid,
+        Setfcap,
+        Setpcap,
+        Setuid,
+        SysAdmin,
+        SysBoot,
+        SysChroot,
+        SysModule,
+        SysNice,
+        SysPacct,
+        SysPtrace,
+        SysRawio,
+        SysResource,
+        SysTime,
+        SysTtyConfig,
+        Syslog,
+        WakeAlarm,
+    ];
+    all.into_iter().collect::<HashSet<_>>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> SpecInput {
+        SpecInput {
+            rootfs: "/var/lib/wharf/rootfs/abc".into(),
+            args: vec!["sh".into(), "-c".into(), "echo hi".into()],
+            env: vec!["PATH=/usr/bin:/bin".into(), "FOO=bar".into()],
+            cwd: "/work".into(),
+            uid: 1000,
+            gid: 1001,
+            additional_gids: vec![10, 20],
+            hostname: "abc123".into(),
+            net: NetMode::NewNetns,
+            bind_mounts: vec![
+                BindMount {
+                    source: "/var/lib/wharf/containers/abc/hosts".into(),
+                    destination: "/etc/hosts".into(),
+                    readonly: false,
+                },
+                BindMount {
+                    source: "/var/lib/wharf/containers/abc/resolv.conf".into(),
+                    destination: "/etc/resolv.conf".into(),
+                    readonly: true,
+                },
+            ],
+            cgroups_path: "/wharf/abc".into(),
+            readonly_rootfs: false,
+            privileged: false,
+        }
+    }
+
+    fn ns_types(spec: &Spec) -> Vec<LinuxNamespaceType> {
+        spec.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ())
+            .collect()
+    }
+
+    fn find_mount<'a>(spec: &'a Spec, dest: &str) -> &'a Mount {
+        spec.mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == &PathBuf::from(dest))
+            .unwrap_or_else(|| panic!("no mount at {dest}"))
+    }
+
+    fn opts(m: &Mount) -> Vec<&str> {
+        m.options()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn process_fields() {
+        let spec = build_spec(&input()).unwrap();
+        assert!(spec.version().starts_with("1."));
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(p.args().as_ref().unwrap(), &input().args);
+        assert_eq!(p.env().as_ref().unwrap(), &input().env);
+        assert_eq!(p.cwd(), &PathBuf::from("/work"));
+        assert_eq!(p.terminal(), Some(false));
+        assert_eq!(p.no_new_privileges(), Some(false));
+        assert_eq!(p.user().uid(), 1000);
+        assert_eq!(p.user().gid(), 1001);
+        assert_eq!(p.user().additional_gids().as_ref().unwrap(), &vec![10, 20]);
+        let rl = p.rlimits().as_ref().unwrap();
+        assert_eq!(rl.len(), 1);
+        assert_eq!(rl[0].typ(), PosixRlimitType::RlimitNofile);
+        assert_eq!(rl[0].soft(), 1_048_576);
+        assert_eq!(rl[0].hard(), 1_048_576);
+        assert_eq!(spec.hostname().as_deref(), Some("abc123"));
+        let root = spec.root().as_ref().unwrap();
+        assert_eq!(root.path(), &PathBuf::from("/var/lib/wharf/rootfs/abc"));
+        assert_eq!(root.readonly(), Some(false));
+    }
+
+    #[test]
+    fn empty_cwd_defaults_to_root_and_readonly_rootfs() {
+        let mut i = input();
+        i.cwd.clear();
+        i.readonly_rootfs = true;
+        let spec = build_spec(&i).unwrap();
+        assert_eq!(
+            spec.process().as_ref().unwrap().cwd(),
+            &PathBuf::from("/")
+        );
+        assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
+    }
+
+    #[test]
+    fn capabilities_are_dockers_defaults() {
+        let spec = build_spec(&input()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        let want: Capabilities = DEFAULT_CAPABILITIES.iter().copied().collect();
+        assert_eq!(want.len(), 14);
+        assert_eq!(caps.bounding().as_ref().unwrap(), &want);
+        assert_eq!(caps.effective().as_ref().unwrap(), &want);
+        assert_eq!(caps.permitted().as_ref().unwrap(), &want);
+        assert!(caps.inheritable().is_none());
+        assert!(caps.ambient().is_none());
+        assert!(!want.contains(&Capability::SysAdmin));
+        assert!(!want.contains(&Capability::NetAdmin));
+    }
+
+    #[test]
+    fn namespaces_new_netns_and_host() {
+        let spec = build_spec(&input()).unwrap();
+        let ns = ns_types(&spec);
+        for t in [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Network,
+        ] {
+            assert!(ns.contains(&t), "missing {t:?}");
+        }
+        assert_eq!(ns.len(), 5);
+        assert!(spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|n| n.path().is_none()));
+
+        let mut i = input();
+        i.net = NetMode::Host;
+        let ns = ns_types(&build_spec(&i).unwrap());
+        assert!(!ns.contains(&LinuxNamespaceType::Network));
+        assert_eq!(ns.len(), 4);
+    }
+
+    #[test]
+    fn default_mounts() {
+        let spec = build_spec(&input()).unwrap();
+        let proc_ = find_mount(&spec, "/proc");
+        assert_eq!(proc_.typ().as_deref(), Some("proc"));
+
+        let dev = find_mount(&spec, "/dev");
+        assert_eq!(dev.typ().as_deref(), Some("tmpfs"));
+        let o = opts(dev);
+        for want in ["nosuid", "strictatime", "mode=755", "size=65536k"] {
+            assert!(o.contains(&want), "/dev missing {want}");
+        }
+
+        let pts = opts(find_mount(&spec, "/dev/pts"));
+        for want in ["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] {
+            assert!(pts.contains(&want), "/dev/pts missing {want}");
+        }
+        assert_eq!(
+            find_mount(&spec, "/dev/pts").typ().as_deref(),
+            Some("devpts")
+        );
+
+        let shm = find_mount(&spec, "/dev/shm");
+        assert_eq!(shm.typ().as_deref(), Some("tmpfs"));
+        let o = opts(shm);
+        for want in ["nosuid", "noexec", "nodev", "size=65536k"] {
+            assert!(o.contains(&want), "/dev/shm missing {want}");
+        }
+
+        assert_eq!(
+            find_mount(&spec, "/dev/mqueue").typ().as_deref(),
+            Some("mqueue")
+        );
+        let sys = find_mount(&spec, "/sys");
+        assert_eq!(sys.typ().as_deref(), Some("sysfs"));
+        let o = opts(sys);
+        for want in ["ro", "nosuid", "noexec", "nodev"] {
+            assert!(o.contains(&want), "/sys missing {want}");
+        }
+        let cg = find_mount(&spec, "/sys/fs/cgroup");
+        assert_eq!(cg.typ().as_deref(), Some("cgroup"));
+        assert!(opts(cg).contains(&"ro"));
+
+        // /sys must come before /sys/fs/cgroup, /dev before everything under it.
+        let dests: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().to_string_lossy().into_owned())
+            .collect();
+        let pos = |d: &str| dests.iter().position(|x| x == d).unwrap();
+        assert!(pos("/sys") < pos("/sys/fs/cgroup"));
+        assert!(pos("/dev") < pos("/dev/pts"));
+        assert!(pos("/dev") < pos("/dev/shm"));
+        assert!(pos("/dev") < pos("/dev/mqueue"));
+    }
+
+    #[test]
+    fn bind_mounts_are_rbind_rprivate() {
+        let spec = build_spec(&input()).unwrap();
+        let hosts = find_mount(&spec, "/etc/hosts");
+        assert_eq!(hosts.typ().as_deref(), Some("bind"));
+        assert_eq!(
+            hosts.source().as_ref().unwrap(),
+            &PathBuf::from("/var/lib/wharf/containers/abc/hosts")
+        );
+        assert_eq!(opts(hosts), vec!["rbind", "rprivate"]);
+        let resolv = find_mount(&spec, "/etc/resolv.conf");
+        assert_eq!(opts(resolv), vec!["rbind", "rprivate", "ro"]);
+        // Bind mounts come after the defaults so they are not hidden by them.
+        let last = spec.mounts().as_ref().unwrap().last().unwrap();
+        assert_eq!(last.destination(), &PathBuf::from("/etc/resolv.conf"));
+    }
+
+    #[test]
+    fn masked_and_readonly_paths() {
+        let spec = build_spec(&input()).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        let masked = linux.masked_paths().as_ref().unwrap();
+        for p in ["/proc/kcore", "/proc/keys", "/sys/firmware", "/proc/scsi"] {
+            assert!(masked.iter().any(|m| m == p), "not masked: {p}");
+        }
+        let ro = linux.readonly_paths().as_ref().unwrap();
+        assert_eq!(
+            ro,
+            &vec![
+                "/proc/bus".to_string(),
+                "/proc/fs".into(),
+                "/proc/irq".into(),
+                "/proc/sys".into(),
+                "/proc/sysrq-trigger".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn devices_and_cgroup_rules() {
+        let spec = build_spec(&input()).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        let devs = linux.devices().as_ref().unwrap();
+        let paths: Vec<_> = devs
+            .iter()
+            .map(|d| d.path().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty"
+            ]
+        );
+        assert!(devs
+            .iter()
+            .all(|d| d.typ() == LinuxDeviceType::C && d.file_mode() == Some(0o666)));
+        let null = &devs[0];
+        assert_eq!((null.major(), null.minor()), (1, 3));
+
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
+        assert!(!rules[0].allow());
+        assert_eq!(rules[0].typ(), Some(LinuxDeviceType::A));
+        assert_eq!(rules[0].access().as_deref(), Some("rwm"));
+        assert!(rules[0].major().is_none() && rules[0].minor().is_none());
+        for &(path, major, minor) in &DEFAULT_DEVICES {
+            assert!(
+                rules.iter().any(|r| r.allow()
+                    && r.typ() == Some(LinuxDeviceType::C)
+                    && r.major() == Some(major)
+                    && r.minor() == Some(minor)
+                    && r.access().as_deref() == Some("rwm")),
+                "no allow rule for {path}"
+            );
+        }
+        assert_eq!(
+            linux.cgroups_path().as_ref().unwrap(),
+            &PathBuf::from("/wharf/abc")
+        );
+    }
+
+    #[test]
+    fn privileged_gets_everything() {
+        let mut i = input();
+        i.privileged = true;
+        let spec = build_spec(&i).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().is_none());
+        assert!(linux.readonly_paths().is_none());
+        let rules = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].allow());
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert!(caps
+            .bounding()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+        assert!(opts(find_mount(&spec, "/sys")).contains(&"rw"));
+    }
+
+    #[test]
+    fn serializes_with_oci_field_names() {
+        let spec = build_spec(&input()).unwrap();
+        let v = serde_json::to_value(&spec).unwrap();
+        assert_eq!(v["linux"]["cgroupsPath"], "/wharf/abc");
+        assert_eq!(v["process"]["user"]["additionalGids"][1], 20);
+        assert_eq!(v["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
+        assert_eq!(v["linux"]["maskedPaths"][0], "/proc/asound");
+        assert!(v["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "CAP_NET_BIND_SERVICE"));
+        // Round trip: what we write is what libcontainer will read.
+        let back: Spec = serde_json::from_value(v).unwrap();
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut i = input();
+        i.rootfs = "rel/rootfs".into();
+        assert!(matches!(build_spec(&i), Err(SpecError::RelativeRootfs(_))));
+
+        let mut i = input();
+        i.args.clear();
+        assert!(matches!(build_spec(&i), Err(SpecError::NoCommand)));
+
+        let mut i = input();
+        i.cwd = "work".into();
+        assert!(matches!(build_spec(&i), Err(SpecError::RelativeCwd(_))));
+
+        let mut i = input();
+        i.bind_mounts[0].destination = "etc/hosts".into();
+        assert!(matches!(
+            build_spec(&i),
+            Err(SpecError::RelativeMountDestination(_))
+        ));
+
+        let mut i = input();
+        i.env.push("NOEQUALS".into());
+        assert!(matches!(build_spec(&i), Err(SpecError::InvalidEnv(_))));
+
+        let mut i = input();
+        i.cgroups_path = "wharf/abc".into();
+        assert!(matches!(
+            build_spec(&i),
+            Err(SpecError::RelativeCgroupsPath(_))
+        ));
+    }
+
+    #[test]
+    fn empty_hostname_is_omitted() {
+        let mut i = input();
+        i.hostname.clear();
+        assert!(build_spec(&i).unwrap().hostname().is_none());
+    }
+}

@@ -1,0 +1,203 @@
+//! The seams between HTTP and the engine: one backend trait per router group, like moby's
+//! `api/server/router/*/backend.go`. The server never decides policy; it parses, calls one of
+//! these, and formats the answer.
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use std::future::Future;
+use wharf_api::container::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    WaitResponse,
+};
+use wharf_api::filters::Filters;
+use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
+use wharf_api::stdcopy::StdStream;
+use wharf_api::system::{Info, Version};
+use wharf_api::ApiError;
+
+pub type BackendResult<T> = Result<T, ApiError>;
+
+/// A piece of container output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    pub stream: StdStream,
+    pub data: Bytes,
+    /// RFC 3339 with nanoseconds, when the engine knows it (logs do, attach may not).
+    pub timestamp: Option<String>,
+}
+
+pub type OutputStream = BoxStream<'static, OutputChunk>;
+
+/// A request body as a stream of bytes, so the engine never sees HTTP types.
+pub type BodyStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListContainersOptions {
+    pub all: bool,
+    /// `limit` > 0 returns the newest N (and implies all).
+    pub limit: Option<i64>,
+    pub size: bool,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    #[default]
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    /// `None` = all.
+    pub tail: Option<usize>,
+    /// Unix seconds (fractional allowed); 0 = unset.
+    pub since: f64,
+    pub until: f64,
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    pub stream: bool,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub logs: bool,
+    pub detach_keys: Option<String>,
+}
+
+/// What an attach gives the server once the container is known to exist; the server then
+/// upgrades the connection and pumps bytes both ways.
+pub struct AttachSession {
+    pub tty: bool,
+    /// Ends when the container exits (after its last output).
+    pub output: OutputStream,
+    /// Present when stdin was asked for and the container has OpenStdin. Each `Bytes` is written
+    /// to the container's stdin in order; dropping the sender is stdin EOF.
+    pub stdin: Option<tokio::sync::mpsc::Sender<Bytes>>,
+}
+
+/// Logs: whether the container has a TTY (raw bytes, no stdcopy) and the chunks.
+pub struct LogsSession {
+    pub tty: bool,
+    pub output: OutputStream,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub repo: String,
+    pub tag: String,
+    pub changes: Vec<String>,
+    pub message: String,
+    pub platform: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListImagesOptions {
+    pub all: bool,
+    pub digests: bool,
+    pub filters: Filters,
+}
+
+pub trait ContainersBackend: Send + Sync + 'static {
+    fn create(
+        &self,
+        name: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> impl Future<Output = BackendResult<ContainerCreateResponse>> + Send;
+    /// Already running → `ApiError::not_modified()` (HTTP 304).
+    fn start(&self, id: &str) -> impl Future<Output = BackendResult<()>> + Send;
+    /// Not running → `ApiError::not_modified()`.
+    fn stop(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn kill(
+        &self,
+        id: &str,
+        signal: Option<String>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn remove(
+        &self,
+        id: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn list(
+        &self,
+        opts: ListContainersOptions,
+    ) -> impl Future<Output = BackendResult<Vec<ContainerSummary>>> + Send;
+    fn inspect(
+        &self,
+        id: &str,
+        size: bool,
+    ) -> impl Future<Output = BackendResult<ContainerInspect>> + Send;
+    fn rename(&self, id: &str, new_name: &str) -> impl Future<Output = BackendResult<()>> + Send;
+    /// Validates at once (404 etc.); the returned future resolves when the condition is met.
+    /// The server flushes headers between the two.
+    fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> impl Future<Output = BackendResult<BoxFuture<'static, WaitResponse>>> + Send;
+    fn logs(
+        &self,
+        id: &str,
+        opts: LogsOptions,
+    ) -> impl Future<Output = BackendResult<LogsSession>> + Send;
+    fn attach(
+        &self,
+        id: &str,
+        opts: AttachOptions,
+    ) -> impl Future<Output = BackendResult<AttachSession>> + Send;
+}
+
+pub trait ImagesBackend: Send + Sync + 'static {
+    /// Imports a tar (plain or gzip) as a one-layer image; returns the image ID (`sha256:...`).
+    fn import(
+        &self,
+        opts: ImportOptions,
+        body: BodyStream,
+    ) -> impl Future<Output = BackendResult<String>> + Send;
+    fn list(
+        &self,
+        opts: ListImagesOptions,
+    ) -> impl Future<Output = BackendResult<Vec<ImageSummary>>> + Send;
+    fn inspect(&self, name: &str) -> impl Future<Output = BackendResult<ImageInspect>> + Send;
+    fn history(&self, name: &str) -> impl Future<Output = BackendResult<Vec<HistoryItem>>> + Send;
+    fn tag(
+        &self,
+        name: &str,
+        repo: &str,
+        tag: &str,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        no_prune: bool,
+    ) -> impl Future<Output = BackendResult<Vec<ImageDeleteItem>>> + Send;
+}
+
+pub trait SystemBackend: Send + Sync + 'static {
+    fn version(&self) -> impl Future<Output = BackendResult<Version>> + Send;
+    fn info(&self) -> impl Future<Output = BackendResult<Info>> + Send;
+}
+
+/// Everything a full daemon implements.
+pub trait Backend: ContainersBackend + ImagesBackend + SystemBackend {}
+impl<T: ContainersBackend + ImagesBackend + SystemBackend> Backend for T {}

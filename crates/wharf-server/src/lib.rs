@@ -1,0 +1,36 @@
+//! The Engine API over HTTP: axum routers grouped like Docker's, version middleware, hijacked
+//! streams, and the one place where an [`wharf_api::ErrorKind`] becomes an HTTP status.
+//!
+//! Owns: routing, query/body parsing, response framing (JSON, chunked streams, stdcopy, 101
+//! upgrades).
+//! Must not touch: storage, runtime, syscalls; it never decides policy — backends do.
+//!
+//! Wiring: `serve_unix(listener, router(Arc::new(engine)), shutdown).await`.
+
+pub mod backend;
+pub mod errors;
+mod hijack;
+pub mod query;
+mod routes;
+mod serve;
+mod stream;
+pub mod versioning;
+
+pub use errors::status_for;
+pub use serve::serve_unix;
+
+use axum::middleware::from_fn;
+use axum::Router;
+use backend::Backend;
+use std::sync::Arc;
+
+/// The whole Engine API for one backend. The version prefix is stripped before routing: the
+/// outer router sends everything to its fallback, behind the version middleware, and the inner
+/// router then routes the rewritten path.
+pub fn router<B: Backend>(backend: Arc<B>) -> Router {
+    let api = routes::api_routes(backend);
+    Router::new()
+        .fallback_service(api)
+        .layer(from_fn(versioning::version_middleware))
+        .layer(from_fn(versioning::common_headers))
+}

@@ -1,0 +1,112 @@
+use crate::backend::{Backend, BodyStream, ImagesBackend, ImportOptions, ListImagesOptions};
+use crate::errors::HttpError;
+use crate::query::Params;
+use crate::routes::not_implemented_response;
+use crate::stream::json_line;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::TryStreamExt;
+use std::sync::Arc;
+
+type Res = Result<Response, HttpError>;
+
+/// `/images/{*rest}`: names like `localhost:5000/a/b:tag` contain slashes, so the operation is
+/// the suffix, not a path segment.
+pub async fn dispatch<B: Backend>(
+    State(b): State<Arc<B>>,
+    method: Method,
+    uri: Uri,
+    Path(rest): Path<String>,
+    q: Params,
+    body: Body,
+) -> Response {
+    let result = match method {
+        Method::GET if rest == "json" => list(&*b, &q).await,
+        Method::POST if rest == "create" => create(&*b, &method, &uri, &q, body).await,
+        Method::GET => match (rest.strip_suffix("/json"), rest.strip_suffix("/history")) {
+            (Some(name), _) if !name.is_empty() => ImagesBackend::inspect(&*b, name)
+                .await
+                .map(|i| Json(i).into_response())
+                .map_err(Into::into),
+            (_, Some(name)) if !name.is_empty() => b
+                .history(name)
+                .await
+                .map(|h| Json(h).into_response())
+                .map_err(Into::into),
+            _ => Ok(not_implemented_response(&method, &uri)),
+        },
+        Method::POST => match rest.strip_suffix("/tag") {
+            Some(name) if !name.is_empty() => tag(&*b, name, &q).await,
+            _ => Ok(not_implemented_response(&method, &uri)),
+        },
+        Method::DELETE => ImagesBackend::remove(&*b, &rest, q.bool("force"), q.bool("noprune"))
+            .await
+            .map(|items| Json(items).into_response())
+            .map_err(Into::into),
+        _ => Ok(not_implemented_response(&method, &uri)),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn list<B: Backend>(b: &B, q: &Params) -> Res {
+    let opts = ListImagesOptions {
+        all: q.bool("all"),
+        digests: q.bool("digests"),
+        filters: q.filters()?,
+    };
+    Ok(Json(ImagesBackend::list(b, opts).await?).into_response())
+}
+
+async fn tag<B: Backend>(b: &B, name: &str, q: &Params) -> Res {
+    b.tag(
+        name,
+        q.get("repo").unwrap_or(""),
+        q.get("tag").unwrap_or(""),
+    )
+    .await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// `POST /images/create`: import (`fromSrc=-`) is served; pull (`fromImage=`) is not yet.
+async fn create<B: Backend>(b: &B, method: &Method, uri: &Uri, q: &Params, body: Body) -> Res {
+    if let Some(image) = q.non_empty("fromImage") {
+        return Err(HttpError::not_implemented(format!(
+            "{method} {} (pull of {image}) is not implemented in Wharf yet",
+            uri.path()
+        )));
+    }
+    match q.non_empty("fromSrc") {
+        Some("-") => {}
+        Some(_) => {
+            return Err(HttpError::not_implemented(format!(
+                "{method} {}?fromSrc=<url> is not implemented in Wharf yet",
+                uri.path()
+            )))
+        }
+        None => return Err(HttpError::invalid("fromImage or fromSrc is required")),
+    }
+    let opts = ImportOptions {
+        repo: q.get("repo").unwrap_or("").to_string(),
+        tag: q.get("tag").unwrap_or("").to_string(),
+        changes: q.all("changes"),
+        message: q.get("message").unwrap_or("").to_string(),
+        platform: q.get("platform").unwrap_or("").to_string(),
+    };
+    // Streamed, never buffered: an import can be gigabytes.
+    let stream: BodyStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+    let id = b.import(opts, stream).await?;
+    let line = json_line(&serde_json::json!({ "status": id }), b"\r\n");
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(futures_util::stream::once(async move {
+            Ok::<_, std::convert::Infallible>(line)
+        })),
+    )
+        .into_response())
+}

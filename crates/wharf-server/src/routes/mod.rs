@@ -1,0 +1,72 @@
+//! The route table. Grouped like Docker's routers; anything not listed answers 501.
+
+mod containers;
+mod images;
+mod probes;
+mod system;
+
+use crate::backend::Backend;
+use crate::errors::{json_error, not_implemented_message};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{any, delete, get, post};
+use axum::Router;
+use std::sync::Arc;
+
+pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping_head))
+        .route("/version", get(system::version::<B>))
+        .route("/info", get(system::info::<B>))
+        .route("/containers/create", post(containers::create::<B>))
+        .route("/containers/json", get(containers::list::<B>))
+        .route("/containers/{id}", delete(containers::remove::<B>))
+        .route("/containers/{id}/json", get(containers::inspect::<B>))
+        .route("/containers/{id}/start", post(containers::start::<B>))
+        .route("/containers/{id}/stop", post(containers::stop::<B>))
+        .route("/containers/{id}/restart", post(containers::restart::<B>))
+        .route("/containers/{id}/kill", post(containers::kill::<B>))
+        .route("/containers/{id}/rename", post(containers::rename::<B>))
+        .route("/containers/{id}/wait", post(containers::wait::<B>))
+        .route("/containers/{id}/logs", get(containers::logs::<B>))
+        .route("/containers/{id}/attach", post(containers::attach::<B>))
+        .route("/containers/{id}/resize", post(containers::resize))
+        // Image names contain `/` and `:`, so the suffix is matched by hand.
+        .route("/images/{*rest}", any(images::dispatch::<B>))
+        .route("/networks/{id}", get(probes::network))
+        .route("/volumes/{name}", get(probes::volume))
+        .route("/plugins/{*rest}", get(probes::plugin))
+        .fallback(not_implemented)
+        .method_not_allowed_fallback(not_implemented)
+        .with_state(backend)
+}
+
+pub async fn not_implemented(method: Method, uri: Uri) -> Response {
+    not_implemented_response(&method, &uri)
+}
+
+pub fn not_implemented_response(method: &Method, uri: &Uri) -> Response {
+    json_error(
+        StatusCode::NOT_IMPLEMENTED,
+        &not_implemented_message(method.as_str(), uri.path()),
+    )
+}
+
+/// Create bodies are small JSON documents; anything bigger is a client bug.
+const JSON_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Parses a JSON body ourselves, so a malformed one is a 400 carrying serde's words (axum's
+/// `Json` rejection uses other statuses and text bodies).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    empty_message: &str,
+) -> Result<T, crate::errors::HttpError> {
+    use crate::errors::HttpError;
+    let bytes = axum::body::to_bytes(body, JSON_BODY_LIMIT)
+        .await
+        .map_err(|e| HttpError::invalid(format!("cannot read request body: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(HttpError::invalid(empty_message));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))
+}

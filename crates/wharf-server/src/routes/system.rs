@@ -1,0 +1,38 @@
+use crate::backend::Backend;
+use crate::errors::HttpError;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::sync::Arc;
+
+const PING_HEADERS: [(header::HeaderName, HeaderValue); 3] = [
+    (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    ),
+    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    ),
+];
+
+pub async fn ping() -> Response {
+    (PING_HEADERS, "OK").into_response()
+}
+
+pub async fn ping_head() -> Response {
+    let mut r = (PING_HEADERS, ()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r
+}
+
+pub async fn version<B: Backend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
+    Ok(Json(b.version().await?).into_response())
+}
+
+pub async fn info<B: Backend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
+    Ok(Json(b.info().await?).into_response())
+}

@@ -1,0 +1,97 @@
+//! Response bodies that are streams: container output (stdcopy or raw), the late `wait` answer
+//! and `\r\n`-separated JSON messages. Every one is chunked, and hyper flushes the headers as
+//! soon as the body is pending, which is what `docker run` waits for before it sends `start`.
+
+use crate::backend::{OutputChunk, OutputStream};
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::convert::Infallible;
+use wharf_api::container::WaitResponse;
+use wharf_api::stdcopy::encode_frame;
+
+/// The bytes a chunk of output becomes on the wire: one stdcopy frame unless the container has a
+/// TTY, with the chunk's timestamp and a space inside the payload when asked for.
+pub fn encode_output(chunk: &OutputChunk, tty: bool, timestamps: bool) -> Bytes {
+    let payload: Bytes = match (&chunk.timestamp, timestamps) {
+        (Some(ts), true) => {
+            let mut p = Vec::with_capacity(ts.len() + 1 + chunk.data.len());
+            p.extend_from_slice(ts.as_bytes());
+            p.push(b' ');
+            p.extend_from_slice(&chunk.data);
+            p.into()
+        }
+        _ => chunk.data.clone(),
+    };
+    if tty {
+        payload
+    } else {
+        encode_frame(chunk.stream, &payload).into()
+    }
+}
+
+/// One HTTP chunk per output chunk. When the client goes away hyper drops the body, and with it
+/// the engine's stream.
+pub fn output_body(output: OutputStream, tty: bool, timestamps: bool) -> Body {
+    Body::from_stream(
+        output.map(move |c| Ok::<Bytes, Infallible>(encode_output(&c, tty, timestamps))),
+    )
+}
+
+/// The `wait` answer, sent when the engine's future resolves; dropping the body (client gone)
+/// drops the future.
+pub fn wait_body(fut: BoxFuture<'static, WaitResponse>) -> Body {
+    Body::from_stream(futures_util::stream::once(async move {
+        Ok::<Bytes, Infallible>(json_line(&fut.await, b"\n"))
+    }))
+}
+
+/// One JSON message as Go's encoder writes it: `<`, `>` and `&` escaped, then `sep`.
+pub fn json_line<T: Serialize>(v: &T, sep: &[u8]) -> Bytes {
+    let text = serde_json::to_string(v)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string());
+    // These characters can only occur inside JSON strings, so a plain replace is safe.
+    let mut out = text
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .into_bytes();
+    out.extend_from_slice(sep);
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_api::stdcopy::StdStream;
+
+    #[test]
+    fn frames_and_timestamps() {
+        let c = OutputChunk {
+            stream: StdStream::Stderr,
+            data: Bytes::from_static(b"hi\n"),
+            timestamp: Some("2024-01-01T00:00:00.123456789Z".into()),
+        };
+        assert_eq!(
+            &encode_output(&c, false, false)[..],
+            b"\x02\0\0\0\0\0\0\x03hi\n"
+        );
+        assert_eq!(
+            &encode_output(&c, true, true)[..],
+            b"2024-01-01T00:00:00.123456789Z hi\n"
+        );
+        let framed = encode_output(&c, false, true);
+        assert_eq!(framed[7] as usize, 31 + 3);
+    }
+
+    #[test]
+    fn go_style_json() {
+        let v = serde_json::json!({"status": "a>b&c"});
+        assert_eq!(
+            &json_line(&v, b"\r\n")[..],
+            b"{\"status\":\"a\\u003eb\\u0026c\"}\r\n"
+        );
+    }
+}

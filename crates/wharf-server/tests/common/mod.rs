@@ -1,0 +1,241 @@
+//! A fake backend that records every call and answers from a script.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use wharf_api::container::*;
+use wharf_api::image::*;
+use wharf_api::stdcopy::StdStream;
+use wharf_api::system::{Info, Version};
+use wharf_api::ApiError;
+use wharf_server::backend::*;
+
+#[derive(Default)]
+pub struct Fake {
+    pub calls: Mutex<Vec<String>>,
+    pub list_opts: Mutex<Option<ListContainersOptions>>,
+    pub image_list_opts: Mutex<Option<ListImagesOptions>>,
+    pub create_req: Mutex<Option<(Option<String>, ContainerCreateRequest)>>,
+    pub import_got: Mutex<Option<(ImportOptions, Vec<usize>, usize)>>,
+    /// Released by the test to let `wait` finish.
+    pub wait_release: Mutex<Option<oneshot::Receiver<WaitResponse>>>,
+    /// Output given to logs and attach.
+    pub output: Mutex<Vec<OutputChunk>>,
+    /// When set, attach output ends only when this sender is dropped/sends.
+    pub attach_output: Mutex<Option<mpsc::Receiver<OutputChunk>>>,
+    pub tty: Mutex<bool>,
+    /// When set, logs stream from this channel (follow) instead of `output`.
+    pub logs_output: Mutex<Option<mpsc::Receiver<OutputChunk>>>,
+    /// Dropped together with the wait future, so a test can see the server let go of it.
+    pub wait_guard: Mutex<Option<oneshot::Sender<()>>>,
+    /// Filled with what the hijack wrote to stdin, and `true` once the sender was dropped.
+    pub stdin_seen: Arc<Mutex<(Vec<u8>, bool)>>,
+}
+
+pub fn chunk(stream: StdStream, data: &'static [u8], ts: Option<&str>) -> OutputChunk {
+    OutputChunk {
+        stream,
+        data: Bytes::from_static(data),
+        timestamp: ts.map(str::to_string),
+    }
+}
+
+impl Fake {
+    fn rec(&self, s: String) {
+        self.calls.lock().unwrap().push(s);
+    }
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    /// "missing" is unknown, "busy" conflicts, "running" is already started.
+    fn lookup(&self, id: &str) -> BackendResult<()> {
+        match id {
+            "missing" => Err(ApiError::no_such_container(id)),
+            "busy" => Err(ApiError::conflict(format!(
+                "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
+            ))),
+            "running" => Err(ApiError::not_modified()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl ContainersBackend for Fake {
+    async fn create(
+        &self,
+        name: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> BackendResult<ContainerCreateResponse> {
+        self.rec(format!("create {name:?}"));
+        *self.create_req.lock().unwrap() = Some((name, req));
+        Ok(ContainerCreateResponse {
+            id: "abc123".into(),
+            warnings: vec![],
+        })
+    }
+    async fn start(&self, id: &str) -> BackendResult<()> {
+        self.rec(format!("start {id}"));
+        self.lookup(id)
+    }
+    async fn stop(&self, id: &str, signal: Option<String>, t: Option<i64>) -> BackendResult<()> {
+        self.rec(format!("stop {id} {signal:?} {t:?}"));
+        self.lookup(id)
+    }
+    async fn restart(&self, id: &str, signal: Option<String>, t: Option<i64>) -> BackendResult<()> {
+        self.rec(format!("restart {id} {signal:?} {t:?}"));
+        self.lookup(id)
+    }
+    async fn kill(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
+        self.rec(format!("kill {id} {signal:?}"));
+        self.lookup(id)
+    }
+    async fn remove(&self, id: &str, force: bool, v: bool) -> BackendResult<()> {
+        self.rec(format!("remove {id} force={force} v={v}"));
+        self.lookup(id)
+    }
+    async fn list(&self, opts: ListContainersOptions) -> BackendResult<Vec<ContainerSummary>> {
+        self.rec(format!(
+            "list all={} limit={:?} size={}",
+            opts.all, opts.limit, opts.size
+        ));
+        *self.list_opts.lock().unwrap() = Some(opts);
+        Ok(vec![ContainerSummary {
+            id: "abc123".into(),
+            ..Default::default()
+        }])
+    }
+    async fn inspect(&self, id: &str, size: bool) -> BackendResult<ContainerInspect> {
+        self.rec(format!("inspect {id} size={size}"));
+        self.lookup(id)?;
+        Ok(ContainerInspect {
+            id: id.into(),
+            ..Default::default()
+        })
+    }
+    async fn rename(&self, id: &str, new_name: &str) -> BackendResult<()> {
+        self.rec(format!("rename {id} {new_name}"));
+        self.lookup(id)
+    }
+    async fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> BackendResult<BoxFuture<'static, WaitResponse>> {
+        self.rec(format!("wait {id} {condition:?}"));
+        self.lookup(id)?;
+        let rx = self.wait_release.lock().unwrap().take();
+        let guard = self.wait_guard.lock().unwrap().take();
+        Ok(Box::pin(async move {
+            let _guard = guard;
+            match rx {
+                Some(rx) => rx.await.unwrap_or_default(),
+                None => WaitResponse::default(),
+            }
+        }))
+    }
+    async fn logs(&self, id: &str, opts: LogsOptions) -> BackendResult<LogsSession> {
+        self.rec(format!(
+            "logs {id} out={} err={} follow={} tail={:?} ts={}",
+            opts.stdout, opts.stderr, opts.follow, opts.tail, opts.timestamps
+        ));
+        self.lookup(id)?;
+        let output = match self.logs_output.lock().unwrap().take() {
+            Some(mut rx) => futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed(),
+            None => futures_util::stream::iter(self.output.lock().unwrap().clone()).boxed(),
+        };
+        Ok(LogsSession {
+            tty: *self.tty.lock().unwrap(),
+            output,
+        })
+    }
+    async fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<AttachSession> {
+        self.rec(format!(
+            "attach {id} stdin={} stream={}",
+            opts.stdin, opts.stream
+        ));
+        self.lookup(id)?;
+        let output = match self.attach_output.lock().unwrap().take() {
+            Some(mut rx) => futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed(),
+            None => futures_util::stream::iter(self.output.lock().unwrap().clone()).boxed(),
+        };
+        let stdin = if opts.stdin {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+            let seen = self.stdin_seen.clone();
+            tokio::spawn(async move {
+                while let Some(b) = rx.recv().await {
+                    seen.lock().unwrap().0.extend_from_slice(&b);
+                }
+                seen.lock().unwrap().1 = true;
+            });
+            Some(tx)
+        } else {
+            None
+        };
+        Ok(AttachSession {
+            tty: *self.tty.lock().unwrap(),
+            output,
+            stdin,
+        })
+    }
+}
+
+impl ImagesBackend for Fake {
+    async fn import(&self, opts: ImportOptions, mut body: BodyStream) -> BackendResult<String> {
+        self.rec(format!("import {} {}", opts.repo, opts.tag));
+        let mut sizes = Vec::new();
+        let mut total = 0;
+        while let Some(piece) = body.next().await {
+            let piece = piece.map_err(|e| ApiError::internal(e.to_string()))?;
+            sizes.push(piece.len());
+            total += piece.len();
+        }
+        *self.import_got.lock().unwrap() = Some((opts, sizes, total));
+        Ok("sha256:feed".into())
+    }
+    async fn list(&self, opts: ListImagesOptions) -> BackendResult<Vec<ImageSummary>> {
+        self.rec(format!("images all={} digests={}", opts.all, opts.digests));
+        *self.image_list_opts.lock().unwrap() = Some(opts);
+        Ok(vec![])
+    }
+    async fn inspect(&self, name: &str) -> BackendResult<ImageInspect> {
+        self.rec(format!("image inspect {name}"));
+        if name == "missing" {
+            return Err(ApiError::no_such_image(name));
+        }
+        Ok(ImageInspect::default())
+    }
+    async fn history(&self, name: &str) -> BackendResult<Vec<HistoryItem>> {
+        self.rec(format!("history {name}"));
+        Ok(vec![HistoryItem::default()])
+    }
+    async fn tag(&self, name: &str, repo: &str, tag: &str) -> BackendResult<()> {
+        self.rec(format!("tag {name} {repo} {tag}"));
+        Ok(())
+    }
+    async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        no_prune: bool,
+    ) -> BackendResult<Vec<ImageDeleteItem>> {
+        self.rec(format!("rmi {name} force={force} noprune={no_prune}"));
+        Ok(vec![
+            ImageDeleteItem::Untagged(name.into()),
+            ImageDeleteItem::Deleted("sha256:feed".into()),
+        ])
+    }
+}
+
+impl SystemBackend for Fake {
+    async fn version(&self) -> BackendResult<Version> {
+        self.rec("version".into());
+        Ok(Version::default())
+    }
+    async fn info(&self) -> BackendResult<Info> {
+        self.rec("info".into());
+        Ok(serde_json::json!({"ID": "fake"}))
+    }
+}

@@ -1,0 +1,530 @@
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use bytes::Bytes;
+use common::{chunk, Fake};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+use wharf_api::stdcopy::StdStream;
+
+fn app() -> (Arc<Fake>, Router) {
+    let fake = Arc::new(Fake::default());
+    (fake.clone(), wharf_server::router(fake))
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    body: Body,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body)
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, HeaderMap, Bytes) {
+    call(app, Method::GET, uri, Body::empty()).await
+}
+
+async fn post(app: &Router, uri: &str) -> (StatusCode, HeaderMap, Bytes) {
+    call(app, Method::POST, uri, Body::empty()).await
+}
+
+fn message(body: &Bytes) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn ping_headers() {
+    let (_, app) = app();
+    for uri in ["/_ping", "/v1.41/_ping"] {
+        let (s, h, b) = get(&app, uri).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(&b[..], b"OK");
+        assert_eq!(h["api-version"], "1.44");
+        assert_eq!(h["docker-experimental"], "false");
+        assert_eq!(h["ostype"], "linux");
+        assert!(h["server"].to_str().unwrap().starts_with("Wharf/"));
+        assert_eq!(h["cache-control"], "no-cache, no-store, must-revalidate");
+        assert_eq!(h["pragma"], "no-cache");
+        assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    }
+    let (s, h, b) = call(&app, Method::HEAD, "/_ping", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(b.is_empty());
+    assert_eq!(h["content-length"], "0");
+    assert_eq!(h["api-version"], "1.44");
+}
+
+#[tokio::test]
+async fn version_prefixes() {
+    let (fake, app) = app();
+    let (s, h, _) = get(&app, "/version").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/json");
+    let (s, _, _) = get(&app, "/v1.41/version").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, b) = get(&app, "/v1.44/info").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(&b[..], br#"{"ID":"fake"}"#);
+    assert_eq!(fake.calls(), ["version", "version", "info"]);
+
+    let (s, h, b) = get(&app, "/v1.99/version").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(
+        message(&b),
+        "client version 1.99 is too new. Maximum supported API version is 1.44"
+    );
+    assert_eq!(h["api-version"], "1.44");
+
+    let (s, h, b) = get(&app, "/v1.11/version").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        String::from_utf8_lossy(&b).trim_end(),
+        "client version 1.11 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"
+    );
+    assert_eq!(
+        fake.calls().len(),
+        3,
+        "rejected versions never reach the backend"
+    );
+}
+
+#[tokio::test]
+async fn python_booleans_and_container_verbs() {
+    let (fake, app) = app();
+    let (s, _, _) = call(
+        &app,
+        Method::DELETE,
+        "/v1.44/containers/web?v=False&link=False&force=True",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = call(
+        &app,
+        Method::DELETE,
+        "/containers/web?force=1&v=1",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/start").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/stop?t=10").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/stop").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/restart?t=3&signal=SIGINT")
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/kill?signal=WINCH")
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/rename?name=new").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post(&app, "/v1.41/containers/web/resize?h=40&w=120")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, _, b) = get(&app, "/v1.41/containers/web/json?size=True").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&b).contains("\"Id\":\"web\""));
+    assert_eq!(
+        fake.calls(),
+        [
+            "remove web force=true v=false",
+            "remove web force=true v=true",
+            "start web",
+            "stop web None Some(10)",
+            "stop web None None",
+            "restart web Some(\"SIGINT\") Some(3)",
+            "kill web Some(\"WINCH\")",
+            "rename web new",
+            "inspect web size=true",
+        ]
+    );
+    let (s, _, b) = post(&app, "/containers/web/stop?t=soon").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(message(&b).contains("soon"));
+}
+
+#[tokio::test]
+async fn both_filter_dialects() {
+    let (fake, app) = app();
+    // The CLI's map of booleans.
+    let (s, _, _) = get(
+        &app,
+        "/v1.41/containers/json?all=1&filters=%7B%22status%22%3A%7B%22paused%22%3Atrue%7D%7D",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let o = fake.list_opts.lock().unwrap().take().unwrap();
+    assert!(o.all);
+    assert_eq!(o.filters.get("status"), ["paused"]);
+    // compose's list form, with Python booleans and limit=-1.
+    let (s, _, _) = get(&app, "/v1.41/containers/json?limit=-1&all=False&size=0&trunc_cmd=0&filters=%7B%22label%22%3A+%5B%22com.docker.compose.project%3Dcap%22%2C+%22com.docker.compose.oneoff%3DFalse%22%5D%7D").await;
+    assert_eq!(s, StatusCode::OK);
+    let o = fake.list_opts.lock().unwrap().take().unwrap();
+    assert!(!o.all);
+    assert_eq!(o.limit, None);
+    assert_eq!(
+        o.filters.get("label"),
+        [
+            "com.docker.compose.project=cap",
+            "com.docker.compose.oneoff=False"
+        ]
+    );
+    // Images too.
+    let (s, _, _) = get(&app, "/v1.41/images/json?filters=%7B%22reference%22%3A%7B%22busybox%22%3Atrue%7D%7D&only_ids=0&all=0").await;
+    assert_eq!(s, StatusCode::OK);
+    let o = fake.image_list_opts.lock().unwrap().take().unwrap();
+    assert_eq!(o.filters.get("reference"), ["busybox"]);
+    // Bad JSON in filters is a 400.
+    let (s, _, b) = get(&app, "/containers/json?filters=%7Bnope").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(message(&b).contains("invalid filter"));
+}
+
+#[tokio::test]
+async fn create_parses_json_itself() {
+    let (fake, app) = app();
+    let body = r#"{"Image":"busybox","Cmd":["echo","hi"],"HostConfig":{"AutoRemove":true}}"#;
+    let (s, h, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/create?name=web",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(&b[..], br#"{"Id":"abc123","Warnings":[]}"#);
+    let (name, req) = fake.create_req.lock().unwrap().take().unwrap();
+    assert_eq!(name.as_deref(), Some("web"));
+    assert_eq!(req.config.image, "busybox");
+
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/containers/create",
+        Body::from("{\"Image\":"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        message(&b).starts_with("invalid JSON: EOF"),
+        "{}",
+        message(&b)
+    );
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/containers/create",
+        Body::from("{\"Cmd\":7}"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(message(&b).contains("invalid type"), "{}", message(&b));
+    let (s, _, b) = post(&app, "/containers/create").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        message(&b),
+        "Config cannot be empty in order to create a container"
+    );
+}
+
+#[tokio::test]
+async fn error_kinds_map_to_statuses() {
+    let (_, app) = app();
+    let (s, h, b) = get(&app, "/v1.41/containers/missing/json").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(message(&b), "No such container: missing");
+    let (s, _, b) = call(
+        &app,
+        Method::DELETE,
+        "/v1.41/containers/busy",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(message(&b).starts_with("You cannot remove a running container"));
+    let (s, _, b) = post(&app, "/v1.41/containers/running/start").await;
+    assert_eq!(s, StatusCode::NOT_MODIFIED);
+    assert!(b.is_empty());
+    let (s, _, b) = get(&app, "/v1.41/images/missing/json").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(message(&b), "No such image: missing");
+    for kind in [
+        (wharf_api::ErrorKind::Unavailable, 503),
+        (wharf_api::ErrorKind::Forbidden, 403),
+        (wharf_api::ErrorKind::Unauthorized, 401),
+        (wharf_api::ErrorKind::NotImplemented, 501),
+        (wharf_api::ErrorKind::Internal, 500),
+        (wharf_api::ErrorKind::InvalidArgument, 400),
+    ] {
+        assert_eq!(wharf_server::status_for(kind.0).as_u16(), kind.1);
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_are_501_and_inspect_probes_are_404() {
+    let (_, app) = app();
+    let (s, h, b) = post(&app, "/v1.44/containers/web/exec").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(h["api-version"], "1.44");
+    assert_eq!(
+        message(&b),
+        "POST /containers/web/exec is not implemented in Wharf yet"
+    );
+    let (s, _, b) = post(&app, "/v1.44/exec/abc/start").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        message(&b),
+        "POST /exec/abc/start is not implemented in Wharf yet"
+    );
+    // A known path with another method is still a 501, not axum's bare 405.
+    let (s, _, b) = get(&app, "/v1.44/containers/web/start").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        message(&b),
+        "GET /containers/web/start is not implemented in Wharf yet"
+    );
+    let (s, _, _) = post(&app, "/v1.44/images/localhost:5000/a/b/push?tag=v1").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    let (s, _, b) = post(&app, "/v1.44/images/create?fromImage=busybox&tag=latest").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(message(&b).contains("not implemented in Wharf yet"));
+    let (s, _, _) = get(&app, "/v1.44/networks").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+
+    let (s, _, b) = get(&app, "/v1.44/networks/nope").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (StatusCode::NOT_FOUND, "network nope not found")
+    );
+    let (s, _, b) = get(&app, "/v1.44/volumes/nope").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (StatusCode::NOT_FOUND, "get nope: no such volume")
+    );
+    let (s, _, b) = get(&app, "/v1.44/plugins/vieux/sshfs:latest/json").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            "plugin \"vieux/sshfs:latest\" not found"
+        )
+    );
+}
+
+#[tokio::test]
+async fn image_names_with_slashes_and_ports() {
+    let (fake, app) = app();
+    assert_eq!(
+        get(&app, "/v1.41/images/localhost:5000/a/b:tag/json")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(get(&app, "/v1.41/images/json/json").await.0, StatusCode::OK);
+    assert_eq!(
+        get(&app, "/v1.41/images/busybox/history").await.0,
+        StatusCode::OK
+    );
+    let (s, _, b) = post(
+        &app,
+        "/v1.41/images/localhost:5000/a/b:tag/tag?repo=docker.io%2Flibrary%2Fcaptest&tag=v2",
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(b.is_empty());
+    let (s, _, b) = call(
+        &app,
+        Method::DELETE,
+        "/v1.41/images/localhost:5000/a/b:tag?force=False&noprune=1",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        &b[..],
+        br#"[{"Untagged":"localhost:5000/a/b:tag"},{"Deleted":"sha256:feed"}]"#
+    );
+    assert_eq!(
+        get(&app, "/images/json?all=True&digests=1").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fake.calls(),
+        [
+            "image inspect localhost:5000/a/b:tag",
+            "image inspect json",
+            "history busybox",
+            "tag localhost:5000/a/b:tag docker.io/library/captest v2",
+            "rmi localhost:5000/a/b:tag force=false noprune=true",
+            "images all=true digests=true",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn import_streams_the_body() {
+    let (fake, app) = app();
+    let pieces: Vec<Result<Bytes, std::io::Error>> = (0..5)
+        .map(|i| Ok(Bytes::from(vec![i as u8; 32 * 1024])))
+        .collect();
+    let body = Body::from_stream(futures_util::stream::iter(pieces));
+    let uri = "/v1.41/images/create?changes=CMD+%5B%22sh%22%5D&changes=ENV+A%3D1&fromSrc=-&message=imported&repo=capimport%3Av1";
+    let (s, h, b) = call(&app, Method::POST, uri, body).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(&b[..], b"{\"status\":\"sha256:feed\"}\r\n");
+    let (opts, sizes, total) = fake.import_got.lock().unwrap().take().unwrap();
+    assert_eq!(opts.repo, "capimport:v1");
+    assert_eq!(opts.message, "imported");
+    assert_eq!(opts.changes, ["CMD [\"sh\"]", "ENV A=1"]);
+    assert_eq!(total, 5 * 32 * 1024);
+    assert!(
+        sizes.len() >= 5,
+        "the body arrived in pieces, not buffered: {sizes:?}"
+    );
+}
+
+#[tokio::test]
+async fn logs_stdcopy_and_timestamps() {
+    let (fake, app) = app();
+    let ts = "2024-05-01T10:00:00.000000001Z";
+    *fake.output.lock().unwrap() = vec![
+        chunk(StdStream::Stdout, b"out\n", Some(ts)),
+        chunk(StdStream::Stderr, b"err\n", Some(ts)),
+    ];
+    let req = Request::get("/v1.41/containers/web/logs?stdout=1&stderr=1&tail=all")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers().get("content-type").is_none(),
+        "1.41 sends none"
+    );
+    // One stdcopy frame per chunk.
+    let mut frames = Vec::new();
+    let mut body = resp.into_body().into_data_stream();
+    while let Some(f) = body.next().await {
+        frames.push(f.unwrap());
+    }
+    assert_eq!(
+        frames,
+        [
+            Bytes::from_static(b"\x01\0\0\0\0\0\0\x04out\n"),
+            Bytes::from_static(b"\x02\0\0\0\0\0\0\x04err\n"),
+        ]
+    );
+
+    let (s, h, b) = get(
+        &app,
+        "/v1.44/containers/web/logs?stdout=True&stderr=False&timestamps=1&tail=5",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        h["content-type"],
+        "application/vnd.docker.multiplexed-stream"
+    );
+    let mut want = vec![1u8, 0, 0, 0, 0, 0, 0, (ts.len() + 1 + 4) as u8];
+    want.extend_from_slice(format!("{ts} out\n").as_bytes());
+    assert!(b.starts_with(&want));
+
+    *fake.tty.lock().unwrap() = true;
+    let (_, h, b) = get(&app, "/containers/web/logs?stdout=1").await;
+    assert_eq!(h["content-type"], "application/vnd.docker.raw-stream");
+    assert_eq!(&b[..], b"out\nerr\n");
+
+    let (s, _, b) = get(&app, "/containers/web/logs?stdout=0&stderr=False").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(message(&b), "You must choose at least one stream");
+    let calls = fake.calls();
+    assert_eq!(
+        calls[0],
+        "logs web out=true err=true follow=false tail=None ts=false"
+    );
+    assert_eq!(
+        calls[1],
+        "logs web out=true err=false follow=false tail=Some(5) ts=true"
+    );
+    assert_eq!(calls.len(), 3, "the 400 never reaches the backend");
+}
+
+#[tokio::test]
+async fn wait_is_a_pending_stream_until_exit() {
+    let (fake, app) = app();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    *fake.wait_release.lock().unwrap() = Some(rx);
+    let req = Request::post("/v1.41/containers/web/wait?condition=next-exit")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let early = tokio::time::timeout(std::time::Duration::from_millis(50), body.next()).await;
+    assert!(early.is_err(), "the body must still be pending");
+    tx.send(wharf_api::container::WaitResponse {
+        error: None,
+        status_code: 4,
+    })
+    .unwrap();
+    let got = body.next().await.unwrap().unwrap();
+    assert_eq!(&got[..], b"{\"Error\":null,\"StatusCode\":4}\n");
+    assert_eq!(fake.calls(), ["wait web NextExit"]);
+
+    let (s, _, _) = post(&app, "/containers/missing/wait").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = post(&app, "/containers/web/wait?condition=bogus").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn attach_without_upgrade_streams() {
+    let (fake, app) = app();
+    *fake.output.lock().unwrap() = vec![chunk(StdStream::Stdout, b"hi\n", None)];
+    let (s, h, b) = post(&app, "/v1.41/containers/web/attach?stream=1&stdout=1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/vnd.docker.raw-stream");
+    assert_eq!(&b[..], b"\x01\0\0\0\0\0\0\x03hi\n");
+    let (s, _, b) = post(&app, "/v1.41/containers/missing/attach?stream=1&stdout=1").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(message(&b), "No such container: missing");
+}

@@ -1,0 +1,292 @@
+//! Tests over a real UNIX socket: things only a real hyper connection shows (flushed headers,
+//! 101 upgrades, half-close, shutdown).
+
+mod common;
+
+use common::{chunk, Fake};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use wharf_api::stdcopy::StdStream;
+
+/// Generous bound so a broken server fails the test instead of hanging it; never a timing check.
+const LIMIT: Duration = Duration::from_secs(10);
+
+struct Server {
+    path: std::path::PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn start(fake: Arc<Fake>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wharf-server-test.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(wharf_server::serve_unix(
+        listener,
+        wharf_server::router(fake),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Server {
+        path,
+        stop: Some(tx),
+        task,
+        _dir: dir,
+    }
+}
+
+/// Reads up to the end of the response head.
+async fn read_head(s: &mut UnixStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(LIMIT, s.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed inside the head: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    String::from_utf8(buf).unwrap()
+}
+
+async fn read_exact(s: &mut UnixStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    tokio::time::timeout(LIMIT, s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    buf
+}
+
+const ATTACH: &str = "POST /v1.44/containers/web/attach?stderr=1&stdout=1&stream=1{STDIN} HTTP/1.1\r\n\
+Host: api.moby.localhost\r\nContent-Length: 0\r\nConnection: Upgrade\r\nContent-Type: text/plain\r\nUpgrade: tcp\r\n\r\n";
+
+#[tokio::test]
+async fn attach_hijack_half_close_then_output_then_close() {
+    let fake = Arc::new(Fake::default());
+    let (out_tx, out_rx) = mpsc::channel(4);
+    *fake.attach_output.lock().unwrap() = Some(out_rx);
+    let srv = start(fake.clone());
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    s.write_all(ATTACH.replace("{STDIN}", "&stdin=1").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    assert!(lower.contains("upgrade: tcp"), "{head}");
+    assert!(lower.contains("connection: upgrade"), "{head}");
+
+    // Like the CLI with piped stdin: send bytes, then half-close at once.
+    s.write_all(b"hello").await.unwrap();
+    s.shutdown().await.unwrap();
+    out_tx
+        .send(chunk(StdStream::Stdout, b"hi\n", None))
+        .await
+        .unwrap();
+    assert_eq!(read_exact(&mut s, 11).await, b"\x01\0\0\0\0\0\0\x03hi\n");
+
+    // Client EOF became stdin EOF...
+    tokio::time::timeout(LIMIT, async {
+        while !fake.stdin_seen.lock().unwrap().1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(fake.stdin_seen.lock().unwrap().0, b"hello");
+
+    // ...and output keeps flowing after it.
+    out_tx
+        .send(chunk(StdStream::Stderr, b"bye", None))
+        .await
+        .unwrap();
+    assert_eq!(read_exact(&mut s, 11).await, b"\x02\0\0\0\0\0\0\x03bye");
+
+    // The output ends (container exited): the server closes the socket.
+    drop(out_tx);
+    let mut rest = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty());
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn attach_hijack_without_stdin_and_404() {
+    let fake = Arc::new(Fake::default());
+    *fake.tty.lock().unwrap() = true;
+    *fake.output.lock().unwrap() = vec![chunk(StdStream::Stdout, b"tty-out\r\n", None)];
+    let srv = start(fake.clone());
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    s.write_all(ATTACH.replace("{STDIN}", "").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("application/vnd.docker.raw-stream"));
+    s.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, b"tty-out\r\n", "raw TTY bytes, then close");
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    let req = ATTACH.replace("{STDIN}", "").replace("/web/", "/missing/");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn wait_flushes_headers_before_the_body() {
+    let fake = Arc::new(Fake::default());
+    let (tx, rx) = oneshot::channel();
+    *fake.wait_release.lock().unwrap() = Some(rx);
+    let srv = start(fake.clone());
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    s.write_all(b"POST /v1.41/containers/web/wait?condition=removed HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    // The head arrives while the container is still running.
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    assert!(
+        head.contains("Api-Version: 1.44")
+            || head.to_ascii_lowercase().contains("api-version: 1.44")
+    );
+
+    tx.send(wharf_api::container::WaitResponse {
+        error: None,
+        status_code: 0,
+    })
+    .unwrap();
+    let want = b"1e\r\n{\"Error\":null,\"StatusCode\":0}\n\r\n0\r\n\r\n";
+    // Chunk sizes are hex in either case (hyper writes `1E`).
+    assert_eq!(
+        read_exact(&mut s, want.len()).await.to_ascii_lowercase(),
+        want.to_ascii_lowercase()
+    );
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_long_streams() {
+    let fake = Arc::new(Fake::default());
+    let (_never, rx) = oneshot::channel();
+    *fake.wait_release.lock().unwrap() = Some(rx);
+    let mut srv = start(fake.clone());
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    s.write_all(b"POST /containers/web/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    read_head(&mut s).await;
+    // An idle keep-alive connection must not hold shutdown either.
+    let mut idle = UnixStream::connect(&srv.path).await.unwrap();
+    idle.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_head(&mut idle).await;
+
+    let _ = srv.stop.take().unwrap().send(());
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        UnixStream::connect(&srv.path).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn client_disconnect_ends_logs_follow_and_wait() {
+    let fake = Arc::new(Fake::default());
+    let (out_tx, out_rx) = mpsc::channel(4);
+    *fake.logs_output.lock().unwrap() = Some(out_rx);
+    let (_never, rx) = oneshot::channel();
+    *fake.wait_release.lock().unwrap() = Some(rx);
+    let (guard_tx, guard_rx) = oneshot::channel::<()>();
+    *fake.wait_guard.lock().unwrap() = Some(guard_tx);
+    let srv = start(fake.clone());
+
+    let mut logs = UnixStream::connect(&srv.path).await.unwrap();
+    logs.write_all(
+        b"GET /v1.41/containers/web/logs?stdout=1&stderr=1&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut logs).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    out_tx
+        .send(chunk(StdStream::Stdout, b"a\n", None))
+        .await
+        .unwrap();
+    // chunk-size line, 10-byte frame, CRLF
+    assert_eq!(
+        read_exact(&mut logs, 3 + 10 + 2).await,
+        b"A\r\n\x01\0\0\0\0\0\0\x02a\n\r\n"
+    );
+    drop(logs);
+    // The server drops the engine's stream once it sees the client gone.
+    tokio::time::timeout(LIMIT, out_tx.closed()).await.unwrap();
+
+    let mut wait = UnixStream::connect(&srv.path).await.unwrap();
+    wait.write_all(b"POST /containers/web/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    read_head(&mut wait).await;
+    drop(wait);
+    let dropped = tokio::time::timeout(LIMIT, guard_rx).await.unwrap();
+    assert!(dropped.is_err(), "the wait future was dropped");
+
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}

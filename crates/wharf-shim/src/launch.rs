@@ -1,0 +1,609 @@
+//! `wharf-shim start`: daemonize, create and start the container, report the [`LaunchResult`].
+//!
+//! Process tree: the process wharfd spawned (the *launcher*) forks; that child calls `setsid`
+//! and forks the *shim*, then exits at once. The shim is therefore in its own session and
+//! reparented away from wharfd, so `kill -9 wharfd` touches neither it nor the container. The
+//! shim reports over a pipe; the launcher prints the one JSON line and exits.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, pipe2, setsid, ForkResult};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitBuilder, PosixRlimitType, Spec};
+use wharf_runtime::exec_lookup::resolve_executable;
+use wharf_runtime::shim_proto::{
+    LaunchResult, StartErrorKind, INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
+};
+
+use crate::args::{MonitorArgs, StartArgs};
+use crate::monitor::Monitor;
+
+/// Runs in the process wharfd spawned; returns its exit code.
+pub fn start(mut args: StartArgs) -> i32 {
+    let result = launch(&mut args);
+    let line = serde_json::to_string(&result).unwrap_or_else(|_| {
+        r#"{"ok":false,"error":"cannot encode launch result","error_kind":"other"}"#.to_string()
+    });
+    let mut stdout = std::io::stdout().lock();
+    // Nothing useful is left to do if wharfd stopped reading.
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+    if result.ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn failure(kind: StartErrorKind, message: impl Into<String>) -> LaunchResult {
+    LaunchResult {
+        ok: false,
+        pid: None,
+        error: Some(message.into()),
+        error_kind: Some(kind),
+    }
+}
+
+fn launch(args: &mut StartArgs) -> LaunchResult {
+    if let Err(e) = absolutize(args) {
+        return failure(StartErrorKind::Other, format!("{e:#}"));
+    }
+    if let Err(e) = fs::create_dir_all(&args.state_dir) {
+        return failure(
+            StartErrorKind::Other,
+            format!("creating state dir {}: {e}", args.state_dir.display()),
+        );
+    }
+    let (report_r, report_w) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return failure(StartErrorKind::Other, format!("pipe: {e}")),
+    };
+
+    // SAFETY: the launcher is single-threaded (no threads are ever started before this point),
+    // so the child may run arbitrary code after fork.
+    match unsafe { fork() } {
+        Err(e) => failure(StartErrorKind::Other, format!("fork: {e}")),
+        Ok(ForkResult::Parent { child }) => {
+            drop(report_w);
+            let mut line = String::new();
+            let read = BufReader::new(File::from(report_r)).read_line(&mut line);
+            // The intermediate child exits right after forking the shim; reap it.
+            let _ = waitpid(child, None);
+            match read {
+                Ok(n) if n > 0 => serde_json::from_str(line.trim_end()).unwrap_or_else(|e| {
+                    failure(StartErrorKind::Other, format!("bad report from shim: {e}"))
+                }),
+                Ok(_) => failure(StartErrorKind::Other, "shim exited before reporting"),
+                Err(e) => failure(StartErrorKind::Other, format!("reading shim report: {e}")),
+            }
+        }
+        Ok(ForkResult::Child) => {
+            drop(report_r);
+            // A new session: no controlling terminal, no signals aimed at wharfd's group.
+            let _ = setsid();
+            // SAFETY: still single-threaded, see above.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => shim_main(args, report_w),
+                // _exit: do not run the launcher's atexit handlers or flush its stdio twice.
+                // SAFETY: _exit is always safe to call.
+                Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+                Err(e) => {
+                    report(report_w, &failure(StartErrorKind::Other, format!("fork: {e}")));
+                    // SAFETY: as above.
+                    unsafe { libc::_exit(1) }
+                }
+            }
+        }
+    }
+}
+
+fn absolutize(args: &mut StartArgs) -> Result<()> {
+    for p in [
+        &mut args.bundle,
+        &mut args.state_dir,
+        &mut args.log,
+        &mut args.runtime_root,
+    ] {
+        *p = std::path::absolute(&*p).with_context(|| format!("bad path {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn report(fd: OwnedFd, result: &LaunchResult) {
+    let mut f = File::from(fd);
+    if let Ok(mut line) = serde_json::to_vec(result) {
+        line.push(b'\n');
+        // The launcher may be gone (wharfd killed it); the shim carries on regardless.
+        let _ = f.write_all(&line);
+    }
+}
+
+/// The daemonized shim. Never returns.
+fn shim_main(args: &StartArgs, report_w: OwnedFd) -> ! {
+    match setup(args) {
+        Ok(ready) => {
+            report(
+                report_w,
+                &LaunchResult {
+                    ok: true,
+                    pid: Some(ready.monitor.pid),
+                    error: None,
+                    error_kind: None,
+                },
+            );
+            let code = match run_monitor(ready) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            std::process::exit(code)
+        }
+        Err(f) => {
+            report(report_w, &f);
+            std::process::exit(1)
+        }
+    }
+}
+
+struct Ready {
+    monitor: MonitorArgs,
+    listener: UnixListener,
+    log: File,
+    stdout_r: OwnedFd,
+    stderr_r: OwnedFd,
+    stdin_w: Option<OwnedFd>,
+}
+
+/// Wraps libcontainer's default executor to undo what the shim did to its own signal state:
+/// the init is cloned from the shim and would otherwise inherit an ignored SIGPIPE (Rust's
+/// runtime sets it) into the user's program.
+#[derive(Clone)]
+struct ShimExecutor;
+
+impl Executor for ShimExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        reset_signals();
+        libcontainer::workload::default::get_executor().exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        libcontainer::workload::default::get_executor().validate(spec)
+    }
+}
+
+fn reset_signals() {
+    // SAFETY: setting a default disposition installs no Rust code as a handler.
+    unsafe {
+        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+fn setup(args: &StartArgs) -> Result<Ready, LaunchResult> {
+    let other = |e: anyhow::Error| failure(StartErrorKind::Other, format!("{e:#}"));
+
+    nix::sys::prctl::set_child_subreaper(true)
+        .context("PR_SET_CHILD_SUBREAPER")
+        .map_err(other)?;
+    stdio_to_dev_null().map_err(other)?;
+    // Do not pin whatever directory wharfd was started in (it could be a mount point).
+    let _ = std::env::set_current_dir("/");
+
+    let sock_path = args.state_dir.join(SOCKET_FILE);
+    let listener = bind(&sock_path).map_err(other)?;
+    let cleanup_files = || {
+        let _ = fs::remove_file(&sock_path);
+        let _ = fs::remove_file(args.state_dir.join(SHIM_PID_FILE));
+    };
+    let result = setup_container(args, listener);
+    if result.is_err() {
+        cleanup_files();
+    }
+    result
+}
+
+fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, LaunchResult> {
+    let other = |e: anyhow::Error| failure(StartErrorKind::Other, format!("{e:#}"));
+
+    wharf_fs::atomic_write(
+        &args.state_dir.join(SHIM_PID_FILE),
+        std::process::id().to_string().as_bytes(),
+    )
+    .context("writing shim.pid")
+    .map_err(other)?;
+
+    let log = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(&args.log)
+        .with_context(|| format!("opening log file {}", args.log.display()))
+        .map_err(other)?;
+
+    let config_path = args.bundle.join("config.json");
+    let mut spec = Spec::load(&config_path)
+        .with_context(|| format!("loading {}", config_path.display()))
+        .map_err(other)?;
+    check_command(&args.bundle, &spec)?;
+    if clamp_rlimits(&mut spec) {
+        // libcontainer reads the bundle itself, so the adjusted spec has to be on disk.
+        let json = serde_json::to_vec_pretty(&spec)
+            .context("encoding adjusted spec")
+            .map_err(other)?;
+        wharf_fs::atomic_write(&config_path, &json)
+            .context("rewriting config.json with clamped rlimits")
+            .map_err(other)?;
+    }
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let new_netns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+        });
+
+    let (stdout_r, stdout_w) = pipe2(OFlag::O_CLOEXEC)
+        .context("stdout pipe")
+        .map_err(other)?;
+    let (stderr_r, stderr_w) = pipe2(OFlag::O_CLOEXEC)
+        .context("stderr pipe")
+        .map_err(other)?;
+    let (stdin_r, stdin_w): (OwnedFd, Option<OwnedFd>) = if args.stdin {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC)
+            .context("stdin pipe")
+            .map_err(other)?;
+        (r, Some(w))
+    } else {
+        let null = File::open("/dev/null")
+            .context("opening /dev/null")
+            .map_err(other)?;
+        (null.into(), None)
+    };
+    // Only our ends are non-blocking; the container's ends must behave like normal stdio.
+    for fd in [Some(&stdout_r), Some(&stderr_r), stdin_w.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        set_nonblocking(fd.as_raw_fd()).map_err(other)?;
+    }
+
+    fs::create_dir_all(&args.runtime_root)
+        .with_context(|| format!("creating runtime root {}", args.runtime_root.display()))
+        .map_err(other)?;
+
+    let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
+        .validate_id()
+        .and_then(|b| b.with_root_path(&args.runtime_root))
+        .map(|b| {
+            b.with_executor(ShimExecutor)
+                .with_stdin(stdin_r)
+                .with_stdout(stdout_w)
+                .with_stderr(stderr_w)
+                .as_init(&args.bundle)
+                .with_systemd(false)
+                .with_detach(true)
+        })
+        .and_then(|b| b.build());
+    let mut container = match built {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = error_chain(&e);
+            delete_container(&args.runtime_root, &args.id);
+            return Err(failure(StartErrorKind::Other, msg));
+        }
+    };
+
+    let started = (|| -> Result<i32> {
+        let pid = container
+            .pid()
+            .context("libcontainer reported no init pid")?
+            .as_raw();
+        if new_netns {
+            crate::netns::loopback_up(pid).context("bringing up lo")?;
+        }
+        container
+            .start()
+            .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+        wharf_fs::atomic_write(
+            &args.state_dir.join(INIT_PID_FILE),
+            pid.to_string().as_bytes(),
+        )
+        .context("writing init.pid")?;
+        Ok(pid)
+    })();
+    let pid = match started {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = container.delete(true);
+            delete_container(&args.runtime_root, &args.id);
+            reap_all();
+            let _ = fs::remove_file(args.state_dir.join(INIT_PID_FILE));
+            return Err(other(e));
+        }
+    };
+
+    Ok(Ready {
+        monitor: MonitorArgs {
+            id: args.id.clone(),
+            state_dir: args.state_dir.clone(),
+            runtime_root: args.runtime_root.clone(),
+            cgroups_path,
+            pid,
+            listen_fd: listener.as_raw_fd(),
+            log_fd: log.as_raw_fd(),
+            stdout_fd: stdout_r.as_raw_fd(),
+            stderr_fd: stderr_r.as_raw_fd(),
+            stdin_fd: stdin_w.as_ref().map(|f| f.as_raw_fd()),
+        },
+        listener,
+        log,
+        stdout_r,
+        stderr_r,
+        stdin_w,
+    })
+}
+
+/// Docker-worded failure when `process.args[0]` cannot be executed in the rootfs.
+fn check_command(bundle: &Path, spec: &Spec) -> Result<(), LaunchResult> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| failure(StartErrorKind::Other, "config.json has no process"))?;
+    let arg0 = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| failure(StartErrorKind::Other, "no command specified"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| failure(StartErrorKind::Other, "config.json has no root"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let path_env = process.env().as_ref().and_then(|env| {
+        env.iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .map(str::to_string)
+    });
+    resolve_executable(
+        &rootfs,
+        &process.cwd().to_string_lossy(),
+        path_env.as_deref(),
+        arg0,
+    )
+    .map(|_| ())
+    .map_err(|e| failure(e.kind(), e.to_string()))
+}
+
+/// Lowers rlimits whose hard value exceeds ours when we lack `CAP_SYS_RESOURCE` (sandboxes,
+/// nested containers): there setrlimit(2) would fail with EPERM and the container would not
+/// start at all, which helps nobody. Returns whether anything changed.
+fn clamp_rlimits(spec: &mut Spec) -> bool {
+    if has_cap_sys_resource() {
+        return false;
+    }
+    let Some(process) = spec.process_mut().as_mut() else {
+        return false;
+    };
+    let Some(mut rlimits) = process.rlimits().clone() else {
+        return false;
+    };
+    let mut changed = false;
+    for rl in rlimits.iter_mut() {
+        let Some(resource) = rlimit_resource(rl.typ()) else {
+            continue;
+        };
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the valid struct we pass.
+        if unsafe { libc::getrlimit(resource, &mut cur) } != 0 {
+            continue;
+        }
+        let max: u64 = cur.rlim_max;
+        if rl.hard() > max {
+            let typ = rl.typ();
+            let soft = rl.soft().min(max);
+            match PosixRlimitBuilder::default()
+                .typ(typ)
+                .hard(max)
+                .soft(soft)
+                .build()
+            {
+                Ok(clamped) => {
+                    *rl = clamped;
+                    changed = true;
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+    if changed {
+        process.set_rlimits(Some(rlimits));
+    }
+    changed
+}
+
+/// Bit number in the capability sets (linux/capability.h).
+const CAP_SYS_RESOURCE: u32 = 24;
+
+fn has_cap_sys_resource() -> bool {
+    let Ok(status) = fs::read_to_string("/proc/self/status") else {
+        return true; // cannot tell: leave the spec alone
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_none_or(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
+    use PosixRlimitType as T;
+    Some(match t {
+        T::RlimitCpu => libc::RLIMIT_CPU,
+        T::RlimitFsize => libc::RLIMIT_FSIZE,
+        T::RlimitData => libc::RLIMIT_DATA,
+        T::RlimitStack => libc::RLIMIT_STACK,
+        T::RlimitCore => libc::RLIMIT_CORE,
+        T::RlimitRss => libc::RLIMIT_RSS,
+        T::RlimitNproc => libc::RLIMIT_NPROC,
+        T::RlimitNofile => libc::RLIMIT_NOFILE,
+        T::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        T::RlimitAs => libc::RLIMIT_AS,
+        T::RlimitLocks => libc::RLIMIT_LOCKS,
+        T::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        T::RlimitNice => libc::RLIMIT_NICE,
+        T::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        T::RlimitRttime => libc::RLIMIT_RTTIME,
+    })
+}
+
+/// Removes libcontainer's state (and with it the cgroup) after a failed create or start.
+pub fn delete_container(runtime_root: &Path, id: &str) {
+    let dir = runtime_root.join(id);
+    if !dir.exists() {
+        return;
+    }
+    match Container::load(dir.clone()) {
+        Ok(mut c) => {
+            if c.delete(true).is_ok() {
+                return;
+            }
+        }
+        Err(_) => {}
+    }
+    // State too broken to load: at least do not leave a directory that blocks a retry.
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Joins an error and its sources, skipping repeats (`#[error(transparent)]` layers).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p == &s) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+fn reap_all() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+        if st == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+fn stdio_to_dev_null() -> Result<()> {
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("opening /dev/null")?;
+    for fd in 0..=2 {
+        nix::unistd::dup2(null.as_raw_fd(), fd).context("dup2 /dev/null")?;
+    }
+    Ok(())
+}
+
+fn bind(path: &Path) -> Result<UnixListener> {
+    // A stale socket from a previous shim of the same container would make bind fail.
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    l.set_nonblocking(true).context("non-blocking listener")?;
+    Ok(l)
+}
+
+pub fn set_nonblocking(fd: RawFd) -> Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).context("F_GETFL")?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags)).context("F_SETFL")?;
+    Ok(())
+}
+
+fn set_cloexec(fd: RawFd, on: bool) -> Result<()> {
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    fcntl(fd, FcntlArg::F_SETFD(flags)).context("F_SETFD")?;
+    Ok(())
+}
+
+/// Hands the running container to the event loop: by re-executing ourselves (small RSS), or
+/// in-process when `WHARF_SHIM_NO_REEXEC` is set (for comparison and debugging).
+fn run_monitor(ready: Ready) -> Result<()> {
+    if std::env::var_os("WHARF_SHIM_NO_REEXEC").is_some() {
+        let m = Monitor::new(
+            ready.monitor,
+            ready.listener,
+            ready.log,
+            ready.stdout_r,
+            ready.stderr_r,
+            ready.stdin_w,
+        )?;
+        return m.run();
+    }
+    let margs = ready.monitor.clone();
+    // Ownership passes to the exec'd image; keep the descriptors open across execve.
+    let fds: Vec<RawFd> = vec![
+        ready.listener.into_raw_fd(),
+        ready.log.into_raw_fd(),
+        ready.stdout_r.into_raw_fd(),
+        ready.stderr_r.into_raw_fd(),
+    ]
+    .into_iter()
+    .chain(ready.stdin_w.map(IntoRawFd::into_raw_fd))
+    .collect();
+    for fd in &fds {
+        set_cloexec(*fd, false)?;
+    }
+    let exe = CString::new("/proc/self/exe").context("exe path")?;
+    let mut argv = vec![CString::new("wharf-shim").context("argv0")?];
+    for a in margs.to_args() {
+        argv.push(CString::new(a).context("argument with NUL")?);
+    }
+    // On success this does not return.
+    let _ = nix::unistd::execv(&exe, &argv);
+    // exec failed: run the loop here rather than orphan the container.
+    for fd in &fds {
+        let _ = set_cloexec(*fd, true);
+    }
+    Monitor::from_args(margs)?.run()
+}

@@ -1,0 +1,34 @@
+//! `wharf-shim`: the per-container monitor between wharfd and one container.
+//!
+//! Owns: daemonizing away from wharfd, creating and starting the container with youki's
+//! libcontainer, the container's stdio (json-file log, stdin), reaping the init and recording
+//! its exit, and serving `shim_proto` requests on `shim.sock`.
+//! Must not touch: images, networks (beyond bringing `lo` up), the daemon's database.
+//! Single-threaded and tokio-free by design: it must stay small and survive wharfd.
+
+mod args;
+mod launch;
+mod log;
+mod monitor;
+mod netns;
+
+use args::Command;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args::parse(&argv) {
+        Ok(Command::Start(a)) => launch::start(a),
+        Ok(Command::Monitor(m)) => match monitor::Monitor::from_args(m).and_then(|m| m.run()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("wharf-shim monitor: {e:#}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("wharf-shim: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code)
+}

@@ -1,0 +1,684 @@
+//! The shim's event loop: logs, socket requests, reaping, and the orderly end.
+//!
+//! One `poll(2)` over: a signalfd for SIGCHLD, the listening socket, each client, the
+//! container's stdout/stderr pipes and (when a client has bytes queued) its stdin pipe. Every
+//! descriptor the loop touches is non-blocking, so a slow or vanished client can delay nothing
+//! but itself.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use wharf_runtime::shim_proto::{ExitStatus, Request, Response, EXIT_FILE, SOCKET_FILE};
+
+use crate::args::MonitorArgs;
+use crate::launch::{delete_container, error_chain, set_nonblocking};
+use crate::log::{now_rfc3339, LogWriter, Stream};
+
+/// Longest request line accepted; real requests are a few dozen bytes.
+const MAX_REQUEST: usize = 4096;
+/// Clients beyond this are accepted and closed at once, so a flood cannot exhaust fds.
+const MAX_CLIENTS: usize = 64;
+/// Read size for pipes and stdin streaming (one buffer, reused).
+const CHUNK: usize = 16 * 1024;
+/// After the init died, how long to wait for stdout/stderr EOF. The pid namespace teardown
+/// kills every other holder of the pipes, so this only guards against a leaked descriptor.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the request line.
+    Request,
+    /// Answer queued; close once written.
+    Respond,
+    /// Parked until the container exits.
+    Wait,
+    /// Copying the client's bytes to the container's stdin.
+    Stdin,
+}
+
+struct Client {
+    stream: UnixStream,
+    /// Request bytes, then (in [`Phase::Stdin`]) bytes not yet accepted by the stdin pipe.
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    phase: Phase,
+    read_eof: bool,
+    dead: bool,
+}
+
+pub struct Monitor {
+    args: MonitorArgs,
+    listener: UnixListener,
+    log: LogWriter<File>,
+    stdout: Option<File>,
+    stderr: Option<File>,
+    stdin: Option<File>,
+    stdin_attached: bool,
+    sigfd: SignalFd,
+    clients: Vec<Client>,
+    /// Exit code and time, once the init has been reaped.
+    exited: Option<(i32, String)>,
+    drain_deadline: Option<Instant>,
+    scratch: Vec<u8>,
+}
+
+impl Monitor {
+    pub fn new(
+        args: MonitorArgs,
+        listener: UnixListener,
+        log: File,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        stdin: Option<OwnedFd>,
+    ) -> Result<Self> {
+        // SIGCHLD must be blocked to be read from a signalfd. Doing it only now keeps the mask
+        // out of the container init, which was cloned from us earlier.
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).context("blocking SIGCHLD")?;
+        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .context("signalfd")?;
+        // SAFETY: SIG_IGN installs no handler code.
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }
+            .context("ignoring SIGPIPE")?;
+        // Survives execve in practice, but re-asserting it is free.
+        nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+        listener
+            .set_nonblocking(true)
+            .context("non-blocking listener")?;
+        for fd in [Some(&stdout), Some(&stderr), stdin.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            set_nonblocking(fd.as_raw_fd())?;
+        }
+        Ok(Self {
+            args,
+            listener,
+            log: LogWriter::new(log),
+            stdout: Some(File::from(stdout)),
+            stderr: Some(File::from(stderr)),
+            stdin: stdin.map(File::from),
+            stdin_attached: false,
+            sigfd,
+            clients: Vec::new(),
+            exited: None,
+            drain_deadline: None,
+            scratch: vec![0; CHUNK],
+        })
+    }
+
+    /// Adopts the descriptors named on the command line of `wharf-shim monitor`.
+    pub fn from_args(args: MonitorArgs) -> Result<Self> {
+        let take = |fd: RawFd| -> Result<OwnedFd> {
+            // F_GETFD both validates the number and sets close-on-exec back.
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .with_context(|| format!("inherited fd {fd}"))?;
+            // SAFETY: the launching image handed these descriptors to us alone via execve.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        let listener = UnixListener::from(take(args.listen_fd)?);
+        let log = File::from(take(args.log_fd)?);
+        let stdout = take(args.stdout_fd)?;
+        let stderr = take(args.stderr_fd)?;
+        let stdin = args.stdin_fd.map(take).transpose()?;
+        Self::new(args, listener, log, stdout, stderr, stdin)
+    }
+
+    pub fn run(mut self) -> Result<()> {
+        // The init may have died while we were exec'ing; its SIGCHLD stays pending, but a
+        // sweep costs nothing.
+        self.reap();
+        loop {
+            if self.exited.is_some() {
+                let drained = self.stdout.is_none() && self.stderr.is_none();
+                let late = self.drain_deadline.is_some_and(|d| Instant::now() >= d);
+                if drained || late {
+                    break;
+                }
+            }
+            self.poll_once();
+        }
+        self.finish();
+        Ok(())
+    }
+
+    fn poll_once(&mut self) {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5 + self.clients.len());
+        let pfd = |fd: RawFd, events: libc::c_short| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        fds.push(pfd(self.sigfd.as_raw_fd(), libc::POLLIN));
+        fds.push(pfd(self.listener.as_raw_fd(), libc::POLLIN));
+        // A negative fd is ignored by poll(2); it keeps indices fixed.
+        fds.push(pfd(
+            self.stdout.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            libc::POLLIN,
+        ));
+        fds.push(pfd(
+            self.stderr.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            libc::POLLIN,
+        ));
+        let stdin_backlog = self
+            .clients
+            .iter()
+            .any(|c| c.phase == Phase::Stdin && !c.inbuf.is_empty());
+        fds.push(pfd(
+            match (&self.stdin, stdin_backlog) {
+                (Some(f), true) => f.as_raw_fd(),
+                _ => -1,
+            },
+            libc::POLLOUT,
+        ));
+        for c in &self.clients {
+            let mut ev: libc::c_short = 0;
+            if !c.outbuf.is_empty() {
+                ev |= libc::POLLOUT;
+            }
+            let wants_read = !c.read_eof
+                && match c.phase {
+                    Phase::Request | Phase::Wait => true,
+                    Phase::Stdin => c.inbuf.is_empty(),
+                    Phase::Respond => false,
+                };
+            if wants_read {
+                ev |= libc::POLLIN;
+            }
+            // With no events, POLLHUP/POLLERR still report a vanished peer.
+            fds.push(pfd(c.stream.as_raw_fd(), ev));
+        }
+
+        let timeout = match self.drain_deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .min(i32::MAX as u128) as libc::c_int,
+            None => -1,
+        };
+        // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n <= 0 {
+            // Timeout or EINTR: the caller re-checks the deadline.
+            return;
+        }
+
+        if fds[0].revents != 0 {
+            while let Ok(Some(_)) = self.sigfd.read_signal() {}
+            self.reap();
+        }
+        if fds[2].revents != 0 {
+            self.pump(Stream::Stdout);
+        }
+        if fds[3].revents != 0 {
+            self.pump(Stream::Stderr);
+        }
+        if fds[4].revents != 0 {
+            self.flush_stdin_backlog();
+        }
+        for (i, f) in fds[5..].iter().enumerate() {
+            if f.revents != 0 && i < self.clients.len() {
+                self.service_client(i, f.revents);
+            }
+        }
+        self.clients.retain(|c| !c.dead);
+        if fds[1].revents != 0 {
+            self.accept();
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let mut status: libc::c_int = 0;
+            // SAFETY: waitpid with a valid out-pointer. __WALL also covers children cloned
+            // without SIGCHLD as exit signal, which libcontainer may create.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
+            if pid <= 0 {
+                // 0: children remain but none exited; -1: ECHILD (or EINTR, retried next wake).
+                return;
+            }
+            if pid != self.args.pid || self.exited.is_some() {
+                continue; // an orphan reparented to us as subreaper
+            }
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else if libc::WIFSIGNALED(status) {
+                128 + libc::WTERMSIG(status)
+            } else {
+                continue;
+            };
+            self.exited = Some((code, now_rfc3339()));
+            self.drain_deadline = Some(Instant::now() + DRAIN_GRACE);
+            // Nobody can consume stdin any more.
+            self.stdin = None;
+        }
+    }
+
+    fn pump(&mut self, stream: Stream) {
+        let file = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        let Some(f) = file.as_mut() else { return };
+        // A few reads per wake-up keep syscalls low without starving the other fds.
+        for _ in 0..4 {
+            match f.read(&mut self.scratch) {
+                Ok(0) => {
+                    *file = None;
+                    self.log.flush_stream(stream);
+                    return;
+                }
+                Ok(n) => self.log.write_chunk(stream, &self.scratch[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    *file = None;
+                    self.log.flush_stream(stream);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        for _ in 0..16 {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.clients.len() >= MAX_CLIENTS || stream.set_nonblocking(true).is_err()
+                    {
+                        continue; // dropped: closed at once
+                    }
+                    self.clients.push(Client {
+                        stream,
+                        inbuf: Vec::new(),
+                        outbuf: Vec::new(),
+                        phase: Phase::Request,
+                        read_eof: false,
+                        dead: false,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn service_client(&mut self, i: usize, revents: libc::c_short) {
+        if revents & libc::POLLERR != 0 {
+            self.drop_client(i);
+            return;
+        }
+        if revents & libc::POLLOUT != 0 {
+            self.write_out(i);
+        }
+        if self.clients[i].dead {
+            return;
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            match self.clients[i].phase {
+                Phase::Request => self.read_request(i),
+                Phase::Wait => self.read_discard(i, revents),
+                Phase::Stdin => self.read_stdin(i),
+                Phase::Respond => {
+                    if revents & libc::POLLHUP != 0 {
+                        self.drop_client(i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_client(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if c.phase == Phase::Stdin && !c.dead {
+            // An attach that vanished still means EOF for the container, as with Docker.
+            self.stdin = None;
+            self.stdin_attached = false;
+        }
+        self.clients[i].dead = true;
+    }
+
+    fn read_request(&mut self, i: usize) {
+        let mut buf = [0u8; 512];
+        loop {
+            let c = &mut self.clients[i];
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    c.read_eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.inbuf.extend_from_slice(&buf[..n]);
+                    if c.inbuf.contains(&b'\n') || c.inbuf.len() > MAX_REQUEST {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.drop_client(i);
+                    return;
+                }
+            }
+        }
+        let c = &mut self.clients[i];
+        let line_end = c.inbuf.iter().position(|&b| b == b'\n');
+        let line: Vec<u8> = match line_end {
+            Some(pos) => {
+                let rest = c.inbuf.split_off(pos + 1);
+                let mut line = std::mem::replace(&mut c.inbuf, rest);
+                line.pop();
+                line
+            }
+            None if c.inbuf.len() > MAX_REQUEST => {
+                self.respond(i, error_response("request too long"), Phase::Respond);
+                return;
+            }
+            // A request without newline followed by EOF is still a request.
+            None if c.read_eof && !c.inbuf.is_empty() => std::mem::take(&mut c.inbuf),
+            None if c.read_eof => {
+                self.drop_client(i);
+                return;
+            }
+            None => return,
+        };
+        match serde_json::from_slice::<Request>(&line) {
+            Ok(req) => self.dispatch(i, req),
+            Err(e) => self.respond(i, error_response(&format!("bad request: {e}")), Phase::Respond),
+        }
+    }
+
+    fn dispatch(&mut self, i: usize, req: Request) {
+        match req {
+            Request::State => {
+                let resp = self.state_response();
+                self.respond(i, resp, Phase::Respond);
+            }
+            Request::Kill { signal, all } => {
+                let resp = match self.kill(signal, all) {
+                    Ok(()) => Response {
+                        ok: true,
+                        pid: Some(self.args.pid),
+                        ..Default::default()
+                    },
+                    Err(e) => error_response(&e),
+                };
+                self.respond(i, resp, Phase::Respond);
+            }
+            Request::Wait => {
+                // The loop ends right after the exit is final, so this is never too late.
+                self.clients[i].inbuf.clear();
+                self.clients[i].phase = Phase::Wait;
+            }
+            Request::Stdin => {
+                let refusal = if self.stdin_attached {
+                    Some("stdin is already attached")
+                } else if self.stdin.is_none() {
+                    Some(if self.args.stdin_fd.is_some() {
+                        "stdin is closed"
+                    } else {
+                        "container was not started with stdin open"
+                    })
+                } else {
+                    None
+                };
+                if let Some(msg) = refusal {
+                    self.respond(i, error_response(msg), Phase::Respond);
+                    return;
+                }
+                self.stdin_attached = true;
+                let ok = Response {
+                    ok: true,
+                    pid: Some(self.args.pid),
+                    ..Default::default()
+                };
+                self.respond(i, ok, Phase::Stdin);
+                // Bytes sent right behind the request line are already stdin data.
+                self.flush_stdin_backlog();
+                self.maybe_close_stdin(i);
+            }
+        }
+    }
+
+    fn state_response(&self) -> Response {
+        Response {
+            ok: true,
+            pid: Some(self.args.pid),
+            running: Some(self.exited.is_none()),
+            exit: self.exited.as_ref().map(|(code, at)| ExitStatus {
+                exit_code: *code,
+                finished_at: at.clone(),
+                oom_killed: false,
+            }),
+            error: None,
+        }
+    }
+
+    fn kill(&self, signal: i32, all: bool) -> Result<(), String> {
+        if self.exited.is_some() {
+            return Err("container is not running".into());
+        }
+        if all {
+            let sig = libcontainer::signal::Signal::try_from(signal)
+                .map_err(|e| format!("invalid signal {signal}: {e}"))?;
+            let mut c = libcontainer::container::Container::load(
+                self.args.runtime_root.join(&self.args.id),
+            )
+            .map_err(|e| error_chain(&e))?;
+            return c.kill(sig, true).map_err(|e| error_chain(&e));
+        }
+        // The init is our unreaped child, so its pid cannot have been reused.
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        if unsafe { libc::kill(self.args.pid, signal) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(format!("kill {} with signal {signal}: {e}", self.args.pid));
+            }
+        }
+        Ok(())
+    }
+
+    fn respond(&mut self, i: usize, resp: Response, next: Phase) {
+        let c = &mut self.clients[i];
+        if let Ok(mut line) = serde_json::to_vec(&resp) {
+            line.push(b'\n');
+            c.outbuf.extend_from_slice(&line);
+        }
+        c.phase = next;
+        if next != Phase::Stdin {
+            c.inbuf.clear();
+        }
+        self.write_out(i);
+    }
+
+    fn write_out(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        while !c.outbuf.is_empty() {
+            match c.stream.write(&c.outbuf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.outbuf.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.drop_client(i);
+                    return;
+                }
+            }
+        }
+        let c = &mut self.clients[i];
+        if c.outbuf.is_empty() && c.phase == Phase::Respond {
+            c.dead = true;
+        }
+    }
+
+    fn read_discard(&mut self, i: usize, revents: libc::c_short) {
+        let mut buf = [0u8; 256];
+        let c = &mut self.clients[i];
+        if c.read_eof {
+            // Half-closed clients still wait; only a full hang-up ends the wait.
+            if revents & libc::POLLHUP != 0 {
+                self.drop_client(i);
+            }
+            return;
+        }
+        loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    c.read_eof = true;
+                    return;
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.drop_client(i);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read_stdin(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if !c.inbuf.is_empty() {
+            return; // backpressure: wait for the pipe to take what we hold
+        }
+        match c.stream.read(&mut self.scratch) {
+            Ok(0) => c.read_eof = true,
+            Ok(n) => c.inbuf.extend_from_slice(&self.scratch[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => {
+                self.drop_client(i);
+                return;
+            }
+        }
+        self.flush_stdin_backlog();
+        self.maybe_close_stdin(i);
+    }
+
+    /// Moves queued client bytes into the stdin pipe as far as it accepts them.
+    fn flush_stdin_backlog(&mut self) {
+        let Some(idx) = self
+            .clients
+            .iter()
+            .position(|c| c.phase == Phase::Stdin && !c.dead)
+        else {
+            return;
+        };
+        let Some(pipe) = self.stdin.as_mut() else {
+            // The container is gone or closed stdin: discard what the client sends.
+            self.clients[idx].inbuf.clear();
+            return;
+        };
+        let c = &mut self.clients[idx];
+        while !c.inbuf.is_empty() {
+            match pipe.write(&c.inbuf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.inbuf.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    // EPIPE: the reader is gone; stdin is over for everyone.
+                    c.inbuf.clear();
+                    self.stdin = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// At client EOF with nothing left to forward, close the container's stdin.
+    fn maybe_close_stdin(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if c.phase == Phase::Stdin && c.read_eof && c.inbuf.is_empty() {
+            self.stdin = None;
+            self.stdin_attached = false;
+            c.phase = Phase::Respond;
+            if c.outbuf.is_empty() {
+                c.dead = true;
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        let (exit_code, finished_at) = self
+            .exited
+            .clone()
+            .unwrap_or_else(|| (255, now_rfc3339()));
+        self.log.flush_stream(Stream::Stdout);
+        self.log.flush_stream(Stream::Stderr);
+        let _ = self.log.sync();
+
+        let oom_killed = oom_killed(&self.args.cgroups_path);
+        // Before exit.json: once wharfd sees the exit, the id must be free for a restart.
+        delete_container(&self.args.runtime_root, &self.args.id);
+
+        let status = ExitStatus {
+            exit_code,
+            finished_at,
+            oom_killed,
+        };
+        if let Ok(json) = serde_json::to_vec(&status) {
+            let _ = wharf_fs::atomic_write(&self.args.state_dir.join(EXIT_FILE), &json);
+        }
+
+        let resp = Response {
+            ok: true,
+            pid: Some(self.args.pid),
+            running: Some(false),
+            exit: Some(status),
+            error: None,
+        };
+        if let Ok(mut line) = serde_json::to_vec(&resp) {
+            line.push(b'\n');
+            for c in self.clients.iter_mut().filter(|c| c.phase == Phase::Wait) {
+                // A fresh socket buffer takes a few hundred bytes; if not, the client reads
+                // exit.json, as the protocol says.
+                let _ = c.stream.write(&line);
+            }
+        }
+        let _ = std::fs::remove_file(self.args.state_dir.join(SOCKET_FILE));
+    }
+}
+
+fn error_response(msg: &str) -> Response {
+    Response {
+        ok: false,
+        error: Some(msg.to_string()),
+        ..Default::default()
+    }
+}
+
+/// Whether the kernel OOM-killed anything in the container's memory cgroup (v1 or v2).
+fn oom_killed(cgroups_path: &str) -> bool {
+    if cgroups_path.is_empty() {
+        return false;
+    }
+    let rel = cgroups_path.trim_start_matches('/');
+    for file in [
+        format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"),
+        format!("/sys/fs/cgroup/{rel}/memory.events"),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            return text
+                .lines()
+                .filter_map(|l| l.strip_prefix("oom_kill "))
+                .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0));
+        }
+    }
+    false
+}

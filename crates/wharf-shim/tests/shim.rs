@@ -1,0 +1,654 @@
+//! End-to-end tests of `wharf-shim` with a busybox rootfs. Root only.
+//!
+//! Every test names its container, cgroup and directories after itself and removes them in
+//! `Drop`, so a failing assertion leaves nothing behind.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::symlink;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use wharf_runtime::shim_proto::{
+    ExitStatus, LaunchResult, LogEntry, Request, Response, StartErrorKind, EXIT_FILE,
+    INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
+};
+use wharf_runtime::spec::{build_spec, NetMode, SpecInput};
+
+const CGROUP_PARENT: &str = "wharf-test-shim";
+
+fn skip_unless_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: wharf-shim integration tests need root (namespaces, cgroups)");
+        return true;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: /bin/busybox (busybox-static) is not installed");
+        return true;
+    }
+    false
+}
+
+struct Fixture {
+    name: String,
+    id: String,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Self {
+        let id = format!("wharf-test-{name}-{}", std::process::id());
+        let dir = tempfile::Builder::new()
+            .prefix("wharf-shim-")
+            .tempdir()
+            .unwrap();
+        let f = Fixture {
+            name: name.to_string(),
+            id,
+            dir,
+        };
+        f.cleanup_cgroups();
+        f.make_rootfs();
+        f
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn rootfs(&self) -> PathBuf {
+        self.path("rootfs")
+    }
+    fn bundle(&self) -> PathBuf {
+        self.path("bundle")
+    }
+    fn state(&self) -> PathBuf {
+        self.path("state")
+    }
+    fn runtime_root(&self) -> PathBuf {
+        self.path("runtime")
+    }
+    fn log(&self) -> PathBuf {
+        self.path("ctr.log")
+    }
+    fn cgroups_path(&self) -> String {
+        format!("/{CGROUP_PARENT}/{}", self.name)
+    }
+
+    fn make_rootfs(&self) {
+        let r = self.rootfs();
+        for d in [
+            "bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin",
+        ] {
+            fs::create_dir_all(r.join(d)).unwrap();
+        }
+        fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+        // Absolute symlinks, as `busybox --install -s` makes them.
+        for app in ["sh", "echo", "cat", "sleep", "true", "readlink", "hostname"] {
+            symlink("/bin/busybox", r.join("bin").join(app)).unwrap();
+        }
+        fs::write(
+            r.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
+        fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
+    }
+
+    fn write_spec(&self, args: &[&str], hostname: &str) {
+        let input = SpecInput {
+            rootfs: self.rootfs(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                "HOME=/root".into(),
+            ],
+            cwd: "/".into(),
+            hostname: hostname.into(),
+            net: NetMode::NewNetns,
+            cgroups_path: self.cgroups_path(),
+            ..Default::default()
+        };
+        let spec = build_spec(&input).unwrap();
+        fs::create_dir_all(self.bundle()).unwrap();
+        fs::write(
+            self.bundle().join("config.json"),
+            serde_json::to_vec_pretty(&spec).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn start_with_env(&self, args: &[&str], stdin: bool, env: &[(&str, &str)]) -> LaunchResult {
+        self.write_spec(args, "wharf-test-host");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf-shim"));
+        cmd.arg("start")
+            .arg("--id")
+            .arg(&self.id)
+            .arg("--bundle")
+            .arg(self.bundle())
+            .arg("--state-dir")
+            .arg(self.state())
+            .arg("--log")
+            .arg(self.log())
+            .arg("--runtime-root")
+            .arg(self.runtime_root());
+        if stdin {
+            cmd.arg("--stdin");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "launcher printed {stdout:?}, stderr {:?}", out.stderr);
+        let result: LaunchResult = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(out.status.success(), result.ok, "exit status vs result: {result:?}");
+        result
+    }
+
+    fn start(&self, args: &[&str], stdin: bool) -> LaunchResult {
+        self.start_with_env(args, stdin, &[])
+    }
+
+    fn start_ok(&self, args: &[&str], stdin: bool) -> i32 {
+        let r = self.start(args, stdin);
+        assert!(r.ok, "launch failed: {r:?}");
+        let pid = r.pid.unwrap();
+        let written: i32 = fs::read_to_string(self.state().join(INIT_PID_FILE))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(written, pid);
+        pid
+    }
+
+    fn shim_pid(&self) -> i32 {
+        fs::read_to_string(self.state().join(SHIM_PID_FILE))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(self.state().join(SOCKET_FILE)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    fn request(&self, req: &Request) -> Response {
+        let mut s = self.connect();
+        let mut line = serde_json::to_vec(req).unwrap();
+        line.push(b'\n');
+        s.write_all(&line).unwrap();
+        read_response(&mut s)
+    }
+
+    fn wait_exit(&self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let path = self.state().join(EXIT_FILE);
+        while Instant::now() < deadline {
+            if let Ok(data) = fs::read(&path) {
+                let st: ExitStatus = serde_json::from_slice(&data).unwrap();
+                // The shim removes its socket last; then it is really done.
+                let sock_gone = wait_until(Duration::from_secs(5), || {
+                    !self.state().join(SOCKET_FILE).exists()
+                });
+                assert!(sock_gone, "shim.sock not removed after exit");
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("container {} did not exit", self.id);
+    }
+
+    fn log_entries(&self) -> Vec<LogEntry> {
+        let text = fs::read_to_string(self.log()).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn stream_text(&self, stream: &str) -> String {
+        self.log_entries()
+            .iter()
+            .filter(|e| e.stream == stream)
+            .map(|e| e.log.as_str())
+            .collect()
+    }
+
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                out.push(e.path().join(CGROUP_PARENT).join(&self.name));
+            }
+        }
+        out.push(Path::new("/sys/fs/cgroup").join(CGROUP_PARENT).join(&self.name));
+        out
+    }
+
+    fn leaked_cgroups(&self) -> Vec<PathBuf> {
+        self.cgroup_dirs().into_iter().filter(|p| p.exists()).collect()
+    }
+
+    fn assert_cleaned_up(&self) {
+        assert!(
+            self.leaked_cgroups().is_empty(),
+            "cgroups leaked: {:?}",
+            self.leaked_cgroups()
+        );
+        assert!(
+            !self.runtime_root().join(&self.id).exists(),
+            "libcontainer state left behind"
+        );
+    }
+
+    fn cleanup_cgroups(&self) {
+        for dir in self.cgroup_dirs() {
+            if !dir.exists() {
+                continue;
+            }
+            if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            // A frozen cgroup would keep its SIGKILLed tasks forever.
+            let _ = fs::write(dir.join("freezer.state"), "THAWED");
+            wait_until(Duration::from_secs(5), || fs::remove_dir(&dir).is_ok() || !dir.exists());
+        }
+        // The shared parent goes when the last test is done with it.
+        if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                let _ = fs::remove_dir(e.path().join(CGROUP_PARENT));
+            }
+        }
+        let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(CGROUP_PARENT));
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Kill the container first (the shim then cleans up), then the shim itself.
+        if let Ok(pid) = fs::read_to_string(self.state().join(INIT_PID_FILE)) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                if !self.state().join(EXIT_FILE).exists() {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        if let Ok(pid) = fs::read_to_string(self.state().join(SHIM_PID_FILE)) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                let gone = wait_until(Duration::from_secs(10), || {
+                    !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid)
+                });
+                if !gone {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        self.cleanup_cgroups();
+        let _ = fs::remove_dir_all(self.runtime_root());
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_response(s: &mut UnixStream) -> Response {
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(line.trim_end()).unwrap_or_else(|e| panic!("bad response {line:?}: {e}"))
+}
+
+fn vm_rss_kib(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[test]
+fn echo_hi_logs_stdout_and_exits_zero() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("echo");
+    f.start_ok(&["echo", "hi"], false);
+    let st = f.wait_exit();
+    assert_eq!(st.exit_code, 0);
+    assert!(!st.oom_killed);
+    assert!(st.finished_at.ends_with('Z'));
+    let entries = f.log_entries();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].log, "hi\n");
+    assert_eq!(entries[0].stream, "stdout");
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn stderr_and_exit_code() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("stderr");
+    f.start_ok(&["sh", "-c", "echo out; echo err >&2; exit 3"], false);
+    let st = f.wait_exit();
+    assert_eq!(st.exit_code, 3);
+    assert_eq!(f.stream_text("stderr"), "err\n");
+    assert_eq!(f.stream_text("stdout"), "out\n");
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn wait_request_is_answered_at_exit() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("wait");
+    f.start_ok(&["sh", "-c", "sleep 1; exit 7"], false);
+    let mut s = f.connect();
+    s.write_all(b"{\"op\":\"wait\"}\n").unwrap();
+    // Half-close: the shim must keep the waiter.
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let resp = read_response(&mut s);
+    assert!(resp.ok, "{resp:?}");
+    assert_eq!(resp.running, Some(false));
+    let exit = resp.exit.unwrap();
+    assert_eq!(exit.exit_code, 7);
+    // exit.json is already there when the waiter hears about it.
+    let st: ExitStatus =
+        serde_json::from_slice(&fs::read(f.state().join(EXIT_FILE)).unwrap()).unwrap();
+    assert_eq!(st, exit);
+    f.wait_exit();
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn kill_sleep_and_measure_rss() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("kill");
+    let pid = f.start_ok(&["sleep", "100"], false);
+    let shim = f.shim_pid();
+
+    // The shim is daemonized: its own session, not our child.
+    let stat = fs::read_to_string(format!("/proc/{shim}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let (ppid, sid): (i32, i32) = (fields[1].parse().unwrap(), fields[3].parse().unwrap());
+    // SAFETY: getsid(0) has no preconditions.
+    let our_sid = unsafe { libc::getsid(0) };
+    assert_ne!(sid, our_sid, "shim shares the caller's session");
+    assert_ne!(ppid, std::process::id() as i32);
+    // The init is a child of the shim (which reaps it).
+    let init_stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let init_ppid: i32 = init_stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(init_ppid, shim);
+
+    let state = f.request(&Request::State);
+    assert!(state.ok && state.running == Some(true) && state.pid == Some(pid), "{state:?}");
+
+    // Give the re-exec'd monitor a moment to settle, then measure.
+    std::thread::sleep(Duration::from_millis(200));
+    let rss = vm_rss_kib(shim).unwrap();
+    eprintln!("wharf-shim VmRSS (re-exec'd monitor): {rss} kB");
+
+    // PID 1 of a pid namespace ignores SIGTERM without a handler, exactly as under Docker.
+    let r = f.request(&Request::Kill {
+        signal: libc::SIGTERM,
+        all: false,
+    });
+    assert!(r.ok, "{r:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let state = f.request(&Request::State);
+    assert_eq!(state.running, Some(true), "sleep as pid 1 must survive SIGTERM");
+
+    let r = f.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: true,
+    });
+    assert!(r.ok, "{r:?}");
+    let st = f.wait_exit();
+    assert_eq!(st.exit_code, 137);
+    f.assert_cleaned_up();
+    // After the exit the socket is gone; a kill now cannot reach anything.
+    assert!(UnixStream::connect(f.state().join(SOCKET_FILE)).is_err());
+}
+
+#[test]
+fn sigterm_with_trap_gives_143() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("term");
+    f.start_ok(
+        &["sh", "-c", "trap 'exit 143' TERM; echo ready; while true; do sleep 1; done"],
+        false,
+    );
+    assert!(wait_until(Duration::from_secs(10), || f.stream_text("stdout") == "ready\n"));
+    let r = f.request(&Request::Kill {
+        signal: libc::SIGTERM,
+        all: false,
+    });
+    assert!(r.ok, "{r:?}");
+    assert_eq!(f.wait_exit().exit_code, 143);
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn rss_without_reexec_for_comparison() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("rss");
+    f.start_with_env(&["sleep", "100"], false, &[("WHARF_SHIM_NO_REEXEC", "1")]);
+    let shim = f.shim_pid();
+    std::thread::sleep(Duration::from_millis(200));
+    let rss = vm_rss_kib(shim).unwrap();
+    eprintln!("wharf-shim VmRSS (in-process monitor, no re-exec): {rss} kB");
+    let r = f.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: false,
+    });
+    assert!(r.ok, "{r:?}");
+    assert_eq!(f.wait_exit().exit_code, 137);
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn stdin_is_forwarded_and_eof_ends_cat() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("stdin");
+    f.start_ok(&["cat"], true);
+    let mut s = f.connect();
+    s.write_all(b"{\"op\":\"stdin\"}\n").unwrap();
+    let resp = read_response(&mut s);
+    assert!(resp.ok, "{resp:?}");
+
+    // A second attach is refused while the first holds stdin.
+    let second = f.request(&Request::Stdin);
+    assert!(!second.ok);
+
+    s.write_all(b"hello stdin\n").unwrap();
+    s.write_all(b"no newline").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let st = f.wait_exit();
+    assert_eq!(st.exit_code, 0);
+    assert_eq!(f.stream_text("stdout"), "hello stdin\nno newline");
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn missing_command_reports_not_found() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("nosuch");
+    let r = f.start(&["nosuch"], false);
+    assert!(!r.ok);
+    assert_eq!(r.error_kind, Some(StartErrorKind::NotFound));
+    assert_eq!(
+        r.error.as_deref(),
+        Some(r#"exec: "nosuch": executable file not found in $PATH"#)
+    );
+    assert!(!f.state().join(SOCKET_FILE).exists());
+    assert!(!f.state().join(EXIT_FILE).exists());
+    f.assert_cleaned_up();
+
+    let r = f.start(&["/etc/passwd"], false);
+    assert_eq!(r.error_kind, Some(StartErrorKind::NotExecutable));
+    assert!(r.error.unwrap().contains("permission denied"));
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn runtime_failure_is_reported_and_cleaned_up() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("badcwd");
+    // A cwd that is a file makes the runtime fail after namespaces and cgroups exist.
+    f.write_spec(&["true"], "x");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
+    spec["process"]["cwd"] = "/etc/passwd".into();
+    fs::write(f.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf-shim"))
+        .args(["start", "--id", &f.id])
+        .arg("--bundle")
+        .arg(f.bundle())
+        .arg("--state-dir")
+        .arg(f.state())
+        .arg("--log")
+        .arg(f.log())
+        .arg("--runtime-root")
+        .arg(f.runtime_root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let r: LaunchResult = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("runtime failure reported as: {r:?}");
+    assert!(!r.ok);
+    assert!(r.error.is_some());
+    assert!(!f.state().join(SOCKET_FILE).exists());
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn hostname_netns_and_loopback() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("net");
+    let pid = f.start_ok(
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/kernel/hostname; cat /sys/class/net/lo/flags; \
+             cat /sys/class/net/lo/operstate; echo done; sleep 100",
+        ],
+        false,
+    );
+    let host_ns = fs::read_link("/proc/self/ns/net").unwrap();
+    let ctr_ns = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(host_ns, ctr_ns, "container shares the host netns");
+    assert!(wait_until(Duration::from_secs(10), || f
+        .stream_text("stdout")
+        .ends_with("done\n")));
+    let out = f.stream_text("stdout");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "wharf-test-host");
+    let flags = u32::from_str_radix(lines[1].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is not up (flags {})", lines[1]);
+    assert_eq!(lines[2], "unknown", "lo operstate");
+    f.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: false,
+    });
+    assert_eq!(f.wait_exit().exit_code, 137);
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn misbehaving_clients_do_not_hurt_the_shim() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("clients");
+    f.start_ok(&["sleep", "100"], false);
+    // Partial request, then vanish.
+    {
+        let mut s = f.connect();
+        s.write_all(b"{\"op\":\"st").unwrap();
+    }
+    // Garbage.
+    {
+        let mut s = f.connect();
+        s.write_all(b"not json\n").unwrap();
+        let r = read_response(&mut s);
+        assert!(!r.ok);
+    }
+    // A waiter that disconnects.
+    {
+        let mut s = f.connect();
+        s.write_all(b"{\"op\":\"wait\"}\n").unwrap();
+    }
+    // Request without newline, then EOF: still served.
+    {
+        let mut s = f.connect();
+        s.write_all(b"{\"op\":\"state\"}").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let r: Response = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(r.running, Some(true));
+    }
+    // Stdin on a container without --stdin.
+    let r = f.request(&Request::Stdin);
+    assert!(!r.ok);
+    // Oversized request.
+    {
+        let mut s = f.connect();
+        let big = vec![b'x'; 10_000];
+        let _ = s.write_all(&big);
+        let r = read_response(&mut s);
+        assert!(!r.ok);
+    }
+    let state = f.request(&Request::State);
+    assert!(state.ok && state.running == Some(true));
+    let r = f.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: false,
+    });
+    assert!(r.ok);
+    assert_eq!(f.wait_exit().exit_code, 137);
+    f.assert_cleaned_up();
+}

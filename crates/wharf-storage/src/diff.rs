@@ -1,0 +1,556 @@
+//! Applying a layer tar (plain or gzip) into an overlay upper dir.
+//!
+//! The tar crate only parses headers here; every filesystem write is ours, because its `unpack()`
+//! follows symlinks already present in the destination. The rules:
+//! - entry paths are cleaned lexically; `..` that climbs above the root is refused
+//!   ([`StorageError::UnsafePath`]); absolute paths are taken relative to `dest`;
+//! - no path component inside `dest` is ever followed if it is a symlink: parents are checked
+//!   with `lstat` and files are created with `O_NOFOLLOW | O_EXCL` after removing what was there
+//!   (we are the only writer of a fresh upper dir, so check-then-create does not race);
+//! - symlink *targets* are stored verbatim, absolute or not: they are only resolved later inside
+//!   the container's root, never by us;
+//! - hard links must name a non-directory already extracted from this same layer;
+//! - whiteouts become overlay's own format: `.wh.<name>` → char device 0/0 `<name>`,
+//!   `.wh..wh..opq` → `trusted.overlay.opaque=y` on the directory; other `.wh..wh.*` (aufs
+//!   bookkeeping) are skipped; `trusted.overlay.*` xattrs from the tar itself are dropped so a layer
+//!   cannot forge overlay metadata (redirects, metacopy);
+//! - devices and fifos are created (wharfd runs as root); mode, owner, mtime and xattrs are kept.
+//!
+//! The diff id is the sha256 of the whole uncompressed stream, read to its end even past the
+//! tar end-of-archive blocks, as the OCI spec defines it.
+
+use std::ffi::CString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use sha2::{Digest as _, Sha256};
+use tar::EntryType;
+
+use crate::{Digest, IoContext, Result, StorageError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// sha256 of the uncompressed tar stream.
+    pub diff_id: Digest,
+    /// Length of the uncompressed tar stream.
+    pub size: u64,
+    /// Bytes of regular-file content written (what the layer costs on disk, roughly).
+    pub file_bytes: u64,
+    /// Tar entries applied (whiteouts included).
+    pub entries: u64,
+}
+
+/// How a layer stream is compressed, judged by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+    Bzip2,
+}
+
+impl Compression {
+    pub fn detect(head: &[u8]) -> Compression {
+        match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
+            [b'B', b'Z', b'h', ..] => Compression::Bzip2,
+            _ => Compression::None,
+        }
+    }
+}
+
+/// A reader that replays peeked bytes before the rest of the stream.
+pub(crate) type Replay<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// Reads up to `N` bytes without losing them: returns them and a reader that yields them again.
+pub(crate) fn peek<R: Read, const N: usize>(mut r: R) -> io::Result<(Vec<u8>, Replay<R>)> {
+    let mut head = vec![0u8; N];
+    let mut n = 0;
+    while n < N {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(n);
+    Ok((head.clone(), io::Cursor::new(head).chain(r)))
+}
+
+/// Hashes and counts everything read through it and keeps the first block pair, which tells an
+/// empty archive (two zero blocks) from an empty or garbage stream.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+    head: Vec<u8>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        if self.head.len() < 1024 {
+            let take = (1024 - self.head.len()).min(n);
+            self.head.extend_from_slice(&buf[..take]);
+        }
+        Ok(n)
+    }
+}
+
+fn invalid(what: impl std::fmt::Display) -> StorageError {
+    StorageError::InvalidLayer(what.to_string())
+}
+
+/// Applies the layer read from `r` into `dest` (an overlay upper dir that must exist).
+pub fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
+    let (head, r) = peek::<_, 6>(r).map_err(|e| invalid(format!("reading layer: {e}")))?;
+    if head.is_empty() {
+        return Err(invalid("empty layer stream"));
+    }
+    let plain: Box<dyn Read> = match Compression::detect(&head) {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        other => return Err(invalid(format!("unsupported layer compression {other:?}"))),
+    };
+    let mut hr = HashingReader {
+        inner: plain,
+        hasher: Sha256::new(),
+        count: 0,
+        head: Vec::with_capacity(1024),
+    };
+    let meta = fs::symlink_metadata(dest).ctx("stat", dest)?;
+    if !meta.is_dir() {
+        return Err(StorageError::io(
+            "apply layer into",
+            dest,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+        ));
+    }
+    let mut ap = Applier {
+        dest,
+        dir_times: Vec::new(),
+        file_bytes: 0,
+        entries: 0,
+    };
+    {
+        let mut archive = tar::Archive::new(&mut hr);
+        let entries = archive
+            .entries()
+            .map_err(|e| invalid(format!("reading tar: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| invalid(format!("reading tar: {e}")))?;
+            ap.apply(&mut entry)?;
+            ap.entries += 1;
+        }
+    }
+    // Whatever follows the end-of-archive marker is still part of the diff id.
+    io::copy(&mut hr, &mut io::sink()).map_err(|e| invalid(format!("reading layer: {e}")))?;
+    if ap.entries == 0 && !(hr.head.len() == 1024 && hr.head.iter().all(|b| *b == 0)) {
+        return Err(invalid("no tar entries and no end-of-archive marker"));
+    }
+    // Directory times last: creating children bumped them. Deepest first, so a parent's own
+    // time is set after its children's.
+    for (p, t) in ap.dir_times.iter().rev() {
+        set_mtime(p, t)?;
+    }
+    Ok(ApplyStats {
+        diff_id: Digest::from_sha256_bytes(&hr.hasher.finalize().into()),
+        size: hr.count,
+        file_bytes: ap.file_bytes,
+        entries: ap.entries,
+    })
+}
+
+struct Applier<'a> {
+    dest: &'a Path,
+    dir_times: Vec<(PathBuf, TimeSpec)>,
+    file_bytes: u64,
+    entries: u64,
+}
+
+/// Cleans a tar path to a relative path with only normal components.
+fn clean(raw: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return Err(StorageError::UnsafePath {
+                        path: raw.to_string_lossy().into_owned(),
+                        reason: "'..' escapes the layer root",
+                    });
+                }
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Ok(out)
+}
+
+struct Attrs {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: TimeSpec,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl<'a> Applier<'a> {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        let raw = entry
+            .path()
+            .map_err(|e| invalid(format!("bad entry path: {e}")))?
+            .into_owned();
+        let rel = clean(&raw)?;
+        let kind = entry.header().entry_type();
+        let attrs = self.attrs(entry)?;
+        let unsafe_path = |reason| StorageError::UnsafePath {
+            path: raw.to_string_lossy().into_owned(),
+            reason,
+        };
+
+        if let Some(name) = rel.file_name().map(|n| n.as_bytes().to_vec()) {
+            if let Some(hidden) = name.strip_prefix(b".wh.") {
+                let parent = self.ensure_dirs(rel.parent().unwrap_or(Path::new("")), &raw)?;
+                if hidden == b".wh..opq" {
+                    return lsetxattr(&parent, "trusted.overlay.opaque", b"y");
+                }
+                if hidden.starts_with(b".wh.") {
+                    return Ok(());
+                }
+                if hidden.is_empty() || hidden == b"." || hidden == b".." {
+                    return Err(unsafe_path("whiteout of an invalid name"));
+                }
+                let target = parent.join(std::ffi::OsStr::from_bytes(hidden));
+                remove_any(&target)?;
+                return mknod(&target, SFlag::S_IFCHR, 0, 0, 0);
+            }
+        }
+
+        if rel.as_os_str().is_empty() {
+            // The archive's root entry ("./"): its attributes become the upper dir's.
+            if kind != EntryType::Directory {
+                return Err(unsafe_path("non-directory entry for the layer root"));
+            }
+            self.set_attrs(self.dest.to_path_buf(), &attrs, true)?;
+            return Ok(());
+        }
+
+        let parent = self.ensure_dirs(rel.parent().unwrap_or(Path::new("")), &raw)?;
+        let path = parent.join(rel.file_name().unwrap_or_default());
+
+        match kind {
+            EntryType::Directory => {
+                let existing = fs::symlink_metadata(&path);
+                match existing {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        remove_any(&path)?;
+                        mkdir(&path)?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => mkdir(&path)?,
+                    Err(e) => return Err(StorageError::io("stat", &path, e)),
+                }
+                self.set_attrs(path, &attrs, true)?;
+            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                remove_any(&path)?;
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&path)
+                    .ctx("create", &path)?;
+                self.file_bytes += copy_body(entry, &mut f, &path)?;
+                drop(f);
+                self.set_attrs(path, &attrs, false)?;
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| invalid(format!("bad symlink target: {e}")))?
+                    .ok_or_else(|| invalid(format!("symlink {} without target", raw.display())))?
+                    .into_owned();
+                if target.as_os_str().is_empty() {
+                    return Err(invalid(format!(
+                        "symlink {} with empty target",
+                        raw.display()
+                    )));
+                }
+                remove_any(&path)?;
+                std::os::unix::fs::symlink(&target, &path).ctx("symlink", &path)?;
+                self.set_attrs(path, &attrs, false)?;
+            }
+            EntryType::Link => {
+                let raw_target = entry
+                    .link_name()
+                    .map_err(|e| invalid(format!("bad hard link target: {e}")))?
+                    .ok_or_else(|| invalid(format!("hard link {} without target", raw.display())))?
+                    .into_owned();
+                let trel = clean(&raw_target)?;
+                if trel.as_os_str().is_empty() || trel == rel {
+                    return Err(invalid(format!(
+                        "hard link {} to itself or root",
+                        raw.display()
+                    )));
+                }
+                let tparent =
+                    self.check_dirs(trel.parent().unwrap_or(Path::new("")), &raw_target)?;
+                let target = tparent.join(trel.file_name().unwrap_or_default());
+                match fs::symlink_metadata(&target) {
+                    Ok(m) if !m.is_dir() => {}
+                    _ => {
+                        return Err(invalid(format!(
+                            "hard link {} -> {}: target is not a file of this layer",
+                            raw.display(),
+                            raw_target.display()
+                        )))
+                    }
+                }
+                remove_any(&path)?;
+                // linkat without AT_SYMLINK_FOLLOW: a symlink target is linked as itself.
+                fs::hard_link(&target, &path).ctx("hard link", &path)?;
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let sflag = match kind {
+                    EntryType::Char => SFlag::S_IFCHR,
+                    EntryType::Block => SFlag::S_IFBLK,
+                    _ => SFlag::S_IFIFO,
+                };
+                let h = entry.header();
+                // Writers leave the device fields blank for fifos; they mean nothing there.
+                let (major, minor) = if kind == EntryType::Fifo {
+                    (0, 0)
+                } else {
+                    (
+                        h.device_major().map_err(invalid)?.unwrap_or(0),
+                        h.device_minor().map_err(invalid)?.unwrap_or(0),
+                    )
+                };
+                remove_any(&path)?;
+                mknod(&path, sflag, attrs.mode, major, minor)?;
+                self.set_attrs(path, &attrs, false)?;
+            }
+            EntryType::XGlobalHeader => {}
+            other => {
+                return Err(invalid(format!(
+                    "unsupported tar entry type {other:?} for {}",
+                    raw.display()
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn attrs<R: Read>(&self, entry: &mut tar::Entry<'_, R>) -> Result<Attrs> {
+        let h = entry.header();
+        let mode = h.mode().map_err(invalid)? & 0o7777;
+        let mut uid = h.uid().map_err(invalid)?;
+        let mut gid = h.gid().map_err(invalid)?;
+        let mut mtime = TimeSpec::new(h.mtime().map_err(invalid)? as i64, 0);
+        let mut xattrs = Vec::new();
+        if let Some(pax) = entry.pax_extensions().map_err(invalid)? {
+            for ext in pax {
+                let ext = ext.map_err(invalid)?;
+                let Ok(key) = ext.key() else { continue };
+                let val = ext.value_bytes();
+                let num = || {
+                    std::str::from_utf8(val)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                };
+                match key {
+                    "uid" => uid = num().unwrap_or(uid),
+                    "gid" => gid = num().unwrap_or(gid),
+                    "mtime" => {
+                        if let Some(t) = std::str::from_utf8(val).ok().and_then(parse_pax_time) {
+                            mtime = t;
+                        }
+                    }
+                    k => {
+                        if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
+                            if name.starts_with("trusted.overlay.") {
+                                tracing::warn!(name, "dropping overlay xattr carried by a layer");
+                            } else {
+                                xattrs.push((name.to_owned(), val.to_vec()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Attrs {
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs,
+        })
+    }
+
+    /// Makes sure every component of `rel_dir` under dest is a real directory, creating missing
+    /// ones; a symlink or file in the way is refused.
+    fn ensure_dirs(&self, rel_dir: &Path, raw: &Path) -> Result<PathBuf> {
+        self.walk_dirs(rel_dir, raw, true)
+    }
+
+    /// Like [`Self::ensure_dirs`] but creates nothing.
+    fn check_dirs(&self, rel_dir: &Path, raw: &Path) -> Result<PathBuf> {
+        self.walk_dirs(rel_dir, raw, false)
+    }
+
+    fn walk_dirs(&self, rel_dir: &Path, raw: &Path, create: bool) -> Result<PathBuf> {
+        let mut p = self.dest.to_path_buf();
+        for c in rel_dir.components() {
+            p.push(c);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) => {
+                    return Err(StorageError::UnsafePath {
+                        path: raw.to_string_lossy().into_owned(),
+                        reason: if m.file_type().is_symlink() {
+                            "a parent directory is a symlink"
+                        } else {
+                            "a parent directory is not a directory"
+                        },
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound && create => mkdir(&p)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(invalid(format!(
+                        "{}: parent directory missing",
+                        raw.display()
+                    )))
+                }
+                Err(e) => return Err(StorageError::io("stat", &p, e)),
+            }
+        }
+        Ok(p)
+    }
+
+    fn set_attrs(&mut self, path: PathBuf, a: &Attrs, is_dir: bool) -> Result<()> {
+        let m = fs::symlink_metadata(&path).ctx("stat", &path)?;
+        let is_link = m.file_type().is_symlink();
+        match std::os::unix::fs::lchown(&path, Some(a.uid as u32), Some(a.gid as u32)) {
+            Ok(()) => {}
+            // Unprivileged runs (tests) cannot give files away; wharfd itself runs as root.
+            Err(e)
+                if e.kind() == io::ErrorKind::PermissionDenied
+                    && !nix::unistd::geteuid().is_root() => {}
+            Err(e) => return Err(StorageError::io("chown", &path, e)),
+        }
+        if !is_link {
+            // After chown, which clears setuid/setgid bits.
+            fs::set_permissions(&path, fs::Permissions::from_mode(a.mode)).ctx("chmod", &path)?;
+        }
+        for (name, val) in &a.xattrs {
+            lsetxattr(&path, name, val)?;
+        }
+        if is_dir {
+            self.dir_times.push((path, a.mtime));
+        } else {
+            set_mtime(&path, &a.mtime)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_pax_time(s: &str) -> Option<TimeSpec> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().ok()?;
+    let mut nanos: i64 = 0;
+    if !frac.is_empty() {
+        let digits: String = frac.chars().take(9).collect();
+        let scale = 10i64.pow(9 - digits.len() as u32);
+        nanos = digits.parse::<i64>().ok()? * scale;
+    }
+    if secs < 0 && nanos > 0 {
+        // "-1.5" means 1.5 s before the epoch.
+        return Some(TimeSpec::new(secs - 1, 1_000_000_000 - nanos));
+    }
+    Some(TimeSpec::new(secs, nanos))
+}
+
+fn copy_body(r: &mut impl Read, w: &mut fs::File, path: &Path) -> Result<u64> {
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(invalid(format!("reading body of {}: {e}", path.display()))),
+        };
+        w.write_all(&buf[..n]).ctx("write", path)?;
+        total += n as u64;
+    }
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(p)
+        .ctx("create dir", p)
+}
+
+/// Removes whatever is at `p` (never following a symlink); absent is fine.
+fn remove_any(p: &Path) -> Result<()> {
+    match fs::symlink_metadata(p) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("stat", p, e)),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p).ctx("remove dir", p),
+        Ok(_) => fs::remove_file(p).ctx("remove", p),
+    }
+}
+
+fn mknod(p: &Path, kind: SFlag, mode: u32, major: u32, minor: u32) -> Result<()> {
+    let dev = nix::sys::stat::makedev(major.into(), minor.into());
+    nix::sys::stat::mknod(p, kind, Mode::from_bits_truncate(mode), dev)
+        .map_err(|e| StorageError::io("mknod", p, e.into()))
+}
+
+fn set_mtime(p: &Path, t: &TimeSpec) -> Result<()> {
+    nix::sys::stat::utimensat(None, p, t, t, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| StorageError::io("set times of", p, e.into()))
+}
+
+fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> Result<()> {
+    let cpath = CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| invalid(format!("NUL in path {}", p.display())))?;
+    let cname = CString::new(name).map_err(|_| invalid(format!("NUL in xattr name {name:?}")))?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; value is a valid slice.
+    let rc = unsafe {
+        libc::lsetxattr(
+            cpath.as_ptr(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EOPNOTSUPP) && name != "trusted.overlay.opaque" {
+        tracing::warn!(path = %p.display(), name, "filesystem does not support this xattr; skipped");
+        return Ok(());
+    }
+    Err(StorageError::io("set xattr on", p, e))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

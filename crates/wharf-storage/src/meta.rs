@@ -1,0 +1,823 @@
+//! The metadata database: one SQLite file, `meta.db`, in WAL mode.
+//!
+//! Schema (version 1; `PRAGMA user_version` holds the applied version, migrations only go forward):
+//!
+//! ```text
+//! +--------------------------------+     +------------------------------+
+//! | images                         |     | tags                         |
+//! |--------------------------------|     |------------------------------|
+//! | id              TEXT PK        |<----| image_id   TEXT FK ON DEL    |
+//! |                 (config digest)|     |                    CASCADE   |
+//! | manifest_digest TEXT           |     | reference  TEXT PK           |
+//! | config_digest   TEXT           |     | created    TEXT              |
+//! | chain_id        TEXT (top snap)|     +------------------------------+
+//! | size            INTEGER        |
+//! | created         TEXT           |
+//! +--------------------------------+
+//!
+//! +--------------------------------+     +------------------------------+
+//! | containers                     |     | snapshots                    |
+//! |--------------------------------|     |------------------------------|
+//! | id        TEXT PK              |     | key      TEXT PK             |
+//! | name      TEXT UNIQUE NOT NULL |     | id       INTEGER UNIQUE      |--> snapshots/<id>/{fs,work}
+//! | image_id  TEXT (no FK: policy  |     | parent   TEXT FK -> key  ----+--+ (self; a parent with
+//! |           is the engine's)     |     | kind     TEXT active|        |  |  children cannot go)
+//! | config    TEXT JSON, fixed     |     |               committed      |<-+
+//! | state     TEXT JSON, changes   |     | created  TEXT                |
+//! | created   TEXT                 |     +------------------------------+
+//! +--------------------------------+
+//! ```
+//!
+//! Timestamps are RFC 3339 UTC strings. Storage never interprets the container JSON.
+//!
+//! Durability: `synchronous=FULL`. In WAL mode NORMAL only risks the last few commits on power loss
+//! (never corruption), but the daemon tells clients "created" right after a commit and other files
+//! (snapshot dirs, blobs) are written first and fsynced, so a DB row that silently vanishes after an
+//! acknowledged request would be a lie. Metadata writes are rare (per container/image operation, not
+//! per byte), so the extra fsync per commit is cheap.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, Transaction};
+
+use crate::{now_rfc3339, IoContext, Result, StorageError};
+
+/// Forward migrations; index + 1 is the schema version each one produces. Never edit a shipped entry.
+const MIGRATIONS: &[&str] = &[
+    // v1
+    "CREATE TABLE images (
+        id              TEXT PRIMARY KEY NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        config_digest   TEXT NOT NULL,
+        chain_id        TEXT NOT NULL,
+        size            INTEGER NOT NULL,
+        created         TEXT NOT NULL
+    );
+    CREATE TABLE tags (
+        reference TEXT PRIMARY KEY NOT NULL,
+        image_id  TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        created   TEXT NOT NULL
+    );
+    CREATE INDEX tags_image_id ON tags(image_id);
+    CREATE TABLE containers (
+        id       TEXT PRIMARY KEY NOT NULL,
+        name     TEXT UNIQUE NOT NULL,
+        image_id TEXT NOT NULL,
+        config   TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        created  TEXT NOT NULL
+    );
+    CREATE INDEX containers_image_id ON containers(image_id);
+    CREATE TABLE snapshots (
+        key     TEXT PRIMARY KEY NOT NULL,
+        id      INTEGER UNIQUE NOT NULL,
+        parent  TEXT REFERENCES snapshots(key),
+        kind    TEXT NOT NULL CHECK (kind IN ('active', 'committed')),
+        created TEXT NOT NULL
+    );
+    CREATE INDEX snapshots_parent ON snapshots(parent);",
+];
+
+/// The version this binary writes; a newer file is refused rather than misread.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    /// The config digest, as in Docker.
+    pub id: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    /// Chain id of the top layer: the committed snapshot containers are prepared on.
+    pub chain_id: String,
+    pub size: i64,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    /// Opaque JSON, fixed at create.
+    pub config: String,
+    /// Opaque JSON, rewritten as the container changes.
+    pub state: String,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    Active,
+    Committed,
+}
+
+impl SnapshotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotKind::Active => "active",
+            SnapshotKind::Committed => "committed",
+        }
+    }
+
+    fn parse(s: &str) -> rusqlite::Result<Self> {
+        match s {
+            "active" => Ok(SnapshotKind::Active),
+            "committed" => Ok(SnapshotKind::Committed),
+            other => Err(rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("unknown snapshot kind {other:?}").into(),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SnapshotKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub key: String,
+    /// Directory name under `snapshots/`.
+    pub id: i64,
+    pub parent: Option<String>,
+    pub kind: SnapshotKind,
+    pub created: String,
+}
+
+/// The metadata database. One connection behind a mutex: SQLite serializes writers anyway and our
+/// statements are short, so a pool would add nothing but lock contention inside SQLite.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+fn constraint(e: &rusqlite::Error) -> Option<i32> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            Some(f.extended_code)
+        }
+        _ => None,
+    }
+}
+
+const SQLITE_CONSTRAINT_FOREIGNKEY: i32 = 787;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+
+const IMAGE_COLS: &str = "id, manifest_digest, config_digest, chain_id, size, created";
+const CONTAINER_COLS: &str = "id, name, image_id, config, state, created";
+const SNAPSHOT_COLS: &str = "key, id, parent, kind, created";
+
+fn image_row(r: &Row<'_>) -> rusqlite::Result<ImageRecord> {
+    Ok(ImageRecord {
+        id: r.get(0)?,
+        manifest_digest: r.get(1)?,
+        config_digest: r.get(2)?,
+        chain_id: r.get(3)?,
+        size: r.get(4)?,
+        created: r.get(5)?,
+    })
+}
+
+fn container_row(r: &Row<'_>) -> rusqlite::Result<ContainerRecord> {
+    Ok(ContainerRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        image_id: r.get(2)?,
+        config: r.get(3)?,
+        state: r.get(4)?,
+        created: r.get(5)?,
+    })
+}
+
+fn snapshot_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
+    let kind: String = r.get(3)?;
+    Ok(SnapshotRecord {
+        key: r.get(0)?,
+        id: r.get(1)?,
+        parent: r.get(2)?,
+        kind: SnapshotKind::parse(&kind)?,
+        created: r.get(4)?,
+    })
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and migrates it to [`SCHEMA_VERSION`].
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).ctx("create dir", dir)?;
+        }
+        Db::init(Connection::open(path)?)
+    }
+
+    /// A private in-memory database, for tests of code built on top of storage.
+    pub fn open_in_memory() -> Result<Db> {
+        Db::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Db> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // journal_mode returns a row, so it cannot go through execute().
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        migrate(&mut conn)?;
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done SQL transaction behind (rusqlite
+        // rolls back on drop), so the connection is still usable after poisoning.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The schema version stored in the file.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    // ---- images -------------------------------------------------------------------------------
+
+    /// Inserts or replaces an image record (same id → fields updated, tags kept).
+    pub fn put_image(&self, img: &ImageRecord) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+               config_digest = excluded.config_digest, chain_id = excluded.chain_id,
+               size = excluded.size, created = excluded.created",
+            params![
+                img.id,
+                img.manifest_digest,
+                img.config_digest,
+                img.chain_id,
+                img.size,
+                img.created
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_image(&self, id: &str) -> Result<Option<ImageRecord>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {IMAGE_COLS} FROM images WHERE id = ?1"),
+                [id],
+                image_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_images(&self) -> Result<Vec<ImageRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!(
+            "SELECT {IMAGE_COLS} FROM images ORDER BY created, id"
+        ))?;
+        let rows = st.query_map([], image_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Deletes the image and (by cascade) its tags. Missing → [`StorageError::ImageNotFound`].
+    pub fn delete_image(&self, id: &str) -> Result<()> {
+        let n = self
+            .lock()
+            .execute("DELETE FROM images WHERE id = ?1", [id])?;
+        if n == 0 {
+            return Err(StorageError::ImageNotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Images whose id starts with `prefix`; a bare hex prefix is taken to mean `sha256:<prefix>`.
+    pub fn find_images_by_prefix(&self, prefix: &str) -> Result<Vec<ImageRecord>> {
+        let full = if prefix.contains(':') {
+            prefix.to_owned()
+        } else {
+            format!("sha256:{prefix}")
+        };
+        let conn = self.lock();
+        // substr instead of LIKE so '%' and '_' in user input mean themselves.
+        let mut st = conn.prepare(&format!(
+            "SELECT {IMAGE_COLS} FROM images WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id"
+        ))?;
+        let rows = st.query_map([full], image_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- tags ---------------------------------------------------------------------------------
+
+    /// Points `reference` at `image_id`, moving it if it pointed elsewhere.
+    pub fn set_tag(&self, reference: &str, image_id: &str) -> Result<()> {
+        let r = self.lock().execute(
+            "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+             ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+               created = excluded.created",
+            params![reference, image_id, now_rfc3339()],
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if constraint(&e) == Some(SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                Err(StorageError::ImageNotFound(image_id.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a tag; false if there was none.
+    pub fn remove_tag(&self, reference: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM tags WHERE reference = ?1", [reference])?
+            > 0)
+    }
+
+    pub fn resolve_tag(&self, reference: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT image_id FROM tags WHERE reference = ?1",
+                [reference],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn tags_for(&self, image_id: &str) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT reference FROM tags WHERE image_id = ?1 ORDER BY reference")?;
+        let rows = st.query_map([image_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// All `(reference, image_id)` pairs.
+    pub fn list_tags(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT reference, image_id FROM tags ORDER BY reference")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- containers ---------------------------------------------------------------------------
+
+    pub fn insert_container(&self, c: &ContainerRecord) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(existing_id) = container_by_name(&tx, &c.name)? {
+            return Err(StorageError::NameConflict {
+                name: c.name.clone(),
+                existing_id,
+            });
+        }
+        let r = tx.execute(
+            &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![c.id, c.name, c.image_id, c.config, c.state, c.created],
+        );
+        match r {
+            Ok(_) => {}
+            Err(e) if constraint(&e) == Some(SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                return Err(StorageError::ContainerExists(c.id.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn update_container_state(&self, id: &str, state_json: &str) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE containers SET state = ?2 WHERE id = ?1",
+            params![id, state_json],
+        )?;
+        if n == 0 {
+            return Err(StorageError::ContainerNotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        match container_by_name(&tx, new_name)? {
+            Some(existing_id) if existing_id != id => {
+                return Err(StorageError::NameConflict {
+                    name: new_name.to_owned(),
+                    existing_id,
+                })
+            }
+            _ => {}
+        }
+        let n = tx.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id, new_name],
+        )?;
+        if n == 0 {
+            return Err(StorageError::ContainerNotFound(id.to_owned()));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn delete_container(&self, id: &str) -> Result<()> {
+        let n = self
+            .lock()
+            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        if n == 0 {
+            return Err(StorageError::ContainerNotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn get_container(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {CONTAINER_COLS} FROM containers WHERE id = ?1"),
+                [id],
+                container_row,
+            )
+            .optional()?)
+    }
+
+    /// Looks a container up by its exact name (without Docker's leading '/': storage keeps what it is given).
+    pub fn get_container_by_name(&self, name: &str) -> Result<Option<ContainerRecord>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {CONTAINER_COLS} FROM containers WHERE name = ?1"),
+                [name],
+                container_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_containers(&self) -> Result<Vec<ContainerRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!(
+            "SELECT {CONTAINER_COLS} FROM containers ORDER BY created, id"
+        ))?;
+        let rows = st.query_map([], container_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn count_containers_using_image(&self, image_id: &str) -> Result<i64> {
+        Ok(self.lock().query_row(
+            "SELECT COUNT(*) FROM containers WHERE image_id = ?1",
+            [image_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    // ---- snapshots (used by the snapshotter; not for the engine) ------------------------------
+
+    pub fn insert_snapshot(&self, s: &SnapshotRecord) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(p) = &s.parent {
+            match snapshot_get(&tx, p)? {
+                None => return Err(StorageError::SnapshotNotFound(p.clone())),
+                Some(ps) if ps.kind != SnapshotKind::Committed => {
+                    return Err(StorageError::SnapshotWrongKind {
+                        key: p.clone(),
+                        expected: SnapshotKind::Committed,
+                        actual: ps.kind,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        let r = tx.execute(
+            &format!("INSERT INTO snapshots ({SNAPSHOT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+            params![s.key, s.id, s.parent, s.kind.as_str(), s.created],
+        );
+        match r {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    constraint(&e),
+                    Some(SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE)
+                ) =>
+            {
+                return Err(StorageError::SnapshotExists(s.key.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn get_snapshot(&self, key: &str) -> Result<Option<SnapshotRecord>> {
+        snapshot_get(&self.lock(), key)
+    }
+
+    pub fn list_snapshots(&self) -> Result<Vec<SnapshotRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!(
+            "SELECT {SNAPSHOT_COLS} FROM snapshots ORDER BY id"
+        ))?;
+        let rows = st.query_map([], snapshot_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn snapshot_children(&self, key: &str) -> Result<Vec<String>> {
+        snapshot_children(&self.lock(), key)
+    }
+
+    /// Turns the active snapshot `key` into the committed snapshot `name`, atomically.
+    pub fn commit_snapshot(&self, key: &str, name: &str) -> Result<SnapshotRecord> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let cur = snapshot_get(&tx, key)?
+            .ok_or_else(|| StorageError::SnapshotNotFound(key.to_owned()))?;
+        if cur.kind != SnapshotKind::Active {
+            return Err(StorageError::SnapshotWrongKind {
+                key: key.to_owned(),
+                expected: SnapshotKind::Active,
+                actual: cur.kind,
+            });
+        }
+        if snapshot_get(&tx, name)?.is_some() {
+            return Err(StorageError::SnapshotExists(name.to_owned()));
+        }
+        let created = now_rfc3339();
+        // An active snapshot never has children (insert refuses active parents), so renaming its
+        // key cannot orphan a foreign key.
+        tx.execute(
+            "UPDATE snapshots SET key = ?2, kind = 'committed', created = ?3 WHERE key = ?1",
+            params![key, name, created],
+        )?;
+        tx.commit()?;
+        Ok(SnapshotRecord {
+            key: name.to_owned(),
+            kind: SnapshotKind::Committed,
+            created,
+            ..cur
+        })
+    }
+
+    /// Deletes a snapshot record, refusing if it has children. Returns the deleted record.
+    pub fn delete_snapshot(&self, key: &str) -> Result<SnapshotRecord> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let cur = snapshot_get(&tx, key)?
+            .ok_or_else(|| StorageError::SnapshotNotFound(key.to_owned()))?;
+        let children = snapshot_children(&tx, key)?;
+        if !children.is_empty() {
+            return Err(StorageError::SnapshotHasChildren {
+                key: key.to_owned(),
+                children,
+            });
+        }
+        tx.execute("DELETE FROM snapshots WHERE key = ?1", [key])?;
+        tx.commit()?;
+        Ok(cur)
+    }
+}
+
+fn container_by_name(tx: &Transaction<'_>, name: &str) -> Result<Option<String>> {
+    Ok(tx
+        .query_row("SELECT id FROM containers WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn snapshot_get(conn: &Connection, key: &str) -> Result<Option<SnapshotRecord>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {SNAPSHOT_COLS} FROM snapshots WHERE key = ?1"),
+            [key],
+            snapshot_row,
+        )
+        .optional()?)
+}
+
+fn snapshot_children(conn: &Connection, key: &str) -> Result<Vec<String>> {
+    let mut st = conn.prepare("SELECT key FROM snapshots WHERE parent = ?1 ORDER BY key")?;
+    let rows = st.query_map([key], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction()?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        // PRAGMA does not take bound parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    // All migrations and the version bump commit together, so a crash mid-way re-runs them all.
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(id: &str) -> ImageRecord {
+        ImageRecord {
+            id: id.into(),
+            manifest_digest: "sha256:m".into(),
+            config_digest: id.into(),
+            chain_id: "sha256:c".into(),
+            size: 42,
+            created: "2024-01-01T00:00:00Z".into(),
+        }
+    }
+
+    fn ctr(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            name: name.into(),
+            image_id: "sha256:aaaa".into(),
+            config: "{}".into(),
+            state: "{\"Status\":\"created\"}".into(),
+            created: now_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn migrations_are_idempotent_and_pragmas_set() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/meta.db");
+        {
+            let db = Db::open(&p).unwrap();
+            assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+            db.put_image(&img("sha256:aaaa")).unwrap();
+            let conn = db.lock();
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let fk: i64 = conn
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
+        let db = Db::open(&p).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(db.list_images().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("meta.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch("PRAGMA user_version = 99").unwrap();
+        }
+        assert!(matches!(
+            Db::open(&p),
+            Err(StorageError::SchemaTooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn images_and_prefix() {
+        let db = Db::open_in_memory().unwrap();
+        db.put_image(&img("sha256:abc1")).unwrap();
+        db.put_image(&img("sha256:abc2")).unwrap();
+        db.put_image(&img("sha256:def")).unwrap();
+        let mut changed = img("sha256:def");
+        changed.size = 7;
+        db.put_image(&changed).unwrap();
+        assert_eq!(db.get_image("sha256:def").unwrap().unwrap().size, 7);
+        assert_eq!(db.find_images_by_prefix("abc").unwrap().len(), 2);
+        assert_eq!(db.find_images_by_prefix("sha256:abc1").unwrap().len(), 1);
+        assert_eq!(db.find_images_by_prefix("a%").unwrap().len(), 0);
+        db.delete_image("sha256:def").unwrap();
+        assert!(db.delete_image("sha256:def").unwrap_err().is_not_found());
+        assert_eq!(db.list_images().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn tags_move_and_cascade() {
+        let db = Db::open_in_memory().unwrap();
+        db.put_image(&img("sha256:a")).unwrap();
+        db.put_image(&img("sha256:b")).unwrap();
+        db.set_tag("docker.io/library/x:latest", "sha256:a")
+            .unwrap();
+        assert_eq!(
+            db.resolve_tag("docker.io/library/x:latest")
+                .unwrap()
+                .as_deref(),
+            Some("sha256:a")
+        );
+        db.set_tag("docker.io/library/x:latest", "sha256:b")
+            .unwrap();
+        assert_eq!(
+            db.resolve_tag("docker.io/library/x:latest")
+                .unwrap()
+                .as_deref(),
+            Some("sha256:b")
+        );
+        assert!(db.tags_for("sha256:a").unwrap().is_empty());
+        assert_eq!(
+            db.tags_for("sha256:b").unwrap(),
+            vec!["docker.io/library/x:latest"]
+        );
+        assert!(db.set_tag("y:1", "sha256:nope").unwrap_err().is_not_found());
+        db.set_tag("y:1", "sha256:b").unwrap();
+        assert_eq!(db.list_tags().unwrap().len(), 2);
+        assert!(db.remove_tag("y:1").unwrap());
+        assert!(!db.remove_tag("y:1").unwrap());
+        db.delete_image("sha256:b").unwrap();
+        assert!(db.list_tags().unwrap().is_empty());
+    }
+
+    #[test]
+    fn containers_names_and_rename() {
+        let db = Db::open_in_memory().unwrap();
+        db.insert_container(&ctr("c1", "web")).unwrap();
+        match db.insert_container(&ctr("c2", "web")) {
+            Err(StorageError::NameConflict { name, existing_id }) => {
+                assert_eq!((name.as_str(), existing_id.as_str()), ("web", "c1"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            db.insert_container(&ctr("c1", "other")),
+            Err(StorageError::ContainerExists(_))
+        ));
+        db.insert_container(&ctr("c2", "db")).unwrap();
+        assert!(matches!(
+            db.rename_container("c2", "web"),
+            Err(StorageError::NameConflict { .. })
+        ));
+        db.rename_container("c2", "db2").unwrap();
+        db.rename_container("c2", "db2").unwrap();
+        assert!(db.rename_container("zz", "q").unwrap_err().is_not_found());
+        assert_eq!(db.get_container_by_name("db2").unwrap().unwrap().id, "c2");
+        db.update_container_state("c2", "{\"Status\":\"running\"}")
+            .unwrap();
+        let c2 = db.get_container("c2").unwrap().unwrap();
+        assert_eq!(c2.state, "{\"Status\":\"running\"}");
+        assert_eq!(c2.config, "{}");
+        assert!(db
+            .update_container_state("zz", "{}")
+            .unwrap_err()
+            .is_not_found());
+        assert_eq!(db.count_containers_using_image("sha256:aaaa").unwrap(), 2);
+        db.delete_container("c1").unwrap();
+        assert!(db.delete_container("c1").unwrap_err().is_not_found());
+        assert_eq!(db.list_containers().unwrap().len(), 1);
+        // The freed name is reusable.
+        db.insert_container(&ctr("c3", "web")).unwrap();
+    }
+
+    #[test]
+    fn snapshot_records() {
+        let db = Db::open_in_memory().unwrap();
+        let rec = |key: &str, id, parent: Option<&str>, kind| SnapshotRecord {
+            key: key.into(),
+            id,
+            parent: parent.map(Into::into),
+            kind,
+            created: now_rfc3339(),
+        };
+        db.insert_snapshot(&rec("a", 1, None, SnapshotKind::Active))
+            .unwrap();
+        assert!(matches!(
+            db.insert_snapshot(&rec("b", 2, Some("a"), SnapshotKind::Active)),
+            Err(StorageError::SnapshotWrongKind { .. })
+        ));
+        assert!(db
+            .insert_snapshot(&rec("b", 2, Some("zz"), SnapshotKind::Active))
+            .unwrap_err()
+            .is_not_found());
+        db.commit_snapshot("a", "A").unwrap();
+        db.insert_snapshot(&rec("b", 2, Some("A"), SnapshotKind::Active))
+            .unwrap();
+        assert!(matches!(
+            db.delete_snapshot("A"),
+            Err(StorageError::SnapshotHasChildren { .. })
+        ));
+        assert_eq!(db.snapshot_children("A").unwrap(), vec!["b"]);
+        db.delete_snapshot("b").unwrap();
+        db.delete_snapshot("A").unwrap();
+        assert!(db.list_snapshots().unwrap().is_empty());
+    }
+}
