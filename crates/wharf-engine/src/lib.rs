@@ -105,12 +105,15 @@ impl Engine {
         });
         let boot_file = ctx.exec_root.join("boot-id");
         let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();
-        if previous_boot.trim() != boot_id {
+        // The exec root is per boot; a different (or missing) boot id there means nothing in
+        // it, and no container process, survived.
+        let rebooted = previous_boot.trim() != boot_id;
+        if rebooted {
             wharf_fs::atomic_write(&boot_file, boot_id.as_bytes()).map_err(io(&boot_file))?;
         }
         let images = Arc::new(ImageService::new(ctx.clone()));
         let containers = ContainerService::new(ctx.clone(), images.clone());
-        let n = containers.restore().await?;
+        let n = containers.restore(rebooted).await?;
         tracing::info!(containers = n, "restored state");
         Ok(Arc::new(Engine {
             ctx,

@@ -544,7 +544,14 @@ fn bind(path: &Path) -> Result<UnixListener> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
     }
-    let l = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    // sun_path holds 107 bytes and state dirs under deep roots are longer, so bind by a name
+    // relative to the state dir (the shim is single-threaded, so the chdir is not racy).
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().unwrap_or(path.as_os_str());
+    std::env::set_current_dir(dir).with_context(|| format!("entering {}", dir.display()))?;
+    let bound = UnixListener::bind(name);
+    let _ = std::env::set_current_dir("/");
+    let l = bound.with_context(|| format!("binding {}", path.display()))?;
     l.set_nonblocking(true).context("non-blocking listener")?;
     Ok(l)
 }

@@ -418,6 +418,22 @@ fn kill_sleep_and_measure_rss() {
     std::thread::sleep(Duration::from_millis(200));
     let rss = vm_rss_kib(shim).unwrap();
     eprintln!("wharf-shim VmRSS (re-exec'd monitor): {rss} kB");
+    if let Ok(status) = fs::read_to_string(format!("/proc/{shim}/status")) {
+        for l in status.lines().filter(|l| l.starts_with("Rss") || l.starts_with("VmHWM")) {
+            eprintln!("  {l}");
+        }
+    }
+    if std::env::var_os("WHARF_TEST_SMAPS").is_some() {
+        let smaps = fs::read_to_string(format!("/proc/{shim}/smaps")).unwrap_or_default();
+        let mut cur = String::new();
+        for l in smaps.lines() {
+            if l.contains('-') && !l.starts_with(|c: char| c.is_ascii_uppercase()) {
+                cur = l.to_string();
+            } else if let Some(v) = l.strip_prefix("Rss:") {
+                eprintln!("  {:>8} {}", v.trim(), cur);
+            }
+        }
+    }
 
     // PID 1 of a pid namespace ignores SIGTERM without a handler, exactly as under Docker.
     let r = f.request(&Request::Kill {

@@ -46,16 +46,37 @@ fn owner_alive(stamp: &str) -> bool {
     pid as u32 != std::process::id() && is_alive(pid) && start_ticks(pid) == Some(ticks)
 }
 
-/// `(state, starttime)` from `/proc/<pid>/stat`; the command name may contain spaces and
-/// parentheses, so fields are counted after the last `)`.
+/// `(state, starttime)` from `/proc/<pid>/stat`.
 fn stat_fields(pid: i32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_after_comm(pid)?;
     // After the comm, field 3 (state) is index 0 and field 22 (starttime) is index 19.
     let state = fields.first()?.chars().next()?;
     let start = fields.get(19)?.parse().ok()?;
     Some((state, start))
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name, which may contain spaces and
+/// parentheses (so the split is at the last `)`).
+fn stat_after_comm(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// The process group of `pid` (field 5).
+pub fn process_group(pid: i32) -> Option<i32> {
+    stat_after_comm(pid)?.get(2)?.parse().ok()
+}
+
+/// Live processes in process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| process_group(*p) == Some(pgid) && is_alive(*p))
+        .collect()
 }
 
 fn start_ticks(pid: i32) -> Option<u64> {
@@ -162,14 +183,25 @@ pub fn kill_container_processes(dir: &Path, exec_root: &Path) {
             shims.push(pid);
         }
     }
+    // A shim leads its own session; helpers it forked share its process group and would
+    // otherwise outlive it.
+    let mut helpers = Vec::new();
+    for p in &shims {
+        if process_group(*p) == Some(*p) {
+            helpers.extend(group_members(*p).into_iter().filter(|h| h != p));
+        }
+    }
     // Shims first: a live shim would see its init die and start writing exit state.
     for p in &shims {
+        sigkill(*p);
+    }
+    for p in &helpers {
         sigkill(*p);
     }
     for p in &inits {
         sigkill(*p);
     }
-    let all: Vec<i32> = shims.iter().chain(inits.iter()).copied().collect();
+    let all: Vec<i32> = shims.iter().chain(&helpers).chain(&inits).copied().collect();
     wait_gone(&all, Duration::from_secs(3));
 }
 

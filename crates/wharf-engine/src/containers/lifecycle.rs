@@ -78,6 +78,19 @@ impl ContainerService {
                 return Err(ApiError::not_found(format!("network {other} not found")));
             }
         }
+        let log_type_set = host_config
+            .extra
+            .get("LogConfig")
+            .and_then(|l| l.get("Type"))
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| !t.is_empty());
+        if !log_type_set {
+            // Clients (docker-py's `run`) read the driver back to decide how to fetch output.
+            host_config.extra.insert(
+                "LogConfig".into(),
+                serde_json::json!({"Type": "json-file", "Config": {}}),
+            );
+        }
         if host_config.init == Some(true) {
             warnings.push("Init is not supported by Wharf yet and was ignored".to_string());
         }
@@ -238,6 +251,9 @@ impl ContainerService {
         // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
         let _ = wharf_storage::unmount(&rootfs);
         let _ = std::fs::remove_dir_all(&exec_dir);
+        // Runtime state of a run that ended without its shim cleaning up (a crash or a reboot
+        // without a fresh /run) would make the runtime refuse "container already exists".
+        let _ = std::fs::remove_dir_all(self.ctx.exec_root.join("runtime").join(&id));
         let bundle = exec_dir.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(|e| internal("creating the bundle dir", e))?;
         std::fs::create_dir_all(&rootfs).map_err(|e| internal("creating the rootfs dir", e))?;

@@ -9,7 +9,7 @@ impl ContainerService {
     /// Loads every container and reconciles its saved state with what is really there:
     /// a live shim is re-adopted, an exit that happened while we were down is recorded with its
     /// real code and time, and after a reboot every run is over.
-    pub async fn restore(&self) -> Result<usize, wharf_storage::StorageError> {
+    pub async fn restore(&self, rebooted: bool) -> Result<usize, wharf_storage::StorageError> {
         let records = self.ctx.db.list_containers()?;
         let n = records.len();
         for rec in records {
@@ -26,7 +26,7 @@ impl ContainerService {
             self.insert(c.clone());
             let exec_dir = self.exec_dir(c.id());
             match state.status {
-                Status::Running if state.boot_id != self.ctx.boot_id => {
+                Status::Running if rebooted || state.boot_id != self.ctx.boot_id => {
                     // The host rebooted: the process is gone and nothing recorded its end.
                     {
                         let mut st = lock(&c.state);
@@ -40,6 +40,8 @@ impl ContainerService {
                         e.exit_code = 255;
                     });
                     let _ = self.persist_state(&c);
+                    let _ = wharf_storage::unmount(&self.rootfs_dir(c.id()));
+                    let _ = std::fs::remove_dir_all(&exec_dir);
                 }
                 Status::Running => {
                     if let Some(exit) = shim::read_exit(&exec_dir) {

@@ -2,7 +2,8 @@
 //! talking to its socket.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -56,12 +57,18 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
     }
 }
 
-pub fn socket_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(SOCKET_FILE)
+/// Connects through `/proc/self/fd/<dir>/shim.sock`: a socket path is limited to 107 bytes and
+/// state dirs under deep roots are longer than that.
+async fn connect(state_dir: &Path) -> io::Result<UnixStream> {
+    let dir = std::fs::File::open(state_dir)?;
+    let short = format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd());
+    let s = UnixStream::connect(&short).await;
+    drop(dir);
+    s
 }
 
 async fn send(state_dir: &Path, req: &Request) -> io::Result<BufReader<UnixStream>> {
-    let mut s = UnixStream::connect(socket_path(state_dir)).await?;
+    let mut s = connect(state_dir).await?;
     let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
     line.push(b'\n');
     s.write_all(&line).await?;

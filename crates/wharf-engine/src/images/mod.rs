@@ -171,7 +171,11 @@ impl ImageService {
         let layer = wharf_storage::import_layer(&self.ctx.content, &self.ctx.snaps, body, None)
             .map_err(|e| {
                 if e.is_invalid_input() {
-                    ApiError::invalid(format!("importing the image: {e}"))
+                    // Parser errors can quote the garbage they choked on; keep the answer printable.
+                    let detail: String = e.to_string().escape_debug().take(160).collect();
+                    ApiError::invalid(format!(
+                        "importing the image: the body is not a tar archive (plain or gzip): {detail}"
+                    ))
                 } else {
                     internal("importing the image", e)
                 }

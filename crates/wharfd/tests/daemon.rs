@@ -1,0 +1,303 @@
+//! Integration tests: a real wharfd on temporary roots, driven through wharf-client.
+//! Each test names its daemon after itself; the testkit cleans up processes, mounts and
+//! cgroups before and after, also when a test fails.
+
+use std::time::Duration;
+use wharf_api::container::ContainerCreateRequest;
+use wharf_api::stdcopy::StdStream;
+use wharf_client::{payload_of, Client, LogsOptions};
+use wharf_testkit::{import_busybox, start_or_skip};
+
+fn cmd(image: &str, argv: &[&str]) -> ContainerCreateRequest {
+    let mut r = ContainerCreateRequest::default();
+    r.config.image = image.to_string();
+    r.config.cmd = Some(argv.iter().map(|s| s.to_string()).collect());
+    r
+}
+
+async fn run_to_exit(c: &Client, name: &str, argv: &[&str]) -> (String, i64) {
+    let id = c
+        .create_container(Some(name), &cmd("busybox", argv))
+        .await
+        .unwrap()
+        .id;
+    c.start(&id).await.unwrap();
+    let code = c.wait(&id, None).await.unwrap().status_code;
+    (id, code)
+}
+
+async fn stdout_of(c: &Client, id: &str) -> String {
+    let frames = c.logs(id, &LogsOptions::default()).await.unwrap();
+    String::from_utf8_lossy(&payload_of(&frames, StdStream::Stdout)).into_owned()
+}
+
+#[tokio::test]
+async fn lifecycle_logs_exit_codes_and_inspect() {
+    let Some(d) = start_or_skip("it-lifecycle").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+
+    let (id, code) = run_to_exit(&c, "hello", &["sh", "-c", "echo hi; echo err >&2; exit 3"]).await;
+    assert_eq!(code, 3);
+    let frames = c.logs(&id, &LogsOptions::default()).await.unwrap();
+    assert_eq!(payload_of(&frames, StdStream::Stdout), b"hi\n");
+    assert_eq!(payload_of(&frames, StdStream::Stderr), b"err\n");
+
+    let ins = c.inspect_container("hello").await.unwrap();
+    assert_eq!(ins.id, id);
+    assert_eq!(ins.name, "/hello");
+    assert_eq!(ins.state.status, "exited");
+    assert_eq!(ins.state.exit_code, 3);
+    assert_eq!(ins.config.hostname, &id[..12]);
+    // A unique prefix finds it too.
+    assert_eq!(c.inspect_container(&id[..8]).await.unwrap().id, id);
+
+    // Hostname, default PATH, user from the image's passwd, lo up in its own netns.
+    let (id2, _) = run_to_exit(
+        &c,
+        "env",
+        &["sh", "-c", "hostname; echo $PATH; cat /sys/class/net/lo/operstate; ls /sys/class/net | wc -l"],
+    )
+    .await;
+    let out = stdout_of(&c, &id2).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], &id2[..12]);
+    assert!(lines[1].contains("/usr/bin"), "{out}");
+    assert_eq!(lines[2].trim(), "unknown"); // lo reports "unknown" when up
+    assert_eq!(lines[3].trim(), "1", "only lo in a new network namespace: {out}");
+
+    let mut user = cmd("busybox", &["id", "-u"]);
+    user.config.user = "wharfuser".into();
+    let uid = c.create_container(Some("user"), &user).await.unwrap().id;
+    c.start(&uid).await.unwrap();
+    c.wait(&uid, None).await.unwrap();
+    assert_eq!(stdout_of(&c, &uid).await.trim(), "1000");
+
+    // Missing and non-executable commands fail at start with Docker's words.
+    let bad = c
+        .create_container(Some("bad"), &cmd("busybox", &["nosuch"]))
+        .await
+        .unwrap()
+        .id;
+    let err = c.start(&bad).await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(err.to_string().contains("executable file not found in $PATH"), "{err}");
+    assert_eq!(c.inspect_container(&bad).await.unwrap().state.exit_code, 127);
+
+    // ps shows running ones by default, all with all=1, and filters work.
+    let sleeper = c
+        .create_container(Some("sleeper"), &cmd("busybox", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    c.start(&sleeper).await.unwrap();
+    let running = c.list_containers(false, None).await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert!(running[0].status.starts_with("Up "), "{}", running[0].status);
+    let exited = c
+        .list_containers(true, Some(r#"{"status":{"exited":true}}"#))
+        .await
+        .unwrap();
+    assert!(exited.iter().any(|s| s.id == id && s.status.starts_with("Exited (3) ")));
+
+    // rm of a running container needs force; stop escalates to SIGKILL after the timeout.
+    let err = c.remove(&sleeper, false).await.unwrap_err();
+    assert_eq!(err.status(), Some(409));
+    c.stop(&sleeper, Some(1)).await.unwrap();
+    assert_eq!(c.inspect_container(&sleeper).await.unwrap().state.exit_code, 137);
+    c.rename("sleeper", "renamed").await.unwrap();
+    c.remove("renamed", false).await.unwrap();
+    assert!(c.inspect_container(&sleeper).await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_answers_and_changes_nothing() {
+    let Some(d) = start_or_skip("it-badinput").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let raw = c
+        .request(
+            http::Method::POST,
+            "/containers/create",
+            Some(b"{not json".to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(raw.status.as_u16(), 400);
+
+    let e = c.inspect_container("nope").await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    assert!(e.to_string().contains("No such container: nope"));
+    let e = c
+        .create_container(None, &cmd("nosuchimage", &["true"]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("No such image: nosuchimage:latest"), "{e}");
+    let e = c
+        .create_container(Some("bad name"), &cmd("busybox", &["true"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    c.create_container(Some("dup"), &cmd("busybox", &["true"]))
+        .await
+        .unwrap();
+    let e = c
+        .create_container(Some("dup"), &cmd("busybox", &["true"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409));
+    assert!(e.to_string().contains("is already in use"));
+
+    let blobs = std::fs::read_dir(d.data_root().join("content/blobs/sha256"))
+        .unwrap()
+        .count();
+    let e = c
+        .import_image(b"this is not a tar archive at all".repeat(40), "junk", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let after = std::fs::read_dir(d.data_root().join("content/blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, after, "a failed import leaves no blob");
+    assert!(c.inspect_image("junk").await.unwrap_err().is_not_found());
+
+    // Two containers whose ids share a prefix: an ambiguous prefix is a 400.
+    let ids: Vec<String> = c
+        .list_containers(true, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let mut amb = None;
+    for n in 0..200 {
+        let id = c
+            .create_container(Some(&format!("p{n}")), &cmd("busybox", &["true"]))
+            .await
+            .unwrap()
+            .id;
+        if let Some(other) = ids.iter().find(|o| o.as_bytes()[0] == id.as_bytes()[0]) {
+            let _ = other;
+            amb = Some(id[..1].to_string());
+            break;
+        }
+    }
+    let prefix = amb.expect("two ids sharing a first hex digit");
+    let e = c.inspect_container(&prefix).await.unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+}
+
+#[tokio::test]
+async fn containers_survive_kill_9_of_the_daemon() {
+    let Some(mut d) = start_or_skip("it-kill9").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let ticker = c
+        .create_container(
+            Some("ticker"),
+            &cmd("busybox", &["sh", "-c", "while true; do echo tick; sleep 0.2; done"]),
+        )
+        .await
+        .unwrap()
+        .id;
+    c.start(&ticker).await.unwrap();
+    let quitter = c
+        .create_container(Some("quitter"), &cmd("busybox", &["sh", "-c", "sleep 1; exit 7"]))
+        .await
+        .unwrap()
+        .id;
+    c.start(&quitter).await.unwrap();
+    let pid = c.inspect_container(&ticker).await.unwrap().state.pid;
+
+    d.kill9().unwrap();
+    // quitter exits while the daemon is down.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    d.restart().await.unwrap();
+    let c = d.client();
+
+    let t = c.inspect_container(&ticker).await.unwrap();
+    assert!(t.state.running, "ticker still running after kill -9");
+    assert_eq!(t.state.pid, pid);
+    let q = c.inspect_container(&quitter).await.unwrap();
+    assert_eq!(q.state.status, "exited");
+    assert_eq!(q.state.exit_code, 7);
+    assert_ne!(q.state.finished_at, "0001-01-01T00:00:00Z");
+
+    // Fully controllable: logs -f streams, stop works, wait reports the code.
+    let mut follow = LogsOptions {
+        follow: true,
+        tail: Some(1),
+        ..Default::default()
+    };
+    follow.stderr = false;
+    let mut s = c.logs_stream(&ticker, &follow).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.1, b"tick\n");
+    let waiter = c.wait_registered(&ticker, None).await.unwrap();
+    c.stop(&ticker, Some(1)).await.unwrap();
+    assert_eq!(waiter.result().await.unwrap().status_code, 137);
+    c.remove(&ticker, false).await.unwrap();
+    c.remove(&quitter, false).await.unwrap();
+    assert!(
+        wharf_testkit::cleanup::mounts_under(&d.exec_root()).is_empty(),
+        "no orphaned mounts after rm"
+    );
+}
+
+#[tokio::test]
+async fn a_reboot_marks_running_containers_exited() {
+    let Some(mut d) = start_or_skip("it-reboot").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let id = c
+        .create_container(Some("sleeper"), &cmd("busybox", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    c.start(&id).await.unwrap();
+    d.kill9().unwrap();
+    // A reboot: every process and mount of the old boot is gone and the boot id changed.
+    wharf_testkit::cleanup::kill_container_processes(d.dir(), &d.exec_root());
+    wharf_testkit::cleanup::unmount_all_under(&d.exec_root()).unwrap();
+    std::fs::write(d.exec_root().join("boot-id"), "an-earlier-boot").unwrap();
+    d.restart().await.unwrap();
+    let ins = d.client().inspect_container(&id).await.unwrap();
+    assert_eq!(ins.state.status, "exited");
+    assert_eq!(ins.state.exit_code, 255);
+    d.client().start(&id).await.unwrap();
+    d.client().kill(&id, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_daemon_on_the_same_root_refuses_to_start() {
+    let Some(d) = start_or_skip("it-lock").await else {
+        return;
+    };
+    let out = std::process::Command::new(wharf_testkit::wharfd_bin().unwrap())
+        .arg("-H")
+        .arg(format!("unix://{}/second.sock", d.dir().display()))
+        .arg("--data-root")
+        .arg(d.data_root())
+        .arg("--exec-root")
+        .arg(d.exec_root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running"), "{err}");
+    // The first one still answers.
+    d.client().ping().await.unwrap();
+}
