@@ -6,6 +6,12 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
+# Idempotent: installs build and test dependencies only when missing (fresh machine, CI).
+if ! scripts/install-deps.sh; then
+    echo "installing dependencies failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 target=${CARGO_TARGET_DIR:-target}
 [[ $target = /* ]] || target="$PWD/$target"
 logs=$(mktemp -d)

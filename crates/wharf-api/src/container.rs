@@ -217,7 +217,10 @@ mod tests {
             "RestartPolicy":{"Name":"no","MaximumRetryCount":0}},"NetworkingConfig":{"EndpointsConfig":{}},
             "Healthcheck":{"Test":["NONE"]}}"#;
         let req: ContainerCreateRequest = serde_json::from_str(body).unwrap();
-        assert_eq!(req.config.cmd.as_deref(), Some(&["echo".to_string(), "hi".to_string()][..]));
+        assert_eq!(
+            req.config.cmd.as_deref(),
+            Some(&["echo".to_string(), "hi".to_string()][..])
+        );
         let hc = req.host_config.unwrap();
         assert!(hc.auto_remove);
         assert_eq!(hc.extra.get("ShmSize"), Some(&Value::from(0)));

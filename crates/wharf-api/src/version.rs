@@ -4,9 +4,15 @@ use std::cmp::Ordering;
 use std::fmt;
 
 /// The version Wharf advertises and fully serves.
-pub const API_VERSION: ApiVersion = ApiVersion { major: 1, minor: 44 };
+pub const API_VERSION: ApiVersion = ApiVersion {
+    major: 1,
+    minor: 44,
+};
 /// The oldest version a client may ask for.
-pub const MIN_API_VERSION: ApiVersion = ApiVersion { major: 1, minor: 24 };
+pub const MIN_API_VERSION: ApiVersion = ApiVersion {
+    major: 1,
+    minor: 24,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApiVersion {

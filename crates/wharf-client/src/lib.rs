@@ -218,10 +218,7 @@ impl Client {
             ),
             None => (transport::empty_body(), &[]),
         };
-        self.inner
-            .endpoint
-            .send(method, &path, body, headers)
-            .await
+        self.inner.endpoint.send(method, &path, body, headers).await
     }
 
     /// `GET` and decode; non-2xx becomes `ClientError::Api`.
@@ -391,14 +388,19 @@ impl Client {
     }
 
     /// Log frames as they arrive.
-    pub async fn logs_stream(&self, id: &str, opts: &LogsOptions) -> Result<LogStream, ClientError> {
+    pub async fn logs_stream(
+        &self,
+        id: &str,
+        opts: &LogsOptions,
+    ) -> Result<LogStream, ClientError> {
         let b = |v: bool| if v { "1" } else { "0" };
         let mut q = vec![
             format!("stdout={}", b(opts.stdout)),
             format!("stderr={}", b(opts.stderr)),
             format!(
                 "tail={}",
-                opts.tail.map_or_else(|| "all".to_string(), |n| n.to_string())
+                opts.tail
+                    .map_or_else(|| "all".to_string(), |n| n.to_string())
             ),
         ];
         if opts.follow {
@@ -424,7 +426,10 @@ impl Client {
     /// Hijacks a connection to the container's stdio (`stream=1&stdout=1&stderr=1`, plus
     /// `stdin=1` when asked). Without stdin the write side is shut at once, as the CLI does.
     pub async fn attach(&self, id: &str, stdin: bool) -> Result<AttachStream, ClientError> {
-        let mut path = format!("/containers/{}/attach?stream=1&stdout=1&stderr=1", encode(id));
+        let mut path = format!(
+            "/containers/{}/attach?stream=1&stdout=1&stderr=1",
+            encode(id)
+        );
         if stdin {
             path.push_str("&stdin=1");
         }
@@ -489,7 +494,11 @@ impl Client {
     }
 
     pub async fn list_images(&self, all: bool) -> Result<Vec<ImageSummary>, ClientError> {
-        let path = if all { "/images/json?all=1" } else { "/images/json" };
+        let path = if all {
+            "/images/json?all=1"
+        } else {
+            "/images/json"
+        };
         self.get_json(path).await
     }
 

@@ -42,7 +42,9 @@ impl LogStream {
                 return None;
             }
             match next_data(&mut self.body).await {
-                Some(Ok(chunk)) if self.raw => return Some(Ok((StdStream::Stdout, chunk.to_vec()))),
+                Some(Ok(chunk)) if self.raw => {
+                    return Some(Ok((StdStream::Stdout, chunk.to_vec())))
+                }
                 Some(Ok(chunk)) => self.demux.feed(&chunk),
                 Some(Err(e)) => return Some(Err(e)),
                 None => self.done = true,

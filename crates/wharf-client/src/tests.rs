@@ -52,13 +52,22 @@ async fn handle(cfg: Cfg, mut req: Request<Incoming>) -> Result<Response<RespBod
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    cfg.seen
-        .lock()
-        .unwrap()
-        .push(format!("{} {}{}", req.method(), pq, if te.is_empty() { "".into() } else { format!(" te={te}") }));
+    cfg.seen.lock().unwrap().push(format!(
+        "{} {}{}",
+        req.method(),
+        pq,
+        if te.is_empty() {
+            "".into()
+        } else {
+            format!(" te={te}")
+        }
+    ));
     let path = req.uri().path().to_string();
     let stripped = match path.strip_prefix("/v") {
-        Some(rest) => rest.split_once('/').map(|(_, p)| format!("/{p}")).unwrap_or_default(),
+        Some(rest) => rest
+            .split_once('/')
+            .map(|(_, p)| format!("/{p}"))
+            .unwrap_or_default(),
         None => path.clone(),
     };
     let resp = match stripped.as_str() {
@@ -67,7 +76,8 @@ async fn handle(cfg: Cfg, mut req: Request<Incoming>) -> Result<Response<RespBod
             if let Some(v) = cfg.api_version {
                 b = b.header("api-version", v);
             }
-            b.body(Full::new(Bytes::from_static(b"OK")).boxed_unsync()).unwrap()
+            b.body(Full::new(Bytes::from_static(b"OK")).boxed_unsync())
+                .unwrap()
         }
         "/version" => full(
             200,
@@ -131,18 +141,31 @@ async fn handle(cfg: Cfg, mut req: Request<Incoming>) -> Result<Response<RespBod
         }
         "/containers/gone/attach" => full(404, r#"{"message":"No such container: gone"}"#),
         "/images/create" => {
-            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             if body.starts_with(b"bad") {
                 full(
                     200,
                     "{\"errorDetail\":{\"message\":\"archive/tar: invalid tar header\"},\"error\":\"archive/tar: invalid tar header\"}\r\n",
                 )
             } else {
-                full(200, &format!("{{\"status\":\"sha256:{:064x}\"}}\r\n", body.len()))
+                full(
+                    200,
+                    &format!("{{\"status\":\"sha256:{:064x}\"}}\r\n", body.len()),
+                )
             }
         }
-        "/images/localhost:5000/x:v1/json" => full(404, r#"{"message":"No such image: localhost:5000/x:v1"}"#),
-        "/images/busybox" => full(200, r#"[{"Untagged":"busybox:latest"},{"Deleted":"sha256:aa"}]"#),
+        "/images/localhost:5000/x:v1/json" => {
+            full(404, r#"{"message":"No such image: localhost:5000/x:v1"}"#)
+        }
+        "/images/busybox" => full(
+            200,
+            r#"[{"Untagged":"busybox:latest"},{"Deleted":"sha256:aa"}]"#,
+        ),
         _ => full(404, r#"{"message":"page not found"}"#),
     };
     Ok(resp)
@@ -196,7 +219,14 @@ fn parses_hosts() {
         Endpoint::parse("http://localhost:80/").unwrap(),
         Endpoint::Tcp("localhost:80".into())
     );
-    for bad in ["unix://rel.sock", "tcp://host", "tcp://:80", "ftp://x", "https://h:1", ""] {
+    for bad in [
+        "unix://rel.sock",
+        "tcp://host",
+        "tcp://:80",
+        "ftp://x",
+        "https://h:1",
+        "",
+    ] {
         assert!(
             matches!(Endpoint::parse(bad), Err(ClientError::InvalidHost { .. })),
             "{bad}"
@@ -206,7 +236,10 @@ fn parses_hosts() {
 
 #[test]
 fn encodes_query_values_and_names() {
-    assert_eq!(encode(r#"{"label":["a=b"]}"#), "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
+    assert_eq!(
+        encode(r#"{"label":["a=b"]}"#),
+        "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
+    );
     assert_eq!(encode("my-name_1.x"), "my-name_1.x");
     assert_eq!(encode_name("localhost:5000/x:v1"), "localhost:5000/x:v1");
     assert!(has_version_prefix("/v1.41/containers/json"));
@@ -227,7 +260,11 @@ fn import_stream_parsing() {
 
 #[tokio::test]
 async fn negotiates_min_of_server_and_ours() {
-    for (server, want) in [(Some("1.41"), "/v1.41/"), (Some("1.50"), "/v1.44/"), (None, "/v1.24/")] {
+    for (server, want) in [
+        (Some("1.41"), "/v1.41/"),
+        (Some("1.50"), "/v1.44/"),
+        (None, "/v1.24/"),
+    ] {
         let srv = serve_unix(server).await;
         let c = Client::new(&srv.host).unwrap();
         c.list_containers(false, None).await.unwrap();
@@ -235,8 +272,15 @@ async fn negotiates_min_of_server_and_ours() {
         let seen = srv.seen();
         assert_eq!(seen[0], "HEAD /_ping", "{seen:?}");
         // Negotiation happens once per client.
-        assert_eq!(seen.iter().filter(|s| s.contains("_ping")).count(), 1, "{seen:?}");
-        assert!(seen[1].starts_with(&format!("GET {want}containers/json")), "{seen:?}");
+        assert_eq!(
+            seen.iter().filter(|s| s.contains("_ping")).count(),
+            1,
+            "{seen:?}"
+        );
+        assert!(
+            seen[1].starts_with(&format!("GET {want}containers/json")),
+            "{seen:?}"
+        );
         assert!(seen[2].ends_with("containers/json?all=1"), "{seen:?}");
     }
 }
@@ -244,7 +288,14 @@ async fn negotiates_min_of_server_and_ours() {
 #[tokio::test]
 async fn pinned_version_skips_ping() {
     let srv = serve_unix(Some("1.44")).await;
-    let c = Client::with_version(&srv.host, ApiVersion { major: 1, minor: 41 }).unwrap();
+    let c = Client::with_version(
+        &srv.host,
+        ApiVersion {
+            major: 1,
+            minor: 41,
+        },
+    )
+    .unwrap();
     let v = c.version().await.unwrap();
     assert_eq!(v.platform.name, "Wharf");
     assert_eq!(srv.seen(), vec!["GET /v1.41/version".to_string()]);
@@ -256,17 +307,24 @@ async fn api_errors_carry_status_and_message() {
     let c = Client::new(&srv.host).unwrap();
     let e = c.inspect_container("nosuch").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
-    assert!(matches!(&e, ClientError::Api { status: 404, message } if message == "No such container: nosuch"));
+    assert!(
+        matches!(&e, ClientError::Api { status: 404, message } if message == "No such container: nosuch")
+    );
     assert!(e.to_string().contains("No such container: nosuch"));
 
     let e = c.remove("running", false).await.unwrap_err();
     assert!(e.is_conflict());
 
     let e = c.start("text").await.unwrap_err();
-    assert!(matches!(&e, ClientError::Api { status: 400, message } if message == "client version 1.99 is too new"));
+    assert!(
+        matches!(&e, ClientError::Api { status: 400, message } if message == "client version 1.99 is too new")
+    );
 
     // Raw requests return error statuses instead of failing.
-    let raw = c.request(Method::GET, "/containers/nosuch/json", None).await.unwrap();
+    let raw = c
+        .request(Method::GET, "/containers/nosuch/json", None)
+        .await
+        .unwrap();
     assert_eq!(raw.status, 404);
     assert!(raw.text().contains("No such container"));
 }
@@ -285,14 +343,29 @@ async fn container_calls() {
     assert_eq!(w.status_code, 3);
     let h = c.wait_registered("c1", None).await.unwrap();
     assert_eq!(h.result().await.unwrap().status_code, 3);
-    let filtered = c.list_containers(true, Some(r#"{"label":["a=b"]}"#)).await.unwrap();
+    let filtered = c
+        .list_containers(true, Some(r#"{"label":["a=b"]}"#))
+        .await
+        .unwrap();
     assert!(filtered.is_empty());
     let seen = srv.seen();
-    assert!(seen.contains(&"POST /v1.44/containers/create?name=web%20one".to_string()), "{seen:?}");
-    assert!(seen.contains(&"POST /v1.44/containers/c1/stop?t=1".to_string()), "{seen:?}");
-    assert!(seen.contains(&"POST /v1.44/containers/c1/wait?condition=next-exit".to_string()), "{seen:?}");
     assert!(
-        seen.contains(&"GET /v1.44/containers/json?all=1&filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D".to_string()),
+        seen.contains(&"POST /v1.44/containers/create?name=web%20one".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"POST /v1.44/containers/c1/stop?t=1".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"POST /v1.44/containers/c1/wait?condition=next-exit".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(
+            &"GET /v1.44/containers/json?all=1&filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
+                .to_string()
+        ),
         "{seen:?}"
     );
 }
@@ -325,12 +398,24 @@ async fn logs_are_demuxed_across_chunk_boundaries() {
     }
     assert_eq!(n, 3);
     // Raw mode (TTY containers) hands chunks through untouched.
-    let raw = c.logs("c1", &LogsOptions { tty: true, ..LogsOptions::default() }).await.unwrap();
+    let raw = c
+        .logs(
+            "c1",
+            &LogsOptions {
+                tty: true,
+                ..LogsOptions::default()
+            },
+        )
+        .await
+        .unwrap();
     let joined: Vec<u8> = raw.into_iter().flat_map(|(_, p)| p).collect();
     assert_eq!(joined.len(), 3 * 8 + 18);
     let seen = srv.seen();
     assert!(
-        seen.contains(&"GET /v1.44/containers/c1/logs?stdout=1&stderr=1&tail=2&follow=1&timestamps=1".to_string()),
+        seen.contains(
+            &"GET /v1.44/containers/c1/logs?stdout=1&stderr=1&tail=2&follow=1&timestamps=1"
+                .to_string()
+        ),
         "{seen:?}"
     );
 }
@@ -362,7 +447,9 @@ async fn attach_hijacks_and_half_closes() {
     assert!(e.is_not_found(), "{e}");
     let seen = srv.seen();
     assert!(
-        seen.contains(&"POST /v1.44/containers/c1/attach?stream=1&stdout=1&stderr=1&stdin=1".to_string()),
+        seen.contains(
+            &"POST /v1.44/containers/c1/attach?stream=1&stdout=1&stderr=1&stdin=1".to_string()
+        ),
         "{seen:?}"
     );
 }
@@ -371,13 +458,21 @@ async fn attach_hijacks_and_half_closes() {
 async fn import_sends_chunked_and_reads_the_id() {
     let srv = serve_unix(Some("1.44")).await;
     let c = Client::new(&srv.host).unwrap();
-    let id = c.import_image(vec![7u8; 100_000], "busybox", Some("latest")).await.unwrap();
+    let id = c
+        .import_image(vec![7u8; 100_000], "busybox", Some("latest"))
+        .await
+        .unwrap();
     assert_eq!(id, format!("sha256:{:064x}", 100_000));
-    let e = c.import_image(b"bad tar".to_vec(), "x", None).await.unwrap_err();
+    let e = c
+        .import_image(b"bad tar".to_vec(), "x", None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ClientError::Stream { .. }), "{e}");
     let seen = srv.seen();
     assert!(
-        seen.contains(&"POST /v1.44/images/create?fromSrc=-&repo=busybox&tag=latest te=chunked".to_string()),
+        seen.contains(
+            &"POST /v1.44/images/create?fromSrc=-&repo=busybox&tag=latest te=chunked".to_string()
+        ),
         "{seen:?}"
     );
 }

@@ -96,7 +96,9 @@ impl Endpoint {
         }
     }
 
-    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, ClientError> {
+    async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, ClientError> {
         let connect_err = |source| ClientError::Connect {
             addr: self.display(),
             source,

@@ -135,7 +135,12 @@ impl ContainersBackend for Engine {
     async fn start(&self, id: &str) -> BackendResult<()> {
         self.containers.start(id).await
     }
-    async fn stop(&self, id: &str, signal: Option<String>, timeout: Option<i64>) -> BackendResult<()> {
+    async fn stop(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> BackendResult<()> {
         self.containers.stop(id, signal, timeout).await
     }
     async fn restart(

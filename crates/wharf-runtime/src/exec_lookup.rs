@@ -240,7 +240,14 @@ mod tests {
     fn rootfs() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        for d in ["bin", "usr/bin", "usr/local/bin", "etc", "home/user", "opt/app"] {
+        for d in [
+            "bin",
+            "usr/bin",
+            "usr/local/bin",
+            "etc",
+            "home/user",
+            "opt/app",
+        ] {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         let exe = |p: &str| {
@@ -254,7 +261,11 @@ mod tests {
         symlink("/bin/busybox", r.join("bin/sh")).unwrap();
         symlink("/bin/busybox", r.join("usr/bin/env")).unwrap();
         // A relative symlink climbing far above the root must stay inside.
-        symlink("../../../../../../bin/busybox", r.join("usr/local/bin/climb")).unwrap();
+        symlink(
+            "../../../../../../bin/busybox",
+            r.join("usr/local/bin/climb"),
+        )
+        .unwrap();
         // A symlinked directory.
         symlink("/opt/app", r.join("app")).unwrap();
         // An absolute symlink that would point at the host's /etc/passwd if followed naively.
@@ -279,7 +290,11 @@ mod tests {
     #[test]
     fn path_order_is_respected() {
         let t = rootfs();
-        fs::copy(t.path().join("bin/busybox"), t.path().join("usr/bin/busybox")).unwrap();
+        fs::copy(
+            t.path().join("bin/busybox"),
+            t.path().join("usr/bin/busybox"),
+        )
+        .unwrap();
         let p = resolve_executable(t.path(), "/", Some("/usr/bin:/bin"), "busybox").unwrap();
         assert_eq!(p, PathBuf::from("/usr/bin/busybox"));
         let p = resolve_executable(t.path(), "/", Some("/bin:/usr/bin"), "busybox").unwrap();

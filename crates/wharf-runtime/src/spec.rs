@@ -255,12 +255,7 @@ fn namespaces(net: NetMode) -> Result<Vec<LinuxNamespace>, SpecError> {
         .collect()
 }
 
-fn mount(
-    destination: &str,
-    typ: &str,
-    source: &str,
-    options: &[&str],
-) -> Result<Mount, SpecError> {
+fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
     Ok(MountBuilder::default()
         .destination(destination)
         .typ(typ)
@@ -543,10 +538,7 @@ mod tests {
         i.cwd.clear();
         i.readonly_rootfs = true;
         let spec = build_spec(&i).unwrap();
-        assert_eq!(
-            spec.process().as_ref().unwrap().cwd(),
-            &PathBuf::from("/")
-        );
+        assert_eq!(spec.process().as_ref().unwrap().cwd(), &PathBuf::from("/"));
         assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
     }
 
@@ -759,7 +751,13 @@ mod tests {
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux.masked_paths().is_none());
         assert!(linux.readonly_paths().is_none());
-        let rules = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
         assert_eq!(rules.len(), 1);
         assert!(rules[0].allow());
         let caps = spec

@@ -83,7 +83,9 @@ fn pairs(args: &[String], flags: &[&str]) -> Result<Vec<(String, Option<String>)
         } else if flags.contains(&key) {
             out.push((key.to_string(), None));
         } else {
-            let v = it.next().with_context(|| format!("--{key} needs a value"))?;
+            let v = it
+                .next()
+                .with_context(|| format!("--{key} needs a value"))?;
             out.push((key.to_string(), Some(v.clone())));
         }
     }

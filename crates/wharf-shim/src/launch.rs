@@ -101,7 +101,10 @@ fn launch(args: &mut StartArgs) -> LaunchResult {
                 // SAFETY: _exit is always safe to call.
                 Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
                 Err(e) => {
-                    report(report_w, &failure(StartErrorKind::Other, format!("fork: {e}")));
+                    report(
+                        report_w,
+                        &failure(StartErrorKind::Other, format!("fork: {e}")),
+                    );
                     // SAFETY: as above.
                     unsafe { libc::_exit(1) }
                 }
@@ -308,6 +311,7 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
         Err(e) => {
             let msg = error_chain(&e);
             delete_container(&args.runtime_root, &args.id);
+            kill_and_reap_children();
             return Err(failure(StartErrorKind::Other, msg));
         }
     };
@@ -335,7 +339,7 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
         Err(e) => {
             let _ = container.delete(true);
             delete_container(&args.runtime_root, &args.id);
-            reap_all();
+            kill_and_reap_children();
             let _ = fs::remove_file(args.state_dir.join(INIT_PID_FILE));
             return Err(other(e));
         }
@@ -490,13 +494,10 @@ pub fn delete_container(runtime_root: &Path, id: &str) {
     if !dir.exists() {
         return;
     }
-    match Container::load(dir.clone()) {
-        Ok(mut c) => {
-            if c.delete(true).is_ok() {
-                return;
-            }
+    if let Ok(mut c) = Container::load(dir.clone()) {
+        if c.delete(true).is_ok() {
+            return;
         }
-        Err(_) => {}
     }
     // State too broken to load: at least do not leave a directory that blocks a retry.
     let _ = fs::remove_dir_all(&dir);
@@ -516,13 +517,50 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-fn reap_all() {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus};
-    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
-        if st == WaitStatus::StillAlive {
-            break;
+/// After a failed create, libcontainer may leave its intermediate and init processes behind
+/// (exited but unreaped, or blocked on a channel). Kill and reap them so a failed launch leaves
+/// no zombie for an init that might not reap.
+fn kill_and_reap_children() {
+    let me = std::process::id() as i32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let children = children_of(me);
+        for &pid in &children {
+            // SAFETY: kill(2) has no memory-safety preconditions; these are our children, so
+            // the pids cannot be reused before we reap them.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid out-pointer.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
+            if r <= 0 {
+                break;
+            }
+        }
+        if children.is_empty() || std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                })
+                == Some(parent)
+        })
+        .collect()
 }
 
 fn stdio_to_dev_null() -> Result<()> {

@@ -15,7 +15,14 @@ mod netns;
 use args::Command;
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let argv: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    let Ok(argv) = argv else {
+        eprintln!("wharf-shim: arguments must be valid UTF-8");
+        std::process::exit(2)
+    };
     let code = match args::parse(&argv) {
         Ok(Command::Start(a)) => launch::start(a),
         Ok(Command::Monitor(m)) => match monitor::Monitor::from_args(m).and_then(|m| m.run()) {

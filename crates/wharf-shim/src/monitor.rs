@@ -225,6 +225,9 @@ impl Monitor {
         }
         if fds[4].revents != 0 {
             self.flush_stdin_backlog();
+            if let Some(i) = self.clients.iter().position(|c| c.phase == Phase::Stdin) {
+                self.maybe_close_stdin(i);
+            }
         }
         for (i, f) in fds[5..].iter().enumerate() {
             if f.revents != 0 && i < self.clients.len() {
@@ -294,8 +297,7 @@ impl Monitor {
         for _ in 0..16 {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if self.clients.len() >= MAX_CLIENTS || stream.set_nonblocking(true).is_err()
-                    {
+                    if self.clients.len() >= MAX_CLIENTS || stream.set_nonblocking(true).is_err() {
                         continue; // dropped: closed at once
                     }
                     self.clients.push(Client {
@@ -394,7 +396,11 @@ impl Monitor {
         };
         match serde_json::from_slice::<Request>(&line) {
             Ok(req) => self.dispatch(i, req),
-            Err(e) => self.respond(i, error_response(&format!("bad request: {e}")), Phase::Respond),
+            Err(e) => self.respond(
+                i,
+                error_response(&format!("bad request: {e}")),
+                Phase::Respond,
+            ),
         }
     }
 
@@ -615,10 +621,7 @@ impl Monitor {
     }
 
     fn finish(mut self) {
-        let (exit_code, finished_at) = self
-            .exited
-            .clone()
-            .unwrap_or_else(|| (255, now_rfc3339()));
+        let (exit_code, finished_at) = self.exited.clone().unwrap_or_else(|| (255, now_rfc3339()));
         self.log.flush_stream(Stream::Stdout);
         self.log.flush_stream(Stream::Stderr);
         let _ = self.log.sync();

@@ -79,9 +79,7 @@ impl Fixture {
 
     fn make_rootfs(&self) {
         let r = self.rootfs();
-        for d in [
-            "bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin",
-        ] {
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin"] {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
@@ -143,9 +141,18 @@ impl Fixture {
         let out = cmd.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines.len(), 1, "launcher printed {stdout:?}, stderr {:?}", out.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "launcher printed {stdout:?}, stderr {:?}",
+            out.stderr
+        );
         let result: LaunchResult = serde_json::from_str(lines[0]).unwrap();
-        assert_eq!(out.status.success(), result.ok, "exit status vs result: {result:?}");
+        assert_eq!(
+            out.status.success(),
+            result.ok,
+            "exit status vs result: {result:?}"
+        );
         result
     }
 
@@ -228,12 +235,19 @@ impl Fixture {
                 out.push(e.path().join(CGROUP_PARENT).join(&self.name));
             }
         }
-        out.push(Path::new("/sys/fs/cgroup").join(CGROUP_PARENT).join(&self.name));
+        out.push(
+            Path::new("/sys/fs/cgroup")
+                .join(CGROUP_PARENT)
+                .join(&self.name),
+        );
         out
     }
 
     fn leaked_cgroups(&self) -> Vec<PathBuf> {
-        self.cgroup_dirs().into_iter().filter(|p| p.exists()).collect()
+        self.cgroup_dirs()
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect()
     }
 
     fn assert_cleaned_up(&self) {
@@ -261,7 +275,9 @@ impl Fixture {
             }
             // A frozen cgroup would keep its SIGKILLed tasks forever.
             let _ = fs::write(dir.join("freezer.state"), "THAWED");
-            wait_until(Duration::from_secs(5), || fs::remove_dir(&dir).is_ok() || !dir.exists());
+            wait_until(Duration::from_secs(5), || {
+                fs::remove_dir(&dir).is_ok() || !dir.exists()
+            });
         }
         // The shared parent goes when the last test is done with it.
         if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
@@ -302,7 +318,11 @@ impl Drop for Fixture {
 
 fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
@@ -400,7 +420,12 @@ fn kill_sleep_and_measure_rss() {
 
     // The shim is daemonized: its own session, not our child.
     let stat = fs::read_to_string(format!("/proc/{shim}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     let (ppid, sid): (i32, i32) = (fields[1].parse().unwrap(), fields[3].parse().unwrap());
     // SAFETY: getsid(0) has no preconditions.
     let our_sid = unsafe { libc::getsid(0) };
@@ -408,30 +433,35 @@ fn kill_sleep_and_measure_rss() {
     assert_ne!(ppid, std::process::id() as i32);
     // The init is a child of the shim (which reaps it).
     let init_stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let init_ppid: i32 = init_stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let init_ppid: i32 = init_stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(init_ppid, shim);
 
     let state = f.request(&Request::State);
-    assert!(state.ok && state.running == Some(true) && state.pid == Some(pid), "{state:?}");
+    assert!(
+        state.ok && state.running == Some(true) && state.pid == Some(pid),
+        "{state:?}"
+    );
 
     // Give the re-exec'd monitor a moment to settle, then measure.
     std::thread::sleep(Duration::from_millis(200));
     let rss = vm_rss_kib(shim).unwrap();
     eprintln!("wharf-shim VmRSS (re-exec'd monitor): {rss} kB");
-    if let Ok(status) = fs::read_to_string(format!("/proc/{shim}/status")) {
-        for l in status.lines().filter(|l| l.starts_with("Rss") || l.starts_with("VmHWM")) {
+    // Most of VmRSS is shared page cache (glibc, the binary's text); the private part and
+    // the proportional share are what one more container really costs.
+    for file in ["status", "smaps_rollup"] {
+        let text = fs::read_to_string(format!("/proc/{shim}/{file}")).unwrap_or_default();
+        for l in text.lines().filter(|l| {
+            l.starts_with("RssAnon") || l.starts_with("RssFile") || l.starts_with("Pss:")
+        }) {
             eprintln!("  {l}");
-        }
-    }
-    if std::env::var_os("WHARF_TEST_SMAPS").is_some() {
-        let smaps = fs::read_to_string(format!("/proc/{shim}/smaps")).unwrap_or_default();
-        let mut cur = String::new();
-        for l in smaps.lines() {
-            if l.contains('-') && !l.starts_with(|c: char| c.is_ascii_uppercase()) {
-                cur = l.to_string();
-            } else if let Some(v) = l.strip_prefix("Rss:") {
-                eprintln!("  {:>8} {}", v.trim(), cur);
-            }
         }
     }
 
@@ -443,7 +473,11 @@ fn kill_sleep_and_measure_rss() {
     assert!(r.ok, "{r:?}");
     std::thread::sleep(Duration::from_millis(300));
     let state = f.request(&Request::State);
-    assert_eq!(state.running, Some(true), "sleep as pid 1 must survive SIGTERM");
+    assert_eq!(
+        state.running,
+        Some(true),
+        "sleep as pid 1 must survive SIGTERM"
+    );
 
     let r = f.request(&Request::Kill {
         signal: libc::SIGKILL,
@@ -464,10 +498,16 @@ fn sigterm_with_trap_gives_143() {
     }
     let f = Fixture::new("term");
     f.start_ok(
-        &["sh", "-c", "trap 'exit 143' TERM; echo ready; while true; do sleep 1; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 143' TERM; echo ready; while true; do sleep 1; done",
+        ],
         false,
     );
-    assert!(wait_until(Duration::from_secs(10), || f.stream_text("stdout") == "ready\n"));
+    assert!(wait_until(Duration::from_secs(10), || f
+        .stream_text("stdout")
+        == "ready\n"));
     let r = f.request(&Request::Kill {
         signal: libc::SIGTERM,
         all: false,
@@ -556,7 +596,11 @@ fn runtime_failure_is_reported_and_cleaned_up() {
     let mut spec: serde_json::Value =
         serde_json::from_slice(&fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
     spec["process"]["cwd"] = "/etc/passwd".into();
-    fs::write(f.bundle().join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    fs::write(
+        f.bundle().join("config.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_wharf-shim"))
         .args(["start", "--id", &f.id])
         .arg("--bundle")

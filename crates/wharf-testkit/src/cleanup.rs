@@ -201,7 +201,12 @@ pub fn kill_container_processes(dir: &Path, exec_root: &Path) {
     for p in &inits {
         sigkill(*p);
     }
-    let all: Vec<i32> = shims.iter().chain(&helpers).chain(&inits).copied().collect();
+    let all: Vec<i32> = shims
+        .iter()
+        .chain(&helpers)
+        .chain(&inits)
+        .copied()
+        .collect();
     wait_gone(&all, Duration::from_secs(3));
 }
 
@@ -212,7 +217,9 @@ fn unescape_mount_path(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' {
-            let oct = s.get(i + 1..i + 4).filter(|o| o.bytes().all(|c| (b'0'..=b'7').contains(&c)));
+            let oct = s
+                .get(i + 1..i + 4)
+                .filter(|o| o.bytes().all(|c| (b'0'..=b'7').contains(&c)));
             if let Some(v) = oct.and_then(|o| u8::from_str_radix(o, 8).ok()) {
                 out.push(v);
                 i += 4;
@@ -278,7 +285,10 @@ pub fn cgroup_dirs_for(parent: &str) -> Vec<PathBuf> {
         ctrls.sort();
         for c in ctrls {
             // `cpu` and `cpuacct` are symlinks to `cpu,cpuacct`; visiting once is enough.
-            if fs::symlink_metadata(&c).map(|m| m.file_type().is_symlink()).unwrap_or(true) {
+            if fs::symlink_metadata(&c)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(true)
+            {
                 continue;
             }
             let d = c.join(parent);
@@ -391,7 +401,9 @@ pub fn cleanup_stale(name: &str) -> Result<()> {
     let rd = fs::read_dir(TEST_DIR_BASE).with_context(|| format!("reading {TEST_DIR_BASE}"))?;
     for e in rd.flatten() {
         let fname = e.file_name();
-        let Some(fname) = fname.to_str() else { continue };
+        let Some(fname) = fname.to_str() else {
+            continue;
+        };
         let Some(rest) = fname.strip_prefix(&prefix) else {
             continue;
         };
@@ -417,10 +429,7 @@ pub fn cleanup_stale(name: &str) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(anyhow!(
-            "stale cleanup for {name}: {}",
-            errors.join("; ")
-        ))
+        Err(anyhow!("stale cleanup for {name}: {}", errors.join("; ")))
     }
 }
 
@@ -457,13 +466,17 @@ mod tests {
         assert_eq!(pid_from_file(&f), None);
         fs::write(&f, "not a pid").unwrap();
         assert_eq!(pid_from_file(&f), None);
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         fs::write(&f, child.id().to_string()).unwrap();
         assert_eq!(pid_from_file(&f), Some(child.id() as i32));
         // A pid file written long before the process started names someone else.
         let old = std::fs::File::options().write(true).open(&f).unwrap();
-        old.set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000)).unwrap();
+        old.set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000))
+            .unwrap();
         assert_eq!(pid_from_file(&f), None);
         child.kill().unwrap();
         child.wait().unwrap();

@@ -4,7 +4,6 @@
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
-use std::io;
 use std::path::Path;
 use std::process::Command;
 use wharf_client::Client;
@@ -103,21 +102,20 @@ pub fn busybox_rootfs_tar_from(busybox: &Path) -> Result<Vec<u8>> {
     }
 
     let mut b = tar::Builder::new(Vec::new());
-    let mut put = |h: &mut tar::Header, path: &str, data: &[u8]| -> io::Result<()> {
-        b.append_data(h, path, data)
-    };
     // BTreeSet order puts every parent before its children.
     for (path, mode, uid) in &dirs {
         let mut h = header(tar::EntryType::Directory, *mode, *uid, 0);
-        put(&mut h, &format!("{path}/"), &[]).with_context(|| format!("tar dir {path}"))?;
+        b.append_data(&mut h, format!("{path}/"), std::io::empty())
+            .with_context(|| format!("tar dir {path}"))?;
     }
     let mut h = header(tar::EntryType::Regular, 0o755, 0, bin.len() as u64);
-    put(&mut h, "bin/busybox", &bin).context("tar bin/busybox")?;
+    b.append_data(&mut h, "bin/busybox", &bin[..])
+        .context("tar bin/busybox")?;
     for (path, text) in [("etc/group", GROUP), ("etc/passwd", PASSWD)] {
         let mut h = header(tar::EntryType::Regular, 0o644, 0, text.len() as u64);
-        put(&mut h, path, text.as_bytes()).with_context(|| format!("tar {path}"))?;
+        b.append_data(&mut h, path, text.as_bytes())
+            .with_context(|| format!("tar {path}"))?;
     }
-    drop(put);
     for a in &applets {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0, 0);
         b.append_link(&mut h, a, "/bin/busybox")
@@ -159,8 +157,14 @@ mod tests {
     fn splits_references() {
         assert_eq!(split_reference("busybox"), ("busybox", None));
         assert_eq!(split_reference("busybox:1"), ("busybox", Some("1")));
-        assert_eq!(split_reference("localhost:5000/x"), ("localhost:5000/x", None));
-        assert_eq!(split_reference("localhost:5000/x:v1"), ("localhost:5000/x", Some("v1")));
+        assert_eq!(
+            split_reference("localhost:5000/x"),
+            ("localhost:5000/x", None)
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x:v1"),
+            ("localhost:5000/x", Some("v1"))
+        );
     }
 
     #[test]
@@ -175,18 +179,42 @@ mod tests {
         let mut entries = BTreeMap::new();
         for e in ar.entries().unwrap() {
             let mut e = e.unwrap();
-            let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+            let path = e
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string();
             let h = e.header().clone();
-            let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+            let link = e
+                .link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned());
             let mut data = Vec::new();
             e.read_to_end(&mut data).unwrap();
-            entries.insert(path, (h.entry_type(), h.mode().unwrap(), h.uid().unwrap(), link, data));
+            entries.insert(
+                path,
+                (
+                    h.entry_type(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    link,
+                    data,
+                ),
+            );
         }
         let bb = &entries["bin/busybox"];
         assert_eq!(bb.0, tar::EntryType::Regular);
         assert_eq!(bb.1, 0o755);
         assert!(bb.4.len() > 100_000);
-        for app in ["bin/sh", "bin/cat", "bin/echo", "bin/sleep", "usr/bin/env", "usr/bin/id"] {
+        for app in [
+            "bin/sh",
+            "bin/cat",
+            "bin/echo",
+            "bin/sleep",
+            "usr/bin/env",
+            "usr/bin/id",
+        ] {
             let e = entries.get(app).unwrap_or_else(|| panic!("missing {app}"));
             assert_eq!(e.0, tar::EntryType::Symlink, "{app}");
             assert_eq!(e.3.as_deref(), Some("/bin/busybox"), "{app}");
@@ -211,8 +239,16 @@ mod tests {
         for e in ar.entries().unwrap() {
             let e = e.unwrap();
             let h = e.header();
-            let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
-            let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+            let path = e
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string();
+            let link = e
+                .link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned());
             let v = (
                 h.entry_type(),
                 h.mode().unwrap() & 0o7777,
@@ -240,9 +276,18 @@ mod tests {
         assert!(st.success());
         let from_shell = listing(&std::fs::read(&out).unwrap());
         let from_rust = listing(&busybox_rootfs_tar().unwrap());
-        let only_shell: Vec<_> = from_shell.keys().filter(|k| !from_rust.contains_key(*k)).collect();
-        let only_rust: Vec<_> = from_rust.keys().filter(|k| !from_shell.contains_key(*k)).collect();
-        assert!(only_shell.is_empty() && only_rust.is_empty(), "shell only {only_shell:?}, rust only {only_rust:?}");
+        let only_shell: Vec<_> = from_shell
+            .keys()
+            .filter(|k| !from_rust.contains_key(*k))
+            .collect();
+        let only_rust: Vec<_> = from_rust
+            .keys()
+            .filter(|k| !from_shell.contains_key(*k))
+            .collect();
+        assert!(
+            only_shell.is_empty() && only_rust.is_empty(),
+            "shell only {only_shell:?}, rust only {only_rust:?}"
+        );
         for (k, v) in &from_rust {
             assert_eq!(Some(v), from_shell.get(k), "{k}");
         }

@@ -117,11 +117,15 @@ impl TestDaemon {
         ));
         let socket = dir.join("wharf.sock");
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
-            bail!("socket path {} is too long for a unix socket", socket.display());
+            bail!(
+                "socket path {} is too long for a unix socket",
+                socket.display()
+            );
         }
         // A previous daemon of the same name in this process that was leaked (mem::forget).
         cleanup::cleanup_dir(&dir)?;
-        fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
+        fs::create_dir_all(dir.join("data"))
+            .with_context(|| format!("creating {}", dir.display()))?;
         fs::create_dir_all(dir.join("exec"))?;
         fs::write(dir.join(cleanup::OWNER_FILE), cleanup::owner_stamp())?;
         let client = Client::new(&format!("unix://{}", socket.display()))?;
@@ -273,7 +277,10 @@ impl TestDaemon {
         loop {
             if let Some(status) = c.try_wait()? {
                 if !status.success() {
-                    bail!("wharfd exited with {status} on SIGTERM; log tail:\n{}", self.log_tail(20));
+                    bail!(
+                        "wharfd exited with {status} on SIGTERM; log tail:\n{}",
+                        self.log_tail(20)
+                    );
                 }
                 return Ok(());
             }
@@ -314,7 +321,11 @@ impl TestDaemon {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(anyhow!("cleanup of test daemon {}: {}", self.name, errors.join("; ")))
+            Err(anyhow!(
+                "cleanup of test daemon {}: {}",
+                self.name,
+                errors.join("; ")
+            ))
         }
     }
 }
@@ -323,7 +334,11 @@ impl Drop for TestDaemon {
     fn drop(&mut self) {
         if std::thread::panicking() && !self.cleaned {
             // The failing test's message is more useful with what the daemon said.
-            eprintln!("--- wharfd log tail ({}) ---\n{}", self.name, self.log_tail(30));
+            eprintln!(
+                "--- wharfd log tail ({}) ---\n{}",
+                self.name,
+                self.log_tail(30)
+            );
         }
         if let Err(e) = self.cleanup() {
             eprintln!("warning: {e:#}");

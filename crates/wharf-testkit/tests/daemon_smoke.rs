@@ -22,7 +22,9 @@ fn cmd(args: &[&str]) -> ContainerCreateRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_run_logs_wait_remove() {
-    let Some(d) = start_or_skip("smoke-run").await else { return };
+    let Some(d) = start_or_skip("smoke-run").await else {
+        return;
+    };
     let c = d.client();
     let v = c.version().await.unwrap();
     assert_eq!(v.api_version, "1.44");
@@ -31,7 +33,10 @@ async fn smoke_run_logs_wait_remove() {
     assert!(img.id.starts_with("sha256:"), "{img:?}");
 
     let id = c
-        .create_container(Some("smoke1"), &cmd(&["sh", "-c", "echo out; echo err >&2; exit 3"]))
+        .create_container(
+            Some("smoke1"),
+            &cmd(&["sh", "-c", "echo out; echo err >&2; exit 3"]),
+        )
         .await
         .unwrap()
         .id;
@@ -49,7 +54,9 @@ async fn smoke_run_logs_wait_remove() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_attach_stdin() {
-    let Some(d) = start_or_skip("smoke-attach").await else { return };
+    let Some(d) = start_or_skip("smoke-attach").await else {
+        return;
+    };
     let c = d.client();
     import_busybox(&c, "busybox").await.unwrap();
     let mut req = cmd(&["cat"]);
@@ -69,15 +76,24 @@ async fn smoke_attach_stdin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_container_survives_daemon_kill9() {
-    let Some(mut d) = start_or_skip("smoke-restore").await else { return };
+    let Some(mut d) = start_or_skip("smoke-restore").await else {
+        return;
+    };
     let c = d.client();
     import_busybox(&c, "busybox").await.unwrap();
-    let id = c.create_container(Some("survivor"), &cmd(&["sleep", "1000"])).await.unwrap().id;
+    let id = c
+        .create_container(Some("survivor"), &cmd(&["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
     c.start(&id).await.unwrap();
     let pid = c.inspect_container(&id).await.unwrap().state.pid;
     assert!(pid > 0);
     d.kill9().unwrap();
-    assert!(wharf_testkit::cleanup::is_alive(pid as i32), "container died with the daemon");
+    assert!(
+        wharf_testkit::cleanup::is_alive(pid as i32),
+        "container died with the daemon"
+    );
     d.restart().await.unwrap();
     let c = d.client();
     let st = c.inspect_container("survivor").await.unwrap().state;

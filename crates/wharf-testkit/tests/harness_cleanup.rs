@@ -9,8 +9,15 @@ use wharf_testkit::{cleanup_stale, is_root, TestDaemon};
 fn pids_and_cgroups(dir: &Path) -> (Vec<i32>, Vec<PathBuf>) {
     let mut pids = Vec::new();
     let mut cgroups = Vec::new();
-    let read_pid = |p: PathBuf| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<i32>().ok());
-    for e in std::fs::read_dir(dir.join("exec/containers")).unwrap().flatten() {
+    let read_pid = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+    };
+    for e in std::fs::read_dir(dir.join("exec/containers"))
+        .unwrap()
+        .flatten()
+    {
         pids.extend(read_pid(e.path().join("shim.pid")));
         pids.extend(read_pid(e.path().join("init.pid")));
     }
@@ -29,7 +36,11 @@ fn pids_and_cgroups(dir: &Path) -> (Vec<i32>, Vec<PathBuf>) {
 
 fn assert_nothing_left(dir: &Path, pids: &[i32], cgroups: &[PathBuf], parent: &str) {
     assert!(!dir.exists(), "{} still exists", dir.display());
-    assert!(mounts_under(dir).is_empty(), "mounts left: {:?}", mounts_under(dir));
+    assert!(
+        mounts_under(dir).is_empty(),
+        "mounts left: {:?}",
+        mounts_under(dir)
+    );
     for p in pids {
         assert!(!is_alive(*p), "pid {p} survived");
         // The fake shim is `sh -c "sleep 1000; ..."`: its forked sleep must go too.
@@ -38,7 +49,11 @@ fn assert_nothing_left(dir: &Path, pids: &[i32], cgroups: &[PathBuf], parent: &s
     for c in cgroups {
         assert!(!c.exists(), "cgroup {} survived", c.display());
     }
-    assert!(cgroup_dirs_for(parent).is_empty(), "{:?}", cgroup_dirs_for(parent));
+    assert!(
+        cgroup_dirs_for(parent).is_empty(),
+        "{:?}",
+        cgroup_dirs_for(parent)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +62,11 @@ async fn harness_leaves_nothing_behind() {
         println!("SKIP harness_leaves_nothing_behind: needs root");
         return;
     }
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("SKIP harness_leaves_nothing_behind: no python3");
         return;
     }
@@ -72,7 +91,10 @@ async fn harness_leaves_nothing_behind() {
     assert!(pids.iter().all(|p| is_alive(*p)));
     assert!(!mounts_under(&dir).is_empty());
     drop(d);
-    assert!(!cgroups.is_empty(), "the fake made no cgroups; the test proves less");
+    assert!(
+        !cgroups.is_empty(),
+        "the fake made no cgroups; the test proves less"
+    );
     assert_nothing_left(&dir, &pids, &cgroups, &parent);
 
     // A run that "crashed" (its daemon leaked): the next start's stale cleanup takes it all.

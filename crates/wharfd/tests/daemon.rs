@@ -58,7 +58,11 @@ async fn lifecycle_logs_exit_codes_and_inspect() {
     let (id2, _) = run_to_exit(
         &c,
         "env",
-        &["sh", "-c", "hostname; echo $PATH; cat /sys/class/net/lo/operstate; ls /sys/class/net | wc -l"],
+        &[
+            "sh",
+            "-c",
+            "hostname; echo $PATH; cat /sys/class/net/lo/operstate; ls /sys/class/net | wc -l",
+        ],
     )
     .await;
     let out = stdout_of(&c, &id2).await;
@@ -66,7 +70,11 @@ async fn lifecycle_logs_exit_codes_and_inspect() {
     assert_eq!(lines[0], &id2[..12]);
     assert!(lines[1].contains("/usr/bin"), "{out}");
     assert_eq!(lines[2].trim(), "unknown"); // lo reports "unknown" when up
-    assert_eq!(lines[3].trim(), "1", "only lo in a new network namespace: {out}");
+    assert_eq!(
+        lines[3].trim(),
+        "1",
+        "only lo in a new network namespace: {out}"
+    );
 
     let mut user = cmd("busybox", &["id", "-u"]);
     user.config.user = "wharfuser".into();
@@ -83,8 +91,15 @@ async fn lifecycle_logs_exit_codes_and_inspect() {
         .id;
     let err = c.start(&bad).await.unwrap_err();
     assert_eq!(err.status(), Some(400));
-    assert!(err.to_string().contains("executable file not found in $PATH"), "{err}");
-    assert_eq!(c.inspect_container(&bad).await.unwrap().state.exit_code, 127);
+    assert!(
+        err.to_string()
+            .contains("executable file not found in $PATH"),
+        "{err}"
+    );
+    assert_eq!(
+        c.inspect_container(&bad).await.unwrap().state.exit_code,
+        127
+    );
 
     // ps shows running ones by default, all with all=1, and filters work.
     let sleeper = c
@@ -95,21 +110,34 @@ async fn lifecycle_logs_exit_codes_and_inspect() {
     c.start(&sleeper).await.unwrap();
     let running = c.list_containers(false, None).await.unwrap();
     assert_eq!(running.len(), 1);
-    assert!(running[0].status.starts_with("Up "), "{}", running[0].status);
+    assert!(
+        running[0].status.starts_with("Up "),
+        "{}",
+        running[0].status
+    );
     let exited = c
         .list_containers(true, Some(r#"{"status":{"exited":true}}"#))
         .await
         .unwrap();
-    assert!(exited.iter().any(|s| s.id == id && s.status.starts_with("Exited (3) ")));
+    assert!(exited
+        .iter()
+        .any(|s| s.id == id && s.status.starts_with("Exited (3) ")));
 
     // rm of a running container needs force; stop escalates to SIGKILL after the timeout.
     let err = c.remove(&sleeper, false).await.unwrap_err();
     assert_eq!(err.status(), Some(409));
     c.stop(&sleeper, Some(1)).await.unwrap();
-    assert_eq!(c.inspect_container(&sleeper).await.unwrap().state.exit_code, 137);
+    assert_eq!(
+        c.inspect_container(&sleeper).await.unwrap().state.exit_code,
+        137
+    );
     c.rename("sleeper", "renamed").await.unwrap();
     c.remove("renamed", false).await.unwrap();
-    assert!(c.inspect_container(&sleeper).await.unwrap_err().is_not_found());
+    assert!(c
+        .inspect_container(&sleeper)
+        .await
+        .unwrap_err()
+        .is_not_found());
 }
 
 #[tokio::test]
@@ -136,7 +164,10 @@ async fn bad_input_gets_clear_answers_and_changes_nothing() {
         .create_container(None, &cmd("nosuchimage", &["true"]))
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("No such image: nosuchimage:latest"), "{e}");
+    assert!(
+        e.to_string().contains("No such image: nosuchimage:latest"),
+        "{e}"
+    );
     let e = c
         .create_container(Some("bad name"), &cmd("busybox", &["true"]))
         .await
@@ -202,14 +233,20 @@ async fn containers_survive_kill_9_of_the_daemon() {
     let ticker = c
         .create_container(
             Some("ticker"),
-            &cmd("busybox", &["sh", "-c", "while true; do echo tick; sleep 0.2; done"]),
+            &cmd(
+                "busybox",
+                &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+            ),
         )
         .await
         .unwrap()
         .id;
     c.start(&ticker).await.unwrap();
     let quitter = c
-        .create_container(Some("quitter"), &cmd("busybox", &["sh", "-c", "sleep 1; exit 7"]))
+        .create_container(
+            Some("quitter"),
+            &cmd("busybox", &["sh", "-c", "sleep 1; exit 7"]),
+        )
         .await
         .unwrap()
         .id;
@@ -300,4 +337,30 @@ async fn a_second_daemon_on_the_same_root_refuses_to_start() {
     assert!(err.contains("already running"), "{err}");
     // The first one still answers.
     d.client().ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_and_leaves_containers_running() {
+    let Some(mut d) = start_or_skip("it-sigterm").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let id = c
+        .create_container(Some("stays"), &cmd("busybox", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    c.start(&id).await.unwrap();
+    let pid = c.inspect_container(&id).await.unwrap().state.pid;
+    d.stop().unwrap();
+    assert!(!d.socket_path().exists(), "socket removed at shutdown");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "container survives SIGTERM of the daemon"
+    );
+    d.restart().await.unwrap();
+    let ins = d.client().inspect_container(&id).await.unwrap();
+    assert!(ins.state.running);
+    d.client().remove(&id, true).await.unwrap();
 }

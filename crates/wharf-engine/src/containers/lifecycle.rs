@@ -130,7 +130,14 @@ impl ContainerService {
             config.user = img_cfg.user.clone();
         }
         if config.hostname.is_empty() {
-            config.hostname = ids::short(&id).to_string();
+            // Docker gives a host-network container the host's name.
+            config.hostname = if host_config.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| ids::short(&id).to_string())
+            } else {
+                ids::short(&id).to_string()
+            };
         }
         if config.stop_signal.is_none() {
             config.stop_signal = img_cfg.stop_signal.clone();
@@ -158,9 +165,11 @@ impl ContainerService {
             let _ = svc.ctx.snaps.remove(&spec.snapshot_key);
             let _ = std::fs::remove_dir_all(svc.data_dir(&id));
         };
-        if let Err(e) = self.write_etc_files(&spec) {
+        // The shim appends to this; creating it now lets an attach before start watch it.
+        let log = self.log_path(&spec.id);
+        if let Err(e) = std::fs::File::create(&log) {
             undo(self);
-            return Err(e);
+            return Err(internal("creating the log file", e));
         }
         if let Err(e) = self
             .ctx
@@ -208,9 +217,11 @@ impl ContainerService {
         names::generate(1)
     }
 
-    fn write_etc_files(&self, spec: &ContainerSpec) -> Result<(), ApiError> {
-        let dir = self.data_dir(&spec.id);
-        let hostname = &spec.config.hostname;
+    /// hostname, hosts and resolv.conf are derived from the config at every start, so they live
+    /// in the per-boot exec dir (a tmpfs, where writing them costs no disk flush).
+    fn write_etc_files(&self, c: &Container) -> Result<(), ApiError> {
+        let dir = self.exec_dir(c.id());
+        let hostname = &c.spec.config.hostname;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (file, body) in [
             ("hostname", format!("{hostname}\n")),
@@ -219,11 +230,6 @@ impl ContainerService {
         ] {
             wharf_fs::atomic_write(&dir.join(file), body.as_bytes())
                 .map_err(|e| internal(&format!("writing {file}"), e))?;
-        }
-        // The shim appends to this; creating it now lets attach-before-start watch it.
-        let log = self.log_path(&spec.id);
-        if !log.exists() {
-            std::fs::File::create(&log).map_err(|e| internal("creating the log file", e))?;
         }
         Ok(())
     }
@@ -308,6 +314,7 @@ impl ContainerService {
     ) -> Result<i32, (i64, ApiError)> {
         let fail = |e: ApiError| (128, e);
         let cfg = &c.spec.config;
+        self.write_etc_files(c).map_err(fail)?;
         let user = resolve_user(rootfs, &cfg.user).map_err(|m| fail(ApiError::invalid(m)))?;
         let mut env = cfg.env.clone().unwrap_or_default();
         if !env.iter().any(|e| env_key(e) == "HOSTNAME") {
@@ -316,7 +323,7 @@ impl ContainerService {
         if !env.iter().any(|e| env_key(e) == "HOME") {
             env.push(format!("HOME={}", user.home));
         }
-        let data_dir = self.data_dir(c.id());
+        let etc_dir = self.exec_dir(c.id());
         let net = if c.spec.host_config.network_mode == "host" {
             NetMode::Host
         } else {
@@ -341,7 +348,7 @@ impl ContainerService {
             bind_mounts: ["hostname", "hosts", "resolv.conf"]
                 .iter()
                 .map(|f| BindMount {
-                    source: data_dir.join(f),
+                    source: etc_dir.join(f),
                     destination: format!("/etc/{f}"),
                     readonly: false,
                 })

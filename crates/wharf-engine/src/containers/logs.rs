@@ -119,8 +119,11 @@ impl AsRawFd for Watch {
 fn watch_file(path: &Path) -> Option<AsyncFd<Watch>> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
     let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
-    ino.add_watch(path, AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE)
-        .ok()?;
+    ino.add_watch(
+        path,
+        AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE,
+    )
+    .ok()?;
     // SAFETY: the Inotify is moved into the AsyncFd and owns its descriptor, so the fd stays
     // open exactly as long as the registration.
     unsafe { AsyncFd::register(Watch(ino)) }.ok()

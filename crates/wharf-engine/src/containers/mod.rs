@@ -199,8 +199,6 @@ impl ContainerService {
         self.ctx
             .db
             .update_container_state(c.id(), &json)
-            .map_err(|e| {
-                ApiError::internal(format!("saving state of container {}: {e}", c.id()))
-            })
+            .map_err(|e| ApiError::internal(format!("saving state of container {}: {e}", c.id())))
     }
 }

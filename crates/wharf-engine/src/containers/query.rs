@@ -36,7 +36,11 @@ fn status_text(c: &Container) -> String {
 
 fn network_settings(c: &Container) -> Value {
     let mode = c.spec.host_config.network_mode.clone();
-    let net_name = if mode == "default" { "bridge".to_string() } else { mode };
+    let net_name = if mode == "default" {
+        "bridge".to_string()
+    } else {
+        mode
+    };
     json!({
         "Networks": {
             net_name: {
@@ -106,7 +110,9 @@ impl ContainerService {
         let before = self.anchor(opts.filters.get("before"))?;
         let since = self.anchor(opts.filters.get("since"))?;
         let limit = opts.limit.filter(|l| *l > 0);
-        let show_all = opts.all || limit.is_some() || opts.filters.contains("status")
+        let show_all = opts.all
+            || limit.is_some()
+            || opts.filters.contains("status")
             || opts.filters.contains("exited");
         let mut out = Vec::new();
         for c in all {
@@ -185,7 +191,7 @@ impl ContainerService {
         let c = self.resolve(name)?;
         let st = c.state();
         let id = c.id().to_string();
-        let data_dir = self.data_dir(&id);
+        let etc_dir = self.exec_dir(&id);
         let snap_dir = self
             .ctx
             .snaps
@@ -247,9 +253,9 @@ impl ContainerService {
                 finished_at: st.finished_at.clone(),
             },
             image: c.spec.image_id.clone(),
-            resolv_conf_path: data_dir.join("resolv.conf").display().to_string(),
-            hostname_path: data_dir.join("hostname").display().to_string(),
-            hosts_path: data_dir.join("hosts").display().to_string(),
+            resolv_conf_path: etc_dir.join("resolv.conf").display().to_string(),
+            hostname_path: etc_dir.join("hostname").display().to_string(),
+            hosts_path: etc_dir.join("hosts").display().to_string(),
             log_path: self.log_path(&id).display().to_string(),
             name: format!("/{}", c.name()),
             restart_count: st.restart_count,

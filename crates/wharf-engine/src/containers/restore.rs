@@ -20,8 +20,7 @@ impl ContainerService {
                     continue;
                 }
             };
-            let state: ContainerRuntimeState =
-                serde_json::from_str(&rec.state).unwrap_or_default();
+            let state: ContainerRuntimeState = serde_json::from_str(&rec.state).unwrap_or_default();
             let c = Arc::new(Container::new(spec, rec.name.clone(), state.clone()));
             self.insert(c.clone());
             let exec_dir = self.exec_dir(c.id());

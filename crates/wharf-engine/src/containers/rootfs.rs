@@ -70,15 +70,12 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
         None => (spec, None),
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
-    let entry = passwd
-        .iter()
-        .find(|p| p.name == user_part)
-        .or_else(|| {
-            user_part
-                .parse::<u32>()
-                .ok()
-                .and_then(|uid| passwd.iter().find(|p| p.uid == uid))
-        });
+    let entry = passwd.iter().find(|p| p.name == user_part).or_else(|| {
+        user_part
+            .parse::<u32>()
+            .ok()
+            .and_then(|uid| passwd.iter().find(|p| p.uid == uid))
+    });
     let (uid, mut gid, home, name) = match (entry, user_part.parse::<u32>()) {
         (Some(p), _) => (p.uid, p.gid, p.home.clone(), Some(p.name.clone())),
         (None, Ok(uid)) => (uid, 0, "/".to_string(), None),
@@ -165,7 +162,10 @@ mod tests {
     fn users() {
         let d = rootfs();
         let u = resolve_user(d.path(), "wharfuser").unwrap();
-        assert_eq!((u.uid, u.gid, u.additional_gids.clone()), (1000, 1000, vec![29]));
+        assert_eq!(
+            (u.uid, u.gid, u.additional_gids.clone()),
+            (1000, 1000, vec![29])
+        );
         assert_eq!(u.home, "/home/wharfuser");
         assert_eq!(resolve_user(d.path(), "").unwrap().uid, 0);
         assert_eq!(resolve_user(d.path(), "4242:7").unwrap().gid, 7);

@@ -47,7 +47,9 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
     let line = stdout.lines().find(|l| l.trim_start().starts_with('{'));
     match line {
         Some(l) => serde_json::from_str(l).map_err(|e| {
-            io::Error::other(format!("shim printed an unreadable launch result ({e}): {l}"))
+            io::Error::other(format!(
+                "shim printed an unreadable launch result ({e}): {l}"
+            ))
         }),
         None => Err(io::Error::other(format!(
             "shim exited with {} without a launch result: {}",
@@ -91,7 +93,8 @@ pub async fn request(state_dir: &Path, req: &Request) -> io::Result<Response> {
     match read_response(&mut r).await? {
         Some(resp) if resp.ok => Ok(resp),
         Some(resp) => Err(io::Error::other(
-            resp.error.unwrap_or_else(|| "shim refused the request".into()),
+            resp.error
+                .unwrap_or_else(|| "shim refused the request".into()),
         )),
         None => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

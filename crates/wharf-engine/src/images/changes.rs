@@ -148,9 +148,7 @@ pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<(), 
             }
             "ONBUILD" => {}
             other => {
-                return Err(format!(
-                    "{other} is not a valid change command"
-                ));
+                return Err(format!("{other} is not a valid change command"));
             }
         }
     }
@@ -179,7 +177,10 @@ mod tests {
         .unwrap();
         assert_eq!(m["Cmd"], serde_json::json!(["sh"]));
         assert_eq!(m["Env"], serde_json::json!(["A=3", "B=two words"]));
-        assert_eq!(m["Entrypoint"], serde_json::json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(
+            m["Entrypoint"],
+            serde_json::json!(["/bin/sh", "-c", "echo hi"])
+        );
         assert_eq!(m["Labels"]["x"], "y");
         assert!(m["ExposedPorts"].get("80/tcp").is_some());
         assert!(apply(&mut m, &["RUN x".into()]).is_err());

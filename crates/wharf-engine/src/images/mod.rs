@@ -70,7 +70,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 impl ImageService {
@@ -96,7 +98,10 @@ impl ImageService {
     fn record_for(&self, name: &str) -> Result<Option<ImageRecord>, ApiError> {
         let db = &self.ctx.db;
         if let Ok(r) = reference::normalize(name) {
-            if let Some(id) = db.resolve_tag(&r).map_err(|e| internal("reading tags", e))? {
+            if let Some(id) = db
+                .resolve_tag(&r)
+                .map_err(|e| internal("reading tags", e))?
+            {
                 return db.get_image(&id).map_err(|e| internal("reading images", e));
             }
         }
@@ -334,7 +339,7 @@ impl ImageService {
                 virtual_size: img.record.size,
             });
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(out)
     }
 
@@ -413,7 +418,11 @@ impl ImageService {
                 } else {
                     None
                 },
-                size: if h.empty_layer || !top { 0 } else { img.record.size },
+                size: if h.empty_layer || !top {
+                    0
+                } else {
+                    img.record.size
+                },
                 comment: h.comment.clone().unwrap_or_default(),
             });
         }
@@ -442,11 +451,13 @@ impl ImageService {
         users: &dyn Fn(&str) -> Vec<(String, bool)>,
     ) -> Result<Vec<ImageDeleteItem>, ApiError> {
         let db = &self.ctx.db;
-        let rec = self.record_for(name)?.ok_or_else(|| Self::not_found(name))?;
-        let tags = db.tags_for(&rec.id).map_err(|e| internal("reading tags", e))?;
-        let by_tag = reference::normalize(name)
-            .ok()
-            .filter(|r| tags.contains(r));
+        let rec = self
+            .record_for(name)?
+            .ok_or_else(|| Self::not_found(name))?;
+        let tags = db
+            .tags_for(&rec.id)
+            .map_err(|e| internal("reading tags", e))?;
+        let by_tag = reference::normalize(name).ok().filter(|r| tags.contains(r));
         let mut out = Vec::new();
         let using = users(&rec.id);
         let short = ids::short(&rec.id).to_string();
@@ -458,7 +469,11 @@ impl ImageService {
             }
             if let Some((cid, running)) = using.first() {
                 if !force || *running {
-                    let how = if *running { "cannot be forced" } else { "must force" };
+                    let how = if *running {
+                        "cannot be forced"
+                    } else {
+                        "must force"
+                    };
                     return Err(ApiError::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" ({how}) - container {} is using its referenced image {short}",
                         ids::short(cid)
@@ -472,7 +487,11 @@ impl ImageService {
             out.push(ImageDeleteItem::Untagged(r));
         } else {
             if let Some((cid, running)) = using.first() {
-                let how = if *running { "cannot be forced" } else { "must be forced" };
+                let how = if *running {
+                    "cannot be forced"
+                } else {
+                    "must be forced"
+                };
                 let state = if *running { "running" } else { "stopped" };
                 if *running || !force {
                     return Err(ApiError::conflict(format!(
@@ -512,7 +531,8 @@ impl ImageService {
             if let Ok(bytes) = self.ctx.content.read(&m) {
                 if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
                     for l in v["layers"].as_array().into_iter().flatten() {
-                        if let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) {
+                        if let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok())
+                        {
                             layer_blobs.push(d);
                         }
                     }

@@ -7,7 +7,12 @@ pub fn normalize(name: &str) -> Result<String, String> {
         return Err("invalid reference format".into());
     }
     let mut s = name;
-    for p in ["docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"] {
+    for p in [
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ] {
         if let Some(rest) = s.strip_prefix(p) {
             s = rest;
             break;
@@ -43,16 +48,23 @@ fn validate_repo(repo: &str) -> Result<(), String> {
     let mut parts = repo.split('/').peekable();
     let mut first = true;
     while let Some(p) = parts.next() {
-        let is_registry = first && parts.peek().is_some() && (p.contains('.') || p.contains(':') || p == "localhost");
+        let is_registry = first
+            && parts.peek().is_some()
+            && (p.contains('.') || p.contains(':') || p == "localhost");
         first = false;
         if is_registry {
-            if !p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')) {
+            if !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+            {
                 return Err(bad());
             }
             continue;
         }
         if p.is_empty()
-            || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            || !p.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
             || !p.starts_with(|c: char| c.is_ascii_alphanumeric())
         {
             if p.chars().any(|c| c.is_ascii_uppercase()) {
@@ -68,7 +80,8 @@ fn validate_tag(t: &str) -> Result<(), String> {
     let ok = !t.is_empty()
         && t.len() <= 128
         && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(())
     } else {
@@ -81,7 +94,9 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
     fn rec(p: &[u8], s: &[u8]) -> bool {
         match (p.first(), s.first()) {
             (None, None) => true,
-            (Some(b'*'), _) => rec(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && rec(p, &s[1..])),
+            (Some(b'*'), _) => {
+                rec(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && rec(p, &s[1..]))
+            }
             (Some(b'?'), Some(c)) if *c != b'/' => rec(&p[1..], &s[1..]),
             (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
             _ => false,
@@ -97,9 +112,18 @@ mod tests {
     #[test]
     fn normalizes() {
         assert_eq!(normalize("busybox").unwrap(), "busybox:latest");
-        assert_eq!(normalize("docker.io/library/captest").unwrap(), "captest:latest");
-        assert_eq!(normalize("localhost:5000/a/b").unwrap(), "localhost:5000/a/b:latest");
-        assert_eq!(normalize("localhost:5000/a/b:v1").unwrap(), "localhost:5000/a/b:v1");
+        assert_eq!(
+            normalize("docker.io/library/captest").unwrap(),
+            "captest:latest"
+        );
+        assert_eq!(
+            normalize("localhost:5000/a/b").unwrap(),
+            "localhost:5000/a/b:latest"
+        );
+        assert_eq!(
+            normalize("localhost:5000/a/b:v1").unwrap(),
+            "localhost:5000/a/b:v1"
+        );
         assert!(normalize("Busybox").is_err());
         assert!(normalize("a b").is_err());
         assert!(normalize("").is_err());
