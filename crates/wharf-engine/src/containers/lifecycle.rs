@@ -357,7 +357,8 @@ impl ContainerService {
             readonly_rootfs: c.spec.host_config.readonly_rootfs,
             privileged: c.spec.host_config.privileged,
         };
-        let spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
+        let mut spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
+        clamp_nofile(&mut spec);
         let json = serde_json::to_vec(&spec).map_err(|e| fail(internal("encoding spec", e)))?;
         wharf_fs::atomic_write(&bundle.join("config.json"), &json)
             .map_err(|e| fail(internal("writing config.json", e)))?;
@@ -785,6 +786,34 @@ impl ContainerService {
             stdin,
         })
     }
+}
+
+/// Docker asks for 1048576 open files; without CAP_SYS_RESOURCE (some sandboxes) the runtime
+/// cannot raise the hard limit above ours, so ask for no more than we have.
+fn clamp_nofile(spec: &mut oci_spec::runtime::Spec) {
+    let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    else {
+        return;
+    };
+    let Some(process) = spec.process_mut().as_mut() else {
+        return;
+    };
+    let Some(mut limits) = process.rlimits().clone() else {
+        return;
+    };
+    for l in limits.iter_mut() {
+        if l.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile && l.hard() > hard {
+            if let Ok(clamped) = oci_spec::runtime::PosixRlimitBuilder::default()
+                .typ(l.typ())
+                .hard(hard)
+                .soft(l.soft().min(hard))
+                .build()
+            {
+                *l = clamped;
+            }
+        }
+    }
+    process.set_rlimits(Some(limits));
 }
 
 fn not_running(id: &str) -> ApiError {
