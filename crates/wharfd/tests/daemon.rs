@@ -364,3 +364,32 @@ async fn sigterm_stops_the_daemon_and_leaves_containers_running() {
     assert!(ins.state.running);
     d.client().remove(&id, true).await.unwrap();
 }
+
+#[tokio::test]
+async fn kill_gets_through_while_a_stop_waits() {
+    let Some(d) = start_or_skip("it-killstop").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    // PID 1 ignores SIGTERM without a handler, so this stop would wait its full 30 s.
+    let id = c
+        .create_container(Some("slow"), &cmd("busybox", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    c.start(&id).await.unwrap();
+    let stopper = {
+        let c = c.clone();
+        let id = id.clone();
+        tokio::spawn(async move { c.stop(&id, Some(30)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.kill(&id, None).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stopper)
+        .await
+        .expect("stop returns once the kill ended the container")
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.inspect_container(&id).await.unwrap().state.exit_code, 137);
+}

@@ -252,6 +252,7 @@ impl ContainerService {
             _ => {}
         }
         let id = c.id().to_string();
+        let t0 = std::time::Instant::now();
         let exec_dir = self.exec_dir(&id);
         let rootfs = self.rootfs_dir(&id);
         // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
@@ -271,7 +272,17 @@ impl ContainerService {
         wharf_storage::mount_all(&mounts, &rootfs)
             .map_err(|e| internal("mounting the container's rootfs", e))?;
 
+        let mounted = t0.elapsed();
+        // Stamped before the process can print, so `logs --since <StartedAt>` includes its
+        // first line.
+        let started_at = timefmt::now_rfc3339();
         let launched = self.launch(c, &rootfs, &bundle).await;
+        tracing::debug!(
+            container = %id,
+            mount_us = mounted.as_micros() as u64,
+            total_us = t0.elapsed().as_micros() as u64,
+            "start: rootfs mounted and shim launched"
+        );
         match launched {
             Ok(pid) => {
                 {
@@ -280,7 +291,7 @@ impl ContainerService {
                     st.pid = i64::from(pid);
                     st.exit_code = 0;
                     st.error.clear();
-                    st.started_at = timefmt::now_rfc3339();
+                    st.started_at = started_at;
                     st.finished_at = timefmt::ZERO_TIME.into();
                     st.boot_id = self.ctx.boot_id.clone();
                 }
@@ -455,6 +466,7 @@ impl ContainerService {
         status: Option<wharf_runtime::shim_proto::ExitStatus>,
     ) {
         let id = c.id().to_string();
+        let t0 = std::time::Instant::now();
         let _ = wharf_storage::unmount(&self.rootfs_dir(&id));
         let _ = std::fs::remove_dir_all(self.exec_dir(&id));
         let code = {
@@ -484,12 +496,13 @@ impl ContainerService {
             e.finished = e.started.max(e.finished + 1);
             e.exit_code = code;
         });
-        tracing::debug!(container = %id, code, "container exited");
+        tracing::debug!(container = %id, code, cleanup_us = t0.elapsed().as_micros() as u64, "container exited");
         if c.spec.host_config.auto_remove {
             let _op = c.op.lock().await;
             if let Err(e) = self.remove_locked(c).await {
                 tracing::warn!(container = %id, error = %e, "auto-remove failed");
             }
+            tracing::debug!(container = %id, total_us = t0.elapsed().as_micros() as u64, "auto-removed");
         }
     }
 
@@ -538,7 +551,7 @@ impl ContainerService {
     pub async fn kill(&self, name: &str, signal: Option<String>) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
         let sig = parse_signal(signal.as_deref().unwrap_or("SIGKILL"))?;
-        let _op = c.op.lock().await;
+        // No op lock: a kill must get through while a stop is still waiting out its timeout.
         if !c.is_running() {
             return Err(not_running(c.id()));
         }

@@ -1,0 +1,106 @@
+"""docker CLI flags that shape a container's config, image import options, and list filters,
+against wharfd."""
+
+import json
+
+
+def ok(r):
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r
+
+
+def test_env_workdir_entrypoint_hostname(docker):
+    out = ok(
+        docker(
+            "run", "--rm", "-e", "A=1", "-e", "B=two words", "-w", "/tmp",
+            "--hostname", "box", "--entrypoint", "sh", "busybox",
+            "-c", 'echo "$A|$B|$(pwd)|$(hostname)|$HOME"',
+        )
+    ).stdout
+    assert out == "1|two words|/tmp|box|/root\n"
+
+
+def test_env_file_and_labels(docker, tmp_path, unique):
+    env = tmp_path / "env"
+    env.write_text("X=from-file\n# comment\nY=2\n")
+    ok(docker("run", "--name", unique, "--env-file", str(env), "-l", "team=core",
+              "busybox", "sh", "-c", "echo $X$Y"))
+    assert ok(docker("logs", unique)).stdout == "from-file2\n"
+    labels = json.loads(ok(docker("inspect", "-f", "{{json .Config.Labels}}", unique)).stdout)
+    assert labels == {"team": "core"}
+    out = ok(docker("ps", "-a", "--filter", "label=team=core", "--format", "{{.Names}}")).stdout
+    assert out.split() == [unique]
+
+
+def test_ps_filters_status_exited_and_name(docker, unique):
+    ok(docker("run", "--name", unique + "-ok", "busybox", "true"))
+    assert docker("run", "--name", unique + "-bad", "busybox", "sh", "-c", "exit 4").returncode == 4
+    bad = ok(docker("ps", "-a", "--filter", "exited=4", "--format", "{{.Names}}")).stdout.split()
+    assert unique + "-bad" in bad and unique + "-ok" not in bad
+    named = ok(docker("ps", "-a", "--filter", "name=" + unique, "--format", "{{.Names}}")).stdout.split()
+    assert sorted(named) == sorted([unique + "-ok", unique + "-bad"])
+    assert ok(docker("ps", "-a", "-n", "1", "-q")).stdout.count("\n") == 1
+    r = docker("ps", "--filter", "status=bogus")
+    assert r.returncode != 0
+
+
+def test_logs_since_and_until(docker, unique):
+    ok(docker("run", "--name", unique, "busybox", "sh", "-c", "echo early; sleep 2; echo late"))
+    assert ok(docker("logs", "--since", "1s", unique)).stdout in ("late\n", "")
+    out = ok(docker("logs", "--until", "1970-01-02T00:00:00Z", unique)).stdout
+    assert out == ""
+    start = ok(docker("inspect", "-f", "{{.State.StartedAt}}", unique)).stdout.strip()
+    assert ok(docker("logs", "--since", start, unique)).stdout == "early\nlate\n"
+
+
+def test_import_with_changes_and_history(docker, busybox_tar, unique):
+    ref = unique + ":v1"
+    ok(docker("import", "-c", 'CMD ["echo", "from-change"]', "-c", "ENV GREETING=hello",
+              "-m", "imported for a test", str(busybox_tar), ref))
+    assert ok(docker("run", "--rm", ref)).stdout == "from-change\n"
+    assert ok(docker("run", "--rm", ref, "sh", "-c", "echo $GREETING")).stdout == "hello\n"
+    hist = ok(docker("history", "--format", "{{.Comment}}", ref)).stdout
+    assert "imported for a test" in hist
+    cfg = json.loads(ok(docker("image", "inspect", "-f", "{{json .Config.Cmd}}", ref)).stdout)
+    assert cfg == ["echo", "from-change"]
+    ok(docker("rmi", ref))
+
+
+def test_images_filters(docker, busybox_tar, unique):
+    ok(docker("import", str(busybox_tar), unique + ":a"))
+    ok(docker("tag", unique + ":a", unique + ":b"))
+    tags = ok(docker("images", unique, "--format", "{{.Tag}}")).stdout.split()
+    assert sorted(tags) == ["a", "b"]
+    refs = ok(docker("images", "--filter", "reference=" + unique + ":b", "--format",
+                     "{{.Repository}}:{{.Tag}}")).stdout.split()
+    assert refs == [unique + ":b"]
+    assert ok(docker("images", "-q", "--filter", "dangling=true")).stdout.strip() == ""
+    out = ok(docker("rmi", unique + ":a")).stdout
+    assert "Untagged: " + unique + ":a" in out and "Deleted" not in out
+    out = ok(docker("rmi", unique + ":b")).stdout
+    assert "Deleted: sha256:" in out
+
+
+def test_attach_to_running_container(docker, unique):
+    ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
+              "sleep 1; echo attached-out; echo attached-err >&2"))
+    r = ok(docker("attach", unique, timeout=20))
+    assert r.stdout == "attached-out\n"
+    assert "attached-err" in r.stderr
+
+
+def test_start_attach_replays_nothing_old(docker, unique):
+    ok(docker("create", "--name", unique, "busybox", "echo", "run"))
+    assert ok(docker("start", "-a", unique)).stdout == "run\n"
+    assert ok(docker("start", "-a", unique)).stdout == "run\n"
+    assert ok(docker("logs", unique)).stdout == "run\nrun\n"
+
+
+def test_info_reports_driver_cgroups_and_counts(docker, unique):
+    info = json.loads(ok(docker("info", "--format", "{{json .}}")).stdout)
+    assert info["Driver"] == "wharf-overlayfs"
+    assert info["CgroupVersion"] in ("1", "2")
+    before = info["Containers"]
+    ok(docker("create", "--name", unique, "busybox", "true"))
+    info = json.loads(ok(docker("info", "--format", "{{json .}}")).stdout)
+    assert info["Containers"] == before + 1
