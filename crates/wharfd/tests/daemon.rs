@@ -183,6 +183,11 @@ async fn bad_input_gets_clear_answers_and_changes_nothing() {
     assert_eq!(e.status(), Some(409));
     assert!(e.to_string().contains("is already in use"));
 
+    let mut tty = cmd("busybox", &["sh"]);
+    tty.config.tty = true;
+    let e = c.create_container(None, &tty).await.unwrap_err();
+    assert_eq!(e.status(), Some(501), "{e}");
+
     let blobs = std::fs::read_dir(d.data_root().join("content/blobs/sha256"))
         .unwrap()
         .count();

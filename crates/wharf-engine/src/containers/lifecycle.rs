@@ -64,6 +64,13 @@ impl ContainerService {
             }
             None => self.unused_name(),
         };
+        if req.config.tty {
+            // Until the shim owns a pty, a TTY container would get stdcopy frames its client
+            // reads as raw bytes; refuse clearly instead.
+            return Err(ApiError::not_implemented(
+                "TTY containers (-t) are not implemented in Wharf yet",
+            ));
+        }
         if req.config.image.is_empty() {
             return Err(ApiError::invalid("Config.Image is required"));
         }
