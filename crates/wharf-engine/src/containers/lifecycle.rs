@@ -5,7 +5,7 @@ use super::model::{ContainerRuntimeState, ContainerSpec, Status};
 use super::rootfs::{hosts_file, resolv_conf, resolve_user};
 use super::shim::{self, LaunchArgs};
 use super::signals::parse_signal;
-use super::{lock, Container, ContainerService, RunEvents};
+use super::{blocking, lock, Container, ContainerService, RunEvents};
 use crate::{ids, names, timefmt};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -165,27 +165,6 @@ impl ContainerService {
             snapshot_key: format!("container-{id}"),
         };
 
-        let data_dir = self.data_dir(&id);
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
-        let undo = |svc: &ContainerService| {
-            let _ = svc.ctx.snaps.remove(&spec.snapshot_key);
-            let _ = std::fs::remove_dir_all(svc.data_dir(&id));
-        };
-        // The shim appends to this; creating it now lets an attach before start watch it.
-        let log = self.log_path(&spec.id);
-        if let Err(e) = std::fs::File::create(&log) {
-            undo(self);
-            return Err(internal("creating the log file", e));
-        }
-        if let Err(e) = self
-            .ctx
-            .snaps
-            .prepare(&spec.snapshot_key, Some(&image.record.chain_id))
-        {
-            undo(self);
-            return Err(internal("preparing the container's writable layer", e));
-        }
         let state = ContainerRuntimeState {
             started_at: timefmt::ZERO_TIME.into(),
             finished_at: timefmt::ZERO_TIME.into(),
@@ -199,16 +178,47 @@ impl ContainerService {
             state: serde_json::to_string(&state).map_err(|e| internal("encoding state", e))?,
             created: spec.created.clone(),
         };
-        if let Err(e) = self.ctx.db.insert_container(&record) {
-            undo(self);
-            if e.is_conflict() {
+        let ctx = self.ctx.clone();
+        let data_dir = self.data_dir(&id);
+        let log = self.log_path(&id);
+        let snapshot_key = spec.snapshot_key.clone();
+        let parent = image.record.chain_id.clone();
+        let saved = blocking(move || {
+            let undo = || {
+                let _ = ctx.snaps.remove(&snapshot_key);
+                let _ = std::fs::remove_dir_all(&data_dir);
+            };
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
+            // The shim appends to this; creating it now lets an attach before start watch it.
+            if let Err(e) = std::fs::File::create(&log) {
+                undo();
+                return Err(internal("creating the log file", e));
+            }
+            if let Err(e) = ctx.snaps.prepare(&snapshot_key, Some(&parent)) {
+                undo();
+                return Err(internal("preparing the container's writable layer", e));
+            }
+            if let Err(e) = ctx.db.insert_container(&record) {
+                undo();
+                return Err(if e.is_conflict() {
+                    name_conflict(&record.name, "")
+                } else {
+                    internal("saving the container", e)
+                });
+            }
+            Ok(())
+        })
+        .await?;
+        if let Err(e) = saved {
+            if e.kind == wharf_api::ErrorKind::Conflict {
                 let existing = self
                     .resolve(&name)
                     .map(|c| c.id().to_string())
                     .unwrap_or_default();
                 return Err(name_conflict(&name, &existing));
             }
-            return Err(internal("saving the container", e));
+            return Err(e);
         }
         self.insert(Arc::new(Container::new(spec, name, state)));
         Ok(ContainerCreateResponse { id, warnings })
@@ -262,22 +272,32 @@ impl ContainerService {
         let t0 = std::time::Instant::now();
         let exec_dir = self.exec_dir(&id);
         let rootfs = self.rootfs_dir(&id);
-        // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
-        let _ = wharf_storage::unmount(&rootfs);
-        let _ = std::fs::remove_dir_all(&exec_dir);
-        // Runtime state of a run that ended without its shim cleaning up (a crash or a reboot
-        // without a fresh /run) would make the runtime refuse "container already exists".
-        let _ = std::fs::remove_dir_all(self.ctx.exec_root.join("runtime").join(&id));
         let bundle = exec_dir.join("bundle");
-        std::fs::create_dir_all(&bundle).map_err(|e| internal("creating the bundle dir", e))?;
-        std::fs::create_dir_all(&rootfs).map_err(|e| internal("creating the rootfs dir", e))?;
-        let mounts = self
-            .ctx
-            .snaps
-            .mounts(&c.spec.snapshot_key)
-            .map_err(|e| internal("reading the container's layers", e))?;
-        wharf_storage::mount_all(&mounts, &rootfs)
-            .map_err(|e| internal("mounting the container's rootfs", e))?;
+        {
+            let ctx = self.ctx.clone();
+            let (exec_dir, rootfs, bundle) = (exec_dir.clone(), rootfs.clone(), bundle.clone());
+            let key = c.spec.snapshot_key.clone();
+            let runtime_state = self.ctx.exec_root.join("runtime").join(&id);
+            blocking(move || {
+                // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
+                let _ = wharf_storage::unmount(&rootfs);
+                let _ = std::fs::remove_dir_all(&exec_dir);
+                // Runtime state of a run that ended without its shim cleaning up (a crash, or a
+                // reboot without a fresh /run) makes the runtime refuse "container already exists".
+                let _ = std::fs::remove_dir_all(&runtime_state);
+                std::fs::create_dir_all(&bundle)
+                    .map_err(|e| internal("creating the bundle dir", e))?;
+                std::fs::create_dir_all(&rootfs)
+                    .map_err(|e| internal("creating the rootfs dir", e))?;
+                let mounts = ctx
+                    .snaps
+                    .mounts(&key)
+                    .map_err(|e| internal("reading the container's layers", e))?;
+                wharf_storage::mount_all(&mounts, &rootfs)
+                    .map_err(|e| internal("mounting the container's rootfs", e))
+            })
+            .await??;
+        }
 
         let mounted = t0.elapsed();
         // Stamped before the process can print, so `logs --since <StartedAt>` includes its
@@ -474,8 +494,12 @@ impl ContainerService {
     ) {
         let id = c.id().to_string();
         let t0 = std::time::Instant::now();
-        let _ = wharf_storage::unmount(&self.rootfs_dir(&id));
-        let _ = std::fs::remove_dir_all(self.exec_dir(&id));
+        let (rootfs, exec_dir) = (self.rootfs_dir(&id), self.exec_dir(&id));
+        let _ = blocking(move || {
+            let _ = wharf_storage::unmount(&rootfs);
+            let _ = std::fs::remove_dir_all(&exec_dir);
+        })
+        .await;
         let code = {
             let mut st = lock(&c.state);
             st.status = Status::Exited;
@@ -660,19 +684,32 @@ impl ContainerService {
             return Ok(());
         }
         lock(&c.state).status = Status::Removing;
-        let _ = wharf_storage::unmount(&self.rootfs_dir(&id));
-        let _ = std::fs::remove_dir_all(self.exec_dir(&id));
-        if let Err(e) = self.ctx.snaps.remove(&c.spec.snapshot_key) {
-            if !e.is_not_found() {
-                lock(&c.state).status = Status::Dead;
-                return Err(internal("removing the container's writable layer", e));
+        // Persisted so that a daemon killed mid-removal finishes the job when it restarts.
+        self.persist_state(c)?;
+        let ctx = self.ctx.clone();
+        let (rootfs, exec_dir, data_dir) =
+            (self.rootfs_dir(&id), self.exec_dir(&id), self.data_dir(&id));
+        let key = c.spec.snapshot_key.clone();
+        let cid = id.clone();
+        let removed = blocking(move || {
+            let _ = wharf_storage::unmount(&rootfs);
+            let _ = std::fs::remove_dir_all(&exec_dir);
+            if let Err(e) = ctx.snaps.remove(&key) {
+                if !e.is_not_found() {
+                    return Err(internal("removing the container's writable layer", e));
+                }
             }
+            let _ = std::fs::remove_dir_all(&data_dir);
+            ctx.db
+                .delete_container(&cid)
+                .map_err(|e| internal("deleting the container record", e))
+        })
+        .await?;
+        if let Err(e) = removed {
+            lock(&c.state).status = Status::Dead;
+            let _ = self.persist_state(c);
+            return Err(e);
         }
-        let _ = std::fs::remove_dir_all(self.data_dir(&id));
-        self.ctx
-            .db
-            .delete_container(&id)
-            .map_err(|e| internal("deleting the container record", e))?;
         self.forget(&id);
         c.events.send_modify(|e| e.removed = true);
         Ok(())

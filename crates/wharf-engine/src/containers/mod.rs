@@ -83,6 +83,16 @@ impl Container {
     }
 }
 
+/// Filesystem and database work blocks; it runs on tokio's blocking pool so that a slow disk
+/// does not stall every other request on the two async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("background task failed: {e}")))
+}
+
 /// A poisoned lock only means another task panicked mid-update; the data is still the best we
 /// have, so keep serving rather than cascading the panic.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
