@@ -104,3 +104,9 @@ def test_info_reports_driver_cgroups_and_counts(docker, unique):
     ok(docker("create", "--name", unique, "busybox", "true"))
     info = json.loads(ok(docker("info", "--format", "{{json .}}")).stdout)
     assert info["Containers"] == before + 1
+
+
+def test_rm_container_whose_start_failed_is_removed(docker, unique):
+    r = docker("run", "--rm", "--name", unique, "busybox", "nosuchcmd", timeout=30)
+    assert r.returncode == 127, r.stderr
+    assert docker("inspect", unique).returncode != 0

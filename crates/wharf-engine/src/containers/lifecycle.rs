@@ -337,6 +337,14 @@ impl ContainerService {
                     st.error = err.message.clone();
                 }
                 let _ = self.persist_state(c);
+                c.events.send_modify(|e| e.exit_code = code);
+                if c.spec.host_config.auto_remove {
+                    // Docker removes an --rm container whose start failed, which is what a
+                    // client waiting on `condition=removed` needs to finish.
+                    if let Err(e) = self.remove_locked(c).await {
+                        tracing::warn!(container = %id, error = %e, "auto-remove after a failed start");
+                    }
+                }
                 Err(err)
             }
         }

@@ -39,6 +39,9 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
     if a.stdin {
         cmd.arg("--stdin");
     }
+    // Its own process group: a signal aimed at the launcher's group (or a Ctrl-C at a
+    // foreground wharfd) must never reach the daemon, and vice versa.
+    cmd.process_group(0);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
