@@ -21,12 +21,14 @@ mod stream;
 mod transport;
 
 pub use error::ClientError;
+/// Re-exported so callers of `request` need no direct `http` dependency.
+pub use http::Method;
 pub use stream::{payload_of, AttachReader, AttachStream, AttachWriter, LogStream};
 pub use transport::{Endpoint, RawResponse, StreamingResponse};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
@@ -457,6 +459,50 @@ impl Client {
                 .collect::<Vec<_>>(),
         );
         self.import_image_stream(body, repo, tag).await
+    }
+
+    /// `docker import` with `--change` instructions and a `--message` (commit message).
+    pub async fn import_image_with(
+        &self,
+        tar: Vec<u8>,
+        repo: &str,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let mut q = vec!["fromSrc=-".to_string()];
+        if !repo.is_empty() {
+            q.push(format!("repo={}", encode(repo)));
+        }
+        if let Some(t) = tag {
+            q.push(format!("tag={}", encode(t)));
+        }
+        for c in changes {
+            q.push(format!("changes={}", encode(c)));
+        }
+        if let Some(m) = message {
+            q.push(format!("message={}", encode(m)));
+        }
+        let path = self.versioned(&with_query("/images/create", &q)).await?;
+        let body = futures_util::stream::iter(
+            tar.chunks(32 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        );
+        let raw = self
+            .inner
+            .endpoint
+            .send(
+                Method::POST,
+                &path,
+                transport::stream_body(body),
+                &[("content-type", "text/plain")],
+            )
+            .await?
+            .collect()
+            .await?
+            .error_for_status()?;
+        parse_import_stream(&raw.body, &path)
     }
 
     /// As `import_image`, with the tar produced by a stream.

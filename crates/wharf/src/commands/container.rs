@@ -1,0 +1,362 @@
+//! `ps`, `logs`, `stop`/`restart`, `kill`, `rm`, `rename`, `wait`.
+
+use super::{err_out, filters_json, for_each, out, Ctx, Exit};
+use crate::cli::{KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs, StopArgs};
+use crate::format::{ellipsis, go_quote, truncate_id, units, Format};
+use anyhow::Result;
+use serde_json::{json, Value};
+use wharf_api::stdcopy::StdStream;
+use wharf_client::{encode, LogsOptions, Method};
+
+const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+pub fn ps_headers() -> Value {
+    json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "Status": "STATUS", "Size": "SIZE",
+        "Names": "NAMES", "Labels": "LABELS", "State": "STATE", "Mounts": "MOUNTS",
+        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
+    })
+}
+
+/// One `ps` row with docker's formatter fields, computed from a container summary.
+pub fn ps_row(c: &Value, trunc: bool) -> Value {
+    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let n = |k: &str| c.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let id = s("Id");
+    let mut image = s("Image");
+    if image.is_empty() {
+        image = "<no image>".into();
+    } else if trunc && image.starts_with("sha256:") {
+        image = truncate_id(&image);
+    }
+    let command = s("Command");
+    let command = go_quote(&if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    });
+    let mut names: Vec<String> = c
+        .get("Names")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|n| n.trim_start_matches('/').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if trunc {
+        if let Some(first) = names.iter().find(|n| !n.contains('/')).cloned() {
+            names = vec![first];
+        }
+    }
+    let mut labels: Vec<String> = c
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort();
+    let srw = units::human_size(n("SizeRw") as f64);
+    let size = if n("SizeRootFs") > 0 {
+        format!(
+            "{srw} (virtual {})",
+            units::human_size(n("SizeRootFs") as f64)
+        )
+    } else {
+        srw
+    };
+    let mut networks: Vec<String> = c
+        .pointer("/NetworkSettings/Networks")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    networks.sort();
+    let mounts = c.get("Mounts").and_then(Value::as_array);
+    let mount_names: Vec<String> = mounts
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    let name = m
+                        .get("Name")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .or_else(|| m.get("Source").and_then(Value::as_str))
+                        .unwrap_or("");
+                    if trunc {
+                        ellipsis(name, 15)
+                    } else {
+                        name.to_string()
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let local_volumes = mounts.map_or(0, |a| {
+        a.iter()
+            .filter(|m| m.get("Driver").and_then(Value::as_str) == Some("local"))
+            .count()
+    });
+    json!({
+        "ID": if trunc { truncate_id(&id) } else { id },
+        "Image": image,
+        "Command": command,
+        "CreatedAt": units::go_time_string(n("Created")),
+        "RunningFor": units::since_ago(n("Created")),
+        "Ports": display_ports(c.get("Ports")),
+        "Status": s("Status"),
+        "Size": size,
+        "Names": names.join(","),
+        "Labels": labels.join(","),
+        "State": s("State"),
+        "Mounts": mount_names.join(","),
+        "Networks": networks.join(","),
+        "LocalVolumes": local_volumes.to_string(),
+        "Platform": Value::Null,
+    })
+}
+
+fn display_ports(ports: Option<&Value>) -> String {
+    let Some(list) = ports.and_then(Value::as_array) else {
+        return String::new();
+    };
+    list.iter()
+        .map(|p| {
+            let private = p.get("PrivatePort").and_then(Value::as_u64).unwrap_or(0);
+            let kind = p.get("Type").and_then(Value::as_str).unwrap_or("tcp");
+            match p.get("PublicPort").and_then(Value::as_u64) {
+                Some(public) if public > 0 => {
+                    let ip = p.get("IP").and_then(Value::as_str).unwrap_or("0.0.0.0");
+                    format!("{ip}:{public}->{private}/{kind}")
+                }
+                _ => format!("{private}/{kind}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn ps(ctx: &Ctx, a: &PsArgs) -> Result<i32> {
+    let user_format = a.format.clone().unwrap_or_default();
+    let format = if a.quiet && matches!(user_format.trim(), "" | "table") {
+        Format::new("{{.ID}}", PS_TABLE)?
+    } else {
+        let base = if a.size && matches!(user_format.trim(), "" | "table") {
+            format!("{PS_TABLE}\t{{{{.Size}}}}")
+        } else {
+            PS_TABLE.to_string()
+        };
+        Format::new(&user_format, &base).map_err(|e| Exit::error(1, format!("{e:#}")))?
+    };
+    let mut q = Vec::new();
+    if a.all {
+        q.push("all=1".to_string());
+    }
+    let limit = if a.latest && a.last == -1 { 1 } else { a.last };
+    if limit > 0 {
+        q.push(format!("limit={limit}"));
+    }
+    if a.size || format.uses_field("Size") {
+        q.push("size=1".to_string());
+    }
+    if let Some(f) = filters_json(&a.filter, &[])? {
+        q.push(format!("filters={}", encode(&f)));
+    }
+    let path = if q.is_empty() {
+        "/containers/json".to_string()
+    } else {
+        format!("/containers/json?{}", q.join("&"))
+    };
+    let list = ctx.get(&path).await.map_err(|e| ctx.err(1, &e))?;
+    let rows: Vec<Value> = list
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| ps_row(c, !a.no_trunc))
+        .collect();
+    out(format.render(&rows, &ps_headers())?.as_bytes());
+    Ok(0)
+}
+
+pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<i32> {
+    let now = units::now_unix();
+    let time = |v: &Option<String>| -> Result<Option<i64>> {
+        match v {
+            Some(s) => units::parse_timestamp(s, now)
+                .map(Some)
+                .map_err(|e| Exit::error(1, format!("{e:#}"))),
+            None => Ok(None),
+        }
+    };
+    let tail = match a.tail.as_str() {
+        "all" | "" => None,
+        t => match t.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n as u64),
+            Ok(_) => None,
+            Err(_) => return Err(Exit::error(1, format!("invalid value for \"tail\": {t:?}"))),
+        },
+    };
+    let opts = LogsOptions {
+        follow: a.follow,
+        stdout: true,
+        stderr: true,
+        timestamps: a.timestamps,
+        tail,
+        since: time(&a.since)?,
+        until: time(&a.until)?,
+        tty: false,
+    };
+    let mut stream = ctx
+        .client
+        .logs_stream(&a.container, &opts)
+        .await
+        .map_err(|e| ctx.err(1, &e))?;
+    while let Some(frame) = stream.next().await {
+        match frame.map_err(|e| ctx.err(1, &e))? {
+            (StdStream::Stderr, data) => err_out(&data),
+            (_, data) => out(&data),
+        }
+    }
+    Ok(0)
+}
+
+pub async fn stop(ctx: &Ctx, a: &StopArgs, restart: bool) -> Result<i32> {
+    let verb = if restart { "restart" } else { "stop" };
+    let mut q = Vec::new();
+    if let Some(t) = a.time {
+        q.push(format!("t={t}"));
+    }
+    if let Some(s) = &a.signal {
+        q.push(format!("signal={}", encode(s)));
+    }
+    let query = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
+    for_each(ctx, &a.containers, |name| {
+        let path = format!("/containers/{}/{verb}{query}", encode(name));
+        async move {
+            ctx.call(Method::POST, &path, None, !restart)
+                .await
+                .map(drop)
+        }
+    })
+    .await
+}
+
+pub async fn kill(ctx: &Ctx, a: &KillArgs) -> Result<i32> {
+    let query = match &a.signal {
+        Some(s) => format!("?signal={}", encode(s)),
+        None => String::new(),
+    };
+    for_each(ctx, &a.containers, |name| {
+        let path = format!("/containers/{}/kill{query}", encode(name));
+        async move { ctx.call(Method::POST, &path, None, false).await.map(drop) }
+    })
+    .await
+}
+
+pub async fn rm(ctx: &Ctx, a: &RmArgs) -> Result<i32> {
+    let mut q = Vec::new();
+    if a.force {
+        q.push("force=1");
+    }
+    if a.volumes {
+        q.push("v=1");
+    }
+    if a.link {
+        q.push("link=1");
+    }
+    let query = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
+    let mut errors = Vec::new();
+    for name in &a.containers {
+        let path = format!("/containers/{}{query}", encode(name));
+        match ctx.call(Method::DELETE, &path, None, false).await {
+            Ok(_) => out(format!("{name}\n").as_bytes()),
+            // docker -f reports a missing container but does not fail on it.
+            Err(e) if a.force && e.is_not_found() => {
+                err_out(format!("{}\n", ctx.msg(&e)).as_bytes())
+            }
+            Err(e) => errors.push(ctx.msg(&e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(Exit::error(1, errors.join("\n")))
+    }
+}
+
+pub async fn rename(ctx: &Ctx, a: &RenameArgs) -> Result<i32> {
+    if a.new_name.trim().is_empty() {
+        return Err(Exit::error(
+            1,
+            "Error: Neither old nor new names may be empty",
+        ));
+    }
+    ctx.client
+        .rename(&a.container, &a.new_name)
+        .await
+        .map_err(|e| {
+            Exit::error(
+                1,
+                format!(
+                    "{}\nError: failed to rename container named {}",
+                    ctx.msg(&e),
+                    a.container
+                ),
+            )
+        })?;
+    Ok(0)
+}
+
+pub async fn wait(ctx: &Ctx, names: &[String]) -> Result<i32> {
+    let mut errors = Vec::new();
+    for name in names {
+        match ctx.client.wait(name, None).await {
+            Ok(w) => out(format!("{}\n", w.status_code).as_bytes()),
+            Err(e) => errors.push(ctx.msg(&e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(Exit::error(1, errors.join("\n")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_row_fields() {
+        let c = json!({
+            "Id": "0123456789abcdef0123", "Names": ["/web"], "Image": "busybox",
+            "Command": "sh -c 'while true; do sleep 1; done'", "Created": 0,
+            "Status": "Up 2 seconds", "State": "running", "Ports": [],
+            "Labels": {"b": "2", "a": "1"}, "SizeRw": 1200, "SizeRootFs": 4_260_000,
+        });
+        let r = ps_row(&c, true);
+        assert_eq!(r["ID"], "0123456789ab");
+        assert_eq!(r["Command"], "\"sh -c 'while true; …\"");
+        assert_eq!(r["Names"], "web");
+        assert_eq!(r["Labels"], "a=1,b=2");
+        assert_eq!(r["Size"], "1.2kB (virtual 4.26MB)");
+        assert_eq!(r["CreatedAt"], "1970-01-01 00:00:00 +0000 UTC");
+        let r = ps_row(&c, false);
+        assert_eq!(r["ID"], "0123456789abcdef0123");
+        assert_eq!(r["Command"], "\"sh -c 'while true; do sleep 1; done'\"");
+    }
+}

@@ -1,0 +1,344 @@
+//! `images`, `import`, `tag`, `rmi`, `image history`.
+
+use super::{filters_json, out, Ctx, Exit};
+use crate::cli::{HistoryArgs, ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use crate::format::{ellipsis, truncate_id, units, Format};
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::io::Read;
+use wharf_client::encode;
+
+const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const IMAGES_DIGESTS_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const HISTORY_TABLE: &str =
+    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+fn images_headers() -> Value {
+    json!({
+        "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+        "Containers": "CONTAINERS", "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE",
+        "UniqueSize": "UNIQUE SIZE",
+    })
+}
+
+/// `name:tag` → (`name`, `tag`); the colon must come after the last `/` (a registry port is
+/// not a tag). Without a tag, `latest`.
+pub fn split_reference(reference: &str) -> (String, String) {
+    let slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[slash..].rfind(':') {
+        Some(i) => (
+            reference[..slash + i].to_string(),
+            reference[slash + i + 1..].to_string(),
+        ),
+        None => (reference.to_string(), "latest".to_string()),
+    }
+}
+
+/// docker's familiar name: `docker.io/library/busybox` → `busybox`.
+fn familiar(name: &str) -> String {
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    name.strip_prefix("library/").unwrap_or(name).to_string()
+}
+
+/// The rows docker shows for one image: one per repository:tag (and per digest with
+/// `--digests`), a single `<none>` row for a dangling image.
+pub fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
+    let strs = |k: &str| -> Vec<String> {
+        img.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let n = |k: &str| img.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let tags = strs("RepoTags");
+    let repo_digests = strs("RepoDigests");
+    let id = img.get("Id").and_then(Value::as_str).unwrap_or("");
+    let created = n("Created");
+    let size = units::human_size(n("Size") as f64);
+    let containers = match n("Containers") {
+        -1 => "N/A".to_string(),
+        c => c.to_string(),
+    };
+    let row = |repo: &str, tag: &str, digest: &str| {
+        json!({
+            "Repository": repo,
+            "Tag": tag,
+            "Digest": digest,
+            "ID": if trunc { truncate_id(id) } else { id.to_string() },
+            "CreatedSince": if created == 0 { "N/A".to_string() } else { units::since_ago(created) },
+            "CreatedAt": units::go_time_string(created),
+            "Size": size,
+            "Containers": containers,
+            "VirtualSize": size,
+            "SharedSize": "N/A",
+            "UniqueSize": "N/A",
+        })
+    };
+    let dangling = (tags.is_empty() && repo_digests.is_empty())
+        || (tags == ["<none>:<none>"] && repo_digests == ["<none>@<none>"]);
+    if dangling {
+        return vec![row("<none>", "<none>", "<none>")];
+    }
+    let mut digest_map: Vec<(String, Vec<String>)> = Vec::new();
+    for d in &repo_digests {
+        if let Some((repo, digest)) = d.split_once('@') {
+            let repo = familiar(repo);
+            match digest_map.iter_mut().find(|(r, _)| *r == repo) {
+                Some((_, list)) => list.push(digest.to_string()),
+                None => digest_map.push((repo, vec![digest.to_string()])),
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for t in &tags {
+        let (repo, tag) = split_reference(t);
+        let repo = familiar(&repo);
+        let ds = match digest_map.iter().position(|(r, _)| *r == repo) {
+            Some(i) if digests => digest_map[i].1.clone(),
+            _ => Vec::new(),
+        };
+        if ds.is_empty() {
+            rows.push(row(&repo, &tag, "<none>"));
+        } else {
+            for d in ds {
+                rows.push(row(&repo, &tag, &d));
+            }
+        }
+    }
+    let tagged: Vec<String> = tags
+        .iter()
+        .map(|t| familiar(&split_reference(t).0))
+        .collect();
+    for (repo, ds) in &digest_map {
+        if tagged.contains(repo) {
+            continue;
+        }
+        if digests {
+            for d in ds {
+                rows.push(row(repo, "<none>", d));
+            }
+        } else {
+            rows.push(row(repo, "<none>", ""));
+        }
+    }
+    rows
+}
+
+pub async fn images(ctx: &Ctx, a: &ImagesArgs) -> Result<i32> {
+    let user = a.format.clone().unwrap_or_default();
+    let default = if a.digests {
+        IMAGES_DIGESTS_TABLE
+    } else {
+        IMAGES_TABLE
+    };
+    let format = if a.quiet && matches!(user.trim(), "" | "table") {
+        Format::new("{{.ID}}", default)?
+    } else {
+        Format::new(&user, default).map_err(|e| Exit::error(1, format!("{e:#}")))?
+    };
+    let extra: Vec<(&str, &str)> = a
+        .reference
+        .as_deref()
+        .map(|r| vec![("reference", r)])
+        .unwrap_or_default();
+    let mut q = Vec::new();
+    if a.all {
+        q.push("all=1".to_string());
+    }
+    if let Some(f) = filters_json(&a.filter, &extra)? {
+        q.push(format!("filters={}", encode(&f)));
+    }
+    let path = if q.is_empty() {
+        "/images/json".to_string()
+    } else {
+        format!("/images/json?{}", q.join("&"))
+    };
+    let list = ctx.get(&path).await.map_err(|e| ctx.err(1, &e))?;
+    let rows: Vec<Value> = list
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|img| image_rows(img, !a.no_trunc, a.digests))
+        .collect();
+    out(format.render(&rows, &images_headers())?.as_bytes());
+    Ok(0)
+}
+
+pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
+    if a.source.starts_with("http://") || a.source.starts_with("https://") {
+        return Err(Exit::error(
+            1,
+            "wharf: importing from a URL is not supported yet",
+        ));
+    }
+    let tar = if a.source == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Exit::error(1, format!("reading stdin: {e}")))?;
+        buf
+    } else {
+        std::fs::read(&a.source).map_err(|e| Exit::error(1, format!("open {}: {e}", a.source)))?
+    };
+    let (repo, tag) = match &a.reference {
+        Some(r) => {
+            let (repo, tag) = split_reference(r);
+            (repo, Some(tag))
+        }
+        None => (String::new(), None),
+    };
+    let id = ctx
+        .client
+        .import_image_with(tar, &repo, tag.as_deref(), &a.change, a.message.as_deref())
+        .await
+        .map_err(|e| ctx.err(1, &e))?;
+    out(format!("{id}\n").as_bytes());
+    Ok(0)
+}
+
+pub async fn tag(ctx: &Ctx, a: &TagArgs) -> Result<i32> {
+    let (repo, tag) = split_reference(&a.target);
+    ctx.client
+        .tag_image(&a.source, &repo, &tag)
+        .await
+        .map_err(|e| ctx.err(1, &e))?;
+    Ok(0)
+}
+
+pub async fn rmi(ctx: &Ctx, a: &RmiArgs) -> Result<i32> {
+    let mut errors = Vec::new();
+    for name in &a.images {
+        let mut path = format!(
+            "/images/{}",
+            encode(name).replace("%2F", "/").replace("%3A", ":")
+        );
+        let mut q = Vec::new();
+        if a.force {
+            q.push("force=1");
+        }
+        if a.no_prune {
+            q.push("noprune=1");
+        }
+        if !q.is_empty() {
+            path = format!("{path}?{}", q.join("&"));
+        }
+        match ctx
+            .call(wharf_client::Method::DELETE, &path, None, false)
+            .await
+        {
+            Ok(raw) => {
+                let items: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
+                for item in items.as_array().map(|a| a.as_slice()).unwrap_or_default() {
+                    if let Some(u) = item.get("Untagged").and_then(Value::as_str) {
+                        out(format!("Untagged: {u}\n").as_bytes());
+                    }
+                    if let Some(d) = item.get("Deleted").and_then(Value::as_str) {
+                        out(format!("Deleted: {d}\n").as_bytes());
+                    }
+                }
+            }
+            Err(e) => errors.push(ctx.msg(&e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(Exit::error(1, errors.join("\n")))
+    }
+}
+
+pub async fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<i32> {
+    let user = a.format.clone().unwrap_or_default();
+    let format = if a.quiet && matches!(user.trim(), "" | "table") {
+        Format::new("{{.ID}}", HISTORY_TABLE)?
+    } else {
+        Format::new(&user, HISTORY_TABLE).map_err(|e| Exit::error(1, format!("{e:#}")))?
+    };
+    let list = ctx
+        .client
+        .get_json::<Value>(&format!(
+            "/images/{}/history",
+            encode(&a.image).replace("%2F", "/").replace("%3A", ":")
+        ))
+        .await
+        .map_err(|e| ctx.err(1, &e))?;
+    let trunc = !a.no_trunc;
+    let rows: Vec<Value> = list
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|h| {
+            let id = h.get("Id").and_then(Value::as_str).unwrap_or("<missing>");
+            let created = h.get("Created").and_then(Value::as_i64).unwrap_or(0);
+            let size = h.get("Size").and_then(Value::as_i64).unwrap_or(0);
+            let by = h
+                .get("CreatedBy")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .replace('\t', " ");
+            json!({
+                "ID": if trunc && id != "<missing>" { truncate_id(id) } else { id.to_string() },
+                "CreatedSince": if a.human { units::since_ago(created) } else { units::go_time_string(created) },
+                "CreatedAt": units::go_time_string(created),
+                "CreatedBy": if trunc { ellipsis(&by, 45) } else { by },
+                "Size": if a.human { units::human_size(size as f64) } else { size.to_string() },
+                "Comment": h.get("Comment").and_then(Value::as_str).unwrap_or(""),
+            })
+        })
+        .collect();
+    let headers = json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+        "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"});
+    out(format.render(&rows, &headers)?.as_bytes());
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_like_docker() {
+        assert_eq!(
+            split_reference("busybox"),
+            ("busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("busybox:1.36"),
+            ("busybox".into(), "1.36".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x:v1"),
+            ("localhost:5000/x".into(), "v1".into())
+        );
+    }
+
+    #[test]
+    fn rows_per_tag_and_dangling() {
+        let img = json!({"Id": "sha256:0123456789abcdef", "RepoTags": ["busybox:latest", "bb:v1"],
+                         "RepoDigests": [], "Created": 0, "Size": 4_261_234, "Containers": -1});
+        let rows = image_rows(&img, true, false);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["Repository"], "busybox");
+        assert_eq!(rows[1]["Tag"], "v1");
+        assert_eq!(rows[0]["ID"], "0123456789ab");
+        assert_eq!(rows[0]["Size"], "4.26MB");
+        assert_eq!(rows[0]["CreatedSince"], "N/A");
+        let dangling = json!({"Id": "sha256:ab", "RepoTags": [], "RepoDigests": []});
+        let rows = image_rows(&dangling, true, false);
+        assert_eq!(rows[0]["Repository"], "<none>");
+        assert_eq!(rows[0]["Tag"], "<none>");
+    }
+}

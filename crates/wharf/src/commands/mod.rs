@@ -1,0 +1,255 @@
+//! Command implementations and what they share: the daemon connection, docker's error
+//! wording and exit codes, filters.
+
+pub mod container;
+pub mod context;
+pub mod image;
+pub mod run;
+pub mod system;
+
+use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
+use crate::host::{self, HostInputs, Tls};
+use anyhow::{bail, Result};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::io::Write;
+use wharf_client::{Client, ClientError, Method, RawResponse};
+
+/// An error that already carries docker's wording and exit code.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Exit {
+    /// The error value commands return; `main` prints `message` and exits with `code`.
+    pub fn error(code: i32, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Exit {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// docker's text for a failed call: the daemon's own message behind docker's prefix, or the
+/// "cannot connect" hint.
+pub fn client_message(e: &ClientError, host: Option<&str>) -> String {
+    match e {
+        ClientError::Api { message, .. } => format!("Error response from daemon: {message}"),
+        ClientError::Connect { addr, .. } => format!(
+            "Cannot connect to the wharf daemon at {}. Is the wharf daemon running?",
+            host.unwrap_or(addr)
+        ),
+        other => other.to_string(),
+    }
+}
+
+pub struct Ctx {
+    pub client: Client,
+    pub host: String,
+    pub context: String,
+}
+
+impl Ctx {
+    pub fn connect(cli: &Cli) -> Result<Ctx> {
+        let env = |k: &str| std::env::var(k).ok();
+        let inputs = HostInputs {
+            flag_hosts: cli.hosts.clone(),
+            flag_context: cli.context.clone(),
+            env_wharf_host: env("WHARF_HOST"),
+            env_docker_host: env("DOCKER_HOST"),
+            env_wharf_context: env("WHARF_CONTEXT"),
+        };
+        let flag_tls = Tls {
+            tls: cli.tls,
+            verify: cli.tlsverify,
+            ca: cli.tlscacert.clone(),
+            cert: cli.tlscert.clone(),
+            key: cli.tlskey.clone(),
+        };
+        let target = host::resolve(&inputs, &host::Store::from_env(), &flag_tls)?;
+        if target.tls.enabled() && !target.host.starts_with("unix://") {
+            bail!(
+                "TLS connections to {} are not supported yet: wharfd serves only unix sockets",
+                target.host
+            );
+        }
+        let client = Client::new(&target.host)?;
+        Ok(Ctx {
+            client,
+            host: target.host,
+            context: target.context,
+        })
+    }
+
+    /// A failed call as docker prints it.
+    pub fn msg(&self, e: &ClientError) -> String {
+        client_message(e, Some(&self.host))
+    }
+
+    pub fn err(&self, code: i32, e: &ClientError) -> anyhow::Error {
+        Exit::error(code, self.msg(e))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.client.get_json::<Value>(path).await
+    }
+
+    /// A request whose non-2xx answer is an error; 304 counts as success when `ok_304`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        ok_304: bool,
+    ) -> Result<RawResponse, ClientError> {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let raw = self.client.request(method, path, body).await?;
+        if ok_304 && raw.status.as_u16() == 304 {
+            return Ok(raw);
+        }
+        raw.error_for_status()
+    }
+}
+
+pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Run(a) => run::run(ctx, &a).await,
+        Cmd::Create(a) => run::create(ctx, &a.opts).await,
+        Cmd::Start(a) => run::start(ctx, &a).await,
+        Cmd::Stop(a) => container::stop(ctx, &a, false).await,
+        Cmd::Restart(a) => container::stop(ctx, &a, true).await,
+        Cmd::Kill(a) => container::kill(ctx, &a).await,
+        Cmd::Rm(a) => container::rm(ctx, &a).await,
+        Cmd::Rename(a) => container::rename(ctx, &a).await,
+        Cmd::Wait(a) => container::wait(ctx, &a.containers).await,
+        Cmd::Ps(a) => container::ps(ctx, &a).await,
+        Cmd::Logs(a) => container::logs(ctx, &a).await,
+        Cmd::Inspect(a) => {
+            system::inspect(
+                ctx,
+                &a.names,
+                a.format.as_deref(),
+                a.kind.as_deref(),
+                a.size,
+            )
+            .await
+        }
+        Cmd::Images(a) => image::images(ctx, &a).await,
+        Cmd::Import(a) => image::import(ctx, &a).await,
+        Cmd::Tag(a) => image::tag(ctx, &a).await,
+        Cmd::Rmi(a) => image::rmi(ctx, &a).await,
+        Cmd::History(a) => image::history(ctx, &a).await,
+        Cmd::Version(a) => system::version(ctx, a.format.as_deref()).await,
+        Cmd::Info(a) => system::info(ctx, a.format.as_deref()).await,
+        Cmd::Container(c) => match c {
+            ContainerCmd::Ls(a) => container::ps(ctx, &a).await,
+            ContainerCmd::Run(a) => run::run(ctx, &a).await,
+            ContainerCmd::Create(a) => run::create(ctx, &a.opts).await,
+            ContainerCmd::Start(a) => run::start(ctx, &a).await,
+            ContainerCmd::Stop(a) => container::stop(ctx, &a, false).await,
+            ContainerCmd::Restart(a) => container::stop(ctx, &a, true).await,
+            ContainerCmd::Kill(a) => container::kill(ctx, &a).await,
+            ContainerCmd::Rm(a) => container::rm(ctx, &a).await,
+            ContainerCmd::Rename(a) => container::rename(ctx, &a).await,
+            ContainerCmd::Wait(a) => container::wait(ctx, &a.containers).await,
+            ContainerCmd::Logs(a) => container::logs(ctx, &a).await,
+            ContainerCmd::Inspect(a) => {
+                system::inspect(
+                    ctx,
+                    &a.names,
+                    a.format.as_deref(),
+                    Some("container"),
+                    a.size,
+                )
+                .await
+            }
+        },
+        Cmd::Image(c) => match c {
+            ImageCmd::Ls(a) => image::images(ctx, &a).await,
+            ImageCmd::Inspect(a) => {
+                system::inspect(ctx, &a.names, a.format.as_deref(), Some("image"), false).await
+            }
+            ImageCmd::Rm(a) => image::rmi(ctx, &a).await,
+            ImageCmd::Tag(a) => image::tag(ctx, &a).await,
+            ImageCmd::History(a) => image::history(ctx, &a).await,
+            ImageCmd::Import(a) => image::import(ctx, &a).await,
+        },
+        Cmd::Context(_) | Cmd::Completion { .. } => Ok(0),
+    }
+}
+
+/// `key=value` flags as the Engine API's filter JSON (`{"key":{"value":true}}`).
+pub fn filters_json(filters: &[String], extra: &[(&str, &str)]) -> Result<Option<String>> {
+    let mut map: Map<String, Value> = Map::new();
+    let mut add = |k: &str, v: &str| {
+        let entry = map
+            .entry(k.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(v.to_string(), Value::Bool(true));
+        }
+    };
+    for f in filters {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(Exit::error(
+                125,
+                format!(
+                    "invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+                ),
+            ));
+        };
+        add(k.trim().to_lowercase().as_str(), v);
+    }
+    for (k, v) in extra {
+        add(k, v);
+    }
+    if map.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(Value::Object(map).to_string()))
+    }
+}
+
+pub fn out(bytes: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    // A closed stdout (`| head`) must not turn into an error exit, as with docker.
+    let _ = o.write_all(bytes);
+    let _ = o.flush();
+}
+
+pub fn err_out(bytes: &[u8]) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(bytes);
+    let _ = e.flush();
+}
+
+/// Runs `op` on each name in order, printing the name on success like docker's multi-target
+/// commands; the errors are reported together, exit 1.
+pub async fn for_each<'a, F, Fut>(ctx: &Ctx, names: &'a [String], mut op: F) -> Result<i32>
+where
+    F: FnMut(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    let mut errors = Vec::new();
+    for name in names {
+        match op(name).await {
+            Ok(()) => out(format!("{name}\n").as_bytes()),
+            Err(e) => errors.push(ctx.msg(&e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(Exit::error(1, errors.join("\n")))
+    }
+}
