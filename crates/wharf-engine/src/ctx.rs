@@ -23,4 +23,6 @@ pub struct Ctx {
     pub content: Arc<ContentStore>,
     pub snaps: Arc<Snapshotter>,
     pub boot_id: String,
+    /// Pre-pays the RCU grace period of the cgroup migration each container start needs.
+    pub cgroup_warmer: Option<Arc<wharf_runtime::cgroup_lock::CgroupLockWarmer>>,
 }

@@ -102,6 +102,7 @@ impl Engine {
             content,
             snaps,
             boot_id: boot_id.clone(),
+            cgroup_warmer: wharf_runtime::cgroup_lock::CgroupLockWarmer::open().map(Arc::new),
         });
         let boot_file = ctx.exec_root.join("boot-id");
         let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();

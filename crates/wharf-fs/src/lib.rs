@@ -4,7 +4,8 @@
 //! Must not touch: anything that knows what the bytes mean.
 //!
 //! A reader sees either the old file or the new one, never a torn write, even after
-//! `kill -9` or a power cut at any instant.
+//! `kill -9` or a power cut at any instant. On tmpfs (the exec root in production) nothing
+//! survives a power cut anyway, so the fsyncs are skipped there and only the rename remains.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +28,7 @@ pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
         name.to_string_lossy(),
         random_suffix()
     ));
+    let durable = !on_tmpfs(dir);
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -34,9 +36,14 @@ pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
             .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        if durable {
+            fsync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -47,6 +54,19 @@ pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
 /// Flushes a directory's entries so that a rename or create inside it survives a crash.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Whether `dir` is on tmpfs, where an fsync cannot make anything more durable.
+pub fn on_tmpfs(dir: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes only into the zeroed struct we own; `c` is a valid C string.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == TMPFS_MAGIC
+    }
 }
 
 fn parent_dir(path: &Path) -> io::Result<&Path> {
@@ -80,6 +100,16 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let leftovers: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+    }
+
+    #[test]
+    fn tmpfs_is_detected() {
+        assert!(!on_tmpfs(Path::new("/proc")));
+        if let Ok(d) = tempfile::tempdir_in("/dev/shm") {
+            assert!(on_tmpfs(d.path()));
+            atomic_write(&d.path().join("f"), b"x").unwrap();
+            assert_eq!(fs::read(d.path().join("f")).unwrap(), b"x");
+        }
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! Owns: Docker container config → OCI runtime spec ([`spec`], pure, unit-tested), the
 //! daemon↔shim contract ([`shim_proto`]), and executable lookup inside a rootfs
-//! ([`exec_lookup`]).
+//! ([`exec_lookup`]), and pre-paying the first cgroup migration's RCU grace period
+//! ([`cgroup_lock`]).
 //! Must not touch: tokio, the database, the Engine API types.
 
+pub mod cgroup_lock;
 pub mod exec_lookup;
 pub mod shim_proto;
 pub mod spec;

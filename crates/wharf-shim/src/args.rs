@@ -15,11 +15,15 @@ pub struct StartArgs {
     pub stdin: bool,
 }
 
-/// `wharf-shim monitor ...`, internal: the shim re-executes itself into this once the container
-/// runs, so the long-lived process does not carry libcontainer's touched pages (RSS).
+/// `wharf-shim monitor ...` or `wharf-shim-monitor monitor ...`, internal: once the container
+/// runs, the shim execs the small `wharf-shim-monitor` image (or, if that is missing, itself)
+/// into this, so the long-lived process does not carry libcontainer's pages (RSS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorArgs {
     pub id: String,
+    /// The full `wharf-shim`, run as a short-lived child for what needs libcontainer
+    /// (`kill-all`, `delete`). Absent: the monitor is the full shim and does it in-process.
+    pub shim: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub runtime_root: PathBuf,
     pub cgroups_path: String,
@@ -58,13 +62,27 @@ impl MonitorArgs {
             v.push("--stdin-fd".into());
             v.push(fd.to_string());
         }
+        if let Some(shim) = &self.shim {
+            v.push("--shim".into());
+            v.push(shim.to_string_lossy().into_owned());
+        }
         v
     }
+}
+
+/// `wharf-shim kill-all|delete --id ID --runtime-root DIR [--signal N]`, internal: what the
+/// small monitor cannot do without libcontainer, run as a short-lived child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeArgs {
+    pub id: String,
+    pub runtime_root: PathBuf,
 }
 
 pub enum Command {
     Start(StartArgs),
     Monitor(MonitorArgs),
+    KillAll(RuntimeArgs, i32),
+    Delete(RuntimeArgs),
 }
 
 pub const USAGE: &str = "usage: wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE \
@@ -145,6 +163,9 @@ pub fn parse(args: &[String]) -> Result<Command> {
             let p = pairs(rest, &[])?;
             Ok(Command::Monitor(MonitorArgs {
                 id: need(&p, "id")?,
+                shim: take(&p, "shim")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
                 state_dir: need(&p, "state-dir")?.into(),
                 runtime_root: need(&p, "runtime-root")?.into(),
                 cgroups_path: take(&p, "cgroups-path").unwrap_or_default(),
@@ -159,6 +180,24 @@ pub fn parse(args: &[String]) -> Result<Command> {
                 },
             }))
         }
+        "kill-all" | "delete" => {
+            let p = pairs(rest, &[])?;
+            let known: &[&str] = if cmd == "kill-all" {
+                &["id", "runtime-root", "signal"]
+            } else {
+                &["id", "runtime-root"]
+            };
+            check_known(&p, known)?;
+            let r = RuntimeArgs {
+                id: need(&p, "id")?,
+                runtime_root: need(&p, "runtime-root")?.into(),
+            };
+            Ok(if cmd == "kill-all" {
+                Command::KillAll(r, need_i32(&p, "signal")?)
+            } else {
+                Command::Delete(r)
+            })
+        }
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }
 }
@@ -166,6 +205,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -208,8 +248,9 @@ mod tests {
 
     #[test]
     fn monitor_round_trip() {
-        let m = MonitorArgs {
+        let mut m = MonitorArgs {
             id: "abc".into(),
+            shim: Some("/usr/bin/wharf-shim".into()),
             state_dir: "/s".into(),
             runtime_root: "/r".into(),
             cgroups_path: "/wharf/abc".into(),
@@ -224,5 +265,46 @@ mod tests {
             panic!("not monitor")
         };
         assert_eq!(back, m);
+        m.shim = None;
+        m.stdin_fd = None;
+        let Command::Monitor(back) = parse(&m.to_args()).unwrap() else {
+            panic!("not monitor")
+        };
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn runtime_helpers() {
+        let Command::KillAll(r, sig) = parse(&s(&[
+            "kill-all",
+            "--id",
+            "a",
+            "--runtime-root",
+            "/r",
+            "--signal",
+            "9",
+        ]))
+        .unwrap() else {
+            panic!("not kill-all")
+        };
+        assert_eq!(
+            (r.id.as_str(), r.runtime_root.as_path(), sig),
+            ("a", Path::new("/r"), 9)
+        );
+        assert!(matches!(
+            parse(&s(&["delete", "--id", "a", "--runtime-root", "/r"])).unwrap(),
+            Command::Delete(_)
+        ));
+        assert!(parse(&s(&["kill-all", "--id", "a", "--runtime-root", "/r"])).is_err());
+        assert!(parse(&s(&[
+            "delete",
+            "--id",
+            "a",
+            "--runtime-root",
+            "/r",
+            "--x",
+            "1"
+        ]))
+        .is_err());
     }
 }

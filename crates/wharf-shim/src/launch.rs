@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -19,17 +19,19 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, setsid, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitBuilder, PosixRlimitType, Spec};
+use wharf_runtime::cgroup_lock::CgroupLockWarmer;
 use wharf_runtime::exec_lookup::resolve_executable;
 use wharf_runtime::shim_proto::{
     LaunchResult, StartErrorKind, INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
 };
 
-use crate::args::{MonitorArgs, StartArgs};
-use crate::monitor::Monitor;
+use wharf_shim::args::{MonitorArgs, StartArgs};
+use wharf_shim::monitor::{set_nonblocking, Monitor, RuntimeOps};
 
 /// Runs in the process wharfd spawned; returns its exit code.
 pub fn start(mut args: StartArgs) -> i32 {
@@ -78,6 +80,7 @@ fn launch(args: &mut StartArgs) -> LaunchResult {
         Err(e) => failure(StartErrorKind::Other, format!("fork: {e}")),
         Ok(ForkResult::Parent { child }) => {
             drop(report_w);
+            keep_cgroup_lock_warm(&report_r);
             let mut line = String::new();
             let read = BufReader::new(File::from(report_r)).read_line(&mut line);
             // The intermediate child exits right after forking the shim; reap it.
@@ -348,6 +351,7 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
     Ok(Ready {
         monitor: MonitorArgs {
             id: args.id.clone(),
+            shim: None,
             state_dir: args.state_dir.clone(),
             runtime_root: args.runtime_root.clone(),
             cgroups_path,
@@ -594,13 +598,6 @@ fn bind(path: &Path) -> Result<UnixListener> {
     Ok(l)
 }
 
-pub fn set_nonblocking(fd: RawFd) -> Result<()> {
-    let flags = fcntl(fd, FcntlArg::F_GETFL).context("F_GETFL")?;
-    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-    fcntl(fd, FcntlArg::F_SETFL(flags)).context("F_SETFL")?;
-    Ok(())
-}
-
 fn set_cloexec(fd: RawFd, on: bool) -> Result<()> {
     let flags = if on {
         FdFlag::FD_CLOEXEC
@@ -611,7 +608,30 @@ fn set_cloexec(fd: RawFd, on: bool) -> Result<()> {
     Ok(())
 }
 
-/// Hands the running container to the event loop: by re-executing ourselves (small RSS), or
+/// [`RuntimeOps`] with libcontainer in this process: the in-process monitor, the re-exec
+/// fallback, and the `kill-all`/`delete` helper commands.
+pub struct InProcessOps;
+
+impl RuntimeOps for InProcessOps {
+    fn kill_all(&self, args: &MonitorArgs, signal: i32) -> Result<(), String> {
+        kill_all(&args.runtime_root, &args.id, signal)
+    }
+
+    fn delete(&self, args: &MonitorArgs) {
+        delete_container(&args.runtime_root, &args.id);
+    }
+}
+
+/// Signals every process of the container through libcontainer (freezer, cgroup pids).
+pub fn kill_all(runtime_root: &Path, id: &str, signal: i32) -> Result<(), String> {
+    let sig = libcontainer::signal::Signal::try_from(signal)
+        .map_err(|e| format!("invalid signal {signal}: {e}"))?;
+    let mut c = Container::load(runtime_root.join(id)).map_err(|e| error_chain(&e))?;
+    c.kill(sig, true).map_err(|e| error_chain(&e))
+}
+
+/// Hands the running container to the event loop: by exec'ing the small `wharf-shim-monitor`
+/// next to this binary, else by re-executing ourselves (both drop libcontainer's pages), or
 /// in-process when `WHARF_SHIM_NO_REEXEC` is set (for comparison and debugging).
 fn run_monitor(ready: Ready) -> Result<()> {
     if std::env::var_os("WHARF_SHIM_NO_REEXEC").is_some() {
@@ -622,10 +642,11 @@ fn run_monitor(ready: Ready) -> Result<()> {
             ready.stdout_r,
             ready.stderr_r,
             ready.stdin_w,
+            Box::new(InProcessOps),
         )?;
         return m.run();
     }
-    let margs = ready.monitor.clone();
+    let mut margs = ready.monitor.clone();
     // Ownership passes to the exec'd image; keep the descriptors open across execve.
     let fds: Vec<RawFd> = vec![
         ready.listener.into_raw_fd(),
@@ -639,16 +660,65 @@ fn run_monitor(ready: Ready) -> Result<()> {
     for fd in &fds {
         set_cloexec(*fd, false)?;
     }
-    let exe = CString::new("/proc/self/exe").context("exe path")?;
-    let mut argv = vec![CString::new("wharf-shim").context("argv0")?];
-    for a in margs.to_args() {
-        argv.push(CString::new(a).context("argument with NUL")?);
+    if let Ok(shim) = std::env::current_exe() {
+        // After an upgrade replaced the binary, the new one is at the same path.
+        let shim = match shim.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+            Some(s) => std::path::PathBuf::from(s),
+            None => shim,
+        };
+        let monitor = shim.with_file_name(wharf_shim::MONITOR_BIN);
+        margs.shim = Some(shim);
+        if let (Ok(path), Ok(argv)) = (
+            CString::new(monitor.into_os_string().into_encoded_bytes()),
+            monitor_argv(wharf_shim::MONITOR_BIN, &margs),
+        ) {
+            // On success this does not return; ENOENT (an install without the small binary)
+            // falls through to the re-exec.
+            let _ = nix::unistd::execv(&path, &argv);
+        }
+        margs.shim = None;
     }
-    // On success this does not return.
-    let _ = nix::unistd::execv(&exe, &argv);
+    let exe = CString::new("/proc/self/exe").context("exe path")?;
+    let _ = nix::unistd::execv(&exe, &monitor_argv("wharf-shim", &margs)?);
     // exec failed: run the loop here rather than orphan the container.
     for fd in &fds {
         let _ = set_cloexec(*fd, true);
     }
-    Monitor::from_args(margs)?.run()
+    Monitor::from_args(margs, Box::new(InProcessOps))?.run()
+}
+
+fn monitor_argv(argv0: &str, margs: &MonitorArgs) -> Result<Vec<CString>> {
+    let mut argv = vec![CString::new(argv0).context("argv0")?];
+    for a in margs.to_args() {
+        argv.push(CString::new(a).context("argument with NUL")?);
+    }
+    Ok(argv)
+}
+
+/// How often the launcher re-takes the cgroup migration lock while it waits (see below).
+const WARM_INTERVAL_MS: u16 = 3;
+/// Give up keeping the lock warm after this long; the shim is then slow for other reasons.
+const WARM_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// libcontainer's intermediate process pays a full RCU grace period on its first
+/// `cgroup.procs` write (see [`CgroupLockWarmer`]). The launcher is idle until the shim
+/// reports, so it starts that grace period instead, in parallel with the shim's setup, and
+/// re-pokes every few milliseconds so the lock stays writer-ready until the container has
+/// started (a poke on a warm lock costs microseconds). Best effort.
+fn keep_cgroup_lock_warm(report_r: &OwnedFd) {
+    let Some(warmer) = CgroupLockWarmer::open() else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + WARM_LIMIT;
+    loop {
+        if warmer.poke().is_err() {
+            return;
+        }
+        let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(WARM_INTERVAL_MS)) {
+            Ok(0) if std::time::Instant::now() < deadline => continue,
+            // Report (or EOF) ready, deadline passed, or poll failed: the caller reads.
+            _ => return,
+        }
+    }
 }

@@ -6,13 +6,11 @@
 //! Must not touch: images, networks (beyond bringing `lo` up), the daemon's database.
 //! Single-threaded and tokio-free by design: it must stay small and survive wharfd.
 
-mod args;
 mod launch;
-mod log;
-mod monitor;
 mod netns;
 
-use args::Command;
+use wharf_shim::args::{self, Command};
+use wharf_shim::monitor::{ExecOps, Monitor, RuntimeOps};
 
 fn main() {
     let argv: Result<Vec<String>, _> = std::env::args_os()
@@ -25,13 +23,31 @@ fn main() {
     };
     let code = match args::parse(&argv) {
         Ok(Command::Start(a)) => launch::start(a),
-        Ok(Command::Monitor(m)) => match monitor::Monitor::from_args(m).and_then(|m| m.run()) {
+        Ok(Command::Monitor(m)) => {
+            let ops: Box<dyn RuntimeOps> = match m.shim.clone() {
+                Some(shim) => Box::new(ExecOps { shim }),
+                None => Box::new(launch::InProcessOps),
+            };
+            match Monitor::from_args(m, ops).and_then(|m| m.run()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("wharf-shim monitor: {e:#}");
+                    1
+                }
+            }
+        }
+        Ok(Command::KillAll(r, signal)) => match launch::kill_all(&r.runtime_root, &r.id, signal) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("wharf-shim monitor: {e:#}");
+                // The monitor relays this line to wharfd as the error text.
+                eprintln!("{e}");
                 1
             }
         },
+        Ok(Command::Delete(r)) => {
+            launch::delete_container(&r.runtime_root, &r.id);
+            0
+        }
         Err(e) => {
             eprintln!("wharf-shim: {e:#}");
             2

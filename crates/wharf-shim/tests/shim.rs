@@ -119,8 +119,23 @@ impl Fixture {
     }
 
     fn start_with_env(&self, args: &[&str], stdin: bool, env: &[(&str, &str)]) -> LaunchResult {
+        self.start_bin(
+            Path::new(env!("CARGO_BIN_EXE_wharf-shim")),
+            args,
+            stdin,
+            env,
+        )
+    }
+
+    fn start_bin(
+        &self,
+        shim: &Path,
+        args: &[&str],
+        stdin: bool,
+        env: &[(&str, &str)],
+    ) -> LaunchResult {
         self.write_spec(args, "wharf-test-host");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf-shim"));
+        let mut cmd = Command::new(shim);
         cmd.arg("start")
             .arg("--id")
             .arg(&self.id)
@@ -450,10 +465,19 @@ fn kill_sleep_and_measure_rss() {
         "{state:?}"
     );
 
-    // Give the re-exec'd monitor a moment to settle, then measure.
-    std::thread::sleep(Duration::from_millis(200));
+    // The long-lived process is the small monitor image found next to wharf-shim (it execs
+    // right after reporting, so give it a moment).
+    let monitor = Path::new(env!("CARGO_BIN_EXE_wharf-shim-monitor"));
+    let exe = || fs::read_link(format!("/proc/{shim}/exe")).ok();
+    assert!(
+        wait_until(Duration::from_secs(5), || exe().as_deref() == Some(monitor)),
+        "monitor image is {:?}",
+        exe()
+    );
+    // An idle monitor trims its resident code pages after 1 s; measure after that.
+    std::thread::sleep(Duration::from_millis(1300));
     let rss = vm_rss_kib(shim).unwrap();
-    eprintln!("wharf-shim VmRSS (re-exec'd monitor): {rss} kB");
+    eprintln!("wharf-shim-monitor VmRSS: {rss} kB");
     // Most of VmRSS is shared page cache (glibc, the binary's text); the private part and
     // the proportional share are what one more container really costs.
     for file in ["status", "smaps_rollup"] {
@@ -531,6 +555,37 @@ fn rss_without_reexec_for_comparison() {
     let r = f.request(&Request::Kill {
         signal: libc::SIGKILL,
         all: false,
+    });
+    assert!(r.ok, "{r:?}");
+    assert_eq!(f.wait_exit().exit_code, 137);
+    f.assert_cleaned_up();
+}
+
+/// Without `wharf-shim-monitor` next to it, the shim re-executes itself as the monitor and
+/// does `kill --all` in-process.
+#[test]
+fn without_monitor_binary_the_shim_reexecs_itself() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("reexec");
+    let lone = f.path("bin/wharf-shim");
+    fs::create_dir_all(lone.parent().unwrap()).unwrap();
+    fs::copy(env!("CARGO_BIN_EXE_wharf-shim"), &lone).unwrap();
+    let r = f.start_bin(&lone, &["sleep", "100"], false, &[]);
+    assert!(r.ok, "{r:?}");
+    let shim = f.shim_pid();
+    let cmdline = || fs::read(format!("/proc/{shim}/cmdline")).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(5), || cmdline()
+            .starts_with(b"wharf-shim\0monitor\0")),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline())
+    );
+    assert_eq!(fs::read_link(format!("/proc/{shim}/exe")).unwrap(), lone);
+    let r = f.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: true,
     });
     assert!(r.ok, "{r:?}");
     assert_eq!(f.wait_exit().exit_code, 137);

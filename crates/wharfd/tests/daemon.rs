@@ -291,10 +291,16 @@ async fn containers_survive_kill_9_of_the_daemon() {
     assert_eq!(waiter.result().await.unwrap().status_code, 137);
     c.remove(&ticker, false).await.unwrap();
     c.remove(&quitter, false).await.unwrap();
-    assert!(
-        wharf_testkit::cleanup::mounts_under(&d.exec_root()).is_empty(),
-        "no orphaned mounts after rm"
-    );
+    // Teardown after rm runs in the background; it must finish promptly.
+    let mut left = wharf_testkit::cleanup::mounts_under(&d.exec_root());
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = wharf_testkit::cleanup::mounts_under(&d.exec_root());
+    }
+    assert!(left.is_empty(), "no orphaned mounts after rm: {left:?}");
 }
 
 #[tokio::test]
@@ -397,4 +403,53 @@ async fn kill_gets_through_while_a_stop_waits() {
         .unwrap()
         .unwrap();
     assert_eq!(c.inspect_container(&id).await.unwrap().state.exit_code, 137);
+}
+
+#[tokio::test]
+async fn restart_removes_leftovers_of_an_unfinished_removal() {
+    let Some(mut d) = start_or_skip("it-orphans").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let id = c
+        .create_container(Some("gone"), &cmd("busybox", &["true"]))
+        .await
+        .unwrap()
+        .id;
+    d.kill9().unwrap();
+    // The state a crash between "record deleted" and "files removed" leaves behind.
+    let db = d.data_root().join("meta.db");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect('{}'); c.execute(\"DELETE FROM containers WHERE id = '{id}'\"); c.commit()",
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data_dir = d.data_root().join("containers").join(&id);
+    assert!(data_dir.exists());
+    d.restart().await.unwrap();
+    for _ in 0..50 {
+        if !data_dir.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !data_dir.exists(),
+        "leftovers of a removed container are collected at start"
+    );
+    assert!(d
+        .client()
+        .inspect_container(&id)
+        .await
+        .unwrap_err()
+        .is_not_found());
 }

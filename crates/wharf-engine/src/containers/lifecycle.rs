@@ -51,6 +51,7 @@ impl ContainerService {
         name: Option<String>,
         req: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, ApiError> {
+        self.warm_cgroup_lock();
         let mut warnings = Vec::new();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -162,7 +163,7 @@ impl ContainerService {
             config,
             host_config,
             networking_config: req.networking_config.unwrap_or(serde_json::Value::Null),
-            snapshot_key: format!("container-{id}"),
+            snapshot_key: format!("{}{id}", super::SNAPSHOT_PREFIX),
         };
 
         let state = ContainerRuntimeState {
@@ -258,6 +259,7 @@ impl ContainerService {
     }
 
     async fn start_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+        self.warm_cgroup_lock();
         match c.state().status {
             Status::Running => return Err(ApiError::not_modified()),
             Status::Removing | Status::Dead => {
@@ -502,12 +504,18 @@ impl ContainerService {
     ) {
         let id = c.id().to_string();
         let t0 = std::time::Instant::now();
-        let (rootfs, exec_dir) = (self.rootfs_dir(&id), self.exec_dir(&id));
-        let _ = blocking(move || {
-            let _ = wharf_storage::unmount(&rootfs);
-            let _ = std::fs::remove_dir_all(&exec_dir);
-        })
-        .await;
+        let auto_remove = c.spec.host_config.auto_remove;
+        if !auto_remove {
+            // Awaited: a start right after must not race this unmount on the same path. An
+            // auto-removed container never starts again, so its removal tears down in the
+            // background instead (the unmount can wait out an RCU grace period).
+            let (rootfs, exec_dir) = (self.rootfs_dir(&id), self.exec_dir(&id));
+            let _ = blocking(move || {
+                let _ = wharf_storage::unmount(&rootfs);
+                let _ = std::fs::remove_dir_all(&exec_dir);
+            })
+            .await;
+        }
         let code = {
             let mut st = lock(&c.state);
             st.status = Status::Exited;
@@ -526,8 +534,12 @@ impl ContainerService {
             }
             st.exit_code
         };
-        if let Err(e) = self.persist_state(c) {
-            tracing::error!(container = %id, error = %e, "saving exit state");
+        // An auto-removed container's row is deleted next; a crash before that finds exit.json
+        // again at restore and removes it then.
+        if !auto_remove {
+            if let Err(e) = self.persist_state(c) {
+                tracing::error!(container = %id, error = %e, "saving exit state");
+            }
         }
         // Stdin is per run.
         *lock(&c.stdin) = Default::default();
@@ -536,7 +548,7 @@ impl ContainerService {
             e.exit_code = code;
         });
         tracing::debug!(container = %id, code, cleanup_us = t0.elapsed().as_micros() as u64, "container exited");
-        if c.spec.host_config.auto_remove {
+        if auto_remove {
             let _op = c.op.lock().await;
             if let Err(e) = self.remove_locked(c).await {
                 tracing::warn!(container = %id, error = %e, "auto-remove failed");
@@ -686,41 +698,46 @@ impl ContainerService {
         self.remove_locked(&c).await
     }
 
+    /// Deleting the record is the removal; the files go afterwards in the background, so the
+    /// client (and a `wait?condition=removed`) is answered without waiting for unmount and
+    /// `rm -rf`. A crash in between leaves a snapshot with no container, which restore removes.
     pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
         let id = c.id().to_string();
-        if lock(&c.state).status == Status::Removing && c.events.borrow().removed {
+        if c.events.borrow().removed {
             return Ok(());
         }
         lock(&c.state).status = Status::Removing;
-        // Persisted so that a daemon killed mid-removal finishes the job when it restarts.
-        self.persist_state(c)?;
         let ctx = self.ctx.clone();
-        let (rootfs, exec_dir, data_dir) =
-            (self.rootfs_dir(&id), self.exec_dir(&id), self.data_dir(&id));
-        let key = c.spec.snapshot_key.clone();
         let cid = id.clone();
-        let removed = blocking(move || {
-            let _ = wharf_storage::unmount(&rootfs);
-            let _ = std::fs::remove_dir_all(&exec_dir);
-            if let Err(e) = ctx.snaps.remove(&key) {
-                if !e.is_not_found() {
-                    return Err(internal("removing the container's writable layer", e));
-                }
+        let deleted = blocking(move || ctx.db.delete_container(&cid)).await?;
+        if let Err(e) = deleted {
+            if !e.is_not_found() {
+                lock(&c.state).status = Status::Dead;
+                return Err(internal("deleting the container record", e));
             }
-            let _ = std::fs::remove_dir_all(&data_dir);
-            ctx.db
-                .delete_container(&cid)
-                .map_err(|e| internal("deleting the container record", e))
-        })
-        .await?;
-        if let Err(e) = removed {
-            lock(&c.state).status = Status::Dead;
-            let _ = self.persist_state(c);
-            return Err(e);
         }
         self.forget(&id);
         c.events.send_modify(|e| e.removed = true);
+        self.spawn_teardown(id, c.spec.snapshot_key.clone());
         Ok(())
+    }
+
+    /// Removes what a deleted container left on disk: its rootfs mount, exec and data dirs and
+    /// its writable layer.
+    pub(super) fn spawn_teardown(&self, id: String, snapshot_key: String) {
+        let ctx = self.ctx.clone();
+        let (rootfs, exec_dir, data_dir) =
+            (self.rootfs_dir(&id), self.exec_dir(&id), self.data_dir(&id));
+        tokio::task::spawn_blocking(move || {
+            let _ = wharf_storage::unmount(&rootfs);
+            let _ = std::fs::remove_dir_all(&exec_dir);
+            if let Err(e) = ctx.snaps.remove(&snapshot_key) {
+                if !e.is_not_found() {
+                    tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");
+                }
+            }
+            let _ = std::fs::remove_dir_all(&data_dir);
+        });
     }
 
     pub async fn rename(&self, name: &str, new_name: &str) -> Result<(), ApiError> {

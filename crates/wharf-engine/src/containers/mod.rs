@@ -83,6 +83,9 @@ impl Container {
     }
 }
 
+/// Key prefix of a container's writable-layer snapshot; the rest is the container id.
+pub(crate) const SNAPSHOT_PREFIX: &str = "container-";
+
 /// Filesystem and database work blocks; it runs on tokio's blocking pool so that a slow disk
 /// does not stall every other request on the two async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -185,6 +188,18 @@ impl ContainerService {
         let all = self.all();
         let running = all.iter().filter(|c| c.is_running()).count();
         (all.len(), running, all.len() - running)
+    }
+
+    /// A container start will migrate a process into new cgroups, which first waits for an RCU
+    /// grace period (8-20 ms on v1 hosts) unless a migration happened just before. Doing a no-op
+    /// migration now, off the request path, lets that wait overlap with the work before the
+    /// shim gets there. One poke per request: a continuous loop was measured to hurt.
+    fn warm_cgroup_lock(&self) {
+        if let Some(w) = self.ctx.cgroup_warmer.clone() {
+            tokio::task::spawn_blocking(move || {
+                let _ = w.poke();
+            });
+        }
     }
 
     fn data_dir(&self, id: &str) -> PathBuf {

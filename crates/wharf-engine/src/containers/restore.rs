@@ -1,7 +1,7 @@
 //! Re-adopting containers when wharfd starts: the shims kept them running while we were away.
 
 use super::model::{ContainerRuntimeState, ContainerSpec, Status};
-use super::{lock, shim, Container, ContainerService};
+use super::{lock, shim, Container, ContainerService, SNAPSHOT_PREFIX};
 use crate::timefmt;
 use std::sync::Arc;
 
@@ -65,6 +65,24 @@ impl ContainerService {
                 }
             }
         }
+        self.collect_orphans();
         Ok(n)
+    }
+
+    /// Writable layers whose container record is gone: a removal that the daemon did not
+    /// finish tearing down before it stopped.
+    fn collect_orphans(&self) {
+        let Ok(snaps) = self.ctx.snaps.list() else {
+            return;
+        };
+        for s in snaps {
+            let Some(id) = s.key.strip_prefix(SNAPSHOT_PREFIX) else {
+                continue;
+            };
+            if self.resolve(id).is_err() {
+                tracing::info!(container = %id, "removing leftovers of a removed container");
+                self.spawn_teardown(id.to_string(), s.key.clone());
+            }
+        }
     }
 }
