@@ -11,6 +11,7 @@ pub mod image;
 pub mod query;
 pub mod stdcopy;
 pub mod system;
+pub mod units;
 pub mod version;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};

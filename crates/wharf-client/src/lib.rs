@@ -453,12 +453,7 @@ impl Client {
         repo: &str,
         tag: Option<&str>,
     ) -> Result<String, ClientError> {
-        let body = futures_util::stream::iter(
-            tar.chunks(32 * 1024)
-                .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
-                .collect::<Vec<_>>(),
-        );
-        self.import_image_stream(body, repo, tag).await
+        self.import_image_with(tar, repo, tag, &[], None).await
     }
 
     /// `docker import` with `--change` instructions and a `--message` (commit message).
@@ -470,39 +465,12 @@ impl Client {
         changes: &[String],
         message: Option<&str>,
     ) -> Result<String, ClientError> {
-        let mut q = vec!["fromSrc=-".to_string()];
-        if !repo.is_empty() {
-            q.push(format!("repo={}", encode(repo)));
-        }
-        if let Some(t) = tag {
-            q.push(format!("tag={}", encode(t)));
-        }
-        for c in changes {
-            q.push(format!("changes={}", encode(c)));
-        }
-        if let Some(m) = message {
-            q.push(format!("message={}", encode(m)));
-        }
-        let path = self.versioned(&with_query("/images/create", &q)).await?;
         let body = futures_util::stream::iter(
             tar.chunks(32 * 1024)
                 .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
                 .collect::<Vec<_>>(),
         );
-        let raw = self
-            .inner
-            .endpoint
-            .send(
-                Method::POST,
-                &path,
-                transport::stream_body(body),
-                &[("content-type", "text/plain")],
-            )
-            .await?
-            .collect()
-            .await?
-            .error_for_status()?;
-        parse_import_stream(&raw.body, &path)
+        self.import(body, repo, tag, changes, message).await
     }
 
     /// As `import_image`, with the tar produced by a stream.
@@ -515,12 +483,32 @@ impl Client {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
     {
+        self.import(tar, repo, tag, &[], None).await
+    }
+
+    async fn import<S>(
+        &self,
+        tar: S,
+        repo: &str,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<String, ClientError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    {
         let mut q = vec!["fromSrc=-".to_string()];
         if !repo.is_empty() {
             q.push(format!("repo={}", encode(repo)));
         }
         if let Some(t) = tag {
             q.push(format!("tag={}", encode(t)));
+        }
+        for c in changes {
+            q.push(format!("changes={}", encode(c)));
+        }
+        if let Some(m) = message {
+            q.push(format!("message={}", encode(m)));
         }
         let path = self.versioned(&with_query("/images/create", &q)).await?;
         let raw = self
