@@ -110,3 +110,18 @@ def test_rm_container_whose_start_failed_is_removed(docker, unique):
     r = docker("run", "--rm", "--name", unique, "busybox", "nosuchcmd", timeout=30)
     assert r.returncode == 127, r.stderr
     assert docker("inspect", unique).returncode != 0
+
+
+def test_top_pause_unpause(docker, unique):
+    ok(docker("run", "-d", "--name", unique, "busybox", "sleep", "1000"))
+    top = ok(docker("top", unique)).stdout.splitlines()
+    assert top[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert top[1].split()[-2:] == ["sleep", "1000"]
+    ok(docker("pause", unique))
+    assert "(Paused)" in ok(docker("ps", "--filter", "status=paused")).stdout
+    r = docker("pause", unique)
+    assert r.returncode != 0 and "already paused" in r.stderr
+    ok(docker("unpause", unique))
+    assert ok(docker("inspect", "-f", "{{.State.Status}}", unique)).stdout.strip() == "running"
+    ok(docker("pause", unique))
+    ok(docker("rm", "-f", unique))

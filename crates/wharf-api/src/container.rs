@@ -191,6 +191,15 @@ pub struct ContainerSummary {
     pub mounts: Vec<Value>,
 }
 
+/// Answer of `GET /containers/{id}/top`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TopResponse {
+    #[serde(rename = "Titles")]
+    pub titles: Vec<String>,
+    #[serde(rename = "Processes")]
+    pub processes: Vec<Vec<String>>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WaitError {
     #[serde(rename = "Message")]

@@ -180,6 +180,19 @@ impl ContainersBackend for Engine {
     async fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<AttachSession> {
         self.containers.attach(id, opts).await
     }
+    async fn top(
+        &self,
+        id: &str,
+        ps_args: &str,
+    ) -> BackendResult<wharf_api::container::TopResponse> {
+        self.containers.top(id, ps_args).await
+    }
+    async fn pause(&self, id: &str) -> BackendResult<()> {
+        self.containers.pause(id).await
+    }
+    async fn unpause(&self, id: &str) -> BackendResult<()> {
+        self.containers.unpause(id).await
+    }
 }
 
 impl ImagesBackend for Engine {

@@ -7,6 +7,7 @@
 //! Must not touch: tokio, the database, the Engine API types.
 
 pub mod cgroup_lock;
+pub mod cgroupfs;
 pub mod exec_lookup;
 pub mod shim_proto;
 pub mod spec;

@@ -8,7 +8,7 @@ use futures_util::stream::BoxStream;
 use std::future::Future;
 use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    WaitResponse,
+    TopResponse, WaitResponse,
 };
 use wharf_api::filters::Filters;
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
@@ -164,6 +164,33 @@ pub trait ContainersBackend: Send + Sync + 'static {
         id: &str,
         opts: AttachOptions,
     ) -> impl Future<Output = BackendResult<AttachSession>> + Send;
+    /// The container's processes; `ps_args` as `docker top` passes them (empty = `-ef`).
+    fn top(
+        &self,
+        _id: &str,
+        _ps_args: &str,
+    ) -> impl Future<Output = BackendResult<TopResponse>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "GET /containers/{id}/top is not implemented in Wharf yet",
+            ))
+        }
+    }
+    /// Already paused or not running → Conflict.
+    fn pause(&self, _id: &str) -> impl Future<Output = BackendResult<()>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /containers/{id}/pause is not implemented in Wharf yet",
+            ))
+        }
+    }
+    fn unpause(&self, _id: &str) -> impl Future<Output = BackendResult<()>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /containers/{id}/unpause is not implemented in Wharf yet",
+            ))
+        }
+    }
 }
 
 pub trait ImagesBackend: Send + Sync + 'static {

@@ -74,7 +74,9 @@ impl Fixture {
         self.path("ctr.log")
     }
     fn cgroups_path(&self) -> String {
-        format!("/{CGROUP_PARENT}/{}", self.name)
+        // One top-level cgroup per test: a shared parent would be removed by one test's cleanup
+        // while another test's runtime is creating its child in it.
+        format!("/{CGROUP_PARENT}-{}", self.name)
     }
 
     fn make_rootfs(&self) {
@@ -247,14 +249,10 @@ impl Fixture {
         let mut out = Vec::new();
         if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
             for e in rd.flatten() {
-                out.push(e.path().join(CGROUP_PARENT).join(&self.name));
+                out.push(e.path().join(format!("{CGROUP_PARENT}-{}", self.name)));
             }
         }
-        out.push(
-            Path::new("/sys/fs/cgroup")
-                .join(CGROUP_PARENT)
-                .join(&self.name),
-        );
+        out.push(Path::new("/sys/fs/cgroup").join(format!("{CGROUP_PARENT}-{}", self.name)));
         out
     }
 
@@ -294,13 +292,6 @@ impl Fixture {
                 fs::remove_dir(&dir).is_ok() || !dir.exists()
             });
         }
-        // The shared parent goes when the last test is done with it.
-        if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
-            for e in rd.flatten() {
-                let _ = fs::remove_dir(e.path().join(CGROUP_PARENT));
-            }
-        }
-        let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(CGROUP_PARENT));
     }
 }
 

@@ -453,3 +453,107 @@ async fn restart_removes_leftovers_of_an_unfinished_removal() {
         .unwrap_err()
         .is_not_found());
 }
+
+#[tokio::test]
+async fn top_lists_processes_and_pause_freezes_them() {
+    let Some(d) = start_or_skip("it-toppause").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let id = c
+        .create_container(
+            Some("busy"),
+            &cmd(
+                "busybox",
+                &["sh", "-c", "while true; do echo t; sleep 0.1; done"],
+            ),
+        )
+        .await
+        .unwrap()
+        .id;
+    c.start(&id).await.unwrap();
+    let pid = c.inspect_container(&id).await.unwrap().state.pid;
+    let top: wharf_api::container::TopResponse =
+        c.get_json(&format!("/containers/{id}/top")).await.unwrap();
+    assert_eq!(top.titles[1], "PID");
+    assert!(top
+        .processes
+        .iter()
+        .any(|p| p[1] == pid.to_string() && p[7].starts_with("sh -c while true")));
+
+    let post = |path: String| {
+        let c = c.clone();
+        async move { c.request(http::Method::POST, &path, None).await.unwrap() }
+    };
+    assert_eq!(
+        post(format!("/containers/{id}/pause"))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        post(format!("/containers/{id}/pause"))
+            .await
+            .status
+            .as_u16(),
+        409
+    );
+    let ins = c.inspect_container(&id).await.unwrap();
+    assert_eq!(
+        (ins.state.status.as_str(), ins.state.paused),
+        ("paused", true)
+    );
+    let paused = c
+        .list_containers(false, Some(r#"{"status":["paused"]}"#))
+        .await
+        .unwrap();
+    assert!(
+        paused[0].status.ends_with("(Paused)"),
+        "{}",
+        paused[0].status
+    );
+    let lines = |c: Client, id: String| async move {
+        c.logs(&id, &LogsOptions::default()).await.unwrap().len()
+    };
+    let before = lines(c.clone(), id.clone()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        lines(c.clone(), id.clone()).await,
+        before,
+        "no output while frozen"
+    );
+    assert_eq!(
+        post(format!("/containers/{id}/unpause"))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        post(format!("/containers/{id}/unpause"))
+            .await
+            .status
+            .as_u16(),
+        409
+    );
+
+    // A paused container can still be stopped: the signal is delivered, then it is thawed.
+    assert_eq!(
+        post(format!("/containers/{id}/pause"))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+    c.stop(&id, Some(1)).await.unwrap();
+    let ins = c.inspect_container(&id).await.unwrap();
+    assert_eq!(ins.state.status, "exited");
+    assert!(!ins.state.paused);
+    let e = c
+        .get_json::<serde_json::Value>(&format!("/containers/{id}/top"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409));
+}

@@ -401,7 +401,7 @@ impl ContainerService {
                     readonly: false,
                 })
                 .collect(),
-            cgroups_path: format!("/{}/{}", self.ctx.cgroup_parent, c.id()),
+            cgroups_path: self.cgroups_path(c.id()),
             readonly_rootfs: c.spec.host_config.readonly_rootfs,
             privileged: c.spec.host_config.privileged,
         };
@@ -520,6 +520,7 @@ impl ContainerService {
             let mut st = lock(&c.state);
             st.status = Status::Exited;
             st.pid = 0;
+            st.paused = false;
             match status {
                 Some(s) => {
                     st.exit_code = i64::from(s.exit_code);
@@ -557,7 +558,67 @@ impl ContainerService {
         }
     }
 
+    /// `docker pause`: freezes every process of the container.
+    pub async fn pause(&self, name: &str) -> Result<(), ApiError> {
+        self.set_paused(name, true).await
+    }
+
+    pub async fn unpause(&self, name: &str) -> Result<(), ApiError> {
+        self.set_paused(name, false).await
+    }
+
+    async fn set_paused(&self, name: &str, paused: bool) -> Result<(), ApiError> {
+        let c = self.resolve(name)?;
+        let _op = c.op.lock().await;
+        let st = c.state();
+        if st.status != Status::Running {
+            return Err(not_running(c.id()));
+        }
+        if st.paused == paused {
+            return Err(ApiError::conflict(if paused {
+                format!("Container {} is already paused", c.id())
+            } else {
+                format!("Container {} is not paused", c.id())
+            }));
+        }
+        let path = self.cgroups_path(c.id());
+        blocking(move || wharf_runtime::cgroupfs::set_frozen(&path, paused))
+            .await?
+            .map_err(|e| {
+                internal(
+                    &format!(
+                        "Cannot {} container {}",
+                        if paused { "pause" } else { "unpause" },
+                        c.id()
+                    ),
+                    e,
+                )
+            })?;
+        lock(&c.state).paused = paused;
+        self.persist_state(&c)
+    }
+
+    /// A frozen process cannot act on a signal; like Docker, deliver it and then thaw.
+    async fn thaw_after_signal(&self, c: &Container) {
+        if !lock(&c.state).paused {
+            return;
+        }
+        let path = self.cgroups_path(c.id());
+        if let Ok(Ok(())) =
+            blocking(move || wharf_runtime::cgroupfs::set_frozen(&path, false)).await
+        {
+            lock(&c.state).paused = false;
+            let _ = self.persist_state(c);
+        }
+    }
+
     async fn signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
+        let sent = self.send_signal(c, sig).await;
+        self.thaw_after_signal(c).await;
+        sent
+    }
+
+    async fn send_signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
         shim::request(
             &self.exec_dir(c.id()),
             &Request::Kill {

@@ -10,6 +10,7 @@ mod lifecycle;
 mod query;
 mod restore;
 mod signals;
+mod top;
 
 use crate::ctx::Ctx;
 use bytes::Bytes;
@@ -200,6 +201,11 @@ impl ContainerService {
                 let _ = w.poke();
             });
         }
+    }
+
+    /// The container's cgroup, relative to each hierarchy's root.
+    fn cgroups_path(&self, id: &str) -> String {
+        format!("/{}/{}", self.ctx.cgroup_parent, id)
     }
 
     fn data_dir(&self, id: &str) -> PathBuf {

@@ -48,6 +48,17 @@ impl Status {
     }
 }
 
+impl ContainerRuntimeState {
+    /// Docker's `State.Status`: a paused container is "paused", not "running".
+    pub fn status_name(&self) -> &'static str {
+        if self.status == Status::Running && self.paused {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
+}
+
 /// Changes over the container's life.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ContainerRuntimeState {
@@ -59,6 +70,9 @@ pub struct ContainerRuntimeState {
     pub finished_at: String,
     pub restart_count: i64,
     pub oom_killed: bool,
+    /// Frozen through the cgroup freezer (`docker pause`); only meaningful while running.
+    #[serde(default)]
+    pub paused: bool,
     /// The boot the running process belongs to; a different boot means it died with the host.
     #[serde(default)]
     pub boot_id: String,

@@ -20,8 +20,9 @@ fn status_text(c: &Container) -> String {
     let st = c.state();
     match st.status {
         Status::Running => format!(
-            "Up {}",
-            timefmt::human_duration(timefmt::seconds_since(&st.started_at))
+            "Up {}{}",
+            timefmt::human_duration(timefmt::seconds_since(&st.started_at)),
+            if st.paused { " (Paused)" } else { "" }
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -85,7 +86,7 @@ impl ContainerService {
                 let v = v.strip_prefix('/').unwrap_or(v);
                 name.contains(v)
             })
-            && ok_any("status", &|v| v == st.status.as_str())
+            && ok_any("status", &|v| v == st.status_name())
             && ok_any("ancestor", &|v| {
                 let img = self.images.resolve(v).ok();
                 match img {
@@ -179,7 +180,7 @@ impl ContainerService {
             size_rw,
             size_root_fs,
             labels: c.spec.config.labels.clone().unwrap_or_default(),
-            state: st.status.as_str().to_string(),
+            state: st.status_name().to_string(),
             status: status_text(c),
             host_config: json!({"NetworkMode": c.spec.host_config.network_mode}),
             network_settings: network_settings(c),
@@ -240,9 +241,9 @@ impl ContainerService {
             path: c.spec.path.clone(),
             args: c.spec.args.clone(),
             state: ContainerState {
-                status: st.status.as_str().to_string(),
+                status: st.status_name().to_string(),
                 running: st.status == Status::Running,
-                paused: false,
+                paused: st.status == Status::Running && st.paused,
                 restarting: false,
                 oom_killed: st.oom_killed,
                 dead: st.status == Status::Dead,

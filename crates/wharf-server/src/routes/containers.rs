@@ -91,6 +91,21 @@ pub async fn remove<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>,
     no_content()
 }
 
+pub async fn top<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+    let ps_args = q.get("ps_args").unwrap_or("");
+    Ok(Json(b.top(&id, ps_args).await?).into_response())
+}
+
+pub async fn pause<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
+    b.pause(&id).await?;
+    no_content()
+}
+
+pub async fn unpause<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
+    b.unpause(&id).await?;
+    no_content()
+}
+
 pub async fn rename<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
     b.rename(&id, q.get("name").unwrap_or("")).await?;
     no_content()
