@@ -2,6 +2,7 @@
 against wharfd."""
 
 import json
+import time
 
 
 def ok(r):
@@ -125,3 +126,22 @@ def test_top_pause_unpause(docker, unique):
     assert ok(docker("inspect", "-f", "{{.State.Status}}", unique)).stdout.strip() == "running"
     ok(docker("pause", unique))
     ok(docker("rm", "-f", unique))
+
+
+def test_events_since_until_with_filters(docker, unique):
+    start = int(time.time()) - 1
+    assert docker("run", "--name", unique, "busybox", "sh", "-c", "exit 5").returncode == 5
+    cid = ok(docker("inspect", "-f", "{{.Id}}", unique)).stdout.strip()
+    ok(docker("rename", unique, unique + "-2"))
+    ok(docker("rm", unique + "-2"))
+    until = int(time.time()) + 1
+    out = ok(docker("events", "--since", str(start), "--until", str(until),
+                    "--filter", "container=" + cid, "--filter", "type=container",
+                    "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}", timeout=30)).stdout
+    actions = [l.split()[0] for l in out.splitlines()]
+    for a in ["create", "attach", "start", "die", "rename", "destroy"]:
+        assert a in actions, out
+    assert "die 5" in out
+    die_only = ok(docker("events", "--since", str(start), "--until", str(until),
+                         "--filter", "event=die", "--format", "{{.Action}}", timeout=30)).stdout
+    assert set(die_only.split()) == {"die"}

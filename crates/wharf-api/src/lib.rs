@@ -6,6 +6,7 @@
 
 pub mod container;
 pub mod error;
+pub mod event;
 pub mod filters;
 pub mod image;
 pub mod query;

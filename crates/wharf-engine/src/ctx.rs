@@ -25,4 +25,5 @@ pub struct Ctx {
     pub boot_id: String,
     /// Pre-pays the RCU grace period of the cgroup migration each container start needs.
     pub cgroup_warmer: Option<Arc<wharf_runtime::cgroup_lock::CgroupLockWarmer>>,
+    pub events: crate::events::EventBus,
 }

@@ -8,6 +8,7 @@
 
 pub mod containers;
 mod ctx;
+pub mod events;
 pub mod ids;
 pub mod images;
 pub mod names;
@@ -103,6 +104,7 @@ impl Engine {
             snaps,
             boot_id: boot_id.clone(),
             cgroup_warmer: wharf_runtime::cgroup_lock::CgroupLockWarmer::open().map(Arc::new),
+            events: events::EventBus::default(),
         });
         let boot_file = ctx.exec_root.join("boot-id");
         let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();
@@ -236,5 +238,8 @@ impl SystemBackend for Engine {
     }
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.system_info())
+    }
+    async fn events(&self, opts: EventsOptions) -> BackendResult<EventStream> {
+        self.ctx.events.subscribe(opts)
     }
 }

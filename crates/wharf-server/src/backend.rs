@@ -220,9 +220,30 @@ pub trait ImagesBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<Vec<ImageDeleteItem>>> + Send;
 }
 
+/// `GET /events` parameters: unix seconds (fractions allowed); `until` = None streams forever.
+#[derive(Debug, Clone, Default)]
+pub struct EventsOptions {
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    pub filters: Filters,
+}
+
+pub type EventStream = BoxStream<'static, wharf_api::event::Event>;
+
 pub trait SystemBackend: Send + Sync + 'static {
     fn version(&self) -> impl Future<Output = BackendResult<Version>> + Send;
     fn info(&self) -> impl Future<Output = BackendResult<Info>> + Send;
+    /// Past events from `since`, then live ones until `until` or the client leaves.
+    fn events(
+        &self,
+        _opts: EventsOptions,
+    ) -> impl Future<Output = BackendResult<EventStream>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "GET /events is not implemented in Wharf yet",
+            ))
+        }
+    }
 }
 
 /// Everything a full daemon implements.

@@ -221,7 +221,9 @@ impl ContainerService {
             }
             return Err(e);
         }
-        self.insert(Arc::new(Container::new(spec, name, state)));
+        let c = Arc::new(Container::new(spec, name, state));
+        self.insert(c.clone());
+        self.emit(&c, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })
     }
 
@@ -326,6 +328,7 @@ impl ContainerService {
                 }
                 self.persist_state(c)?;
                 c.events.send_modify(|e| e.started += 1);
+                self.emit(c, "start", &[]);
                 self.connect_stdin(c);
                 self.spawn_monitor(c.clone());
                 Ok(())
@@ -548,6 +551,7 @@ impl ContainerService {
             e.finished = e.started.max(e.finished + 1);
             e.exit_code = code;
         });
+        self.emit(c, "die", &[("exitCode", code.to_string())]);
         tracing::debug!(container = %id, code, cleanup_us = t0.elapsed().as_micros() as u64, "container exited");
         if auto_remove {
             let _op = c.op.lock().await;
@@ -595,6 +599,7 @@ impl ContainerService {
                 )
             })?;
         lock(&c.state).paused = paused;
+        self.emit(&c, if paused { "pause" } else { "unpause" }, &[]);
         self.persist_state(&c)
     }
 
@@ -614,6 +619,9 @@ impl ContainerService {
 
     async fn signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
         let sent = self.send_signal(c, sig).await;
+        if sent.is_ok() {
+            self.emit(c, "kill", &[("signal", sig.to_string())]);
+        }
         self.thaw_after_signal(c).await;
         sent
     }
@@ -685,7 +693,9 @@ impl ContainerService {
         if !c.is_running() {
             return Err(ApiError::not_modified());
         }
-        self.stop_locked(&c, signal, timeout).await
+        self.stop_locked(&c, signal, timeout).await?;
+        self.emit(&c, "stop", &[]);
+        Ok(())
     }
 
     async fn stop_locked(
@@ -735,7 +745,9 @@ impl ContainerService {
         if c.is_running() {
             self.stop_locked(&c, signal, timeout).await?;
         }
-        self.start_locked(&c).await
+        self.start_locked(&c).await?;
+        self.emit(&c, "restart", &[]);
+        Ok(())
     }
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), ApiError> {
@@ -779,6 +791,7 @@ impl ContainerService {
         }
         self.forget(&id);
         c.events.send_modify(|e| e.removed = true);
+        self.emit(c, "destroy", &[]);
         self.spawn_teardown(id, c.spec.snapshot_key.clone());
         Ok(())
     }
@@ -824,7 +837,8 @@ impl ContainerService {
                     internal("renaming", e)
                 }
             })?;
-        *lock(&c.name) = new_name;
+        let old = std::mem::replace(&mut *lock(&c.name), new_name);
+        self.emit(&c, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }
 
@@ -923,6 +937,7 @@ impl ContainerService {
         } else {
             Box::pin(futures_util::stream::iter(initial))
         };
+        self.emit(&c, "attach", &[]);
         Ok(AttachSession {
             tty: c.spec.config.tty,
             output,

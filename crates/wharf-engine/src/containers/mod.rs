@@ -203,6 +203,19 @@ impl ContainerService {
         }
     }
 
+    /// Publishes a container event with Docker's attributes (image, name, labels, `extra`).
+    fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let labels = c.spec.config.labels.clone().unwrap_or_default();
+        let image = if c.spec.config.image.is_empty() {
+            c.spec.image_id.clone()
+        } else {
+            c.spec.config.image.clone()
+        };
+        self.ctx
+            .events
+            .container(action, c.id(), &c.name(), &image, &labels, extra);
+    }
+
     /// The container's cgroup, relative to each hierarchy's root.
     fn cgroups_path(&self, id: &str) -> String {
         format!("/{}/{}", self.ctx.cgroup_parent, id)

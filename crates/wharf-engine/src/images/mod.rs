@@ -240,12 +240,14 @@ impl ImageService {
             .db
             .put_image(&record)
             .map_err(|e| internal("saving the image", e))?;
+        let shown = tag_ref.clone().unwrap_or_default();
         if let Some(r) = tag_ref {
             self.ctx
                 .db
                 .set_tag(&r, &id)
                 .map_err(|e| internal("tagging the image", e))?;
         }
+        self.ctx.events.image("import", &id, &shown);
         Ok(id)
     }
 
@@ -440,11 +442,30 @@ impl ImageService {
         self.ctx
             .db
             .set_tag(&r, &img.record.id)
-            .map_err(|e| internal("tagging", e))
+            .map_err(|e| internal("tagging", e))?;
+        self.ctx.events.image("tag", &img.record.id, &r);
+        Ok(())
     }
 
     /// `users`: containers created from each image, (id, running).
     pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        users: &dyn Fn(&str) -> Vec<(String, bool)>,
+    ) -> Result<Vec<ImageDeleteItem>, ApiError> {
+        let id = self.record_for(name)?.map(|r| r.id).unwrap_or_default();
+        let items = self.remove_inner(name, force, users)?;
+        for item in &items {
+            match item {
+                ImageDeleteItem::Untagged(r) => self.ctx.events.image("untag", &id, r),
+                ImageDeleteItem::Deleted(d) => self.ctx.events.image("delete", d, d),
+            }
+        }
+        Ok(items)
+    }
+
+    fn remove_inner(
         &self,
         name: &str,
         force: bool,

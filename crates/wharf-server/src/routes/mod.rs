@@ -18,6 +18,7 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version::<B>))
         .route("/info", get(system::info::<B>))
+        .route("/events", get(system::events::<B>))
         .route("/containers/create", post(containers::create::<B>))
         .route("/containers/json", get(containers::list::<B>))
         .route("/containers/{id}", delete(containers::remove::<B>))

@@ -36,3 +36,29 @@ pub async fn version<B: Backend>(State(b): State<Arc<B>>) -> Result<Response, Ht
 pub async fn info<B: Backend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
     Ok(Json(b.info().await?).into_response())
 }
+
+/// `\n`-separated JSON events (unlike pull/build streams, which use `\r\n`), chunked, headers
+/// flushed at once; the stream ends at `until` or when the client leaves.
+pub async fn events<B: Backend>(
+    State(b): State<Arc<B>>,
+    q: crate::query::Params,
+) -> Result<Response, HttpError> {
+    let positive = |v: f64| (v > 0.0).then_some(v);
+    let opts = crate::backend::EventsOptions {
+        since: positive(q.unix_time("since")?),
+        until: positive(q.unix_time("until")?),
+        filters: q.filters()?,
+    };
+    let events = b.events(opts).await?;
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::map(events, |e| {
+        Ok::<_, std::convert::Infallible>(crate::stream::json_line(&e, b"\n"))
+    }));
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,241 @@
+//! The event bus: every service publishes what happened; `GET /events` subscribers get the
+//! recent past (from `since`) and then live events.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc};
+use wharf_api::event::{Event, EventActor};
+use wharf_api::filters::Filters;
+use wharf_api::ApiError;
+use wharf_server::backend::{EventStream, EventsOptions};
+
+/// Past events kept for `since` (Docker keeps 256).
+const HISTORY: usize = 1024;
+
+pub struct EventBus {
+    live: broadcast::Sender<Event>,
+    history: Mutex<VecDeque<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus {
+            live: broadcast::channel(1024).0,
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+        }
+    }
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl EventBus {
+    /// A container event; `attrs` get the image and name added, as Docker's do.
+    pub fn container(
+        &self,
+        action: &str,
+        id: &str,
+        name: &str,
+        image: &str,
+        labels: &BTreeMap<String, String>,
+        extra: &[(&str, String)],
+    ) {
+        let mut attributes = labels.clone();
+        attributes.insert("image".into(), image.into());
+        attributes.insert("name".into(), name.into());
+        for (k, v) in extra {
+            attributes.insert((*k).into(), v.clone());
+        }
+        self.publish(Event {
+            status: Some(action.into()),
+            id: Some(id.into()),
+            from: Some(image.into()),
+            kind: "container".into(),
+            action: action.into(),
+            actor: EventActor {
+                id: id.into(),
+                attributes,
+            },
+            ..Default::default()
+        });
+    }
+
+    pub fn image(&self, action: &str, id: &str, name: &str) {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("name".into(), name.into());
+        self.publish(Event {
+            status: Some(action.into()),
+            id: Some(id.into()),
+            kind: "image".into(),
+            action: action.into(),
+            actor: EventActor {
+                id: id.into(),
+                attributes,
+            },
+            ..Default::default()
+        });
+    }
+
+    fn publish(&self, mut e: Event) {
+        e.scope = "local".into();
+        e.time_nano = now_nanos();
+        e.time = e.time_nano / 1_000_000_000;
+        {
+            let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            if h.len() == HISTORY {
+                h.pop_front();
+            }
+            h.push_back(e.clone());
+        }
+        // No subscriber is fine.
+        let _ = self.live.send(e);
+    }
+
+    pub fn subscribe(&self, opts: EventsOptions) -> Result<EventStream, ApiError> {
+        opts.filters
+            .validate(&[
+                "container",
+                "event",
+                "type",
+                "image",
+                "label",
+                "scope",
+                "daemon",
+            ])
+            .map_err(ApiError::invalid)?;
+        // Subscribe before copying the history, so nothing falls between the two.
+        let mut rx = self.live.subscribe();
+        let to_nanos = |s: f64| (s * 1e9) as i64;
+        let since = opts.since.map(to_nanos);
+        let until = opts.until.map(to_nanos);
+        let past: Vec<Event> = match since {
+            Some(s) => self
+                .history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|e| e.time_nano >= s && until.is_none_or(|u| e.time_nano <= u))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let last_past = past.last().map(|e| e.time_nano).unwrap_or(i64::MIN);
+        let filters = opts.filters;
+        let (tx, out) = mpsc::channel::<Event>(64);
+        tokio::spawn(async move {
+            for e in past {
+                if matches(&filters, &e) && tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            let deadline = until.map(|u| {
+                let wait = u - now_nanos();
+                tokio::time::Instant::now() + Duration::from_nanos(wait.max(0) as u64)
+            });
+            loop {
+                let next = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
+                        None => Some(rx.recv().await),
+                    }
+                };
+                let got = tokio::select! {
+                    _ = tx.closed() => return,
+                    g = next => g,
+                };
+                match got {
+                    None => return, // until reached
+                    Some(Ok(e)) => {
+                        if e.time_nano <= last_past || until.is_some_and(|u| e.time_nano > u) {
+                            continue;
+                        }
+                        if matches(&filters, &e) && tx.send(e).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Err(broadcast::error::RecvError::Closed)) => return,
+                }
+            }
+        });
+        Ok(Box::pin(futures_util::stream::unfold(
+            out,
+            |mut rx| async move { rx.recv().await.map(|e| (e, rx)) },
+        )))
+    }
+}
+
+fn matches(f: &Filters, e: &Event) -> bool {
+    let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
+        let v = f.get(key);
+        v.is_empty() || v.iter().any(|x| pred(x))
+    };
+    let attr = |k: &str| e.actor.attributes.get(k).map(String::as_str).unwrap_or("");
+    any("type", &|v| v == e.kind)
+        && any("event", &|v| v == e.action)
+        && any("container", &|v| {
+            e.kind == "container"
+                && (e.actor.id.starts_with(v) || attr("name") == v.trim_start_matches('/'))
+        })
+        && any("image", &|v| {
+            attr("image") == v
+                || e.actor.id == v
+                || e.from.as_deref() == Some(v)
+                || attr("name") == v
+        })
+        && any("scope", &|v| v == "local")
+        && f.match_labels(&e.actor.attributes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[tokio::test]
+    async fn replays_since_and_filters_live() {
+        let bus = EventBus::default();
+        let labels = BTreeMap::new();
+        bus.container("create", "abc", "web", "busybox", &labels, &[]);
+        let mut s = bus
+            .subscribe(EventsOptions {
+                since: Some(0.001),
+                until: None,
+                filters: Filters::parse(r#"{"event":["create","die"]}"#).unwrap(),
+            })
+            .unwrap();
+        bus.container("start", "abc", "web", "busybox", &labels, &[]);
+        bus.container(
+            "die",
+            "abc",
+            "web",
+            "busybox",
+            &labels,
+            &[("exitCode", "0".into())],
+        );
+        assert_eq!(s.next().await.unwrap().action, "create");
+        let die = s.next().await.unwrap();
+        assert_eq!(die.action, "die");
+        assert_eq!(die.actor.attributes["exitCode"], "0");
+        assert_eq!(die.actor.attributes["name"], "web");
+    }
+
+    #[tokio::test]
+    async fn until_in_the_past_ends_the_stream() {
+        let bus = EventBus::default();
+        bus.image("tag", "sha256:1", "busybox:latest");
+        let s = bus
+            .subscribe(EventsOptions {
+                since: Some(0.001),
+                until: Some(1.0),
+                filters: Filters::default(),
+            })
+            .unwrap();
+        assert_eq!(s.collect::<Vec<_>>().await.len(), 0);
+    }
+}
