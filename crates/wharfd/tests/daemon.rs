@@ -557,3 +557,111 @@ async fn top_lists_processes_and_pause_freezes_them() {
         .unwrap_err();
     assert_eq!(e.status(), Some(409));
 }
+
+fn with_policy(argv: &[&str], name: &str, max: i64) -> ContainerCreateRequest {
+    let mut r = cmd("busybox", argv);
+    let mut hc = wharf_api::container::HostConfig::default();
+    hc.restart_policy.name = name.into();
+    hc.restart_policy.maximum_retry_count = max;
+    r.host_config = Some(hc);
+    r
+}
+
+async fn wait_for(
+    c: &Client,
+    id: &str,
+    pred: impl Fn(&wharf_api::container::ContainerInspect) -> bool,
+) -> wharf_api::container::ContainerInspect {
+    for _ in 0..100 {
+        let ins = c.inspect_container(id).await.unwrap();
+        if pred(&ins) {
+            return ins;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("condition not reached for {id}");
+}
+
+#[tokio::test]
+async fn restart_policies() {
+    let Some(mut d) = start_or_skip("it-restart").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+
+    // on-failure:2 restarts twice (100 ms, then 200 ms backoff) and then stays exited.
+    let f = c
+        .create_container(
+            Some("fails"),
+            &with_policy(&["sh", "-c", "exit 3"], "on-failure", 2),
+        )
+        .await
+        .unwrap()
+        .id;
+    c.start(&f).await.unwrap();
+    let ins = wait_for(&c, &f, |i| {
+        i.restart_count == 2 && i.state.status == "exited"
+    })
+    .await;
+    assert_eq!(ins.state.exit_code, 3);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(c.inspect_container(&f).await.unwrap().restart_count, 2);
+
+    // on-failure does not restart a clean exit.
+    let ok = c
+        .create_container(Some("clean"), &with_policy(&["true"], "on-failure", 0))
+        .await
+        .unwrap()
+        .id;
+    c.start(&ok).await.unwrap();
+    c.wait(&ok, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(c.inspect_container(&ok).await.unwrap().restart_count, 0);
+
+    // always: restarted after each exit; stop cancels it, even during the backoff.
+    let a = c
+        .create_container(
+            Some("always"),
+            &with_policy(&["sh", "-c", "sleep 0.2"], "always", 0),
+        )
+        .await
+        .unwrap()
+        .id;
+    c.start(&a).await.unwrap();
+    wait_for(&c, &a, |i| i.restart_count >= 2).await;
+    c.stop(&a, Some(1)).await.unwrap();
+    let n = c.inspect_container(&a).await.unwrap().restart_count;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let ins = c.inspect_container(&a).await.unwrap();
+    assert_eq!(ins.restart_count, n, "no restart after a user stop");
+    assert_eq!(ins.state.status, "exited");
+
+    // unless-stopped, stopped by the user, stays down across a daemon restart; always comes back.
+    let u = c
+        .create_container(
+            Some("unless"),
+            &with_policy(&["sleep", "1000"], "unless-stopped", 0),
+        )
+        .await
+        .unwrap()
+        .id;
+    c.start(&u).await.unwrap();
+    c.kill(&u, None).await.unwrap();
+    d.kill9().unwrap();
+    d.restart().await.unwrap();
+    let c = d.client();
+    wait_for(&c, &a, |i| i.state.running).await;
+    assert_eq!(
+        c.inspect_container(&u).await.unwrap().state.status,
+        "exited"
+    );
+    c.remove(&a, true).await.unwrap();
+
+    // Bad policies are refused at create.
+    let e = c
+        .create_container(None, &with_policy(&["true"], "sometimes", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+}

@@ -99,6 +99,7 @@ impl ContainerService {
                 serde_json::json!({"Type": "json-file", "Config": {}}),
             );
         }
+        super::restart::validate(&host_config)?;
         if host_config.init == Some(true) {
             warnings.push("Init is not supported by Wharf yet and was ignored".to_string());
         }
@@ -257,10 +258,14 @@ impl ContainerService {
     pub async fn start(&self, name: &str) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
         let _op = c.op.lock().await;
+        if c.is_running() {
+            return Err(ApiError::not_modified());
+        }
+        self.mark_manually_stopped(&c, false);
         self.start_locked(&c).await
     }
 
-    async fn start_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+    pub(super) async fn start_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
         self.warm_cgroup_lock();
         match c.state().status {
             Status::Running => return Err(ApiError::not_modified()),
@@ -552,6 +557,9 @@ impl ContainerService {
             e.exit_code = code;
         });
         self.emit(c, "die", &[("exitCode", code.to_string())]);
+        if !auto_remove {
+            self.maybe_restart(c);
+        }
         tracing::debug!(container = %id, code, cleanup_us = t0.elapsed().as_micros() as u64, "container exited");
         if auto_remove {
             let _op = c.op.lock().await;
@@ -672,8 +680,15 @@ impl ContainerService {
         let c = self.resolve(name)?;
         let sig = parse_signal(signal.as_deref().unwrap_or("SIGKILL"))?;
         // No op lock: a kill must get through while a stop is still waiting out its timeout.
+        if lock(&c.state).restarting {
+            self.mark_manually_stopped(&c, true);
+            return Ok(());
+        }
         if !c.is_running() {
             return Err(not_running(c.id()));
+        }
+        if matches!(sig, libc::SIGKILL | libc::SIGTERM | libc::SIGINT) {
+            self.mark_manually_stopped(&c, true);
         }
         self.signal(&c, sig).await?;
         if sig == libc::SIGKILL {
@@ -689,10 +704,16 @@ impl ContainerService {
         timeout: Option<i64>,
     ) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
+        if lock(&c.state).restarting {
+            // Stopping a container that waits out its restart backoff cancels the restart.
+            self.mark_manually_stopped(&c, true);
+            return Ok(());
+        }
         let _op = c.op.lock().await;
         if !c.is_running() {
             return Err(ApiError::not_modified());
         }
+        self.mark_manually_stopped(&c, true);
         self.stop_locked(&c, signal, timeout).await?;
         self.emit(&c, "stop", &[]);
         Ok(())
@@ -743,8 +764,10 @@ impl ContainerService {
         let c = self.resolve(name)?;
         let _op = c.op.lock().await;
         if c.is_running() {
+            self.mark_manually_stopped(&c, true);
             self.stop_locked(&c, signal, timeout).await?;
         }
+        self.mark_manually_stopped(&c, false);
         self.start_locked(&c).await?;
         self.emit(&c, "restart", &[]);
         Ok(())
@@ -752,6 +775,16 @@ impl ContainerService {
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
+        if lock(&c.state).restarting && !force {
+            return Err(ApiError::conflict(format!(
+                "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                c.id()
+            )));
+        }
+        if force {
+            // No restart policy may bring it back while it is being removed.
+            self.mark_manually_stopped(&c, true);
+        }
         let _op = c.op.lock().await;
         if c.is_running() {
             if !force {

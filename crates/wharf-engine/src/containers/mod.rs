@@ -8,6 +8,7 @@ pub mod shim;
 
 mod lifecycle;
 mod query;
+mod restart;
 mod restore;
 mod signals;
 mod top;
@@ -46,6 +47,8 @@ pub struct Container {
     /// Serializes start/stop/kill/restart/remove of this container.
     op: tokio::sync::Mutex<()>,
     stdin: Mutex<StdinSlot>,
+    /// The next restart policy delay (Docker's: 100 ms doubling to 1 min, reset after 10 s up).
+    backoff: Mutex<std::time::Duration>,
 }
 
 impl Container {
@@ -64,6 +67,7 @@ impl Container {
             events,
             op: tokio::sync::Mutex::new(()),
             stdin: Mutex::new(StdinSlot::default()),
+            backoff: Mutex::new(restart::FIRST_DELAY),
         }
     }
 

@@ -53,6 +53,8 @@ impl ContainerRuntimeState {
     pub fn status_name(&self) -> &'static str {
         if self.status == Status::Running && self.paused {
             "paused"
+        } else if self.restarting {
+            "restarting"
         } else {
             self.status.as_str()
         }
@@ -73,6 +75,13 @@ pub struct ContainerRuntimeState {
     /// Frozen through the cgroup freezer (`docker pause`); only meaningful while running.
     #[serde(default)]
     pub paused: bool,
+    /// Stopped, killed or removed by a user: restart policies leave it alone (until a user
+    /// starts it again; `always` also restarts it when the daemon starts).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// Waiting out a restart policy's backoff; in memory only.
+    #[serde(skip)]
+    pub restarting: bool,
     /// The boot the running process belongs to; a different boot means it died with the host.
     #[serde(default)]
     pub boot_id: String,

@@ -24,6 +24,11 @@ fn status_text(c: &Container) -> String {
             timefmt::human_duration(timefmt::seconds_since(&st.started_at)),
             if st.paused { " (Paused)" } else { "" }
         ),
+        Status::Exited if st.restarting => format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            timefmt::human_duration(timefmt::seconds_since(&st.finished_at))
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             st.exit_code,
@@ -244,7 +249,7 @@ impl ContainerService {
                 status: st.status_name().to_string(),
                 running: st.status == Status::Running,
                 paused: st.status == Status::Running && st.paused,
-                restarting: false,
+                restarting: st.restarting,
                 oom_killed: st.oom_killed,
                 dead: st.status == Status::Dead,
                 pid: st.pid,

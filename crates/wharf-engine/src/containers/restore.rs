@@ -66,6 +66,9 @@ impl ContainerService {
             }
         }
         self.collect_orphans();
+        for c in self.all() {
+            self.start_by_policy(&c);
+        }
         Ok(n)
     }
 

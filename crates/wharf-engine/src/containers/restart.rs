@@ -1,0 +1,205 @@
+//! Restart policies: `no`, `always`, `unless-stopped`, `on-failure[:N]`, with Docker's backoff.
+
+use super::model::Status;
+use super::{lock, Container, ContainerService};
+use crate::timefmt;
+use std::sync::Arc;
+use std::time::Duration;
+use wharf_api::container::{HostConfig, RestartPolicy};
+use wharf_api::ApiError;
+
+pub const FIRST_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_secs(60);
+/// A run at least this long resets the backoff, as in Docker.
+const RESET_AFTER: f64 = 10.0;
+
+/// Validates the policy at create, in dockerd's words.
+pub fn validate(hc: &HostConfig) -> Result<(), ApiError> {
+    let p = &hc.restart_policy;
+    match p.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "invalid restart policy '{other}'"
+            )))
+        }
+    }
+    if p.maximum_retry_count < 0 {
+        return Err(ApiError::invalid("invalid value for maximum retry count"));
+    }
+    if p.maximum_retry_count > 0 && p.name != "on-failure" {
+        return Err(ApiError::invalid(format!(
+            "maximum retry count cannot be used with restart policy '{}'",
+            p.name
+        )));
+    }
+    if hc.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+        return Err(ApiError::invalid(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a run that just ended with `code` is restarted.
+fn wants_restart(p: &RestartPolicy, code: i64, restart_count: i64) -> bool {
+    match p.name.as_str() {
+        "always" | "unless-stopped" => true,
+        "on-failure" => {
+            code != 0 && (p.maximum_retry_count == 0 || restart_count < p.maximum_retry_count)
+        }
+        _ => false,
+    }
+}
+
+impl ContainerService {
+    /// Called when a run ended: schedules the policy's restart after the backoff.
+    pub(super) fn maybe_restart(&self, c: &Arc<Container>) {
+        let st = c.state();
+        if st.manually_stopped
+            || c.events.borrow().removed
+            || !wants_restart(
+                &c.spec.host_config.restart_policy,
+                st.exit_code,
+                st.restart_count,
+            )
+        {
+            return;
+        }
+        let ran = timefmt::seconds_since(&st.started_at) - timefmt::seconds_since(&st.finished_at);
+        let delay = {
+            let mut b = lock(&c.backoff);
+            if ran >= RESET_AFTER {
+                *b = FIRST_DELAY;
+            }
+            let d = *b;
+            *b = (*b * 2).min(MAX_DELAY);
+            d
+        };
+        lock(&c.state).restarting = true;
+        let svc = self.handle();
+        let c = c.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Some(svc) = svc.upgrade() else { return };
+            let _op = c.op.lock().await;
+            {
+                let st = lock(&c.state);
+                // A user start, stop, kill or rm in the meantime wins.
+                if !st.restarting || st.status != Status::Exited || st.manually_stopped {
+                    return;
+                }
+            }
+            lock(&c.state).restart_count += 1;
+            let result = svc.start_locked(&c).await;
+            lock(&c.state).restarting = false;
+            match result {
+                Ok(()) => svc.emit(&c, "restart", &[]),
+                Err(e) => {
+                    tracing::warn!(container = %c.id(), error = %e, "restart policy: start failed");
+                    let _ = svc.persist_state(&c);
+                    svc.maybe_restart(&c);
+                }
+            }
+        });
+    }
+
+    /// A user stopped it: no policy restarts it, and a pending restart is cancelled.
+    pub(super) fn mark_manually_stopped(&self, c: &Container, stopped: bool) {
+        {
+            let mut st = lock(&c.state);
+            st.manually_stopped = stopped;
+            st.restarting = false;
+        }
+        if stopped {
+            *lock(&c.backoff) = FIRST_DELAY;
+        }
+        let _ = self.persist_state(c);
+    }
+
+    /// At daemon start: `always` and `unless-stopped` containers that are not running start
+    /// (`unless-stopped` only if no user stopped it), and an `on-failure` container whose backoff
+    /// was cut short by the daemon's exit gets its restart.
+    pub(super) fn start_by_policy(&self, c: &Arc<Container>) {
+        let st = c.state();
+        if st.status == Status::Running {
+            return;
+        }
+        let p = &c.spec.host_config.restart_policy;
+        let start = match p.name.as_str() {
+            "always" => true,
+            "unless-stopped" => !st.manually_stopped,
+            "on-failure" => {
+                st.status == Status::Exited
+                    && !st.manually_stopped
+                    && wants_restart(p, st.exit_code, st.restart_count)
+            }
+            _ => false,
+        };
+        if start {
+            if p.name == "always" {
+                lock(&c.state).manually_stopped = false;
+            }
+            self.maybe_restart_now(c);
+        }
+    }
+
+    fn maybe_restart_now(&self, c: &Arc<Container>) {
+        lock(&c.state).restarting = true;
+        *lock(&c.backoff) = Duration::ZERO;
+        let svc = self.handle();
+        let c = c.clone();
+        tokio::spawn(async move {
+            let Some(svc) = svc.upgrade() else { return };
+            let _op = c.op.lock().await;
+            if !lock(&c.state).restarting {
+                return;
+            }
+            let result = svc.start_locked(&c).await;
+            lock(&c.state).restarting = false;
+            *lock(&c.backoff) = FIRST_DELAY;
+            if let Err(e) = result {
+                tracing::warn!(container = %c.id(), error = %e, "starting by restart policy at daemon start");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hc(name: &str, max: i64, rm: bool) -> HostConfig {
+        HostConfig {
+            restart_policy: RestartPolicy {
+                name: name.into(),
+                maximum_retry_count: max,
+            },
+            auto_remove: rm,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert!(validate(&hc("always", 0, false)).is_ok());
+        assert!(validate(&hc("on-failure", 3, false)).is_ok());
+        assert!(validate(&hc("sometimes", 0, false)).is_err());
+        assert!(validate(&hc("always", 3, false)).is_err());
+        assert!(validate(&hc("always", 0, true)).is_err());
+        assert!(validate(&hc("no", 0, true)).is_ok());
+    }
+
+    #[test]
+    fn decisions() {
+        let p = |n: &str, m| RestartPolicy {
+            name: n.into(),
+            maximum_retry_count: m,
+        };
+        assert!(wants_restart(&p("always", 0), 0, 100));
+        assert!(!wants_restart(&p("on-failure", 0), 0, 0));
+        assert!(wants_restart(&p("on-failure", 2), 1, 1));
+        assert!(!wants_restart(&p("on-failure", 2), 1, 2));
+        assert!(!wants_restart(&p("no", 0), 1, 0));
+    }
+}
