@@ -145,3 +145,22 @@ def test_events_since_until_with_filters(docker, unique):
     die_only = ok(docker("events", "--since", str(start), "--until", str(until),
                          "--filter", "event=die", "--format", "{{.Action}}", timeout=30)).stdout
     assert set(die_only.split()) == {"die"}
+
+
+def test_update_restart_policy_and_restart_count(docker, unique):
+    ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c", "sleep 0.3; exit 1"))
+    ok(docker("update", "--restart", "on-failure:2", unique))
+    assert ok(docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", unique)).stdout.strip() == "on-failure"
+    deadline = time.time() + 15
+    count = 0
+    while time.time() < deadline:
+        count = int(ok(docker("inspect", "-f", "{{.RestartCount}}", unique)).stdout)
+        status = ok(docker("inspect", "-f", "{{.State.Status}}", unique)).stdout.strip()
+        if count == 2 and status == "exited":
+            break
+        time.sleep(0.2)
+    assert count == 2
+    r = docker("update", "--memory", "64m", unique)
+    assert r.returncode != 0 and "not implemented" in r.stderr
+    r = docker("run", "--restart", "sometimes", "busybox", "true")
+    assert r.returncode != 0

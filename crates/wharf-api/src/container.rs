@@ -191,6 +191,26 @@ pub struct ContainerSummary {
     pub mounts: Vec<Value>,
 }
 
+/// Body of `POST /containers/{id}/update`: resource limits plus the restart policy; resources
+/// stay in `extra` (Wharf updates only the restart policy so far).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContainerUpdateRequest {
+    #[serde(
+        rename = "RestartPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub restart_policy: Option<RestartPolicy>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContainerUpdateResponse {
+    #[serde(rename = "Warnings")]
+    pub warnings: Vec<String>,
+}
+
 /// Answer of `GET /containers/{id}/top`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TopResponse {

@@ -189,6 +189,13 @@ impl ContainersBackend for Engine {
     ) -> BackendResult<wharf_api::container::TopResponse> {
         self.containers.top(id, ps_args).await
     }
+    async fn update(
+        &self,
+        id: &str,
+        req: wharf_api::container::ContainerUpdateRequest,
+    ) -> BackendResult<wharf_api::container::ContainerUpdateResponse> {
+        self.containers.update(id, req).await
+    }
     async fn pause(&self, id: &str) -> BackendResult<()> {
         self.containers.pause(id).await
     }

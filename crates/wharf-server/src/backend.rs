@@ -8,7 +8,7 @@ use futures_util::stream::BoxStream;
 use std::future::Future;
 use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    TopResponse, WaitResponse,
+    ContainerUpdateRequest, ContainerUpdateResponse, TopResponse, WaitResponse,
 };
 use wharf_api::filters::Filters;
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
@@ -181,6 +181,17 @@ pub trait ContainersBackend: Send + Sync + 'static {
         async {
             Err(ApiError::not_implemented(
                 "POST /containers/{id}/pause is not implemented in Wharf yet",
+            ))
+        }
+    }
+    fn update(
+        &self,
+        _id: &str,
+        _req: ContainerUpdateRequest,
+    ) -> impl Future<Output = BackendResult<ContainerUpdateResponse>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /containers/{id}/update is not implemented in Wharf yet",
             ))
         }
     }

@@ -79,6 +79,9 @@ pub struct ContainerRuntimeState {
     /// starts it again; `always` also restarts it when the daemon starts).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Set by `docker update --restart`; replaces the create-time policy.
+    #[serde(default)]
+    pub restart_policy: Option<wharf_api::container::RestartPolicy>,
     /// Waiting out a restart policy's backoff; in memory only.
     #[serde(skip)]
     pub restarting: bool,

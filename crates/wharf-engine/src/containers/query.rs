@@ -271,7 +271,11 @@ impl ContainerService {
             process_label: String::new(),
             app_armor_profile: String::new(),
             exec_ids: None,
-            host_config: c.spec.host_config.clone(),
+            host_config: {
+                let mut hc = c.spec.host_config.clone();
+                hc.restart_policy = super::restart::effective_policy(&c);
+                hc
+            },
             graph_driver: GraphDriver {
                 data: gd,
                 name: crate::STORAGE_DRIVER.to_string(),

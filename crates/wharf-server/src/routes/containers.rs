@@ -96,6 +96,15 @@ pub async fn top<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q:
     Ok(Json(b.top(&id, ps_args).await?).into_response())
 }
 
+pub async fn update<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Res {
+    let req = read_json(body, "update body cannot be empty").await?;
+    Ok(Json(b.update(&id, req).await?).into_response())
+}
+
 pub async fn pause<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
     b.pause(&id).await?;
     no_content()

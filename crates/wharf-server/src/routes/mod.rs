@@ -33,6 +33,7 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/containers/{id}/attach", post(containers::attach::<B>))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/top", get(containers::top::<B>))
+        .route("/containers/{id}/update", post(containers::update::<B>))
         .route("/containers/{id}/pause", post(containers::pause::<B>))
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
         // Image names contain `/` and `:`, so the suffix is matched by hand.
