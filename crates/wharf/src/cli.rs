@@ -68,6 +68,14 @@ pub enum Cmd {
     Rm(RmArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArg),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArg),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArg),
     /// List containers
@@ -130,6 +138,14 @@ pub enum ContainerCmd {
     Rm(RmArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArg),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArg),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArg),
     /// Fetch the logs of a container
@@ -296,6 +312,29 @@ pub struct StopArgs {
     /// Signal to send to the container
     #[arg(short, long)]
     pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub container: String,
+    /// Options passed to ps, e.g. `-o pid,comm`
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:N])
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Memory limit (not supported by wharfd yet)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Number of CPUs (not supported by wharfd yet)
+    #[arg(long)]
+    pub cpus: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -297,6 +297,12 @@ const SHARED: &[Case] = &[
     err_case(&["tag", "nosuch", "other"]),
     err_case(&["rename", "nosuch", "other"]),
     err_case(&["kill", "eq-exited"]),
+    exact(&["top", "eq-running"]),
+    case(&["top", "eq-running", "-o", "pid,comm"]),
+    err_case(&["top", "eq-exited"]),
+    err_case(&["pause", "nosuch"]),
+    err_case(&["unpause", "eq-running"]),
+    err_case(&["update", "--restart", "sometimes", "eq-exited"]),
 ];
 
 /// Scenarios each tool runs on its own objects (`{t}` is the tool's tag), in order.

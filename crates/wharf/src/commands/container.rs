@@ -1,7 +1,7 @@
 //! `ps`, `logs`, `stop`/`restart`, `kill`, `rm`, `rename`, `wait`.
 
 use super::{err_out, filters_json, for_each, out, Ctx, Exit};
-use crate::cli::{KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs, StopArgs};
+use crate::cli::{KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs, StopArgs, TopArgs, UpdateArgs};
 use crate::format::{ellipsis, go_quote, truncate_id, units, Format};
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -319,6 +319,76 @@ pub async fn rename(ctx: &Ctx, a: &RenameArgs) -> Result<i32> {
             )
         })?;
     Ok(0)
+}
+
+/// `docker top`: the daemon's Titles/Processes in docker's table (min width 20, padding 3).
+pub async fn top(ctx: &Ctx, a: &TopArgs) -> Result<i32> {
+    let mut path = format!("/containers/{}/top", encode(&a.container));
+    if !a.ps_args.is_empty() {
+        path.push_str(&format!("?ps_args={}", encode(&a.ps_args.join(" "))));
+    }
+    let v = ctx.get(&path).await.map_err(|e| ctx.err(1, &e))?;
+    let row = |cells: Option<&Vec<Value>>| -> String {
+        cells
+            .map(|c| {
+                c.iter()
+                    .map(|x| x.as_str().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .unwrap_or_default()
+    };
+    let mut text = row(v["Titles"].as_array());
+    text.push('\n');
+    for p in v["Processes"].as_array().into_iter().flatten() {
+        text.push_str(&row(p.as_array()));
+        text.push('\n');
+    }
+    out(crate::format::table::TabWriter::new(20, 3)
+        .format(&text)
+        .as_bytes());
+    Ok(0)
+}
+
+/// `pause` / `unpause` of each container.
+pub async fn pause(ctx: &Ctx, names: &[String], verb: &str) -> Result<i32> {
+    for_each(ctx, names, |name| {
+        let path = format!("/containers/{}/{verb}", encode(name));
+        async move { ctx.call(Method::POST, &path, None, false).await.map(drop) }
+    })
+    .await
+}
+
+/// `update`: the restart policy (`on-failure:N` → name + maximum retry count).
+pub async fn update(ctx: &Ctx, a: &UpdateArgs) -> Result<i32> {
+    let mut body = json!({});
+    if let Some(r) = &a.restart {
+        let (name, max) = match r.split_once(':') {
+            Some((n, m)) => (
+                n.to_string(),
+                m.parse::<i64>()
+                    .map_err(|_| Exit::error(125, format!("invalid restart policy format: {r}")))?,
+            ),
+            None => (r.clone(), 0),
+        };
+        body["RestartPolicy"] = json!({"Name": name, "MaximumRetryCount": max});
+    }
+    if let Some(m) = &a.memory {
+        body["Memory"] = json!(m);
+    }
+    if let Some(c) = &a.cpus {
+        body["NanoCpus"] = json!(c);
+    }
+    for_each(ctx, &a.containers, |name| {
+        let path = format!("/containers/{}/update", encode(name));
+        let body = body.clone();
+        async move {
+            ctx.call(Method::POST, &path, Some(&body), false)
+                .await
+                .map(drop)
+        }
+    })
+    .await
 }
 
 pub async fn wait(ctx: &Ctx, names: &[String]) -> Result<i32> {

@@ -21,7 +21,6 @@ impl Default for TabWriter {
 }
 
 impl TabWriter {
-    #[cfg(test)]
     pub fn new(minwidth: usize, padding: usize) -> TabWriter {
         TabWriter { minwidth, padding }
     }
