@@ -600,11 +600,13 @@ fn has_version_prefix(path: &str) -> bool {
     ApiVersion::parse(seg).is_some()
 }
 
-fn with_query(path: &str, q: &[String]) -> String {
+/// `path?k=v&...`, or `path` alone when there is no query.
+pub fn with_query<S: AsRef<str>>(path: &str, q: &[S]) -> String {
     if q.is_empty() {
         path.to_string()
     } else {
-        format!("{path}?{}", q.join("&"))
+        let parts: Vec<&str> = q.iter().map(AsRef::as_ref).collect();
+        format!("{path}?{}", parts.join("&"))
     }
 }
 

@@ -45,33 +45,31 @@ pub fn pids(cgroups_path: &str) -> io::Result<Vec<i32>> {
 
 /// Freezes (or thaws) every process of the cgroup and waits until the kernel says it is done.
 pub fn set_frozen(cgroups_path: &str, frozen: bool) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
     if let Some(d) = unified_dir(cgroups_path) {
         fs::write(d.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
         let want = if frozen { "frozen 1" } else { "frozen 0" };
-        loop {
+        return poll_until(|| {
             let events = fs::read_to_string(d.join("cgroup.events")).unwrap_or_default();
-            if events.lines().any(|l| l.trim() == want) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "cgroup did not (un)freeze",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+            Ok(events.lines().any(|l| l.trim() == want))
+        });
     }
     let state = Path::new(ROOT)
         .join("freezer")
         .join(rel(cgroups_path))
         .join("freezer.state");
     let want = if frozen { "FROZEN" } else { "THAWED" };
-    loop {
+    poll_until(|| {
         // v1 can report FREEZING while tasks are still being stopped: write again until it sticks.
         fs::write(&state, want)?;
-        if fs::read_to_string(&state)?.trim() == want {
+        Ok(fs::read_to_string(&state)?.trim() == want)
+    })
+}
+
+/// Retries `done` every millisecond for up to 5 s.
+fn poll_until(mut done: impl FnMut() -> io::Result<bool>) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if done()? {
             return Ok(());
         }
         if Instant::now() >= deadline {

@@ -137,6 +137,22 @@ fn check_known(p: &[(String, Option<String>)], known: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// This process's arguments after the program name; exits with 2 (usage) on non-UTF-8, naming
+/// `prog`, since every argument here is a path or id we pass on as text.
+pub fn argv_or_exit(prog: &str) -> Vec<String> {
+    let argv: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    match argv {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!("{prog}: arguments must be valid UTF-8");
+            std::process::exit(2)
+        }
+    }
+}
+
 pub fn parse(args: &[String]) -> Result<Command> {
     let Some((cmd, rest)) = args.split_first() else {
         bail!("{USAGE}");

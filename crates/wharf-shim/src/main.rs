@@ -13,14 +13,7 @@ use wharf_shim::args::{self, Command};
 use wharf_shim::monitor::{ExecOps, Monitor, RuntimeOps};
 
 fn main() {
-    let argv: Result<Vec<String>, _> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string())
-        .collect();
-    let Ok(argv) = argv else {
-        eprintln!("wharf-shim: arguments must be valid UTF-8");
-        std::process::exit(2)
-    };
+    let argv = args::argv_or_exit("wharf-shim");
     let code = match args::parse(&argv) {
         Ok(Command::Start(a)) => launch::start(a),
         Ok(Command::Monitor(m)) => {

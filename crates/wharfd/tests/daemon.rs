@@ -15,13 +15,15 @@ fn cmd(image: &str, argv: &[&str]) -> ContainerCreateRequest {
     r
 }
 
-async fn run_to_exit(c: &Client, name: &str, argv: &[&str]) -> (String, i64) {
-    let id = c
-        .create_container(Some(name), &cmd("busybox", argv))
-        .await
-        .unwrap()
-        .id;
+/// Creates and starts a container; its id.
+async fn started(c: &Client, name: &str, req: ContainerCreateRequest) -> String {
+    let id = c.create_container(Some(name), &req).await.unwrap().id;
     c.start(&id).await.unwrap();
+    id
+}
+
+async fn run_to_exit(c: &Client, name: &str, argv: &[&str]) -> (String, i64) {
+    let id = started(c, name, cmd("busybox", argv)).await;
     let code = c.wait(&id, None).await.unwrap().status_code;
     (id, code)
 }
@@ -102,12 +104,7 @@ async fn lifecycle_logs_exit_codes_and_inspect() {
     );
 
     // ps shows running ones by default, all with all=1, and filters work.
-    let sleeper = c
-        .create_container(Some("sleeper"), &cmd("busybox", &["sleep", "1000"]))
-        .await
-        .unwrap()
-        .id;
-    c.start(&sleeper).await.unwrap();
+    let sleeper = started(&c, "sleeper", cmd("busybox", &["sleep", "1000"])).await;
     let running = c.list_containers(false, None).await.unwrap();
     assert_eq!(running.len(), 1);
     assert!(
@@ -247,15 +244,12 @@ async fn containers_survive_kill_9_of_the_daemon() {
         .unwrap()
         .id;
     c.start(&ticker).await.unwrap();
-    let quitter = c
-        .create_container(
-            Some("quitter"),
-            &cmd("busybox", &["sh", "-c", "sleep 1; exit 7"]),
-        )
-        .await
-        .unwrap()
-        .id;
-    c.start(&quitter).await.unwrap();
+    let quitter = started(
+        &c,
+        "quitter",
+        cmd("busybox", &["sh", "-c", "sleep 1; exit 7"]),
+    )
+    .await;
     let pid = c.inspect_container(&ticker).await.unwrap().state.pid;
 
     d.kill9().unwrap();
@@ -310,12 +304,7 @@ async fn a_reboot_marks_running_containers_exited() {
     };
     let c = d.client();
     import_busybox(&c, "busybox:latest").await.unwrap();
-    let id = c
-        .create_container(Some("sleeper"), &cmd("busybox", &["sleep", "1000"]))
-        .await
-        .unwrap()
-        .id;
-    c.start(&id).await.unwrap();
+    let id = started(&c, "sleeper", cmd("busybox", &["sleep", "1000"])).await;
     d.kill9().unwrap();
     // A reboot: every process and mount of the old boot is gone and the boot id changed.
     wharf_testkit::cleanup::kill_container_processes(d.dir(), &d.exec_root());
@@ -357,12 +346,7 @@ async fn sigterm_stops_the_daemon_and_leaves_containers_running() {
     };
     let c = d.client();
     import_busybox(&c, "busybox:latest").await.unwrap();
-    let id = c
-        .create_container(Some("stays"), &cmd("busybox", &["sleep", "1000"]))
-        .await
-        .unwrap()
-        .id;
-    c.start(&id).await.unwrap();
+    let id = started(&c, "stays", cmd("busybox", &["sleep", "1000"])).await;
     let pid = c.inspect_container(&id).await.unwrap().state.pid;
     d.stop().unwrap();
     assert!(!d.socket_path().exists(), "socket removed at shutdown");
@@ -384,12 +368,7 @@ async fn kill_gets_through_while_a_stop_waits() {
     let c = d.client();
     import_busybox(&c, "busybox:latest").await.unwrap();
     // PID 1 ignores SIGTERM without a handler, so this stop would wait its full 30 s.
-    let id = c
-        .create_container(Some("slow"), &cmd("busybox", &["sleep", "1000"]))
-        .await
-        .unwrap()
-        .id;
-    c.start(&id).await.unwrap();
+    let id = started(&c, "slow", cmd("busybox", &["sleep", "1000"])).await;
     let stopper = {
         let c = c.clone();
         let id = id.clone();
@@ -591,15 +570,12 @@ async fn restart_policies() {
     import_busybox(&c, "busybox:latest").await.unwrap();
 
     // on-failure:2 restarts twice (100 ms, then 200 ms backoff) and then stays exited.
-    let f = c
-        .create_container(
-            Some("fails"),
-            &with_policy(&["sh", "-c", "exit 3"], "on-failure", 2),
-        )
-        .await
-        .unwrap()
-        .id;
-    c.start(&f).await.unwrap();
+    let f = started(
+        &c,
+        "fails",
+        with_policy(&["sh", "-c", "exit 3"], "on-failure", 2),
+    )
+    .await;
     let ins = wait_for(&c, &f, |i| {
         i.restart_count == 2 && i.state.status == "exited"
     })
@@ -609,26 +585,18 @@ async fn restart_policies() {
     assert_eq!(c.inspect_container(&f).await.unwrap().restart_count, 2);
 
     // on-failure does not restart a clean exit.
-    let ok = c
-        .create_container(Some("clean"), &with_policy(&["true"], "on-failure", 0))
-        .await
-        .unwrap()
-        .id;
-    c.start(&ok).await.unwrap();
+    let ok = started(&c, "clean", with_policy(&["true"], "on-failure", 0)).await;
     c.wait(&ok, None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(c.inspect_container(&ok).await.unwrap().restart_count, 0);
 
     // always: restarted after each exit; stop cancels it, even during the backoff.
-    let a = c
-        .create_container(
-            Some("always"),
-            &with_policy(&["sh", "-c", "sleep 0.2"], "always", 0),
-        )
-        .await
-        .unwrap()
-        .id;
-    c.start(&a).await.unwrap();
+    let a = started(
+        &c,
+        "always",
+        with_policy(&["sh", "-c", "sleep 0.2"], "always", 0),
+    )
+    .await;
     wait_for(&c, &a, |i| i.restart_count >= 2).await;
     c.stop(&a, Some(1)).await.unwrap();
     let n = c.inspect_container(&a).await.unwrap().restart_count;
@@ -638,15 +606,12 @@ async fn restart_policies() {
     assert_eq!(ins.state.status, "exited");
 
     // unless-stopped, stopped by the user, stays down across a daemon restart; always comes back.
-    let u = c
-        .create_container(
-            Some("unless"),
-            &with_policy(&["sleep", "1000"], "unless-stopped", 0),
-        )
-        .await
-        .unwrap()
-        .id;
-    c.start(&u).await.unwrap();
+    let u = started(
+        &c,
+        "unless",
+        with_policy(&["sleep", "1000"], "unless-stopped", 0),
+    )
+    .await;
     c.kill(&u, None).await.unwrap();
     d.kill9().unwrap();
     d.restart().await.unwrap();

@@ -6,14 +6,7 @@ use wharf_shim::args::{self, Command};
 use wharf_shim::monitor::{ExecOps, Monitor};
 
 fn main() {
-    let argv: Result<Vec<String>, _> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string())
-        .collect();
-    let Ok(argv) = argv else {
-        eprintln!("wharf-shim-monitor: arguments must be valid UTF-8");
-        std::process::exit(2)
-    };
+    let argv = args::argv_or_exit("wharf-shim-monitor");
     let m = match args::parse(&argv) {
         Ok(Command::Monitor(m)) => m,
         Ok(_) => {

@@ -6,7 +6,7 @@ use crate::format::{ellipsis, go_quote, truncate_id, units, Format};
 use anyhow::Result;
 use serde_json::{json, Value};
 use wharf_api::stdcopy::StdStream;
-use wharf_client::{encode, LogsOptions, Method};
+use wharf_client::{encode, with_query, LogsOptions, Method};
 
 const PS_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -167,11 +167,7 @@ pub async fn ps(ctx: &Ctx, a: &PsArgs) -> Result<i32> {
     if let Some(f) = filters_json(&a.filter, &[])? {
         q.push(format!("filters={}", encode(&f)));
     }
-    let path = if q.is_empty() {
-        "/containers/json".to_string()
-    } else {
-        format!("/containers/json?{}", q.join("&"))
-    };
+    let path = with_query("/containers/json", &q);
     let list = ctx.get(&path).await.map_err(|e| ctx.err(1, &e))?;
     let rows: Vec<Value> = list
         .as_array()
@@ -235,11 +231,7 @@ pub async fn stop(ctx: &Ctx, a: &StopArgs, restart: bool) -> Result<i32> {
     if let Some(s) = &a.signal {
         q.push(format!("signal={}", encode(s)));
     }
-    let query = if q.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", q.join("&"))
-    };
+    let query = with_query("", &q);
     for_each(ctx, &a.containers, |name| {
         let path = format!("/containers/{}/{verb}{query}", encode(name));
         async move {
@@ -274,11 +266,7 @@ pub async fn rm(ctx: &Ctx, a: &RmArgs) -> Result<i32> {
     if a.link {
         q.push("link=1");
     }
-    let query = if q.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", q.join("&"))
-    };
+    let query = with_query("", &q);
     let mut errors = Vec::new();
     for name in &a.containers {
         let path = format!("/containers/{}{query}", encode(name));

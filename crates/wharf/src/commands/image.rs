@@ -155,11 +155,7 @@ pub async fn images(ctx: &Ctx, a: &ImagesArgs) -> Result<i32> {
     if let Some(f) = filters_json(&a.filter, &extra)? {
         q.push(format!("filters={}", encode(&f)));
     }
-    let path = if q.is_empty() {
-        "/images/json".to_string()
-    } else {
-        format!("/images/json?{}", q.join("&"))
-    };
+    let path = wharf_client::with_query("/images/json", &q);
     let list = ctx.get(&path).await.map_err(|e| ctx.err(1, &e))?;
     let rows: Vec<Value> = list
         .as_array()
