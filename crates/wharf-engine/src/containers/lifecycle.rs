@@ -883,7 +883,9 @@ impl ContainerService {
         let c = self.resolve(name)?;
         let mut rx = c.events.subscribe();
         let now = rx.borrow().clone();
-        let running = c.is_running();
+        // Judged from the run events, not the state: on_exit marks the state exited a moment
+        // before it publishes the exit code, and a waiter arriving in between must wait for it.
+        let running = now.started > now.finished;
         let fut = async move {
             let done = |e: &RunEvents| match condition {
                 WaitCondition::NotRunning => !running || e.finished > now.finished,
