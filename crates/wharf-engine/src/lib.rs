@@ -77,6 +77,7 @@ impl Engine {
         ] {
             std::fs::create_dir_all(&d).map_err(io(&d))?;
         }
+        containers::init::install(&cfg.data_root).map_err(io(&cfg.data_root.join("wharf-init")))?;
         let db = Arc::new(Db::open(&cfg.data_root.join("meta.db"))?);
         let content = Arc::new(ContentStore::open(&cfg.data_root.join("content"))?);
         let snaps = Arc::new(Snapshotter::new(&cfg.data_root, db.clone())?);

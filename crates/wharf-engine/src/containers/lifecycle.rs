@@ -52,7 +52,7 @@ impl ContainerService {
         req: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, ApiError> {
         self.warm_cgroup_lock();
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = names::validate(&n).map_err(ApiError::invalid)?;
@@ -100,9 +100,6 @@ impl ContainerService {
             );
         }
         super::restart::validate(&host_config)?;
-        if host_config.init == Some(true) {
-            warnings.push("Init is not supported by Wharf yet and was ignored".to_string());
-        }
 
         let id = ids::new_id().map_err(|e| internal("generating an id", e))?;
         let mut config = req.config.clone();
@@ -387,7 +384,7 @@ impl ContainerService {
         };
         let mut args = vec![c.spec.path.clone()];
         args.extend(c.spec.args.iter().cloned());
-        let input = SpecInput {
+        let mut input = SpecInput {
             rootfs: rootfs.to_path_buf(),
             args,
             env,
@@ -413,6 +410,9 @@ impl ContainerService {
             readonly_rootfs: c.spec.host_config.readonly_rootfs,
             privileged: c.spec.host_config.privileged,
         };
+        if c.spec.host_config.init == Some(true) {
+            super::init::wrap(&self.ctx.data_root, &mut input).map_err(fail)?;
+        }
         let mut spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
         clamp_nofile(&mut spec);
         let json = serde_json::to_vec(&spec).map_err(|e| fail(internal("encoding spec", e)))?;

@@ -6,6 +6,7 @@ pub mod model;
 pub mod rootfs;
 pub mod shim;
 
+pub(crate) mod init;
 mod lifecycle;
 mod query;
 mod restart;
