@@ -16,11 +16,17 @@
 //! # Ok(()) }
 //! ```
 
+mod attach;
 mod error;
+mod events;
+mod exec;
 mod stream;
 mod transport;
 
+pub use attach::AttachOptions;
 pub use error::ClientError;
+pub use events::EventStream;
+pub use exec::ExecInspect;
 /// Re-exported so callers of `request` need no direct `http` dependency.
 pub use http::Method;
 pub use stream::{payload_of, AttachReader, AttachStream, AttachWriter, LogStream};
@@ -436,7 +442,7 @@ impl Client {
             path.push_str("&stdin=1");
         }
         let path = self.versioned(&path).await?;
-        let upgraded = self.inner.endpoint.upgrade(&path).await?;
+        let upgraded = self.inner.endpoint.upgrade(&path, None).await?;
         let mut s = AttachStream::new(upgraded);
         if !stdin {
             s.shutdown_write().await?;

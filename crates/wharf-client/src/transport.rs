@@ -170,16 +170,24 @@ impl Endpoint {
     }
 
     /// `POST path` with `Connection: Upgrade` / `Upgrade: tcp`; returns the raw duplex stream
-    /// after `101`.
-    pub(crate) async fn upgrade(&self, path: &str) -> Result<Upgraded, ClientError> {
+    /// after `101`. A JSON body (exec start) is sent as `application/json`, as the CLI does.
+    pub(crate) async fn upgrade(
+        &self,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Upgraded, ClientError> {
+        let (body, content_type) = match json {
+            Some(b) => (full_body(b), "application/json"),
+            None => (empty_body(), "text/plain"),
+        };
         let req = self.build(
             Method::POST,
             path,
-            empty_body(),
+            body,
             &[
                 ("connection", "Upgrade"),
                 ("upgrade", "tcp"),
-                ("content-type", "text/plain"),
+                ("content-type", content_type),
             ],
         )?;
         let mut sender = self.connect().await?;

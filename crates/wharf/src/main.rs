@@ -12,7 +12,16 @@ use commands::{Ctx, Exit};
 use std::io::Write;
 
 fn main() {
+    // A panic must not leave the user's terminal raw either.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        commands::tty::restore_terminal();
+        default_hook(info);
+    }));
     let code = real_main();
+    // Whatever path led here (success, an error, a detach), the terminal goes back to how the
+    // user had it.
+    commands::tty::restore_terminal();
     let _ = std::io::stdout().flush();
     // Exit without dropping the runtime: a blocking stdin read may still be pending and the
     // runtime's drop would wait for it.

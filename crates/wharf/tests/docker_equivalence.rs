@@ -303,6 +303,53 @@ const SHARED: &[Case] = &[
     err_case(&["pause", "nosuch"]),
     err_case(&["unpause", "eq-running"]),
     err_case(&["update", "--restart", "sometimes", "eq-exited"]),
+    err_case(&["exec", "nosuch", "echo", "hi"]),
+    err_case(&["exec", "eq-exited", "echo", "hi"]),
+    err_case(&["attach", "nosuch"]),
+    err_case(&["attach", "eq-exited"]),
+    // A TTY with stdin needs a terminal on stdin (here /dev/null): refused before any call.
+    err_case(&["run", "-it", "--rm", "busybox", "true"]),
+    err_case(&["exec", "-it", "eq-running", "sh"]),
+    err_case(&["attach", "eq-running-tty"]),
+    exact(&["exec", "eq-running", "echo", "hi"]),
+    exact(&[
+        "exec",
+        "eq-running",
+        "sh",
+        "-c",
+        "echo out; echo to-stderr >&2; exit 5",
+    ]),
+    exact(&[
+        "exec",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "eq-running",
+        "sh",
+        "-c",
+        "echo $A $(pwd) $(id -u)",
+    ]),
+    Case {
+        args: &["exec", "-i", "eq-running", "cat"],
+        stdin: Some("line1\nline2\n"),
+        same_stderr: false,
+        exact: true,
+    },
+    Case {
+        args: &["exec", "-i", "eq-running", "sh", "-c", "wc -l; exit 4"],
+        stdin: Some("1\n2\n3\n"),
+        same_stderr: false,
+        exact: true,
+    },
+    exact(&["exec", "-d", "eq-running", "sleep", "1"]),
+    // Missing / not executable: docker's words come from the daemon, 127 / 126 from exec inspect.
+    exact(&["exec", "eq-running", "nosuchcmd"]),
+    exact(&["exec", "eq-running", "/etc"]),
+    // A TTY without stdin: raw bytes (CRLF from the pty), no stdcopy framing.
+    exact(&["exec", "-t", "eq-running", "echo", "tty-out"]),
 ];
 
 /// Scenarios each tool runs on its own objects (`{t}` is the tool's tag), in order.
@@ -403,6 +450,53 @@ const OWN: &[Case] = &[
     case(&["start", "-a", "eq-{t}-c"]),
     case(&["logs", "eq-{t}-c"]),
     case(&["container", "rm", "eq-{t}-c"]),
+    exact(&["run", "--rm", "-t", "busybox", "echo", "tty-run"]),
+    Case {
+        args: &["run", "--rm", "-i", "-t", "--name", "eq-{t}-pipe", "busybox", "cat"],
+        stdin: Some("x\n"),
+        same_stderr: false,
+        exact: true,
+    },
+    case(&[
+        "create",
+        "--name",
+        "eq-{t}-h",
+        "--init",
+        "--restart",
+        "on-failure:3",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "30s",
+        "--health-timeout",
+        "1m30s",
+        "--health-retries",
+        "3",
+        "--health-start-period",
+        "5s",
+        "--health-start-interval",
+        "2s",
+        "busybox",
+        "sleep",
+        "1",
+    ]),
+    exact(&[
+        "inspect",
+        "-f",
+        // Field by field: `json` of a whole object prints Go's field order in docker.
+        "{{json .Config.Healthcheck.Test}} {{json .Config.Healthcheck.Interval}} {{json .Config.Healthcheck.Timeout}} {{json .Config.Healthcheck.StartPeriod}} {{json .Config.Healthcheck.StartInterval}} {{.Config.Healthcheck.Retries}} {{.HostConfig.Init}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "eq-{t}-h",
+    ]),
+    case(&["rm", "eq-{t}-h"]),
+    case(&["create", "--name", "eq-{t}-nh", "--no-healthcheck", "busybox", "true"]),
+    // No command: the daemon refuses; docker's create prints its words and exits 1.
+    err_case(&["create", "busybox"]),
+    exact(&["inspect", "-f", "{{json .Config.Healthcheck}}", "eq-{t}-nh"]),
+    case(&["rm", "eq-{t}-nh"]),
+    case(&["run", "--no-healthcheck", "--health-retries", "2", "busybox", "true"]),
+    case(&["run", "--rm", "--restart", "always", "busybox", "true"]),
+    case(&["run", "--health-retries", "-1", "busybox", "true"]),
+    case(&["run", "--restart", ":3", "busybox", "true"]),
     case(&["tag", "busybox", "eq-{t}-tag:v1"]),
     case(&[
         "images",
@@ -435,6 +529,23 @@ fn compare(host: &str, config: &Path, case: &Case, failures: &mut Vec<String>) {
         &args_for(case, Tool::Wharf),
         case.stdin,
     );
+    judge(&format!("{:?}", case.args), case, &d, &w, failures);
+}
+
+/// A scenario whose arguments are only known at run time (times, ids).
+fn compare_dynamic(
+    host: &str,
+    config: &Path,
+    args: &[String],
+    case: &Case,
+    failures: &mut Vec<String>,
+) {
+    let d = run_tool(Tool::Docker, host, config, args, case.stdin);
+    let w = run_tool(Tool::Wharf, host, config, args, case.stdin);
+    judge(&format!("{args:?}"), case, &d, &w, failures);
+}
+
+fn judge(label: &str, case: &Case, d: &Outcome, w: &Outcome, failures: &mut Vec<String>) {
     let (ds, ws) = (normalize(&d.stdout), normalize(&w.stdout));
     let mut problems = Vec::new();
     if d.code != w.code {
@@ -457,11 +568,10 @@ fn compare(host: &str, config: &Path, case: &Case, failures: &mut Vec<String>) {
         ));
     }
     if problems.is_empty() {
-        println!("same (exit {}): {:?}", d.code, case.args);
+        println!("same (exit {}): {label}", d.code);
     } else {
         failures.push(format!(
-            "{:?}: {}\n(docker stderr: {}; wharf stderr: {})",
-            case.args,
+            "{label}: {}\n(docker stderr: {}; wharf stderr: {})",
             problems.join("; "),
             d.stderr.trim(),
             w.stderr.trim()
@@ -491,6 +601,7 @@ async fn wharf_matches_docker_cli() {
         return;
     };
     let client = daemon.client();
+    let setup_start = now_unix() - 1;
     wharf_testkit::import_busybox(&client, "busybox:latest")
         .await
         .unwrap();
@@ -508,12 +619,80 @@ async fn wharf_matches_docker_cli() {
     )
     .await;
 
+    make_container(
+        &client,
+        "eq-running-tty",
+        json!({"Image": "busybox", "Cmd": ["sleep", "600"], "Tty": true, "OpenStdin": true}),
+    )
+    .await;
+    let setup_end = now_unix() + 1;
+
     let config = tempfile::tempdir().unwrap();
     let host = daemon.host();
     let mut failures = Vec::new();
     for case in SHARED.iter().chain(OWN) {
         compare(&host, config.path(), case, &mut failures);
     }
+    // Events of the setup's containers: the same events (same times) through both tools.
+    let window = |extra: &[&str]| {
+        let mut a: Vec<String> = vec![
+            "events".into(),
+            "--since".into(),
+            setup_start.to_string(),
+            "--until".into(),
+            setup_end.to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    for extra in [
+        &["--filter", "container=eq-exited"][..],
+        &[
+            "--filter",
+            "container=eq-running",
+            "--filter",
+            "event=start",
+        ],
+        &["--filter", "container=eq-exited", "--format", "{{json .}}"],
+        &["--filter", "container=eq-exited", "--format", "json"],
+        &[
+            "-f",
+            "type=container",
+            "-f",
+            "container=eq-running",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.image}}",
+        ],
+        &["--filter", "image=busybox", "--filter", "event=die"],
+    ] {
+        compare_dynamic(
+            &host,
+            config.path(),
+            &window(extra),
+            &exact(&[]),
+            &mut failures,
+        );
+    }
+    compare_dynamic(
+        &host,
+        config.path(),
+        &[
+            "events".to_string(),
+            "--since".to_string(),
+            "10m".to_string(),
+            "--until".to_string(),
+            "0s".to_string(),
+            "--filter".to_string(),
+            "container=eq-exited".to_string(),
+        ],
+        &exact(&[]),
+        &mut failures,
+    );
+    for tool in [Tool::Docker, Tool::Wharf] {
+        attach_scenario(&client, &host, config.path(), tool, &mut failures).await;
+    }
+    live_events(&client, &host, config.path(), &mut failures).await;
+    let _ = client.remove("eq-running-tty", true).await;
     // Containers this test made are killed and removed with the daemon's directory.
     let _ = client.remove("eq-running", true).await;
     assert!(
@@ -523,6 +702,197 @@ async fn wharf_matches_docker_cli() {
         SHARED.len() + OWN.len(),
         failures.join("\n\n")
     );
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn spawn_tool(tool: Tool, host: &str, config: &Path, args: &[&str]) -> std::process::Child {
+    let mut cmd = match tool {
+        Tool::Docker => Command::new("docker"),
+        Tool::Wharf => Command::new(env!("CARGO_BIN_EXE_wharf")),
+    };
+    cmd.args(args)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_CONFIG", config.join("docker"))
+        .env("WHARF_CONFIG", config.join("wharf"))
+        .env_remove("WHARF_HOST")
+        .env_remove("WHARF_CONTEXT")
+        .env_remove("DOCKER_CONTEXT")
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a spawned tool with the usual timeout; kills it on the way out.
+fn finish(mut child: std::process::Child, what: &str) -> Outcome {
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} did not finish in {TOOL_TIMEOUT:?}; stdout so far: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Outcome {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// Polls the daemon's event history until `action` was seen for `name`.
+async fn wait_for_event(client: &wharf_client::Client, name: &str, action: &str, since: i64) {
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    loop {
+        let filters = format!(r#"{{"container":{{"{name}":true}},"event":{{"{action}":true}}}}"#);
+        let mut stream = client
+            .events(
+                Some(&since.to_string()),
+                Some(&(now_unix() + 1).to_string()),
+                Some(&filters),
+            )
+            .await
+            .unwrap();
+        if let Some(ev) = stream.next().await {
+            ev.unwrap();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {action} event for {name} within {TOOL_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `attach` to a running container, with `--sig-proxy` at work: the USR1 sent to the CLI must
+/// reach the container (whose trap then prints and exits 3); the CLI prints what the container
+/// wrote after the attach and exits with its code.
+async fn attach_scenario(
+    client: &wharf_client::Client,
+    host: &str,
+    config: &Path,
+    tool: Tool,
+    failures: &mut Vec<String>,
+) {
+    let name = format!("eq-{}-att", tool.tag());
+    let since = now_unix() - 1;
+    make_container(
+        client,
+        &name,
+        json!({"Image": "busybox", "Cmd": ["sh", "-c",
+            "trap 'echo attached-out; echo attached-err >&2; exit 3' USR1; echo before; while true; do sleep 0.1; done"]}),
+    )
+    .await;
+    let child = spawn_tool(tool, host, config, &["attach", &name]);
+    let pid = child.id() as i32;
+    wait_for_event(client, &name, "attach", since).await;
+    // The CLI subscribes to signals before it attaches, so after the attach event a USR1 is
+    // forwarded, never fatal.
+    unsafe_kill(pid, "USR1");
+    let got = finish(child, &format!("{} attach", tool.tag()));
+    let _ = client.remove(&name, true).await;
+    if got.stdout != "attached-out\n" || got.code != 3 || !got.stderr.contains("attached-err") {
+        failures.push(format!(
+            "{} attach: stdout {:?} stderr {:?} exit {} (want \"attached-out\\n\", attached-err, 3)",
+            tool.tag(),
+            got.stdout,
+            got.stderr,
+            got.code
+        ));
+    } else {
+        println!("attach ok for {}", tool.tag());
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: &str) {
+    let st = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -s {sig} {pid}");
+}
+
+/// Live `events` streams through both tools see the same actions for a container made after
+/// they subscribed.
+async fn live_events(
+    client: &wharf_client::Client,
+    host: &str,
+    config: &Path,
+    failures: &mut Vec<String>,
+) {
+    // `--since` before the container exists: whenever each CLI's subscription lands, the
+    // daemon replays what it missed, so no pause is needed before making the container.
+    let since = (now_unix() - 1).to_string();
+    let args = [
+        "events",
+        "--since",
+        since.as_str(),
+        "--filter",
+        "container=eq-live",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ];
+    let mut children = Vec::new();
+    for tool in [Tool::Docker, Tool::Wharf] {
+        children.push((tool, spawn_tool(tool, host, config, &args)));
+    }
+    make_container(
+        client,
+        "eq-live",
+        json!({"Image": "busybox", "Cmd": ["true"]}),
+    )
+    .await;
+    client.wait("eq-live", None).await.unwrap();
+    client.remove("eq-live", true).await.unwrap();
+    let mut outputs = Vec::new();
+    for (tool, mut child) in children {
+        let deadline = Instant::now() + TOOL_TIMEOUT;
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+            }
+        });
+        let mut text = String::new();
+        while !text.contains("container destroy eq-live") && Instant::now() < deadline {
+            if let Ok(t) = rx.recv_timeout(Duration::from_millis(200)) {
+                text = t;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        outputs.push((tool, text));
+    }
+    let (d, w) = (&outputs[0].1, &outputs[1].1);
+    if d != w || !d.contains("container start eq-live") {
+        failures.push(format!(
+            "live events differ or incomplete:\n--- docker\n{d}\n--- wharf\n{w}"
+        ));
+    } else {
+        println!("live events same:\n{d}");
+    }
 }
 
 #[test]

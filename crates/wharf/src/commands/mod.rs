@@ -3,9 +3,13 @@
 
 pub mod container;
 pub mod context;
+pub mod events;
+pub mod exec;
 pub mod image;
 pub mod run;
+pub mod streams;
 pub mod system;
+pub mod tty;
 
 use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
 use crate::host::{self, HostInputs, Tls};
@@ -126,6 +130,9 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Run(a) => run::run(ctx, &a).await,
         Cmd::Create(a) => run::create(ctx, &a.opts).await,
         Cmd::Start(a) => run::start(ctx, &a).await,
+        Cmd::Attach(a) => exec::attach(ctx, &a).await,
+        Cmd::Exec(a) => exec::exec(ctx, &a).await,
+        Cmd::Events(a) => events::events(ctx, &a).await,
         Cmd::Stop(a) => container::stop(ctx, &a, false).await,
         Cmd::Restart(a) => container::stop(ctx, &a, true).await,
         Cmd::Kill(a) => container::kill(ctx, &a).await,
@@ -160,6 +167,8 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
             ContainerCmd::Run(a) => run::run(ctx, &a).await,
             ContainerCmd::Create(a) => run::create(ctx, &a.opts).await,
             ContainerCmd::Start(a) => run::start(ctx, &a).await,
+            ContainerCmd::Attach(a) => exec::attach(ctx, &a).await,
+            ContainerCmd::Exec(a) => exec::exec(ctx, &a).await,
             ContainerCmd::Stop(a) => container::stop(ctx, &a, false).await,
             ContainerCmd::Restart(a) => container::stop(ctx, &a, true).await,
             ContainerCmd::Kill(a) => container::kill(ctx, &a).await,
