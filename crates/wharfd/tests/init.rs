@@ -90,8 +90,8 @@ async fn poll(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// An orphan that exits is re-parented to the container's PID 1; `sleep` never reaps it,
-/// docker-init does. The orphan leaves a file behind just before it exits, so the check is
+/// Orphans that exit are re-parented to the container's PID 1; `sleep` never reaps them,
+/// docker-init does. Each orphan leaves a file behind just before it exits, so the check is
 /// not made before there was anything to reap.
 #[tokio::test]
 async fn init_reaps_zombies() {
@@ -100,20 +100,21 @@ async fn init_reaps_zombies() {
     };
     let c = d.client();
     import_busybox(&c, "busybox:latest").await.unwrap();
-    let script = "(sh -c 'sleep 0.2; touch /tmp/orphan-done' &); exec sleep 60";
+    // Several orphans at once: their SIGCHLDs coalesce into one.
+    let script = r#"for i in 1 2 3 4 5; do (sh -c "sleep 0.2; touch /tmp/orphan-$i" &); done; exec sleep 60"#;
 
     for init in [false, true] {
         let name = if init { "with-init" } else { "without-init" };
         let id = started(&c, name, cmd(&["sh", "-c", script], init)).await;
         let pid = c.inspect_container(&id).await.unwrap().state.pid as i32;
-        let marker = format!("/proc/{pid}/root/tmp/orphan-done");
-        poll("the orphan to finish", || {
-            std::path::Path::new(&marker).exists()
+        poll("the orphans to finish", || {
+            (1..=5)
+                .all(|i| std::path::Path::new(&format!("/proc/{pid}/root/tmp/orphan-{i}")).exists())
         })
         .await;
         if init {
             // Only the command is left: the orphan was reaped, not kept as a zombie.
-            poll("the orphan to be reaped", || {
+            poll("the orphans to be reaped", || {
                 let procs = descendants(pid);
                 procs.len() == 1 && procs[0].comm == "sleep" && procs[0].state != 'Z'
             })
@@ -150,6 +151,19 @@ async fn init_forwards_stop_signal() {
     assert_eq!(cmdline, b"/sbin/docker-init\x00--\x00sleep\x00100\x00");
     c.stop(&id, Some(30)).await.unwrap();
     assert_eq!(c.inspect_container(&id).await.unwrap().state.exit_code, 143);
+    c.remove(&id, false).await.unwrap();
+
+    // Any other signal reaches the command too.
+    let trap = "trap 'exit 7' USR1; touch /tmp/ready; while :; do sleep 0.1; done";
+    let id = started(&c, "trapper", cmd(&["sh", "-c", trap], true)).await;
+    let pid = c.inspect_container(&id).await.unwrap().state.pid;
+    let ready = format!("/proc/{pid}/root/tmp/ready");
+    poll("the trap to be set", || {
+        std::path::Path::new(&ready).exists()
+    })
+    .await;
+    c.kill(&id, Some("USR1")).await.unwrap();
+    assert_eq!(c.wait(&id, None).await.unwrap().status_code, 7);
     c.remove(&id, false).await.unwrap();
 
     let id = started(&c, "bare", cmd(&["sleep", "100"], false)).await;
