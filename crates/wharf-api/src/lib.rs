@@ -5,8 +5,10 @@
 //! Must not touch: any I/O. Everything here is plain data and pure functions.
 
 pub mod container;
+pub mod detach;
 pub mod error;
 pub mod event;
+pub mod exec;
 pub mod filters;
 pub mod image;
 pub mod query;

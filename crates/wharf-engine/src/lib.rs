@@ -203,6 +203,29 @@ impl ContainersBackend for Engine {
     async fn unpause(&self, id: &str) -> BackendResult<()> {
         self.containers.unpause(id).await
     }
+    async fn resize(&self, id: &str, height: u16, width: u16) -> BackendResult<()> {
+        self.containers.resize(id, height, width).await
+    }
+    async fn exec_create(
+        &self,
+        id: &str,
+        req: wharf_api::exec::ExecCreateRequest,
+    ) -> BackendResult<String> {
+        self.containers.exec_create(id, req).await
+    }
+    async fn exec_start(
+        &self,
+        exec_id: &str,
+        req: wharf_api::exec::ExecStartRequest,
+    ) -> BackendResult<wharf_server::backend::ExecStarted> {
+        self.containers.exec_start(exec_id, req).await
+    }
+    async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> BackendResult<()> {
+        self.containers.exec_resize(exec_id, height, width).await
+    }
+    async fn exec_inspect(&self, exec_id: &str) -> BackendResult<wharf_api::exec::ExecInspect> {
+        self.containers.exec_inspect(exec_id).await
+    }
 }
 
 impl ImagesBackend for Engine {

@@ -9,5 +9,6 @@
 pub mod cgroup_lock;
 pub mod cgroupfs;
 pub mod exec_lookup;
+pub mod fdpass;
 pub mod shim_proto;
 pub mod spec;

@@ -3,7 +3,9 @@
 //!
 //! # Launch
 //! wharfd runs `wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE --runtime-root DIR
-//! [--stdin]`. The process wharfd spawned prints exactly one JSON [`LaunchResult`] line on stdout
+//! [--stdin] [--tty [--console-size HxW]]`. With `--tty` the container gets a pty whose master the
+//! shim holds: its output goes to the log as `stdout`, stdin bytes go to it, and
+//! [`Request::Resize`] sets its size. The process wharfd spawned prints exactly one JSON [`LaunchResult`] line on stdout
 //! and exits (0 on success, 1 on failure) once the container's init process has been started
 //! (its user command exec'd) or has failed to start. By then the daemonized shim (a grandchild,
 //! in its own session, subreaper) owns the container and keeps running until it exits.
@@ -77,6 +79,28 @@ pub enum Request {
     Wait,
     /// Answered at once.
     State,
+    /// Sets the window size of the container's pty (TTY containers only).
+    Resize { height: u16, width: u16 },
+    /// Starts a process inside the running container (`docker exec`). The request line is sent
+    /// with `SCM_RIGHTS` descriptors: stdin, stdout, stderr for a non-TTY exec; one unix stream
+    /// socket for a TTY exec, on which the pty master is sent back with `SCM_RIGHTS`. The first
+    /// answer says whether it started (`pid`, or `error`/`error_kind`); a second line carries
+    /// `exit` when the process has been reaped. Closing the connection does not stop the process.
+    Exec {
+        /// Path of an OCI `process` JSON (args, env, cwd, user, capabilities, terminal).
+        process: String,
+        #[serde(default)]
+        tty: bool,
+    },
+}
+
+/// How many descriptors an [`Request::Exec`] carries.
+pub const fn exec_fd_count(tty: bool) -> usize {
+    if tty {
+        1
+    } else {
+        3
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -90,6 +114,9 @@ pub struct Response {
     pub running: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitStatus>,
+    /// With `error`: what kind of start failure (exec requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<StartErrorKind>,
 }
 
 /// Contents of `exit.json`.

@@ -106,6 +106,8 @@ pub struct SpecInput {
     pub cgroups_path: String,
     pub readonly_rootfs: bool,
     pub privileged: bool,
+    /// A pty for the process (`docker run -t`); the shim receives its master.
+    pub terminal: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +161,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
     capabilities.set_ambient(None);
 
     let process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(input.terminal)
         .user(user)
         .args(input.args.clone())
         .env(input.env.clone())
@@ -397,7 +399,8 @@ fn device_cgroup_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecE
     Ok(rules)
 }
 
-fn all_capabilities() -> Capabilities {
+/// Every capability the kernel knows (`--privileged`).
+pub fn all_capabilities() -> Capabilities {
     use Capability::*;
     let all = [
         AuditControl,
@@ -475,6 +478,7 @@ mod tests {
             cgroups_path: "/wharf/abc".into(),
             readonly_rootfs: false,
             privileged: false,
+            terminal: false,
         }
     }
 

@@ -10,6 +10,7 @@ use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     ContainerUpdateRequest, ContainerUpdateResponse, TopResponse, WaitResponse,
 };
+use wharf_api::exec::{ExecCreateRequest, ExecInspect, ExecStartRequest};
 use wharf_api::filters::Filters;
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
 use wharf_api::stdcopy::StdStream;
@@ -72,15 +73,36 @@ pub struct AttachOptions {
     pub detach_keys: Option<String>,
 }
 
-/// What an attach gives the server once the container is known to exist; the server then
-/// upgrades the connection and pumps bytes both ways.
+/// What an attach (or an exec start) gives the server once the target is known to exist; the
+/// server then upgrades the connection and pumps bytes both ways.
 pub struct AttachSession {
     pub tty: bool,
-    /// Ends when the container exits (after its last output).
+    /// Ends when the container (or exec) exits, after its last output.
     pub output: OutputStream,
-    /// Present when stdin was asked for and the container has OpenStdin. Each `Bytes` is written
-    /// to the container's stdin in order; dropping the sender is stdin EOF.
-    pub stdin: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    /// Present when stdin was asked for and is open.
+    pub stdin: Option<StdinSink>,
+    /// The parsed detach sequence (Docker's default ctrl-p,ctrl-q unless overridden); seeing
+    /// it on stdin ends this attachment and leaves the process running.
+    pub detach_keys: Vec<u8>,
+    /// Called once if the client detached with the keys (the `detach` event).
+    pub on_detach: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// Where an attacher's stdin bytes go. Each `Bytes` is written in order; an empty `Bytes`
+/// closes the process's stdin for everybody.
+pub struct StdinSink {
+    pub tx: tokio::sync::mpsc::Sender<Bytes>,
+    /// Whether this attacher's stdin EOF closes the process's stdin (Docker: `StdinOnce`
+    /// without a TTY, and non-TTY exec). Otherwise EOF only ends this attacher's input.
+    pub close_on_eof: bool,
+}
+
+/// What `POST /exec/{id}/start` leads to.
+pub enum ExecStarted {
+    /// `Detach: true`: it runs; the answer is an empty 200.
+    Detached,
+    /// Streams like an attach; the session ends when the process has exited.
+    Attached(AttachSession),
 }
 
 /// Logs: whether the container has a TTY (raw bytes, no stdcopy) and the chunks.
@@ -199,6 +221,64 @@ pub trait ContainersBackend: Send + Sync + 'static {
         async {
             Err(ApiError::not_implemented(
                 "POST /containers/{id}/unpause is not implemented in Wharf yet",
+            ))
+        }
+    }
+    /// Sets the pty size of a TTY container; no TTY or not running → Conflict.
+    fn resize(
+        &self,
+        _id: &str,
+        _height: u16,
+        _width: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /containers/{id}/resize is not implemented in Wharf yet",
+            ))
+        }
+    }
+    /// Returns the new exec's ID.
+    fn exec_create(
+        &self,
+        _id: &str,
+        _req: ExecCreateRequest,
+    ) -> impl Future<Output = BackendResult<String>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /containers/{id}/exec is not implemented in Wharf yet",
+            ))
+        }
+    }
+    fn exec_start(
+        &self,
+        _exec_id: &str,
+        _req: ExecStartRequest,
+    ) -> impl Future<Output = BackendResult<ExecStarted>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /exec/{id}/start is not implemented in Wharf yet",
+            ))
+        }
+    }
+    fn exec_resize(
+        &self,
+        _exec_id: &str,
+        _height: u16,
+        _width: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "POST /exec/{id}/resize is not implemented in Wharf yet",
+            ))
+        }
+    }
+    fn exec_inspect(
+        &self,
+        _exec_id: &str,
+    ) -> impl Future<Output = BackendResult<ExecInspect>> + Send {
+        async {
+            Err(ApiError::not_implemented(
+                "GET /exec/{id}/json is not implemented in Wharf yet",
             ))
         }
     }

@@ -2,14 +2,15 @@
 //! the socket (stdcopy frames unless TTY), socket bytes go to the container's stdin, and the
 //! socket is closed when the output ends.
 
-use crate::backend::AttachSession;
+use crate::backend::{AttachSession, StdinSink};
 use crate::stream::encode_output;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
+use wharf_api::detach::{DetachScanner, Scanned};
 
 const STDIN_BUF: usize = 32 * 1024;
 
@@ -30,16 +31,36 @@ where
         tty,
         mut output,
         stdin,
+        detach_keys,
+        on_detach,
     } = session;
     let (rd, mut wr) = tokio::io::split(io);
+    let (detached_tx, mut detached_rx) = oneshot::channel::<()>();
     // Client EOF is stdin EOF: the CLI half-closes right after the 101 when it has no stdin, and
     // output must keep flowing after that.
-    let stdin_task = stdin.map(|tx| tokio::spawn(forward_stdin(rd, tx)));
-    while let Some(chunk) = output.next().await {
-        let bytes = encode_output(&chunk, tty, false);
-        if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
-            tracing::debug!("attach client went away");
-            break;
+    let stdin_task =
+        stdin.map(|sink| tokio::spawn(forward_stdin(rd, sink, detach_keys, detached_tx)));
+    let mut watching_detach = stdin_task.is_some();
+    loop {
+        tokio::select! {
+            chunk = output.next() => {
+                let Some(chunk) = chunk else { break };
+                let bytes = encode_output(&chunk, tty, false);
+                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
+                    tracing::debug!("attach client went away");
+                    break;
+                }
+            }
+            r = &mut detached_rx, if watching_detach => {
+                if r.is_ok() {
+                    if let Some(f) = on_detach {
+                        f();
+                    }
+                    break;
+                }
+                // The stdin side ended without detaching; output goes on.
+                watching_detach = false;
+            }
         }
     }
     let _ = wr.shutdown().await;
@@ -49,17 +70,35 @@ where
     }
 }
 
-async fn forward_stdin<R: AsyncRead>(rd: R, tx: mpsc::Sender<Bytes>) {
+async fn forward_stdin<R: AsyncRead>(
+    rd: R,
+    sink: StdinSink,
+    detach_keys: Vec<u8>,
+    detached: oneshot::Sender<()>,
+) {
     let mut rd = std::pin::pin!(rd);
     let mut buf = vec![0u8; STDIN_BUF];
+    let mut scanner = DetachScanner::new(detach_keys);
     loop {
         match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
-                    break;
+                let (data, detach) = match scanner.feed(&buf[..n]) {
+                    Scanned::Forward(d) => (d, false),
+                    Scanned::Detach(d) => (d, true),
+                };
+                if !data.is_empty() && sink.tx.send(Bytes::from(data)).await.is_err() {
+                    return;
+                }
+                if detach {
+                    // Detaching never closes the process's stdin.
+                    let _ = detached.send(());
+                    return;
                 }
             }
         }
+    }
+    if sink.close_on_eof {
+        let _ = sink.tx.send(Bytes::new()).await;
     }
 }

@@ -172,6 +172,7 @@ async fn python_booleans_and_container_verbs() {
             "restart web Some(\"SIGINT\") Some(3)",
             "kill web Some(\"WINCH\")",
             "rename web new",
+            "resize web 40x120",
             "inspect web size=true",
         ]
     );
@@ -302,19 +303,24 @@ async fn error_kinds_map_to_statuses() {
 #[tokio::test]
 async fn unknown_routes_are_501_and_inspect_probes_are_404() {
     let (_, app) = app();
-    let (s, h, b) = post(&app, "/v1.44/containers/web/exec").await;
+    let (s, h, b) = post(&app, "/v1.44/build").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(h["api-version"], "1.44");
-    assert_eq!(
-        message(&b),
-        "POST /containers/web/exec is not implemented in Wharf yet"
-    );
+    assert_eq!(message(&b), "POST /build is not implemented in Wharf yet");
+    let (s, _, b) = post(&app, "/v1.44/commit?container=web").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(message(&b), "POST /commit is not implemented in Wharf yet");
+    // A backend without exec answers 501 from the trait's default.
     let (s, _, b) = post(&app, "/v1.44/exec/abc/start").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(
         message(&b),
-        "POST /exec/abc/start is not implemented in Wharf yet"
+        "POST /exec/{id}/start is not implemented in Wharf yet"
     );
+    // Resize needs numeric h and w, as in dockerd.
+    let (s, _, b) = post(&app, "/v1.44/containers/web/resize?h=x&w=1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(message(&b).contains("invalid syntax"), "{}", message(&b));
     // A known path with another method is still a 501, not axum's bare 405.
     let (s, _, b) = get(&app, "/v1.44/containers/web/start").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);

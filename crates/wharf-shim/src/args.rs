@@ -13,6 +13,10 @@ pub struct StartArgs {
     pub log: PathBuf,
     pub runtime_root: PathBuf,
     pub stdin: bool,
+    /// Give the container a pty (its master stays with the shim).
+    pub tty: bool,
+    /// Initial pty size, `(height, width)`.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// `wharf-shim monitor ...` or `wharf-shim-monitor monitor ...`, internal: once the container
@@ -30,9 +34,12 @@ pub struct MonitorArgs {
     pub pid: i32,
     pub listen_fd: i32,
     pub log_fd: i32,
+    /// With `tty`, the pty master (read for output, written for stdin, resized).
     pub stdout_fd: i32,
-    pub stderr_fd: i32,
+    /// Absent with `tty`: a pty merges both streams.
+    pub stderr_fd: Option<i32>,
     pub stdin_fd: Option<i32>,
+    pub tty: bool,
 }
 
 impl MonitorArgs {
@@ -55,9 +62,14 @@ impl MonitorArgs {
             self.log_fd.to_string(),
             "--stdout-fd".into(),
             self.stdout_fd.to_string(),
-            "--stderr-fd".into(),
-            self.stderr_fd.to_string(),
         ];
+        if let Some(fd) = self.stderr_fd {
+            v.push("--stderr-fd".into());
+            v.push(fd.to_string());
+        }
+        if self.tty {
+            v.push("--tty".into());
+        }
         if let Some(fd) = self.stdin_fd {
             v.push("--stdin-fd".into());
             v.push(fd.to_string());
@@ -78,8 +90,44 @@ pub struct RuntimeArgs {
     pub runtime_root: PathBuf,
 }
 
+/// `wharf-shim exec --id ID --runtime-root DIR --state-dir DIR --process FILE [--tty]`,
+/// internal: run by the monitor (which reaps what it starts) for [`Request::Exec`]. Its stdio
+/// are the exec's (non-TTY) or, with `--tty`, fd 0 is the socket the pty master is sent on. It
+/// prints one JSON `LaunchResult` on fd 3 and exits once the process runs.
+///
+/// [`Request::Exec`]: wharf_runtime::shim_proto::Request::Exec
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecArgs {
+    pub id: String,
+    pub runtime_root: PathBuf,
+    pub state_dir: PathBuf,
+    pub process: PathBuf,
+    pub tty: bool,
+}
+
+impl ExecArgs {
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = vec![
+            "exec".to_string(),
+            "--id".into(),
+            self.id.clone(),
+            "--runtime-root".into(),
+            self.runtime_root.to_string_lossy().into_owned(),
+            "--state-dir".into(),
+            self.state_dir.to_string_lossy().into_owned(),
+            "--process".into(),
+            self.process.to_string_lossy().into_owned(),
+        ];
+        if self.tty {
+            v.push("--tty".into());
+        }
+        v
+    }
+}
+
 pub enum Command {
     Start(StartArgs),
+    Exec(ExecArgs),
     Monitor(MonitorArgs),
     KillAll(RuntimeArgs, i32),
     Delete(RuntimeArgs),
@@ -124,6 +172,11 @@ fn need(p: &[(String, Option<String>)], key: &str) -> Result<String> {
     }
 }
 
+fn flag(p: &[(String, Option<String>)], key: &str) -> bool {
+    p.iter()
+        .any(|(k, v)| k == key && v.as_deref().is_none_or(|v| v == "true" || v == "1"))
+}
+
 fn need_i32(p: &[(String, Option<String>)], key: &str) -> Result<i32> {
     need(p, key)?
         .parse()
@@ -159,24 +212,52 @@ pub fn parse(args: &[String]) -> Result<Command> {
     };
     match cmd.as_str() {
         "start" => {
-            let p = pairs(rest, &["stdin"])?;
+            let p = pairs(rest, &["stdin", "tty"])?;
             check_known(
                 &p,
-                &["id", "bundle", "state-dir", "log", "runtime-root", "stdin"],
+                &[
+                    "id",
+                    "bundle",
+                    "state-dir",
+                    "log",
+                    "runtime-root",
+                    "stdin",
+                    "tty",
+                    "console-size",
+                ],
             )?;
+            let console_size = match take(&p, "console-size") {
+                Some(v) => Some(
+                    v.split_once('x')
+                        .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)))
+                        .context("--console-size must be HEIGHTxWIDTH")?,
+                ),
+                None => None,
+            };
             Ok(Command::Start(StartArgs {
                 id: need(&p, "id")?,
                 bundle: need(&p, "bundle")?.into(),
                 state_dir: need(&p, "state-dir")?.into(),
                 log: need(&p, "log")?.into(),
                 runtime_root: need(&p, "runtime-root")?.into(),
-                stdin: p.iter().any(|(k, v)| {
-                    k == "stdin" && v.as_deref().is_none_or(|v| v == "true" || v == "1")
-                }),
+                stdin: flag(&p, "stdin"),
+                tty: flag(&p, "tty"),
+                console_size,
+            }))
+        }
+        "exec" => {
+            let p = pairs(rest, &["tty"])?;
+            check_known(&p, &["id", "runtime-root", "state-dir", "process", "tty"])?;
+            Ok(Command::Exec(ExecArgs {
+                id: need(&p, "id")?,
+                runtime_root: need(&p, "runtime-root")?.into(),
+                state_dir: need(&p, "state-dir")?.into(),
+                process: need(&p, "process")?.into(),
+                tty: flag(&p, "tty"),
             }))
         }
         "monitor" => {
-            let p = pairs(rest, &[])?;
+            let p = pairs(rest, &["tty"])?;
             Ok(Command::Monitor(MonitorArgs {
                 id: need(&p, "id")?,
                 shim: take(&p, "shim")
@@ -189,11 +270,15 @@ pub fn parse(args: &[String]) -> Result<Command> {
                 listen_fd: need_i32(&p, "listen-fd")?,
                 log_fd: need_i32(&p, "log-fd")?,
                 stdout_fd: need_i32(&p, "stdout-fd")?,
-                stderr_fd: need_i32(&p, "stderr-fd")?,
+                stderr_fd: match take(&p, "stderr-fd") {
+                    Some(v) => Some(v.parse().context("--stderr-fd must be a number")?),
+                    None => None,
+                },
                 stdin_fd: match take(&p, "stdin-fd") {
                     Some(v) => Some(v.parse().context("--stdin-fd must be a number")?),
                     None => None,
                 },
+                tty: flag(&p, "tty"),
             }))
         }
         "kill-all" | "delete" => {
@@ -251,6 +336,38 @@ mod tests {
         assert_eq!(a.log, PathBuf::from("/l.log"));
         assert_eq!(a.runtime_root, PathBuf::from("/r"));
         assert!(a.stdin);
+        assert!(!a.tty);
+        let Command::Start(a) = parse(&s(&[
+            "start",
+            "--id=a",
+            "--bundle=/b",
+            "--state-dir=/s",
+            "--log=/l",
+            "--runtime-root=/r",
+            "--tty",
+            "--console-size",
+            "40x120",
+        ]))
+        .unwrap() else {
+            panic!("not start")
+        };
+        assert!(a.tty);
+        assert_eq!(a.console_size, Some((40, 120)));
+    }
+
+    #[test]
+    fn exec_round_trip() {
+        let e = ExecArgs {
+            id: "a".into(),
+            runtime_root: "/r".into(),
+            state_dir: "/s".into(),
+            process: "/s/exec-1.json".into(),
+            tty: true,
+        };
+        let Command::Exec(back) = parse(&e.to_args()).unwrap() else {
+            panic!("not exec")
+        };
+        assert_eq!(back, e);
     }
 
     #[test]
@@ -274,8 +391,9 @@ mod tests {
             listen_fd: 3,
             log_fd: 4,
             stdout_fd: 5,
-            stderr_fd: 6,
+            stderr_fd: Some(6),
             stdin_fd: Some(7),
+            tty: false,
         };
         let Command::Monitor(back) = parse(&m.to_args()).unwrap() else {
             panic!("not monitor")
@@ -283,6 +401,8 @@ mod tests {
         assert_eq!(back, m);
         m.shim = None;
         m.stdin_fd = None;
+        m.stderr_fd = None;
+        m.tty = true;
         let Command::Monitor(back) = parse(&m.to_args()).unwrap() else {
             panic!("not monitor")
         };

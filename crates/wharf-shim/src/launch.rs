@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -30,7 +30,7 @@ use wharf_runtime::shim_proto::{
     LaunchResult, StartErrorKind, INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
 };
 
-use wharf_shim::args::{MonitorArgs, StartArgs};
+use wharf_shim::args::{ExecArgs, MonitorArgs, StartArgs};
 use wharf_shim::monitor::{set_nonblocking, Monitor, RuntimeOps};
 
 /// Runs in the process wharfd spawned; returns its exit code.
@@ -168,8 +168,90 @@ struct Ready {
     listener: UnixListener,
     log: File,
     stdout_r: OwnedFd,
-    stderr_r: OwnedFd,
+    stderr_r: Option<OwnedFd>,
     stdin_w: Option<OwnedFd>,
+}
+
+/// The shim's ends of the container's stdio: pipes, or with a TTY the pty master (read for
+/// output; a duplicate written for stdin).
+struct OurEnds {
+    stdout_r: OwnedFd,
+    stderr_r: Option<OwnedFd>,
+    stdin_w: Option<OwnedFd>,
+}
+
+/// The container's ends of the stdio pipes.
+struct TheirEnds {
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+/// Name of the socket libcontainer sends a TTY container's pty master on (in the state dir).
+const CONSOLE_SOCKET: &str = "console.sock";
+/// A runtime that has not sent the master by then is not going to.
+const CONSOLE_TIMEOUT_MS: u16 = 10_000;
+
+fn stdio_pipes(stdin: bool) -> Result<(OurEnds, TheirEnds)> {
+    let (stdout_r, stdout_w) = pipe2(OFlag::O_CLOEXEC).context("stdout pipe")?;
+    let (stderr_r, stderr_w) = pipe2(OFlag::O_CLOEXEC).context("stderr pipe")?;
+    let (stdin_r, stdin_w): (OwnedFd, Option<OwnedFd>) = if stdin {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).context("stdin pipe")?;
+        (r, Some(w))
+    } else {
+        let null = File::open("/dev/null").context("opening /dev/null")?;
+        (null.into(), None)
+    };
+    // Only our ends are non-blocking; the container's ends must behave like normal stdio.
+    for fd in [Some(&stdout_r), Some(&stderr_r), stdin_w.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        set_nonblocking(fd.as_raw_fd())?;
+    }
+    Ok((
+        OurEnds {
+            stdout_r,
+            stderr_r: Some(stderr_r),
+            stdin_w,
+        },
+        TheirEnds {
+            stdin: stdin_r,
+            stdout: stdout_w,
+            stderr: stderr_w,
+        },
+    ))
+}
+
+/// Takes the pty master libcontainer sends on the console socket and sizes it before the
+/// container's process runs (Docker's `ConsoleSize`).
+fn receive_console(listener: &UnixListener, args: &StartArgs) -> Result<OurEnds> {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::from(CONSOLE_TIMEOUT_MS)).context("poll console")?;
+    if ready == 0 {
+        anyhow::bail!("the runtime sent no pty master within 10s");
+    }
+    let (conn, _) = listener.accept().context("accepting the console socket")?;
+    conn.set_nonblocking(false)
+        .context("blocking console socket")?;
+    let master = wharf_runtime::fdpass::recv_one_fd(&conn).context("receiving the pty master")?;
+    if let Some((h, w)) = args.console_size {
+        if h > 0 && w > 0 {
+            wharf_runtime::fdpass::set_winsize(master.as_raw_fd(), h, w)
+                .context("setting the console size")?;
+        }
+    }
+    set_nonblocking(master.as_raw_fd())?;
+    let stdin_w = if args.stdin {
+        Some(master.try_clone().context("duplicating the pty master")?)
+    } else {
+        None
+    };
+    Ok(OurEnds {
+        stdout_r: master,
+        stderr_r: None,
+        stdin_w,
+    })
 }
 
 /// Wraps libcontainer's default executor to undo what the shim did to its own signal state:
@@ -267,30 +349,21 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
                 .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
         });
 
-    let (stdout_r, stdout_w) = pipe2(OFlag::O_CLOEXEC)
-        .context("stdout pipe")
-        .map_err(other)?;
-    let (stderr_r, stderr_w) = pipe2(OFlag::O_CLOEXEC)
-        .context("stderr pipe")
-        .map_err(other)?;
-    let (stdin_r, stdin_w): (OwnedFd, Option<OwnedFd>) = if args.stdin {
-        let (r, w) = pipe2(OFlag::O_CLOEXEC)
-            .context("stdin pipe")
-            .map_err(other)?;
-        (r, Some(w))
+    // Without a TTY: pipes. With one: libcontainer makes the pty inside the container's
+    // devpts and sends us the master on this socket once `build` has run.
+    let console = if args.tty {
+        let path = args.state_dir.join(CONSOLE_SOCKET);
+        let l = bind(&path).map_err(other)?;
+        Some((l, path))
     } else {
-        let null = File::open("/dev/null")
-            .context("opening /dev/null")
-            .map_err(other)?;
-        (null.into(), None)
+        None
     };
-    // Only our ends are non-blocking; the container's ends must behave like normal stdio.
-    for fd in [Some(&stdout_r), Some(&stderr_r), stdin_w.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        set_nonblocking(fd.as_raw_fd()).map_err(other)?;
-    }
+    let (ours, theirs) = if console.is_none() {
+        let (o, t) = stdio_pipes(args.stdin).map_err(other)?;
+        (Some(o), Some(t))
+    } else {
+        (None, None)
+    };
 
     fs::create_dir_all(&args.runtime_root)
         .with_context(|| format!("creating runtime root {}", args.runtime_root.display()))
@@ -300,11 +373,17 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
         .validate_id()
         .and_then(|b| b.with_root_path(&args.runtime_root))
         .map(|b| {
-            b.with_executor(ShimExecutor)
-                .with_stdin(stdin_r)
-                .with_stdout(stdout_w)
-                .with_stderr(stderr_w)
-                .as_init(&args.bundle)
+            let b = b
+                .with_executor(ShimExecutor)
+                .with_console_socket(console.as_ref().map(|(_, p)| p.clone()));
+            let b = match theirs {
+                Some(t) => b
+                    .with_stdin(t.stdin)
+                    .with_stdout(t.stdout)
+                    .with_stderr(t.stderr),
+                None => b,
+            };
+            b.as_init(&args.bundle)
                 .with_systemd(false)
                 .with_detach(true)
         })
@@ -319,11 +398,21 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
         }
     };
 
-    let started = (|| -> Result<i32> {
+    let mut ours = ours;
+    let started = (|| -> Result<(i32, OurEnds)> {
         let pid = container
             .pid()
             .context("libcontainer reported no init pid")?
             .as_raw();
+        let ours = match (ours.take(), &console) {
+            (Some(o), _) => o,
+            (None, Some((l, path))) => {
+                let got = receive_console(l, args);
+                let _ = fs::remove_file(path);
+                got?
+            }
+            (None, None) => anyhow::bail!("no stdio for the container"),
+        };
         if new_netns {
             crate::netns::loopback_up(pid).context("bringing up lo")?;
         }
@@ -335,15 +424,18 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
             pid.to_string().as_bytes(),
         )
         .context("writing init.pid")?;
-        Ok(pid)
+        Ok((pid, ours))
     })();
-    let pid = match started {
-        Ok(pid) => pid,
+    let (pid, ours) = match started {
+        Ok(v) => v,
         Err(e) => {
             let _ = container.delete(true);
             delete_container(&args.runtime_root, &args.id);
             kill_and_reap_children();
             let _ = fs::remove_file(args.state_dir.join(INIT_PID_FILE));
+            if let Some((_, path)) = &console {
+                let _ = fs::remove_file(path);
+            }
             return Err(other(e));
         }
     };
@@ -358,15 +450,16 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
             pid,
             listen_fd: listener.as_raw_fd(),
             log_fd: log.as_raw_fd(),
-            stdout_fd: stdout_r.as_raw_fd(),
-            stderr_fd: stderr_r.as_raw_fd(),
-            stdin_fd: stdin_w.as_ref().map(|f| f.as_raw_fd()),
+            stdout_fd: ours.stdout_r.as_raw_fd(),
+            stderr_fd: ours.stderr_r.as_ref().map(|f| f.as_raw_fd()),
+            stdin_fd: ours.stdin_w.as_ref().map(|f| f.as_raw_fd()),
+            tty: args.tty,
         },
         listener,
         log,
-        stdout_r,
-        stderr_r,
-        stdin_w,
+        stdout_r: ours.stdout_r,
+        stderr_r: ours.stderr_r,
+        stdin_w: ours.stdin_w,
     })
 }
 
@@ -620,6 +713,108 @@ impl RuntimeOps for InProcessOps {
     fn delete(&self, args: &MonitorArgs) {
         delete_container(&args.runtime_root, &args.id);
     }
+
+    fn shim_binary(&self) -> Option<std::path::PathBuf> {
+        std::env::current_exe().ok()
+    }
+}
+
+/// `wharf-shim exec`: starts one process in the running container through libcontainer's
+/// tenant builder (joins its namespaces and cgroups, applies the process's user and
+/// capabilities), reports on fd 3 and exits. Our parent, the monitor, is a subreaper and
+/// inherits the process when libcontainer's intermediate process exits.
+pub fn exec(args: ExecArgs) -> i32 {
+    let result = match run_exec(&args) {
+        Ok(pid) => LaunchResult {
+            ok: true,
+            pid: Some(pid),
+            error: None,
+            error_kind: None,
+        },
+        Err(r) => r,
+    };
+    // SAFETY: the monitor dup'ed the report pipe to this descriptor for us alone.
+    let mut report = unsafe { File::from_raw_fd(wharf_shim::monitor::EXEC_REPORT_FD) };
+    if let Ok(line) = serde_json::to_string(&result) {
+        let _ = writeln!(report, "{line}");
+    }
+    if result.ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn run_exec(args: &ExecArgs) -> Result<i32, LaunchResult> {
+    let other = |e: anyhow::Error| failure(StartErrorKind::Other, format!("{e:#}"));
+    let _ = std::env::set_current_dir("/");
+    let process: oci_spec::runtime::Process = serde_json::from_slice(
+        &fs::read(&args.process)
+            .with_context(|| format!("reading {}", args.process.display()))
+            .map_err(other)?,
+    )
+    .context("parsing the exec process")
+    .map_err(other)?;
+    let container = Container::load(args.runtime_root.join(&args.id))
+        .map_err(|e| failure(StartErrorKind::Other, error_chain(&e)))?;
+    let bundle = container.bundle().to_path_buf();
+    let mut spec = Spec::load(bundle.join("config.json"))
+        .map_err(|e| failure(StartErrorKind::Other, error_chain(&e)))?;
+    spec.set_process(Some(process));
+    check_command(&bundle, &spec)?;
+
+    let console = if args.tty {
+        // Unique per exec: several may start at once.
+        let path = args
+            .state_dir
+            .join(format!("exec-{}.console", std::process::id()));
+        Some((bind(&path).map_err(other)?, path))
+    } else {
+        None
+    };
+    let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
+        .with_root_path(&args.runtime_root)
+        .map(|b| {
+            b.with_executor(ShimExecutor)
+                .with_console_socket(console.as_ref().map(|(_, p)| p.clone()))
+                .as_tenant()
+                .with_process(Some(&args.process))
+                .with_detach(true)
+        })
+        .and_then(|b| b.build());
+    let result = match built {
+        Ok(pid) => {
+            let pid = pid.as_raw();
+            match &console {
+                Some((l, _)) => pass_console(l).map(|()| pid).map_err(|e| {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    other(e)
+                }),
+                None => Ok(pid),
+            }
+        }
+        Err(e) => Err(failure(StartErrorKind::Other, error_chain(&e))),
+    };
+    if let Some((_, path)) = &console {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+/// Hands the exec's pty master from libcontainer to wharfd, whose socket is our stdin.
+fn pass_console(listener: &UnixListener) -> Result<()> {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::from(CONSOLE_TIMEOUT_MS)).context("poll console")? == 0 {
+        anyhow::bail!("the runtime sent no pty master within 10s");
+    }
+    let (conn, _) = listener.accept().context("accepting the console socket")?;
+    conn.set_nonblocking(false)
+        .context("blocking console socket")?;
+    let master = wharf_runtime::fdpass::recv_one_fd(&conn).context("receiving the pty master")?;
+    wharf_runtime::fdpass::send_with_fds(0, b"m", &[master.as_raw_fd()])
+        .context("passing the pty master to wharfd")?;
+    Ok(())
 }
 
 /// Signals every process of the container through libcontainer (freezer, cgroup pids).
@@ -652,9 +847,9 @@ fn run_monitor(ready: Ready) -> Result<()> {
         ready.listener.into_raw_fd(),
         ready.log.into_raw_fd(),
         ready.stdout_r.into_raw_fd(),
-        ready.stderr_r.into_raw_fd(),
     ]
     .into_iter()
+    .chain(ready.stderr_r.map(IntoRawFd::into_raw_fd))
     .chain(ready.stdin_w.map(IntoRawFd::into_raw_fd))
     .collect();
     for fd in &fds {

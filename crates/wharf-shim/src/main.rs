@@ -16,6 +16,7 @@ fn main() {
     let argv = args::argv_or_exit("wharf-shim");
     let code = match args::parse(&argv) {
         Ok(Command::Start(a)) => launch::start(a),
+        Ok(Command::Exec(a)) => launch::exec(a),
         Ok(Command::Monitor(m)) => {
             let ops: Box<dyn RuntimeOps> = match m.shim.clone() {
                 Some(shim) => Box::new(ExecOps { shim }),

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use wharf_runtime::shim_proto::{ExitStatus, Request, Response, EXIT_FILE, SOCKET_FILE};
+use wharf_runtime::shim_proto::{
+    exec_fd_count, ExitStatus, LaunchResult, Request, Response, EXIT_FILE, SOCKET_FILE,
+};
 
 use crate::args::MonitorArgs;
 use crate::cleanup;
@@ -28,6 +30,8 @@ pub trait RuntimeOps {
     fn kill_all(&self, args: &MonitorArgs, signal: i32) -> Result<(), String>;
     /// Removes the runtime's state and the container's cgroups after the init was reaped.
     fn delete(&self, args: &MonitorArgs);
+    /// The full `wharf-shim` binary, run as `wharf-shim exec` for [`Request::Exec`].
+    fn shim_binary(&self) -> Option<std::path::PathBuf>;
 }
 
 /// [`RuntimeOps`] by running the full shim binary.
@@ -79,6 +83,10 @@ impl RuntimeOps for ExecOps {
             .stderr(std::process::Stdio::null())
             .status();
     }
+
+    fn shim_binary(&self) -> Option<std::path::PathBuf> {
+        Some(self.shim.clone())
+    }
 }
 
 /// Longest request line accepted; real requests are a few dozen bytes.
@@ -104,7 +112,22 @@ enum Phase {
     Wait,
     /// Copying the client's bytes to the container's stdin.
     Stdin,
+    /// An exec is being started (`wharf-shim exec` runs) or runs; answered at each step.
+    Exec,
 }
+
+/// An exec a client waits on: first its launcher, then the process itself.
+struct ExecTrack {
+    launcher: i32,
+    /// Read end of the pipe the launcher reports its `LaunchResult` on.
+    report: File,
+    /// Set once the launcher reported the process started.
+    pid: Option<i32>,
+}
+
+/// Exits of processes we did not know yet (an exec can end before its launcher's report is
+/// read); only a few are kept, so orphans reparented to us cannot grow this.
+const EARLY_EXITS: usize = 64;
 
 struct Client {
     stream: UnixStream,
@@ -113,7 +136,14 @@ struct Client {
     outbuf: Vec<u8>,
     phase: Phase,
     read_eof: bool,
+    /// The peer closed its socket entirely (hang-up), as opposed to shutting down its write
+    /// side. On a stdin stream only the latter closes the container's stdin: wharfd half-closes
+    /// on purpose, and a wharfd that died must not close stdin under a running container.
+    hung_up: bool,
     dead: bool,
+    /// Descriptors that came with the request line (`SCM_RIGHTS`).
+    fds: Vec<OwnedFd>,
+    exec: Option<ExecTrack>,
 }
 
 pub struct Monitor {
@@ -133,6 +163,7 @@ pub struct Monitor {
     scratch: Vec<u8>,
     /// Whether the one-time trim of clean code pages (see [`trim_clean_file_pages`]) is done.
     trimmed: bool,
+    early_exits: std::collections::VecDeque<(i32, i32)>,
 }
 
 impl Monitor {
@@ -141,7 +172,7 @@ impl Monitor {
         listener: UnixListener,
         log: File,
         stdout: OwnedFd,
-        stderr: OwnedFd,
+        stderr: Option<OwnedFd>,
         stdin: Option<OwnedFd>,
         ops: Box<dyn RuntimeOps>,
     ) -> Result<Self> {
@@ -160,7 +191,7 @@ impl Monitor {
         listener
             .set_nonblocking(true)
             .context("non-blocking listener")?;
-        for fd in [Some(&stdout), Some(&stderr), stdin.as_ref()]
+        for fd in [Some(&stdout), stderr.as_ref(), stdin.as_ref()]
             .into_iter()
             .flatten()
         {
@@ -172,7 +203,7 @@ impl Monitor {
             listener,
             log: LogWriter::new(log),
             stdout: Some(File::from(stdout)),
-            stderr: Some(File::from(stderr)),
+            stderr: stderr.map(File::from),
             stdin: stdin.map(File::from),
             stdin_attached: false,
             sigfd,
@@ -181,6 +212,7 @@ impl Monitor {
             drain_deadline: None,
             scratch: vec![0; CHUNK],
             trimmed: false,
+            early_exits: std::collections::VecDeque::new(),
         })
     }
 
@@ -199,7 +231,7 @@ impl Monitor {
         let listener = UnixListener::from(take(args.listen_fd)?);
         let log = File::from(take(args.log_fd)?);
         let stdout = take(args.stdout_fd)?;
-        let stderr = take(args.stderr_fd)?;
+        let stderr = args.stderr_fd.map(take).transpose()?;
         let stdin = args.stdin_fd.map(take).transpose()?;
         Self::new(args, listener, log, stdout, stderr, stdin, ops)
     }
@@ -258,7 +290,7 @@ impl Monitor {
             }
             let wants_read = !c.read_eof
                 && match c.phase {
-                    Phase::Request | Phase::Wait => true,
+                    Phase::Request | Phase::Wait | Phase::Exec => true,
                     Phase::Stdin => c.inbuf.is_empty(),
                     Phase::Respond => false,
                 };
@@ -325,9 +357,6 @@ impl Monitor {
                 // 0: children remain but none exited; -1: ECHILD (or EINTR, retried next wake).
                 return;
             }
-            if pid != self.args.pid || self.exited.is_some() {
-                continue; // an orphan reparented to us as subreaper
-            }
             let code = if libc::WIFEXITED(status) {
                 libc::WEXITSTATUS(status)
             } else if libc::WIFSIGNALED(status) {
@@ -335,6 +364,11 @@ impl Monitor {
             } else {
                 continue;
             };
+            if pid != self.args.pid || self.exited.is_some() {
+                // An exec's launcher or process, or an orphan reparented to us as subreaper.
+                self.reaped_other(pid, code);
+                continue;
+            }
             self.exited = Some((code, now_rfc3339()));
             self.drain_deadline = Some(Instant::now() + DRAIN_GRACE);
             // Nobody can consume stdin any more.
@@ -381,7 +415,10 @@ impl Monitor {
                         outbuf: Vec::new(),
                         phase: Phase::Request,
                         read_eof: false,
+                        hung_up: false,
                         dead: false,
+                        fds: Vec::new(),
+                        exec: None,
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -404,8 +441,8 @@ impl Monitor {
         if revents & (libc::POLLIN | libc::POLLHUP) != 0 {
             match self.clients[i].phase {
                 Phase::Request => self.read_request(i),
-                Phase::Wait => self.read_discard(i, revents),
-                Phase::Stdin => self.read_stdin(i),
+                Phase::Wait | Phase::Exec => self.read_discard(i, revents),
+                Phase::Stdin => self.read_stdin(i, revents),
                 Phase::Respond => {
                     if revents & libc::POLLHUP != 0 {
                         self.drop_client(i);
@@ -418,8 +455,8 @@ impl Monitor {
     fn drop_client(&mut self, i: usize) {
         let c = &mut self.clients[i];
         if c.phase == Phase::Stdin && !c.dead {
-            // An attach that vanished still means EOF for the container, as with Docker.
-            self.stdin = None;
+            // A vanished wharfd is not a close: stdin stays open for the next one (see
+            // `maybe_close_stdin`).
             self.stdin_attached = false;
         }
         self.clients[i].dead = true;
@@ -429,12 +466,13 @@ impl Monitor {
         let mut buf = [0u8; 512];
         loop {
             let c = &mut self.clients[i];
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
+            match wharf_runtime::fdpass::recv_with_fds(c.stream.as_raw_fd(), &mut buf) {
+                Ok((0, _)) => {
                     c.read_eof = true;
                     break;
                 }
-                Ok(n) => {
+                Ok((n, fds)) => {
+                    c.fds.extend(fds);
                     c.inbuf.extend_from_slice(&buf[..n]);
                     if c.inbuf.contains(&b'\n') || c.inbuf.len() > MAX_REQUEST {
                         break;
@@ -487,14 +525,46 @@ impl Monitor {
             }
             Request::Kill { signal, all } => {
                 let resp = match self.kill(signal, all) {
-                    Ok(()) => Response {
-                        ok: true,
-                        pid: Some(self.args.pid),
-                        ..Default::default()
-                    },
+                    Ok(()) => ok_response(self.args.pid),
                     Err(e) => error_response(&e),
                 };
                 self.respond(i, resp, Phase::Respond);
+            }
+            Request::Resize { height, width } => {
+                let resp = if !self.args.tty {
+                    error_response("the container has no TTY")
+                } else if self.exited.is_some() {
+                    error_response("container is not running")
+                } else {
+                    match wharf_runtime::fdpass::set_winsize(self.args.stdout_fd, height, width) {
+                        Ok(()) => ok_response(self.args.pid),
+                        Err(e) => error_response(&format!("resizing the pty: {e}")),
+                    }
+                };
+                self.respond(i, resp, Phase::Respond);
+            }
+            Request::Exec { process, tty } => {
+                let fds = std::mem::take(&mut self.clients[i].fds);
+                let started = if self.exited.is_some() {
+                    Err("container is not running".to_string())
+                } else if fds.len() != exec_fd_count(tty) {
+                    Err(format!(
+                        "exec needs {} descriptors, got {}",
+                        exec_fd_count(tty),
+                        fds.len()
+                    ))
+                } else {
+                    self.spawn_exec(&process, tty, fds)
+                };
+                match started {
+                    Ok(track) => {
+                        let c = &mut self.clients[i];
+                        c.inbuf.clear();
+                        c.exec = Some(track);
+                        c.phase = Phase::Exec;
+                    }
+                    Err(e) => self.respond(i, error_response(&e), Phase::Respond),
+                }
             }
             Request::Wait => {
                 // The loop ends right after the exit is final, so this is never too late.
@@ -531,6 +601,135 @@ impl Monitor {
         }
     }
 
+    /// Runs `wharf-shim exec` as our child with the client's descriptors as its stdio; the
+    /// process it starts is reparented to us (subreaper) when its intermediate parent exits.
+    fn spawn_exec(
+        &self,
+        process: &str,
+        tty: bool,
+        mut fds: Vec<OwnedFd>,
+    ) -> Result<ExecTrack, String> {
+        let shim = self
+            .ops
+            .shim_binary()
+            .ok_or_else(|| "no wharf-shim binary to run exec with".to_string())?;
+        let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| format!("report pipe: {e}"))?;
+        let args = crate::args::ExecArgs {
+            id: self.args.id.clone(),
+            runtime_root: self.args.runtime_root.clone(),
+            state_dir: self.args.state_dir.clone(),
+            process: process.into(),
+            tty,
+        };
+        let mut cmd = std::process::Command::new(&shim);
+        cmd.args(args.to_args());
+        if tty {
+            let sock = fds.remove(0);
+            cmd.stdin(std::process::Stdio::from(sock))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        } else {
+            let mut it = fds.into_iter();
+            let (Some(i), Some(o), Some(e)) = (it.next(), it.next(), it.next()) else {
+                return Err("exec needs three descriptors".into());
+            };
+            cmd.stdin(std::process::Stdio::from(i))
+                .stdout(std::process::Stdio::from(o))
+                .stderr(std::process::Stdio::from(e));
+        }
+        let report_fd = report_w.as_raw_fd();
+        // SAFETY: between fork and exec only async-signal-safe dup2 runs.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                if libc::dup2(report_fd, EXEC_REPORT_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", shim.display()))?;
+        drop(report_w);
+        set_nonblocking(report_r.as_raw_fd()).map_err(|e| format!("{e:#}"))?;
+        Ok(ExecTrack {
+            launcher: child.id() as i32,
+            report: File::from(report_r),
+            pid: None,
+        })
+    }
+
+    /// A reaped child that is not the init: an exec's launcher (its report says whether the
+    /// process started) or an exec's process (its client gets the exit code).
+    fn reaped_other(&mut self, pid: i32, code: i32) {
+        if let Some(i) = self.clients.iter().position(|c| {
+            c.exec
+                .as_ref()
+                .is_some_and(|e| e.launcher == pid && e.pid.is_none())
+        }) {
+            let result = self.clients[i]
+                .exec
+                .as_mut()
+                .map(|e| read_report(&mut e.report))
+                .unwrap_or_else(|| launch_failure("no exec"));
+            match (result.ok, result.pid) {
+                (true, Some(exec_pid)) => {
+                    if let Some(e) = self.clients[i].exec.as_mut() {
+                        e.pid = Some(exec_pid);
+                    }
+                    self.respond(i, ok_response(exec_pid), Phase::Exec);
+                    if let Some(pos) = self.early_exits.iter().position(|(p, _)| *p == exec_pid) {
+                        let (_, exit) = self.early_exits.remove(pos).unwrap_or((exec_pid, 255));
+                        self.exec_exited(i, exec_pid, exit);
+                    }
+                }
+                _ => {
+                    let mut resp =
+                        error_response(result.error.as_deref().unwrap_or("exec failed to start"));
+                    resp.error_kind = result.error_kind;
+                    self.respond(i, resp, Phase::Respond);
+                }
+            }
+            return;
+        }
+        if let Some(i) = self
+            .clients
+            .iter()
+            .position(|c| c.exec.as_ref().is_some_and(|e| e.pid == Some(pid)))
+        {
+            self.exec_exited(i, pid, code);
+            return;
+        }
+        if self
+            .clients
+            .iter()
+            .any(|c| c.exec.as_ref().is_some_and(|e| e.pid.is_none()))
+        {
+            if self.early_exits.len() >= EARLY_EXITS {
+                self.early_exits.pop_front();
+            }
+            self.early_exits.push_back((pid, code));
+        }
+    }
+
+    fn exec_exited(&mut self, i: usize, pid: i32, code: i32) {
+        self.clients[i].exec = None;
+        let resp = Response {
+            ok: true,
+            pid: Some(pid),
+            running: Some(false),
+            exit: Some(ExitStatus {
+                exit_code: code,
+                finished_at: now_rfc3339(),
+                oom_killed: false,
+            }),
+            ..Default::default()
+        };
+        self.respond(i, resp, Phase::Respond);
+    }
+
     fn state_response(&self) -> Response {
         Response {
             ok: true,
@@ -541,7 +740,7 @@ impl Monitor {
                 finished_at: at.clone(),
                 oom_killed: false,
             }),
-            error: None,
+            ..Default::default()
         }
     }
 
@@ -625,13 +824,16 @@ impl Monitor {
         }
     }
 
-    fn read_stdin(&mut self, i: usize) {
+    fn read_stdin(&mut self, i: usize, revents: libc::c_short) {
         let c = &mut self.clients[i];
         if !c.inbuf.is_empty() {
             return; // backpressure: wait for the pipe to take what we hold
         }
         match c.stream.read(&mut self.scratch) {
-            Ok(0) => c.read_eof = true,
+            Ok(0) => {
+                c.read_eof = true;
+                c.hung_up = revents & libc::POLLHUP != 0;
+            }
             Ok(n) => c.inbuf.extend_from_slice(&self.scratch[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::WouldBlock => {}
             Err(_) => {
@@ -680,7 +882,9 @@ impl Monitor {
     fn maybe_close_stdin(&mut self, i: usize) {
         let c = &mut self.clients[i];
         if c.phase == Phase::Stdin && c.read_eof && c.inbuf.is_empty() {
-            self.stdin = None;
+            if !c.hung_up {
+                self.stdin = None;
+            }
             self.stdin_attached = false;
             c.phase = Phase::Respond;
             if c.outbuf.is_empty() {
@@ -716,7 +920,7 @@ impl Monitor {
             pid: Some(self.args.pid),
             running: Some(false),
             exit: Some(status),
-            error: None,
+            ..Default::default()
         };
         if let Ok(mut line) = serde_json::to_vec(&resp) {
             line.push(b'\n');
@@ -793,6 +997,35 @@ fn trim_clean_file_pages() {
         }
     }
     flush(current, clean);
+}
+
+/// The launcher's report descriptor in `wharf-shim exec` (after stdin, stdout, stderr).
+pub const EXEC_REPORT_FD: RawFd = 3;
+
+fn read_report(f: &mut File) -> LaunchResult {
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| launch_failure("wharf-shim exec exited without a report"))
+}
+
+fn launch_failure(msg: &str) -> LaunchResult {
+    LaunchResult {
+        ok: false,
+        pid: None,
+        error: Some(msg.into()),
+        error_kind: None,
+    }
+}
+
+fn ok_response(pid: i32) -> Response {
+    Response {
+        ok: true,
+        pid: Some(pid),
+        ..Default::default()
+    }
 }
 
 fn error_response(msg: &str) -> Response {

@@ -12,14 +12,13 @@ use futures_util::future::BoxFuture;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use wharf_api::container::{ContainerCreateRequest, ContainerCreateResponse, WaitResponse};
 use wharf_api::ApiError;
 use wharf_runtime::shim_proto::{Request, StartErrorKind};
 use wharf_runtime::spec::{build_spec, BindMount, NetMode, SpecInput};
 use wharf_server::backend::{
-    AttachOptions, AttachSession, LogsOptions, LogsSession, WaitCondition,
+    AttachOptions, AttachSession, LogsOptions, LogsSession, StdinSink, WaitCondition,
 };
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -65,13 +64,6 @@ impl ContainerService {
             }
             None => self.unused_name(),
         };
-        if req.config.tty {
-            // Until the shim owns a pty, a TTY container would get stdcopy frames its client
-            // reads as raw bytes; refuse clearly instead.
-            return Err(ApiError::not_implemented(
-                "TTY containers (-t) are not implemented in Wharf yet",
-            ));
-        }
         if req.config.image.is_empty() {
             return Err(ApiError::invalid("Config.Image is required"));
         }
@@ -409,6 +401,7 @@ impl ContainerService {
             cgroups_path: self.cgroups_path(c.id()),
             readonly_rootfs: c.spec.host_config.readonly_rootfs,
             privileged: c.spec.host_config.privileged,
+            terminal: cfg.tty,
         };
         if c.spec.host_config.init == Some(true) {
             super::init::wrap(&self.ctx.data_root, &mut input).map_err(fail)?;
@@ -429,6 +422,8 @@ impl ContainerService {
             log: &log,
             runtime_root: &runtime_root,
             stdin: cfg.open_stdin,
+            tty: cfg.tty,
+            console_size: super::tty::console_size(&c.spec.host_config.extra),
         })
         .await
         .map_err(|e| fail(internal("starting wharf-shim", e)))?;
@@ -469,23 +464,20 @@ impl ContainerService {
                     return;
                 }
             };
-            while let Some(chunk) = rx.recv().await {
-                if conn.write_all(&chunk).await.is_err() {
-                    return;
-                }
-            }
-            let _ = conn.shutdown().await;
+            super::stdin::pump_to_shim(&mut rx, &mut conn).await;
         });
     }
 
     /// A sender for this container's stdin, creating the channel when needed.
     fn stdin_sender(&self, c: &Arc<Container>) -> mpsc::Sender<Bytes> {
         let mut slot = lock(&c.stdin);
-        if let Some(tx) = slot.sender.as_ref().and_then(|w| w.upgrade()) {
-            return tx;
+        if let Some(tx) = slot.sender.as_ref().filter(|tx| !tx.is_closed()) {
+            return tx.clone();
         }
+        // The slot keeps a sender for the whole run: stdin stays open between attachers and
+        // closes only on an explicit close (StdinOnce) or when the process exits.
         let (tx, rx) = mpsc::channel::<Bytes>(256);
-        slot.sender = Some(tx.downgrade());
+        slot.sender = Some(tx.clone());
         slot.pending = Some(rx);
         drop(slot);
         if c.is_running() {
@@ -962,8 +954,13 @@ impl ContainerService {
         } else {
             events.started + 1
         };
+        let detach_keys = super::stdin::detach_keys(opts.detach_keys.as_deref())?;
         let stdin = if opts.stdin && c.spec.config.open_stdin {
-            Some(self.stdin_sender(&c))
+            Some(StdinSink {
+                tx: self.stdin_sender(&c),
+                // Docker: only a non-TTY StdinOnce attacher's EOF closes the container's stdin.
+                close_on_eof: c.spec.config.stdin_once && !c.spec.config.tty,
+            })
         } else {
             None
         };
@@ -973,10 +970,18 @@ impl ContainerService {
             Box::pin(futures_util::stream::iter(initial))
         };
         self.emit(&c, "attach", &[]);
+        let svc = self.handle();
+        let detached = c.clone();
         Ok(AttachSession {
             tty: c.spec.config.tty,
             output,
             stdin,
+            detach_keys,
+            on_detach: Some(Box::new(move || {
+                if let Some(svc) = svc.upgrade() {
+                    svc.emit(&detached, "detach", &[]);
+                }
+            })),
         })
     }
 }

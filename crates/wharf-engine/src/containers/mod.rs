@@ -6,13 +6,16 @@ pub mod model;
 pub mod rootfs;
 pub mod shim;
 
+mod exec;
 pub(crate) mod init;
 mod lifecycle;
 mod query;
 mod restart;
 mod restore;
 mod signals;
+mod stdin;
 mod top;
+pub(crate) mod tty;
 
 use crate::ctx::Ctx;
 use bytes::Bytes;
@@ -35,7 +38,7 @@ pub struct RunEvents {
 /// Where a container's stdin goes between attachers and the shim.
 #[derive(Default)]
 struct StdinSlot {
-    sender: Option<mpsc::WeakSender<Bytes>>,
+    sender: Option<mpsc::Sender<Bytes>>,
     /// Bytes written before the process exists wait here until start.
     pending: Option<mpsc::Receiver<Bytes>>,
 }
@@ -113,6 +116,8 @@ pub struct ContainerService {
     ctx: Arc<Ctx>,
     containers: RwLock<HashMap<String, Arc<Container>>>,
     images: Arc<crate::images::ImageService>,
+    /// `docker exec` instances by ID, kept after they exit so their exit code can be read.
+    execs: RwLock<HashMap<String, Arc<exec::Exec>>>,
 }
 
 impl ContainerService {
@@ -122,6 +127,7 @@ impl ContainerService {
             ctx,
             containers: RwLock::new(HashMap::new()),
             images,
+            execs: RwLock::new(HashMap::new()),
         })
     }
 

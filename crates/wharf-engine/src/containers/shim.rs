@@ -19,6 +19,9 @@ pub struct LaunchArgs<'a> {
     pub log: &'a Path,
     pub runtime_root: &'a Path,
     pub stdin: bool,
+    pub tty: bool,
+    /// `(height, width)` for the pty.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Runs `wharf-shim start ...` and returns its launch result once the container's process
@@ -38,6 +41,12 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
         .arg(a.runtime_root);
     if a.stdin {
         cmd.arg("--stdin");
+    }
+    if a.tty {
+        cmd.arg("--tty");
+        if let Some((h, w)) = a.console_size {
+            cmd.arg("--console-size").arg(format!("{h}x{w}"));
+        }
     }
     // Its own process group: a signal aimed at the launcher's group (or a Ctrl-C at a
     // foreground wharfd) must never reach the daemon, and vice versa.

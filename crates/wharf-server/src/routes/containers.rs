@@ -1,6 +1,6 @@
 use crate::backend::{
-    AttachOptions, AttachSession, Backend, ContainersBackend, ListContainersOptions, LogsOptions,
-    WaitCondition,
+    AttachOptions, AttachSession, Backend, ContainersBackend, ExecStarted, ListContainersOptions,
+    LogsOptions, WaitCondition,
 };
 use crate::errors::HttpError;
 use crate::hijack;
@@ -16,6 +16,7 @@ use axum::{Extension, Json};
 use hyper::upgrade::OnUpgrade;
 use std::sync::Arc;
 use wharf_api::container::ContainerCreateRequest;
+use wharf_api::exec::{ExecCreateRequest, ExecStartRequest, IdResponse};
 
 type Res = Result<Response, HttpError>;
 
@@ -231,7 +232,78 @@ fn streamed_attach(session: AttachSession, content_type: HeaderValue) -> Respons
         .into_response()
 }
 
-/// The engine has no TTY yet, so there is nothing to resize; `docker run -it` still calls this.
-pub async fn resize() -> StatusCode {
-    StatusCode::OK
+/// `h` and `w` as dockerd reads them: both required, numbers.
+fn size(q: &Params) -> Result<(u16, u16), HttpError> {
+    let get = |k: &str| -> Result<u16, HttpError> {
+        let v = q.get(k).unwrap_or("");
+        v.parse::<u16>()
+            .map_err(|_| HttpError::invalid(format!("strconv.Atoi: parsing {v:?}: invalid syntax")))
+    };
+    Ok((get("h")?, get("w")?))
+}
+
+pub async fn resize<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+    let (h, w) = size(&q)?;
+    b.resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn exec_create<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Res {
+    let req: ExecCreateRequest = read_json(body, "No exec command specified").await?;
+    let exec_id = b.exec_create(&id, req).await?;
+    Ok((StatusCode::CREATED, Json(IdResponse { id: exec_id })).into_response())
+}
+
+pub async fn exec_start<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    Extension(version): Extension<RequestedVersion>,
+    mut req: Request,
+) -> Res {
+    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+    let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
+    let body = std::mem::take(req.body_mut());
+    let start: ExecStartRequest = match read_json(body, "").await {
+        Ok(s) => s,
+        Err(_) if !wants_upgrade => ExecStartRequest::default(),
+        Err(e) => return Err(e),
+    };
+    let session = match b.exec_start(&id, start).await? {
+        ExecStarted::Detached => return Ok(StatusCode::OK.into_response()),
+        ExecStarted::Attached(session) => session,
+    };
+    let content_type = attach_content_type(version, session.tty);
+    match (wants_upgrade, on_upgrade) {
+        (true, Some(on_upgrade)) => {
+            tokio::spawn(hijack::run_upgraded(on_upgrade, session));
+            Ok((
+                StatusCode::SWITCHING_PROTOCOLS,
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (header::CONNECTION, HeaderValue::from_static("Upgrade")),
+                    (header::UPGRADE, HeaderValue::from_static("tcp")),
+                ],
+            )
+                .into_response())
+        }
+        _ => Ok(streamed_attach(session, content_type)),
+    }
+}
+
+pub async fn exec_resize<B: Backend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
+    let (h, w) = size(&q)?;
+    b.exec_resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn exec_inspect<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
+    Ok(Json(b.exec_inspect(&id).await?).into_response())
 }

@@ -151,6 +151,10 @@ impl ContainersBackend for Fake {
             output,
         })
     }
+    async fn resize(&self, id: &str, height: u16, width: u16) -> BackendResult<()> {
+        self.rec(format!("resize {id} {height}x{width}"));
+        self.lookup(id).map(|_| ())
+    }
     async fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<AttachSession> {
         self.rec(format!(
             "attach {id} stdin={} stream={}",
@@ -166,11 +170,17 @@ impl ContainersBackend for Fake {
             let seen = self.stdin_seen.clone();
             tokio::spawn(async move {
                 while let Some(b) = rx.recv().await {
+                    if b.is_empty() {
+                        break; // the close marker
+                    }
                     seen.lock().unwrap().0.extend_from_slice(&b);
                 }
                 seen.lock().unwrap().1 = true;
             });
-            Some(tx)
+            Some(StdinSink {
+                tx,
+                close_on_eof: true,
+            })
         } else {
             None
         };
@@ -178,6 +188,8 @@ impl ContainersBackend for Fake {
             tty: *self.tty.lock().unwrap(),
             output,
             stdin,
+            detach_keys: wharf_api::detach::DEFAULT_DETACH_KEYS.to_vec(),
+            on_detach: None,
         })
     }
 }
