@@ -7,8 +7,10 @@
 //! the pane with a generous deadline; nothing asserts on timing.
 
 use serde_json::json;
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -228,6 +230,7 @@ struct Observed {
     attach_detach_exit: i32,
     attach_detach_tail: String,
     attach_exit: i32,
+    start_exit: i32,
     exec_exit: i32,
     exec_detach_exit: i32,
     exec_detach_tail: String,
@@ -311,6 +314,30 @@ async fn scenario(
     tmux.type_line(&s2, "exit 3");
     let (attach_exit, _) = tmux.wait_exit(&s2);
 
+    // start -a -i of a container created as `create -it` makes.
+    let st = format!("pty-{t}-st");
+    client
+        .post_json::<serde_json::Value>(
+            &format!("/containers/create?name={st}"),
+            &json!({"Image": "busybox", "Cmd": ["sh"], "Tty": true, "OpenStdin": true,
+                    "StdinOnce": true, "AttachStdin": true, "AttachStdout": true,
+                    "AttachStderr": true}),
+        )
+        .await
+        .unwrap();
+    let s5 = format!("{t}-start");
+    tmux.session(
+        &s5,
+        100,
+        30,
+        &tool.line(host, config, &format!("start -a -i {st}")),
+    );
+    tmux.wait_for(&s5, "the shell prompt", prompt_seen);
+    tmux.retype_until(&s5, "echo st-$(stty size | tr ' ' x)", "st-30x100");
+    tmux.type_line(&s5, "exit 5");
+    let (start_exit, _) = tmux.wait_exit(&s5);
+    let _ = client.remove(&st, true).await;
+
     // exec -it in a running container: type, read, size, exit code; then detach from a
     // second exec.
     let ex = format!("pty-{t}-ex");
@@ -359,10 +386,117 @@ async fn scenario(
         attach_detach_exit,
         attach_detach_tail,
         attach_exit,
+        start_exit,
         exec_exit,
         exec_detach_exit,
         exec_detach_tail,
     }
+}
+
+/// A pass-through proxy in front of the daemon that notes every request line the CLIs send,
+/// so the calls of the two CLIs can be compared (resize, `kill?signal=WINCH`, detach keys...).
+struct Proxy {
+    socket: PathBuf,
+    requests: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    fn start(dir: &Path, upstream: PathBuf) -> Proxy {
+        let socket = dir.join("proxy.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::UnixStream::connect(&upstream).await else {
+                    continue;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            note_requests(&buf[..n], &log);
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = sw.shutdown().await;
+                    };
+                    let down = async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                        let _ = cw.shutdown().await;
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        Proxy {
+            socket,
+            requests,
+            task,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The distinct requests since the last call, with ids and our per-tool names normalized.
+    fn take(&self, tag: &str) -> BTreeSet<String> {
+        let lines = std::mem::take(&mut *self.requests.lock().unwrap());
+        lines.iter().map(|l| normalize(l, tag)).collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// Request lines (`POST /v1.44/... HTTP/1.1`) in client bytes; stdin typed into a session never
+/// looks like one.
+fn note_requests(bytes: &[u8], log: &Mutex<Vec<String>>) {
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.split("\r\n") {
+        let mut parts = line.split(' ');
+        let (Some(method), Some(path), Some(proto)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if proto == "HTTP/1.1" && ["GET", "POST", "HEAD", "DELETE", "PUT"].contains(&method) {
+            log.lock().unwrap().push(format!("{method} {path}"));
+        }
+    }
+}
+
+fn normalize(line: &str, tag: &str) -> String {
+    let mut out = String::new();
+    for (i, seg) in line.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let is_id = seg.len() >= 64 && seg[..64].bytes().all(|b| b.is_ascii_hexdigit());
+        if is_id {
+            out.push_str("<ID>");
+            out.push_str(&seg[64..]);
+        } else if seg.starts_with('v') && seg[1..].contains('.') && i == 1 {
+            out.push_str("<V>");
+        } else {
+            out.push_str(seg);
+        }
+    }
+    out.replace(&format!("pty-{tag}"), "pty-T")
 }
 
 fn have(tool: &str, arg: &str) -> bool {
@@ -373,7 +507,8 @@ fn have(tool: &str, arg: &str) -> bool {
         .unwrap_or(false)
 }
 
-#[tokio::test]
+// Multi-threaded: the proxy's tasks must run while the test thread blocks polling tmux.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_sessions_match_docker() {
     if !have("tmux", "-V") || !have("docker", "--version") {
         println!("SKIP terminal_sessions_match_docker: needs tmux and docker on PATH");
@@ -387,15 +522,34 @@ async fn terminal_sessions_match_docker() {
         .await
         .unwrap();
     let config = tempfile::tempdir().unwrap();
-    let host = daemon.host();
+    let proxy = Proxy::start(config.path(), daemon.socket_path());
+    let host = proxy.host();
     let tmux = Tmux::new("sessions");
 
     let docker = scenario(&tmux, &client, &host, config.path(), Tool::Docker).await;
+    let docker_calls = proxy.take("d");
     let wharf = scenario(&tmux, &client, &host, config.path(), Tool::Wharf).await;
+    let wharf_calls = proxy.take("w");
     println!("docker: {docker:?}\nwharf:  {wharf:?}");
+    println!("docker calls: {docker_calls:#?}");
 
     assert!(wharf.running_after_detach, "detach must leave it running");
     assert_eq!(wharf.attach_exit, 3);
     assert_eq!(wharf.exec_exit, 7);
     assert_eq!(wharf, docker, "wharf and docker differ in a terminal");
+    for want in [
+        "POST /<V>/containers/<ID>/resize?h=40&w=120",
+        "POST /<V>/containers/<ID>/resize?h=30&w=100",
+        "POST /<V>/containers/<ID>/kill?signal=WINCH",
+        "POST /<V>/containers/pty-T/attach?detachKeys=ctrl-a%2Cd&stderr=1&stdin=1&stdout=1&stream=1",
+        "POST /<V>/exec/<ID>/resize?h=24&w=80",
+    ] {
+        assert!(wharf_calls.contains(want), "wharf never sent {want}");
+    }
+    let only_docker: Vec<_> = docker_calls.difference(&wharf_calls).collect();
+    let only_wharf: Vec<_> = wharf_calls.difference(&docker_calls).collect();
+    assert!(
+        only_docker.is_empty() && only_wharf.is_empty(),
+        "the CLIs made different calls:\nonly docker: {only_docker:#?}\nonly wharf: {only_wharf:#?}"
+    );
 }

@@ -177,12 +177,23 @@ pub async fn attach(ctx: &Ctx, a: &AttachArgs) -> Result<i32> {
     // The container may have stopped between the first inspect and the attach; an attach to
     // a stopped container would never end.
     running_container(ctx, name).await?;
-    let monitor = (tty_mode && tty::stdout_is_terminal()).then(|| {
-        streams::monitor_tty_size(
+    let monitor = if tty_mode && tty::stdout_is_terminal() {
+        // docker's `resizeTTY`: one size off first, then the real one, so a shell that is
+        // re-attached in an unchanged terminal still gets a SIGWINCH and redraws its prompt.
+        let (h, w) = tty::size();
+        if h != 0 || w != 0 {
+            let _ = ctx
+                .client
+                .resize(name, h.saturating_add(1), w.saturating_add(1))
+                .await;
+        }
+        Some(streams::monitor_tty_size(
             ctx.client.clone(),
             streams::ResizeTarget::Container(name.to_string()),
-        )
-    });
+        ))
+    } else {
+        None
+    };
     let session = streams::Session {
         tty: tty_mode,
         stdin,
