@@ -692,6 +692,7 @@ async fn wharf_matches_docker_cli() {
         attach_scenario(&client, &host, config.path(), tool, &mut failures).await;
     }
     live_events(&client, &host, config.path(), &mut failures).await;
+    daemon_detach(&client, &host, config.path(), &mut failures).await;
     let _ = client.remove("eq-running-tty", true).await;
     // Containers this test made are killed and removed with the daemon's directory.
     let _ = client.remove("eq-running", true).await;
@@ -892,6 +893,36 @@ async fn live_events(
         ));
     } else {
         println!("live events same:\n{d}");
+    }
+}
+
+/// Wharf only: wharfd also watches the detach keys on a non-TTY attach (docker's daemon does
+/// not, and its CLI would then wait for the exit forever), so piped input carrying ctrl-p
+/// ctrl-q detaches `run -i`: the CLI exits 0 without a word and the container keeps running.
+async fn daemon_detach(
+    client: &wharf_client::Client,
+    host: &str,
+    config: &Path,
+    failures: &mut Vec<String>,
+) {
+    let args: Vec<String> = ["run", "-i", "--name", "eq-w-srvdetach", "busybox", "cat"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let got = run_tool(Tool::Wharf, host, config, &args, Some("a\n\u{10}\u{11}b\n"));
+    let running = client
+        .inspect_container("eq-w-srvdetach")
+        .await
+        .map(|c| c.state.running)
+        .unwrap_or(false);
+    let _ = client.remove("eq-w-srvdetach", true).await;
+    if got.code != 0 || !got.stderr.is_empty() || !running {
+        failures.push(format!(
+            "daemon-side detach: exit {} stderr {:?} running {running} (want 0, nothing, true)",
+            got.code, got.stderr
+        ));
+    } else {
+        println!("daemon-side detach ok");
     }
 }
 

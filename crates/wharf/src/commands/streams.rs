@@ -4,6 +4,8 @@
 
 use super::tty::{self, EscapeProxy, RawGuard};
 use super::{err_out, out};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 use wharf_api::stdcopy::StdStream;
@@ -44,11 +46,21 @@ pub async fn pump(stream: AttachStream, s: Session) -> End {
         None
     };
     let (det_tx, mut det_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon_detach = Arc::new(AtomicBool::new(false));
     let input = if s.stdin {
-        let proxy = s
-            .tty
-            .then(|| EscapeProxy::new(tty::detach_sequence(s.detach_keys.as_deref())));
-        Some(tokio::spawn(forward_stdin(writer, proxy, det_tx)))
+        let filter = if s.tty {
+            Filter::Proxy(EscapeProxy::new(tty::detach_sequence(
+                s.detach_keys.as_deref(),
+            )))
+        } else {
+            // wharfd also watches the keys without a TTY; invalid keys fail the attach there.
+            let keys = match s.detach_keys.as_deref().filter(|k| !k.is_empty()) {
+                Some(k) => tty::parse_detach_keys(k).unwrap_or_default(),
+                None => tty::DEFAULT_DETACH_KEYS.to_vec(),
+            };
+            Filter::Observe(EscapeProxy::new(keys), daemon_detach.clone())
+        };
+        Some(tokio::spawn(forward_stdin(writer, filter, det_tx)))
     } else {
         drop(writer);
         drop(det_tx);
@@ -56,14 +68,21 @@ pub async fn pump(stream: AttachStream, s: Session) -> End {
     };
     let output = pump_output(reader, s.tty);
     tokio::pin!(output);
+    let output_end = |flag: &AtomicBool| {
+        if flag.load(Ordering::SeqCst) {
+            End::Detached
+        } else {
+            End::Output
+        }
+    };
     let end = tokio::select! {
-        _ = &mut output => End::Output,
+        _ = &mut output => output_end(&daemon_detach),
         r = &mut det_rx => match r {
             Ok(()) => End::Detached,
             // The input side ended without detaching (EOF): the output decides.
             Err(_) => {
                 output.await;
-                End::Output
+                output_end(&daemon_detach)
             }
         },
     };
@@ -101,11 +120,20 @@ async fn pump_output(mut reader: AttachReader, tty: bool) {
     }
 }
 
+/// What happens to typed input on its way to the daemon.
+enum Filter {
+    /// A TTY session: the detach keys are ours to catch (docker's escape proxy).
+    Proxy(EscapeProxy),
+    /// No TTY: everything goes through, and the flag notes that the daemon has been sent the
+    /// keys, so the output ending afterwards is a detach, not the process's end.
+    Observe(EscapeProxy, Arc<AtomicBool>),
+}
+
 /// Local stdin to the connection. At EOF the write side is half-closed so the process sees
 /// EOF while its output keeps streaming; on the detach sequence `detached` fires instead.
 async fn forward_stdin(
     mut writer: AttachWriter,
-    mut proxy: Option<EscapeProxy>,
+    mut filter: Filter,
     detached: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut detached = Some(detached);
@@ -116,12 +144,27 @@ async fn forward_stdin(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let (data, detach) = match proxy.as_mut() {
-            Some(p) => p.feed(&buf[..n]),
-            None => (buf[..n].to_vec(), false),
+        let (data, detach) = match &mut filter {
+            Filter::Proxy(p) => p.feed(&buf[..n]),
+            Filter::Observe(p, flag) => match p.observe(&buf[..n]) {
+                Some(end) => {
+                    flag.store(true, Ordering::SeqCst);
+                    (buf[..end].to_vec(), false)
+                }
+                None => (buf[..n].to_vec(), false),
+            },
         };
         if !data.is_empty() && writer.write_stdin(&data).await.is_err() {
             return;
+        }
+        if let Filter::Observe(_, flag) = &filter {
+            if flag.load(Ordering::SeqCst) {
+                // The daemon detaches here: send nothing more, and keep the connection
+                // (and `detached`) open so the output's end decides.
+                let _keep = detached;
+                std::future::pending::<()>().await;
+                return;
+            }
         }
         if detach {
             if let Some(tx) = detached.take() {

@@ -182,6 +182,29 @@ impl EscapeProxy {
     }
 }
 
+impl EscapeProxy {
+    /// For a session whose keys the daemon watches (no TTY): nothing is held back, but the
+    /// number of input bytes up to and including a completed sequence is reported, since the
+    /// daemon ends the session right there.
+    pub fn observe(&mut self, input: &[u8]) -> Option<usize> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        for (i, &b) in input.iter().enumerate() {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    self.matched = 0;
+                    return Some(i + 1);
+                }
+            } else {
+                self.matched = usize::from(b == self.keys[0]);
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +239,14 @@ mod tests {
         // ctrl-p ctrl-p ctrl-q: the first is input, the last two detach.
         let mut p = EscapeProxy::new(vec![16, 17]);
         assert_eq!(p.feed(&[16, 16, 17]), (vec![16], true));
+    }
+
+    #[test]
+    fn observe_reports_where_the_daemon_detaches() {
+        let mut p = EscapeProxy::new(vec![16, 17]);
+        assert_eq!(p.observe(b"abc"), None);
+        assert_eq!(p.observe(&[b'x', 16]), None);
+        assert_eq!(p.observe(&[17, b'y']), Some(1));
+        assert_eq!(p.observe(&[16, 16, 17, b'z']), Some(3));
     }
 }
