@@ -208,9 +208,30 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<i32> {
         until: time(&a.until)?,
         tty: false,
     };
+    // As docker does: inspect first, since a TTY container's log is raw bytes, not stdcopy
+    // frames, and nothing in the logs answer says which.
+    let info = ctx
+        .get(&format!(
+            "/containers/{}/json",
+            wharf_client::encode(&a.container)
+        ))
+        .await
+        .map_err(|e| ctx.err(1, &e))?;
+    let opts = LogsOptions {
+        tty: info
+            .pointer("/Config/Tty")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        ..opts
+    };
+    let id = info
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or(&a.container)
+        .to_string();
     let mut stream = ctx
         .client
-        .logs_stream(&a.container, &opts)
+        .logs_stream(&id, &opts)
         .await
         .map_err(|e| ctx.err(1, &e))?;
     while let Some(frame) = stream.next().await {
