@@ -705,6 +705,13 @@ async fn wharf_matches_docker_cli() {
         attach_scenario(&client, &host, config.path(), tool, &mut failures).await;
     }
     live_events(&client, &host, config.path(), &mut failures).await;
+    let d = run_sigint(&host, config.path(), Tool::Docker);
+    let w = run_sigint(&host, config.path(), Tool::Wharf);
+    if d != w {
+        failures.push(format!("run + SIGINT: docker {d:?}, wharf {w:?}"));
+    } else {
+        println!("run + SIGINT same: {d:?}");
+    }
     daemon_detach(&client, &host, config.path(), &mut failures).await;
     let _ = client.remove("eq-running-tty", true).await;
     // Containers this test made are killed and removed with the daemon's directory.
@@ -832,6 +839,55 @@ async fn attach_scenario(
     }
 }
 
+/// Ctrl-C to a foreground `run` (sig-proxy on): the container gets the SIGINT (its trap prints
+/// and exits 4) and the CLI ends as docker's does.
+fn run_sigint(host: &str, config: &Path, tool: Tool) -> (String, i32) {
+    let name = format!("eq-{}-sig", tool.tag());
+    let mut child = spawn_tool(
+        tool,
+        host,
+        config,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 4' INT; echo ready; while true; do sleep 0.1; done",
+        ],
+    );
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        })
+    };
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    // "ready" comes after the trap is set, so the signal cannot be lost.
+    while !seen.lock().unwrap().contains("ready") {
+        assert!(Instant::now() < deadline, "{name}: no ready line");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe_kill(child.id() as i32, "INT");
+    let code = finish(child, &format!("{} run (SIGINT)", tool.tag())).code;
+    let _ = reader.join();
+    let text = seen.lock().unwrap().clone();
+    (text, code)
+}
+
 fn unsafe_kill(pid: i32, sig: &str) {
     let st = Command::new("kill")
         .args(["-s", sig, &pid.to_string()])
@@ -895,14 +951,16 @@ async fn live_events(
                 text = t;
             }
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        outputs.push((tool, text));
+        // Ctrl-C ends a live `events`; the exit status must be docker's.
+        unsafe_kill(child.id() as i32, "INT");
+        let code = finish(child, &format!("{} events", tool.tag())).code;
+        outputs.push((tool, text, code));
     }
     let (d, w) = (&outputs[0].1, &outputs[1].1);
-    if d != w || !d.contains("container start eq-live") {
+    let (dc, wc) = (outputs[0].2, outputs[1].2);
+    if d != w || !d.contains("container start eq-live") || dc != wc {
         failures.push(format!(
-            "live events differ or incomplete:\n--- docker\n{d}\n--- wharf\n{w}"
+            "live events differ or incomplete (exit docker={dc} wharf={wc}):\n--- docker\n{d}\n--- wharf\n{w}"
         ));
     } else {
         println!("live events same:\n{d}");

@@ -129,14 +129,29 @@ pub async fn events(ctx: &Ctx, a: &EventsArgs) -> Result<i32> {
         .events(since.as_deref(), until.as_deref(), filters.as_deref())
         .await
         .map_err(|e| ctx.err(1, &e))?;
-    while let Some(ev) = stream.next().await {
-        let ev = ev.map_err(|e| ctx.err(1, &e))?;
-        let line = printer
-            .print(&ev)
-            .map_err(|e| Exit::error(1, format!("{e:#}")))?;
-        out(line.as_bytes());
+    let print_all = async {
+        while let Some(ev) = stream.next().await {
+            let ev = ev.map_err(|e| ctx.err(1, &e))?;
+            let line = printer
+                .print(&ev)
+                .map_err(|e| Exit::error(1, format!("{e:#}")))?;
+            out(line.as_bytes());
+        }
+        Ok(0)
+    };
+    // A live stream ends with ctrl-c or a TERM; docker then exits 128 + the signal.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return print_all.await;
+    };
+    tokio::select! {
+        r = print_all => r,
+        _ = int.recv() => Ok(130),
+        _ = term.recv() => Ok(143),
     }
-    Ok(0)
 }
 
 #[cfg(test)]
