@@ -44,6 +44,11 @@ fn run_tool(
         Tool::Docker => Command::new("docker"),
         Tool::Wharf => Command::new(env!("CARGO_BIN_EXE_wharf")),
     };
+    // A leading `TZ=<zone>` pseudo-argument runs the tool in that zone (times print local).
+    let (tz, args) = match args.split_first() {
+        Some((first, rest)) if first.starts_with("TZ=") => (&first[3..], rest),
+        _ => ("UTC", args),
+    };
     cmd.args(args)
         .env("DOCKER_HOST", host)
         .env("DOCKER_CONFIG", config.join("docker"))
@@ -51,7 +56,7 @@ fn run_tool(
         .env_remove("WHARF_HOST")
         .env_remove("WHARF_CONTEXT")
         .env_remove("DOCKER_CONTEXT")
-        .env("TZ", "UTC")
+        .env("TZ", tz)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -685,6 +690,19 @@ async fn wharf_matches_docker_cli() {
             &exact(&[]),
             &mut failures,
         );
+    }
+    // The window really holds the setup's events (an empty answer would compare equal).
+    let mut args = vec!["TZ=Asia/Kolkata".to_string()];
+    args.extend(window(&["--filter", "container=eq-exited"]));
+    let seen = run_tool(Tool::Wharf, &host, config.path(), &args, None).stdout;
+    assert!(
+        seen.contains("+05:30 container create ") && seen.contains(" container die "),
+        "events of the setup window: {seen:?}"
+    );
+    for zone in ["TZ=Asia/Kolkata", "TZ=America/New_York"] {
+        let mut args = vec![zone.to_string()];
+        args.extend(window(&["--filter", "container=eq-exited"]));
+        compare_dynamic(&host, config.path(), &args, &exact(&[]), &mut failures);
     }
     compare_dynamic(
         &host,
