@@ -145,7 +145,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .build()?;
 
     let caps: Capabilities = if input.privileged {
-        all_capabilities()
+        privileged_capabilities()
     } else {
         DEFAULT_CAPABILITIES.iter().copied().collect()
     };
@@ -399,7 +399,76 @@ fn device_cgroup_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecE
     Ok(rules)
 }
 
-/// Every capability the kernel knows (`--privileged`).
+/// What `--privileged` grants: every capability this process may pass on. A daemon whose own
+/// bounding set lacks some (a sandbox without CAP_SYS_RESOURCE, say) cannot give them, and
+/// asking makes the runtime's capset fail; Docker then fails every privileged start, Wharf
+/// grants the rest.
+pub fn privileged_capabilities() -> Capabilities {
+    let mut caps = all_capabilities();
+    if let Some(bounding) = own_bounding_set() {
+        caps.retain(|c| {
+            let bit = capability_number(*c);
+            bit < 64 && bounding & (1u64 << bit) != 0
+        });
+    }
+    caps
+}
+
+fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// The kernel's number of a capability (`CAP_*` in linux/capability.h).
+fn capability_number(c: Capability) -> u32 {
+    use Capability::*;
+    match c {
+        Chown => 0,
+        DacOverride => 1,
+        DacReadSearch => 2,
+        Fowner => 3,
+        Fsetid => 4,
+        Kill => 5,
+        Setgid => 6,
+        Setuid => 7,
+        Setpcap => 8,
+        LinuxImmutable => 9,
+        NetBindService => 10,
+        NetBroadcast => 11,
+        NetAdmin => 12,
+        NetRaw => 13,
+        IpcLock => 14,
+        IpcOwner => 15,
+        SysModule => 16,
+        SysRawio => 17,
+        SysChroot => 18,
+        SysPtrace => 19,
+        SysPacct => 20,
+        SysAdmin => 21,
+        SysBoot => 22,
+        SysNice => 23,
+        SysResource => 24,
+        SysTime => 25,
+        SysTtyConfig => 26,
+        Mknod => 27,
+        Lease => 28,
+        AuditWrite => 29,
+        AuditControl => 30,
+        Setfcap => 31,
+        MacOverride => 32,
+        MacAdmin => 33,
+        Syslog => 34,
+        WakeAlarm => 35,
+        BlockSuspend => 36,
+        AuditRead => 37,
+        Perfmon => 38,
+        Bpf => 39,
+        CheckpointRestore => 40,
+    }
+}
+
+/// Every capability the kernel knows.
 pub fn all_capabilities() -> Capabilities {
     use Capability::*;
     let all = [

@@ -8,17 +8,60 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::os::fd::{AsFd, OwnedFd};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 use wharf_api::detach::{DetachScanner, Scanned};
 
 const STDIN_BUF: usize = 32 * 1024;
 
-/// Waits for hyper to hand over the connection, then pumps until the output ends.
+/// Waits for hyper to hand over the connection, then pumps until the output ends, the client
+/// detaches, or the client's socket is gone.
 pub async fn run_upgraded(on_upgrade: OnUpgrade, session: AttachSession) {
-    match on_upgrade.await {
-        Ok(upgraded) => pump(TokioIo::new(upgraded), session).await,
-        Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::debug!(error = %e, "attach upgrade failed");
+            return;
+        }
+    };
+    match upgraded.downcast::<TokioIo<UnixStream>>() {
+        Ok(parts) => {
+            let stream = parts.io.into_inner();
+            let hangup = HangupWatch::new(&stream);
+            let (rd, wr) = stream.into_split();
+            // Bytes hyper read past the request (stdin sent right behind it) come first.
+            let rd = std::io::Cursor::new(parts.read_buf).chain(rd);
+            pump_halves(rd, wr, session, hangup).await
+        }
+        Err(upgraded) => pump(TokioIo::new(upgraded), session).await,
+    }
+}
+
+/// Notices a client that closed its socket entirely. A half-close is stdin EOF and must not
+/// end the stream, and a client that sends nothing and receives nothing would otherwise hold
+/// its session (and the daemon's descriptors) until the container next prints.
+struct HangupWatch(AsyncFd<OwnedFd>);
+
+impl HangupWatch {
+    fn new(stream: &UnixStream) -> Option<HangupWatch> {
+        let dup = stream.as_fd().try_clone_to_owned().ok()?;
+        // SAFETY: the OwnedFd keeps this descriptor open and unchanged until the AsyncFd drops.
+        let afd = unsafe { AsyncFd::register_with_interest(dup, Interest::WRITABLE) }.ok()?;
+        Some(HangupWatch(afd))
+    }
+
+    async fn wait(&self) {
+        loop {
+            match self.0.writable().await {
+                // A full hang-up (EPOLLHUP) closes the write direction too.
+                Ok(g) if g.ready().is_write_closed() => return,
+                Ok(mut g) => g.clear_ready(),
+                Err(_) => return,
+            }
+        }
     }
 }
 
@@ -27,6 +70,15 @@ pub async fn pump<IO>(io: IO, session: AttachSession)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let (rd, wr) = tokio::io::split(io);
+    pump_halves(rd, wr, session, None).await
+}
+
+async fn pump_halves<R, W>(rd: R, mut wr: W, session: AttachSession, hangup: Option<HangupWatch>)
+where
+    R: AsyncRead + Send + 'static,
+    W: AsyncWrite + Unpin + Send,
+{
     let AttachSession {
         tty,
         mut output,
@@ -34,7 +86,13 @@ where
         detach_keys,
         on_detach,
     } = session;
-    let (rd, mut wr) = tokio::io::split(io);
+    let hung_up = async {
+        match &hangup {
+            Some(h) => h.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hung_up);
     let (detached_tx, mut detached_rx) = oneshot::channel::<()>();
     // Client EOF is stdin EOF: the CLI half-closes right after the 101 when it has no stdin, and
     // output must keep flowing after that.
@@ -50,6 +108,10 @@ where
                     tracing::debug!("attach client went away");
                     break;
                 }
+            }
+            () = &mut hung_up => {
+                tracing::debug!("attach client hung up");
+                break;
             }
             r = &mut detached_rx, if watching_detach => {
                 if r.is_ok() {

@@ -483,7 +483,7 @@ fn write_process(
     }
     p.set_terminal(Some(req.tty));
     if req.privileged {
-        let all = wharf_runtime::spec::all_capabilities();
+        let all = wharf_runtime::spec::privileged_capabilities();
         let mut caps = p.capabilities().clone().unwrap_or_default();
         caps.set_bounding(Some(all.clone()));
         caps.set_effective(Some(all.clone()));
