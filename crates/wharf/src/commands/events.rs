@@ -84,6 +84,41 @@ fn go_json(ev: &Value) -> String {
     }
 }
 
+/// docker checks a format by running it on an empty `events.Message`, so a field the Go type
+/// lacks fails before any event arrives, with Go's words.
+fn unknown_field(src: &str, t: &Template) -> Option<String> {
+    const MESSAGE: &[&str] = &[
+        "Status", "ID", "From", "Type", "Action", "Actor", "Scope", "Time", "TimeNano",
+    ];
+    for chain in t.fields() {
+        let (bad, depth, ty) = match chain.as_slice() {
+            [] => continue,
+            [first, ..] if !MESSAGE.contains(&first.as_str()) => (first, 0, "*events.Message"),
+            [a, second, ..] if a == "Actor" && !["ID", "Attributes"].contains(&second.as_str()) => {
+                (second, 1, "events.Actor")
+            }
+            [a, id, third, ..] if a == "Actor" && id == "ID" => (third, 2, "string"),
+            [a, _, _, fourth, ..] if a == "Actor" => (fourth, 3, "string"),
+            [first, second, ..] if first != "Actor" => {
+                let ty = if first.starts_with("Time") {
+                    "int64"
+                } else {
+                    "string"
+                };
+                (second, 1, ty)
+            }
+            _ => continue,
+        };
+        let text = format!(".{}", chain.join("."));
+        let prefix: String = chain[..depth].iter().map(|c| format!(".{c}")).collect();
+        let col = src.find(&text).map_or(0, |i| i + prefix.len());
+        return Some(format!(
+            "template: :1:{col}: executing \"\" at <{text}>: can't evaluate field {bad} in type {ty}"
+        ));
+    }
+    None
+}
+
 enum Printer {
     Pretty,
     Json,
@@ -99,9 +134,12 @@ impl Printer {
         if f == "json" || f.trim() == "{{json .}}" {
             return Ok(Printer::Json);
         }
-        Template::parse(f)
-            .map(Printer::Template)
-            .map_err(|e| Exit::error(1, format!("template parsing error: {e}")))
+        let t = Template::parse(f)
+            .map_err(|e| Exit::error(64, format!("Error parsing format: {e}")))?;
+        if let Some(msg) = unknown_field(f, &t) {
+            return Err(Exit::error(64, format!("Error parsing format: {msg}")));
+        }
+        Ok(Printer::Template(t))
     }
 
     fn print(&self, ev: &Value) -> Result<String> {
@@ -187,6 +225,33 @@ mod tests {
             go_json(&ev),
             r#"{"status":"start","id":"a","from":"busybox","Type":"container","Action":"start","Actor":{"ID":"a","Attributes":{"image":"busybox","name":"n"}},"scope":"local","time":1,"timeNano":1000000001}"#
         );
+    }
+
+    #[test]
+    fn formats_are_checked_like_docker() {
+        let err = |f: &str| match Printer::new(Some(f)) {
+            Err(e) => {
+                let exit = e.downcast_ref::<Exit>().expect("an Exit");
+                assert_eq!(exit.code, 64);
+                exit.message.clone()
+            }
+            Ok(_) => panic!("{f} accepted"),
+        };
+        assert_eq!(
+            err("{{.Foo}}"),
+            "Error parsing format: template: :1:2: executing \"\" at <.Foo>: can't evaluate field Foo in type *events.Message"
+        );
+        assert_eq!(
+            err("{{.Actor.Foo}}"),
+            "Error parsing format: template: :1:8: executing \"\" at <.Actor.Foo>: can't evaluate field Foo in type events.Actor"
+        );
+        for ok in [
+            "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+            "{{json .Actor}} {{.TimeNano}} {{.Status}} {{.ID}} {{.From}} {{.Scope}}",
+            "{{.Actor.Attributes.anything}}",
+        ] {
+            assert!(Printer::new(Some(ok)).is_ok(), "{ok}");
+        }
     }
 
     #[test]

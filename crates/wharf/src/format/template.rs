@@ -93,6 +93,23 @@ impl Template {
         })
     }
 
+    /// Every field chain the template reads (`.Actor.ID` → `["Actor", "ID"]`), in order.
+    pub fn fields(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            if let Node::Action(cmds) = n {
+                for c in cmds {
+                    for w in &c.words {
+                        if let Operand::Field(p) = w {
+                            out.push(p.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn exec(&self, data: &Value, header: bool) -> Result<String> {
         let mut out = String::new();
         for node in &self.nodes {
