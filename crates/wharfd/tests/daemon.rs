@@ -630,3 +630,28 @@ async fn restart_policies() {
         .unwrap_err();
     assert_eq!(e.status(), Some(400));
 }
+
+#[tokio::test]
+async fn a_daemon_killed_during_a_restart_backoff_restarts_the_container_when_back() {
+    let Some(mut d) = start_or_skip("it-backoff").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    // Exits at once, so after a few runs the backoff is long enough (0.1+0.2+0.4+0.8 s...) to
+    // kill the daemon in the middle of one.
+    let id = started(
+        &c,
+        "flappy",
+        with_policy(&["sh", "-c", "exit 1"], "always", 0),
+    )
+    .await;
+    let before = wait_for(&c, &id, |i| i.restart_count >= 4 && !i.state.running).await;
+    d.kill9().unwrap();
+    d.restart().await.unwrap();
+    let c = d.client();
+    // Back up, the daemon starts `always` containers that are not running; the policy goes on.
+    let after = wait_for(&c, &id, |i| i.restart_count > before.restart_count).await;
+    assert!(after.state.exit_code == 1 || after.state.running);
+    c.remove(&id, true).await.unwrap();
+}
