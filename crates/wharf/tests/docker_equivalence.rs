@@ -1029,3 +1029,139 @@ fn normalize_hides_ids_names_and_times() {
         "<ID> busybox \"sleep 1\" <DUR> ago Up <DUR> eq-T-x"
     );
 }
+
+/// Polls `GET /containers/{name}/json` until `.State.Health.Status` is `want`.
+async fn wait_health(client: &wharf_client::Client, name: &str, want: &str) {
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    loop {
+        let info: Value = client
+            .get_json(&format!("/containers/{name}/json"))
+            .await
+            .unwrap();
+        let status = info
+            .pointer("/State/Health/Status")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: health never became {want:?} within {TOOL_TIMEOUT:?} (State: {})",
+            info["State"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `--health-*` through both CLIs: the containers they create get the same checks, and what
+/// the CLIs print about health once the daemon has judged them is the same.
+#[tokio::test]
+async fn health_matches_docker_cli() {
+    if Command::new("docker")
+        .arg("--version")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        println!("SKIP health_matches_docker_cli: no docker CLI on PATH");
+        return;
+    }
+    let Some(daemon) = wharf_testkit::start_or_skip("cli-health").await else {
+        return;
+    };
+    let client = daemon.client();
+    wharf_testkit::import_busybox(&client, "busybox:latest")
+        .await
+        .unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let host = daemon.host();
+    let mut failures = Vec::new();
+    const MAKE: &[Case] = &[
+        case(&[
+            "run",
+            "-d",
+            "--name",
+            "eq-{t}-ok",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            "busybox",
+            "sleep",
+            "300",
+        ]),
+        case(&[
+            "run",
+            "-d",
+            "--name",
+            "eq-{t}-bad",
+            "--health-cmd",
+            "echo failing; exit 1",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "busybox",
+            "sleep",
+            "300",
+        ]),
+        case(&[
+            "run",
+            "-d",
+            "--name",
+            "eq-{t}-none",
+            "--no-healthcheck",
+            "busybox",
+            "sleep",
+            "300",
+        ]),
+    ];
+    for c in MAKE {
+        compare(&host, config.path(), c, &mut failures);
+    }
+    for t in ["d", "w"] {
+        wait_health(&client, &format!("eq-{t}-ok"), "healthy").await;
+        wait_health(&client, &format!("eq-{t}-bad"), "unhealthy").await;
+    }
+    const LOOK: &[Case] = &[
+        case(&[
+            "ps",
+            "--filter",
+            "name=eq-{t}-",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ]),
+        exact(&[
+            "inspect",
+            "-f",
+            "{{.State.Health.Status}} {{json .Config.Healthcheck.Test}}",
+            "eq-{t}-ok",
+        ]),
+        exact(&["inspect", "-f", "{{.State.Health.Status}}", "eq-{t}-bad"]),
+        exact(&["inspect", "-f", "{{json .State.Health}}", "eq-{t}-none"]),
+        exact(&[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--filter",
+            "name=eq-{t}-",
+            "--format",
+            "{{.Names}}",
+        ]),
+    ];
+    for c in LOOK {
+        compare(&host, config.path(), c, &mut failures);
+    }
+    for t in ["d", "w"] {
+        for n in ["ok", "bad", "none"] {
+            let _ = client.remove(&format!("eq-{t}-{n}"), true).await;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} health scenarios differ:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

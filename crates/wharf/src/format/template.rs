@@ -242,16 +242,22 @@ fn eval_command(cmd: &Command, data: &Value, piped: Option<Value>, header: bool)
         Operand::Ident(name) => (Some(name.as_str()), &cmd.words[1..]),
         _ => (None, &cmd.words[..]),
     };
+    // Go prints a missing map key as `<no value>` but hands a function its zero value (nil):
+    // `{{json .State.Health}}` is `null` for a container without a healthcheck.
+    let as_arg = |v: Value| match v {
+        Value::String(s) if func.is_some() && s == NO_VALUE => Value::Null,
+        other => other,
+    };
     for op in operands {
         args.push(match op {
-            Operand::Field(path) => lookup(data, path),
+            Operand::Field(path) => as_arg(lookup(data, path)),
             Operand::Str(s) => Value::String(s.clone()),
             Operand::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
             Operand::Ident(i) => bail!("template: function {i:?} used as an argument"),
         });
     }
     if let Some(p) = piped {
-        args.push(p);
+        args.push(as_arg(p));
     }
     let Some(func) = func else {
         return args.pop().ok_or_else(|| anyhow!("template: empty command"));
@@ -371,6 +377,8 @@ fn title(s: &str) -> String {
     out
 }
 
+const NO_VALUE: &str = "<no value>";
+
 fn lookup(data: &Value, path: &[String]) -> Value {
     let mut v = data;
     for key in path {
@@ -384,7 +392,7 @@ fn lookup(data: &Value, path: &[String]) -> Value {
         });
         match found {
             Some(next) => v = next,
-            None => return Value::String("<no value>".into()),
+            None => return Value::String(NO_VALUE.into()),
         }
     }
     v.clone()
@@ -434,6 +442,7 @@ mod tests {
         assert_eq!(render("{{.Config.Labels}}", &v), "map[a:1 b:2]");
         assert_eq!(render("{{.Nope}}", &v), "<no value>");
         assert_eq!(render("x{{.State.Nope.Deeper}}y", &v), "x<no value>y");
+        assert_eq!(render("{{json .Nope}} {{.Nope | json}}", &v), "null null");
     }
 
     #[test]
