@@ -51,8 +51,91 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// docker-py sends `null` for every healthcheck field the caller left out.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// `Config.Healthcheck`: durations in nanoseconds; zero means "the image's, else the default"
+/// and, as in Docker's JSON, is left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    /// `["CMD", exe, args...]`, `["CMD-SHELL", command]` or `["NONE"]`; empty inherits.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub test: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
+    pub interval: i64,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
+    pub timeout: i64,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
+    pub start_period: i64,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
+    pub start_interval: i64,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
+    pub retries: i64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `State.Health`: present once a container with a healthcheck has started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    /// The last probes, oldest first.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub log: Vec<HealthcheckResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthcheckResult {
+    /// RFC 3339 with nanoseconds.
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -124,6 +207,8 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -253,7 +338,34 @@ mod tests {
         let hc = req.host_config.unwrap();
         assert!(hc.auto_remove);
         assert_eq!(hc.extra.get("ShmSize"), Some(&Value::from(0)));
-        assert!(req.config.extra.contains_key("Healthcheck"));
+        assert_eq!(
+            req.config.healthcheck.as_ref().map(|h| h.test.clone()),
+            Some(vec!["NONE".to_string()])
+        );
+        assert!(!req.config.extra.contains_key("Healthcheck"));
+    }
+
+    #[test]
+    fn healthcheck_round_trips_like_docker() {
+        // docker-py leaves nulls for what the caller did not give; unknown fields survive.
+        let h: HealthConfig = serde_json::from_str(
+            r#"{"Test":["CMD-SHELL","true"],"Interval":200000000,"Timeout":null,"Retries":null,"StartPeriod":null,"Future":1}"#,
+        )
+        .unwrap();
+        assert_eq!(h.interval, 200_000_000);
+        assert_eq!(h.retries, 0);
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            r#"{"Test":["CMD-SHELL","true"],"Interval":200000000,"Future":1}"#
+        );
+        let none: HealthConfig = serde_json::from_str(r#"{"Test":["NONE"]}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&none).unwrap(),
+            r#"{"Test":["NONE"]}"#
+        );
+        // No Health key without a healthcheck.
+        let v = serde_json::to_value(ContainerState::default()).unwrap();
+        assert!(v.get("Health").is_none());
     }
 
     #[test]

@@ -177,7 +177,13 @@ fn matches(f: &Filters, e: &Event) -> bool {
     };
     let attr = |k: &str| e.actor.attributes.get(k).map(String::as_str).unwrap_or("");
     any("type", &|v| v == e.kind)
-        && any("event", &|v| v == e.action)
+        && any("event", &|v| {
+            // dockerd: `health_status`, `exec_create` and `exec_start` also match their
+            // `name: detail` forms.
+            v == e.action
+                || (matches!(v, "health_status" | "exec_create" | "exec_start")
+                    && e.action.starts_with(&format!("{v}: ")))
+        })
         && any("container", &|v| {
             e.kind == "container"
                 && (e.actor.id.starts_with(v) || attr("name") == v.trim_start_matches('/'))

@@ -696,3 +696,27 @@ fn spawn_stdin_writer(fd: OwnedFd, mut rx: mpsc::Receiver<Bytes>) -> std::io::Re
     });
     Ok(())
 }
+
+impl ContainerService {
+    /// SIGKILLs a running exec's process, as dockerd does when a health probe times out.
+    pub(super) fn kill_exec(&self, id: &str) {
+        let Ok(e) = self.lookup_exec(id) else { return };
+        let st = lock(&e.state);
+        if let (true, Ok(pid)) = (st.running, i32::try_from(st.pid)) {
+            if pid > 0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+
+    /// Drops an exec nobody will inspect again (a finished health probe).
+    pub(super) fn forget_exec(&self, id: &str) {
+        self.execs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}

@@ -92,6 +92,7 @@ impl ContainerService {
             );
         }
         super::restart::validate(&host_config)?;
+        super::health::validate(req.config.healthcheck.as_ref())?;
 
         let id = ids::new_id().map_err(|e| internal("generating an id", e))?;
         let mut config = req.config.clone();
@@ -140,6 +141,8 @@ impl ContainerService {
         if config.stop_signal.is_none() {
             config.stop_signal = img_cfg.stop_signal.clone();
         }
+        config.healthcheck =
+            super::health::merge(config.healthcheck.take(), img_cfg.healthcheck.as_ref());
         let mut labels = img_cfg.labels.clone().unwrap_or_default();
         labels.extend(config.labels.clone().unwrap_or_default());
         config.labels = Some(labels);
@@ -319,6 +322,7 @@ impl ContainerService {
                     st.started_at = started_at;
                     st.finished_at = timefmt::ZERO_TIME.into();
                     st.boot_id = self.ctx.boot_id.clone();
+                    super::health::reset(&c.spec.config, &mut st.health);
                 }
                 self.persist_state(c)?;
                 c.events.send_modify(|e| e.started += 1);
@@ -490,6 +494,7 @@ impl ContainerService {
         let svc = self.handle();
         tokio::spawn(async move {
             let Some(svc) = svc.upgrade() else { return };
+            svc.spawn_health_monitor(&c);
             let dir = svc.exec_dir(c.id());
             let status = shim::wait_exit(&dir).await;
             svc.on_exit(&c, status).await;

@@ -7,6 +7,7 @@ pub mod rootfs;
 pub mod shim;
 
 mod exec;
+pub(crate) mod health;
 pub(crate) mod init;
 mod lifecycle;
 mod query;

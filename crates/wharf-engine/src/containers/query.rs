@@ -22,7 +22,11 @@ fn status_text(c: &Container) -> String {
         Status::Running => format!(
             "Up {}{}",
             timefmt::human_duration(timefmt::seconds_since(&st.started_at)),
-            if st.paused { " (Paused)" } else { "" }
+            match (&st.health, st.paused) {
+                (_, true) => " (Paused)".to_string(),
+                (Some(h), false) => format!(" ({})", super::health::status_suffix(h)),
+                (None, false) => String::new(),
+            }
         ),
         Status::Exited if st.restarting => format!(
             "Restarting ({}) {} ago",
@@ -84,6 +88,13 @@ impl ContainerService {
                 )));
             }
         }
+        for h in f.get("health") {
+            if !super::health::valid_filter_value(h) {
+                return Err(ApiError::invalid(format!(
+                    "Unrecognised filter value for health: {h}"
+                )));
+            }
+        }
         let labels = c.spec.config.labels.clone().unwrap_or_default();
         let name = c.name();
         let ok = ok_any("id", &|v| c.id().starts_with(v))
@@ -101,6 +112,9 @@ impl ContainerService {
             })
             && ok_any("exited", &|v| {
                 st.status == Status::Exited && v.parse::<i64>().ok() == Some(st.exit_code)
+            })
+            && ok_any("health", &|v| {
+                v == super::health::filter_value(st.health.as_ref())
             })
             && f.match_labels(&labels);
         Ok(ok)
@@ -257,6 +271,7 @@ impl ContainerService {
                 error: st.error.clone(),
                 started_at: st.started_at.clone(),
                 finished_at: st.finished_at.clone(),
+                health: st.health.clone(),
             },
             image: c.spec.image_id.clone(),
             resolv_conf_path: etc_dir.join("resolv.conf").display().to_string(),
