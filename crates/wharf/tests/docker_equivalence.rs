@@ -998,10 +998,21 @@ async fn daemon_detach(
     config: &Path,
     failures: &mut Vec<String>,
 ) {
-    let args: Vec<String> = ["run", "-i", "--name", "eq-w-srvdetach", "busybox", "cat"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    // `cat` may see EOF once the session is gone (StdinOnce); the sleep keeps the container up
+    // so "still running" does not depend on that.
+    let args: Vec<String> = [
+        "run",
+        "-i",
+        "--name",
+        "eq-w-srvdetach",
+        "busybox",
+        "sh",
+        "-c",
+        "cat; sleep 600",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let got = run_tool(Tool::Wharf, host, config, &args, Some("a\n\u{10}\u{11}b\n"));
     let running = client
         .inspect_container("eq-w-srvdetach")
