@@ -1088,6 +1088,7 @@ async fn health_matches_docker_cli() {
     let config = tempfile::tempdir().unwrap();
     let host = daemon.host();
     let mut failures = Vec::new();
+    let since = (now_unix() - 1).to_string();
     const MAKE: &[Case] = &[
         case(&[
             "run",
@@ -1163,6 +1164,43 @@ async fn health_matches_docker_cli() {
     ];
     for c in LOOK {
         compare(&host, config.path(), c, &mut failures);
+    }
+    // The health transitions as events, each tool seeing its own containers.
+    let until = (now_unix() + 1).to_string();
+    for which in ["ok", "bad"] {
+        let for_tool = |t: &str| -> Vec<String> {
+            [
+                "events",
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--filter",
+                &format!("container=eq-{t}-{which}"),
+                "--filter",
+                "event=health_status",
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        let d = run_tool(Tool::Docker, &host, config.path(), &for_tool("d"), None);
+        let w = run_tool(Tool::Wharf, &host, config.path(), &for_tool("w"), None);
+        judge(
+            &format!("health_status events of eq-T-{which}"),
+            &exact(&[]),
+            &d,
+            &w,
+            &mut failures,
+        );
+        if !d.stdout.contains("health_status") {
+            failures.push(format!(
+                "no health_status event for eq-d-{which}: {:?}",
+                d.stdout
+            ));
+        }
     }
     for t in ["d", "w"] {
         for n in ["ok", "bad", "none"] {
