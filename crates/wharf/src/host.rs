@@ -192,6 +192,17 @@ impl Store {
             .map(str::to_string))
     }
 
+    /// docker's `detachKeys` in `config.json`: the detach sequence when no `--detach-keys` is
+    /// given. An unreadable config counts as none.
+    pub fn detach_keys(&self) -> Option<String> {
+        self.read_config()
+            .ok()?
+            .get("detachKeys")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
     pub fn set_current(&self, name: &str) -> Result<()> {
         if name != DEFAULT_CONTEXT {
             self.get(name)?;
@@ -322,6 +333,22 @@ mod tests {
             host: host.into(),
             tls: Tls::default(),
         }
+    }
+
+    #[test]
+    fn detach_keys_from_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        assert_eq!(store.detach_keys(), None);
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"detachKeys":"ctrl-x,x","currentContext":""}"#,
+        )
+        .unwrap();
+        assert_eq!(store.detach_keys().as_deref(), Some("ctrl-x,x"));
+        // Switching contexts keeps the other settings.
+        store.set_current("default").unwrap();
+        assert_eq!(store.detach_keys().as_deref(), Some("ctrl-x,x"));
     }
 
     #[test]

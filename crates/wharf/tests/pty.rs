@@ -362,6 +362,15 @@ async fn scenario(
     tmux.type_line(&s3, "exit 7");
     let (exec_exit, _) = tmux.wait_exit(&s3);
 
+    // This time the detach keys come from each CLI's config file (`detachKeys`).
+    for dir in ["docker", "wharf"] {
+        std::fs::create_dir_all(config.join(dir)).unwrap();
+        std::fs::write(
+            config.join(dir).join("config.json"),
+            r#"{"detachKeys":"ctrl-e,e"}"#,
+        )
+        .unwrap();
+    }
     let s4 = format!("{t}-exec-detach");
     tmux.session(
         &s4,
@@ -372,9 +381,12 @@ async fn scenario(
     tmux.wait_for(&s4, "the shell prompt", prompt_seen);
     tmux.type_line(&s4, "echo exec-before-detach");
     tmux.wait_text(&s4, "\nexec-before-detach");
-    tmux.key(&s4, "C-p");
-    tmux.key(&s4, "C-q");
+    tmux.key(&s4, "C-e");
+    tmux.key(&s4, "e");
     let (exec_detach_exit, screen) = tmux.wait_exit(&s4);
+    for dir in ["docker", "wharf"] {
+        let _ = std::fs::remove_file(config.join(dir).join("config.json"));
+    }
     let exec_detach_tail = tail_before_exit(&screen, "exec-before-detach");
 
     let _ = client.remove(&name, true).await;

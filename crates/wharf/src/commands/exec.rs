@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use wharf_client::{AttachOptions, ClientError};
 
 /// The exec create body docker sends (`container.ExecOptions`).
-pub fn exec_body(a: &ExecArgs, console: (u16, u16)) -> Result<Value> {
+pub fn exec_body(a: &ExecArgs, detach_keys: Option<&str>, console: (u16, u16)) -> Result<Value> {
     let mut env = Vec::new();
     for file in &a.env_file {
         env.extend(read_env_file(file)?);
@@ -26,7 +26,7 @@ pub fn exec_body(a: &ExecArgs, console: (u16, u16)) -> Result<Value> {
         "AttachStderr": attach,
         "AttachStdout": attach,
         "Detach": a.detach,
-        "DetachKeys": a.detach_keys.clone().unwrap_or_default(),
+        "DetachKeys": detach_keys.unwrap_or_default(),
         "Env": if env.is_empty() { Value::Null } else { json!(env) },
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.command,
@@ -61,6 +61,7 @@ fn hijack_error(ctx: &Ctx, e: &ClientError) -> anyhow::Error {
 
 pub async fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     let container = a.container.as_str();
+    let detach_keys = super::detach_keys(&a.detach_keys);
     // Inspect first, as docker does, so "No such container" wins over any other error.
     ctx.get(&format!(
         "/containers/{}/json",
@@ -73,7 +74,7 @@ pub async fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
         check_tty(stdin, a.tty)?;
     }
     let console = tty::size();
-    let body = exec_body(a, console)?;
+    let body = exec_body(a, detach_keys.as_deref(), console)?;
     let id = ctx
         .client
         .exec_create(container, &body)
@@ -95,7 +96,7 @@ pub async fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     let session = streams::Session {
         tty: a.tty,
         stdin,
-        detach_keys: a.detach_keys.clone(),
+        detach_keys: detach_keys.clone(),
     };
     let pump = tokio::spawn(streams::pump(stream, session));
     // docker resizes an exec only when its stdin is a terminal.
@@ -151,6 +152,7 @@ async fn running_container(ctx: &Ctx, name: &str) -> Result<Value> {
 
 pub async fn attach(ctx: &Ctx, a: &AttachArgs) -> Result<i32> {
     let name = a.container.as_str();
+    let detach_keys = super::detach_keys(&a.detach_keys);
     let waiter = ctx
         .client
         .wait_registered(name, None)
@@ -167,7 +169,7 @@ pub async fn attach(ctx: &Ctx, a: &AttachArgs) -> Result<i32> {
         stdin,
         stdout: true,
         stderr: true,
-        detach_keys: a.detach_keys.clone(),
+        detach_keys: detach_keys.clone(),
     };
     let stream = ctx
         .client
@@ -197,7 +199,7 @@ pub async fn attach(ctx: &Ctx, a: &AttachArgs) -> Result<i32> {
     let session = streams::Session {
         tty: tty_mode,
         stdin,
-        detach_keys: a.detach_keys.clone(),
+        detach_keys: detach_keys.clone(),
     };
     let end = streams::pump(stream, session).await;
     tty::restore_terminal();
@@ -257,7 +259,7 @@ mod tests {
         ]);
         assert_eq!(a.container, "x");
         assert_eq!(
-            exec_body(&a, (33, 77)).unwrap(),
+            exec_body(&a, None, (33, 77)).unwrap(),
             json!({"User": "1000", "Privileged": true, "Tty": true, "ConsoleSize": [33, 77],
                    "AttachStdin": true, "AttachStderr": true, "AttachStdout": true,
                    "Detach": false, "DetachKeys": "", "Env": ["A=1"], "WorkingDir": "/tmp",
@@ -269,7 +271,7 @@ mod tests {
         );
         let a = parse_exec(&["-d", "x", "sleep", "1"]);
         assert_eq!(
-            exec_body(&a, (0, 0)).unwrap(),
+            exec_body(&a, None, (0, 0)).unwrap(),
             json!({"User": "", "Privileged": false, "Tty": false, "AttachStdin": false,
                    "AttachStderr": false, "AttachStdout": false, "Detach": true,
                    "DetachKeys": "", "Env": null, "WorkingDir": "", "Cmd": ["sleep", "1"]})
@@ -282,7 +284,7 @@ mod tests {
         let a = parse_exec(&["--detach-keys", "ctrl-a,x", "x", "sh", "-c", "ls -l"]);
         assert_eq!(a.command, vec!["sh", "-c", "ls -l"]);
         assert_eq!(
-            exec_body(&a, (0, 0)).unwrap()["DetachKeys"],
+            exec_body(&a, a.detach_keys.as_deref(), (0, 0)).unwrap()["DetachKeys"],
             json!("ctrl-a,x")
         );
     }

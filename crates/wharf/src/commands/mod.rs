@@ -237,6 +237,13 @@ pub fn filters_json(filters: &[String], extra: &[(&str, &str)]) -> Result<Option
     }
 }
 
+/// `--detach-keys`, else `detachKeys` from the client config, as docker chooses them.
+pub fn detach_keys(flag: &Option<String>) -> Option<String> {
+    flag.clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| host::Store::from_env().detach_keys())
+}
+
 pub fn out(bytes: &[u8]) {
     let mut o = std::io::stdout().lock();
     // A closed stdout (`| head`) must not turn into an error exit, as with docker.

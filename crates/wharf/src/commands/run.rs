@@ -309,7 +309,7 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<i32> {
     let plan = Plan {
         stdin: a.opts.interactive,
         tty: a.opts.tty,
-        detach_keys: a.detach_keys.clone(),
+        detach_keys: super::detach_keys(&a.detach_keys),
         sig_proxy: a.sig_proxy,
         condition,
         command: "run",
@@ -453,7 +453,7 @@ pub async fn start(ctx: &Ctx, a: &StartArgs) -> Result<i32> {
         let plan = Plan {
             stdin,
             tty,
-            detach_keys: a.detach_keys.clone(),
+            detach_keys: super::detach_keys(&a.detach_keys),
             // docker's `start` proxies signals only without a TTY.
             sig_proxy: !tty,
             condition: if auto_remove { "removed" } else { "next-exit" },
