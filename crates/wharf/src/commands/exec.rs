@@ -108,10 +108,16 @@ pub async fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     if let Some(t) = monitor {
         t.abort();
     }
-    if end == streams::End::Detached {
+    let info = ctx.client.exec_inspect(&id).await;
+    let detached = match (end, &info) {
+        (streams::End::Detached, _) => true,
+        (streams::End::OutputAfterKeys, Ok(i)) => i.running,
+        _ => false,
+    };
+    if detached {
         return Err(Exit::error(1, streams::ESCAPE_MESSAGE));
     }
-    match ctx.client.exec_inspect(&id).await {
+    match info {
         Ok(info) => Ok(info.exit_code.unwrap_or(0) as i32),
         Err(ClientError::Connect { .. }) => Ok(-1),
         Err(e) => Err(ctx.err(1, &e)),
@@ -209,7 +215,9 @@ pub async fn attach(ctx: &Ctx, a: &AttachArgs) -> Result<i32> {
     if let Some(t) = proxy {
         t.abort();
     }
-    if end == streams::End::Detached {
+    if end == streams::End::Detached
+        || (end == streams::End::OutputAfterKeys && super::run::still_running(ctx, name).await)
+    {
         return Err(Exit::error(1, streams::ESCAPE_MESSAGE));
     }
     match waiter.result().await {

@@ -401,7 +401,9 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
     if let Some(t) = proxy {
         t.abort();
     }
-    if end == streams::End::Detached {
+    if end == streams::End::Detached
+        || (end == streams::End::OutputAfterKeys && still_running(ctx, id).await)
+    {
         return Ok(0);
     }
     match waiter.result().await {
@@ -415,6 +417,16 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
         }
         Err(e) => Err(Exit::error(125, ctx.msg(&e))),
     }
+}
+
+/// After piped input carried the detach keys and the output ended: a container that still
+/// runs was detached from (by wharfd), one that stopped simply ended.
+pub async fn still_running(ctx: &Ctx, id: &str) -> bool {
+    ctx.get(&format!("/containers/{}/json", encode(id)))
+        .await
+        .ok()
+        .and_then(|v| v.pointer("/State/Running").and_then(Value::as_bool))
+        .unwrap_or(false)
 }
 
 pub async fn start(ctx: &Ctx, a: &StartArgs) -> Result<i32> {

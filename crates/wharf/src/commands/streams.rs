@@ -18,6 +18,10 @@ pub enum End {
     Output,
     /// The user typed the detach sequence.
     Detached,
+    /// The output ended after piped input (no TTY) carried the detach sequence: wharfd ends
+    /// the session there, other daemons do not. The caller tells the two apart by whether the
+    /// process still runs.
+    OutputAfterKeys,
 }
 
 /// The message docker's `term.EscapeError` prints where a detach is reported as an error.
@@ -70,7 +74,7 @@ pub async fn pump(stream: AttachStream, s: Session) -> End {
     tokio::pin!(output);
     let output_end = |flag: &AtomicBool| {
         if flag.load(Ordering::SeqCst) {
-            End::Detached
+            End::OutputAfterKeys
         } else {
             End::Output
         }
@@ -124,8 +128,8 @@ async fn pump_output(mut reader: AttachReader, tty: bool) {
 enum Filter {
     /// A TTY session: the detach keys are ours to catch (docker's escape proxy).
     Proxy(EscapeProxy),
-    /// No TTY: everything goes through, and the flag notes that the daemon has been sent the
-    /// keys, so the output ending afterwards is a detach, not the process's end.
+    /// No TTY: everything goes through unchanged (it may be binary data for a daemon that does
+    /// not watch the keys); the flag notes that the keys were sent.
     Observe(EscapeProxy, Arc<AtomicBool>),
 }
 
@@ -146,25 +150,15 @@ async fn forward_stdin(
         };
         let (data, detach) = match &mut filter {
             Filter::Proxy(p) => p.feed(&buf[..n]),
-            Filter::Observe(p, flag) => match p.observe(&buf[..n]) {
-                Some(end) => {
+            Filter::Observe(p, flag) => {
+                if p.observe(&buf[..n]).is_some() {
                     flag.store(true, Ordering::SeqCst);
-                    (buf[..end].to_vec(), false)
                 }
-                None => (buf[..n].to_vec(), false),
-            },
+                (buf[..n].to_vec(), false)
+            }
         };
         if !data.is_empty() && writer.write_stdin(&data).await.is_err() {
             return;
-        }
-        if let Filter::Observe(_, flag) = &filter {
-            if flag.load(Ordering::SeqCst) {
-                // The daemon detaches here: send nothing more, and keep the connection
-                // (and `detached`) open so the output's end decides.
-                let _keep = detached;
-                std::future::pending::<()>().await;
-                return;
-            }
         }
         if detach {
             if let Some(tx) = detached.take() {
