@@ -78,7 +78,11 @@ impl ContainerService {
         if cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
         }
-        let detach_keys = super::stdin::detach_keys(Some(&req.detach_keys))?;
+        let mut detach_keys = super::stdin::detach_keys(Some(&req.detach_keys))?;
+        if !req.tty {
+            // dockerd looks for the keys only on a terminal; piped data passes untouched.
+            detach_keys.clear();
+        }
         let id = ids::new_id().map_err(|e| ApiError::internal(format!("generating an id: {e}")))?;
         self.prune_execs();
         let (progress, _) = watch::channel(Progress::Created);

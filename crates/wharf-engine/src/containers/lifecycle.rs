@@ -521,6 +521,7 @@ impl ContainerService {
             })
             .await;
         }
+        let oom = status.as_ref().is_some_and(|s| s.oom_killed);
         let code = {
             let mut st = lock(&c.state);
             st.status = Status::Exited;
@@ -553,6 +554,10 @@ impl ContainerService {
             e.finished = e.started.max(e.finished + 1);
             e.exit_code = code;
         });
+        if oom {
+            // Docker's order: oom, then die.
+            self.emit(c, "oom", &[]);
+        }
         self.emit(c, "die", &[("exitCode", code.to_string())]);
         if !auto_remove {
             self.maybe_restart(c);
@@ -632,22 +637,35 @@ impl ContainerService {
     }
 
     async fn send_signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
-        shim::request(
-            &self.exec_dir(c.id()),
+        let dir = self.exec_dir(c.id());
+        let sent = shim::request(
+            &dir,
             &Request::Kill {
                 signal: sig,
                 all: false,
             },
         )
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            if c.is_running() {
-                internal(&format!("Cannot kill container: {}", c.id()), e)
-            } else {
-                not_running(c.id())
-            }
-        })
+        .await;
+        let Err(e) = sent else { return Ok(()) };
+        // A shim that is finishing (its init just died) closes its socket before wharfd has
+        // processed the exit: that container is not running any more, whatever our state says.
+        let exiting = shim::read_exit(&dir).is_some()
+            || matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::BrokenPipe
+            );
+        if exiting {
+            Self::wait_run_end(c, Some(Duration::from_secs(5))).await;
+        }
+        if c.is_running() {
+            Err(internal(&format!("Cannot kill container: {}", c.id()), e))
+        } else {
+            Err(not_running(c.id()))
+        }
     }
 
     /// Waits until the run that is current now has finished, at most `timeout`.
@@ -790,7 +808,11 @@ impl ContainerService {
                     c.id()
                 )));
             }
-            self.signal(&c, libc::SIGKILL).await?;
+            match self.signal(&c, libc::SIGKILL).await {
+                // It ended on its own meanwhile: nothing left to kill.
+                Err(e) if e.kind == wharf_api::ErrorKind::Conflict && !c.is_running() => {}
+                other => other?,
+            }
             if !Self::wait_run_end(&c, Some(Duration::from_secs(30))).await {
                 return Err(ApiError::internal(format!(
                     "Could not kill running container {}, cannot remove",
@@ -959,7 +981,11 @@ impl ContainerService {
         } else {
             events.started + 1
         };
-        let detach_keys = super::stdin::detach_keys(opts.detach_keys.as_deref())?;
+        let mut detach_keys = super::stdin::detach_keys(opts.detach_keys.as_deref())?;
+        if !c.spec.config.tty {
+            // dockerd looks for the keys only on a terminal; piped data passes untouched.
+            detach_keys.clear();
+        }
         let stdin = if opts.stdin && c.spec.config.open_stdin {
             Some(StdinSink {
                 tx: self.stdin_sender(&c),
