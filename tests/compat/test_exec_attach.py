@@ -275,3 +275,40 @@ def test_dropped_connections_leak_nothing(api, docker, unique, wharfd):
                      what=f"fds/threads back to {before}, now {counts()}")
     print(f"wharfd fds/threads before {before}, after 200 dropped connections {after}")
     assert ok(docker("exec", unique, "echo", "alive")).stdout == "alive\n"
+
+
+# ---------------------------------------------------------------- docker-py: attach, restart policies
+
+
+def test_dockerpy_attach_and_run_wait(dclient, unique):
+    c = dclient.containers.run("busybox", ["sh", "-c", "sleep 0.5; echo late; exit 2"],
+                               name=unique, detach=True)
+    # attach(stream) follows the output until the container exits.
+    out = b"".join(c.attach(stdout=True, stderr=True, stream=True, logs=True))
+    assert out == b"late\n"
+    assert c.wait()["StatusCode"] == 2
+    # logs=True replays what was printed before the attach.
+    assert c.attach(stdout=True, logs=True, stream=False) == b"late\n"
+
+
+def test_dockerpy_restart_policies(dclient, unique):
+    c = dclient.containers.run("busybox", ["sh", "-c", "exit 1"], name=unique, detach=True,
+                               restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+
+    def settled():
+        c.reload()
+        return c.attrs["RestartCount"] == 2 and c.attrs["State"]["Status"] == "exited" and c
+
+    wait_for(settled, what="two restarts then exited")
+    assert c.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    a = dclient.containers.run("busybox", ["sleep", "0.2"], name=unique + "-a", detach=True,
+                               restart_policy={"Name": "always"})
+
+    def restarted():
+        a.reload()
+        return a.attrs["RestartCount"] >= 1
+
+    wait_for(restarted, what="an always restart")
+    a.stop(timeout=1)
+    a.reload()
+    assert a.attrs["State"]["Status"] == "exited"

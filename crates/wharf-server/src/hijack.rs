@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use wharf_api::detach::{DetachScanner, Scanned};
 
 const STDIN_BUF: usize = 32 * 1024;
+const FIRST_WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// Waits for hyper to hand over the connection, then pumps until the output ends, the client
 /// detaches, or the client's socket is gone.
@@ -99,10 +100,17 @@ where
     let stdin_task =
         stdin.map(|sink| tokio::spawn(forward_stdin(rd, sink, detach_keys, detached_tx)));
     let mut watching_detach = stdin_task.is_some();
+    // docker-py reads the 101 through a buffered reader and then reads the raw socket, so bytes
+    // that arrive together with the headers are lost in its buffer. dockerd's own latency hides
+    // this; a first write no sooner than this after the upgrade does the same on purpose.
+    let mut first_write_at = Some(tokio::time::Instant::now() + FIRST_WRITE_DELAY);
     loop {
         tokio::select! {
             chunk = output.next() => {
                 let Some(chunk) = chunk else { break };
+                if let Some(at) = first_write_at.take() {
+                    tokio::time::sleep_until(at).await;
+                }
                 let bytes = encode_output(&chunk, tty, false);
                 if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                     tracing::debug!("attach client went away");

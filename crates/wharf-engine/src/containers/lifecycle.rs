@@ -720,8 +720,14 @@ impl ContainerService {
     ) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
         if lock(&c.state).restarting {
-            // Stopping a container that waits out its restart backoff cancels the restart.
+            // Stopping a container that waits out its restart backoff cancels the restart; a
+            // restart already under way (it holds the op lock) is let finish, then stopped.
             self.mark_manually_stopped(&c, true);
+            let _op = c.op.lock().await;
+            if c.is_running() {
+                self.stop_locked(&c, signal, timeout).await?;
+                self.emit(&c, "stop", &[]);
+            }
             return Ok(());
         }
         let _op = c.op.lock().await;
