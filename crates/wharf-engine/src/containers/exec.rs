@@ -247,8 +247,6 @@ impl ContainerService {
         })
         .flatten()
         .boxed();
-        let svc = self.handle();
-        let detached = e.container.clone();
         Ok(ExecStarted::Attached(AttachSession {
             tty: e.req.tty,
             output,
@@ -257,11 +255,7 @@ impl ContainerService {
                 close_on_eof: !e.req.tty,
             }),
             detach_keys: e.detach_keys.clone(),
-            on_detach: Some(Box::new(move || {
-                if let Some(svc) = svc.upgrade() {
-                    svc.emit(&detached, "detach", &[]);
-                }
-            })),
+            on_detach: Some(self.detach_event(&e.container)),
         }))
     }
 

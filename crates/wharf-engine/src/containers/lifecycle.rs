@@ -1007,18 +1007,12 @@ impl ContainerService {
             Box::pin(futures_util::stream::iter(initial))
         };
         self.emit(&c, "attach", &[]);
-        let svc = self.handle();
-        let detached = c.clone();
         Ok(AttachSession {
             tty: c.spec.config.tty,
             output,
             stdin,
             detach_keys,
-            on_detach: Some(Box::new(move || {
-                if let Some(svc) = svc.upgrade() {
-                    svc.emit(&detached, "detach", &[]);
-                }
-            })),
+            on_detach: Some(self.detach_event(&c)),
         })
     }
 }

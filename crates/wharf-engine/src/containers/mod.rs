@@ -228,6 +228,17 @@ impl ContainerService {
             .container(action, c.id(), &c.name(), &image, &labels, extra);
     }
 
+    /// The `on_detach` of an attach or exec session: the container's `detach` event.
+    fn detach_event(&self, c: &Arc<Container>) -> Box<dyn FnOnce() + Send> {
+        let svc = self.handle();
+        let c = c.clone();
+        Box::new(move || {
+            if let Some(svc) = svc.upgrade() {
+                svc.emit(&c, "detach", &[]);
+            }
+        })
+    }
+
     /// The container's cgroup, relative to each hierarchy's root.
     fn cgroups_path(&self, id: &str) -> String {
         format!("/{}/{}", self.ctx.cgroup_parent, id)

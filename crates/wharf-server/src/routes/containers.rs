@@ -202,13 +202,24 @@ pub async fn attach<B: Backend>(
     };
     // The backend goes first so that an unknown container is an ordinary 404, not a 101.
     let session = b.attach(&id, opts).await?;
-    let content_type = attach_content_type(version, session.tty);
     let wants_upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
+    Ok(hijacked(session, version, wants_upgrade, on_upgrade))
+}
+
+/// Answers an attach or exec start: `101 UPGRADED` and the session pumped over the raw
+/// connection, or, without an upgrade, the output as a plain streamed body.
+fn hijacked(
+    session: AttachSession,
+    version: RequestedVersion,
+    wants_upgrade: bool,
+    on_upgrade: Option<OnUpgrade>,
+) -> Response {
+    let content_type = attach_content_type(version, session.tty);
     match (wants_upgrade, on_upgrade) {
         (true, Some(on_upgrade)) => {
             tokio::spawn(hijack::run_upgraded(on_upgrade, session));
-            Ok((
+            (
                 StatusCode::SWITCHING_PROTOCOLS,
                 [
                     (header::CONTENT_TYPE, content_type),
@@ -216,9 +227,9 @@ pub async fn attach<B: Backend>(
                     (header::UPGRADE, HeaderValue::from_static("tcp")),
                 ],
             )
-                .into_response())
+                .into_response()
         }
-        _ => Ok(streamed_attach(session, content_type)),
+        _ => streamed_attach(session, content_type),
     }
 }
 
@@ -276,22 +287,7 @@ pub async fn exec_start<B: Backend>(
         ExecStarted::Detached => return Ok(StatusCode::OK.into_response()),
         ExecStarted::Attached(session) => session,
     };
-    let content_type = attach_content_type(version, session.tty);
-    match (wants_upgrade, on_upgrade) {
-        (true, Some(on_upgrade)) => {
-            tokio::spawn(hijack::run_upgraded(on_upgrade, session));
-            Ok((
-                StatusCode::SWITCHING_PROTOCOLS,
-                [
-                    (header::CONTENT_TYPE, content_type),
-                    (header::CONNECTION, HeaderValue::from_static("Upgrade")),
-                    (header::UPGRADE, HeaderValue::from_static("tcp")),
-                ],
-            )
-                .into_response())
-        }
-        _ => Ok(streamed_attach(session, content_type)),
-    }
+    Ok(hijacked(session, version, wants_upgrade, on_upgrade))
 }
 
 pub async fn exec_resize<B: Backend>(
