@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, mpsc};
 use wharf_api::event::{Event, EventActor};
 use wharf_api::filters::Filters;
 use wharf_api::ApiError;
-use wharf_server::backend::{EventStream, EventsOptions};
+use wharf_backend::{EventStream, EventsOptions};
 
 /// Past events kept for `since` (Docker keeps 256).
 const HISTORY: usize = 1024;

@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
 //! The daemon core: one service per object (containers, images), each owning its state and
-//! locks; restore at start; implements the server's backend traits.
+//! locks; restore at start; implements the `wharf-backend` traits.
 //!
 //! Owns: lifecycle policy, naming, image resolution, reconciliation with running shims.
 //! Must not touch: HTTP types, raw SQL (it goes through `wharf-storage`), the container's
@@ -32,7 +32,7 @@ use wharf_api::container::{
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
 use wharf_api::system::{Info, Version};
 use wharf_api::ApiError;
-use wharf_server::backend::*;
+use wharf_backend::*;
 use wharf_storage::{ContentStore, Db, Snapshotter};
 
 /// The name Wharf's overlay snapshotter reports where Docker says `overlay2`.
@@ -206,6 +206,9 @@ impl ContainersBackend for Engine {
     async fn resize(&self, id: &str, height: u16, width: u16) -> BackendResult<()> {
         self.containers.resize(id, height, width).await
     }
+}
+
+impl ExecBackend for Engine {
     async fn exec_create(
         &self,
         id: &str,
@@ -217,7 +220,7 @@ impl ContainersBackend for Engine {
         &self,
         exec_id: &str,
         req: wharf_api::exec::ExecStartRequest,
-    ) -> BackendResult<wharf_server::backend::ExecStarted> {
+    ) -> BackendResult<ExecStarted> {
         self.containers.exec_start(exec_id, req).await
     }
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> BackendResult<()> {

@@ -2,7 +2,6 @@
 //! the socket (stdcopy frames unless TTY), socket bytes go to the container's stdin, and the
 //! socket is closed when the output ends.
 
-use crate::backend::{AttachSession, StdinSink};
 use crate::stream::encode_output;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -14,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 use wharf_api::detach::{DetachScanner, Scanned};
+use wharf_backend::{AttachSession, StdinSink};
 
 const STDIN_BUF: usize = 32 * 1024;
 const FIRST_WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(30);

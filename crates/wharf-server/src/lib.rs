@@ -7,7 +7,6 @@
 //!
 //! Wiring: `serve_unix(listener, router(Arc::new(engine)), shutdown).await`.
 
-pub mod backend;
 pub mod errors;
 mod hijack;
 pub mod query;
@@ -21,8 +20,8 @@ pub use serve::serve_unix;
 
 use axum::middleware::from_fn;
 use axum::Router;
-use backend::Backend;
 use std::sync::Arc;
+use wharf_backend::Backend;
 
 /// The whole Engine API for one backend. The version prefix is stripped before routing: the
 /// outer router sends everything to its fallback, behind the version middleware, and the inner

@@ -2,7 +2,6 @@
 //! and `\r\n`-separated JSON messages. Every one is chunked, and hyper flushes the headers as
 //! soon as the body is pending, which is what `docker run` waits for before it sends `start`.
 
-use crate::backend::{OutputChunk, OutputStream};
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -11,6 +10,7 @@ use serde::Serialize;
 use std::convert::Infallible;
 use wharf_api::container::WaitResponse;
 use wharf_api::stdcopy::encode_frame;
+use wharf_backend::{OutputChunk, OutputStream};
 
 /// The bytes a chunk of output becomes on the wire: one stdcopy frame unless the container has a
 /// TTY, with the chunk's timestamp and a space inside the payload when asked for.

@@ -310,7 +310,7 @@ async fn unknown_routes_are_501_and_inspect_probes_are_404() {
     let (s, _, b) = post(&app, "/v1.44/commit?container=web").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(message(&b), "POST /commit is not implemented in Wharf yet");
-    // A backend without exec answers 501 from the trait's default.
+    // A backend without exec (the fake) answers 501.
     let (s, _, b) = post(&app, "/v1.44/exec/abc/start").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(

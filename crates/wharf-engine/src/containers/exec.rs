@@ -24,9 +24,9 @@ use tokio::sync::{mpsc, watch};
 use wharf_api::exec::{ExecCreateRequest, ExecInspect, ExecProcessConfig, ExecStartRequest};
 use wharf_api::stdcopy::StdStream;
 use wharf_api::ApiError;
+use wharf_backend::{AttachSession, ExecStarted, OutputChunk, StdinSink};
 use wharf_runtime::fdpass;
 use wharf_runtime::shim_proto::{Request, Response, StartErrorKind, SOCKET_FILE};
-use wharf_server::backend::{AttachSession, ExecStarted, OutputChunk, StdinSink};
 
 /// How long the shim may take to say whether the process started.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

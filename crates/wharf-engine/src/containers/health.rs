@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use wharf_api::container::{ContainerConfig, Health, HealthConfig, HealthcheckResult};
 use wharf_api::exec::{ExecCreateRequest, ExecStartRequest};
 use wharf_api::ApiError;
-use wharf_server::backend::ExecStarted;
+use wharf_backend::ExecStarted;
 
 pub const STARTING: &str = "starting";
 pub const HEALTHY: &str = "healthy";

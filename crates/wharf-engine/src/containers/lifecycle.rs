@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use wharf_api::container::{ContainerCreateRequest, ContainerCreateResponse, WaitResponse};
 use wharf_api::ApiError;
-use wharf_runtime::shim_proto::{Request, StartErrorKind};
-use wharf_runtime::spec::{build_spec, BindMount, NetMode, SpecInput};
-use wharf_server::backend::{
+use wharf_backend::{
     AttachOptions, AttachSession, LogsOptions, LogsSession, StdinSink, WaitCondition,
 };
+use wharf_runtime::shim_proto::{Request, StartErrorKind};
+use wharf_runtime::spec::{build_spec, BindMount, NetMode, SpecInput};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_STOP_TIMEOUT: i64 = 10;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use wharf_api::stdcopy::StdStream;
+use wharf_backend::{OutputChunk, OutputStream};
 use wharf_runtime::shim_proto::LogEntry;
-use wharf_server::backend::{OutputChunk, OutputStream};
 
 use crate::timefmt::parse_rfc3339;
 

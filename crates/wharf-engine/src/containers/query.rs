@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::container::{ContainerInspect, ContainerState, ContainerSummary, GraphDriver};
 use wharf_api::ApiError;
-use wharf_server::backend::ListContainersOptions;
+use wharf_backend::ListContainersOptions;
 
 const FILTERS: &[&str] = &[
     "id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "volume",

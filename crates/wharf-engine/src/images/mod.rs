@@ -16,7 +16,7 @@ use std::sync::Arc;
 use wharf_api::container::{ContainerConfig, GraphDriver};
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary, RootFs};
 use wharf_api::ApiError;
-use wharf_server::backend::{ImportOptions, ListImagesOptions};
+use wharf_backend::{ImportOptions, ListImagesOptions};
 use wharf_storage::{Digest, ImageRecord};
 
 /// The parts of an OCI image config Wharf reads.

@@ -1,7 +1,3 @@
-use crate::backend::{
-    AttachOptions, AttachSession, Backend, ContainersBackend, ExecStarted, ListContainersOptions,
-    LogsOptions, WaitCondition,
-};
 use crate::errors::HttpError;
 use crate::hijack;
 use crate::query::Params;
@@ -16,7 +12,10 @@ use axum::{Extension, Json};
 use hyper::upgrade::OnUpgrade;
 use std::sync::Arc;
 use wharf_api::container::ContainerCreateRequest;
-use wharf_api::exec::{ExecCreateRequest, ExecStartRequest, IdResponse};
+use wharf_backend::{
+    AttachOptions, AttachSession, ContainersBackend, ListContainersOptions, LogsOptions,
+    WaitCondition,
+};
 
 type Res = Result<Response, HttpError>;
 
@@ -24,18 +23,18 @@ fn no_content() -> Res {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn create<B: Backend>(State(b): State<Arc<B>>, q: Params, body: Body) -> Res {
+pub async fn create<B: ContainersBackend>(State(b): State<Arc<B>>, q: Params, body: Body) -> Res {
     let req: ContainerCreateRequest = read_json(
         body,
         "Config cannot be empty in order to create a container",
     )
     .await?;
     let name = q.non_empty("name").map(str::to_string);
-    let created = ContainersBackend::create(&*b, name, req).await?;
+    let created = b.create(name, req).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-pub async fn list<B: Backend>(State(b): State<Arc<B>>, q: Params) -> Res {
+pub async fn list<B: ContainersBackend>(State(b): State<Arc<B>>, q: Params) -> Res {
     let opts = ListContainersOptions {
         all: q.bool("all"),
         // compose sends `limit=-1`: only a positive limit means anything.
@@ -43,28 +42,32 @@ pub async fn list<B: Backend>(State(b): State<Arc<B>>, q: Params) -> Res {
         size: q.bool("size"),
         filters: q.filters()?,
     };
-    Ok(Json(ContainersBackend::list(&*b, opts).await?).into_response())
+    Ok(Json(b.list(opts).await?).into_response())
 }
 
-pub async fn inspect<B: Backend>(
+pub async fn inspect<B: ContainersBackend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
     q: Params,
 ) -> Res {
-    Ok(Json(ContainersBackend::inspect(&*b, &id, q.bool("size")).await?).into_response())
+    Ok(Json(b.inspect(&id, q.bool("size")).await?).into_response())
 }
 
-pub async fn start<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
+pub async fn start<B: ContainersBackend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
     b.start(&id).await?;
     no_content()
 }
 
-pub async fn stop<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+pub async fn stop<B: ContainersBackend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
     b.stop(&id, signal(&q), q.int("t")?).await?;
     no_content()
 }
 
-pub async fn restart<B: Backend>(
+pub async fn restart<B: ContainersBackend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
     q: Params,
@@ -73,7 +76,11 @@ pub async fn restart<B: Backend>(
     no_content()
 }
 
-pub async fn kill<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+pub async fn kill<B: ContainersBackend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
     b.kill(&id, signal(&q)).await?;
     no_content()
 }
@@ -82,22 +89,30 @@ fn signal(q: &Params) -> Option<String> {
     q.non_empty("signal").map(str::to_string)
 }
 
-pub async fn remove<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+pub async fn remove<B: ContainersBackend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
     if q.bool("link") {
         return Err(HttpError::not_implemented(
             "removing container links is not implemented in Wharf yet",
         ));
     }
-    ContainersBackend::remove(&*b, &id, q.bool("force"), q.bool("v")).await?;
+    b.remove(&id, q.bool("force"), q.bool("v")).await?;
     no_content()
 }
 
-pub async fn top<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+pub async fn top<B: ContainersBackend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
     let ps_args = q.get("ps_args").unwrap_or("");
     Ok(Json(b.top(&id, ps_args).await?).into_response())
 }
 
-pub async fn update<B: Backend>(
+pub async fn update<B: ContainersBackend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
     body: Body,
@@ -106,22 +121,30 @@ pub async fn update<B: Backend>(
     Ok(Json(b.update(&id, req).await?).into_response())
 }
 
-pub async fn pause<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
+pub async fn pause<B: ContainersBackend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
     b.pause(&id).await?;
     no_content()
 }
 
-pub async fn unpause<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
+pub async fn unpause<B: ContainersBackend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
     b.unpause(&id).await?;
     no_content()
 }
 
-pub async fn rename<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+pub async fn rename<B: ContainersBackend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
     b.rename(&id, q.get("name").unwrap_or("")).await?;
     no_content()
 }
 
-pub async fn wait<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
+pub async fn wait<B: ContainersBackend>(
+    State(b): State<Arc<B>>,
+    Path(id): Path<String>,
+    q: Params,
+) -> Res {
     let condition = match q.get("condition").unwrap_or("") {
         "" | "not-running" => WaitCondition::NotRunning,
         "next-exit" => WaitCondition::NextExit,
@@ -141,7 +164,7 @@ pub async fn wait<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q
         .into_response())
 }
 
-pub async fn logs<B: Backend>(
+pub async fn logs<B: ContainersBackend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
     Extension(version): Extension<RequestedVersion>,
@@ -185,7 +208,7 @@ fn attach_content_type(version: RequestedVersion, tty: bool) -> HeaderValue {
     }
 }
 
-pub async fn attach<B: Backend>(
+pub async fn attach<B: ContainersBackend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
     Extension(version): Extension<RequestedVersion>,
@@ -209,7 +232,7 @@ pub async fn attach<B: Backend>(
 
 /// Answers an attach or exec start: `101 UPGRADED` and the session pumped over the raw
 /// connection, or, without an upgrade, the output as a plain streamed body.
-fn hijacked(
+pub(super) fn hijacked(
     session: AttachSession,
     version: RequestedVersion,
     wants_upgrade: bool,
@@ -244,7 +267,7 @@ fn streamed_attach(session: AttachSession, content_type: HeaderValue) -> Respons
 }
 
 /// `h` and `w` as dockerd reads them: both required, numbers.
-fn size(q: &Params) -> Result<(u16, u16), HttpError> {
+pub(super) fn size(q: &Params) -> Result<(u16, u16), HttpError> {
     let get = |k: &str| -> Result<u16, HttpError> {
         let v = q.get(k).unwrap_or("");
         v.parse::<u16>()
@@ -253,53 +276,12 @@ fn size(q: &Params) -> Result<(u16, u16), HttpError> {
     Ok((get("h")?, get("w")?))
 }
 
-pub async fn resize<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>, q: Params) -> Res {
-    let (h, w) = size(&q)?;
-    b.resize(&id, h, w).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-pub async fn exec_create<B: Backend>(
-    State(b): State<Arc<B>>,
-    Path(id): Path<String>,
-    body: Body,
-) -> Res {
-    let req: ExecCreateRequest = read_json(body, "No exec command specified").await?;
-    let exec_id = b.exec_create(&id, req).await?;
-    Ok((StatusCode::CREATED, Json(IdResponse { id: exec_id })).into_response())
-}
-
-pub async fn exec_start<B: Backend>(
-    State(b): State<Arc<B>>,
-    Path(id): Path<String>,
-    Extension(version): Extension<RequestedVersion>,
-    mut req: Request,
-) -> Res {
-    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
-    let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
-    let body = std::mem::take(req.body_mut());
-    let start: ExecStartRequest = match read_json(body, "").await {
-        Ok(s) => s,
-        Err(_) if !wants_upgrade => ExecStartRequest::default(),
-        Err(e) => return Err(e),
-    };
-    let session = match b.exec_start(&id, start).await? {
-        ExecStarted::Detached => return Ok(StatusCode::OK.into_response()),
-        ExecStarted::Attached(session) => session,
-    };
-    Ok(hijacked(session, version, wants_upgrade, on_upgrade))
-}
-
-pub async fn exec_resize<B: Backend>(
+pub async fn resize<B: ContainersBackend>(
     State(b): State<Arc<B>>,
     Path(id): Path<String>,
     q: Params,
 ) -> Res {
     let (h, w) = size(&q)?;
-    b.exec_resize(&id, h, w).await?;
+    b.resize(&id, h, w).await?;
     Ok(StatusCode::OK.into_response())
-}
-
-pub async fn exec_inspect<B: Backend>(State(b): State<Arc<B>>, Path(id): Path<String>) -> Res {
-    Ok(Json(b.exec_inspect(&id).await?).into_response())
 }

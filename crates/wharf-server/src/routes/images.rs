@@ -1,4 +1,3 @@
-use crate::backend::{Backend, BodyStream, ImagesBackend, ImportOptions, ListImagesOptions};
 use crate::errors::HttpError;
 use crate::query::Params;
 use crate::routes::not_implemented_response;
@@ -10,12 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
 use std::sync::Arc;
+use wharf_backend::{BodyStream, ImagesBackend, ImportOptions, ListImagesOptions};
 
 type Res = Result<Response, HttpError>;
 
 /// `/images/{*rest}`: names like `localhost:5000/a/b:tag` contain slashes, so the operation is
 /// the suffix, not a path segment.
-pub async fn dispatch<B: Backend>(
+pub async fn dispatch<B: ImagesBackend>(
     State(b): State<Arc<B>>,
     method: Method,
     uri: Uri,
@@ -27,7 +27,8 @@ pub async fn dispatch<B: Backend>(
         Method::GET if rest == "json" => list(&*b, &q).await,
         Method::POST if rest == "create" => create(&*b, &method, &uri, &q, body).await,
         Method::GET => match (rest.strip_suffix("/json"), rest.strip_suffix("/history")) {
-            (Some(name), _) if !name.is_empty() => ImagesBackend::inspect(&*b, name)
+            (Some(name), _) if !name.is_empty() => b
+                .inspect(name)
                 .await
                 .map(|i| Json(i).into_response())
                 .map_err(Into::into),
@@ -42,7 +43,8 @@ pub async fn dispatch<B: Backend>(
             Some(name) if !name.is_empty() => tag(&*b, name, &q).await,
             _ => Ok(not_implemented_response(&method, &uri)),
         },
-        Method::DELETE => ImagesBackend::remove(&*b, &rest, q.bool("force"), q.bool("noprune"))
+        Method::DELETE => b
+            .remove(&rest, q.bool("force"), q.bool("noprune"))
             .await
             .map(|items| Json(items).into_response())
             .map_err(Into::into),
@@ -51,16 +53,16 @@ pub async fn dispatch<B: Backend>(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn list<B: Backend>(b: &B, q: &Params) -> Res {
+async fn list<B: ImagesBackend>(b: &B, q: &Params) -> Res {
     let opts = ListImagesOptions {
         all: q.bool("all"),
         digests: q.bool("digests"),
         filters: q.filters()?,
     };
-    Ok(Json(ImagesBackend::list(b, opts).await?).into_response())
+    Ok(Json(b.list(opts).await?).into_response())
 }
 
-async fn tag<B: Backend>(b: &B, name: &str, q: &Params) -> Res {
+async fn tag<B: ImagesBackend>(b: &B, name: &str, q: &Params) -> Res {
     b.tag(
         name,
         q.get("repo").unwrap_or(""),
@@ -71,7 +73,13 @@ async fn tag<B: Backend>(b: &B, name: &str, q: &Params) -> Res {
 }
 
 /// `POST /images/create`: import (`fromSrc=-`) is served; pull (`fromImage=`) is not yet.
-async fn create<B: Backend>(b: &B, method: &Method, uri: &Uri, q: &Params, body: Body) -> Res {
+async fn create<B: ImagesBackend>(
+    b: &B,
+    method: &Method,
+    uri: &Uri,
+    q: &Params,
+    body: Body,
+) -> Res {
     if let Some(image) = q.non_empty("fromImage") {
         return Err(HttpError::not_implemented(format!(
             "{method} {} (pull of {image}) is not implemented in Wharf yet",

@@ -1,17 +1,18 @@
 //! The route table. Grouped like Docker's routers; anything not listed answers 501.
 
 mod containers;
+mod exec;
 mod images;
 mod probes;
 mod system;
 
-use crate::backend::Backend;
 use crate::errors::{json_error, not_implemented_message};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{any, delete, get, post};
 use axum::Router;
 use std::sync::Arc;
+use wharf_backend::Backend;
 
 pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
     Router::new()
@@ -32,10 +33,10 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/containers/{id}/logs", get(containers::logs::<B>))
         .route("/containers/{id}/attach", post(containers::attach::<B>))
         .route("/containers/{id}/resize", post(containers::resize::<B>))
-        .route("/containers/{id}/exec", post(containers::exec_create::<B>))
-        .route("/exec/{id}/start", post(containers::exec_start::<B>))
-        .route("/exec/{id}/resize", post(containers::exec_resize::<B>))
-        .route("/exec/{id}/json", get(containers::exec_inspect::<B>))
+        .route("/containers/{id}/exec", post(exec::exec_create::<B>))
+        .route("/exec/{id}/start", post(exec::exec_start::<B>))
+        .route("/exec/{id}/resize", post(exec::exec_resize::<B>))
+        .route("/exec/{id}/json", get(exec::exec_inspect::<B>))
         .route("/containers/{id}/top", get(containers::top::<B>))
         .route("/containers/{id}/update", post(containers::update::<B>))
         .route("/containers/{id}/pause", post(containers::pause::<B>))

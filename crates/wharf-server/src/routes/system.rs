@@ -1,10 +1,10 @@
-use crate::backend::Backend;
 use crate::errors::HttpError;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
+use wharf_backend::SystemBackend;
 
 const PING_HEADERS: [(header::HeaderName, HeaderValue); 3] = [
     (
@@ -29,22 +29,22 @@ pub async fn ping_head() -> Response {
     r
 }
 
-pub async fn version<B: Backend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
+pub async fn version<B: SystemBackend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
     Ok(Json(b.version().await?).into_response())
 }
 
-pub async fn info<B: Backend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
+pub async fn info<B: SystemBackend>(State(b): State<Arc<B>>) -> Result<Response, HttpError> {
     Ok(Json(b.info().await?).into_response())
 }
 
 /// `\n`-separated JSON events (unlike pull/build streams, which use `\r\n`), chunked, headers
 /// flushed at once; the stream ends at `until` or when the client leaves.
-pub async fn events<B: Backend>(
+pub async fn events<B: SystemBackend>(
     State(b): State<Arc<B>>,
     q: crate::query::Params,
 ) -> Result<Response, HttpError> {
     let positive = |v: f64| (v > 0.0).then_some(v);
-    let opts = crate::backend::EventsOptions {
+    let opts = wharf_backend::EventsOptions {
         since: positive(q.unix_time("since")?),
         until: positive(q.unix_time("until")?),
         filters: q.filters()?,

@@ -11,7 +11,7 @@ use wharf_api::image::*;
 use wharf_api::stdcopy::StdStream;
 use wharf_api::system::{Info, Version};
 use wharf_api::ApiError;
-use wharf_server::backend::*;
+use wharf_backend::*;
 
 #[derive(Default)]
 pub struct Fake {
@@ -192,6 +192,62 @@ impl ContainersBackend for Fake {
             on_detach: None,
         })
     }
+    async fn top(&self, _id: &str, _ps_args: &str) -> BackendResult<TopResponse> {
+        Err(ApiError::not_implemented(
+            "GET /containers/{id}/top is not implemented in Wharf yet",
+        ))
+    }
+    async fn pause(&self, _id: &str) -> BackendResult<()> {
+        Err(ApiError::not_implemented(
+            "POST /containers/{id}/pause is not implemented in Wharf yet",
+        ))
+    }
+    async fn unpause(&self, _id: &str) -> BackendResult<()> {
+        Err(ApiError::not_implemented(
+            "POST /containers/{id}/unpause is not implemented in Wharf yet",
+        ))
+    }
+    async fn update(
+        &self,
+        _id: &str,
+        _req: ContainerUpdateRequest,
+    ) -> BackendResult<ContainerUpdateResponse> {
+        Err(ApiError::not_implemented(
+            "POST /containers/{id}/update is not implemented in Wharf yet",
+        ))
+    }
+}
+
+/// The fake has no exec: every call answers 501, the way an unbuilt group would.
+impl ExecBackend for Fake {
+    async fn exec_create(
+        &self,
+        _id: &str,
+        _req: wharf_api::exec::ExecCreateRequest,
+    ) -> BackendResult<String> {
+        Err(ApiError::not_implemented(
+            "POST /containers/{id}/exec is not implemented in Wharf yet",
+        ))
+    }
+    async fn exec_start(
+        &self,
+        _exec_id: &str,
+        _req: wharf_api::exec::ExecStartRequest,
+    ) -> BackendResult<ExecStarted> {
+        Err(ApiError::not_implemented(
+            "POST /exec/{id}/start is not implemented in Wharf yet",
+        ))
+    }
+    async fn exec_resize(&self, _exec_id: &str, _height: u16, _width: u16) -> BackendResult<()> {
+        Err(ApiError::not_implemented(
+            "POST /exec/{id}/resize is not implemented in Wharf yet",
+        ))
+    }
+    async fn exec_inspect(&self, _exec_id: &str) -> BackendResult<wharf_api::exec::ExecInspect> {
+        Err(ApiError::not_implemented(
+            "GET /exec/{id}/json is not implemented in Wharf yet",
+        ))
+    }
 }
 
 impl ImagesBackend for Fake {
@@ -249,5 +305,10 @@ impl SystemBackend for Fake {
     async fn info(&self) -> BackendResult<Info> {
         self.rec("info".into());
         Ok(serde_json::json!({"ID": "fake"}))
+    }
+    async fn events(&self, _opts: EventsOptions) -> BackendResult<EventStream> {
+        Err(ApiError::not_implemented(
+            "GET /events is not implemented in Wharf yet",
+        ))
     }
 }

@@ -1,6 +1,11 @@
-//! The seams between HTTP and the engine: one backend trait per router group, like moby's
-//! `api/server/router/*/backend.go`. The server never decides policy; it parses, calls one of
-//! these, and formats the answer.
+//! The seam between the Engine API server and the engine: one backend trait per API group,
+//! like moby's `api/server/router/*/backend.go`, in terms of `wharf-api` types.
+//!
+//! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `SystemBackend`), the
+//! options and session types they exchange, and [`BackendResult`] (an [`ApiError`] carries the
+//! engine's error kind; the server maps the kind to a status in one place).
+//! Must not touch: HTTP types, I/O. The server parses, calls one of these, and formats the
+//! answer; the engine implements them and decides policy.
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -189,99 +194,49 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// The container's processes; `ps_args` as `docker top` passes them (empty = `-ef`).
     fn top(
         &self,
-        _id: &str,
-        _ps_args: &str,
-    ) -> impl Future<Output = BackendResult<TopResponse>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "GET /containers/{id}/top is not implemented in Wharf yet",
-            ))
-        }
-    }
+        id: &str,
+        ps_args: &str,
+    ) -> impl Future<Output = BackendResult<TopResponse>> + Send;
     /// Already paused or not running → Conflict.
-    fn pause(&self, _id: &str) -> impl Future<Output = BackendResult<()>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /containers/{id}/pause is not implemented in Wharf yet",
-            ))
-        }
-    }
+    fn pause(&self, id: &str) -> impl Future<Output = BackendResult<()>> + Send;
     fn update(
         &self,
-        _id: &str,
-        _req: ContainerUpdateRequest,
-    ) -> impl Future<Output = BackendResult<ContainerUpdateResponse>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /containers/{id}/update is not implemented in Wharf yet",
-            ))
-        }
-    }
-    fn unpause(&self, _id: &str) -> impl Future<Output = BackendResult<()>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /containers/{id}/unpause is not implemented in Wharf yet",
-            ))
-        }
-    }
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> impl Future<Output = BackendResult<ContainerUpdateResponse>> + Send;
+    fn unpause(&self, id: &str) -> impl Future<Output = BackendResult<()>> + Send;
     /// Sets the pty size of a TTY container; no TTY or not running → Conflict.
     fn resize(
         &self,
-        _id: &str,
-        _height: u16,
-        _width: u16,
-    ) -> impl Future<Output = BackendResult<()>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /containers/{id}/resize is not implemented in Wharf yet",
-            ))
-        }
-    }
+        id: &str,
+        height: u16,
+        width: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+}
+
+/// `docker exec`: moby's exec router. A container's execs are their own objects, with IDs.
+pub trait ExecBackend: Send + Sync + 'static {
     /// Returns the new exec's ID.
     fn exec_create(
         &self,
-        _id: &str,
-        _req: ExecCreateRequest,
-    ) -> impl Future<Output = BackendResult<String>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /containers/{id}/exec is not implemented in Wharf yet",
-            ))
-        }
-    }
+        id: &str,
+        req: ExecCreateRequest,
+    ) -> impl Future<Output = BackendResult<String>> + Send;
     fn exec_start(
         &self,
-        _exec_id: &str,
-        _req: ExecStartRequest,
-    ) -> impl Future<Output = BackendResult<ExecStarted>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /exec/{id}/start is not implemented in Wharf yet",
-            ))
-        }
-    }
+        exec_id: &str,
+        req: ExecStartRequest,
+    ) -> impl Future<Output = BackendResult<ExecStarted>> + Send;
     fn exec_resize(
         &self,
-        _exec_id: &str,
-        _height: u16,
-        _width: u16,
-    ) -> impl Future<Output = BackendResult<()>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "POST /exec/{id}/resize is not implemented in Wharf yet",
-            ))
-        }
-    }
+        exec_id: &str,
+        height: u16,
+        width: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     fn exec_inspect(
         &self,
-        _exec_id: &str,
-    ) -> impl Future<Output = BackendResult<ExecInspect>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "GET /exec/{id}/json is not implemented in Wharf yet",
-            ))
-        }
-    }
+        exec_id: &str,
+    ) -> impl Future<Output = BackendResult<ExecInspect>> + Send;
 }
 
 pub trait ImagesBackend: Send + Sync + 'static {
@@ -327,16 +282,10 @@ pub trait SystemBackend: Send + Sync + 'static {
     /// Past events from `since`, then live ones until `until` or the client leaves.
     fn events(
         &self,
-        _opts: EventsOptions,
-    ) -> impl Future<Output = BackendResult<EventStream>> + Send {
-        async {
-            Err(ApiError::not_implemented(
-                "GET /events is not implemented in Wharf yet",
-            ))
-        }
-    }
+        opts: EventsOptions,
+    ) -> impl Future<Output = BackendResult<EventStream>> + Send;
 }
 
 /// Everything a full daemon implements.
-pub trait Backend: ContainersBackend + ImagesBackend + SystemBackend {}
-impl<T: ContainersBackend + ImagesBackend + SystemBackend> Backend for T {}
+pub trait Backend: ContainersBackend + ExecBackend + ImagesBackend + SystemBackend {}
+impl<T: ContainersBackend + ExecBackend + ImagesBackend + SystemBackend> Backend for T {}
