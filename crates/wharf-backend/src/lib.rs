@@ -133,9 +133,11 @@ pub struct ListImagesOptions {
 }
 
 pub trait ContainersBackend: Send + Sync + 'static {
+    /// `platform` is the `?platform=` query (`os[/arch[/variant]]`), empty when not given.
     fn create(
         &self,
         name: Option<String>,
+        platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> impl Future<Output = BackendResult<ContainerCreateResponse>> + Send;
     /// Already running → `ApiError::not_modified()` (HTTP 304).

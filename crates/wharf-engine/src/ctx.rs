@@ -12,6 +12,9 @@ pub struct EngineConfig {
     pub shim_path: PathBuf,
     /// Containers' cgroups live at `/<cgroup_parent>/<id>`.
     pub cgroup_parent: String,
+    /// What `--add-host name:host-gateway` resolves to; `None` leaves it to the engine (the
+    /// address of the host's default-route interface).
+    pub host_gateway_ip: Option<std::net::IpAddr>,
 }
 
 pub struct Ctx {
@@ -26,4 +29,7 @@ pub struct Ctx {
     /// Pre-pays the RCU grace period of the cgroup migration each container start needs.
     pub cgroup_warmer: Option<Arc<wharf_runtime::cgroup_lock::CgroupLockWarmer>>,
     pub events: crate::events::EventBus,
+    /// What this host can enforce, read once at start.
+    pub host: crate::host::HostFacts,
+    pub host_gateway_ip: Option<std::net::IpAddr>,
 }

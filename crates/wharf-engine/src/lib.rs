@@ -9,6 +9,8 @@
 pub mod containers;
 mod ctx;
 pub mod events;
+pub mod honour;
+pub mod host;
 pub mod ids;
 pub mod images;
 pub mod names;
@@ -106,6 +108,8 @@ impl Engine {
             boot_id: boot_id.clone(),
             cgroup_warmer: wharf_runtime::cgroup_lock::CgroupLockWarmer::open().map(Arc::new),
             events: events::EventBus::default(),
+            host: host::HostFacts::probe(),
+            host_gateway_ip: cfg.host_gateway_ip.or_else(host::default_route_ipv4),
         });
         let boot_file = ctx.exec_root.join("boot-id");
         let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();
@@ -132,9 +136,10 @@ impl ContainersBackend for Engine {
     async fn create(
         &self,
         name: Option<String>,
+        platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> BackendResult<ContainerCreateResponse> {
-        self.containers.create(name, req).await
+        self.containers.create(name, platform, req).await
     }
     async fn start(&self, id: &str) -> BackendResult<()> {
         self.containers.start(id).await

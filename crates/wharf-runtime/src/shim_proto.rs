@@ -92,6 +92,9 @@ pub enum Request {
         #[serde(default)]
         tty: bool,
     },
+    /// Writes new cgroup limits for the running container (`docker update`); the limits that
+    /// are `None` are left as they are. Answered once they are in the kernel.
+    Update { limits: crate::spec::Limits },
 }
 
 /// How many descriptors an [`Request::Exec`] carries.

@@ -4,25 +4,35 @@
 //! runc, so that programs see the same environment under Wharf as under Docker: same mounts, same
 //! capability set, same masked and read-only paths, same device allowlist.
 
-use std::collections::HashSet;
+mod caps;
+mod devices;
+mod resources;
+mod rlimits;
+mod sysctls;
+mod tmpfs;
+
+pub use caps::{container_capabilities, validate_capabilities};
+pub use devices::{parse_device_cgroup_rule, valid_device_mode, Device};
+pub use resources::{Limits, OciLimits};
+pub use rlimits::{rlimits, validate_ulimits, RlimitCeiling, Ulimit, DEFAULT_NOFILE};
+pub use sysctls::check_sysctl;
+pub use tmpfs::{tmpfs_options, TMPFS_DEFAULTS};
+
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
     LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
     LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
-    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 /// OCI runtime spec version we emit; libcontainer accepts any `1.x`.
 pub const OCI_VERSION: &str = "1.2.0";
 
-/// Docker's default `nofile` limit for containers (soft = hard).
-pub const DEFAULT_NOFILE: u64 = 1_048_576;
-
-/// Size of `/dev/shm`, Docker's default `--shm-size`.
-pub const DEFAULT_SHM_SIZE: &str = "size=65536k";
+/// Size of `/dev/shm` in bytes, Docker's default `--shm-size` (64 MiB).
+pub const DEFAULT_SHM_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
@@ -67,14 +77,66 @@ pub const DEFAULT_READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-/// Network namespace choice for the container.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum NetMode {
-    /// A fresh network namespace (only `lo`; the daemon adds interfaces).
+/// How the container gets one kind of namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NsMode {
+    /// A new namespace of its own (for the network: only `lo`; the daemon adds interfaces).
     #[default]
-    NewNetns,
-    /// Share the host's network namespace (`--network host`).
+    Private,
+    /// The host's (`--network host`, `--pid host`, ...).
     Host,
+    /// Another process's, by its `/proc/<pid>/ns/<kind>` path (`--pid container:<id>`).
+    Join(PathBuf),
+}
+
+/// The namespaces of a container; mount namespaces are always private.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespaces {
+    pub net: NsMode,
+    pub pid: NsMode,
+    pub ipc: NsMode,
+    pub uts: NsMode,
+    /// Docker's `CgroupnsMode`: private or host (no joining).
+    pub cgroup: NsMode,
+}
+
+impl Default for Namespaces {
+    /// Docker's defaults on a cgroup v1 host: everything private but the cgroup namespace.
+    fn default() -> Self {
+        Namespaces {
+            net: NsMode::Private,
+            pid: NsMode::Private,
+            ipc: NsMode::Private,
+            uts: NsMode::Private,
+            cgroup: NsMode::Host,
+        }
+    }
+}
+
+/// What the container's `/dev/shm` is (Docker's IPC modes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shm {
+    /// A tmpfs of its own of this many bytes.
+    Private(u64),
+    /// A bind mount of another `/dev/shm` (the host's, or a donor container's).
+    Bind(PathBuf),
+    /// No `/dev/shm` at all (`--ipc none`).
+    None,
+}
+
+impl Default for Shm {
+    fn default() -> Self {
+        Shm::Private(DEFAULT_SHM_SIZE)
+    }
+}
+
+/// A tmpfs mount the user asked for (`--tmpfs`, `--mount type=tmpfs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// Absolute path inside the container.
+    pub destination: String,
+    /// The user's comma-separated options; Docker's defaults come first.
+    pub data: String,
 }
 
 /// A host file or directory bind-mounted into the container.
@@ -100,14 +162,35 @@ pub struct SpecInput {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     pub hostname: String,
-    pub net: NetMode,
+    pub domainname: String,
+    pub namespaces: Namespaces,
     pub bind_mounts: Vec<BindMount>,
+    pub tmpfs: Vec<TmpfsMount>,
+    pub shm: Shm,
     /// Cgroup path relative to each hierarchy's root, e.g. `/wharf/<id>`.
     pub cgroups_path: String,
     pub readonly_rootfs: bool,
     pub privileged: bool,
     /// A pty for the process (`docker run -t`); the shim receives its master.
     pub terminal: bool,
+    /// `--cap-add`/`--cap-drop` as given (names, `ALL`); ignored when privileged, as in Docker.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    pub ulimits: Vec<Ulimit>,
+    pub rlimit_ceiling: RlimitCeiling,
+    pub limits: Limits,
+    pub devices: Vec<Device>,
+    pub device_cgroup_rules: Vec<String>,
+    /// Final values (Docker's defaults already merged with the user's).
+    pub sysctls: BTreeMap<String, String>,
+    pub oom_score_adj: Option<i32>,
+    /// Replace Docker's masked / read-only paths when set (`HostConfig.MaskedPaths`,
+    /// `--security-opt systempaths=unconfined` is an empty list).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+    /// `HostConfig.Annotations`, handed to the runtime as OCI annotations.
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +207,16 @@ pub enum SpecError {
     RelativeCgroupsPath(String),
     #[error("invalid environment entry (no '='): {0:?}")]
     InvalidEnv(String),
+    #[error("unknown capability: {0:?}")]
+    UnknownCapability(String),
+    #[error("invalid tmpfs option {0:?}")]
+    InvalidTmpfsOption(String),
+    #[error("{0}")]
+    Sysctl(String),
+    #[error("{0}")]
+    Ulimit(String),
+    #[error("{0}")]
+    Device(String),
     #[error("building OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
 }
@@ -144,11 +237,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .additional_gids(input.additional_gids.clone())
         .build()?;
 
-    let caps: Capabilities = if input.privileged {
-        privileged_capabilities()
-    } else {
-        DEFAULT_CAPABILITIES.iter().copied().collect()
-    };
+    let caps = container_capabilities(input.privileged, &input.cap_add, &input.cap_drop)?;
     // Docker stopped filling inheritable (CVE-2022-24769) and never sets ambient: a non-root
     // user gets no capabilities after exec, root keeps bounding/effective/permitted.
     let mut capabilities = LinuxCapabilitiesBuilder::default()
@@ -160,45 +249,71 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
     capabilities.set_inheritable(None);
     capabilities.set_ambient(None);
 
-    let process = ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(input.terminal)
         .user(user)
         .args(input.args.clone())
         .env(input.env.clone())
         .cwd(cwd)
         .capabilities(capabilities)
-        .rlimits(vec![PosixRlimitBuilder::default()
-            .typ(PosixRlimitType::RlimitNofile)
-            .soft(DEFAULT_NOFILE)
-            .hard(DEFAULT_NOFILE)
-            .build()?])
-        .no_new_privileges(false)
+        .rlimits(rlimits(&input.ulimits, &input.rlimit_ceiling)?)
+        .no_new_privileges(input.no_new_privileges)
         .build()?;
+    process.set_oom_score_adj(input.oom_score_adj);
 
     let root = RootBuilder::default()
         .path(input.rootfs.clone())
         .readonly(input.readonly_rootfs)
         .build()?;
 
+    let limits = input.limits.to_oci()?;
+    let mut resources = LinuxResourcesBuilder::default().devices(device_cgroup_rules(input)?);
+    if let Some(m) = limits.memory {
+        resources = resources.memory(m);
+    }
+    if let Some(c) = limits.cpu {
+        resources = resources.cpu(c);
+    }
+    if let Some(p) = limits.pids {
+        resources = resources.pids(p);
+    }
+    if let Some(b) = limits.block_io {
+        resources = resources.block_io(b);
+    }
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces(input.net)?)
-        .resources(
-            LinuxResourcesBuilder::default()
-                .devices(device_cgroup_rules(input.privileged)?)
-                .build()?,
-        )
-        .devices(default_devices()?)
+        .namespaces(namespaces(&input.namespaces)?)
+        .resources(resources.build()?)
+        .devices(devices(input)?)
         .cgroups_path(PathBuf::from(&input.cgroups_path));
-    if !input.privileged {
-        linux = linux
-            .masked_paths(DEFAULT_MASKED_PATHS.map(String::from).to_vec())
-            .readonly_paths(DEFAULT_READONLY_PATHS.map(String::from).to_vec());
+    if !input.sysctls.is_empty() {
+        linux = linux.sysctl(
+            input
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
     }
     let mut linux = linux.build()?;
-    if input.privileged {
-        // oci-spec's defaults (runc's) would mask paths even for privileged containers.
-        linux.set_masked_paths(None);
-        linux.set_readonly_paths(None);
+    // oci-spec's defaults (runc's) would mask paths even for privileged containers.
+    linux.set_masked_paths(None);
+    linux.set_readonly_paths(None);
+    if !input.privileged {
+        linux.set_masked_paths(Some(
+            input
+                .masked_paths
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MASKED_PATHS.map(String::from).to_vec()),
+        ));
+        linux.set_readonly_paths(Some(
+            input
+                .readonly_paths
+                .clone()
+                .unwrap_or_else(|| DEFAULT_READONLY_PATHS.map(String::from).to_vec()),
+        ));
+    }
+    if linux.sysctl().as_ref().is_some_and(|m| m.is_empty()) {
+        linux.set_sysctl(None);
     }
 
     let mut spec = SpecBuilder::default()
@@ -208,9 +323,20 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .process(process)
         .linux(linux)
         .build()?;
-    // oci-spec's defaults would name the host "youki" and add an empty annotation map.
-    spec.set_hostname((!input.hostname.is_empty()).then(|| input.hostname.clone()));
-    spec.set_annotations(None);
+    // oci-spec's defaults would name the host "youki" and add an empty annotation map. The
+    // runtime refuses a hostname without a UTS namespace of the container's own.
+    let own_uts = input.namespaces.uts == NsMode::Private;
+    spec.set_hostname((own_uts && !input.hostname.is_empty()).then(|| input.hostname.clone()));
+    spec.set_domainname(
+        (own_uts && !input.domainname.is_empty()).then(|| input.domainname.clone()),
+    );
+    spec.set_annotations((!input.annotations.is_empty()).then(|| {
+        input
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }));
     Ok(spec)
 }
 
@@ -231,30 +357,37 @@ fn validate(input: &SpecInput) -> Result<(), SpecError> {
     if let Some(bad) = input.env.iter().find(|e| !e.contains('=')) {
         return Err(SpecError::InvalidEnv(bad.clone()));
     }
-    if let Some(bad) = input
+    let destinations = input
         .bind_mounts
         .iter()
-        .find(|m| !m.destination.starts_with('/'))
-    {
-        return Err(SpecError::RelativeMountDestination(bad.destination.clone()));
+        .map(|m| &m.destination)
+        .chain(input.tmpfs.iter().map(|m| &m.destination))
+        .chain(input.devices.iter().map(|d| &d.path));
+    if let Some(bad) = destinations.into_iter().find(|d| !d.starts_with('/')) {
+        return Err(SpecError::RelativeMountDestination(bad.clone()));
     }
     Ok(())
 }
 
-fn namespaces(net: NetMode) -> Result<Vec<LinuxNamespace>, SpecError> {
-    let mut types = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
+fn namespaces(ns: &Namespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
+    let all = [
+        (LinuxNamespaceType::Pid, &ns.pid),
+        (LinuxNamespaceType::Ipc, &ns.ipc),
+        (LinuxNamespaceType::Uts, &ns.uts),
+        (LinuxNamespaceType::Mount, &NsMode::Private),
+        (LinuxNamespaceType::Network, &ns.net),
+        (LinuxNamespaceType::Cgroup, &ns.cgroup),
     ];
-    if net == NetMode::NewNetns {
-        types.push(LinuxNamespaceType::Network);
+    let mut out = Vec::new();
+    for (typ, mode) in all {
+        let b = LinuxNamespaceBuilder::default().typ(typ);
+        match mode {
+            NsMode::Host => {}
+            NsMode::Private => out.push(b.build()?),
+            NsMode::Join(path) => out.push(b.path(path.clone()).build()?),
+        }
     }
-    types
-        .into_iter()
-        .map(|t| Ok(LinuxNamespaceBuilder::default().typ(t).build()?))
-        .collect()
+    Ok(out)
 }
 
 fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
@@ -308,19 +441,39 @@ fn mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mount(
+    ];
+    match &input.shm {
+        Shm::Private(size) => out.push(mount(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", DEFAULT_SHM_SIZE],
-        )?,
-    ];
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={size}"),
+            ],
+        )?),
+        Shm::Bind(source) => out.push(
+            MountBuilder::default()
+                .destination("/dev/shm")
+                .typ("bind")
+                .source(source.clone())
+                .options(vec!["rbind".to_string(), "rprivate".to_string()])
+                .build()?,
+        ),
+        Shm::None => {}
+    }
+    // The user's mounts replace a default at the same place (dockerd's rule), and go after
+    // the defaults, shallow before deep, so that none hides another.
+    let mut user: Vec<Mount> = Vec::new();
     for b in &input.bind_mounts {
         let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
         if b.readonly {
             options.push("ro".to_string());
         }
-        out.push(
+        user.push(
             MountBuilder::default()
                 .destination(b.destination.as_str())
                 .typ("bind")
@@ -329,6 +482,26 @@ fn mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
                 .build()?,
         );
     }
+    for t in &input.tmpfs {
+        user.push(
+            MountBuilder::default()
+                .destination(t.destination.as_str())
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(tmpfs_options(&t.data)?)
+                .build()?,
+        );
+    }
+    let depth = |m: &Mount| m.destination().components().count();
+    user.sort_by_key(depth);
+    out.retain(|d| {
+        !user.iter().any(|u| {
+            u.destination() == d.destination()
+                || (u.destination() == std::path::Path::new("/dev")
+                    && d.destination().starts_with("/dev"))
+        })
+    });
+    out.extend(user);
     Ok(out)
 }
 
@@ -342,8 +515,8 @@ pub const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
-fn default_devices() -> Result<Vec<LinuxDevice>, SpecError> {
-    DEFAULT_DEVICES
+fn devices(input: &SpecInput) -> Result<Vec<LinuxDevice>, SpecError> {
+    let mut out: Vec<LinuxDevice> = DEFAULT_DEVICES
         .iter()
         .map(|&(path, major, minor)| {
             Ok(LinuxDeviceBuilder::default()
@@ -356,7 +529,23 @@ fn default_devices() -> Result<Vec<LinuxDevice>, SpecError> {
                 .gid(0u32)
                 .build()?)
         })
-        .collect()
+        .collect::<Result<_, SpecError>>()?;
+    for d in &input.devices {
+        // A user device at a default's path replaces it.
+        out.retain(|x| x.path() != std::path::Path::new(&d.path));
+        out.push(
+            LinuxDeviceBuilder::default()
+                .path(d.path.as_str())
+                .typ(devices::device_type(d.kind)?)
+                .major(d.major)
+                .minor(d.minor)
+                .file_mode(d.file_mode)
+                .uid(d.uid)
+                .gid(d.gid)
+                .build()?,
+        );
+    }
+    Ok(out)
 }
 
 fn rule(
@@ -379,9 +568,9 @@ fn rule(
     Ok(b.build()?)
 }
 
-fn device_cgroup_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecError> {
+fn device_cgroup_rules(input: &SpecInput) -> Result<Vec<LinuxDeviceCgroup>, SpecError> {
     use LinuxDeviceType::{A, B, C};
-    if privileged {
+    if input.privileged {
         return Ok(vec![rule(true, A, None, None, "rwm")?]);
     }
     let mut rules = vec![
@@ -396,6 +585,18 @@ fn device_cgroup_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecE
     // /dev/pts/* and /dev/pts/ptmx, for the devpts instance we mount.
     rules.push(rule(true, C, Some(136), None, "rwm")?);
     rules.push(rule(true, C, Some(5), Some(2), "rwm")?);
+    for d in &input.devices {
+        rules.push(rule(
+            true,
+            devices::device_type(d.kind)?,
+            Some(d.major),
+            Some(d.minor),
+            &d.access,
+        )?);
+    }
+    for r in &input.device_cgroup_rules {
+        rules.push(parse_device_cgroup_rule(r)?);
+    }
     Ok(rules)
 }
 
@@ -531,7 +732,6 @@ mod tests {
             gid: 1001,
             additional_gids: vec![10, 20],
             hostname: "abc123".into(),
-            net: NetMode::NewNetns,
             bind_mounts: vec![
                 BindMount {
                     source: "/var/lib/wharf/containers/abc/hosts".into(),
@@ -548,6 +748,7 @@ mod tests {
             readonly_rootfs: false,
             privileged: false,
             terminal: false,
+            ..Default::default()
         }
     }
 
@@ -596,7 +797,10 @@ mod tests {
         assert_eq!(p.user().additional_gids().as_ref().unwrap(), &vec![10, 20]);
         let rl = p.rlimits().as_ref().unwrap();
         assert_eq!(rl.len(), 1);
-        assert_eq!(rl[0].typ(), PosixRlimitType::RlimitNofile);
+        assert_eq!(
+            rl[0].typ(),
+            oci_spec::runtime::PosixRlimitType::RlimitNofile
+        );
         assert_eq!(rl[0].soft(), 1_048_576);
         assert_eq!(rl[0].hard(), 1_048_576);
         assert_eq!(spec.hostname().as_deref(), Some("abc123"));
@@ -661,7 +865,7 @@ mod tests {
             .all(|n| n.path().is_none()));
 
         let mut i = input();
-        i.net = NetMode::Host;
+        i.namespaces.net = NsMode::Host;
         let ns = ns_types(&build_spec(&i).unwrap());
         assert!(!ns.contains(&LinuxNamespaceType::Network));
         assert_eq!(ns.len(), 4);
@@ -692,7 +896,7 @@ mod tests {
         let shm = find_mount(&spec, "/dev/shm");
         assert_eq!(shm.typ().as_deref(), Some("tmpfs"));
         let o = opts(shm);
-        for want in ["nosuid", "noexec", "nodev", "size=65536k"] {
+        for want in ["nosuid", "noexec", "nodev", "size=67108864"] {
             assert!(o.contains(&want), "/dev/shm missing {want}");
         }
 
@@ -897,6 +1101,163 @@ mod tests {
             build_spec(&i),
             Err(SpecError::RelativeCgroupsPath(_))
         ));
+    }
+
+    #[test]
+    fn limits_become_cgroup_resources() {
+        let mut i = input();
+        i.limits = Limits {
+            memory: Some(16 << 20),
+            memory_swap: Some(32 << 20),
+            cpu_shares: Some(512),
+            cpu_period: Some(100_000),
+            cpu_quota: Some(50_000),
+            cpuset_cpus: Some("0".into()),
+            pids_limit: Some(5),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(build_spec(&i).unwrap()).unwrap();
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 16 << 20);
+        assert_eq!(r["memory"]["swap"], 32 << 20);
+        assert_eq!(r["cpu"]["shares"], 512);
+        assert_eq!(r["cpu"]["quota"], 50_000);
+        assert_eq!(r["cpu"]["cpus"], "0");
+        assert_eq!(r["pids"]["limit"], 5);
+        assert!(r.get("blockIO").is_none());
+        // Nothing asked, nothing limited.
+        let v = serde_json::to_value(build_spec(&input()).unwrap()).unwrap();
+        assert!(v["linux"]["resources"].get("memory").is_none());
+        assert!(v["linux"]["resources"].get("pids").is_none());
+    }
+
+    #[test]
+    fn shared_and_joined_namespaces() {
+        let mut i = input();
+        i.namespaces.pid = NsMode::Host;
+        i.namespaces.ipc = NsMode::Join("/proc/42/ns/ipc".into());
+        i.namespaces.uts = NsMode::Host;
+        i.namespaces.cgroup = NsMode::Private;
+        i.domainname = "example.org".into();
+        let spec = build_spec(&i).unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid));
+        assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Uts));
+        let ipc = ns
+            .iter()
+            .find(|n| n.typ() == LinuxNamespaceType::Ipc)
+            .unwrap();
+        assert_eq!(
+            ipc.path().as_deref(),
+            Some(std::path::Path::new("/proc/42/ns/ipc"))
+        );
+        assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
+        // No hostname without a UTS namespace of its own.
+        assert!(spec.hostname().is_none() && spec.domainname().is_none());
+        i.namespaces.uts = NsMode::Private;
+        assert_eq!(
+            build_spec(&i).unwrap().domainname().as_deref(),
+            Some("example.org")
+        );
+    }
+
+    #[test]
+    fn tmpfs_and_shm() {
+        let mut i = input();
+        i.tmpfs = vec![
+            TmpfsMount {
+                destination: "/run/deep/er".into(),
+                data: "size=1m".into(),
+            },
+            TmpfsMount {
+                destination: "/run".into(),
+                data: "exec".into(),
+            },
+        ];
+        i.shm = Shm::Private(1 << 20);
+        let spec = build_spec(&i).unwrap();
+        let run = find_mount(&spec, "/run");
+        assert_eq!(run.typ().as_deref(), Some("tmpfs"));
+        assert_eq!(opts(run), ["nosuid", "nodev", "rprivate", "exec"]);
+        let dests: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().to_string_lossy().into_owned())
+            .collect();
+        let pos = |d: &str| dests.iter().position(|x| x == d).unwrap();
+        assert!(pos("/run") < pos("/run/deep/er"));
+        assert!(opts(find_mount(&spec, "/dev/shm")).contains(&"size=1048576"));
+
+        i.shm = Shm::None;
+        let spec = build_spec(&i).unwrap();
+        assert!(!spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.destination() == std::path::Path::new("/dev/shm")));
+        // A user tmpfs at /dev/shm replaces the default one.
+        i.shm = Shm::default();
+        i.tmpfs = vec![TmpfsMount {
+            destination: "/dev/shm".into(),
+            data: "size=2m".into(),
+        }];
+        let spec = build_spec(&i).unwrap();
+        let shms: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|m| m.destination() == std::path::Path::new("/dev/shm"))
+            .collect();
+        assert_eq!(shms.len(), 1);
+        assert!(opts(shms[0]).contains(&"size=2m"));
+    }
+
+    #[test]
+    fn devices_sysctls_caps_and_process_options() {
+        let mut i = input();
+        i.devices = vec![Device {
+            path: "/dev/fuse".into(),
+            kind: 'c',
+            major: 10,
+            minor: 229,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+            access: "rw".into(),
+        }];
+        i.device_cgroup_rules = vec!["c 42:* rmw".into()];
+        i.sysctls = [("net.ipv4.ip_forward".to_string(), "1".to_string())].into();
+        i.cap_drop = vec!["ALL".into()];
+        i.cap_add = vec!["net_admin".into()];
+        i.no_new_privileges = true;
+        i.oom_score_adj = Some(500);
+        i.masked_paths = Some(vec![]);
+        let v = serde_json::to_value(build_spec(&i).unwrap()).unwrap();
+        assert!(v["linux"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["path"] == "/dev/fuse" && d["major"] == 10));
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert!(rules
+            .iter()
+            .any(|r| r["major"] == 10 && r["minor"] == 229 && r["access"] == "rw"));
+        assert!(rules
+            .iter()
+            .any(|r| r["major"] == 42 && r.get("minor").is_none()));
+        assert_eq!(v["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_NET_ADMIN"])
+        );
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        assert_eq!(v["process"]["oomScoreAdj"], 500);
+        assert_eq!(v["linux"]["maskedPaths"], serde_json::json!([]));
+        assert!(!v["linux"]["readonlyPaths"].as_array().unwrap().is_empty());
     }
 
     #[test]

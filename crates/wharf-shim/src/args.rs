@@ -131,6 +131,9 @@ pub enum Command {
     Monitor(MonitorArgs),
     KillAll(RuntimeArgs, i32),
     Delete(RuntimeArgs),
+    /// `wharf-shim update --id ID --runtime-root DIR --limits JSON`: writes a
+    /// `wharf_runtime::spec::Limits` into the container's cgroups.
+    Update(RuntimeArgs, String),
 }
 
 pub const USAGE: &str = "usage: wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE \
@@ -280,6 +283,15 @@ pub fn parse(args: &[String]) -> Result<Command> {
                 },
                 tty: flag(&p, "tty"),
             }))
+        }
+        "update" => {
+            let p = pairs(rest, &[])?;
+            check_known(&p, &["id", "runtime-root", "limits"])?;
+            let r = RuntimeArgs {
+                id: need(&p, "id")?,
+                runtime_root: need(&p, "runtime-root")?.into(),
+            };
+            Ok(Command::Update(r, need(&p, "limits")?))
         }
         "kill-all" | "delete" => {
             let p = pairs(rest, &[])?;

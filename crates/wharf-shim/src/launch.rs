@@ -23,7 +23,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, setsid, ForkResult};
-use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitBuilder, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use wharf_runtime::cgroup_lock::CgroupLockWarmer;
 use wharf_runtime::exec_lookup::resolve_executable;
 use wharf_runtime::shim_proto::{
@@ -321,19 +321,11 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
         .map_err(other)?;
 
     let config_path = args.bundle.join("config.json");
-    let mut spec = Spec::load(&config_path)
+    // rlimits arrive already within what this process may grant (wharf_runtime::spec::rlimits).
+    let spec = Spec::load(&config_path)
         .with_context(|| format!("loading {}", config_path.display()))
         .map_err(other)?;
     check_command(&args.bundle, &spec)?;
-    if clamp_rlimits(&mut spec) {
-        // libcontainer reads the bundle itself, so the adjusted spec has to be on disk.
-        let json = serde_json::to_vec_pretty(&spec)
-            .context("encoding adjusted spec")
-            .map_err(other)?;
-        wharf_fs::atomic_write(&config_path, &json)
-            .context("rewriting config.json with clamped rlimits")
-            .map_err(other)?;
-    }
     let cgroups_path = spec
         .linux()
         .as_ref()
@@ -499,92 +491,6 @@ fn check_command(bundle: &Path, spec: &Spec) -> Result<(), LaunchResult> {
     .map_err(|e| failure(e.kind(), e.to_string()))
 }
 
-/// Lowers rlimits whose hard value exceeds ours when we lack `CAP_SYS_RESOURCE` (sandboxes,
-/// nested containers): there setrlimit(2) would fail with EPERM and the container would not
-/// start at all, which helps nobody. Returns whether anything changed.
-fn clamp_rlimits(spec: &mut Spec) -> bool {
-    if has_cap_sys_resource() {
-        return false;
-    }
-    let Some(process) = spec.process_mut().as_mut() else {
-        return false;
-    };
-    let Some(mut rlimits) = process.rlimits().clone() else {
-        return false;
-    };
-    let mut changed = false;
-    for rl in rlimits.iter_mut() {
-        let Some(resource) = rlimit_resource(rl.typ()) else {
-            continue;
-        };
-        let mut cur = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the valid struct we pass.
-        if unsafe { libc::getrlimit(resource, &mut cur) } != 0 {
-            continue;
-        }
-        let max: u64 = cur.rlim_max;
-        if rl.hard() > max {
-            let typ = rl.typ();
-            let soft = rl.soft().min(max);
-            match PosixRlimitBuilder::default()
-                .typ(typ)
-                .hard(max)
-                .soft(soft)
-                .build()
-            {
-                Ok(clamped) => {
-                    *rl = clamped;
-                    changed = true;
-                }
-                Err(_) => continue,
-            }
-        }
-    }
-    if changed {
-        process.set_rlimits(Some(rlimits));
-    }
-    changed
-}
-
-/// Bit number in the capability sets (linux/capability.h).
-const CAP_SYS_RESOURCE: u32 = 24;
-
-fn has_cap_sys_resource() -> bool {
-    let Ok(status) = fs::read_to_string("/proc/self/status") else {
-        return true; // cannot tell: leave the spec alone
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_none_or(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
-}
-
-fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
-    use PosixRlimitType as T;
-    Some(match t {
-        T::RlimitCpu => libc::RLIMIT_CPU,
-        T::RlimitFsize => libc::RLIMIT_FSIZE,
-        T::RlimitData => libc::RLIMIT_DATA,
-        T::RlimitStack => libc::RLIMIT_STACK,
-        T::RlimitCore => libc::RLIMIT_CORE,
-        T::RlimitRss => libc::RLIMIT_RSS,
-        T::RlimitNproc => libc::RLIMIT_NPROC,
-        T::RlimitNofile => libc::RLIMIT_NOFILE,
-        T::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        T::RlimitAs => libc::RLIMIT_AS,
-        T::RlimitLocks => libc::RLIMIT_LOCKS,
-        T::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        T::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        T::RlimitNice => libc::RLIMIT_NICE,
-        T::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        T::RlimitRttime => libc::RLIMIT_RTTIME,
-    })
-}
-
 /// Removes libcontainer's state (and with it the cgroup) after a failed create or start.
 pub fn delete_container(runtime_root: &Path, id: &str) {
     let dir = runtime_root.join(id);
@@ -717,6 +623,41 @@ impl RuntimeOps for InProcessOps {
     fn shim_binary(&self) -> Option<std::path::PathBuf> {
         std::env::current_exe().ok()
     }
+
+    fn update(
+        &self,
+        args: &MonitorArgs,
+        limits: &wharf_runtime::spec::Limits,
+    ) -> Result<(), String> {
+        update(&args.runtime_root, &args.id, limits)
+    }
+}
+
+/// `docker update`: writes the limits into the container's cgroups with libcgroups, the same
+/// code that applied them at create.
+pub fn update(
+    runtime_root: &Path,
+    id: &str,
+    limits: &wharf_runtime::spec::Limits,
+) -> Result<(), String> {
+    use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager, ControllerOpt};
+    let c = Container::load(runtime_root.join(id)).map_err(|e| error_chain(&e))?;
+    let cgroup_path = c.spec().map_err(|e| error_chain(&e))?.cgroup_path;
+    let resources = limits.to_update_resources().map_err(|e| e.to_string())?;
+    let manager = create_cgroup_manager(CgroupConfig {
+        cgroup_path,
+        systemd_cgroup: false,
+        container_name: id.to_string(),
+    })
+    .map_err(|e| error_chain(&e))?;
+    manager
+        .apply(&ControllerOpt {
+            resources: &resources,
+            disable_oom_killer: limits.oom_kill_disable.unwrap_or(false),
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .map_err(|e| error_chain(&e))
 }
 
 /// `wharf-shim exec`: starts one process in the running container through libcontainer's

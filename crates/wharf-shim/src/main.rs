@@ -38,6 +38,18 @@ fn main() {
                 1
             }
         },
+        Ok(Command::Update(r, json)) => {
+            let done = serde_json::from_str::<wharf_runtime::spec::Limits>(&json)
+                .map_err(|e| format!("bad --limits: {e}"))
+                .and_then(|l| launch::update(&r.runtime_root, &r.id, &l));
+            match done {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            }
+        }
         Ok(Command::Delete(r)) => {
             launch::delete_container(&r.runtime_root, &r.id);
             0

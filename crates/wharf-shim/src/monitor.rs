@@ -21,6 +21,7 @@ use wharf_runtime::shim_proto::{
 use crate::args::MonitorArgs;
 use crate::cleanup;
 use crate::log::{now_rfc3339, LogWriter, Stream};
+use wharf_runtime::spec::Limits;
 
 /// What the monitor needs from the OCI runtime (libcontainer). The full shim does it in-process;
 /// the small `wharf-shim-monitor` runs `wharf-shim kill-all|delete` as a short-lived child, so
@@ -32,6 +33,8 @@ pub trait RuntimeOps {
     fn delete(&self, args: &MonitorArgs);
     /// The full `wharf-shim` binary, run as `wharf-shim exec` for [`Request::Exec`].
     fn shim_binary(&self) -> Option<std::path::PathBuf>;
+    /// Writes new cgroup limits (`docker update`).
+    fn update(&self, args: &MonitorArgs, limits: &Limits) -> Result<(), String>;
 }
 
 /// [`RuntimeOps`] by running the full shim binary.
@@ -56,25 +59,16 @@ impl ExecOps {
 impl RuntimeOps for ExecOps {
     fn kill_all(&self, args: &MonitorArgs, signal: i32) -> Result<(), String> {
         // Blocking is acceptable: libcontainer's kill is quick, and the answer is owed anyway.
-        let out = self
-            .command("kill-all", args)
-            .arg("--signal")
-            .arg(signal.to_string())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| format!("running {}: {e}", self.shim.display()))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Err(msg
-            .strip_prefix("wharf-shim: ")
-            .map(str::to_string)
-            .unwrap_or(if msg.is_empty() {
-                format!("kill-all failed: {}", out.status)
-            } else {
-                msg
-            }))
+        let mut c = self.command("kill-all", args);
+        c.arg("--signal").arg(signal.to_string());
+        self.run(c)
+    }
+
+    fn update(&self, args: &MonitorArgs, limits: &Limits) -> Result<(), String> {
+        let json = serde_json::to_string(limits).map_err(|e| e.to_string())?;
+        let mut c = self.command("update", args);
+        c.arg("--limits").arg(json);
+        self.run(c)
     }
 
     fn delete(&self, args: &MonitorArgs) {
@@ -86,6 +80,28 @@ impl RuntimeOps for ExecOps {
 
     fn shim_binary(&self) -> Option<std::path::PathBuf> {
         Some(self.shim.clone())
+    }
+}
+
+impl ExecOps {
+    /// Runs a helper command to completion; its stderr line is the error text.
+    fn run(&self, mut c: std::process::Command) -> Result<(), String> {
+        let out = c
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .map_err(|e| format!("running {}: {e}", self.shim.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        Err(msg
+            .strip_prefix("wharf-shim: ")
+            .map(str::to_string)
+            .unwrap_or(if msg.is_empty() {
+                format!("wharf-shim helper failed: {}", out.status)
+            } else {
+                msg
+            }))
     }
 }
 
@@ -565,6 +581,17 @@ impl Monitor {
                     }
                     Err(e) => self.respond(i, error_response(&e), Phase::Respond),
                 }
+            }
+            Request::Update { limits } => {
+                let resp = if self.exited.is_some() {
+                    error_response("container is not running")
+                } else {
+                    match self.ops.update(&self.args, &limits) {
+                        Ok(()) => ok_response(self.args.pid),
+                        Err(e) => error_response(&e),
+                    }
+                };
+                self.respond(i, resp, Phase::Respond);
             }
             Request::Wait => {
                 // The loop ends right after the exit is final, so this is never too late.

@@ -15,7 +15,7 @@ use wharf_runtime::shim_proto::{
     ExitStatus, LaunchResult, LogEntry, Request, Response, StartErrorKind, EXIT_FILE,
     INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
 };
-use wharf_runtime::spec::{build_spec, NetMode, SpecInput};
+use wharf_runtime::spec::{build_spec, RlimitCeiling, SpecInput};
 
 const CGROUP_PARENT: &str = "wharf-test-shim";
 
@@ -107,8 +107,9 @@ impl Fixture {
             ],
             cwd: "/".into(),
             hostname: hostname.into(),
-            net: NetMode::NewNetns,
             cgroups_path: self.cgroups_path(),
+            // What wharfd passes: the test may lack CAP_SYS_RESOURCE, as wharfd may.
+            rlimit_ceiling: RlimitCeiling::of_this_process(),
             ..Default::default()
         };
         let spec = build_spec(&input).unwrap();

@@ -35,6 +35,10 @@ struct Flags {
     /// Parent cgroup of all containers.
     #[arg(long, default_value = "wharf")]
     cgroup_parent: String,
+    /// The address `--add-host name:host-gateway` resolves to (default: this host's address
+    /// on its default-route interface).
+    #[arg(long)]
+    host_gateway_ip: Option<std::net::IpAddr>,
 }
 
 fn main() -> Result<()> {
@@ -163,6 +167,7 @@ async fn run(flags: Flags) -> Result<()> {
         exec_root: flags.exec_root.clone(),
         shim_path,
         cgroup_parent: flags.cgroup_parent.clone(),
+        host_gateway_ip: flags.host_gateway_ip,
     })
     .await
     .context("opening the engine state")?;

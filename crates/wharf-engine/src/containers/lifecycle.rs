@@ -1,8 +1,10 @@
 //! create, start, exit handling, stop, kill, restart, remove, rename, wait, attach, logs.
 
+use super::config;
+use super::joins::{check_platform, default_net_sysctls};
 use super::logs::{self, LogFilter};
 use super::model::{ContainerRuntimeState, ContainerSpec, Status};
-use super::rootfs::{hosts_file, resolv_conf, resolve_user};
+use super::rootfs::{hosts_file, resolv_conf_with, resolve_groups, resolve_user, DnsOverrides};
 use super::shim::{self, LaunchArgs};
 use super::signals::parse_signal;
 use super::{blocking, lock, Container, ContainerService, RunEvents};
@@ -19,35 +21,19 @@ use wharf_backend::{
     AttachOptions, AttachSession, LogsOptions, LogsSession, StdinSink, WaitCondition,
 };
 use wharf_runtime::shim_proto::{Request, StartErrorKind};
-use wharf_runtime::spec::{build_spec, BindMount, NetMode, SpecInput};
+use wharf_runtime::spec::{build_spec, NsMode};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
 fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("{what}: {e}"))
 }
 
-fn env_key(e: &str) -> &str {
-    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
-}
-
-/// Image env first, then the container's, a later key replacing an earlier one in place.
-fn merge_env(image: &[String], container: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = image.to_vec();
-    for e in container {
-        match out.iter_mut().find(|x| env_key(x) == env_key(e)) {
-            Some(slot) => *slot = e.clone(),
-            None => out.push(e.clone()),
-        }
-    }
-    out
-}
-
 impl ContainerService {
     pub async fn create(
         &self,
         name: Option<String>,
+        platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, ApiError> {
         self.warm_cgroup_lock();
@@ -67,95 +53,36 @@ impl ContainerService {
         if req.config.image.is_empty() {
             return Err(ApiError::invalid("Config.Image is required"));
         }
+        let body = serde_json::to_value(&req).map_err(|e| internal("reading the request", e))?;
+        crate::honour::check(crate::honour::create::TABLE, &body)?;
         let image = self.images.resolve(&req.config.image)?;
-        let img_cfg = image.config.config.clone();
-
-        let mut host_config = req.host_config.unwrap_or_default();
-        match host_config.network_mode.as_str() {
-            "" => host_config.network_mode = "default".into(),
-            "default" | "bridge" | "none" | "host" => {}
-            other => {
-                return Err(ApiError::not_found(format!("network {other} not found")));
-            }
-        }
-        let log_type_set = host_config
-            .extra
-            .get("LogConfig")
-            .and_then(|l| l.get("Type"))
-            .and_then(|t| t.as_str())
-            .is_some_and(|t| !t.is_empty());
-        if !log_type_set {
-            // Clients (docker-py's `run`) read the driver back to decide how to fetch output.
-            host_config.extra.insert(
-                "LogConfig".into(),
-                serde_json::json!({"Type": "json-file", "Config": {}}),
-            );
-        }
-        super::restart::validate(&host_config)?;
-        super::health::validate(req.config.healthcheck.as_ref())?;
-
+        check_platform(platform.as_deref(), &req.config.image, &image.config)?;
         let id = ids::new_id().map_err(|e| internal("generating an id", e))?;
-        let mut config = req.config.clone();
-        let user_entrypoint = config.entrypoint.clone().filter(|e| !e.is_empty());
-        let user_cmd = config.cmd.clone().filter(|c| !c.is_empty());
-        let (entrypoint, cmd) = match (user_entrypoint, user_cmd) {
-            (Some(ep), cmd) => (ep, cmd.unwrap_or_default()),
-            (None, Some(cmd)) => (img_cfg.entrypoint.clone().unwrap_or_default(), cmd),
-            (None, None) => (
-                img_cfg.entrypoint.clone().unwrap_or_default(),
-                img_cfg.cmd.clone().unwrap_or_default(),
-            ),
-        };
-        let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-        let Some((path, args)) = argv.split_first() else {
-            return Err(ApiError::invalid("No command specified"));
-        };
-        config.entrypoint = if entrypoint.is_empty() {
-            None
-        } else {
-            Some(entrypoint.clone())
-        };
-        config.cmd = Some(cmd.clone());
-        let image_env = img_cfg.env.clone().unwrap_or_default();
-        let mut env = merge_env(&image_env, config.env.as_deref().unwrap_or(&[]));
-        if !env.iter().any(|e| env_key(e) == "PATH") {
-            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+        let host_hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| ids::short(&id).to_string());
+        let merged = config::merge(
+            &req,
+            &image.config.config,
+            &config::MergeContext {
+                id: &id,
+                host: &self.ctx.host,
+                host_hostname: &host_hostname,
+            },
+        )?;
+        for d in merged.host_config.resources.devices.iter().flatten() {
+            super::devices::resolve(d).map_err(ApiError::invalid)?;
         }
-        config.env = Some(env);
-        if config.working_dir.is_empty() {
-            config.working_dir = img_cfg.working_dir.clone();
-        }
-        if config.user.is_empty() {
-            config.user = img_cfg.user.clone();
-        }
-        if config.hostname.is_empty() {
-            // Docker gives a host-network container the host's name.
-            config.hostname = if host_config.network_mode == "host" {
-                nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_else(|_| ids::short(&id).to_string())
-            } else {
-                ids::short(&id).to_string()
-            };
-        }
-        if config.stop_signal.is_none() {
-            config.stop_signal = img_cfg.stop_signal.clone();
-        }
-        config.healthcheck =
-            super::health::merge(config.healthcheck.take(), img_cfg.healthcheck.as_ref());
-        let mut labels = img_cfg.labels.clone().unwrap_or_default();
-        labels.extend(config.labels.clone().unwrap_or_default());
-        config.labels = Some(labels);
 
         let spec = ContainerSpec {
             id: id.clone(),
             created: timefmt::now_rfc3339(),
-            path: path.clone(),
-            args: args.to_vec(),
+            path: merged.path,
+            args: merged.args,
             image_id: image.record.id.clone(),
-            config,
-            host_config,
-            networking_config: req.networking_config.unwrap_or(serde_json::Value::Null),
+            config: merged.config,
+            host_config: merged.host_config,
+            networking_config: merged.networking_config,
             snapshot_key: format!("{}{id}", super::SNAPSHOT_PREFIX),
         };
 
@@ -234,12 +161,24 @@ impl ContainerService {
     /// in the per-boot exec dir (a tmpfs, where writing them costs no disk flush).
     fn write_etc_files(&self, c: &Container) -> Result<(), ApiError> {
         let dir = self.exec_dir(c.id());
-        let hostname = &c.spec.config.hostname;
+        let (cfg, hc) = (&c.spec.config, &c.spec.host_config);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let extra: Vec<(String, String)> = hc
+            .extra_hosts
+            .iter()
+            .flatten()
+            .map(|h| config::parse_extra_host(h, self.ctx.host_gateway_ip))
+            .collect::<Result<_, _>>()?;
+        let none: Vec<String> = Vec::new();
+        let dns = DnsOverrides {
+            servers: hc.dns.as_deref().unwrap_or(&none),
+            search: hc.dns_search.as_deref().unwrap_or(&none),
+            options: hc.dns_options.as_deref().unwrap_or(&none),
+        };
         for (file, body) in [
-            ("hostname", format!("{hostname}\n")),
-            ("hosts", hosts_file(hostname)),
-            ("resolv.conf", resolv_conf(&host_resolv)),
+            ("hostname", format!("{}\n", cfg.hostname)),
+            ("hosts", hosts_file(&cfg.hostname, &cfg.domainname, &extra)),
+            ("resolv.conf", resolv_conf_with(&host_resolv, dns)),
         ] {
             wharf_fs::atomic_write(&dir.join(file), body.as_bytes())
                 .map_err(|e| internal(&format!("writing {file}"), e))?;
@@ -363,55 +302,40 @@ impl ContainerService {
     ) -> Result<i32, (i64, ApiError)> {
         let fail = |e: ApiError| (128, e);
         let cfg = &c.spec.config;
+        let hc = &c.spec.host_config;
         self.write_etc_files(c).map_err(fail)?;
         let user = resolve_user(rootfs, &cfg.user).map_err(|m| fail(ApiError::invalid(m)))?;
-        let mut env = cfg.env.clone().unwrap_or_default();
-        if !env.iter().any(|e| env_key(e) == "HOSTNAME") {
-            env.insert(1.min(env.len()), format!("HOSTNAME={}", cfg.hostname));
+        let group_add = resolve_groups(rootfs, hc.group_add.as_deref().unwrap_or(&[]))
+            .map_err(|m| fail(ApiError::invalid(m)))?;
+        let (pid, ipc, shm) = self.namespaces_to_join(c).map_err(fail)?;
+        let mut devices = Vec::new();
+        for d in hc.resources.devices.iter().flatten() {
+            devices.extend(super::devices::resolve(d).map_err(|m| fail(ApiError::invalid(m)))?);
         }
-        if !env.iter().any(|e| env_key(e) == "HOME") {
-            env.push(format!("HOME={}", user.home));
-        }
-        let etc_dir = self.exec_dir(c.id());
-        let net = if c.spec.host_config.network_mode == "host" {
-            NetMode::Host
-        } else {
-            NetMode::NewNetns
-        };
-        let mut args = vec![c.spec.path.clone()];
-        args.extend(c.spec.args.iter().cloned());
-        let mut input = SpecInput {
-            rootfs: rootfs.to_path_buf(),
-            args,
-            env,
-            cwd: if cfg.working_dir.is_empty() {
-                "/".into()
-            } else {
-                cfg.working_dir.clone()
+        let private_pid = pid == NsMode::Private;
+        let mut input = config::spec_input(
+            &c.spec,
+            &self.effective_resources(c),
+            config::StartContext {
+                rootfs: rootfs.to_path_buf(),
+                etc_dir: self.exec_dir(c.id()),
+                user,
+                group_add,
+                cgroups_path: self.cgroups_path(c),
+                pid,
+                ipc,
+                shm,
+                devices,
+                rlimit_ceiling: self.ctx.host.rlimit_ceiling.clone(),
+                default_net_sysctls: default_net_sysctls(),
             },
-            uid: user.uid,
-            gid: user.gid,
-            additional_gids: user.additional_gids,
-            hostname: cfg.hostname.clone(),
-            net,
-            bind_mounts: ["hostname", "hosts", "resolv.conf"]
-                .iter()
-                .map(|f| BindMount {
-                    source: etc_dir.join(f),
-                    destination: format!("/etc/{f}"),
-                    readonly: false,
-                })
-                .collect(),
-            cgroups_path: self.cgroups_path(c.id()),
-            readonly_rootfs: c.spec.host_config.readonly_rootfs,
-            privileged: c.spec.host_config.privileged,
-            terminal: cfg.tty,
-        };
-        if c.spec.host_config.init == Some(true) {
+        )
+        .map_err(fail)?;
+        // Docker's rule: an init only makes sense as PID 1 of a namespace of the container's own.
+        if hc.init == Some(true) && private_pid {
             super::init::wrap(&self.ctx.data_root, &mut input).map_err(fail)?;
         }
-        let mut spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
-        clamp_nofile(&mut spec);
+        let spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
         let json = serde_json::to_vec(&spec).map_err(|e| fail(internal("encoding spec", e)))?;
         wharf_fs::atomic_write(&bundle.join("config.json"), &json)
             .map_err(|e| fail(internal("writing config.json", e)))?;
@@ -427,7 +351,7 @@ impl ContainerService {
             runtime_root: &runtime_root,
             stdin: cfg.open_stdin,
             tty: cfg.tty,
-            console_size: super::tty::console_size(&c.spec.host_config.extra),
+            console_size: c.spec.host_config.console_size(),
         })
         .await
         .map_err(|e| fail(internal("starting wharf-shim", e)))?;
@@ -595,7 +519,7 @@ impl ContainerService {
                 format!("Container {} is not paused", c.id())
             }));
         }
-        let path = self.cgroups_path(c.id());
+        let path = self.cgroups_path(&c);
         blocking(move || wharf_runtime::cgroupfs::set_frozen(&path, paused))
             .await?
             .map_err(|e| {
@@ -618,7 +542,7 @@ impl ContainerService {
         if !lock(&c.state).paused {
             return;
         }
-        let path = self.cgroups_path(c.id());
+        let path = self.cgroups_path(c);
         if let Ok(Ok(())) =
             blocking(move || wharf_runtime::cgroupfs::set_frozen(&path, false)).await
         {
@@ -1017,34 +941,6 @@ impl ContainerService {
     }
 }
 
-/// Docker asks for 1048576 open files; without CAP_SYS_RESOURCE (some sandboxes) the runtime
-/// cannot raise the hard limit above ours, so ask for no more than we have.
-fn clamp_nofile(spec: &mut oci_spec::runtime::Spec) {
-    let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-    else {
-        return;
-    };
-    let Some(process) = spec.process_mut().as_mut() else {
-        return;
-    };
-    let Some(mut limits) = process.rlimits().clone() else {
-        return;
-    };
-    for l in limits.iter_mut() {
-        if l.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile && l.hard() > hard {
-            if let Ok(clamped) = oci_spec::runtime::PosixRlimitBuilder::default()
-                .typ(l.typ())
-                .hard(hard)
-                .soft(l.soft().min(hard))
-                .build()
-            {
-                *l = clamped;
-            }
-        }
-    }
-    process.set_rlimits(Some(limits));
-}
-
 fn not_running(id: &str) -> ApiError {
     ApiError::conflict(format!("Container {id} is not running"))
 }
@@ -1053,16 +949,4 @@ fn name_conflict(name: &str, id: &str) -> ApiError {
     ApiError::conflict(format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge_env;
-
-    #[test]
-    fn env_merge_overrides_in_place() {
-        let img = vec!["PATH=/bin".to_string(), "A=1".to_string()];
-        let got = merge_env(&img, &["A=2".to_string(), "B=3".to_string()]);
-        assert_eq!(got, vec!["PATH=/bin", "A=2", "B=3"]);
-    }
 }

@@ -1,6 +1,9 @@
 //! The containers service: owns every container's config, state, locks and shim, and the
 //! lifecycle create → start → exit → remove.
 
+pub mod config;
+pub(crate) mod devices;
+mod joins;
 pub mod logs;
 pub mod model;
 pub mod rootfs;
@@ -17,6 +20,7 @@ mod signals;
 mod stdin;
 mod top;
 pub(crate) mod tty;
+mod update;
 
 use crate::ctx::Ctx;
 use bytes::Bytes;
@@ -239,9 +243,10 @@ impl ContainerService {
         })
     }
 
-    /// The container's cgroup, relative to each hierarchy's root.
-    fn cgroups_path(&self, id: &str) -> String {
-        format!("/{}/{}", self.ctx.cgroup_parent, id)
+    /// The container's cgroup, relative to each hierarchy's root: under its own
+    /// `--cgroup-parent` when it has one, else under the daemon's.
+    fn cgroups_path(&self, c: &Container) -> String {
+        config::cgroups_path(&self.ctx.cgroup_parent, &c.spec)
     }
 
     fn data_dir(&self, id: &str) -> PathBuf {

@@ -82,6 +82,9 @@ pub struct ContainerRuntimeState {
     /// Set by `docker update --restart`; replaces the create-time policy.
     #[serde(default)]
     pub restart_policy: Option<wharf_api::container::RestartPolicy>,
+    /// Set by `docker update` of resources; replaces the create-time `HostConfig` resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<wharf_api::container::Resources>,
     /// `State.Health`, for containers with a healthcheck once started (`health.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<wharf_api::container::Health>,

@@ -289,6 +289,7 @@ impl ContainerService {
             host_config: {
                 let mut hc = c.spec.host_config.clone();
                 hc.restart_policy = super::restart::effective_policy(&c);
+                hc.resources = self.effective_resources(&c);
                 hc
             },
             graph_driver: GraphDriver {

@@ -60,48 +60,7 @@ fn wants_restart(p: &RestartPolicy, code: i64, restart_count: i64) -> bool {
     }
 }
 
-/// A JSON value as the docker CLI sends for a resource it does not change.
-fn is_unset(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Null => true,
-        serde_json::Value::Bool(b) => !b,
-        serde_json::Value::Number(n) => n.as_f64() == Some(0.0),
-        serde_json::Value::String(s) => s.is_empty(),
-        serde_json::Value::Array(a) => a.is_empty(),
-        serde_json::Value::Object(o) => o.values().all(is_unset),
-    }
-}
-
 impl ContainerService {
-    /// `docker update`: the restart policy; resource limits are not applied yet.
-    pub async fn update(
-        &self,
-        name: &str,
-        req: wharf_api::container::ContainerUpdateRequest,
-    ) -> Result<wharf_api::container::ContainerUpdateResponse, ApiError> {
-        let c = self.resolve(name)?;
-        if let Some((k, _)) = req.extra.iter().find(|(_, v)| !is_unset(v)) {
-            return Err(ApiError::not_implemented(format!(
-                "updating {k} is not implemented in Wharf yet"
-            )));
-        }
-        if let Some(p) = req.restart_policy.filter(|p| !p.name.is_empty()) {
-            if c.spec.host_config.auto_remove && p.name != "no" {
-                return Err(ApiError::invalid(
-                    "Restart policy cannot be updated because AutoRemove is enabled for the container",
-                ));
-            }
-            validate(&HostConfig {
-                restart_policy: p.clone(),
-                ..Default::default()
-            })?;
-            lock(&c.state).restart_policy = Some(p);
-            self.persist_state(&c)?;
-            self.emit(&c, "update", &[]);
-        }
-        Ok(wharf_api::container::ContainerUpdateResponse::default())
-    }
-
     /// Called when a run ended: schedules the policy's restart after the backoff.
     pub(super) fn maybe_restart(&self, c: &Arc<Container>) {
         let st = c.state();

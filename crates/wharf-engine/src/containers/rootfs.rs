@@ -109,10 +109,90 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
     })
 }
 
-pub fn hosts_file(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-    )
+/// `GroupAdd`: names looked up in the rootfs's /etc/group, numbers taken as they are.
+pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, String> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = read_group(rootfs);
+    groups
+        .iter()
+        .map(|g| {
+            if let Some((_, id, _)) = known.iter().find(|(n, _, _)| n == g) {
+                return Ok(*id);
+            }
+            g.parse::<u32>()
+                .map_err(|_| format!("Unable to find group {g}: no matching entries in group file"))
+        })
+        .collect()
+}
+
+/// /etc/hosts: Docker's defaults, the container's own name, then `--add-host` entries.
+pub fn hosts_file(hostname: &str, domainname: &str, extra: &[(String, String)]) -> String {
+    let own = if domainname.is_empty() {
+        hostname.to_string()
+    } else {
+        format!("{hostname}.{domainname} {hostname}")
+    };
+    let mut s = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{own}\n"
+    );
+    for (name, ip) in extra {
+        s.push_str(&format!("{ip}\t{name}\n"));
+    }
+    s
+}
+
+/// `--dns`, `--dns-search`, `--dns-option`: each replaces the host's lines of its kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DnsOverrides<'a> {
+    pub servers: &'a [String],
+    pub search: &'a [String],
+    pub options: &'a [String],
+}
+
+/// The container's resolv.conf: the host's, with the user's overrides (libnetwork's rules:
+/// a search list of just "." means none).
+pub fn resolv_conf_with(host: &str, o: DnsOverrides<'_>) -> String {
+    if o.servers.is_empty() && o.search.is_empty() && o.options.is_empty() {
+        return resolv_conf(host);
+    }
+    let filtered = resolv_conf(host);
+    let lines_of = |key: &str| -> Vec<String> {
+        filtered
+            .lines()
+            .filter(|l| l.trim_start().starts_with(key))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut out = String::new();
+    if o.servers.is_empty() {
+        for l in lines_of("nameserver") {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    } else {
+        for s in o.servers {
+            out.push_str(&format!("nameserver {s}\n"));
+        }
+    }
+    if o.search.is_empty() {
+        for l in lines_of("search") {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    } else if o.search != ["."] {
+        out.push_str(&format!("search {}\n", o.search.join(" ")));
+    }
+    if o.options.is_empty() {
+        for l in lines_of("options") {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    } else {
+        out.push_str(&format!("options {}\n", o.options.join(" ")));
+    }
+    out
 }
 
 /// The host's resolv.conf without loopback resolvers, which mean nothing inside a container's
@@ -173,6 +253,39 @@ mod tests {
         assert!(resolve_user(d.path(), "nobody")
             .unwrap_err()
             .contains("no matching entries in passwd file"));
+    }
+
+    #[test]
+    fn groups_and_etc_files() {
+        let d = rootfs();
+        assert_eq!(
+            resolve_groups(d.path(), &["audio".into(), "42".into()]).unwrap(),
+            vec![29, 42]
+        );
+        assert_eq!(
+            resolve_groups(d.path(), &["nope".into()]).unwrap_err(),
+            "Unable to find group nope: no matching entries in group file"
+        );
+        let h = hosts_file("web", "example.org", &[("db".into(), "10.0.0.5".into())]);
+        assert!(h.contains("127.0.1.1\tweb.example.org web\n"));
+        assert!(h.ends_with("10.0.0.5\tdb\n"));
+        let r = resolv_conf_with(
+            "nameserver 10.1.1.1\nsearch corp\noptions ndots:1\n",
+            DnsOverrides {
+                servers: &["1.1.1.1".into()],
+                search: &[],
+                options: &["ndots:5".into()],
+            },
+        );
+        assert_eq!(r, "nameserver 1.1.1.1\nsearch corp\noptions ndots:5\n");
+        let r = resolv_conf_with(
+            "nameserver 10.1.1.1\nsearch corp\n",
+            DnsOverrides {
+                search: &[".".into()],
+                ..Default::default()
+            },
+        );
+        assert_eq!(r, "nameserver 10.1.1.1\n");
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl ContainerService {
                 c.id()
             )));
         }
-        let cgroups_path = self.cgroups_path(c.id());
+        let cgroups_path = self.cgroups_path(&c);
         let args = ps_args.trim().to_string();
         blocking(move || {
             let pids = wharf_runtime::cgroupfs::pids(&cgroups_path).map_err(|e| {

@@ -2,17 +2,8 @@
 //! lives in the shim, so a resize is a request to it and survives wharfd restarts.
 
 use super::{shim, ContainerService};
-use serde_json::{Map, Value};
 use wharf_api::ApiError;
 use wharf_runtime::shim_proto::Request;
-
-/// `HostConfig.ConsoleSize` (`[height, width]`), which `docker run -t` fills; zeros mean unset.
-pub(crate) fn console_size(host_config_extra: &Map<String, Value>) -> Option<(u16, u16)> {
-    let v = host_config_extra.get("ConsoleSize")?.as_array()?;
-    let h = u16::try_from(v.first()?.as_u64()?).ok()?;
-    let w = u16::try_from(v.get(1)?.as_u64()?).ok()?;
-    (h > 0 && w > 0).then_some((h, w))
-}
 
 impl ContainerService {
     /// Docker's behaviour: a stopped container is a conflict; a running one without a TTY has
@@ -37,19 +28,5 @@ impl ContainerService {
             &[("height", height.to_string()), ("width", width.to_string())],
         );
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_console_size() {
-        let m: Map<String, Value> = serde_json::from_str(r#"{"ConsoleSize":[40,120]}"#).unwrap();
-        assert_eq!(console_size(&m), Some((40, 120)));
-        let m: Map<String, Value> = serde_json::from_str(r#"{"ConsoleSize":[0,0]}"#).unwrap();
-        assert_eq!(console_size(&m), None);
-        assert_eq!(console_size(&Map::new()), None);
     }
 }

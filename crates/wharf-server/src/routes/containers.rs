@@ -30,7 +30,8 @@ pub async fn create<B: ContainersBackend>(State(b): State<Arc<B>>, q: Params, bo
     )
     .await?;
     let name = q.non_empty("name").map(str::to_string);
-    let created = b.create(name, req).await?;
+    let platform = q.non_empty("platform").map(str::to_string);
+    let created = b.create(name, platform, req).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

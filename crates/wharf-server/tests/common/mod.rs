@@ -67,6 +67,7 @@ impl ContainersBackend for Fake {
     async fn create(
         &self,
         name: Option<String>,
+        _platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> BackendResult<ContainerCreateResponse> {
         self.rec(format!("create {name:?}"));
