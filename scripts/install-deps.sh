@@ -25,3 +25,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: Rust (cargo, rustc >= 1.85) is required: https://rustup.rs" >&2
   exit 1
 fi
+# The test command runs rustfmt and clippy (rustup's default profile has both).
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    echo "install-deps: cargo $tool is missing: rustup component add rustfmt clippy" >&2
+    exit 1
+  fi
+done

@@ -27,6 +27,18 @@ if ! cargo build --workspace; then
     exit 1
 fi
 
+# Style, lints and the crate graph are part of the suite: each is one check that passes or not.
+echo "==> cargo fmt --check"
+if cargo fmt --all -- --check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+echo "==> cargo clippy --all-targets -- -D warnings"
+if cargo clippy --workspace --all-targets -- -D warnings; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+echo "==> crate graph (DESIGN.md section 3)"
+if python3 scripts/check-crate-graph.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 echo "==> cargo test --workspace"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.txt"
 cargo_rc=${PIPESTATUS[0]}
@@ -43,12 +55,12 @@ fi
 passed=$((passed + cp))
 failed=$((failed + cf))
 
-echo "==> pytest tests/compat (WHARFD_BIN=$target/debug/wharfd)"
+echo "==> pytest tests/crate_graph tests/compat (WHARFD_BIN=$target/debug/wharfd)"
 if ! python3 -m pytest --version >/dev/null 2>&1; then
     echo "pytest is not installed (python3 -m pip install pytest)" >&2
     failed=$((failed + 1))
 else
-    WHARFD_BIN="$target/debug/wharfd" python3 -m pytest -q -p no:cacheprovider tests/compat 2>&1 |
+    WHARFD_BIN="$target/debug/wharfd" python3 -m pytest -q -p no:cacheprovider tests/crate_graph tests/compat 2>&1 |
         tee "$logs/pytest.txt"
     py_rc=${PIPESTATUS[0]}
     # Summary like `3 failed, 45 passed, 2 skipped, 1 error in 12.3s`.

@@ -96,9 +96,9 @@ impl Engine {
 
     pub fn system_info(&self) -> Info {
         let (total, running, stopped) = self.containers.counts();
-        let ncpu = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        // Claims only what this host enforces for containers (create refuses the rest).
+        let host = &self.ctx.host;
+        let ncpu = host.ncpu;
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -112,19 +112,19 @@ impl Engine {
             "Driver": crate::STORAGE_DRIVER,
             "DriverStatus": [["Backing Filesystem", "overlayfs layers"], ["Supports d_type", "true"]],
             "Plugins": {"Volume": [], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"]},
-            "MemoryLimit": true,
-            "SwapLimit": false,
-            "CpuCfsPeriod": true,
-            "CpuCfsQuota": true,
-            "CPUShares": true,
-            "CPUSet": true,
-            "PidsLimit": true,
-            "IPv4Forwarding": true,
+            "MemoryLimit": host.memory,
+            "SwapLimit": host.swap,
+            "CpuCfsPeriod": host.cpu_cfs,
+            "CpuCfsQuota": host.cpu_cfs,
+            "CPUShares": host.cpu_shares,
+            "CPUSet": host.cpuset,
+            "PidsLimit": host.pids,
+            "IPv4Forwarding": host.ipv4_forwarding,
             "BridgeNfIptables": false,
             "BridgeNfIp6tables": false,
             "Debug": false,
             "NFd": count_fds(),
-            "OomKillDisable": false,
+            "OomKillDisable": host.oom_kill_disable,
             "NGoroutines": 0,
             "SystemTime": crate::timefmt::now_rfc3339(),
             "LoggingDriver": "json-file",

@@ -1,3 +1,5 @@
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use axum::body::Body;

@@ -1,5 +1,7 @@
 //! Tests over a real UNIX socket: things only a real hyper connection shows (flushed headers,
 //! 101 upgrades, half-close, shutdown).
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //!
 //! Every test names its container, cgroup and directories after itself and removes them in
 //! `Drop`, so a failing assertion leaves nothing behind.
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -414,6 +414,7 @@ pub fn unmount(target: &Path) -> Result<()> {
 
 /// Behaviour every snapshotter must show; run against a fresh, empty snapshotter.
 #[cfg(any(test, feature = "testsuite"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code behind a feature, not #[cfg(test)]
 pub mod conformance {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! The harness against a fake wharfd (tests/fake-wharfd.py) that leaves stacked mounts, shims,
 //! inits and cgroup members behind: after drop, and after a leaked daemon plus
 //! `cleanup_stale`, nothing may remain. Its own binary because it sets `WHARFD_BIN`.
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use wharf_testkit::cleanup::{cgroup_dirs_for, group_members, is_alive, mounts_under};

@@ -2,6 +2,8 @@
 //! (after normalizing ids, our own names and times) and exit codes must be identical.
 //!
 //! Needs root, a built wharfd (`cargo build -p wharfd`) and `docker` on PATH; skips otherwise.
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
 use std::io::Write;

@@ -5,6 +5,8 @@
 //!
 //! Needs root, a built wharfd, `tmux` and `docker` on PATH; skips otherwise. Every wait polls
 //! the pane with a generous deadline; nothing asserts on timing.
+// The helpers here run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
 use std::collections::BTreeSet;

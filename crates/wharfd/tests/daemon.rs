@@ -1,6 +1,8 @@
 //! Integration tests: a real wharfd on temporary roots, driven through wharf-client.
 //! Each test names its daemon after itself; the testkit cleans up processes, mounts and
 //! cgroups before and after, also when a test fails.
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 use wharf_api::container::ContainerCreateRequest;

@@ -1,6 +1,8 @@
 //! Healthchecks against a real wharfd: probes run as execs, State.Health, ps status and
 //! filter, events, an image's HEALTHCHECK and --no-healthcheck, a daemon restart.
 //! Intervals are short (200 ms) and every wait is a generous poll, never a timed assertion.
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
 use std::time::Duration;

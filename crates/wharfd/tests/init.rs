@@ -1,6 +1,8 @@
 //! `--init` (HostConfig.Init) against a real wharfd and kernel: zombies are reaped, signals
 //! reach the command, exit codes come through, and exec failures are reported like tini's.
 //! The testkit removes daemons, containers, mounts and cgroups, also when a test fails.
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

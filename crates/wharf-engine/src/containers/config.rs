@@ -638,8 +638,9 @@ pub fn spec_input(
     );
     let mut args = vec![spec.path.clone()];
     args.extend(spec.args.iter().cloned());
-    let mut additional_gids = s.user.additional_gids.clone();
-    for g in s.group_add {
+    // dockerd always lists the primary group among the supplementary ones.
+    let mut additional_gids = vec![s.user.gid];
+    for g in s.user.additional_gids.iter().copied().chain(s.group_add) {
         if !additional_gids.contains(&g) {
             additional_gids.push(g);
         }

@@ -56,22 +56,23 @@ impl ContainerService {
         let (ipc, shm) = match hc.ipc_mode.strip_prefix("container:") {
             Some(name) => {
                 let (donor_pid, donor) = self.donor_pid(name, "IPC")?;
-                let mode = donor.spec.host_config.ipc_mode.as_str();
-                if mode != "shareable" && mode != "host" {
-                    return Err(ApiError::invalid(
+                let shm = match donor.spec.host_config.ipc_mode.as_str() {
+                    "host" => Shm::Bind("/dev/shm".into()),
+                    "shareable" => Shm::Bind(self.exec_dir(donor.id()).join(super::SHM_DIR)),
+                    _ => return Err(ApiError::invalid(
                         "non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
-                    ));
-                }
-                let shm = if mode == "host" {
-                    Shm::Bind("/dev/shm".into())
-                } else {
-                    Shm::Bind(PathBuf::from(format!("/proc/{donor_pid}/root/dev/shm")))
+                    )),
                 };
                 (ns(donor_pid, "ipc"), shm)
             }
             None => match hc.ipc_mode.as_str() {
                 "host" => (NsMode::Host, Shm::Bind("/dev/shm".into())),
                 "none" => (NsMode::Private, Shm::None),
+                // Its /dev/shm is the host tmpfs the start mounted, so joiners see the same one.
+                "shareable" => (
+                    NsMode::Private,
+                    Shm::Bind(self.exec_dir(c.id()).join(super::SHM_DIR)),
+                ),
                 _ => (NsMode::Private, Shm::Private(shm_size)),
             },
         };
@@ -84,6 +85,25 @@ impl ContainerService {
             .resources
             .clone()
             .unwrap_or_else(|| c.spec.host_config.resources.clone())
+    }
+}
+
+/// The host tmpfs behind a shareable container's `/dev/shm`, with dockerd's options.
+pub(super) fn shm_mount(shm_size: i64) -> wharf_storage::Mount {
+    let size = u64::try_from(shm_size)
+        .ok()
+        .filter(|s| *s > 0)
+        .unwrap_or(super::config::DEFAULT_SHM_SIZE as u64);
+    wharf_storage::Mount {
+        kind: "tmpfs".into(),
+        source: "shm".into(),
+        options: vec![
+            "nosuid".into(),
+            "nodev".into(),
+            "noexec".into(),
+            "mode=1777".into(),
+            format!("size={size}"),
+        ],
     }
 }
 

@@ -54,7 +54,7 @@ impl ContainerService {
             return Err(ApiError::invalid("Config.Image is required"));
         }
         let body = serde_json::to_value(&req).map_err(|e| internal("reading the request", e))?;
-        crate::honour::check(crate::honour::create::TABLE, &body)?;
+        crate::honour::check(crate::honour::create::TABLE, "Config", &body)?;
         let image = self.images.resolve(&req.config.image)?;
         check_platform(platform.as_deref(), &req.config.image, &image.config)?;
         let id = ids::new_id().map_err(|e| internal("generating an id", e))?;
@@ -218,10 +218,11 @@ impl ContainerService {
             let (exec_dir, rootfs, bundle) = (exec_dir.clone(), rootfs.clone(), bundle.clone());
             let key = c.spec.snapshot_key.clone();
             let runtime_state = self.ctx.exec_root.join("runtime").join(&id);
+            let shareable_shm = (c.spec.host_config.ipc_mode == "shareable")
+                .then(|| super::joins::shm_mount(c.spec.host_config.shm_size));
             blocking(move || {
                 // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
-                let _ = wharf_storage::unmount(&rootfs);
-                let _ = std::fs::remove_dir_all(&exec_dir);
+                super::release_run_dir(&exec_dir);
                 // Runtime state of a run that ended without its shim cleaning up (a crash, or a
                 // reboot without a fresh /run) makes the runtime refuse "container already exists".
                 let _ = std::fs::remove_dir_all(&runtime_state);
@@ -234,7 +235,17 @@ impl ContainerService {
                     .mounts(&key)
                     .map_err(|e| internal("reading the container's layers", e))?;
                 wharf_storage::mount_all(&mounts, &rootfs)
-                    .map_err(|e| internal("mounting the container's rootfs", e))
+                    .map_err(|e| internal("mounting the container's rootfs", e))?;
+                if let Some(shm) = shareable_shm {
+                    let dir = exec_dir.join(super::SHM_DIR);
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| internal("creating the shareable /dev/shm", e))?;
+                    if let Err(e) = wharf_storage::mount_all(&[shm], &dir) {
+                        super::release_run_dir(&exec_dir);
+                        return Err(internal("mounting the shareable /dev/shm", e));
+                    }
+                }
+                Ok(())
             })
             .await??;
         }
@@ -259,7 +270,7 @@ impl ContainerService {
                     st.exit_code = 0;
                     st.error.clear();
                     st.started_at = started_at;
-                    st.finished_at = timefmt::ZERO_TIME.into();
+                    // Like dockerd, FinishedAt keeps the previous run's end (restart shows it).
                     st.boot_id = self.ctx.boot_id.clone();
                     super::health::reset(&c.spec.config, &mut st.health);
                 }
@@ -271,8 +282,7 @@ impl ContainerService {
                 Ok(())
             }
             Err((code, err)) => {
-                let _ = wharf_storage::unmount(&rootfs);
-                let _ = std::fs::remove_dir_all(&exec_dir);
+                super::release_run_dir(&exec_dir);
                 {
                     let mut st = lock(&c.state);
                     st.exit_code = code;
@@ -438,12 +448,8 @@ impl ContainerService {
             // Awaited: a start right after must not race this unmount on the same path. An
             // auto-removed container never starts again, so its removal tears down in the
             // background instead (the unmount can wait out an RCU grace period).
-            let (rootfs, exec_dir) = (self.rootfs_dir(&id), self.exec_dir(&id));
-            let _ = blocking(move || {
-                let _ = wharf_storage::unmount(&rootfs);
-                let _ = std::fs::remove_dir_all(&exec_dir);
-            })
-            .await;
+            let exec_dir = self.exec_dir(&id);
+            let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
         }
         let oom = status.as_ref().is_some_and(|s| s.oom_killed);
         let code = {
@@ -782,11 +788,9 @@ impl ContainerService {
     /// its writable layer.
     pub(super) fn spawn_teardown(&self, id: String, snapshot_key: String) {
         let ctx = self.ctx.clone();
-        let (rootfs, exec_dir, data_dir) =
-            (self.rootfs_dir(&id), self.exec_dir(&id), self.data_dir(&id));
+        let (exec_dir, data_dir) = (self.exec_dir(&id), self.data_dir(&id));
         tokio::task::spawn_blocking(move || {
-            let _ = wharf_storage::unmount(&rootfs);
-            let _ = std::fs::remove_dir_all(&exec_dir);
+            super::release_run_dir(&exec_dir);
             if let Err(e) = ctx.snaps.remove(&snapshot_key) {
                 if !e.is_not_found() {
                     tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");

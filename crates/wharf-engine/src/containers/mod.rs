@@ -100,6 +100,19 @@ impl Container {
 /// Key prefix of a container's writable-layer snapshot; the rest is the container id.
 pub(crate) const SNAPSHOT_PREFIX: &str = "container-";
 
+/// Under a run's exec dir: the container's rootfs mount point and, for `--ipc shareable`, the
+/// host tmpfs other containers' `/dev/shm` binds (dockerd's `mounts/shm`).
+pub(crate) const ROOTFS_DIR: &str = "rootfs";
+pub(crate) const SHM_DIR: &str = "shm";
+
+/// Unmounts what a run mounted on the host and removes its exec dir (per boot, tmpfs).
+pub(crate) fn release_run_dir(exec_dir: &std::path::Path) {
+    for m in [ROOTFS_DIR, SHM_DIR] {
+        let _ = wharf_storage::unmount(&exec_dir.join(m));
+    }
+    let _ = std::fs::remove_dir_all(exec_dir);
+}
+
 /// Filesystem and database work blocks; it runs on tokio's blocking pool so that a slow disk
 /// does not stall every other request on the two async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -262,7 +275,7 @@ impl ContainerService {
     }
 
     fn rootfs_dir(&self, id: &str) -> PathBuf {
-        self.exec_dir(id).join("rootfs")
+        self.exec_dir(id).join(ROOTFS_DIR)
     }
 
     fn persist_state(&self, c: &Container) -> Result<(), ApiError> {

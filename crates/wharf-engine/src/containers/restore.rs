@@ -39,8 +39,7 @@ impl ContainerService {
                         e.exit_code = 255;
                     });
                     let _ = self.persist_state(&c);
-                    let _ = wharf_storage::unmount(&self.rootfs_dir(c.id()));
-                    let _ = std::fs::remove_dir_all(&exec_dir);
+                    super::release_run_dir(&exec_dir);
                 }
                 Status::Running => {
                     if let Some(exit) = shim::read_exit(&exec_dir) {
@@ -59,8 +58,7 @@ impl ContainerService {
                 }
                 _ => {
                     if exec_dir.exists() {
-                        let _ = wharf_storage::unmount(&self.rootfs_dir(c.id()));
-                        let _ = std::fs::remove_dir_all(&exec_dir);
+                        super::release_run_dir(&exec_dir);
                     }
                 }
             }

@@ -72,7 +72,14 @@ pub fn is_empty(v: &Value) -> bool {
 
 /// `until` names the issue that will bring the field (`... yet (issue 15: volumes)`) or says
 /// why it is not planned.
-fn refusal(path: &str, until: &str) -> ApiError {
+fn refusal(top: &str, path: &str, until: &str) -> ApiError {
+    // The create body has Config's fields at its top level; Docker's docs and inspect call
+    // them `Config.X`.
+    let path = if top.is_empty() || path.contains('.') {
+        path.to_string()
+    } else {
+        format!("{top}.{path}")
+    };
     if until.is_empty() {
         ApiError::invalid(format!("Wharf does not support {path}"))
     } else if until.starts_with("issue") {
@@ -94,15 +101,22 @@ fn has_children(table: &[Field], path: &str) -> bool {
     })
 }
 
-/// Checks a request body (its canonical JSON form) against a table.
-pub fn check(table: &[Field], body: &Value) -> Result<(), ApiError> {
+/// Checks a request body (its canonical JSON form) against a table. `top` names the body's
+/// top-level object in messages (`Config` for create, whose body has Config's fields at the
+/// top), or is empty.
+pub fn check(table: &[Field], top: &str, body: &Value) -> Result<(), ApiError> {
     match body {
-        Value::Object(o) => walk(table, "", o),
+        Value::Object(o) => walk(table, top, "", o),
         _ => Ok(()),
     }
 }
 
-fn walk(table: &[Field], prefix: &str, obj: &Map<String, Value>) -> Result<(), ApiError> {
+fn walk(
+    table: &[Field],
+    top: &str,
+    prefix: &str,
+    obj: &Map<String, Value>,
+) -> Result<(), ApiError> {
     for (k, v) in obj {
         let path = if prefix.is_empty() {
             k.clone()
@@ -110,18 +124,20 @@ fn walk(table: &[Field], prefix: &str, obj: &Map<String, Value>) -> Result<(), A
             format!("{prefix}.{k}")
         };
         match lookup(table, &path) {
-            Some(f) => apply(f, v)?,
+            Some(f) => apply(top, f, v)?,
             None => match v {
-                Value::Object(inner) if has_children(table, &path) => walk(table, &path, inner)?,
+                Value::Object(inner) if has_children(table, &path) => {
+                    walk(table, top, &path, inner)?
+                }
                 _ if is_zero(v) => {}
-                _ => return Err(refusal(&path, "")),
+                _ => return Err(refusal(top, &path, "")),
             },
         }
     }
     Ok(())
 }
 
-fn apply(f: &Field, v: &Value) -> Result<(), ApiError> {
+fn apply(top: &str, f: &Field, v: &Value) -> Result<(), ApiError> {
     match f.rule {
         Rule::Honoured(_) => Ok(()),
         Rule::Partly(_, _) if is_zero(v) => Ok(()),
@@ -130,7 +146,7 @@ fn apply(f: &Field, v: &Value) -> Result<(), ApiError> {
             if is_default(v) {
                 Ok(())
             } else {
-                Err(refusal(f.path, until))
+                Err(refusal(top, f.path, until))
             }
         }
     }
@@ -165,16 +181,16 @@ mod tests {
 
     #[test]
     fn walks_and_refuses() {
-        assert!(check(TABLE, &json!({"A": 5, "B": 0, "Host": {"C": null}})).is_ok());
-        assert!(check(TABLE, &json!({"A": 5, "B": [], "Host": {}})).is_ok());
-        let e = check(TABLE, &json!({"B": 1})).unwrap_err();
+        assert!(check(TABLE, "", &json!({"A": 5, "B": 0, "Host": {"C": null}})).is_ok());
+        assert!(check(TABLE, "", &json!({"A": 5, "B": [], "Host": {}})).is_ok());
+        let e = check(TABLE, "", &json!({"B": 1})).unwrap_err();
         assert_eq!(e.message, "Wharf does not support B yet (issue 99)");
         assert_eq!(e.kind, wharf_api::ErrorKind::InvalidArgument);
-        let e = check(TABLE, &json!({"Host": {"D": "x"}})).unwrap_err();
+        let e = check(TABLE, "", &json!({"Host": {"D": "x"}})).unwrap_err();
         assert_eq!(e.message, "Wharf does not support Host.D");
-        assert!(check(TABLE, &json!({"Unknown": {"X": 0, "Y": ""}})).is_ok());
+        assert!(check(TABLE, "", &json!({"Unknown": {"X": 0, "Y": ""}})).is_ok());
         assert_eq!(
-            check(TABLE, &json!({"Host": {"C": 1}}))
+            check(TABLE, "", &json!({"Host": {"C": 1}}))
                 .unwrap_err()
                 .message,
             "no odd values"

@@ -126,6 +126,8 @@ fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let cp = CString::new(p.as_os_str().as_bytes()).unwrap();
     let cn = CString::new(name).unwrap();
     let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and outlive the call; the kernel writes at most
+    // `buf.len()` bytes into `buf`.
     let n =
         unsafe { libc::lgetxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {

@@ -274,7 +274,7 @@ fn spec_input_carries_the_config() {
     .unwrap();
     let spec = spec_of(m);
     let i = spec_input(&spec, &spec.host_config.resources, start_context()).unwrap();
-    assert_eq!(i.additional_gids, vec![29]);
+    assert_eq!(i.additional_gids, vec![0, 29]);
     assert!(i.no_new_privileges);
     assert_eq!(i.domainname, "example.org");
     assert_eq!(i.namespaces.net, NsMode::Private);

@@ -312,7 +312,7 @@ fn typed(body: &Value) -> ContainerCreateRequest {
 
 fn checked(body: &Value) -> Result<(), String> {
     let v = serde_json::to_value(typed(body)).unwrap();
-    check(TABLE, &v).map_err(|e| e.message)
+    check(TABLE, "Config", &v).map_err(|e| e.message)
 }
 
 /// The same request without the field the sample is about.
@@ -545,6 +545,6 @@ fn unknown_fields_are_refused_unless_zero() {
     );
     assert_eq!(
         checked(&json!({"Future": {"A": 1}})).unwrap_err(),
-        "Wharf does not support Future"
+        "Wharf does not support Config.Future"
     );
 }
