@@ -160,7 +160,11 @@ def test_update_restart_policy_and_restart_count(docker, unique):
             break
         time.sleep(0.2)
     assert count == 2
+    # dockerd's rule: a memory limit above the current swap limit needs a new swap limit too.
     r = docker("update", "--memory", "64m", unique)
-    assert r.returncode != 0 and "not implemented" in r.stderr
+    assert r.returncode != 0 and "update the memoryswap at the same time" in r.stderr
+    ok(docker("update", "--memory", "64m", "--memory-swap", "128m", unique))
+    assert ok(docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+                     unique)).stdout.split() == ["67108864", "134217728"]
     r = docker("run", "--restart", "sometimes", "busybox", "true")
     assert r.returncode != 0
