@@ -95,7 +95,7 @@ impl Engine {
     }
 
     pub fn system_info(&self) -> Info {
-        let (total, running, stopped) = self.containers.counts();
+        let (total, running, paused, stopped) = self.containers.counts();
         let ncpu = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
@@ -106,7 +106,7 @@ impl Engine {
             "ID": self.daemon_id,
             "Containers": total,
             "ContainersRunning": running,
-            "ContainersPaused": 0,
+            "ContainersPaused": paused,
             "ContainersStopped": stopped,
             "Images": self.images.count(),
             "Driver": crate::STORAGE_DRIVER,

@@ -534,3 +534,52 @@ async fn attach_without_upgrade_streams() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(message(&b), "No such container: missing");
 }
+
+#[tokio::test]
+async fn swarm_routes_answer_as_a_node_outside_a_swarm() {
+    let (_, app) = app();
+    let manager = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+    for (method, uri) in [
+        (Method::GET, "/v1.44/swarm"),
+        (Method::GET, "/v1.44/swarm/unlockkey"),
+        (Method::POST, "/v1.44/swarm/update?version=1"),
+        (Method::POST, "/v1.44/swarm/unlock"),
+        (Method::GET, "/v1.44/nodes"),
+        (Method::GET, "/v1.44/nodes/n1"),
+        (Method::DELETE, "/v1.44/nodes/n1"),
+        (Method::POST, "/v1.44/nodes/n1/update?version=1"),
+        (Method::GET, "/v1.44/services?status=true"),
+        (Method::POST, "/v1.44/services/create"),
+        (Method::GET, "/v1.44/services/web"),
+        (Method::DELETE, "/v1.44/services/web"),
+        (Method::POST, "/v1.44/services/web/update?version=1"),
+        (Method::GET, "/v1.44/services/web/logs?stdout=1"),
+        (Method::GET, "/v1.44/tasks"),
+        (Method::GET, "/v1.44/tasks/t1"),
+        (Method::GET, "/v1.44/tasks/t1/logs?stdout=1"),
+        (Method::GET, "/v1.44/secrets"),
+        (Method::POST, "/v1.44/secrets/create"),
+        (Method::GET, "/v1.44/secrets/s1"),
+        (Method::POST, "/v1.44/secrets/s1/update?version=1"),
+        (Method::DELETE, "/v1.44/configs/c1"),
+        (Method::GET, "/configs"),
+    ] {
+        let (s, _, b) = call(&app, method.clone(), uri, Body::from("{}")).await;
+        assert_eq!(
+            (s, message(&b).as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, manager),
+            "{method} {uri}"
+        );
+    }
+    let (s, _, b) = post(&app, "/v1.44/swarm/leave?force=1").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This node is not part of a swarm"
+        )
+    );
+    // Joining a swarm is something Wharf cannot do yet.
+    let (s, _, _) = post(&app, "/v1.44/swarm/init").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+}

@@ -4,6 +4,7 @@ mod containers;
 mod exec;
 mod images;
 mod probes;
+mod swarm;
 mod system;
 
 use crate::errors::{json_error, not_implemented_message};
@@ -46,6 +47,7 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/networks/{id}", get(probes::network))
         .route("/volumes/{name}", get(probes::volume))
         .route("/plugins/{*rest}", get(probes::plugin))
+        .merge(swarm::routes())
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented)
         .with_state(backend)
