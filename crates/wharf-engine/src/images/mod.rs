@@ -5,6 +5,7 @@
 //! any number of rows in `tags`.
 
 pub mod changes;
+pub mod filters;
 pub mod reference;
 
 use crate::ctx::Ctx;
@@ -265,25 +266,27 @@ impl ImageService {
 
     pub fn list(&self, opts: &ListImagesOptions) -> Result<Vec<ImageSummary>, ApiError> {
         let f = &opts.filters;
-        f.validate(&["reference", "dangling", "label", "before", "since", "until"])
-            .map_err(ApiError::invalid)?;
-        let anchor = |key: &str| -> Result<Option<i64>, ApiError> {
-            match f.get(key).first() {
-                Some(n) => Ok(Some(Self::created_unix(&self.resolve(n)?))),
-                None => Ok(None),
-            }
-        };
-        let before = anchor("before")?;
-        let since = anchor("since")?;
-        let dangling = match f.get("dangling").first().map(String::as_str) {
-            None => None,
-            Some("true") | Some("1") => Some(true),
-            Some("false") | Some("0") => Some(false),
-            Some(v) => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid filter 'dangling=[{v}]'"
-                )))
-            }
+        f.check(&filters::LIST_FILTERS)?;
+        // moby folds every `before` and `until` into the oldest bound and every `since` into
+        // the newest.
+        let mut before: Option<f64> = None;
+        for n in f.get("before") {
+            let t = Self::created_unix(&self.resolve(n)?) as f64;
+            before = Some(before.map_or(t, |b: f64| b.min(t)));
+        }
+        for v in f.get("until") {
+            let t = filters::until_seconds(v, chrono::Utc::now()).map_err(ApiError::invalid)?;
+            before = Some(before.map_or(t, |b: f64| b.min(t)));
+        }
+        let mut since: Option<i64> = None;
+        for n in f.get("since") {
+            let t = Self::created_unix(&self.resolve(n)?);
+            since = Some(since.map_or(t, |s: i64| s.max(t)));
+        }
+        let dangling = if f.contains("dangling") {
+            Some(f.bool_or_default("dangling", false)?)
+        } else {
+            None
         };
         let records = self
             .ctx
@@ -304,7 +307,7 @@ impl ImageService {
                     continue;
                 }
             }
-            if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
+            if before.is_some_and(|b| created as f64 >= b) || since.is_some_and(|s| created <= s) {
                 continue;
             }
             let labels = Self::labels(&img.config).unwrap_or_default();
