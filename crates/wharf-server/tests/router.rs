@@ -583,3 +583,56 @@ async fn swarm_routes_answer_as_a_node_outside_a_swarm() {
     let (s, _, _) = post(&app, "/v1.44/swarm/init").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
 }
+
+/// Go's encoding/json matches field names case-insensitively; clients rely on it (docker-py
+/// sends `detachKeys` in the exec body).
+#[tokio::test]
+async fn body_field_names_match_case_insensitively() {
+    let (fake, app) = app();
+    let body = r#"{"AttachStdout":true,"Cmd":["true"],"detachKeys":"ctrl-x,x","tty":true}"#;
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/web/exec",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    let req = fake.exec_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.detach_keys, "ctrl-x,x");
+    assert!(req.tty && req.attach_stdout);
+
+    let body = r#"{"image":"busybox","cmd":["true"],"Labels":{"memory":"x"},
+        "hostconfig":{"memory":16777216,"RestartPolicy":{"name":"always"}}}"#;
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/create",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    let (_, req) = fake.create_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.config.image, "busybox");
+    assert_eq!(
+        req.config.labels.unwrap()["memory"],
+        "x",
+        "label keys are data"
+    );
+    let hc = req.host_config.unwrap();
+    assert_eq!(hc.extra["Memory"], 16777216);
+    assert_eq!(hc.restart_policy.name, "always");
+
+    let body = r#"{"memory":1024,"restartpolicy":{"Name":"no"}}"#;
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/web/update",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let req = fake.update_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.extra["Memory"], 1024);
+    assert_eq!(req.restart_policy.unwrap().name, "no");
+}

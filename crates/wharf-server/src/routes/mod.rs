@@ -68,8 +68,9 @@ pub fn not_implemented_response(method: &Method, uri: &Uri) -> Response {
 const JSON_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Parses a JSON body ourselves, so a malformed one is a 400 carrying serde's words (axum's
-/// `Json` rejection uses other statuses and text bodies).
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+/// `Json` rejection uses other statuses and text bodies). Field names match case-insensitively
+/// as in Go (`wharf_api::wire_keys`): every body type must declare its Docker schema.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned + wharf_api::wire_keys::WireKeys>(
     body: axum::body::Body,
     empty_message: &str,
 ) -> Result<T, crate::errors::HttpError> {
@@ -80,5 +81,8 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(HttpError::invalid(empty_message));
     }
-    serde_json::from_slice(&bytes).map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))?;
+    wharf_api::wire_keys::from_value(value)
+        .map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))
 }
