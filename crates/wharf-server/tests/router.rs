@@ -636,3 +636,21 @@ async fn body_field_names_match_case_insensitively() {
     assert_eq!(req.extra["Memory"], 1024);
     assert_eq!(req.restart_policy.unwrap().name, "no");
 }
+
+/// moby v25: `Container` and `ContainerConfig` until 1.45, `VirtualSize` only before 1.44.
+#[tokio::test]
+async fn image_inspect_shape_follows_the_requested_version() {
+    let (_, app) = app();
+    let json = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    let (s, _, b) = get(&app, "/v1.44/images/busybox/json").await;
+    assert_eq!(s, StatusCode::OK);
+    let v = json(&b);
+    assert_eq!(v["Container"], "");
+    assert_eq!(v["ContainerConfig"]["Cmd"], serde_json::Value::Null);
+    assert_eq!(v["ContainerConfig"]["Hostname"], "");
+    assert!(v.get("VirtualSize").is_none());
+    let (_, _, b) = get(&app, "/v1.41/images/busybox/json").await;
+    let v = json(&b);
+    assert_eq!(v["VirtualSize"], 42);
+    assert!(v.get("ContainerConfig").is_some());
+}

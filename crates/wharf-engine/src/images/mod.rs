@@ -33,6 +33,9 @@ pub struct ImageConfigDoc {
     pub os: String,
     #[serde(default)]
     pub config: ContainerConfig,
+    /// Docker's legacy `container_config`; absent from imported and OCI images.
+    #[serde(default)]
+    pub container_config: Option<ContainerConfig>,
     #[serde(default)]
     pub rootfs: RootFsDoc,
     #[serde(default)]
@@ -380,13 +383,16 @@ impl ImageService {
                 .created
                 .clone()
                 .unwrap_or_else(|| img.record.created.clone()),
+            // dockerd gives an imported image an empty Container and a zero ContainerConfig.
+            container: Some(String::new()),
+            container_config: Some(img.config.container_config.clone().unwrap_or_default()),
             docker_version: String::new(),
             author: img.config.author.clone().unwrap_or_default(),
             config: img.config.config.clone(),
             architecture: img.config.architecture.clone(),
             os: img.config.os.clone(),
             size: img.record.size,
-            virtual_size: img.record.size,
+            virtual_size: None,
             graph_driver: GraphDriver {
                 data: gd,
                 name: crate::STORAGE_DRIVER.to_string(),
@@ -451,12 +457,20 @@ impl ImageService {
     }
 
     /// `users`: containers created from each image, (id, running).
+    ///
+    /// `no_prune` is honoured by construction: dockerd's prune deletes the removed image's
+    /// untagged, unused *parent* images (left by the legacy builder and `commit`), and a Wharf
+    /// image never has a parent (import makes one image from one layer; `Parent` is always
+    /// empty). So with or without it, exactly the named image goes. When build or commit
+    /// create parents, the walk up the chain goes here and stops when `no_prune` is set.
     pub fn remove(
         &self,
         name: &str,
         force: bool,
+        no_prune: bool,
         users: &dyn Fn(&str) -> Vec<(String, bool)>,
     ) -> Result<Vec<ImageDeleteItem>, ApiError> {
+        let _no_parents_to_prune = no_prune;
         let id = self.record_for(name)?.map(|r| r.id).unwrap_or_default();
         let items = self.remove_inner(name, force, users)?;
         for item in &items {

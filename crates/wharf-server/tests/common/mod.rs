@@ -273,7 +273,12 @@ impl ImagesBackend for Fake {
         if name == "missing" {
             return Err(ApiError::no_such_image(name));
         }
-        Ok(ImageInspect::default())
+        Ok(ImageInspect {
+            size: 42,
+            container: Some(String::new()),
+            container_config: Some(ContainerConfig::default()),
+            ..ImageInspect::default()
+        })
     }
     async fn history(&self, name: &str) -> BackendResult<Vec<HistoryItem>> {
         self.rec(format!("history {name}"));
