@@ -10,6 +10,7 @@
 mod drain;
 pub mod errors;
 mod hijack;
+pub mod params;
 pub mod query;
 mod routes;
 mod serve;

@@ -654,3 +654,42 @@ async fn image_inspect_shape_follows_the_requested_version() {
     assert_eq!(v["VirtualSize"], 42);
     assert!(v.get("ContainerConfig").is_some());
 }
+
+/// Every query parameter is applied or refused: one Wharf cannot serve yet is a 400 naming it
+/// when it asks for something, and accepted at its default.
+#[tokio::test]
+async fn unserved_query_parameters_are_refused_by_name() {
+    let (fake, app) = app();
+    for (method, uri, name) in [
+        (
+            Method::GET,
+            "/v1.44/images/json?shared-size=1",
+            "shared-size",
+        ),
+        (Method::DELETE, "/v1.44/containers/web?link=1", "link"),
+        (
+            Method::POST,
+            "/v1.44/containers/create?platform=linux/arm64",
+            "platform",
+        ),
+    ] {
+        let (s, _, b) = call(&app, method.clone(), uri, Body::from("{}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            message(&b).contains(&format!("'{name}' parameter")),
+            "{}",
+            message(&b)
+        );
+    }
+    assert!(fake.calls().is_empty(), "nothing reached the backend");
+    let (s, _, _) = get(&app, "/v1.44/images/json?shared-size=False&manifests=1").await;
+    assert_eq!(s, StatusCode::OK, "defaults and non-1.44 parameters pass");
+    let (s, _, _) = call(
+        &app,
+        Method::DELETE,
+        "/containers/web?link=0",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+}

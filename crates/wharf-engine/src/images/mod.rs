@@ -174,6 +174,7 @@ impl ImageService {
             };
             Some(reference::normalize(&full).map_err(ApiError::invalid)?)
         };
+        let (os, arch, variant) = import_platform(&opts.platform)?;
         let mut cfg = Map::new();
         changes::apply(&mut cfg, &opts.changes).map_err(ApiError::invalid)?;
 
@@ -195,14 +196,17 @@ impl ImageService {
         } else {
             opts.message.clone()
         };
-        let config = json!({
-            "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-            "os": "linux",
+        let mut config = json!({
+            "architecture": arch,
+            "os": os,
             "created": now,
             "config": Value::Object(cfg),
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
             "history": [{"created": now, "created_by": "", "comment": comment}],
         });
+        if let (Some(v), Some(obj)) = (variant, config.as_object_mut()) {
+            obj.insert("variant".into(), json!(v));
+        }
         let config_bytes =
             serde_json::to_vec(&config).map_err(|e| internal("encoding image config", e))?;
         let config_digest = self
@@ -590,5 +594,85 @@ impl ImageService {
             }
         }
         Ok(())
+    }
+}
+
+/// The platform an import is labelled with, as dockerd's `ImportImage` does: the `platform`
+/// parameter (containerd's `platforms.Parse` forms: `os`, `arch`, `os/arch`, `os/arch/variant`)
+/// or the daemon's own; only Linux is supported.
+fn import_platform(p: &str) -> Result<(String, String, Option<String>), ApiError> {
+    let host_arch = std::env::consts::ARCH
+        .replace("x86_64", "amd64")
+        .replace("aarch64", "arm64");
+    if p.trim().is_empty() {
+        return Ok(("linux".into(), host_arch, None));
+    }
+    let bad = || {
+        ApiError::invalid(format!(
+            "{p:?}: unknown operating system or architecture: invalid argument"
+        ))
+    };
+    let lower = p.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split('/').collect();
+    const OSES: &[&str] = &[
+        "linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix",
+        "android", "ios", "js", "wasip1",
+    ];
+    let (os, arch, variant) = match parts.as_slice() {
+        [one] if OSES.contains(one) => (one.to_string(), host_arch, None),
+        [one] => ("linux".to_string(), one.to_string(), None),
+        [os, arch] => (os.to_string(), arch.to_string(), None),
+        [os, arch, variant] => (os.to_string(), arch.to_string(), Some(variant.to_string())),
+        _ => return Err(bad()),
+    };
+    if arch.is_empty() || os.is_empty() || variant.as_deref() == Some("") {
+        return Err(bad());
+    }
+    // containerd's normalisation of architecture names.
+    let (arch, variant) = match (arch.as_str(), variant) {
+        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), v.filter(|v| v != "v1")),
+        ("aarch64" | "arm64", v) => ("arm64".to_string(), v.filter(|v| v != "v8")),
+        ("armhf", _) => ("arm".to_string(), Some("v7".to_string())),
+        ("armel", _) => ("arm".to_string(), Some("v6".to_string())),
+        ("arm", v) => (
+            "arm".to_string(),
+            Some(v.unwrap_or_else(|| "v7".to_string())),
+        ),
+        ("i386" | "386", v) => ("386".to_string(), v),
+        (a, v) => (a.to_string(), v),
+    };
+    if !OSES.contains(&os.as_str()) {
+        return Err(bad());
+    }
+    if os != "linux" {
+        return Err(ApiError::invalid("operating system is not supported"));
+    }
+    Ok((os, arch, variant))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::import_platform;
+
+    #[test]
+    fn import_platforms_as_containerd_parses_them() {
+        let p = |s: &str| import_platform(s).map_err(|e| e.message);
+        assert_eq!(
+            p("linux/arm64").unwrap(),
+            ("linux".into(), "arm64".into(), None)
+        );
+        assert_eq!(
+            p("linux/arm/v6").unwrap(),
+            ("linux".into(), "arm".into(), Some("v6".into()))
+        );
+        assert_eq!(p("x86_64").unwrap().1, "amd64");
+        assert_eq!(p("linux").unwrap().0, "linux");
+        assert_eq!(p("").unwrap().0, "linux");
+        assert_eq!(
+            p("windows/amd64").unwrap_err(),
+            "operating system is not supported"
+        );
+        assert!(p("plan9/amd64").is_err());
+        assert!(p("linux/").is_err());
     }
 }

@@ -48,6 +48,8 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/volumes/{name}", get(probes::volume))
         .route("/plugins/{*rest}", get(probes::plugin))
         .merge(swarm::routes())
+        // After routing, so it knows the endpoint; before the handlers, so nothing runs.
+        .route_layer(axum::middleware::from_fn(crate::params::refuse_unserved))
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented)
         .with_state(backend)
