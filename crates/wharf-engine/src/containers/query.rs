@@ -349,3 +349,64 @@ impl ContainerService {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_names_are_mobys() {
+        // moby v25 `daemon/list.go` `acceptedPsFilterTags`.
+        assert_eq!(
+            LIST_FILTERS.docker_names(),
+            [
+                "ancestor",
+                "before",
+                "exited",
+                "expose",
+                "health",
+                "id",
+                "is-task",
+                "isolation",
+                "label",
+                "name",
+                "network",
+                "publish",
+                "since",
+                "status",
+                "volume"
+            ]
+        );
+        // moby v25 `daemon/images/image_list.go` `acceptedImageFilterTags`.
+        assert_eq!(
+            crate::images::filters::LIST_FILTERS.docker_names(),
+            ["before", "dangling", "label", "reference", "since", "until"]
+        );
+    }
+
+    #[test]
+    fn filter_values_in_mobys_words() {
+        let check = |j: &str| {
+            ContainerService::check_filter_values(&Filters::parse(j).unwrap())
+                .map_err(|e| e.message)
+        };
+        assert_eq!(
+            check(r#"{"status":["up"]}"#).unwrap_err(),
+            "invalid filter 'status=up'"
+        );
+        assert_eq!(
+            check(r#"{"exited":["x"]}"#).unwrap_err(),
+            "invalid filter 'exited=x': strconv.Atoi: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            check(r#"{"health":["sick"]}"#).unwrap_err(),
+            "unrecognized filter value for health: sick"
+        );
+        assert_eq!(check(r#"{"is-task":["true"]}"#).unwrap(), Some(true));
+        assert_eq!(
+            check(r#"{"is-task":["maybe"]}"#).unwrap_err(),
+            "invalid filter 'is-task=[maybe]'"
+        );
+        assert_eq!(check("{}").unwrap(), None);
+    }
+}
