@@ -115,7 +115,8 @@ def test_cli_starting_timeout_and_filters(docker, unique):
 
     r = docker("ps", "--filter", "health=sick")
     assert r.returncode != 0
-    assert "Unrecognised filter value for health: sick" in r.stderr
+    # moby v25 (API 1.44) words; later dockerd says "invalid filter 'health=sick'".
+    assert "unrecognized filter value for health: sick" in r.stderr
 
 
 def test_cli_no_healthcheck_disables_the_image_check(docker, unique, busybox_tar):

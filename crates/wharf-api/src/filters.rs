@@ -1,8 +1,28 @@
 //! The `filters` query parameter in both dialects clients send:
 //! the CLI's map of booleans `{"label":{"a=b":true}}` and the list form `{"label":["a=b"]}`.
 
+use crate::ApiError;
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// The filter names one list endpoint takes, beside its implementation. `applied` and
+/// `not_yet` together are Docker's names for that endpoint (API 1.44).
+#[derive(Debug, Clone, Copy)]
+pub struct FilterSet {
+    /// Applied with Docker's meaning.
+    pub applied: &'static [&'static str],
+    /// Docker's, not served by Wharf yet: refused with a 400 that names the filter.
+    pub not_yet: &'static [&'static str],
+}
+
+impl FilterSet {
+    /// Every name Docker takes here, sorted.
+    pub fn docker_names(&self) -> Vec<&'static str> {
+        let mut all: Vec<_> = self.applied.iter().chain(self.not_yet).copied().collect();
+        all.sort_unstable();
+        all
+    }
+}
 
 /// Filter name → accepted values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +81,40 @@ impl Filters {
         Ok(())
     }
 
+    /// Checks the names against an endpoint's [`FilterSet`]: a name Docker does not know is
+    /// `invalid filter 'x'` (moby's `filters.Args.Validate`); a name Docker knows but Wharf does
+    /// not apply yet is refused by name, never ignored.
+    pub fn check(&self, set: &FilterSet) -> Result<(), ApiError> {
+        for k in self.0.keys() {
+            if set.not_yet.contains(&k.as_str()) {
+                return Err(ApiError::invalid(format!(
+                    "Wharf does not support filter '{k}' yet"
+                )));
+            }
+            if !set.applied.contains(&k.as_str()) {
+                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        Ok(())
+    }
+
+    /// moby's `GetBoolOrDefault`: absent → `default`; `1`/`true` or `0`/`false`, and nothing
+    /// else, nor both at once.
+    pub fn bool_or_default(&self, key: &str, default: bool) -> Result<bool, ApiError> {
+        let Some(vals) = self.0.get(key) else {
+            return Ok(default);
+        };
+        let is_true = vals.iter().any(|v| v == "1" || v == "true");
+        let is_false = vals.iter().any(|v| v == "0" || v == "false");
+        if is_true == is_false {
+            return Err(ApiError::invalid(format!(
+                "invalid filter '{key}=[{}]'",
+                vals.join(" ")
+            )));
+        }
+        Ok(is_true)
+    }
+
     /// `label` filters: every `key` or `key=value` must match the given labels.
     pub fn match_labels(&self, labels: &BTreeMap<String, String>) -> bool {
         self.get("label").iter().all(|f| match f.split_once('=') {
@@ -102,5 +156,46 @@ mod tests {
         assert!(f.match_labels(&l));
         assert!(f.validate(&["label"]).is_ok());
         assert!(f.validate(&["status"]).is_err());
+    }
+
+    #[test]
+    fn check_refuses_unknown_and_unserved_names() {
+        let set = FilterSet {
+            applied: &["label"],
+            not_yet: &["network"],
+        };
+        let f = |j: &str| Filters::parse(j).unwrap();
+        assert!(f(r#"{"label":["a"]}"#).check(&set).is_ok());
+        assert_eq!(
+            f(r#"{"nope":["a"]}"#).check(&set).unwrap_err().message,
+            "invalid filter 'nope'"
+        );
+        assert_eq!(
+            f(r#"{"network":["a"]}"#).check(&set).unwrap_err().message,
+            "Wharf does not support filter 'network' yet"
+        );
+        assert_eq!(set.docker_names(), ["label", "network"]);
+    }
+
+    #[test]
+    fn bools_as_moby_reads_them() {
+        let f = |j: &str| Filters::parse(j).unwrap();
+        assert!(!f("{}").bool_or_default("dangling", false).unwrap());
+        assert!(f(r#"{"dangling":["true"]}"#)
+            .bool_or_default("dangling", false)
+            .unwrap());
+        assert!(!f(r#"{"dangling":{"0":true}}"#)
+            .bool_or_default("dangling", true)
+            .unwrap());
+        assert_eq!(
+            f(r#"{"dangling":["yes"]}"#)
+                .bool_or_default("dangling", false)
+                .unwrap_err()
+                .message,
+            "invalid filter 'dangling=[yes]'"
+        );
+        assert!(f(r#"{"dangling":["1","false"]}"#)
+            .bool_or_default("dangling", false)
+            .is_err());
     }
 }

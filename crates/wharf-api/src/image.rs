@@ -39,13 +39,22 @@ pub struct ImageInspect {
     pub parent: String,
     pub comment: String,
     pub created: String,
+    /// Deprecated: the container an image was committed from; given before API 1.45.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Deprecated: that container's config (a zero Config for imported images); given before
+    /// API 1.45. compose 1.29 reads it when it recreates containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<ContainerConfig>,
     pub docker_version: String,
     pub author: String,
     pub config: ContainerConfig,
     pub architecture: String,
     pub os: String,
     pub size: i64,
-    pub virtual_size: i64,
+    /// Deprecated: equal to `Size`, given only before API 1.44.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_size: Option<i64>,
     pub graph_driver: crate::container::GraphDriver,
     #[serde(rename = "RootFS")]
     pub root_fs: RootFs,
@@ -62,6 +71,20 @@ pub struct HistoryItem {
     pub tags: Option<Vec<String>>,
     pub size: i64,
     pub comment: String,
+}
+
+impl ImageInspect {
+    /// dockerd's per-version shape (moby v25 `getImagesByName`, and 1.45's removal of
+    /// `Container`/`ContainerConfig`).
+    pub fn for_version(mut self, major: u32, minor: u32) -> Self {
+        let v = (major, minor);
+        if v >= (1, 45) {
+            self.container = None;
+            self.container_config = None;
+        }
+        self.virtual_size = (v < (1, 44)).then_some(self.size);
+        self
+    }
 }
 
 /// One entry of the `DELETE /images/{name}` answer.

@@ -16,5 +16,6 @@ pub mod stdcopy;
 pub mod system;
 pub mod units;
 pub mod version;
+pub mod wire_keys;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};

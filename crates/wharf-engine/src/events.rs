@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc};
 use wharf_api::event::{Event, EventActor};
-use wharf_api::filters::Filters;
+use wharf_api::filters::{FilterSet, Filters};
 use wharf_api::ApiError;
 use wharf_backend::{EventStream, EventsOptions};
 
@@ -97,17 +97,7 @@ impl EventBus {
     }
 
     pub fn subscribe(&self, opts: EventsOptions) -> Result<EventStream, ApiError> {
-        opts.filters
-            .validate(&[
-                "container",
-                "event",
-                "type",
-                "image",
-                "label",
-                "scope",
-                "daemon",
-            ])
-            .map_err(ApiError::invalid)?;
+        opts.filters.check(&FILTERS)?;
         // Subscribe before copying the history, so nothing falls between the two.
         let mut rx = self.live.subscribe();
         let to_nanos = |s: f64| (s * 1e9) as i64;
@@ -170,32 +160,89 @@ impl EventBus {
     }
 }
 
+/// `GET /events` filters: all of Docker's (moby v25 `daemon/events/filter.go`). dockerd does
+/// not validate names here and ignores unknown ones; Wharf refuses them rather than stream
+/// events the client did not ask for.
+pub const FILTERS: FilterSet = FilterSet {
+    applied: &[
+        "config",
+        "container",
+        "daemon",
+        "event",
+        "image",
+        "label",
+        "network",
+        "node",
+        "plugin",
+        "scope",
+        "secret",
+        "service",
+        "type",
+        "volume",
+    ],
+    not_yet: &[],
+};
+
+/// moby's `Filter.Include`.
 fn matches(f: &Filters, e: &Event) -> bool {
+    // `ExactMatch`/`FuzzyMatch`: no values match everything.
     let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
         let v = f.get(key);
         v.is_empty() || v.iter().any(|x| pred(x))
     };
     let attr = |k: &str| e.actor.attributes.get(k).map(String::as_str).unwrap_or("");
+    // `fuzzyMatchName`: the actor's ID or name starts with the value, whatever the event's
+    // type (dockerd's rule: `container=x` also matches an image event of an actor named x).
+    let by_name = |key: &str| {
+        any(key, &|v| {
+            e.actor.id.starts_with(v) || attr("name").starts_with(v)
+        })
+    };
+    // `matchImage`: image events carry the image in `name`, others in `image`.
+    let image_name = attr(if e.kind == "image" { "name" } else { "image" });
     any("type", &|v| v == e.kind)
         && any("event", &|v| {
             // dockerd: `health_status`, `exec_create` and `exec_start` also match their
             // `name: detail` forms.
             v == e.action
                 || (matches!(v, "health_status" | "exec_create" | "exec_start")
-                    && e.action.starts_with(&format!("{v}: ")))
+                    && e.action.starts_with(v))
         })
-        && any("container", &|v| {
-            e.kind == "container"
-                && (e.actor.id.starts_with(v) || attr("name") == v.trim_start_matches('/'))
-        })
+        && any("scope", &|v| v == e.scope)
+        && [
+            "daemon",
+            "container",
+            "plugin",
+            "volume",
+            "network",
+            "node",
+            "service",
+            "secret",
+            "config",
+        ]
+        .into_iter()
+        .all(by_name)
         && any("image", &|v| {
-            attr("image") == v
-                || e.actor.id == v
-                || e.from.as_deref() == Some(v)
-                || attr("name") == v
+            v == e.actor.id
+                || v == image_name
+                || v == strip_tag(&e.actor.id)
+                || v == strip_tag(image_name)
         })
-        && any("scope", &|v| v == "local")
         && f.match_labels(&e.actor.attributes)
+}
+
+/// `reference.FamiliarName` of a parsed reference: no tag, no digest, no `docker.io/library/`.
+fn strip_tag(image: &str) -> &str {
+    let no_digest = image.split_once('@').map_or(image, |(n, _)| n);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    let no_tag = match no_digest[last_slash..].rfind(':') {
+        Some(i) => &no_digest[..last_slash + i],
+        None => no_digest,
+    };
+    no_tag
+        .strip_prefix("docker.io/library/")
+        .or_else(|| no_tag.strip_prefix("docker.io/"))
+        .unwrap_or(no_tag)
 }
 
 #[cfg(test)]
@@ -243,5 +290,55 @@ mod tests {
             })
             .unwrap();
         assert_eq!(s.collect::<Vec<_>>().await.len(), 0);
+    }
+
+    fn event(kind: &str, action: &str, id: &str, attrs: &[(&str, &str)]) -> Event {
+        Event {
+            kind: kind.into(),
+            action: action.into(),
+            actor: wharf_api::event::EventActor {
+                id: id.into(),
+                attributes: attrs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            scope: "local".into(),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn filters_as_moby_applies_them() {
+        let f = |j: &str| Filters::parse(j).unwrap();
+        let start = event(
+            "container",
+            "exec_start: sh -c true",
+            "abc123",
+            &[("name", "web"), ("image", "docker.io/library/busybox:1.36")],
+        );
+        let tagged = event("image", "tag", "sha256:1", &[("name", "busybox:latest")]);
+        for (filters, want) in [
+            (r#"{"container":["web"]}"#, true),
+            (r#"{"container":["ab"]}"#, true),
+            (r#"{"container":["db"]}"#, false),
+            (r#"{"event":["exec_start"]}"#, true),
+            (r#"{"event":["exec_create"]}"#, false),
+            (r#"{"image":["busybox"]}"#, true),
+            (r#"{"image":["busybox:1.36"]}"#, false),
+            (r#"{"scope":["swarm"]}"#, false),
+            (r#"{"daemon":["x"]}"#, false),
+            (r#"{"network":["w"]}"#, true),
+            (r#"{"type":["container"],"volume":["web"]}"#, true),
+        ] {
+            assert_eq!(matches(&f(filters), &start), want, "{filters}");
+        }
+        assert!(matches(&f(r#"{"image":["busybox"]}"#), &tagged));
+        assert!(f(r#"{"nope":["x"]}"#).check(&FILTERS).is_err());
+        assert_eq!(
+            strip_tag("localhost:5000/a/b:v1@sha256:00"),
+            "localhost:5000/a/b"
+        );
+        assert_eq!(strip_tag("localhost:5000/a"), "localhost:5000/a");
     }
 }

@@ -263,11 +263,12 @@ impl ImagesBackend for Engine {
         &self,
         name: &str,
         force: bool,
-        _no_prune: bool,
+        no_prune: bool,
     ) -> BackendResult<Vec<ImageDeleteItem>> {
         let containers = self.containers.clone();
-        self.images
-            .remove(name, force, &move |id| containers.users_of_image(id))
+        self.images.remove(name, force, no_prune, &move |id| {
+            containers.users_of_image(id)
+        })
     }
 }
 

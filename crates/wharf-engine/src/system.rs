@@ -95,7 +95,7 @@ impl Engine {
     }
 
     pub fn system_info(&self) -> Info {
-        let (total, running, stopped) = self.containers.counts();
+        let (total, running, paused, stopped) = self.containers.counts();
         // Claims only what this host enforces for containers (create refuses the rest).
         let host = &self.ctx.host;
         let ncpu = host.ncpu;
@@ -106,7 +106,7 @@ impl Engine {
             "ID": self.daemon_id,
             "Containers": total,
             "ContainersRunning": running,
-            "ContainersPaused": 0,
+            "ContainersPaused": paused,
             "ContainersStopped": stopped,
             "Images": self.images.count(),
             "Driver": crate::STORAGE_DRIVER,

@@ -7,8 +7,10 @@
 //!
 //! Wiring: `serve_unix(listener, router(Arc::new(engine)), shutdown).await`.
 
+mod drain;
 pub mod errors;
 mod hijack;
+pub mod params;
 pub mod query;
 mod routes;
 mod serve;
@@ -32,4 +34,6 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .fallback_service(api)
         .layer(from_fn(versioning::version_middleware))
         .layer(from_fn(versioning::common_headers))
+        // Outermost, so the version check's refusals are drained too.
+        .layer(from_fn(drain::drain_unread_body))
 }

@@ -536,3 +536,157 @@ async fn attach_without_upgrade_streams() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(message(&b), "No such container: missing");
 }
+
+#[tokio::test]
+async fn swarm_routes_answer_as_a_node_outside_a_swarm() {
+    let (_, app) = app();
+    let manager = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+    for (method, uri) in [
+        (Method::GET, "/v1.44/swarm"),
+        (Method::GET, "/v1.44/swarm/unlockkey"),
+        (Method::POST, "/v1.44/swarm/update?version=1"),
+        (Method::POST, "/v1.44/swarm/unlock"),
+        (Method::GET, "/v1.44/nodes"),
+        (Method::GET, "/v1.44/nodes/n1"),
+        (Method::DELETE, "/v1.44/nodes/n1"),
+        (Method::POST, "/v1.44/nodes/n1/update?version=1"),
+        (Method::GET, "/v1.44/services?status=true"),
+        (Method::POST, "/v1.44/services/create"),
+        (Method::GET, "/v1.44/services/web"),
+        (Method::DELETE, "/v1.44/services/web"),
+        (Method::POST, "/v1.44/services/web/update?version=1"),
+        (Method::GET, "/v1.44/services/web/logs?stdout=1"),
+        (Method::GET, "/v1.44/tasks"),
+        (Method::GET, "/v1.44/tasks/t1"),
+        (Method::GET, "/v1.44/tasks/t1/logs?stdout=1"),
+        (Method::GET, "/v1.44/secrets"),
+        (Method::POST, "/v1.44/secrets/create"),
+        (Method::GET, "/v1.44/secrets/s1"),
+        (Method::POST, "/v1.44/secrets/s1/update?version=1"),
+        (Method::DELETE, "/v1.44/configs/c1"),
+        (Method::GET, "/configs"),
+    ] {
+        let (s, _, b) = call(&app, method.clone(), uri, Body::from("{}")).await;
+        assert_eq!(
+            (s, message(&b).as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, manager),
+            "{method} {uri}"
+        );
+    }
+    let (s, _, b) = post(&app, "/v1.44/swarm/leave?force=1").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This node is not part of a swarm"
+        )
+    );
+    // Joining a swarm is something Wharf cannot do yet.
+    let (s, _, _) = post(&app, "/v1.44/swarm/init").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+}
+
+/// Go's encoding/json matches field names case-insensitively; clients rely on it (docker-py
+/// sends `detachKeys` in the exec body).
+#[tokio::test]
+async fn body_field_names_match_case_insensitively() {
+    let (fake, app) = app();
+    let body = r#"{"AttachStdout":true,"Cmd":["true"],"detachKeys":"ctrl-x,x","tty":true}"#;
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/web/exec",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    let req = fake.exec_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.detach_keys, "ctrl-x,x");
+    assert!(req.tty && req.attach_stdout);
+
+    let body = r#"{"image":"busybox","cmd":["true"],"Labels":{"memory":"x"},
+        "hostconfig":{"memory":16777216,"RestartPolicy":{"name":"always"}}}"#;
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/create",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    let (_, req) = fake.create_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.config.image, "busybox");
+    assert_eq!(
+        req.config.labels.unwrap()["memory"],
+        "x",
+        "label keys are data"
+    );
+    let hc = req.host_config.unwrap();
+    assert_eq!(hc.resources.memory, 16777216);
+    assert_eq!(hc.restart_policy.name, "always");
+
+    let body = r#"{"memory":1024,"restartpolicy":{"Name":"no"}}"#;
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        "/v1.44/containers/web/update",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let req = fake.update_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.resources.memory, 1024);
+    assert_eq!(req.restart_policy.unwrap().name, "no");
+}
+
+/// moby v25: `Container` and `ContainerConfig` until 1.45, `VirtualSize` only before 1.44.
+#[tokio::test]
+async fn image_inspect_shape_follows_the_requested_version() {
+    let (_, app) = app();
+    let json = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    let (s, _, b) = get(&app, "/v1.44/images/busybox/json").await;
+    assert_eq!(s, StatusCode::OK);
+    let v = json(&b);
+    assert_eq!(v["Container"], "");
+    assert_eq!(v["ContainerConfig"]["Cmd"], serde_json::Value::Null);
+    assert_eq!(v["ContainerConfig"]["Hostname"], "");
+    assert!(v.get("VirtualSize").is_none());
+    let (_, _, b) = get(&app, "/v1.41/images/busybox/json").await;
+    let v = json(&b);
+    assert_eq!(v["VirtualSize"], 42);
+    assert!(v.get("ContainerConfig").is_some());
+}
+
+/// Every query parameter is applied or refused: one Wharf cannot serve yet is a 400 naming it
+/// when it asks for something, and accepted at its default.
+#[tokio::test]
+async fn unserved_query_parameters_are_refused_by_name() {
+    let (fake, app) = app();
+    for (method, uri, name) in [
+        (
+            Method::GET,
+            "/v1.44/images/json?shared-size=1",
+            "shared-size",
+        ),
+        (Method::DELETE, "/v1.44/containers/web?link=1", "link"),
+    ] {
+        let (s, _, b) = call(&app, method.clone(), uri, Body::from("{}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            message(&b).contains(&format!("'{name}' parameter")),
+            "{}",
+            message(&b)
+        );
+    }
+    assert!(fake.calls().is_empty(), "nothing reached the backend");
+    let (s, _, _) = get(&app, "/v1.44/images/json?shared-size=False&manifests=1").await;
+    assert_eq!(s, StatusCode::OK, "defaults and non-1.44 parameters pass");
+    let (s, _, _) = call(
+        &app,
+        Method::DELETE,
+        "/containers/web?link=0",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+}

@@ -292,3 +292,121 @@ async fn client_disconnect_ends_logs_follow_and_wait() {
         .unwrap()
         .unwrap();
 }
+
+/// Reads one response with a `Content-Length` body: (head, body).
+async fn read_response(s: &mut UnixStream) -> (String, String) {
+    let head = read_head(s).await;
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let body = read_exact(s, len).await;
+    (head, String::from_utf8(body).unwrap())
+}
+
+/// docker-py and urllib3 write the whole body before they read the answer; the server must read
+/// (drain) it, or the client dies of EPIPE instead of printing the message. The connection
+/// stays usable afterwards.
+#[tokio::test]
+async fn refusals_drain_a_large_body_before_the_client_reads() {
+    let fake = Arc::new(Fake::default());
+    let srv = start(fake.clone());
+    let body = vec![b'x'; 8 * 1024 * 1024];
+    let cases = [
+        // unserved route: the 501 fallback
+        (
+            "POST /v1.44/build?t=x",
+            "501",
+            "POST /build is not implemented in Wharf yet",
+        ),
+        // the version middleware refuses before routing
+        ("POST /v1.99/build", "400", "client version 1.99 is too new"),
+        // a handler that refuses before it reads its body
+        (
+            "POST /v1.44/images/create?fromImage=busybox",
+            "501",
+            "pull of busybox",
+        ),
+    ];
+    for (line, status, words) in cases {
+        let mut s = UnixStream::connect(&srv.path).await.unwrap();
+        let head = format!(
+            "{line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::timeout(LIMIT, s.write_all(&body))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{line}: writing the body failed: {e}"));
+        let (head, msg) = read_response(&mut s).await;
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{line}: {head}"
+        );
+        assert!(msg.contains(words), "{line}: {msg}");
+        // Keep-alive: the next request on the same connection is served.
+        s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, ok) = read_response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(ok, "OK");
+    }
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Go's transport sends a build context chunked, reading the answer while it writes; and
+/// urllib3 sends a small JSON body in a write of its own after the head. Both get the message.
+#[tokio::test]
+async fn refusals_drain_chunked_and_late_bodies() {
+    let fake = Arc::new(Fake::default());
+    let srv = start(fake.clone());
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    s.write_all(b"POST /v1.44/build HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = vec![b'y'; 64 * 1024];
+    for _ in 0..64 {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        s.write_all(&chunk).await.unwrap();
+        s.write_all(b"\r\n").await.unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let (head, msg) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 501"), "{head}");
+    assert!(msg.contains("POST /build is not implemented"), "{msg}");
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    let json = br#"{"Name":"v1","Driver":"local","DriverOpts":{},"Labels":{}}"#;
+    s.write_all(
+        format!(
+            "POST /v1.44/volumes/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            json.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.write_all(json).await.unwrap();
+    let (head, msg) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 501"), "{head}");
+    assert!(msg.contains("/volumes/create"), "{msg}");
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}

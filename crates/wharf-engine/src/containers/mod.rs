@@ -214,10 +214,20 @@ impl ContainerService {
             .collect()
     }
 
-    pub fn counts(&self) -> (usize, usize, usize) {
+    /// `(total, running, paused, stopped)` for `/info`, counted by Docker's state string as
+    /// moby's `fillContainerStates` does: a paused container is paused, not running, and
+    /// anything neither running nor paused (restarting included) is stopped.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
         let all = self.all();
-        let running = all.iter().filter(|c| c.is_running()).count();
-        (all.len(), running, all.len() - running)
+        let (mut running, mut paused) = (0, 0);
+        for c in &all {
+            match c.state().status_name() {
+                "running" => running += 1,
+                "paused" => paused += 1,
+                _ => {}
+            }
+        }
+        (all.len(), running, paused, all.len() - running - paused)
     }
 
     /// A container start will migrate a process into new cgroups, which first waits for an RCU

@@ -7,12 +7,38 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::container::{ContainerInspect, ContainerState, ContainerSummary, GraphDriver};
+use wharf_api::filters::{FilterSet, Filters};
 use wharf_api::ApiError;
 use wharf_backend::ListContainersOptions;
 
-const FILTERS: &[&str] = &[
-    "id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "volume",
-    "health", "publish", "expose", "is-task",
+/// `GET /containers/json` filters (moby v25 `daemon/list.go` `acceptedPsFilterTags`).
+/// Networks, volumes and ports are not Wharf's yet, so filtering on them is refused.
+pub const LIST_FILTERS: FilterSet = FilterSet {
+    applied: &[
+        "ancestor",
+        "before",
+        "exited",
+        "health",
+        "id",
+        "isolation",
+        "is-task",
+        "label",
+        "name",
+        "since",
+        "status",
+    ],
+    not_yet: &["expose", "network", "publish", "volume"],
+};
+
+/// moby's `container.IsValidStateString`.
+const STATES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
 ];
 
 /// `Up 3 seconds`, `Exited (0) 30 seconds ago`, `Created`.
@@ -72,32 +98,47 @@ impl ContainerService {
         }
     }
 
-    fn matches(&self, c: &Container, f: &wharf_api::filters::Filters) -> Result<bool, ApiError> {
-        let st = c.state();
-        let ok_any = |key: &str, pred: &dyn Fn(&str) -> bool| -> bool {
-            let vals = f.get(key);
-            vals.is_empty() || vals.iter().any(|v| pred(v))
-        };
-        for s in f.get("status") {
-            if !matches!(
-                s.as_str(),
-                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
-            ) {
+    /// The values' checks of moby's `foldFilter`, in its words, before any container is looked
+    /// at; returns the `is-task` choice.
+    fn check_filter_values(f: &Filters) -> Result<Option<bool>, ApiError> {
+        for v in f.get("exited") {
+            if v.parse::<i64>().is_err() {
                 return Err(ApiError::invalid(format!(
-                    "Unrecognised filter value for status: {s}"
+                    "invalid filter 'exited={v}': strconv.Atoi: parsing {v:?}: invalid syntax"
                 )));
+            }
+        }
+        for s in f.get("status") {
+            if !STATES.contains(&s.as_str()) {
+                return Err(ApiError::invalid(format!("invalid filter 'status={s}'")));
             }
         }
         for h in f.get("health") {
             if !super::health::valid_filter_value(h) {
                 return Err(ApiError::invalid(format!(
-                    "Unrecognised filter value for health: {h}"
+                    "unrecognized filter value for health: {h}"
                 )));
             }
         }
+        if f.contains("is-task") {
+            return f.bool_or_default("is-task", false).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn matches(&self, c: &Container, f: &Filters, is_task: Option<bool>) -> bool {
+        let st = c.state();
+        let ok_any = |key: &str, pred: &dyn Fn(&str) -> bool| -> bool {
+            let vals = f.get(key);
+            vals.is_empty() || vals.iter().any(|v| pred(v))
+        };
         let labels = c.spec.config.labels.clone().unwrap_or_default();
         let name = c.name();
-        let ok = ok_any("id", &|v| c.id().starts_with(v))
+        // No Wharf container is a swarm task.
+        if is_task == Some(true) {
+            return false;
+        }
+        ok_any("id", &|v| c.id().starts_with(v))
             && ok_any("name", &|v| {
                 let v = v.strip_prefix('/').unwrap_or(v);
                 name.contains(v)
@@ -110,30 +151,35 @@ impl ContainerService {
                     None => c.spec.config.image == v,
                 }
             })
+            // moby: only a container that ran and is not running has an exit code to match.
             && ok_any("exited", &|v| {
-                st.status == Status::Exited && v.parse::<i64>().ok() == Some(st.exit_code)
+                st.status != Status::Running
+                    && !st.started_at.is_empty()
+                    && !st.started_at.starts_with("0001-")
+                    && v.parse::<i64>().ok() == Some(st.exit_code)
             })
             && ok_any("health", &|v| {
                 v == super::health::filter_value(st.health.as_ref())
             })
-            && f.match_labels(&labels);
-        Ok(ok)
+            // A Linux container's isolation is always "default" (moby `excludeByIsolation`;
+            // the value is a pattern there, a substring here).
+            && ok_any("isolation", &|v| "default".contains(v))
+            && f.match_labels(&labels)
     }
 
     pub async fn list(
         &self,
         opts: ListContainersOptions,
     ) -> Result<Vec<ContainerSummary>, ApiError> {
-        opts.filters.validate(FILTERS).map_err(ApiError::invalid)?;
+        opts.filters.check(&LIST_FILTERS)?;
+        let is_task = Self::check_filter_values(&opts.filters)?;
         let mut all: Vec<Arc<Container>> = self.all();
         all.sort_by(|a, b| b.spec.created.cmp(&a.spec.created));
         let before = self.anchor(opts.filters.get("before"))?;
         let since = self.anchor(opts.filters.get("since"))?;
         let limit = opts.limit.filter(|l| *l > 0);
-        let show_all = opts.all
-            || limit.is_some()
-            || opts.filters.contains("status")
-            || opts.filters.contains("exited");
+        // moby: a `status` filter implies all; `exited` does not.
+        let show_all = opts.all || limit.is_some() || opts.filters.contains("status");
         let mut out = Vec::new();
         for c in all {
             if !show_all && !c.is_running() {
@@ -149,7 +195,7 @@ impl ContainerService {
                     continue;
                 }
             }
-            if !self.matches(&c, &opts.filters)? {
+            if !self.matches(&c, &opts.filters, is_task) {
                 continue;
             }
             out.push(self.summary(&c, opts.size));
@@ -302,5 +348,66 @@ impl ContainerService {
             config: c.spec.config.clone(),
             network_settings: network,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_names_are_mobys() {
+        // moby v25 `daemon/list.go` `acceptedPsFilterTags`.
+        assert_eq!(
+            LIST_FILTERS.docker_names(),
+            [
+                "ancestor",
+                "before",
+                "exited",
+                "expose",
+                "health",
+                "id",
+                "is-task",
+                "isolation",
+                "label",
+                "name",
+                "network",
+                "publish",
+                "since",
+                "status",
+                "volume"
+            ]
+        );
+        // moby v25 `daemon/images/image_list.go` `acceptedImageFilterTags`.
+        assert_eq!(
+            crate::images::filters::LIST_FILTERS.docker_names(),
+            ["before", "dangling", "label", "reference", "since", "until"]
+        );
+    }
+
+    #[test]
+    fn filter_values_in_mobys_words() {
+        let check = |j: &str| {
+            ContainerService::check_filter_values(&Filters::parse(j).unwrap())
+                .map_err(|e| e.message)
+        };
+        assert_eq!(
+            check(r#"{"status":["up"]}"#).unwrap_err(),
+            "invalid filter 'status=up'"
+        );
+        assert_eq!(
+            check(r#"{"exited":["x"]}"#).unwrap_err(),
+            "invalid filter 'exited=x': strconv.Atoi: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            check(r#"{"health":["sick"]}"#).unwrap_err(),
+            "unrecognized filter value for health: sick"
+        );
+        assert_eq!(check(r#"{"is-task":["true"]}"#).unwrap(), Some(true));
+        assert_eq!(
+            check(r#"{"is-task":["maybe"]}"#).unwrap_err(),
+            "invalid filter 'is-task=[maybe]'"
+        );
+        assert_eq!(check("{}").unwrap(), None);
     }
 }

@@ -5,6 +5,7 @@
 //! any number of rows in `tags`.
 
 pub mod changes;
+pub mod filters;
 pub mod reference;
 
 use crate::ctx::Ctx;
@@ -32,6 +33,9 @@ pub struct ImageConfigDoc {
     pub os: String,
     #[serde(default)]
     pub config: ContainerConfig,
+    /// Docker's legacy `container_config`; absent from imported and OCI images.
+    #[serde(default)]
+    pub container_config: Option<ContainerConfig>,
     #[serde(default)]
     pub rootfs: RootFsDoc,
     #[serde(default)]
@@ -170,6 +174,7 @@ impl ImageService {
             };
             Some(reference::normalize(&full).map_err(ApiError::invalid)?)
         };
+        let (os, arch, variant) = import_platform(&opts.platform)?;
         let mut cfg = Map::new();
         changes::apply(&mut cfg, &opts.changes).map_err(ApiError::invalid)?;
 
@@ -191,14 +196,17 @@ impl ImageService {
         } else {
             opts.message.clone()
         };
-        let config = json!({
-            "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-            "os": "linux",
+        let mut config = json!({
+            "architecture": arch,
+            "os": os,
             "created": now,
             "config": Value::Object(cfg),
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
             "history": [{"created": now, "created_by": "", "comment": comment}],
         });
+        if let (Some(v), Some(obj)) = (variant, config.as_object_mut()) {
+            obj.insert("variant".into(), json!(v));
+        }
         let config_bytes =
             serde_json::to_vec(&config).map_err(|e| internal("encoding image config", e))?;
         let config_digest = self
@@ -265,25 +273,27 @@ impl ImageService {
 
     pub fn list(&self, opts: &ListImagesOptions) -> Result<Vec<ImageSummary>, ApiError> {
         let f = &opts.filters;
-        f.validate(&["reference", "dangling", "label", "before", "since", "until"])
-            .map_err(ApiError::invalid)?;
-        let anchor = |key: &str| -> Result<Option<i64>, ApiError> {
-            match f.get(key).first() {
-                Some(n) => Ok(Some(Self::created_unix(&self.resolve(n)?))),
-                None => Ok(None),
-            }
-        };
-        let before = anchor("before")?;
-        let since = anchor("since")?;
-        let dangling = match f.get("dangling").first().map(String::as_str) {
-            None => None,
-            Some("true") | Some("1") => Some(true),
-            Some("false") | Some("0") => Some(false),
-            Some(v) => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid filter 'dangling=[{v}]'"
-                )))
-            }
+        f.check(&filters::LIST_FILTERS)?;
+        // moby folds every `before` and `until` into the oldest bound and every `since` into
+        // the newest.
+        let mut before: Option<f64> = None;
+        for n in f.get("before") {
+            let t = Self::created_unix(&self.resolve(n)?) as f64;
+            before = Some(before.map_or(t, |b: f64| b.min(t)));
+        }
+        for v in f.get("until") {
+            let t = filters::until_seconds(v, chrono::Utc::now()).map_err(ApiError::invalid)?;
+            before = Some(before.map_or(t, |b: f64| b.min(t)));
+        }
+        let mut since: Option<i64> = None;
+        for n in f.get("since") {
+            let t = Self::created_unix(&self.resolve(n)?);
+            since = Some(since.map_or(t, |s: i64| s.max(t)));
+        }
+        let dangling = if f.contains("dangling") {
+            Some(f.bool_or_default("dangling", false)?)
+        } else {
+            None
         };
         let records = self
             .ctx
@@ -304,7 +314,7 @@ impl ImageService {
                     continue;
                 }
             }
-            if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
+            if before.is_some_and(|b| created as f64 >= b) || since.is_some_and(|s| created <= s) {
                 continue;
             }
             let labels = Self::labels(&img.config).unwrap_or_default();
@@ -377,13 +387,16 @@ impl ImageService {
                 .created
                 .clone()
                 .unwrap_or_else(|| img.record.created.clone()),
+            // dockerd gives an imported image an empty Container and a zero ContainerConfig.
+            container: Some(String::new()),
+            container_config: Some(img.config.container_config.clone().unwrap_or_default()),
             docker_version: String::new(),
             author: img.config.author.clone().unwrap_or_default(),
             config: img.config.config.clone(),
             architecture: img.config.architecture.clone(),
             os: img.config.os.clone(),
             size: img.record.size,
-            virtual_size: img.record.size,
+            virtual_size: None,
             graph_driver: GraphDriver {
                 data: gd,
                 name: crate::STORAGE_DRIVER.to_string(),
@@ -448,12 +461,20 @@ impl ImageService {
     }
 
     /// `users`: containers created from each image, (id, running).
+    ///
+    /// `no_prune` is honoured by construction: dockerd's prune deletes the removed image's
+    /// untagged, unused *parent* images (left by the legacy builder and `commit`), and a Wharf
+    /// image never has a parent (import makes one image from one layer; `Parent` is always
+    /// empty). So with or without it, exactly the named image goes. When build or commit
+    /// create parents, the walk up the chain goes here and stops when `no_prune` is set.
     pub fn remove(
         &self,
         name: &str,
         force: bool,
+        no_prune: bool,
         users: &dyn Fn(&str) -> Vec<(String, bool)>,
     ) -> Result<Vec<ImageDeleteItem>, ApiError> {
+        let _no_parents_to_prune = no_prune;
         let id = self.record_for(name)?.map(|r| r.id).unwrap_or_default();
         let items = self.remove_inner(name, force, users)?;
         for item in &items {
@@ -573,5 +594,85 @@ impl ImageService {
             }
         }
         Ok(())
+    }
+}
+
+/// The platform an import is labelled with, as dockerd's `ImportImage` does: the `platform`
+/// parameter (containerd's `platforms.Parse` forms: `os`, `arch`, `os/arch`, `os/arch/variant`)
+/// or the daemon's own; only Linux is supported.
+fn import_platform(p: &str) -> Result<(String, String, Option<String>), ApiError> {
+    let host_arch = std::env::consts::ARCH
+        .replace("x86_64", "amd64")
+        .replace("aarch64", "arm64");
+    if p.trim().is_empty() {
+        return Ok(("linux".into(), host_arch, None));
+    }
+    let bad = || {
+        ApiError::invalid(format!(
+            "{p:?}: unknown operating system or architecture: invalid argument"
+        ))
+    };
+    let lower = p.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split('/').collect();
+    const OSES: &[&str] = &[
+        "linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix",
+        "android", "ios", "js", "wasip1",
+    ];
+    let (os, arch, variant) = match parts.as_slice() {
+        [one] if OSES.contains(one) => (one.to_string(), host_arch, None),
+        [one] => ("linux".to_string(), one.to_string(), None),
+        [os, arch] => (os.to_string(), arch.to_string(), None),
+        [os, arch, variant] => (os.to_string(), arch.to_string(), Some(variant.to_string())),
+        _ => return Err(bad()),
+    };
+    if arch.is_empty() || os.is_empty() || variant.as_deref() == Some("") {
+        return Err(bad());
+    }
+    // containerd's normalisation of architecture names.
+    let (arch, variant) = match (arch.as_str(), variant) {
+        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), v.filter(|v| v != "v1")),
+        ("aarch64" | "arm64", v) => ("arm64".to_string(), v.filter(|v| v != "v8")),
+        ("armhf", _) => ("arm".to_string(), Some("v7".to_string())),
+        ("armel", _) => ("arm".to_string(), Some("v6".to_string())),
+        ("arm", v) => (
+            "arm".to_string(),
+            Some(v.unwrap_or_else(|| "v7".to_string())),
+        ),
+        ("i386" | "386", v) => ("386".to_string(), v),
+        (a, v) => (a.to_string(), v),
+    };
+    if !OSES.contains(&os.as_str()) {
+        return Err(bad());
+    }
+    if os != "linux" {
+        return Err(ApiError::invalid("operating system is not supported"));
+    }
+    Ok((os, arch, variant))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::import_platform;
+
+    #[test]
+    fn import_platforms_as_containerd_parses_them() {
+        let p = |s: &str| import_platform(s).map_err(|e| e.message);
+        assert_eq!(
+            p("linux/arm64").unwrap(),
+            ("linux".into(), "arm64".into(), None)
+        );
+        assert_eq!(
+            p("linux/arm/v6").unwrap(),
+            ("linux".into(), "arm".into(), Some("v6".into()))
+        );
+        assert_eq!(p("x86_64").unwrap().1, "amd64");
+        assert_eq!(p("linux").unwrap().0, "linux");
+        assert_eq!(p("").unwrap().0, "linux");
+        assert_eq!(
+            p("windows/amd64").unwrap_err(),
+            "operating system is not supported"
+        );
+        assert!(p("plan9/amd64").is_err());
+        assert!(p("linux/").is_err());
     }
 }

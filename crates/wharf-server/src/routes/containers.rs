@@ -95,11 +95,7 @@ pub async fn remove<B: ContainersBackend>(
     Path(id): Path<String>,
     q: Params,
 ) -> Res {
-    if q.bool("link") {
-        return Err(HttpError::not_implemented(
-            "removing container links is not implemented in Wharf yet",
-        ));
-    }
+    // `link` is refused by `params` (links are not Wharf's yet).
     b.remove(&id, q.bool("force"), q.bool("v")).await?;
     no_content()
 }

@@ -2,11 +2,12 @@ use crate::errors::HttpError;
 use crate::query::Params;
 use crate::routes::not_implemented_response;
 use crate::stream::json_line;
+use crate::versioning::RequestedVersion;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use wharf_backend::{BodyStream, ImagesBackend, ImportOptions, ListImagesOptions};
@@ -17,6 +18,7 @@ type Res = Result<Response, HttpError>;
 /// the suffix, not a path segment.
 pub async fn dispatch<B: ImagesBackend>(
     State(b): State<Arc<B>>,
+    Extension(version): Extension<RequestedVersion>,
     method: Method,
     uri: Uri,
     Path(rest): Path<String>,
@@ -30,7 +32,10 @@ pub async fn dispatch<B: ImagesBackend>(
             (Some(name), _) if !name.is_empty() => b
                 .inspect(name)
                 .await
-                .map(|i| Json(i).into_response())
+                .map(|i| {
+                    let v = version.0;
+                    Json(i.for_version(v.major, v.minor)).into_response()
+                })
                 .map_err(Into::into),
             (_, Some(name)) if !name.is_empty() => b
                 .history(name)

@@ -4,6 +4,7 @@ mod containers;
 mod exec;
 mod images;
 mod probes;
+mod swarm;
 mod system;
 
 use crate::errors::{json_error, not_implemented_message};
@@ -46,6 +47,9 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/networks/{id}", get(probes::network))
         .route("/volumes/{name}", get(probes::volume))
         .route("/plugins/{*rest}", get(probes::plugin))
+        .merge(swarm::routes())
+        // After routing, so it knows the endpoint; before the handlers, so nothing runs.
+        .route_layer(axum::middleware::from_fn(crate::params::refuse_unserved))
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented)
         .with_state(backend)
@@ -66,8 +70,9 @@ pub fn not_implemented_response(method: &Method, uri: &Uri) -> Response {
 const JSON_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Parses a JSON body ourselves, so a malformed one is a 400 carrying serde's words (axum's
-/// `Json` rejection uses other statuses and text bodies).
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+/// `Json` rejection uses other statuses and text bodies). Field names match case-insensitively
+/// as in Go (`wharf_api::wire_keys`): every body type must declare its Docker schema.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned + wharf_api::wire_keys::WireKeys>(
     body: axum::body::Body,
     empty_message: &str,
 ) -> Result<T, crate::errors::HttpError> {
@@ -78,5 +83,8 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(HttpError::invalid(empty_message));
     }
-    serde_json::from_slice(&bytes).map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))?;
+    wharf_api::wire_keys::from_value(value)
+        .map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))
 }

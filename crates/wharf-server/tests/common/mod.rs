@@ -19,6 +19,8 @@ pub struct Fake {
     pub list_opts: Mutex<Option<ListContainersOptions>>,
     pub image_list_opts: Mutex<Option<ListImagesOptions>>,
     pub create_req: Mutex<Option<(Option<String>, ContainerCreateRequest)>>,
+    pub update_req: Mutex<Option<ContainerUpdateRequest>>,
+    pub exec_req: Mutex<Option<wharf_api::exec::ExecCreateRequest>>,
     pub import_got: Mutex<Option<(ImportOptions, Vec<usize>, usize)>>,
     /// Released by the test to let `wait` finish.
     pub wait_release: Mutex<Option<oneshot::Receiver<WaitResponse>>>,
@@ -211,24 +213,22 @@ impl ContainersBackend for Fake {
     async fn update(
         &self,
         _id: &str,
-        _req: ContainerUpdateRequest,
+        req: ContainerUpdateRequest,
     ) -> BackendResult<ContainerUpdateResponse> {
-        Err(ApiError::not_implemented(
-            "POST /containers/{id}/update is not implemented in Wharf yet",
-        ))
+        *self.update_req.lock().unwrap() = Some(req);
+        Ok(ContainerUpdateResponse { warnings: vec![] })
     }
 }
 
-/// The fake has no exec: every call answers 501, the way an unbuilt group would.
+/// The fake records exec create; the rest answers 501, the way an unbuilt group would.
 impl ExecBackend for Fake {
     async fn exec_create(
         &self,
         _id: &str,
-        _req: wharf_api::exec::ExecCreateRequest,
+        req: wharf_api::exec::ExecCreateRequest,
     ) -> BackendResult<String> {
-        Err(ApiError::not_implemented(
-            "POST /containers/{id}/exec is not implemented in Wharf yet",
-        ))
+        *self.exec_req.lock().unwrap() = Some(req);
+        Ok("exec1".into())
     }
     async fn exec_start(
         &self,
@@ -274,7 +274,12 @@ impl ImagesBackend for Fake {
         if name == "missing" {
             return Err(ApiError::no_such_image(name));
         }
-        Ok(ImageInspect::default())
+        Ok(ImageInspect {
+            size: 42,
+            container: Some(String::new()),
+            container_config: Some(ContainerConfig::default()),
+            ..ImageInspect::default()
+        })
     }
     async fn history(&self, name: &str) -> BackendResult<Vec<HistoryItem>> {
         self.rec(format!("history {name}"));
