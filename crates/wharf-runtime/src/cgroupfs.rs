@@ -7,7 +7,6 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -78,19 +77,4 @@ pub fn is_frozen(cgroups_path: &str) -> io::Result<bool> {
         .join(rel(cgroups_path))
         .join("freezer.state");
     Ok(fs::read_to_string(state)?.trim() == "FROZEN")
-}
-
-/// Freezes (or thaws) and waits until the kernel says it is done (up to 5 s).
-pub fn set_frozen(cgroups_path: &str, frozen: bool) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !freeze_step(cgroups_path, frozen)? {
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "cgroup did not (un)freeze",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
 }
