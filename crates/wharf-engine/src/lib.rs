@@ -11,7 +11,7 @@
 pub mod containers;
 mod ctx;
 pub mod events;
-pub mod exec;
+mod exec;
 pub mod ids;
 pub mod images;
 pub mod names;

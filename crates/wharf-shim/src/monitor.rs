@@ -3,7 +3,8 @@
 //! One `poll(2)` over: a signalfd for SIGCHLD, the listening socket, each client, the
 //! container's stdout/stderr pipes and (when a client has bytes queued) its stdin pipe. Every
 //! descriptor the loop touches is non-blocking, so a slow or vanished client can delay nothing
-//! but itself.
+//! but itself. Every action wharfd takes on the running container (signals, stdin, resize,
+//! exec, freezing its cgroup, signalling an exec) is a request served here.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
