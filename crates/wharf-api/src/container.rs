@@ -113,7 +113,10 @@ where
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
             Ok(Some(vec![s.to_string()]))
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut v = Vec::new();
             while let Some(s) = seq.next_element::<String>()? {
                 v.push(s);

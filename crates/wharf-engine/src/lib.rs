@@ -1,19 +1,23 @@
 #![recursion_limit = "256"]
-//! The daemon core: one service per object (containers, images), each owning its state and
-//! locks; restore at start; implements the `wharf-backend` traits.
+//! The daemon core: one service per object (containers, exec, images), each owning its state
+//! and locks; restore at start; implements the `wharf-backend` traits.
 //!
-//! Owns: lifecycle policy, naming, image resolution, reconciliation with running shims.
+//! Owns: lifecycle policy, naming, image resolution, exec records, reconciliation with running
+//! shims; everything wharfd says to a shim is in [`shim`].
 //! Must not touch: HTTP types, raw SQL (it goes through `wharf-storage`), the container's
-//! processes directly (always through its shim).
+//! processes or cgroup files directly (signals, freezing and exec always go through its shim;
+//! reading which processes a cgroup holds, for `top`, is the one exception).
 
 pub mod containers;
 mod ctx;
 pub mod events;
+mod exec;
 pub mod honour;
 pub mod host;
 pub mod ids;
 pub mod images;
 pub mod names;
+mod shim;
 mod system;
 pub mod timefmt;
 
@@ -22,6 +26,7 @@ pub use ctx::EngineConfig;
 use bytes::Bytes;
 use containers::ContainerService;
 use ctx::Ctx;
+use exec::ExecService;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use images::ImageService;
@@ -54,6 +59,7 @@ pub enum EngineError {
 pub struct Engine {
     ctx: Arc<Ctx>,
     containers: Arc<ContainerService>,
+    execs: Arc<ExecService>,
     images: Arc<ImageService>,
     daemon_id: String,
 }
@@ -120,12 +126,18 @@ impl Engine {
             wharf_fs::atomic_write(&boot_file, boot_id.as_bytes()).map_err(io(&boot_file))?;
         }
         let images = Arc::new(ImageService::new(ctx.clone()));
-        let containers = ContainerService::new(ctx.clone(), images.clone());
+        // Health probes are execs: the containers get the exec service's probe hook rather
+        // than the service itself, which is built around them.
+        let execs = ExecService::new(|me| {
+            ContainerService::new(ctx.clone(), images.clone(), ExecService::probe_hook(me))
+        });
+        let containers = execs.containers().clone();
         let n = containers.restore(rebooted).await?;
         tracing::info!(containers = n, "restored state");
         Ok(Arc::new(Engine {
             ctx,
             containers,
+            execs,
             images,
             daemon_id,
         }))
@@ -170,7 +182,9 @@ impl ContainersBackend for Engine {
         self.containers.list(opts).await
     }
     async fn inspect(&self, id: &str, size: bool) -> BackendResult<ContainerInspect> {
-        self.containers.inspect(id, size).await
+        let mut c = self.containers.inspect(id, size).await?;
+        c.exec_ids = self.execs.ids_of(&c.id);
+        Ok(c)
     }
     async fn rename(&self, id: &str, new_name: &str) -> BackendResult<()> {
         self.containers.rename(id, new_name).await
@@ -219,20 +233,20 @@ impl ExecBackend for Engine {
         id: &str,
         req: wharf_api::exec::ExecCreateRequest,
     ) -> BackendResult<String> {
-        self.containers.exec_create(id, req).await
+        self.execs.create(id, req).await
     }
     async fn exec_start(
         &self,
         exec_id: &str,
         req: wharf_api::exec::ExecStartRequest,
     ) -> BackendResult<ExecStarted> {
-        self.containers.exec_start(exec_id, req).await
+        self.execs.start(exec_id, req).await
     }
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> BackendResult<()> {
-        self.containers.exec_resize(exec_id, height, width).await
+        self.execs.resize(exec_id, height, width).await
     }
     async fn exec_inspect(&self, exec_id: &str) -> BackendResult<wharf_api::exec::ExecInspect> {
-        self.containers.exec_inspect(exec_id).await
+        self.execs.inspect(exec_id).await
     }
 }
 

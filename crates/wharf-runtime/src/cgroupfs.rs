@@ -1,4 +1,5 @@
-//! A container's cgroup as files: which processes are in it, and freezing it.
+//! A container's cgroup as files: which processes are in it (the engine's `top`), and freezing
+//! it (the shim's monitor, on a `Freeze` request).
 //!
 //! The runtime creates the cgroup at `<cgroups_path>` in every v1 hierarchy, or once in the v2
 //! unified hierarchy; these functions find it there by the same path.
@@ -6,7 +7,6 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -43,41 +43,38 @@ pub fn pids(cgroups_path: &str) -> io::Result<Vec<i32>> {
     ))
 }
 
-/// Freezes (or thaws) every process of the cgroup and waits until the kernel says it is done.
-pub fn set_frozen(cgroups_path: &str, frozen: bool) -> io::Result<()> {
+/// One step of freezing (or thawing) every process of the cgroup: asks the kernel for the
+/// state and says whether it has been reached. Callers repeat it until it returns `true`
+/// (`wharf-shim`'s monitor does so from its poll loop, so that a slow freeze delays nothing
+/// else); each step is a write and a read, never a wait.
+pub fn freeze_step(cgroups_path: &str, frozen: bool) -> io::Result<bool> {
     if let Some(d) = unified_dir(cgroups_path) {
         fs::write(d.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
         let want = if frozen { "frozen 1" } else { "frozen 0" };
-        return poll_until(|| {
-            let events = fs::read_to_string(d.join("cgroup.events")).unwrap_or_default();
-            Ok(events.lines().any(|l| l.trim() == want))
-        });
+        let events = fs::read_to_string(d.join("cgroup.events"))?;
+        return Ok(events.lines().any(|l| l.trim() == want));
     }
     let state = Path::new(ROOT)
         .join("freezer")
         .join(rel(cgroups_path))
         .join("freezer.state");
     let want = if frozen { "FROZEN" } else { "THAWED" };
-    poll_until(|| {
-        // v1 can report FREEZING while tasks are still being stopped: write again until it sticks.
-        fs::write(&state, want)?;
-        Ok(fs::read_to_string(&state)?.trim() == want)
-    })
+    // v1 can report FREEZING while tasks are still being stopped: the write is repeated until
+    // the state sticks, as runc does.
+    fs::write(&state, want)?;
+    Ok(fs::read_to_string(&state)?.trim() == want)
 }
 
-/// Retries `done` every millisecond for up to 5 s.
-fn poll_until(mut done: impl FnMut() -> io::Result<bool>) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if done()? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "cgroup did not (un)freeze",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
+/// Whether the cgroup is frozen now (v2 `cgroup.events`, v1 `freezer.state`); a cgroup half
+/// way (`FREEZING`) is not.
+pub fn is_frozen(cgroups_path: &str) -> io::Result<bool> {
+    if let Some(d) = unified_dir(cgroups_path) {
+        let events = fs::read_to_string(d.join("cgroup.events"))?;
+        return Ok(events.lines().any(|l| l.trim() == "frozen 1"));
     }
+    let state = Path::new(ROOT)
+        .join("freezer")
+        .join(rel(cgroups_path))
+        .join("freezer.state");
+    Ok(fs::read_to_string(state)?.trim() == "FROZEN")
 }

@@ -1,8 +1,9 @@
 //! Runtime contract and OCI spec building.
 //!
-//! Owns: Docker container config → OCI runtime spec ([`spec`], pure, unit-tested), the
-//! daemon↔shim contract ([`shim_proto`]), and executable lookup inside a rootfs
-//! ([`exec_lookup`]), and pre-paying the first cgroup migration's RCU grace period
+//! Owns: Docker container config → OCI runtime spec and an exec's OCI process ([`spec`], pure,
+//! unit-tested), the daemon↔shim contract ([`shim_proto`]), executable lookup inside a rootfs
+//! ([`exec_lookup`]), a container's cgroup as files ([`cgroupfs`]: the shim freezes it, the
+//! engine reads its pids), and pre-paying the first cgroup migration's RCU grace period
 //! ([`cgroup_lock`]).
 //! Must not touch: tokio, the database, the Engine API types.
 

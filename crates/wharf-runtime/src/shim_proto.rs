@@ -29,6 +29,20 @@
 //! to the container's stdin; the client's EOF (shutdown of its write side) closes the container's
 //! stdin. For [`Request::Wait`] the answer comes when the container has exited (after `exit.json`
 //! is written); a dropped connection without an answer means "read `exit.json`".
+//!
+//! # Every action on a running container
+//! wharfd never signals a container's processes or writes its cgroup files itself; it asks the
+//! shim, which owns them:
+//! - [`Request::Kill`]: a signal to the init, or to every process of the container.
+//! - [`Request::Freeze`]: `docker pause`/`unpause` through the cgroup freezer (v1
+//!   `freezer.state`, rewritten until it reads `FROZEN`; v2 `cgroup.freeze`, confirmed in
+//!   `cgroup.events`). Answered once the kernel reports the new state (within 5 s, else an
+//!   error); the shim keeps serving everything else meanwhile. The paused state itself is
+//!   wharfd's to remember: the freezer outlives both processes.
+//! - [`Request::SignalExec`]: a signal to a process the shim started for an [`Request::Exec`]
+//!   and has not reaped yet (so its pid cannot have been reused). Any other pid is refused:
+//!   this request cannot reach a process outside the container's execs.
+//! - [`Request::Resize`] and [`Request::Exec`], below.
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +95,12 @@ pub enum Request {
     State,
     /// Sets the window size of the container's pty (TTY containers only).
     Resize { height: u16, width: u16 },
+    /// Freezes (`true`) or thaws (`false`) every process of the container's cgroup; answered
+    /// when the kernel says it is done. Asking for the state it already has is not an error.
+    Freeze { frozen: bool },
+    /// Sends `signal` to the exec process `pid` (the `pid` of an [`Request::Exec`] answer) while
+    /// it runs. Refused for any pid that is not a live exec of this shim.
+    SignalExec { pid: i32, signal: i32 },
     /// Starts a process inside the running container (`docker exec`). The request line is sent
     /// with `SCM_RIGHTS` descriptors: stdin, stdout, stderr for a non-TTY exec; one unix stream
     /// socket for a TTY exec, on which the pty master is sent back with `SCM_RIGHTS`. The first
@@ -141,4 +161,33 @@ pub struct LogEntry {
     pub stream: String,
     /// RFC 3339 with nanoseconds, UTC, e.g. `2026-11-23T17:50:30.123456789Z`.
     pub time: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_on_the_wire() {
+        for (req, line) in [
+            (
+                Request::Freeze { frozen: true },
+                r#"{"op":"freeze","frozen":true}"#,
+            ),
+            (
+                Request::SignalExec { pid: 42, signal: 9 },
+                r#"{"op":"signal_exec","pid":42,"signal":9}"#,
+            ),
+            (
+                Request::Kill {
+                    signal: 15,
+                    all: false,
+                },
+                r#"{"op":"kill","signal":15,"all":false}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&req).unwrap(), line);
+            assert_eq!(serde_json::from_str::<Request>(line).unwrap(), req);
+        }
+    }
 }

@@ -718,6 +718,91 @@ pub fn all_capabilities() -> Capabilities {
     all.into_iter().collect::<HashSet<_>>()
 }
 
+/// A user inside the container, already resolved against its `/etc/passwd` and `/etc/group`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// What `docker exec` asks for on top of the container's own process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecInput {
+    pub args: Vec<String>,
+    /// `KEY=value` sets or replaces a variable; a bare `KEY` unsets it (dockerd's
+    /// `ReplaceOrAppendEnvValues`).
+    pub env: Vec<String>,
+    /// Empty keeps the container's working directory.
+    pub cwd: String,
+    /// `None` keeps the container's user.
+    pub user: Option<ExecUser>,
+    /// A pty for the process (`docker exec -t`).
+    pub terminal: bool,
+    /// `docker exec --privileged`: every capability, whatever the container has.
+    pub privileged: bool,
+}
+
+/// The OCI process of an exec: the container's own (rlimits, capabilities, env, user, cwd, as
+/// `build_spec` made them) with the exec's command, environment, working directory, user, TTY
+/// and, when privileged, capabilities. Like dockerd, a TTY exec gets `TERM=xterm` unless the
+/// environment already names `TERM`.
+pub fn exec_process(
+    base: &oci_spec::runtime::Process,
+    input: &ExecInput,
+) -> Result<oci_spec::runtime::Process, SpecError> {
+    if input.args.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    let mut p = base.clone();
+    p.set_args(Some(input.args.clone()));
+
+    fn key(e: &str) -> &str {
+        e.split_once('=').map_or(e, |(k, _)| k)
+    }
+    let mut env = base.env().clone().unwrap_or_default();
+    if input.terminal && !env.iter().any(|e| key(e) == "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    for kv in &input.env {
+        match kv.split_once('=') {
+            Some((k, _)) => match env.iter_mut().find(|e| key(e) == k) {
+                Some(slot) => *slot = kv.clone(),
+                None => env.push(kv.clone()),
+            },
+            None => env.retain(|e| key(e) != kv),
+        }
+    }
+    p.set_env(Some(env));
+
+    if !input.cwd.is_empty() {
+        p.set_cwd(PathBuf::from(&input.cwd));
+    }
+    if let Some(u) = &input.user {
+        let mut user = p.user().clone();
+        user.set_uid(u.uid);
+        user.set_gid(u.gid);
+        user.set_additional_gids(Some(u.additional_gids.clone()));
+        p.set_user(user);
+    }
+    p.set_terminal(Some(input.terminal));
+    // The container's console size belongs to its own pty; the exec's is set on its master.
+    p.set_console_size(None);
+    if input.privileged {
+        let all = privileged_capabilities();
+        let mut caps = LinuxCapabilitiesBuilder::default()
+            .bounding(all.clone())
+            .effective(all.clone())
+            .permitted(all)
+            .build()?;
+        // As in `build_spec` (and dockerd's exec): neither inheritable nor ambient.
+        caps.set_inheritable(None);
+        caps.set_ambient(None);
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1265,5 +1350,121 @@ mod tests {
         let mut i = input();
         i.hostname.clear();
         assert!(build_spec(&i).unwrap().hostname().is_none());
+    }
+
+    fn exec_base() -> oci_spec::runtime::Process {
+        build_spec(&input()).unwrap().process().clone().unwrap()
+    }
+
+    fn exec_input(args: &[&str]) -> ExecInput {
+        ExecInput {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exec_process_keeps_the_container_process_but_the_command() {
+        let base = exec_base();
+        let p = exec_process(&base, &exec_input(&["ls", "-l"])).unwrap();
+        assert_eq!(
+            p.args().as_deref(),
+            Some(&["ls".to_string(), "-l".to_string()][..])
+        );
+        assert_eq!(p.env(), base.env());
+        assert_eq!(p.cwd(), base.cwd());
+        assert_eq!(p.user(), base.user());
+        assert_eq!(p.rlimits(), base.rlimits());
+        assert_eq!(p.capabilities(), base.capabilities());
+        assert_eq!(p.terminal(), Some(false));
+        assert!(matches!(
+            exec_process(&base, &exec_input(&[])),
+            Err(SpecError::NoCommand)
+        ));
+    }
+
+    #[test]
+    fn exec_env_sets_replaces_and_unsets() {
+        let mut i = exec_input(&["env"]);
+        i.env = vec![
+            "FOO=baz".into(),
+            "NEW=1".into(),
+            "PATH".into(),
+            "NOSUCH".into(),
+        ];
+        let p = exec_process(&exec_base(), &i).unwrap();
+        assert_eq!(
+            p.env().clone().unwrap(),
+            ["FOO=baz".to_string(), "NEW=1".to_string()]
+        );
+    }
+
+    #[test]
+    fn exec_tty_gets_term_unless_set() {
+        let mut i = exec_input(&["sh"]);
+        i.terminal = true;
+        let p = exec_process(&exec_base(), &i).unwrap();
+        assert_eq!(p.terminal(), Some(true));
+        assert!(p.env().clone().unwrap().contains(&"TERM=xterm".to_string()));
+        i.env = vec!["TERM=vt100".into()];
+        let env = exec_process(&exec_base(), &i)
+            .unwrap()
+            .env()
+            .clone()
+            .unwrap();
+        assert_eq!(env.iter().filter(|e| e.starts_with("TERM=")).count(), 1);
+        assert!(env.contains(&"TERM=vt100".to_string()));
+        i.terminal = false;
+        i.env.clear();
+        let env = exec_process(&exec_base(), &i)
+            .unwrap()
+            .env()
+            .clone()
+            .unwrap();
+        assert!(!env.iter().any(|e| e.starts_with("TERM=")));
+    }
+
+    #[test]
+    fn exec_cwd_and_user() {
+        let mut i = exec_input(&["id"]);
+        i.cwd = "/tmp".into();
+        i.user = Some(ExecUser {
+            uid: 0,
+            gid: 29,
+            additional_gids: vec![],
+        });
+        let p = exec_process(&exec_base(), &i).unwrap();
+        assert_eq!(p.cwd(), &PathBuf::from("/tmp"));
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 29));
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[][..]));
+        // Unset, the container's stay.
+        let p = exec_process(&exec_base(), &exec_input(&["id"])).unwrap();
+        assert_eq!(p.cwd(), &PathBuf::from("/work"));
+        assert_eq!((p.user().uid(), p.user().gid()), (1000, 1001));
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[10, 20][..]));
+    }
+
+    #[test]
+    fn exec_privileged_gets_every_capability() {
+        let mut i = exec_input(&["sh"]);
+        i.privileged = true;
+        let p = exec_process(&exec_base(), &i).unwrap();
+        let caps = p.capabilities().clone().unwrap();
+        let all = privileged_capabilities();
+        assert_eq!(caps.bounding().as_ref(), Some(&all));
+        assert_eq!(caps.effective().as_ref(), Some(&all));
+        assert_eq!(caps.permitted().as_ref(), Some(&all));
+        assert!(caps.inheritable().is_none() && caps.ambient().is_none());
+        // Not privileged: the container's default set, without CAP_SYS_ADMIN.
+        let caps = exec_process(&exec_base(), &exec_input(&["sh"]))
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert!(!caps
+            .effective()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
     }
 }

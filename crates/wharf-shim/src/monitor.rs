@@ -3,7 +3,8 @@
 //! One `poll(2)` over: a signalfd for SIGCHLD, the listening socket, each client, the
 //! container's stdout/stderr pipes and (when a client has bytes queued) its stdin pipe. Every
 //! descriptor the loop touches is non-blocking, so a slow or vanished client can delay nothing
-//! but itself.
+//! but itself. Every action wharfd takes on the running container (signals, stdin, resize,
+//! exec, freezing its cgroup, signalling an exec) is a request served here.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -130,7 +131,20 @@ enum Phase {
     Stdin,
     /// An exec is being started (`wharf-shim exec` runs) or runs; answered at each step.
     Exec,
+    /// The cgroup is being frozen or thawed; answered once the kernel says it is done.
+    Freeze,
 }
+
+/// A `Freeze` request the kernel has not finished yet.
+struct FreezeTrack {
+    frozen: bool,
+    deadline: Instant,
+}
+
+/// How long a freeze may take before it is given up (and, for a freeze, undone), as runc does.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a pending freeze is looked at again.
+const FREEZE_POLL_MS: libc::c_int = 1;
 
 /// An exec a client waits on: first its launcher, then the process itself.
 struct ExecTrack {
@@ -160,6 +174,7 @@ struct Client {
     /// Descriptors that came with the request line (`SCM_RIGHTS`).
     fds: Vec<OwnedFd>,
     exec: Option<ExecTrack>,
+    freeze: Option<FreezeTrack>,
 }
 
 pub struct Monitor {
@@ -180,6 +195,10 @@ pub struct Monitor {
     /// Whether the one-time trim of clean code pages (see [`trim_clean_file_pages`]) is done.
     trimmed: bool,
     early_exits: std::collections::VecDeque<(i32, i32)>,
+    /// Exec processes that started and are not reaped yet: the only pids `SignalExec` reaches.
+    /// They are our children (reparented to us, the subreaper) until we reap them, so none of
+    /// them can be a reused pid. Kept apart from the clients: an exec outlives its connection.
+    live_execs: Vec<i32>,
 }
 
 impl Monitor {
@@ -229,6 +248,7 @@ impl Monitor {
             scratch: vec![0; CHUNK],
             trimmed: false,
             early_exits: std::collections::VecDeque::new(),
+            live_execs: Vec::new(),
         })
     }
 
@@ -306,7 +326,7 @@ impl Monitor {
             }
             let wants_read = !c.read_eof
                 && match c.phase {
-                    Phase::Request | Phase::Wait | Phase::Exec => true,
+                    Phase::Request | Phase::Wait | Phase::Exec | Phase::Freeze => true,
                     Phase::Stdin => c.inbuf.is_empty(),
                     Phase::Respond => false,
                 };
@@ -317,7 +337,7 @@ impl Monitor {
             fds.push(pfd(c.stream.as_raw_fd(), ev));
         }
 
-        let timeout = match self.drain_deadline {
+        let mut timeout = match self.drain_deadline {
             Some(d) => d
                 .saturating_duration_since(Instant::now())
                 .as_millis()
@@ -325,8 +345,20 @@ impl Monitor {
             None if !self.trimmed => TRIM_AFTER_IDLE_MS,
             None => -1,
         };
+        let freezing = self.clients.iter().any(|c| c.freeze.is_some());
+        if freezing {
+            // A negative timeout is "forever".
+            timeout = if timeout < 0 {
+                FREEZE_POLL_MS
+            } else {
+                timeout.min(FREEZE_POLL_MS)
+            };
+        }
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if freezing {
+            self.step_freezes();
+        }
         if n == 0 && !self.trimmed && self.exited.is_none() {
             self.trimmed = true;
             trim_clean_file_pages();
@@ -435,6 +467,7 @@ impl Monitor {
                         dead: false,
                         fds: Vec::new(),
                         exec: None,
+                        freeze: None,
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -457,7 +490,7 @@ impl Monitor {
         if revents & (libc::POLLIN | libc::POLLHUP) != 0 {
             match self.clients[i].phase {
                 Phase::Request => self.read_request(i),
-                Phase::Wait | Phase::Exec => self.read_discard(i, revents),
+                Phase::Wait | Phase::Exec | Phase::Freeze => self.read_discard(i, revents),
                 Phase::Stdin => self.read_stdin(i, revents),
                 Phase::Respond => {
                     if revents & libc::POLLHUP != 0 {
@@ -593,6 +626,14 @@ impl Monitor {
                 };
                 self.respond(i, resp, Phase::Respond);
             }
+            Request::Freeze { frozen } => self.start_freeze(i, frozen),
+            Request::SignalExec { pid, signal } => {
+                let resp = match self.signal_exec(pid, signal) {
+                    Ok(()) => ok_response(pid),
+                    Err(e) => error_response(&e),
+                };
+                self.respond(i, resp, Phase::Respond);
+            }
             Request::Wait => {
                 // The loop ends right after the exit is final, so this is never too late.
                 self.clients[i].inbuf.clear();
@@ -691,6 +732,7 @@ impl Monitor {
     /// A reaped child that is not the init: an exec's launcher (its report says whether the
     /// process started) or an exec's process (its client gets the exit code).
     fn reaped_other(&mut self, pid: i32, code: i32) {
+        self.live_execs.retain(|p| *p != pid);
         if let Some(i) = self.clients.iter().position(|c| {
             c.exec
                 .as_ref()
@@ -705,6 +747,9 @@ impl Monitor {
                 (true, Some(exec_pid)) => {
                     if let Some(e) = self.clients[i].exec.as_mut() {
                         e.pid = Some(exec_pid);
+                    }
+                    if !self.early_exits.iter().any(|(p, _)| *p == exec_pid) {
+                        self.live_execs.push(exec_pid);
                     }
                     self.respond(i, ok_response(exec_pid), Phase::Exec);
                     if let Some(pos) = self.early_exits.iter().position(|(p, _)| *p == exec_pid) {
@@ -784,6 +829,79 @@ impl Monitor {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::ESRCH) {
                 return Err(format!("kill {} with signal {signal}: {e}", self.args.pid));
+            }
+        }
+        Ok(())
+    }
+
+    /// `Freeze`: one step at once (a freeze is usually immediate); otherwise the client is
+    /// parked and [`Self::step_freezes`] finishes it from the loop.
+    fn start_freeze(&mut self, i: usize, frozen: bool) {
+        let refusal = if self.exited.is_some() {
+            Some("container is not running")
+        } else if self.args.cgroups_path.is_empty() {
+            Some("the container has no cgroup")
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            self.respond(i, error_response(msg), Phase::Respond);
+            return;
+        }
+        match wharf_runtime::cgroupfs::freeze_step(&self.args.cgroups_path, frozen) {
+            Ok(true) => self.respond(i, ok_response(self.args.pid), Phase::Respond),
+            Ok(false) => {
+                let c = &mut self.clients[i];
+                c.inbuf.clear();
+                c.freeze = Some(FreezeTrack {
+                    frozen,
+                    deadline: Instant::now() + FREEZE_TIMEOUT,
+                });
+                c.phase = Phase::Freeze;
+            }
+            Err(e) => self.respond(i, error_response(&freeze_error(frozen, &e)), Phase::Respond),
+        }
+    }
+
+    /// Repeats the step of every pending freeze; answers those that are done or out of time.
+    fn step_freezes(&mut self) {
+        for i in 0..self.clients.len() {
+            let Some(track) = self.clients[i].freeze.as_ref() else {
+                continue;
+            };
+            if self.clients[i].dead {
+                continue;
+            }
+            let (frozen, late) = (track.frozen, Instant::now() >= track.deadline);
+            let path = &self.args.cgroups_path;
+            let resp = match wharf_runtime::cgroupfs::freeze_step(path, frozen) {
+                Ok(true) => ok_response(self.args.pid),
+                Ok(false) if !late => continue,
+                Ok(false) => {
+                    if frozen {
+                        // A half-frozen container is worse than a running one: undo, as runc.
+                        let _ = wharf_runtime::cgroupfs::freeze_step(path, false);
+                    }
+                    let e = std::io::Error::new(ErrorKind::TimedOut, "timed out");
+                    error_response(&freeze_error(frozen, &e))
+                }
+                Err(e) => error_response(&freeze_error(frozen, &e)),
+            };
+            self.clients[i].freeze = None;
+            self.respond(i, resp, Phase::Respond);
+        }
+    }
+
+    /// `SignalExec`: only a live exec of ours; see [`Monitor::live_execs`].
+    fn signal_exec(&self, pid: i32, signal: i32) -> Result<(), String> {
+        if pid <= 0 || !self.live_execs.contains(&pid) {
+            return Err(format!("no running exec process with pid {pid}"));
+        }
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(format!("kill {pid} with signal {signal}: {e}"));
             }
         }
         Ok(())
@@ -1045,6 +1163,13 @@ fn launch_failure(msg: &str) -> LaunchResult {
         error: Some(msg.into()),
         error_kind: None,
     }
+}
+
+fn freeze_error(frozen: bool, e: &std::io::Error) -> String {
+    format!(
+        "{} the container's cgroup: {e}",
+        if frozen { "freezing" } else { "thawing" }
+    )
 }
 
 fn ok_response(pid: i32) -> Response {

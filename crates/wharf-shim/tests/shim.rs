@@ -761,3 +761,172 @@ fn misbehaving_clients_do_not_hurt_the_shim() {
     assert_eq!(f.wait_exit().exit_code, 137);
     f.assert_cleaned_up();
 }
+
+/// Starts `args` as an exec in the running container: stdout into a pipe, stdin and stderr
+/// `/dev/null`. Returns the connection (the exit is reported on it), the pid and stdout's
+/// read end.
+fn start_exec(f: &Fixture, args: &[&str]) -> (UnixStream, i32, fs::File) {
+    use std::os::fd::AsRawFd;
+    let spec = oci_spec::runtime::Spec::load(f.bundle().join("config.json")).unwrap();
+    let base = spec.process().clone().unwrap();
+    let input = wharf_runtime::spec::ExecInput {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let process = wharf_runtime::spec::exec_process(&base, &input).unwrap();
+    let path = f.path(&format!("exec-{}.json", args.join("-")));
+    fs::write(&path, serde_json::to_vec(&process).unwrap()).unwrap();
+
+    let (out_r, out_w) = nix::unistd::pipe().unwrap();
+    let null_in = fs::File::open("/dev/null").unwrap();
+    let null_err = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let mut s = f.connect();
+    let mut line = serde_json::to_vec(&Request::Exec {
+        process: path.display().to_string(),
+        tty: false,
+    })
+    .unwrap();
+    line.push(b'\n');
+    let fds = [null_in.as_raw_fd(), out_w.as_raw_fd(), null_err.as_raw_fd()];
+    let sent = wharf_runtime::fdpass::send_with_fds(s.as_raw_fd(), &line, &fds).unwrap();
+    s.write_all(&line[sent..]).unwrap();
+    drop(out_w);
+    let started = read_response_line(&mut s);
+    assert!(started.ok, "exec did not start: {started:?}");
+    (s, started.pid.unwrap(), fs::File::from(out_r))
+}
+
+/// One response line without a buffered reader, so that later lines stay on the socket.
+fn read_response_line(s: &mut UnixStream) -> Response {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while s.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    serde_json::from_slice(&line)
+        .unwrap_or_else(|e| panic!("bad response {:?}: {e}", String::from_utf8_lossy(&line)))
+}
+
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+#[test]
+fn freeze_and_thaw_the_cgroup() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("freeze");
+    let pid = f.start_ok(
+        &["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
+        false,
+    );
+    let frozen = || wharf_runtime::cgroupfs::is_frozen(&f.cgroups_path()).unwrap();
+    assert!(!frozen());
+
+    let resp = f.request(&Request::Freeze { frozen: true });
+    assert!(resp.ok, "{resp:?}");
+    // Answered only once the kernel says so: no waiting needed here.
+    assert!(frozen());
+    // A frozen container writes nothing, and the shim still answers.
+    let ticks = f.stream_text("stdout").len();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(f.stream_text("stdout").len(), ticks, "output while frozen");
+    let st = f.request(&Request::State);
+    assert_eq!((st.ok, st.running), (true, Some(true)));
+    // Asking again for the state it has is fine.
+    assert!(f.request(&Request::Freeze { frozen: true }).ok);
+
+    let resp = f.request(&Request::Freeze { frozen: false });
+    assert!(resp.ok, "{resp:?}");
+    assert!(!frozen());
+    assert!(
+        wait_until(Duration::from_secs(5), || f.stream_text("stdout").len()
+            > ticks),
+        "no output after the thaw"
+    );
+    assert!(matches!(proc_state(pid), Some('S' | 'R')));
+
+    // Frozen again, a kill still ends it once thawed (what `docker kill` of a paused
+    // container does: signal, then thaw).
+    assert!(f.request(&Request::Freeze { frozen: true }).ok);
+    assert!(
+        f.request(&Request::Kill {
+            signal: libc::SIGKILL,
+            all: false
+        })
+        .ok
+    );
+    assert!(f.request(&Request::Freeze { frozen: false }).ok);
+    assert_eq!(f.wait_exit().exit_code, 137);
+    f.assert_cleaned_up();
+}
+
+#[test]
+fn signal_exec_reaches_only_live_execs() {
+    if skip_unless_root() {
+        return;
+    }
+    let f = Fixture::new("sigexec");
+    let init = f.start_ok(&["sleep", "1000"], false);
+
+    // Not an exec: the container's init, the shim itself, a pid that does not exist.
+    for pid in [init, f.shim_pid(), 1, 0, -1, i32::MAX] {
+        let resp = f.request(&Request::SignalExec {
+            pid,
+            signal: libc::SIGKILL,
+        });
+        assert!(!resp.ok, "signal to pid {pid} was accepted");
+        assert!(
+            resp.error
+                .as_deref()
+                .unwrap_or("")
+                .contains("no running exec"),
+            "{resp:?}"
+        );
+    }
+    let st = f.request(&Request::State);
+    assert_eq!(st.running, Some(true), "the init must be untouched");
+
+    let (mut conn, pid, mut out) = start_exec(&f, &["sh", "-c", "echo started; exec sleep 1000"]);
+    let mut line = [0u8; 8];
+    out.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"started\n");
+    let resp = f.request(&Request::SignalExec {
+        pid,
+        signal: libc::SIGTERM,
+    });
+    assert!(resp.ok, "{resp:?}");
+    let exit = read_response_line(&mut conn);
+    assert_eq!(exit.exit.map(|e| e.exit_code), Some(128 + libc::SIGTERM));
+    // Reaped: it is nobody's to signal any more.
+    let resp = f.request(&Request::SignalExec {
+        pid,
+        signal: libc::SIGKILL,
+    });
+    assert!(!resp.ok, "{resp:?}");
+
+    // An exec whose client went away is still the shim's to signal.
+    let (conn, pid, _out) = start_exec(&f, &["sleep", "1000"]);
+    drop(conn);
+    assert!(
+        f.request(&Request::SignalExec {
+            pid,
+            signal: libc::SIGKILL
+        })
+        .ok
+    );
+    assert!(wait_until(Duration::from_secs(5), || proc_state(pid).is_none()));
+    assert_eq!(f.request(&Request::State).running, Some(true));
+
+    f.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: false,
+    });
+    f.wait_exit();
+    f.assert_cleaned_up();
+}

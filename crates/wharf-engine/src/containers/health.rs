@@ -3,7 +3,8 @@
 //! `health_status: ...` events.
 //!
 //! The decisions (merge, defaults, what a result does to the state, when the next probe runs)
-//! are pure functions, tested below; the monitor loop only times, probes and records. One loop
+//! are pure functions, tested below; the monitor loop only times, probes (through the
+//! [`ProbeHook`], which runs the probe on the exec service) and records. One loop
 //! runs per container run: it ends by itself when that run ends, so stop, kill, rm and a
 //! restart need no hook. Like dockerd (which stops its monitor on pause), no probe runs while
 //! the container is paused.
@@ -11,14 +12,12 @@
 use super::model::Status;
 use super::{blocking, lock, Container, ContainerService};
 use crate::timefmt;
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wharf_api::container::{ContainerConfig, Health, HealthConfig, HealthcheckResult};
-use wharf_api::exec::{ExecCreateRequest, ExecStartRequest};
 use wharf_api::ApiError;
-use wharf_backend::ExecStarted;
 
 pub const STARTING: &str = "starting";
 pub const HEALTHY: &str = "healthy";
@@ -42,9 +41,15 @@ const MIN_DURATION_NS: i64 = 1_000_000;
 /// per container. Status changes are saved at once, the rest at most this often: like dockerd,
 /// the log is persisted best-effort.
 const SAVE_EVERY: Duration = Duration::from_secs(10);
-/// After a timed-out probe is killed, how long to wait for its exit to be reported (dockerd
-/// waits so that dying probes do not pile up).
-const KILL_WAIT: Duration = Duration::from_secs(5);
+/// Runs one probe command in a container and gives its exit code and output, dockerd's -1 and
+/// a message when it could not run or timed out. Probes are execs (so `exec_*` events appear as
+/// with dockerd); the engine hands the exec service's hook (`crate::exec::probe`) to the
+/// containers service at construction, so that the containers need not know the exec service.
+pub type ProbeHook = Box<
+    dyn Fn(Arc<Container>, Vec<String>, Duration) -> BoxFuture<'static, (i64, String)>
+        + Send
+        + Sync,
+>;
 
 /// A container's effective healthcheck, defaults applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,13 +242,13 @@ pub fn valid_filter_value(v: &str) -> bool {
 
 /// Probe output, at most `MAX_OUTPUT_LEN` bytes, "..." appended when more was cut.
 #[derive(Default)]
-struct Output {
+pub struct Output {
     buf: Vec<u8>,
     truncated: bool,
 }
 
 impl Output {
-    fn push(&mut self, data: &[u8]) {
+    pub fn push(&mut self, data: &[u8]) {
         let keep = (MAX_OUTPUT_LEN - self.buf.len()).min(data.len());
         self.buf.extend_from_slice(&data[..keep]);
         if keep < data.len() {
@@ -251,12 +256,22 @@ impl Output {
         }
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let mut s = String::from_utf8_lossy(&self.buf).into_owned();
         if self.truncated {
             s.push_str("...");
         }
         s
+    }
+}
+
+/// dockerd's result text for a probe that ran out of time (its output so far, if any).
+pub fn timeout_message(timeout: Duration, output: &str) -> String {
+    let t = go_duration(timeout);
+    if output.is_empty() {
+        format!("Health check exceeded timeout ({t})")
+    } else {
+        format!("Health check exceeded timeout ({t}): {output}")
     }
 }
 
@@ -342,7 +357,7 @@ impl ContainerService {
                 let probe_start = since_start(&started_at);
                 let start = timefmt::now_rfc3339();
                 let (exit_code, output) = tokio::select! {
-                    r = engine.probe(&c, &settings) => r,
+                    r = (engine.probe)(c.clone(), settings.cmd.clone(), settings.timeout) => r,
                     // The container is gone; its probe's result no longer matters.
                     _ = run_over(&mut events, run) => return,
                 };
@@ -397,70 +412,6 @@ impl ContainerService {
         .await;
         if let Ok(Err(e)) = saved {
             tracing::warn!(error = %e, "saving health state");
-        }
-    }
-
-    /// One probe as an exec (dockerd's `cmdProbe`): the exit code and the combined output.
-    /// Failures to run it count as failed probes with exit code -1, as in dockerd.
-    async fn probe(&self, c: &Container, s: &Settings) -> (i64, String) {
-        let req = ExecCreateRequest {
-            attach_stdout: true,
-            attach_stderr: true,
-            cmd: Some(s.cmd.clone()),
-            ..Default::default()
-        };
-        let id = match self.exec_create(c.id(), req).await {
-            Ok(id) => id,
-            Err(e) => return (-1, e.message),
-        };
-        let result = self.run_probe(c, &id, s.timeout).await;
-        // Nobody inspects a probe's exec afterwards; a short interval would otherwise fill
-        // the exec table until the exited ones expire.
-        self.forget_exec(&id);
-        result
-    }
-
-    async fn run_probe(&self, c: &Container, id: &str, timeout: Duration) -> (i64, String) {
-        let mut output = match self.exec_start(id, ExecStartRequest::default()).await {
-            Ok(ExecStarted::Attached(session)) => session.output,
-            Ok(ExecStarted::Detached) => return (-1, "health check exec was detached".into()),
-            Err(e) => return (-1, e.message),
-        };
-        let mut out = Output::default();
-        let finished = tokio::time::timeout(timeout, async {
-            while let Some(chunk) = output.next().await {
-                out.push(&chunk.data);
-            }
-        })
-        .await;
-        if finished.is_err() {
-            self.kill_exec(id);
-            drop(output);
-            let deadline = Instant::now() + KILL_WAIT;
-            while Instant::now() < deadline {
-                match self.exec_inspect(id).await {
-                    Ok(i) if i.exit_code.is_none() => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    _ => break,
-                }
-            }
-            let text = out.text();
-            let t = go_duration(timeout);
-            let msg = if text.is_empty() {
-                format!("Health check exceeded timeout ({t})")
-            } else {
-                format!("Health check exceeded timeout ({t}): {text}")
-            };
-            return (-1, msg);
-        }
-        match self.exec_inspect(id).await.map(|i| i.exit_code) {
-            Ok(Some(code)) => (code, out.text()),
-            Ok(None) => (
-                -1,
-                format!("healthcheck for container {} has no exit code", c.id()),
-            ),
-            Err(e) => (-1, e.message),
         }
     }
 }

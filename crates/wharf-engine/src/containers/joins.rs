@@ -21,7 +21,7 @@ impl ContainerService {
             .resolve(name)
             .map_err(|e| ApiError::invalid(e.message))?;
         let st = donor.state();
-        if st.restarting {
+        if donor.is_restarting() {
             return Err(ApiError::conflict(format!(
                 "container {} is restarting, wait until the container is running",
                 donor.id()

@@ -525,9 +525,8 @@ impl ContainerService {
                 format!("Container {} is not paused", c.id())
             }));
         }
-        let path = self.cgroups_path(&c);
-        blocking(move || wharf_runtime::cgroupfs::set_frozen(&path, paused))
-            .await?
+        shim::freeze(&self.exec_dir(c.id()), paused)
+            .await
             .map_err(|e| {
                 internal(
                     &format!(
@@ -548,10 +547,7 @@ impl ContainerService {
         if !lock(&c.state).paused {
             return;
         }
-        let path = self.cgroups_path(c);
-        if let Ok(Ok(())) =
-            blocking(move || wharf_runtime::cgroupfs::set_frozen(&path, false)).await
-        {
+        if shim::freeze(&self.exec_dir(c.id()), false).await.is_ok() {
             lock(&c.state).paused = false;
             let _ = self.persist_state(c);
         }
@@ -625,7 +621,7 @@ impl ContainerService {
         let c = self.resolve(name)?;
         let sig = parse_signal(signal.as_deref().unwrap_or("SIGKILL"))?;
         // No op lock: a kill must get through while a stop is still waiting out its timeout.
-        if lock(&c.state).restarting {
+        if c.is_restarting() {
             self.mark_manually_stopped(&c, true);
             return Ok(());
         }
@@ -649,7 +645,7 @@ impl ContainerService {
         timeout: Option<i64>,
     ) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
-        if lock(&c.state).restarting {
+        if c.is_restarting() {
             // Stopping a container that waits out its restart backoff cancels the restart; a
             // restart already under way (it holds the op lock) is let finish, then stopped.
             self.mark_manually_stopped(&c, true);
@@ -726,7 +722,7 @@ impl ContainerService {
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), ApiError> {
         let c = self.resolve(name)?;
-        if lock(&c.state).restarting && !force {
+        if c.is_restarting() && !force {
             return Err(ApiError::conflict(format!(
                 "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
                 c.id()

@@ -7,9 +7,7 @@ mod joins;
 pub mod logs;
 pub mod model;
 pub mod rootfs;
-pub mod shim;
 
-mod exec;
 pub(crate) mod health;
 pub(crate) mod init;
 mod lifecycle;
@@ -17,16 +15,19 @@ mod query;
 mod restart;
 mod restore;
 mod signals;
-mod stdin;
+pub(crate) mod stdin;
 mod top;
 pub(crate) mod tty;
 mod update;
 
 use crate::ctx::Ctx;
+// The submodules talk to shims through `super::shim`.
+use crate::shim;
 use bytes::Bytes;
 use model::{ContainerRuntimeState, ContainerSpec};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::{mpsc, watch};
 use wharf_api::ApiError;
@@ -58,6 +59,9 @@ pub struct Container {
     stdin: Mutex<StdinSlot>,
     /// The next restart policy delay (Docker's: 100 ms doubling to 1 min, reset after 10 s up).
     backoff: Mutex<std::time::Duration>,
+    /// Waiting out a restart policy's backoff (or restarting): `State.Restarting`. In memory
+    /// only; a daemon start decides restarts afresh.
+    restarting: AtomicBool,
 }
 
 impl Container {
@@ -77,6 +81,7 @@ impl Container {
             op: tokio::sync::Mutex::new(()),
             stdin: Mutex::new(StdinSlot::default()),
             backoff: Mutex::new(restart::FIRST_DELAY),
+            restarting: AtomicBool::new(false),
         }
     }
 
@@ -94,6 +99,14 @@ impl Container {
 
     pub fn is_running(&self) -> bool {
         lock(&self.state).status == model::Status::Running
+    }
+
+    pub fn is_restarting(&self) -> bool {
+        self.restarting.load(Ordering::SeqCst)
+    }
+
+    fn set_restarting(&self, on: bool) {
+        self.restarting.store(on, Ordering::SeqCst);
     }
 }
 
@@ -125,7 +138,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// A poisoned lock only means another task panicked mid-update; the data is still the best we
 /// have, so keep serving rather than cascading the panic.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -134,18 +147,22 @@ pub struct ContainerService {
     ctx: Arc<Ctx>,
     containers: RwLock<HashMap<String, Arc<Container>>>,
     images: Arc<crate::images::ImageService>,
-    /// `docker exec` instances by ID, kept after they exit so their exit code can be read.
-    execs: RwLock<HashMap<String, Arc<exec::Exec>>>,
+    /// Runs health probes (on the exec service).
+    probe: health::ProbeHook,
 }
 
 impl ContainerService {
-    pub fn new(ctx: Arc<Ctx>, images: Arc<crate::images::ImageService>) -> Arc<ContainerService> {
+    pub fn new(
+        ctx: Arc<Ctx>,
+        images: Arc<crate::images::ImageService>,
+        probe: health::ProbeHook,
+    ) -> Arc<ContainerService> {
         Arc::new_cyclic(|me| ContainerService {
             me: me.clone(),
             ctx,
             containers: RwLock::new(HashMap::new()),
             images,
-            execs: RwLock::new(HashMap::new()),
+            probe,
         })
     }
 
@@ -221,7 +238,7 @@ impl ContainerService {
         let all = self.all();
         let (mut running, mut paused) = (0, 0);
         for c in &all {
-            match c.state().status_name() {
+            match c.state().status_name(c.is_restarting()) {
                 "running" => running += 1,
                 "paused" => paused += 1,
                 _ => {}
@@ -243,7 +260,7 @@ impl ContainerService {
     }
 
     /// Publishes a container event with Docker's attributes (image, name, labels, `extra`).
-    fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+    pub(crate) fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
         let labels = c.spec.config.labels.clone().unwrap_or_default();
         let image = if c.spec.config.image.is_empty() {
             c.spec.image_id.clone()
@@ -256,7 +273,7 @@ impl ContainerService {
     }
 
     /// The `on_detach` of an attach or exec session: the container's `detach` event.
-    fn detach_event(&self, c: &Arc<Container>) -> Box<dyn FnOnce() + Send> {
+    pub(crate) fn detach_event(&self, c: &Arc<Container>) -> Box<dyn FnOnce() + Send> {
         let svc = self.handle();
         let c = c.clone();
         Box::new(move || {
@@ -276,7 +293,7 @@ impl ContainerService {
         self.ctx.data_root.join("containers").join(id)
     }
 
-    fn exec_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn exec_dir(&self, id: &str) -> PathBuf {
         self.ctx.exec_root.join("containers").join(id)
     }
 
@@ -284,7 +301,7 @@ impl ContainerService {
         self.data_dir(id).join(format!("{id}-json.log"))
     }
 
-    fn rootfs_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn rootfs_dir(&self, id: &str) -> PathBuf {
         self.exec_dir(id).join(ROOTFS_DIR)
     }
 

@@ -49,11 +49,12 @@ impl Status {
 }
 
 impl ContainerRuntimeState {
-    /// Docker's `State.Status`: a paused container is "paused", not "running".
-    pub fn status_name(&self) -> &'static str {
+    /// Docker's `State.Status`: a paused container is "paused", not "running", and one waiting
+    /// out its restart backoff (known in memory only, see `Container`) is "restarting".
+    pub fn status_name(&self, restarting: bool) -> &'static str {
         if self.status == Status::Running && self.paused {
             "paused"
-        } else if self.restarting {
+        } else if restarting {
             "restarting"
         } else {
             self.status.as_str()
@@ -88,9 +89,6 @@ pub struct ContainerRuntimeState {
     /// `State.Health`, for containers with a healthcheck once started (`health.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<wharf_api::container::Health>,
-    /// Waiting out a restart policy's backoff; in memory only.
-    #[serde(skip)]
-    pub restarting: bool,
     /// The boot the running process belongs to; a different boot means it died with the host.
     #[serde(default)]
     pub boot_id: String,

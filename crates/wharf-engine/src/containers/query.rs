@@ -54,7 +54,7 @@ fn status_text(c: &Container) -> String {
                 (None, false) => String::new(),
             }
         ),
-        Status::Exited if st.restarting => format!(
+        Status::Exited if c.is_restarting() => format!(
             "Restarting ({}) {} ago",
             st.exit_code,
             timefmt::human_duration(timefmt::seconds_since(&st.finished_at))
@@ -143,7 +143,7 @@ impl ContainerService {
                 let v = v.strip_prefix('/').unwrap_or(v);
                 name.contains(v)
             })
-            && ok_any("status", &|v| v == st.status_name())
+            && ok_any("status", &|v| v == st.status_name(c.is_restarting()))
             && ok_any("ancestor", &|v| {
                 let img = self.images.resolve(v).ok();
                 match img {
@@ -245,7 +245,7 @@ impl ContainerService {
             size_rw,
             size_root_fs,
             labels: c.spec.config.labels.clone().unwrap_or_default(),
-            state: st.status_name().to_string(),
+            state: st.status_name(c.is_restarting()).to_string(),
             status: status_text(c),
             host_config: json!({"NetworkMode": c.spec.host_config.network_mode}),
             network_settings: network_settings(c),
@@ -306,10 +306,10 @@ impl ContainerService {
             path: c.spec.path.clone(),
             args: c.spec.args.clone(),
             state: ContainerState {
-                status: st.status_name().to_string(),
+                status: st.status_name(c.is_restarting()).to_string(),
                 running: st.status == Status::Running,
                 paused: st.status == Status::Running && st.paused,
-                restarting: st.restarting,
+                restarting: c.is_restarting(),
                 oom_killed: st.oom_killed,
                 dead: st.status == Status::Dead,
                 pid: st.pid,
@@ -331,6 +331,7 @@ impl ContainerService {
             mount_label: String::new(),
             process_label: String::new(),
             app_armor_profile: String::new(),
+            // The engine fills it from the exec service, which owns the execs.
             exec_ids: None,
             host_config: {
                 let mut hc = c.spec.host_config.clone();

@@ -80,7 +80,7 @@ impl ContainerService {
             *b = (*b * 2).min(MAX_DELAY);
             d
         };
-        lock(&c.state).restarting = true;
+        c.set_restarting(true);
         let svc = self.handle();
         let c = c.clone();
         tokio::spawn(async move {
@@ -90,13 +90,13 @@ impl ContainerService {
             {
                 let st = lock(&c.state);
                 // A user start, stop, kill or rm in the meantime wins.
-                if !st.restarting || st.status != Status::Exited || st.manually_stopped {
+                if !c.is_restarting() || st.status != Status::Exited || st.manually_stopped {
                     return;
                 }
             }
             lock(&c.state).restart_count += 1;
             let result = svc.start_locked(&c).await;
-            lock(&c.state).restarting = false;
+            c.set_restarting(false);
             match result {
                 Ok(()) => svc.emit(&c, "restart", &[]),
                 Err(e) => {
@@ -110,11 +110,8 @@ impl ContainerService {
 
     /// A user stopped it: no policy restarts it, and a pending restart is cancelled.
     pub(super) fn mark_manually_stopped(&self, c: &Container, stopped: bool) {
-        {
-            let mut st = lock(&c.state);
-            st.manually_stopped = stopped;
-            st.restarting = false;
-        }
+        lock(&c.state).manually_stopped = stopped;
+        c.set_restarting(false);
         if stopped {
             *lock(&c.backoff) = FIRST_DELAY;
         }
@@ -149,18 +146,18 @@ impl ContainerService {
     }
 
     fn maybe_restart_now(&self, c: &Arc<Container>) {
-        lock(&c.state).restarting = true;
+        c.set_restarting(true);
         *lock(&c.backoff) = Duration::ZERO;
         let svc = self.handle();
         let c = c.clone();
         tokio::spawn(async move {
             let Some(svc) = svc.upgrade() else { return };
             let _op = c.op.lock().await;
-            if !lock(&c.state).restarting {
+            if !c.is_restarting() {
                 return;
             }
             let result = svc.start_locked(&c).await;
-            lock(&c.state).restarting = false;
+            c.set_restarting(false);
             *lock(&c.backoff) = FIRST_DELAY;
             if let Err(e) = result {
                 tracing::warn!(container = %c.id(), error = %e, "starting by restart policy at daemon start");

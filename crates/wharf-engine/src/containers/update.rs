@@ -137,7 +137,7 @@ impl ContainerService {
                 .map_err(|e| cannot(c.id(), e))?;
             // A running (or paused) container gets the request's limits now, as dockerd hands
             // them to containerd; a stopped one gets them all at its next start.
-            if c.is_running() && !lock(&c.state).restarting {
+            if c.is_running() && !c.is_restarting() {
                 let limits = config::limits(&wanted);
                 shim::request(&self.exec_dir(c.id()), &Request::Update { limits })
                     .await

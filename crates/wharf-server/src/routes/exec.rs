@@ -36,11 +36,16 @@ pub async fn exec_start<B: ExecBackend>(
     let wants_upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
     let body = std::mem::take(req.body_mut());
-    let start: ExecStartRequest = match read_json(body, "").await {
+    let mut start: ExecStartRequest = match read_json(body, "").await {
         Ok(s) => s,
         Err(_) if !wants_upgrade => ExecStartRequest::default(),
         Err(e) => return Err(e),
     };
+    // dockerd ignores a start's ConsoleSize before API 1.42. The start's `Tty` decides the
+    // framing (the session's `tty`), whatever the create said.
+    if !version.at_least(1, 42) {
+        start.console_size = None;
+    }
     let session = match b.exec_start(&id, start).await? {
         ExecStarted::Detached => return Ok(StatusCode::OK.into_response()),
         ExecStarted::Attached(session) => session,

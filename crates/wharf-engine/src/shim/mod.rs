@@ -1,5 +1,10 @@
 //! wharfd's side of the shim contract (`wharf_runtime::shim_proto`): launching a shim and
-//! talking to its socket.
+//! everything said on its socket afterwards. Every action on a running container (signals,
+//! stdin, resize, pause, exec, killing an exec) is a request here; nothing else in the engine
+//! signals a container's processes or writes its cgroup files.
+
+pub(crate) mod exec;
+pub(crate) mod stdio;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -73,7 +78,7 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
 
 /// Connects through `/proc/self/fd/<dir>/shim.sock`: a socket path is limited to 107 bytes and
 /// state dirs under deep roots are longer than that.
-async fn connect(state_dir: &Path) -> io::Result<UnixStream> {
+pub(crate) async fn connect(state_dir: &Path) -> io::Result<UnixStream> {
     let dir = std::fs::File::open(state_dir)?;
     let short = format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd());
     let s = UnixStream::connect(&short).await;
@@ -89,7 +94,7 @@ async fn send(state_dir: &Path, req: &Request) -> io::Result<BufReader<UnixStrea
     Ok(BufReader::new(s))
 }
 
-async fn read_response(r: &mut BufReader<UnixStream>) -> io::Result<Option<Response>> {
+pub(crate) async fn read_response(r: &mut BufReader<UnixStream>) -> io::Result<Option<Response>> {
     let mut line = String::new();
     if r.read_line(&mut line).await? == 0 {
         return Ok(None);
@@ -143,6 +148,22 @@ pub async fn open_stdin(state_dir: &Path) -> io::Result<UnixStream> {
             "shim closed the connection",
         )),
     }
+}
+
+/// `docker pause` (`true`) and `unpause`: the shim freezes or thaws the container's cgroup and
+/// answers once the kernel says it is done.
+pub async fn freeze(state_dir: &Path, frozen: bool) -> io::Result<()> {
+    request(state_dir, &Request::Freeze { frozen })
+        .await
+        .map(drop)
+}
+
+/// Signals a running exec's process (by the pid the shim reported when it started it); the
+/// shim refuses any pid that is not one of its live execs.
+pub async fn signal_exec(state_dir: &Path, pid: i32, signal: i32) -> io::Result<()> {
+    request(state_dir, &Request::SignalExec { pid, signal })
+        .await
+        .map(drop)
 }
 
 /// Whether a shim answers on its socket.

@@ -1,45 +1,56 @@
-//! `docker exec`: create, start (hijacked or detached), resize, inspect.
+//! `docker exec`, a service beside the containers: create, start (hijacked or detached),
+//! resize, inspect, and the exec records, kept after the process exits so that its exit code
+//! can be read. Health probes run through it too ([`probe`]).
 //!
-//! wharfd builds the process (the container's own OCI process with the exec's command, env,
-//! user, working dir, TTY and capabilities), makes the stdio (pipes, or a socket on which the
-//! pty master comes back) and hands it to the container's shim with `SCM_RIGHTS`. The shim runs
-//! `wharf-shim exec` (libcontainer joins the container's namespaces and cgroups), reaps the
-//! process and reports its exit on the same connection. wharfd keeps its ends of the stdio and
-//! streams them like an attach.
+//! wharfd builds the process (`wharf_runtime::spec::exec_process` on the container's own OCI
+//! process, with the user resolved in its rootfs), makes the stdio (pipes, or a socket on which
+//! the pty master comes back) and hands both to the container's shim (`crate::shim::exec`). The
+//! shim runs `wharf-shim exec` (libcontainer joins the container's namespaces and cgroups),
+//! reaps the process and reports its exit on the same connection. wharfd keeps its ends of the
+//! stdio and streams them like an attach, framed as the start request's `Tty` says (dockerd's
+//! rule: the framing follows the start, the process's terminal follows the create).
 
-use super::rootfs::resolve_user;
-use super::{blocking, lock, Container, ContainerService};
+mod probe;
+
+use crate::containers::{blocking, lock, Container, ContainerService};
 use crate::ids;
+use crate::shim::{self, exec::ExecConn, stdio::OurEnds, stdio::Stdio};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use wharf_api::exec::{ExecCreateRequest, ExecInspect, ExecProcessConfig, ExecStartRequest};
 use wharf_api::stdcopy::StdStream;
 use wharf_api::ApiError;
 use wharf_backend::{AttachSession, ExecStarted, OutputChunk, StdinSink};
 use wharf_runtime::fdpass;
-use wharf_runtime::shim_proto::{Request, Response, StartErrorKind, SOCKET_FILE};
+use wharf_runtime::shim_proto::{Response, StartErrorKind};
+use wharf_runtime::spec::{exec_process, ExecInput, ExecUser};
 
-/// How long the shim may take to say whether the process started.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// dockerd's wait for an exec to start before a resize gives up.
 const RESIZE_WAIT: Duration = Duration::from_secs(10);
 /// Exited execs are forgotten after this long (Docker keeps them while the container lives;
 /// a bound keeps a long-lived container with many execs from growing the daemon).
 const KEEP_EXITED: Duration = Duration::from_secs(600);
-const READ_CHUNK: usize = 32 * 1024;
 
-pub(crate) struct Exec {
+pub struct ExecService {
+    me: Weak<ExecService>,
+    containers: Arc<ContainerService>,
+    /// `docker exec` instances by ID, kept after they exit so their exit code can be read.
+    execs: RwLock<HashMap<String, Arc<Exec>>>,
+}
+
+struct Exec {
     id: String,
     container: Arc<Container>,
+    /// The container run it belongs to (`RunEvents::started` at create): like dockerd, which
+    /// drops a container's execs when it stops, it is not one of a later run's `ExecIDs`.
+    run: u64,
+    created: Instant,
     req: ExecCreateRequest,
     cmd: Vec<String>,
     detach_keys: Vec<u8>,
@@ -66,29 +77,43 @@ enum Progress {
     Exited,
 }
 
-impl ContainerService {
-    pub async fn exec_create(
-        &self,
-        name: &str,
-        req: ExecCreateRequest,
-    ) -> Result<String, ApiError> {
-        let c = self.resolve(name)?;
+impl ExecService {
+    /// The service and, made by `make_containers` (which may keep a weak handle to this
+    /// service, e.g. for the health probe hook), the containers service it serves.
+    pub fn new(
+        make_containers: impl FnOnce(&Weak<ExecService>) -> Arc<ContainerService>,
+    ) -> Arc<ExecService> {
+        Arc::new_cyclic(|me| ExecService {
+            me: me.clone(),
+            containers: make_containers(me),
+            execs: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn containers(&self) -> &Arc<ContainerService> {
+        &self.containers
+    }
+
+    pub async fn create(&self, name: &str, req: ExecCreateRequest) -> Result<String, ApiError> {
+        let c = self.containers.resolve(name)?;
         can_exec(&c)?;
         let cmd = req.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
         }
-        let mut detach_keys = super::stdin::detach_keys(Some(&req.detach_keys))?;
+        let mut detach_keys = crate::containers::stdin::detach_keys(Some(&req.detach_keys))?;
         if !req.tty {
             // dockerd looks for the keys only on a terminal; piped data passes untouched.
             detach_keys.clear();
         }
         let id = ids::new_id().map_err(|e| ApiError::internal(format!("generating an id: {e}")))?;
-        self.prune_execs();
+        self.prune();
         let (progress, _) = watch::channel(Progress::Created);
         let e = Arc::new(Exec {
             id: id.clone(),
             container: c.clone(),
+            run: c.events.borrow().started,
+            created: Instant::now(),
             req,
             cmd,
             detach_keys,
@@ -99,7 +124,7 @@ impl ContainerService {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), e.clone());
-        self.emit(
+        self.containers.emit(
             &c,
             &format!("exec_create: {}", e.cmd.join(" ")),
             &[("execID", id.clone())],
@@ -107,7 +132,7 @@ impl ContainerService {
         Ok(id)
     }
 
-    fn lookup_exec(&self, id: &str) -> Result<Arc<Exec>, ApiError> {
+    fn lookup(&self, id: &str) -> Result<Arc<Exec>, ApiError> {
         self.execs
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -117,33 +142,50 @@ impl ContainerService {
     }
 
     /// Forgets execs of removed containers and execs that exited long ago.
-    fn prune_execs(&self) {
-        let known: std::collections::HashSet<String> =
-            self.all().iter().map(|c| c.id().to_string()).collect();
+    fn prune(&self) {
         self.execs
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, e| {
-                known.contains(e.container.id())
+                !e.container.events.borrow().removed
                     && lock(&e.state)
                         .exited_at
                         .is_none_or(|t| t.elapsed() < KEEP_EXITED)
             });
     }
 
-    /// The IDs of a container's execs, for inspect's `ExecIDs`.
-    pub fn exec_ids(&self, container_id: &str) -> Vec<String> {
+    /// Drops an exec nobody will inspect again (a finished health probe).
+    fn forget(&self, id: &str) {
         self.execs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Container inspect's `ExecIDs`, as dockerd's `container.ExecCommands`: the execs of the
+    /// container's current run that have not exited (created or running), oldest first; `None`
+    /// (JSON null) when there are none.
+    pub fn ids_of(&self, container_id: &str) -> Option<Vec<String>> {
+        let mut live: Vec<(Instant, String)> = self
+            .execs
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|e| e.container.id() == container_id && lock(&e.state).running)
-            .map(|e| e.id.clone())
-            .collect()
+            .filter(|e| {
+                let c = &e.container;
+                c.id() == container_id
+                    && c.is_running()
+                    && c.events.borrow().started == e.run
+                    && *e.progress.borrow() != Progress::Exited
+            })
+            .map(|e| (e.created, e.id.clone()))
+            .collect();
+        live.sort();
+        (!live.is_empty()).then(|| live.into_iter().map(|(_, id)| id).collect())
     }
 
-    pub async fn exec_inspect(&self, id: &str) -> Result<ExecInspect, ApiError> {
-        let e = self.lookup_exec(id)?;
+    pub async fn inspect(&self, id: &str) -> Result<ExecInspect, ApiError> {
+        let e = self.lookup(id)?;
         let st = lock(&e.state);
         let (entrypoint, arguments) = e
             .cmd
@@ -171,8 +213,8 @@ impl ContainerService {
         })
     }
 
-    pub async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<(), ApiError> {
-        let e = self.lookup_exec(id)?;
+    pub async fn resize(&self, id: &str, height: u16, width: u16) -> Result<(), ApiError> {
+        let e = self.lookup(id)?;
         // The CLI resizes right after the hijack, while the start may still be under way.
         let mut rx = e.progress.subscribe();
         let started =
@@ -189,12 +231,8 @@ impl ContainerService {
         }
     }
 
-    pub async fn exec_start(
-        &self,
-        id: &str,
-        start: ExecStartRequest,
-    ) -> Result<ExecStarted, ApiError> {
-        let e = self.lookup_exec(id)?;
+    pub async fn start(&self, id: &str, start: ExecStartRequest) -> Result<ExecStarted, ApiError> {
+        let e = self.lookup(id)?;
         {
             let mut st = lock(&e.state);
             if st.started {
@@ -207,7 +245,7 @@ impl ContainerService {
         }
         can_exec(&e.container)?;
         if start.detach {
-            return match self.launch_exec(&e, &start, true).await? {
+            return match self.launch(&e, &start, true).await? {
                 Ok(_) => Ok(ExecStarted::Detached),
                 Err(text) => Err(ApiError::internal(text)),
             };
@@ -221,13 +259,16 @@ impl ContainerService {
         } else {
             (None, None)
         };
-        let svc = self.handle();
+        let svc = self.me.clone();
         let lazy = e.clone();
+        // dockerd frames by the start request's Tty: raw when it is set, stdcopy when not,
+        // whatever the create said (the process's terminal follows the create).
+        let raw = start.tty;
         let output = stream::once(async move {
             let Some(svc) = svc.upgrade() else {
                 return stream::empty().boxed();
             };
-            match svc.launch_exec(&lazy, &start, false).await {
+            match svc.launch(&lazy, &start, false).await {
                 Ok(Ok(ours)) => match exec_output(&lazy, ours, stdin_rx) {
                     Ok(s) => s,
                     Err(err) => {
@@ -248,20 +289,20 @@ impl ContainerService {
         .flatten()
         .boxed();
         Ok(ExecStarted::Attached(AttachSession {
-            tty: e.req.tty,
+            tty: raw,
             output,
             stdin: stdin_tx.map(|tx| StdinSink {
                 tx,
                 close_on_eof: !e.req.tty,
             }),
             detach_keys: e.detach_keys.clone(),
-            on_detach: Some(self.detach_event(&e.container)),
+            on_detach: Some(self.containers.detach_event(&e.container)),
         }))
     }
 
     /// Starts the process through the shim. `Ok(Err(text))` is a start failure in Docker's
     /// words (the exit code is recorded); `Err` is wharfd's own trouble.
-    async fn launch_exec(
+    async fn launch(
         &self,
         e: &Arc<Exec>,
         start: &ExecStartRequest,
@@ -269,12 +310,12 @@ impl ContainerService {
     ) -> Result<Result<OurEnds, String>, ApiError> {
         let c = e.container.clone();
         let tty = e.req.tty;
-        let exec_dir = self.exec_dir(c.id());
+        let exec_dir = self.containers.exec_dir(c.id());
         let process_path = exec_dir.join(format!("exec-{}.json", &e.id[..12]));
         {
             let (bundle, rootfs, req, cmd, path) = (
                 exec_dir.join("bundle"),
-                self.rootfs_dir(c.id()),
+                self.containers.rootfs_dir(c.id()),
                 e.req.clone(),
                 e.cmd.clone(),
                 process_path.clone(),
@@ -282,16 +323,19 @@ impl ContainerService {
             blocking(move || write_process(&bundle, &rootfs, &req, cmd, &path)).await??;
         }
 
-        let stdio = Stdio::new(&e.req, tty, detach)
-            .map_err(|err| ApiError::internal(format!("creating the exec's stdio: {err}")))?;
+        let wants = |attach: bool| attach && !detach;
+        // A non-TTY exec started with `Tty` has its stderr dropped: dockerd gives it no writer.
+        let stdio = Stdio::new(
+            tty,
+            wants(e.req.attach_stdin),
+            wants(e.req.attach_stdout),
+            wants(e.req.attach_stderr) && !start.tty,
+        )
+        .map_err(|err| ApiError::internal(format!("creating the exec's stdio: {err}")))?;
         let (mut ours, theirs) = (stdio.ours, stdio.theirs);
         let process_arg = process_path.to_string_lossy().into_owned();
-        let started = blocking(move || {
-            let r = request_exec(&exec_dir, &process_arg, tty, &theirs);
-            drop(theirs);
-            r
-        })
-        .await?;
+        let started = shim::exec::request_exec(&exec_dir, &process_arg, tty, &theirs).await;
+        drop(theirs);
         let _ = std::fs::remove_file(&process_path);
         let (conn, resp) = started
             .map_err(|err| ApiError::internal(format!("starting the exec in the shim: {err}")))?;
@@ -300,23 +344,20 @@ impl ContainerService {
         }
         let pid = resp.pid.unwrap_or(0);
         if tty {
-            let sock = ours.console.take();
-            let master = blocking(move || -> std::io::Result<OwnedFd> {
-                let sock = sock.ok_or_else(|| std::io::Error::other("no console socket"))?;
-                sock.set_read_timeout(Some(START_TIMEOUT))?;
-                fdpass::recv_one_fd(&sock)
-            })
-            .await?
-            .map_err(|err| ApiError::internal(format!("receiving the exec's pty: {err}")))?;
+            ours.receive_pty()
+                .await
+                .map_err(|err| ApiError::internal(format!("receiving the exec's pty: {err}")))?;
+            // The start's size counts only when the start asks for a TTY (dockerd: "no console
+            // without tty"); otherwise the create's.
             let size = start
                 .console_size
                 .as_deref()
+                .filter(|_| start.tty)
                 .or(e.req.console_size.as_deref())
                 .and_then(|v| Some((*v.first()?, *v.get(1)?)));
-            if let Some((h, w)) = size.filter(|(h, w)| *h > 0 && *w > 0) {
-                let _ = fdpass::set_winsize(master.as_raw_fd(), h, w);
+            if let (Some((h, w)), Some(m)) = (size.filter(|(h, w)| *h > 0 && *w > 0), &ours.pty) {
+                let _ = fdpass::set_winsize(m.as_raw_fd(), h, w);
             }
-            ours.pty = Some(master);
         }
         {
             let mut st = lock(&e.state);
@@ -328,7 +369,7 @@ impl ContainerService {
             };
         }
         e.progress.send_replace(Progress::Running);
-        self.emit(
+        self.containers.emit(
             &c,
             &format!("exec_start: {}", e.cmd.join(" ")),
             &[("execID", e.id.clone())],
@@ -359,10 +400,10 @@ impl ContainerService {
     }
 
     /// Reads the shim's second answer (the exit), records it and emits `exec_die`.
-    fn spawn_exit_waiter(&self, e: Arc<Exec>, conn: StdUnixStream, keep_pty: Option<OwnedFd>) {
-        let svc = self.handle();
+    fn spawn_exit_waiter(&self, e: Arc<Exec>, conn: ExecConn, keep_pty: Option<OwnedFd>) {
+        let svc = self.me.clone();
         tokio::spawn(async move {
-            let code = wait_exit_line(conn).await;
+            let code = conn.exit_code().await;
             drop(keep_pty);
             {
                 let mut st = lock(&e.state);
@@ -373,13 +414,30 @@ impl ContainerService {
             }
             e.progress.send_replace(Progress::Exited);
             if let Some(svc) = svc.upgrade() {
-                svc.emit(
+                svc.containers.emit(
                     &e.container,
                     "exec_die",
                     &[("execID", e.id.clone()), ("exitCode", code.to_string())],
                 );
             }
         });
+    }
+
+    /// SIGKILLs a running exec's process through its container's shim, as dockerd does when a
+    /// health probe times out.
+    async fn kill(&self, id: &str) {
+        let Ok(e) = self.lookup(id) else { return };
+        let pid = {
+            let st = lock(&e.state);
+            match i32::try_from(st.pid) {
+                Ok(pid) if st.running && pid > 0 => pid,
+                _ => return,
+            }
+        };
+        let dir = self.containers.exec_dir(e.container.id());
+        if let Err(err) = shim::signal_exec(&dir, pid, libc::SIGKILL).await {
+            tracing::debug!(exec = %id, error = %err, "killing an exec");
+        }
     }
 }
 
@@ -389,6 +447,7 @@ fn exec_output(
     ours: OurEnds,
     stdin: Option<mpsc::Receiver<Bytes>>,
 ) -> std::io::Result<futures_util::stream::BoxStream<'static, OutputChunk>> {
+    use crate::shim::stdio::{read_stream, spawn_stdin_writer};
     let OurEnds {
         stdin: stdin_fd,
         stdout,
@@ -445,8 +504,9 @@ fn can_exec(c: &Container) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The exec's OCI process: the container's (rlimits, capabilities, env) with the exec's
-/// command, env additions, working dir, user and TTY.
+/// Writes the exec's OCI process (`wharf_runtime::spec::exec_process`) next to the bundle:
+/// the container's own process, read back from its `config.json`, with the exec's command,
+/// env, working dir, user (resolved in the container's rootfs) and TTY.
 fn write_process(
     bundle: &Path,
     rootfs: &Path,
@@ -456,265 +516,33 @@ fn write_process(
 ) -> Result<(), ApiError> {
     let spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
         .map_err(|e| ApiError::internal(format!("reading the container's spec: {e}")))?;
-    let mut p = spec
+    let base = spec
         .process()
-        .clone()
+        .as_ref()
         .ok_or_else(|| ApiError::internal("the container's spec has no process"))?;
-    p.set_args(Some(cmd));
-    let mut env = p.env().clone().unwrap_or_default();
-    for kv in req.env.iter().flatten() {
-        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
-        env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
-        env.push(kv.clone());
-    }
-    p.set_env(Some(env));
-    if !req.working_dir.is_empty() {
-        p.set_cwd(PathBuf::from(&req.working_dir));
-    }
-    if !req.user.is_empty() {
-        let u = resolve_user(rootfs, &req.user).map_err(ApiError::invalid)?;
-        let mut user = p.user().clone();
-        user.set_uid(u.uid);
-        user.set_gid(u.gid);
-        user.set_additional_gids(Some(u.additional_gids));
-        p.set_user(user);
-    }
-    p.set_terminal(Some(req.tty));
-    if req.privileged {
-        let all = wharf_runtime::spec::privileged_capabilities();
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        caps.set_bounding(Some(all.clone()));
-        caps.set_effective(Some(all.clone()));
-        caps.set_permitted(Some(all));
-        p.set_capabilities(Some(caps));
-    }
+    let user = if req.user.is_empty() {
+        None
+    } else {
+        let u = crate::containers::rootfs::resolve_user(rootfs, &req.user)
+            .map_err(ApiError::invalid)?;
+        Some(ExecUser {
+            uid: u.uid,
+            gid: u.gid,
+            additional_gids: u.additional_gids,
+        })
+    };
+    let input = ExecInput {
+        args: cmd,
+        env: req.env.clone().unwrap_or_default(),
+        cwd: req.working_dir.clone(),
+        user,
+        terminal: req.tty,
+        privileged: req.privileged,
+    };
+    let p = exec_process(base, &input)
+        .map_err(|e| ApiError::internal(format!("building the exec process: {e}")))?;
     let json = serde_json::to_vec(&p)
         .map_err(|e| ApiError::internal(format!("encoding the exec process: {e}")))?;
     wharf_fs::atomic_write(out, &json)
         .map_err(|e| ApiError::internal(format!("writing the exec process: {e}")))
-}
-
-/// wharfd's ends of an exec's stdio.
-#[derive(Default)]
-struct OurEnds {
-    stdin: Option<OwnedFd>,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
-    /// TTY: where the pty master arrives.
-    console: Option<StdUnixStream>,
-    pty: Option<OwnedFd>,
-}
-
-struct Stdio {
-    ours: OurEnds,
-    /// Sent to the shim: stdin, stdout, stderr; or the console socket.
-    theirs: Vec<OwnedFd>,
-}
-
-impl Stdio {
-    fn new(req: &ExecCreateRequest, tty: bool, detach: bool) -> std::io::Result<Stdio> {
-        let mut ours = OurEnds::default();
-        if tty {
-            let (a, b) = StdUnixStream::pair()?;
-            ours.console = Some(a);
-            return Ok(Stdio {
-                ours,
-                theirs: vec![b.into()],
-            });
-        }
-        let null = |write: bool| -> std::io::Result<OwnedFd> {
-            Ok(std::fs::OpenOptions::new()
-                .read(!write)
-                .write(write)
-                .open("/dev/null")?
-                .into())
-        };
-        let pipe = || -> std::io::Result<(OwnedFd, OwnedFd)> {
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
-        };
-        let stdin = if req.attach_stdin && !detach {
-            let (r, w) = pipe()?;
-            ours.stdin = Some(w);
-            r
-        } else {
-            null(false)?
-        };
-        let out = |attach: bool, slot: &mut Option<OwnedFd>| -> std::io::Result<OwnedFd> {
-            if attach && !detach {
-                let (r, w) = pipe()?;
-                *slot = Some(r);
-                Ok(w)
-            } else {
-                null(true)
-            }
-        };
-        let stdout = out(req.attach_stdout, &mut ours.stdout)?;
-        let stderr = out(req.attach_stderr, &mut ours.stderr)?;
-        Ok(Stdio {
-            ours,
-            theirs: vec![stdin, stdout, stderr],
-        })
-    }
-}
-
-/// Sends the exec request with its descriptors and reads the first answer (started or not).
-fn request_exec(
-    state_dir: &Path,
-    process: &str,
-    tty: bool,
-    fds: &[OwnedFd],
-) -> std::io::Result<(StdUnixStream, Response)> {
-    let dir = std::fs::File::open(state_dir)?;
-    // A socket path is limited to 107 bytes; state dirs under deep roots are longer.
-    let path = format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd());
-    let mut s = StdUnixStream::connect(&path)?;
-    drop(dir);
-    let mut line = serde_json::to_vec(&Request::Exec {
-        process: process.to_string(),
-        tty,
-    })
-    .map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let sent = fdpass::send_with_fds(s.as_raw_fd(), &line, &raw)?;
-    s.write_all(&line[sent..])?;
-    s.set_read_timeout(Some(START_TIMEOUT))?;
-    // Byte by byte: the rest of the connection (the exit line) is read later, elsewhere.
-    let mut resp = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        match s.read(&mut b)? {
-            0 => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "shim closed the connection",
-                ))
-            }
-            _ if b[0] == b'\n' => break,
-            _ => resp.push(b[0]),
-        }
-    }
-    let resp: Response = serde_json::from_slice(&resp).map_err(std::io::Error::other)?;
-    s.set_read_timeout(None)?;
-    Ok((s, resp))
-}
-
-/// The exit code from the shim's second line; 255 if the shim went away without one (wharfd
-/// cannot know, and Docker reports the same for an exec whose shim died).
-async fn wait_exit_line(conn: StdUnixStream) -> i64 {
-    let Ok(()) = conn.set_nonblocking(true) else {
-        return 255;
-    };
-    let Ok(conn) = tokio::net::UnixStream::from_std(conn) else {
-        return 255;
-    };
-    let mut r = BufReader::new(conn);
-    let mut line = String::new();
-    match r.read_line(&mut line).await {
-        Ok(n) if n > 0 => serde_json::from_str::<Response>(&line)
-            .ok()
-            .and_then(|resp| resp.exit)
-            .map_or(255, |x| i64::from(x.exit_code)),
-        _ => 255,
-    }
-}
-
-fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
-    fcntl(
-        fd.as_raw_fd(),
-        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-    )
-    .map_err(std::io::Error::from)?;
-    Ok(())
-}
-
-fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
-    set_nonblocking(&fd)?;
-    // SAFETY: an OwnedFd keeps its descriptor open and unchanged until the AsyncFd drops it.
-    unsafe { AsyncFd::register(fd) }.map_err(|e| std::io::Error::other(e.to_string()))
-}
-
-/// Output chunks from a pipe or pty master until EOF (a pty master says EIO once the process
-/// side is gone, which is its EOF).
-fn read_stream(
-    fd: OwnedFd,
-    which: StdStream,
-) -> std::io::Result<futures_util::stream::BoxStream<'static, OutputChunk>> {
-    let afd = register(fd)?;
-    Ok(stream::unfold(Some(afd), move |afd| async move {
-        let afd = afd?;
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let mut guard = afd.readable().await.ok()?;
-            match guard.try_io(|inner| {
-                nix::unistd::read(inner.get_ref().as_raw_fd(), &mut buf)
-                    .map_err(std::io::Error::from)
-            }) {
-                Ok(Ok(0)) | Ok(Err(_)) => return None,
-                Ok(Ok(n)) => {
-                    buf.truncate(n);
-                    let chunk = OutputChunk {
-                        stream: which,
-                        data: Bytes::from(buf),
-                        timestamp: None,
-                    };
-                    return Some((chunk, Some(afd)));
-                }
-                Err(_would_block) => continue,
-            }
-        }
-    })
-    .boxed())
-}
-
-/// Writes the channel's bytes to the exec's stdin; an empty `Bytes` closes it.
-fn spawn_stdin_writer(fd: OwnedFd, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
-    let afd = register(fd)?;
-    tokio::spawn(async move {
-        while let Some(chunk) = rx.recv().await {
-            if chunk.is_empty() {
-                return; // dropping the descriptor is the close
-            }
-            let mut rest: &[u8] = &chunk;
-            while !rest.is_empty() {
-                let Ok(mut guard) = afd.writable().await else {
-                    return;
-                };
-                match guard.try_io(|inner| {
-                    nix::unistd::write(inner.get_ref(), rest).map_err(std::io::Error::from)
-                }) {
-                    Ok(Ok(n)) => rest = &rest[n..],
-                    Ok(Err(_)) => return,
-                    Err(_would_block) => continue,
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-impl ContainerService {
-    /// SIGKILLs a running exec's process, as dockerd does when a health probe times out.
-    pub(super) fn kill_exec(&self, id: &str) {
-        let Ok(e) = self.lookup_exec(id) else { return };
-        let st = lock(&e.state);
-        if let (true, Ok(pid)) = (st.running, i32::try_from(st.pid)) {
-            if pid > 0 {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    }
-
-    /// Drops an exec nobody will inspect again (a finished health probe).
-    pub(super) fn forget_exec(&self, id: &str) {
-        self.execs
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
 }
