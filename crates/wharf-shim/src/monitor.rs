@@ -20,7 +20,7 @@ use wharf_runtime::shim_proto::{
 
 use crate::args::MonitorArgs;
 use crate::cleanup;
-use crate::log::{now_rfc3339, LogWriter, Stream};
+use crate::log::{now_rfc3339, LogWriter, RotatingFile, Stream};
 
 /// What the monitor needs from the OCI runtime (libcontainer). The full shim does it in-process;
 /// the small `wharf-shim-monitor` runs `wharf-shim kill-all|delete` as a short-lived child, so
@@ -150,7 +150,7 @@ pub struct Monitor {
     args: MonitorArgs,
     ops: Box<dyn RuntimeOps>,
     listener: UnixListener,
-    log: LogWriter<File>,
+    log: LogWriter<RotatingFile>,
     stdout: Option<File>,
     stderr: Option<File>,
     stdin: Option<File>,
@@ -197,11 +197,19 @@ impl Monitor {
         {
             set_nonblocking(fd.as_raw_fd())?;
         }
+        let log = RotatingFile::new(
+            args.log.path.clone(),
+            log,
+            args.log.max_size,
+            args.log.max_file,
+        )
+        .context("the log file")?;
+        let log = LogWriter::new(log, args.log.attrs.clone());
         Ok(Self {
             args,
             ops,
             listener,
-            log: LogWriter::new(log),
+            log,
             stdout: Some(File::from(stdout)),
             stderr: stderr.map(File::from),
             stdin: stdin.map(File::from),
