@@ -1,6 +1,7 @@
 //! The containers service: owns every container's config, state, locks and shim, and the
 //! lifecycle create → start → exit → remove.
 
+pub mod logconfig;
 pub mod logs;
 pub mod model;
 pub mod rootfs;
