@@ -421,7 +421,7 @@ fn parse_go_float(num: &str) -> Option<f64> {
 
 /// Go's `int64(f)` on amd64: out of range gives the smallest int64.
 fn go_int64(f: f64) -> i64 {
-    if f.is_nan() || f >= 9.223_372_036_854_775_807e18 {
+    if f.is_nan() || f >= 9_223_372_036_854_775_808.0 {
         i64::MIN
     } else {
         f as i64
