@@ -3,7 +3,7 @@
 //!
 //! # Launch
 //! wharfd runs `wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE
-//! [--log-max-size BYTES] [--log-max-file N] [--log-attrs JSON] --runtime-root DIR [--stdin]
+//! [--log-max-size BYTES] [--log-max-file N] [--log-attrs-file FILE] --runtime-root DIR [--stdin]
 //! [--tty [--console-size HxW]]`. With `--tty` the container gets a pty whose master the
 //! shim holds: its output goes to the log as `stdout`, stdin bytes go to it, and
 //! [`Request::Resize`] sets its size. The process wharfd spawned prints exactly one JSON [`LaunchResult`] line on stdout
@@ -24,8 +24,9 @@
 //! Docker's json-file format: one JSON object per line, [`LogEntry`]. Bytes are written as the
 //! container produced them: each read chunk is split after every `\n` and a trailing piece without
 //! a newline is written as its own entry, so concatenating `log` fields of one stream gives back
-//! the exact output (lossy only for invalid UTF-8). `--log-attrs` (a JSON object of strings) is
-//! written as every line's `attrs`.
+//! the exact output (lossy only for invalid UTF-8). The JSON object of strings in
+//! `--log-attrs-file` is written as every line's `attrs` (a file, not an argument: it can hold
+//! env values, and command lines are readable by every local user).
 //!
 //! The shim always drains the container's output, whatever happens to the file. With
 //! `--log-max-size` (bytes; absent or 0: never) it rotates like json-file: before a line that

@@ -20,7 +20,7 @@ pub struct StartArgs {
 }
 
 /// Where the container's output goes and how that file rotates (`--log FILE [--log-max-size
-/// BYTES] [--log-max-file N] [--log-attrs JSON]`), as `shim_proto`'s launch section says.
+/// BYTES] [--log-max-file N] [--log-attrs-file FILE]`), as `shim_proto`'s launch section says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogArgs {
     pub path: PathBuf,
@@ -28,9 +28,10 @@ pub struct LogArgs {
     pub max_size: u64,
     /// Files kept in all, the one being written included (at least 1).
     pub max_file: u32,
-    /// A JSON object of strings written as `attrs` on every line (json-file's labels/env/tag),
-    /// already in its compact encoding.
-    pub attrs: Option<String>,
+    /// A JSON object of strings written as `attrs` on every line (json-file's labels/env/tag).
+    /// A file rather than an argument: env values can be secrets, and a command line is
+    /// readable by every local user.
+    pub attrs_file: Option<PathBuf>,
 }
 
 impl LogArgs {
@@ -45,9 +46,9 @@ impl LogArgs {
             v.push("--log-max-file".into());
             v.push(self.max_file.to_string());
         }
-        if let Some(a) = &self.attrs {
-            v.push("--log-attrs".into());
-            v.push(a.clone());
+        if let Some(f) = &self.attrs_file {
+            v.push("--log-attrs-file".into());
+            v.push(f.to_string_lossy().into_owned());
         }
     }
 
@@ -65,23 +66,13 @@ impl LogArgs {
         if max_file < 1 {
             bail!("--log-max-file must be at least 1");
         }
-        let attrs = match take(p, "log-attrs").filter(|a| !a.is_empty()) {
-            Some(a) => {
-                let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&a)
-                    .context("--log-attrs must be a JSON object of strings")?;
-                if map.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::to_string(&map).context("encoding --log-attrs")?)
-                }
-            }
-            None => None,
-        };
         Ok(Self {
             path: need(p, "log")?.into(),
             max_size,
             max_file,
-            attrs,
+            attrs_file: take(p, "log-attrs-file")
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -204,7 +195,7 @@ pub enum Command {
 }
 
 pub const USAGE: &str = "usage: wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE \
-[--log-max-size BYTES] [--log-max-file N] [--log-attrs JSON] --runtime-root DIR [--stdin] \
+[--log-max-size BYTES] [--log-max-file N] [--log-attrs-file FILE] --runtime-root DIR [--stdin] \
 [--tty [--console-size HxW]]";
 
 /// Splits `--key value` / `--key=value` pairs; `flags` take no value.
@@ -293,7 +284,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
                     "log",
                     "log-max-size",
                     "log-max-file",
-                    "log-attrs",
+                    "log-attrs-file",
                     "runtime-root",
                     "stdin",
                     "tty",
@@ -410,7 +401,7 @@ mod tests {
         assert_eq!(a.state_dir, PathBuf::from("/s"));
         assert_eq!(a.log.path, PathBuf::from("/l.log"));
         assert_eq!(
-            (a.log.max_size, a.log.max_file, &a.log.attrs),
+            (a.log.max_size, a.log.max_file, &a.log.attrs_file),
             (0, 1, &None)
         );
         assert_eq!(a.runtime_root, PathBuf::from("/r"));
@@ -453,24 +444,18 @@ mod tests {
             "--log-max-size",
             "1000000",
             "--log-max-file=3",
-            "--log-attrs",
-            r#"{ "b": "2", "a": "1" }"#,
+            "--log-attrs-file",
+            "/s/log-attrs.json",
         ])
         .unwrap() else {
             panic!("not start")
         };
         assert_eq!(a.log.max_size, 1_000_000);
         assert_eq!(a.log.max_file, 3);
-        // Re-encoded compactly, keys sorted: the bytes written on every line.
-        assert_eq!(a.log.attrs.as_deref(), Some(r#"{"a":"1","b":"2"}"#));
-        let Command::Start(a) = with(&["--log-attrs", "{}"]).unwrap() else {
-            panic!("not start")
-        };
-        assert_eq!(a.log.attrs, None);
+        assert_eq!(a.log.attrs_file, Some(PathBuf::from("/s/log-attrs.json")));
         assert!(with(&["--log-max-file", "0"]).is_err());
         assert!(with(&["--log-max-size", "1m"]).is_err());
-        assert!(with(&["--log-attrs", r#"{"a":1}"#]).is_err());
-        assert!(with(&["--log-attrs", "[]"]).is_err());
+        assert!(with(&["--log-attrs", "{}"]).is_err());
     }
 
     #[test]
@@ -512,7 +497,7 @@ mod tests {
                 path: "/d/abc-json.log".into(),
                 max_size: 1_000_000,
                 max_file: 3,
-                attrs: Some(r#"{"a":"1","tag":"x y"}"#.into()),
+                attrs_file: Some("/s/log-attrs.json".into()),
             },
             stdout_fd: 5,
             stderr_fd: Some(6),
@@ -526,7 +511,7 @@ mod tests {
         m.shim = None;
         m.log.max_size = 0;
         m.log.max_file = 1;
-        m.log.attrs = None;
+        m.log.attrs_file = None;
         m.stdin_fd = None;
         m.stderr_fd = None;
         m.tty = true;

@@ -124,6 +124,9 @@ fn absolutize(args: &mut StartArgs) -> Result<()> {
     ] {
         *p = std::path::absolute(&*p).with_context(|| format!("bad path {}", p.display()))?;
     }
+    if let Some(p) = args.log.attrs_file.as_mut() {
+        *p = std::path::absolute(&*p).with_context(|| format!("bad path {}", p.display()))?;
+    }
     Ok(())
 }
 
@@ -314,6 +317,9 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
     let log = wharf_shim::log::RotatingFile::open(&args.log.path)
         .with_context(|| format!("opening log file {}", args.log.path.display()))
         .map_err(other)?;
+    if let Some(f) = &args.log.attrs_file {
+        wharf_shim::log::load_attrs(f).map_err(|e| failure(StartErrorKind::Other, e))?;
+    }
 
     let config_path = args.bundle.join("config.json");
     let mut spec = Spec::load(&config_path)

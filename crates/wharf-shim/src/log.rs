@@ -210,6 +210,20 @@ impl RotatingFile {
     }
 }
 
+/// The attrs of every line from `--log-attrs-file`: a JSON object of strings, re-encoded
+/// compactly with sorted keys; `None` when it has none.
+pub fn load_attrs(path: &Path) -> Result<Option<String>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&text)
+        .map_err(|e| format!("{} is not a JSON object of strings: {e}", path.display()))?;
+    if map.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&map)
+        .map(Some)
+        .map_err(|e| format!("encoding log attrs: {e}"))
+}
+
 /// `<path>.<n>`: the n-th newest rotated file.
 pub fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut s = OsString::from(path.as_os_str());
@@ -355,6 +369,24 @@ mod tests {
         let e = entries(w.get_mut());
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].attrs.get("tag").map(String::as_str), Some("t"));
+    }
+
+    #[test]
+    fn attrs_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.json");
+        std::fs::write(&f, r#"{ "b": "2", "a": "1" }"#).unwrap();
+        assert_eq!(
+            load_attrs(&f).unwrap().as_deref(),
+            Some(r#"{"a":"1","b":"2"}"#)
+        );
+        std::fs::write(&f, "{}").unwrap();
+        assert_eq!(load_attrs(&f).unwrap(), None);
+        for bad in [r#"{"a":1}"#, "[]", "x"] {
+            std::fs::write(&f, bad).unwrap();
+            assert!(load_attrs(&f).is_err(), "{bad}");
+        }
+        assert!(load_attrs(&dir.path().join("missing")).is_err());
     }
 
     #[test]

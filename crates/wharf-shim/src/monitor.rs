@@ -204,7 +204,14 @@ impl Monitor {
             args.log.max_file,
         )
         .context("the log file")?;
-        let log = LogWriter::new(log, args.log.attrs.clone());
+        // Checked by the launcher already; should it be gone now, lines go without attrs
+        // rather than the container without its monitor.
+        let attrs = args
+            .log
+            .attrs_file
+            .as_deref()
+            .and_then(|f| crate::log::load_attrs(f).ok().flatten());
+        let log = LogWriter::new(log, attrs);
         Ok(Self {
             args,
             ops,

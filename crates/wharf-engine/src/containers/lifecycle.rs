@@ -418,7 +418,7 @@ impl ContainerService {
             .map_err(|e| fail(internal("writing config.json", e)))?;
         let exec_dir = self.exec_dir(c.id());
         let runtime_root = self.ctx.exec_root.join("runtime");
-        let (log, log_max_size, log_attrs) = self.shim_log_args(c).map_err(fail)?;
+        let (log, log_max_size, log_attrs_file) = self.shim_log_args(c).map_err(fail)?;
         let result = shim::launch(LaunchArgs {
             shim_path: &self.ctx.shim_path,
             id: c.id(),
@@ -427,7 +427,7 @@ impl ContainerService {
             log: &log.path,
             log_max_size,
             log_max_file: log.max_file,
-            log_attrs: log_attrs.as_deref(),
+            log_attrs_file: log_attrs_file.as_deref(),
             runtime_root: &runtime_root,
             stdin: cfg.open_stdin,
             tty: cfg.tty,
@@ -471,9 +471,14 @@ impl ContainerService {
         Ok((settings, files))
     }
 
-    /// What the shim is told about the log: the files, `max-size` (0 = never rotate) and the
-    /// `attrs` of every line, as json-file evaluates them when the container starts.
-    fn shim_log_args(&self, c: &Container) -> Result<(LogFiles, u64, Option<String>), ApiError> {
+    /// What the shim is told about the log: the files, `max-size` (0 = never rotate) and a
+    /// file in the state dir with the `attrs` of every line, as json-file evaluates them when
+    /// the container starts (a file: they can hold env values, which a command line shows to
+    /// every local user).
+    fn shim_log_args(
+        &self,
+        c: &Container,
+    ) -> Result<(LogFiles, u64, Option<std::path::PathBuf>), ApiError> {
         let (settings, files) = self.log_files(c)?;
         let LogSettings::JsonFile(j) = settings else {
             return Ok((files, logconfig::LIVE_MAX_SIZE, None));
@@ -498,12 +503,16 @@ impl ContainerService {
             log_path: &log_path,
             hostname: &hostname,
         });
-        let attrs = if attrs.is_empty() {
+        let attrs_file = if attrs.is_empty() {
             None
         } else {
-            Some(serde_json::to_string(&attrs).map_err(|e| internal("encoding log attrs", e))?)
+            let json = serde_json::to_vec(&attrs).map_err(|e| internal("encoding log attrs", e))?;
+            let f = self.exec_dir(c.id()).join("log-attrs.json");
+            wharf_fs::atomic_write_mode(&f, &json, 0o600)
+                .map_err(|e| internal("writing log-attrs.json", e))?;
+            Some(f)
         };
-        Ok((files, j.max_size.unwrap_or(0), attrs))
+        Ok((files, j.max_size.unwrap_or(0), attrs_file))
     }
 
     /// Moves stdin written by attachers (including before start) into the running process.

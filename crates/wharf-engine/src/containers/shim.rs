@@ -21,8 +21,8 @@ pub struct LaunchArgs<'a> {
     pub log_max_size: u64,
     /// Log files kept in all (at least 1).
     pub log_max_file: u32,
-    /// JSON object written as every line's `attrs`.
-    pub log_attrs: Option<&'a str>,
+    /// A file holding the JSON object written as every line's `attrs`.
+    pub log_attrs_file: Option<&'a Path>,
     pub runtime_root: &'a Path,
     pub stdin: bool,
     pub tty: bool,
@@ -51,8 +51,8 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
     if a.log_max_file > 1 {
         cmd.arg("--log-max-file").arg(a.log_max_file.to_string());
     }
-    if let Some(attrs) = a.log_attrs {
-        cmd.arg("--log-attrs").arg(attrs);
+    if let Some(f) = a.log_attrs_file {
+        cmd.arg("--log-attrs-file").arg(f);
     }
     if a.stdin {
         cmd.arg("--stdin");
