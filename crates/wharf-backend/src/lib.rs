@@ -66,6 +66,8 @@ pub struct LogsOptions {
     pub since: f64,
     pub until: f64,
     pub timestamps: bool,
+    /// Each line after the attributes its log driver recorded (`k=v,k2=v2 `), as dockerd.
+    pub details: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -2,13 +2,16 @@
 //! request/response messages on the shim's unix socket. Both sides use only these types.
 //!
 //! # Launch
-//! wharfd runs `wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE --runtime-root DIR
-//! [--stdin] [--tty [--console-size HxW]]`. With `--tty` the container gets a pty whose master the
+//! wharfd runs `wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE
+//! [--log-max-size BYTES] [--log-max-file N] [--log-attrs-file FILE] --runtime-root DIR [--stdin]
+//! [--tty [--console-size HxW]]`. With `--tty` the container gets a pty whose master the
 //! shim holds: its output goes to the log as `stdout`, stdin bytes go to it, and
 //! [`Request::Resize`] sets its size. The process wharfd spawned prints exactly one JSON [`LaunchResult`] line on stdout
 //! and exits (0 on success, 1 on failure) once the container's init process has been started
 //! (its user command exec'd) or has failed to start. By then the daemonized shim (a grandchild,
-//! in its own session, subreaper) owns the container and keeps running until it exits.
+//! in its own session, subreaper) owns the container and keeps running until it exits. The
+//! small monitor image it execs into gets the same `--log*` options (and the open log as
+//! `--log-fd`).
 //!
 //! # State dir (under the exec root, tmpfs)
 //! - `shim.sock` ([`SOCKET_FILE`]): the shim's socket, created before the launch result is printed.
@@ -21,7 +24,18 @@
 //! Docker's json-file format: one JSON object per line, [`LogEntry`]. Bytes are written as the
 //! container produced them: each read chunk is split after every `\n` and a trailing piece without
 //! a newline is written as its own entry, so concatenating `log` fields of one stream gives back
-//! the exact output (lossy only for invalid UTF-8).
+//! the exact output (lossy only for invalid UTF-8). The JSON object of strings in
+//! `--log-attrs-file` is written as every line's `attrs` (a file, not an argument: it can hold
+//! env values, and command lines are readable by every local user).
+//!
+//! The shim always drains the container's output, whatever happens to the file. With
+//! `--log-max-size` (bytes; absent or 0: never) it rotates like json-file: before a line that
+//! would make `FILE` larger than that, `FILE.<N-2>` is renamed onto `FILE.<N-1>`, and so on down
+//! to `FILE` onto `FILE.1`, where N is `--log-max-file` (default 1: `FILE` is removed instead),
+//! and a new `FILE` is opened. So the files, oldest first, are `FILE.<N-1>` … `FILE.1`, `FILE`;
+//! a file is never written again once renamed; a crash between two renames leaves one index
+//! missing, never a line in two files. wharfd's `none` driver is a small rotating file in the
+//! state dir, so that attach still streams.
 //!
 //! # Socket protocol
 //! One connection per request. The client writes one [`Request`] as a JSON line; the shim answers
@@ -159,6 +173,10 @@ pub struct LogEntry {
     pub log: String,
     /// `stdout` or `stderr`.
     pub stream: String,
+    /// json-file's extra attributes (its `labels`, `env`, `tag` options), shown by
+    /// `logs --details`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attrs: std::collections::BTreeMap<String, String>,
     /// RFC 3339 with nanoseconds, UTC, e.g. `2026-11-23T17:50:30.123456789Z`.
     pub time: String,
 }

@@ -10,13 +10,71 @@ pub struct StartArgs {
     pub id: String,
     pub bundle: PathBuf,
     pub state_dir: PathBuf,
-    pub log: PathBuf,
+    pub log: LogArgs,
     pub runtime_root: PathBuf,
     pub stdin: bool,
     /// Give the container a pty (its master stays with the shim).
     pub tty: bool,
     /// Initial pty size, `(height, width)`.
     pub console_size: Option<(u16, u16)>,
+}
+
+/// Where the container's output goes and how that file rotates (`--log FILE [--log-max-size
+/// BYTES] [--log-max-file N] [--log-attrs-file FILE]`), as `shim_proto`'s launch section says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogArgs {
+    pub path: PathBuf,
+    /// Rotate before a line that would make the file larger than this; 0 = never rotate.
+    pub max_size: u64,
+    /// Files kept in all, the one being written included (at least 1).
+    pub max_file: u32,
+    /// A JSON object of strings written as `attrs` on every line (json-file's labels/env/tag).
+    /// A file rather than an argument: env values can be secrets, and a command line is
+    /// readable by every local user.
+    pub attrs_file: Option<PathBuf>,
+}
+
+impl LogArgs {
+    fn push_args(&self, v: &mut Vec<String>) {
+        v.push("--log".into());
+        v.push(self.path.to_string_lossy().into_owned());
+        if self.max_size > 0 {
+            v.push("--log-max-size".into());
+            v.push(self.max_size.to_string());
+        }
+        if self.max_file != 1 {
+            v.push("--log-max-file".into());
+            v.push(self.max_file.to_string());
+        }
+        if let Some(f) = &self.attrs_file {
+            v.push("--log-attrs-file".into());
+            v.push(f.to_string_lossy().into_owned());
+        }
+    }
+
+    fn parse(p: &[(String, Option<String>)]) -> Result<Self> {
+        let max_size = match take(p, "log-max-size") {
+            Some(v) => v
+                .parse()
+                .context("--log-max-size must be a number of bytes")?,
+            None => 0,
+        };
+        let max_file = match take(p, "log-max-file") {
+            Some(v) => v.parse().context("--log-max-file must be a number")?,
+            None => 1,
+        };
+        if max_file < 1 {
+            bail!("--log-max-file must be at least 1");
+        }
+        Ok(Self {
+            path: need(p, "log")?.into(),
+            max_size,
+            max_file,
+            attrs_file: take(p, "log-attrs-file")
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+        })
+    }
 }
 
 /// `wharf-shim monitor ...` or `wharf-shim-monitor monitor ...`, internal: once the container
@@ -33,7 +91,9 @@ pub struct MonitorArgs {
     pub cgroups_path: String,
     pub pid: i32,
     pub listen_fd: i32,
+    /// The log file, open for appending; [`LogArgs::path`] names it for rotation.
     pub log_fd: i32,
+    pub log: LogArgs,
     /// With `tty`, the pty master (read for output, written for stdin, resized).
     pub stdout_fd: i32,
     /// Absent with `tty`: a pty merges both streams.
@@ -63,6 +123,7 @@ impl MonitorArgs {
             "--stdout-fd".into(),
             self.stdout_fd.to_string(),
         ];
+        self.log.push_args(&mut v);
         if let Some(fd) = self.stderr_fd {
             v.push("--stderr-fd".into());
             v.push(fd.to_string());
@@ -137,7 +198,8 @@ pub enum Command {
 }
 
 pub const USAGE: &str = "usage: wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE \
---runtime-root DIR [--stdin]";
+[--log-max-size BYTES] [--log-max-file N] [--log-attrs-file FILE] --runtime-root DIR [--stdin] \
+[--tty [--console-size HxW]]";
 
 /// Splits `--key value` / `--key=value` pairs; `flags` take no value.
 fn pairs(args: &[String], flags: &[&str]) -> Result<Vec<(String, Option<String>)>> {
@@ -223,6 +285,9 @@ pub fn parse(args: &[String]) -> Result<Command> {
                     "bundle",
                     "state-dir",
                     "log",
+                    "log-max-size",
+                    "log-max-file",
+                    "log-attrs-file",
                     "runtime-root",
                     "stdin",
                     "tty",
@@ -241,7 +306,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
                 id: need(&p, "id")?,
                 bundle: need(&p, "bundle")?.into(),
                 state_dir: need(&p, "state-dir")?.into(),
-                log: need(&p, "log")?.into(),
+                log: LogArgs::parse(&p)?,
                 runtime_root: need(&p, "runtime-root")?.into(),
                 stdin: flag(&p, "stdin"),
                 tty: flag(&p, "tty"),
@@ -272,6 +337,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
                 pid: need_i32(&p, "pid")?,
                 listen_fd: need_i32(&p, "listen-fd")?,
                 log_fd: need_i32(&p, "log-fd")?,
+                log: LogArgs::parse(&p)?,
                 stdout_fd: need_i32(&p, "stdout-fd")?,
                 stderr_fd: match take(&p, "stderr-fd") {
                     Some(v) => Some(v.parse().context("--stderr-fd must be a number")?),
@@ -345,7 +411,11 @@ mod tests {
         assert_eq!(a.id, "abc");
         assert_eq!(a.bundle, PathBuf::from("/b"));
         assert_eq!(a.state_dir, PathBuf::from("/s"));
-        assert_eq!(a.log, PathBuf::from("/l.log"));
+        assert_eq!(a.log.path, PathBuf::from("/l.log"));
+        assert_eq!(
+            (a.log.max_size, a.log.max_file, &a.log.attrs_file),
+            (0, 1, &None)
+        );
         assert_eq!(a.runtime_root, PathBuf::from("/r"));
         assert!(a.stdin);
         assert!(!a.tty);
@@ -365,6 +435,39 @@ mod tests {
         };
         assert!(a.tty);
         assert_eq!(a.console_size, Some((40, 120)));
+    }
+
+    #[test]
+    fn log_args() {
+        let base = [
+            "start",
+            "--id=a",
+            "--bundle=/b",
+            "--state-dir=/s",
+            "--log=/l",
+            "--runtime-root=/r",
+        ];
+        let with = |extra: &[&str]| {
+            let mut v = s(&base);
+            v.extend(s(extra));
+            parse(&v)
+        };
+        let Command::Start(a) = with(&[
+            "--log-max-size",
+            "1000000",
+            "--log-max-file=3",
+            "--log-attrs-file",
+            "/s/log-attrs.json",
+        ])
+        .unwrap() else {
+            panic!("not start")
+        };
+        assert_eq!(a.log.max_size, 1_000_000);
+        assert_eq!(a.log.max_file, 3);
+        assert_eq!(a.log.attrs_file, Some(PathBuf::from("/s/log-attrs.json")));
+        assert!(with(&["--log-max-file", "0"]).is_err());
+        assert!(with(&["--log-max-size", "1m"]).is_err());
+        assert!(with(&["--log-attrs", "{}"]).is_err());
     }
 
     #[test]
@@ -402,6 +505,12 @@ mod tests {
             pid: 42,
             listen_fd: 3,
             log_fd: 4,
+            log: LogArgs {
+                path: "/d/abc-json.log".into(),
+                max_size: 1_000_000,
+                max_file: 3,
+                attrs_file: Some("/s/log-attrs.json".into()),
+            },
             stdout_fd: 5,
             stderr_fd: Some(6),
             stdin_fd: Some(7),
@@ -412,6 +521,9 @@ mod tests {
         };
         assert_eq!(back, m);
         m.shim = None;
+        m.log.max_size = 0;
+        m.log.max_file = 1;
+        m.log.attrs_file = None;
         m.stdin_fd = None;
         m.stderr_fd = None;
         m.tty = true;

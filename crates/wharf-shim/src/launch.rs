@@ -9,7 +9,6 @@ use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
@@ -120,9 +119,12 @@ fn absolutize(args: &mut StartArgs) -> Result<()> {
     for p in [
         &mut args.bundle,
         &mut args.state_dir,
-        &mut args.log,
+        &mut args.log.path,
         &mut args.runtime_root,
     ] {
+        *p = std::path::absolute(&*p).with_context(|| format!("bad path {}", p.display()))?;
+    }
+    if let Some(p) = args.log.attrs_file.as_mut() {
         *p = std::path::absolute(&*p).with_context(|| format!("bad path {}", p.display()))?;
     }
     Ok(())
@@ -312,13 +314,12 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
     .context("writing shim.pid")
     .map_err(other)?;
 
-    let log = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(&args.log)
-        .with_context(|| format!("opening log file {}", args.log.display()))
+    let log = wharf_shim::log::RotatingFile::open(&args.log.path)
+        .with_context(|| format!("opening log file {}", args.log.path.display()))
         .map_err(other)?;
+    if let Some(f) = &args.log.attrs_file {
+        wharf_shim::log::load_attrs(f).map_err(|e| failure(StartErrorKind::Other, e))?;
+    }
 
     let config_path = args.bundle.join("config.json");
     // rlimits arrive already within what this process may grant (wharf_runtime::spec::rlimits).
@@ -442,6 +443,7 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
             pid,
             listen_fd: listener.as_raw_fd(),
             log_fd: log.as_raw_fd(),
+            log: args.log.clone(),
             stdout_fd: ours.stdout_r.as_raw_fd(),
             stderr_fd: ours.stderr_r.as_ref().map(|f| f.as_raw_fd()),
             stdin_fd: ours.stdin_w.as_ref().map(|f| f.as_raw_fd()),

@@ -21,7 +21,7 @@ use wharf_runtime::shim_proto::{
 
 use crate::args::MonitorArgs;
 use crate::cleanup;
-use crate::log::{now_rfc3339, LogWriter, Stream};
+use crate::log::{now_rfc3339, LogWriter, RotatingFile, Stream};
 use wharf_runtime::spec::Limits;
 
 /// What the monitor needs from the OCI runtime (libcontainer). The full shim does it in-process;
@@ -181,7 +181,7 @@ pub struct Monitor {
     args: MonitorArgs,
     ops: Box<dyn RuntimeOps>,
     listener: UnixListener,
-    log: LogWriter<File>,
+    log: LogWriter<RotatingFile>,
     stdout: Option<File>,
     stderr: Option<File>,
     stdin: Option<File>,
@@ -232,11 +232,26 @@ impl Monitor {
         {
             set_nonblocking(fd.as_raw_fd())?;
         }
+        let log = RotatingFile::new(
+            args.log.path.clone(),
+            log,
+            args.log.max_size,
+            args.log.max_file,
+        )
+        .context("the log file")?;
+        // Checked by the launcher already; should it be gone now, lines go without attrs
+        // rather than the container without its monitor.
+        let attrs = args
+            .log
+            .attrs_file
+            .as_deref()
+            .and_then(|f| crate::log::load_attrs(f).ok().flatten());
+        let log = LogWriter::new(log, attrs);
         Ok(Self {
             args,
             ops,
             listener,
-            log: LogWriter::new(log),
+            log,
             stdout: Some(File::from(stdout)),
             stderr: stderr.map(File::from),
             stdin: stdin.map(File::from),

@@ -15,9 +15,7 @@ use crate::ids;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use wharf_api::container::{
-    ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig, Resources,
-};
+use wharf_api::container::{ContainerConfig, ContainerCreateRequest, HostConfig, Resources};
 use wharf_api::ApiError;
 use wharf_runtime::spec::{
     check_sysctl, parse_device_cgroup_rule, validate_capabilities, validate_ulimits, BindMount,
@@ -114,13 +112,14 @@ pub fn merge(
         "default" | "bridge" | "none" | "host" => {}
         other => return Err(ApiError::not_found(format!("network {other} not found"))),
     }
+    // Clients (docker-py's `run`) read the driver back to decide how to fetch output.
     if hc.log_config.r#type.is_empty() {
-        // Clients (docker-py's `run`) read the driver back to decide how to fetch output.
-        hc.log_config = LogConfig {
-            r#type: "json-file".into(),
-            config: Some(BTreeMap::new()),
-        };
+        hc.log_config.r#type = super::logconfig::DEFAULT_DRIVER.into();
     }
+    if hc.log_config.config.is_none() {
+        hc.log_config.config = Some(BTreeMap::new());
+    }
+    super::logconfig::of_host_config(&hc)?;
     super::restart::validate(&hc)?;
     super::health::validate(req.config.healthcheck.as_ref())?;
     if hc.uts_mode == "host" && !req.config.hostname.is_empty() {

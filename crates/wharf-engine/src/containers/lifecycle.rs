@@ -2,7 +2,8 @@
 
 use super::config;
 use super::joins::{check_platform, default_net_sysctls};
-use super::logs::{self, LogFilter};
+use super::logconfig::{self, LogSettings};
+use super::logs::{self, LogFiles, LogFilter};
 use super::model::{ContainerRuntimeState, ContainerSpec, Status};
 use super::rootfs::{hosts_file, resolv_conf_with, resolve_groups, resolve_user, DnsOverrides};
 use super::shim::{self, LaunchArgs};
@@ -73,6 +74,7 @@ impl ContainerService {
         for d in merged.host_config.resources.devices.iter().flatten() {
             super::devices::resolve(d).map_err(ApiError::invalid)?;
         }
+        let keep_log = logconfig::of_host_config(&merged.host_config)? != LogSettings::None;
 
         let spec = ContainerSpec {
             id: id.clone(),
@@ -112,9 +114,12 @@ impl ContainerService {
             std::fs::create_dir_all(&data_dir)
                 .map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
             // The shim appends to this; creating it now lets an attach before start watch it.
-            if let Err(e) = std::fs::File::create(&log) {
-                undo();
-                return Err(internal("creating the log file", e));
+            // `none` has no log file.
+            if keep_log {
+                if let Err(e) = std::fs::File::create(&log) {
+                    undo();
+                    return Err(internal("creating the log file", e));
+                }
             }
             if let Err(e) = ctx.snaps.prepare(&snapshot_key, Some(&parent)) {
                 undo();
@@ -351,13 +356,16 @@ impl ContainerService {
             .map_err(|e| fail(internal("writing config.json", e)))?;
         let exec_dir = self.exec_dir(c.id());
         let runtime_root = self.ctx.exec_root.join("runtime");
-        let log = self.log_path(c.id());
+        let (log, log_max_size, log_attrs_file) = self.shim_log_args(c).map_err(fail)?;
         let result = shim::launch(LaunchArgs {
             shim_path: &self.ctx.shim_path,
             id: c.id(),
             bundle,
             state_dir: &exec_dir,
-            log: &log,
+            log: &log.path,
+            log_max_size,
+            log_max_file: log.max_file,
+            log_attrs_file: log_attrs_file.as_deref(),
             runtime_root: &runtime_root,
             stdin: cfg.open_stdin,
             tty: cfg.tty,
@@ -382,6 +390,67 @@ impl ContainerService {
                 "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
             )),
         ))
+    }
+
+    /// The files a container's output is read from: its json-file log, or with `none` the
+    /// live buffer in its state dir.
+    fn log_files(&self, c: &Container) -> Result<(LogSettings, LogFiles), ApiError> {
+        let settings = logconfig::of_host_config(&c.spec.host_config)?;
+        let files = match &settings {
+            LogSettings::JsonFile(j) => LogFiles {
+                path: self.log_path(c.id()),
+                max_file: j.max_file,
+            },
+            LogSettings::None => LogFiles {
+                path: self.exec_dir(c.id()).join(logconfig::LIVE_FILE),
+                max_file: logconfig::LIVE_MAX_FILE,
+            },
+        };
+        Ok((settings, files))
+    }
+
+    /// What the shim is told about the log: the files, `max-size` (0 = never rotate) and a
+    /// file in the state dir with the `attrs` of every line, as json-file evaluates them when
+    /// the container starts (a file: they can hold env values, which a command line shows to
+    /// every local user).
+    fn shim_log_args(
+        &self,
+        c: &Container,
+    ) -> Result<(LogFiles, u64, Option<std::path::PathBuf>), ApiError> {
+        let (settings, files) = self.log_files(c)?;
+        let LogSettings::JsonFile(j) = settings else {
+            return Ok((files, logconfig::LIVE_MAX_SIZE, None));
+        };
+        let cfg = &c.spec.config;
+        let labels = cfg.labels.clone().unwrap_or_default();
+        let env = cfg.env.clone().unwrap_or_default();
+        let name = c.name();
+        let log_path = files.path.display().to_string();
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let attrs = j.attrs(&logconfig::ContainerInfo {
+            id: c.id(),
+            name: &name,
+            image_id: &c.spec.image_id,
+            image_name: &cfg.image,
+            path: &c.spec.path,
+            args: &c.spec.args,
+            labels: &labels,
+            env: &env,
+            log_path: &log_path,
+            hostname: &hostname,
+        });
+        let attrs_file = if attrs.is_empty() {
+            None
+        } else {
+            let json = serde_json::to_vec(&attrs).map_err(|e| internal("encoding log attrs", e))?;
+            let f = self.exec_dir(c.id()).join("log-attrs.json");
+            wharf_fs::atomic_write_mode(&f, &json, 0o600)
+                .map_err(|e| internal("writing log-attrs.json", e))?;
+            Some(f)
+        };
+        Ok((files, j.max_size.unwrap_or(0), attrs_file))
     }
 
     /// Moves stdin written by attachers (including before start) into the running process.
@@ -867,21 +936,27 @@ impl ContainerService {
         if !opts.stdout && !opts.stderr {
             return Err(ApiError::invalid("You must choose at least one stream"));
         }
+        let (settings, files) = self.log_files(&c)?;
+        if settings == LogSettings::None {
+            return Err(ApiError::not_implemented(
+                "configured logging driver does not support reading",
+            ));
+        }
         let filter = LogFilter {
             stdout: opts.stdout,
             stderr: opts.stderr,
             since: opts.since,
             until: opts.until,
+            details: opts.details,
         };
-        let path = self.log_path(c.id());
-        let (initial, end) = logs::replay(&path, &filter, opts.tail);
+        let (initial, cursor) = logs::replay(&files, &filter, opts.tail);
         let tty = c.spec.config.tty;
         let events = c.events.borrow().clone();
         if opts.follow && c.is_running() {
             let until = events.started;
             return Ok(LogsSession {
                 tty,
-                output: logs::follow(path, end, filter, c, until, initial),
+                output: logs::follow(files, cursor, filter, c, until, initial),
             });
         }
         Ok(LogsSession {
@@ -895,14 +970,18 @@ impl ContainerService {
         let filter = LogFilter {
             stdout: opts.stdout,
             stderr: opts.stderr,
-            since: 0.0,
-            until: 0.0,
+            ..Default::default()
         };
-        let path = self.log_path(c.id());
-        let (initial, end) = if opts.logs {
-            logs::replay(&path, &filter, None)
+        let (settings, files) = self.log_files(&c)?;
+        let (initial, cursor) = if !opts.logs {
+            (Vec::new(), files.end())
+        } else if settings == LogSettings::None {
+            // dockerd replays through the log driver, which `none` cannot read.
+            return Err(ApiError::not_implemented(
+                "configured logging driver does not support reading",
+            ));
         } else {
-            (Vec::new(), logs::file_len(&path))
+            logs::replay(&files, &filter, None)
         };
         let events = c.events.borrow().clone();
         // Attached to a stopped container, we follow its next run (as `start -a` needs).
@@ -926,7 +1005,7 @@ impl ContainerService {
             None
         };
         let output = if opts.stream {
-            logs::follow(path, end, filter, c.clone(), until, initial)
+            logs::follow(files, cursor, filter, c.clone(), until, initial)
         } else {
             Box::pin(futures_util::stream::iter(initial))
         };

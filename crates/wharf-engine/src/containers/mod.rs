@@ -4,6 +4,7 @@
 pub mod config;
 pub(crate) mod devices;
 mod joins;
+pub mod logconfig;
 pub mod logs;
 pub mod model;
 pub mod rootfs;

@@ -323,7 +323,12 @@ impl ContainerService {
             resolv_conf_path: etc_dir.join("resolv.conf").display().to_string(),
             hostname_path: etc_dir.join("hostname").display().to_string(),
             hosts_path: etc_dir.join("hosts").display().to_string(),
-            log_path: self.log_path(&id).display().to_string(),
+            // dockerd shows no path for a driver that keeps no file.
+            log_path: if c.spec.host_config.log_config.r#type == "none" {
+                String::new()
+            } else {
+                self.log_path(&id).display().to_string()
+            },
             name: format!("/{}", c.name()),
             restart_count: st.restart_count,
             driver: crate::STORAGE_DRIVER.to_string(),

@@ -229,25 +229,16 @@ fn as_str(v: &Value) -> &str {
 }
 
 fn log_config(v: &Value) -> Result<(), String> {
-    let ty = as_str(&v["Type"]);
-    match ty {
-        "" | "json-file" => {}
-        other => {
-            return Err(format!(
-                "Wharf does not support the \"{other}\" logging driver yet"
-            ))
-        }
-    }
-    match v.get("Config").and_then(Value::as_object) {
-        Some(opts) if !opts.is_empty() => {
-            let names: Vec<&str> = opts.keys().map(String::as_str).collect();
-            Err(format!(
-                "Wharf does not support log options ({}) yet",
-                names.join(", ")
-            ))
-        }
-        _ => Ok(()),
-    }
+    let driver = as_str(&v["Type"]);
+    let opts: std::collections::BTreeMap<String, String> = v["Config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), as_str(v).to_string()))
+        .collect();
+    crate::containers::logconfig::validate(driver, &opts)
+        .map(|_| ())
+        .map_err(|e| e.message)
 }
 
 fn network_mode(v: &Value) -> Result<(), String> {

@@ -22,6 +22,12 @@ pub struct LaunchArgs<'a> {
     pub bundle: &'a Path,
     pub state_dir: &'a Path,
     pub log: &'a Path,
+    /// Rotate the log before a line that would make it larger; 0 = never.
+    pub log_max_size: u64,
+    /// Log files kept in all (at least 1).
+    pub log_max_file: u32,
+    /// A file holding the JSON object written as every line's `attrs`.
+    pub log_attrs_file: Option<&'a Path>,
     pub runtime_root: &'a Path,
     pub stdin: bool,
     pub tty: bool,
@@ -44,6 +50,15 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
         .arg(a.log)
         .arg("--runtime-root")
         .arg(a.runtime_root);
+    if a.log_max_size > 0 {
+        cmd.arg("--log-max-size").arg(a.log_max_size.to_string());
+    }
+    if a.log_max_file > 1 {
+        cmd.arg("--log-max-file").arg(a.log_max_file.to_string());
+    }
+    if let Some(f) = a.log_attrs_file {
+        cmd.arg("--log-attrs-file").arg(f);
+    }
     if a.stdin {
         cmd.arg("--stdin");
     }

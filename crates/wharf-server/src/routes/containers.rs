@@ -175,6 +175,7 @@ pub async fn logs<B: ContainersBackend>(
         since: q.unix_time("since")?,
         until: q.unix_time("until")?,
         timestamps: q.bool("timestamps"),
+        details: q.bool("details"),
     };
     if !opts.stdout && !opts.stderr {
         return Err(HttpError::invalid("You must choose at least one stream"));
