@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use wharf_api::container::{ContainerCreateRequest, HostConfig};
+use wharf_api::container::{ContainerCreateRequest, HostConfig, LogConfig};
 use wharf_api::stdcopy::StdStream;
 use wharf_client::{payload_of, AttachReader, Client, LogsOptions};
 use wharf_testkit::{import_busybox, start_or_skip};
@@ -30,6 +29,12 @@ const LINE_LEN: usize = 1000; // 100 MB in all
 const STORED_LINE: u64 = LINE_LEN as u64 + 100;
 
 /// Waits for /tmp/go (so that `logs -f` is in place first), then writes LINES numbered lines.
+fn opts(kv: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 fn writer() -> ContainerCreateRequest {
     let script = format!(
         "while [ ! -e /tmp/go ]; do usleep 10000; done; \
@@ -39,12 +44,13 @@ fn writer() -> ContainerCreateRequest {
     let mut r = ContainerCreateRequest::default();
     r.config.image = "busybox".into();
     r.config.cmd = Some(vec!["sh".into(), "-c".into(), script]);
-    let mut hc = HostConfig::default();
-    hc.extra.insert(
-        "LogConfig".into(),
-        json!({"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}),
-    );
-    r.host_config = Some(hc);
+    r.host_config = Some(HostConfig {
+        log_config: LogConfig {
+            r#type: "json-file".into(),
+            config: Some(opts(&[("max-size", "1m"), ("max-file", "3")])),
+        },
+        ..Default::default()
+    });
     r
 }
 
@@ -188,8 +194,11 @@ async fn rotation_under_a_100mb_writer() {
         .id;
     let ins = c.inspect_container(&id).await.unwrap();
     assert_eq!(
-        ins.host_config.extra.get("LogConfig"),
-        Some(&json!({"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}))
+        ins.host_config.log_config,
+        LogConfig {
+            r#type: "json-file".into(),
+            config: Some(opts(&[("max-size", "1m"), ("max-file", "3")])),
+        }
     );
     c.start(&id).await.unwrap();
     let pid = c.inspect_container(&id).await.unwrap().state.pid;
@@ -312,17 +321,21 @@ async fn followers_keep_every_line_across_rotations() {
     r.config.open_stdin = true;
     r.config.stdin_once = true;
     r.config.attach_stdin = true;
-    let mut hc = HostConfig::default();
-    hc.extra.insert(
-        "LogConfig".into(),
-        json!({"Config": {"max-size": "100k", "max-file": "3"}}),
-    );
-    r.host_config = Some(hc);
+    r.host_config = Some(HostConfig {
+        log_config: LogConfig {
+            r#type: String::new(),
+            config: Some(opts(&[("max-size", "100k"), ("max-file", "3")])),
+        },
+        ..Default::default()
+    });
     let id = c.create_container(Some("cat"), &r).await.unwrap().id;
     let ins = c.inspect_container(&id).await.unwrap();
     assert_eq!(
-        ins.host_config.extra.get("LogConfig"),
-        Some(&json!({"Type": "json-file", "Config": {"max-size": "100k", "max-file": "3"}})),
+        ins.host_config.log_config,
+        LogConfig {
+            r#type: "json-file".into(),
+            config: Some(opts(&[("max-size", "100k"), ("max-file", "3")])),
+        },
         "an empty Type is json-file, and the options stay"
     );
 
