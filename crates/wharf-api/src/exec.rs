@@ -1,9 +1,11 @@
 //! Exec wire types: `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-/// Body of `POST /containers/{id}/exec` (the docker CLI and docker-py send these fields).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// Body of `POST /containers/{id}/exec` (the docker CLI and docker-py send these fields);
+/// anything else stays in `extra`, where the exec table refuses it unless it is zero.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct ExecCreateRequest {
     #[serde(default)]
@@ -29,10 +31,16 @@ pub struct ExecCreateRequest {
     pub working_dir: String,
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
+    /// Go's `ExecConfig` has it and the docker CLI sends it; dockerd never reads it at create
+    /// (the start request's `Detach` decides).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detach: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Body of `POST /exec/{id}/start`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct ExecStartRequest {
     #[serde(default)]
@@ -41,6 +49,8 @@ pub struct ExecStartRequest {
     pub tty: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_size: Option<Vec<u16>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `{"Id": ...}`, the answer to exec create.

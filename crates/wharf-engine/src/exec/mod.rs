@@ -95,6 +95,9 @@ impl ExecService {
     }
 
     pub async fn create(&self, name: &str, req: ExecCreateRequest) -> Result<String, ApiError> {
+        let body = serde_json::to_value(&req)
+            .map_err(|e| ApiError::internal(format!("reading the request: {e}")))?;
+        crate::honour::check(crate::honour::exec::CREATE_TABLE, "", &body)?;
         let c = self.containers.resolve(name)?;
         can_exec(&c)?;
         let cmd = req.cmd.clone().unwrap_or_default();
@@ -232,6 +235,9 @@ impl ExecService {
     }
 
     pub async fn start(&self, id: &str, start: ExecStartRequest) -> Result<ExecStarted, ApiError> {
+        let body = serde_json::to_value(&start)
+            .map_err(|e| ApiError::internal(format!("reading the request: {e}")))?;
+        crate::honour::check(crate::honour::exec::START_TABLE, "", &body)?;
         let e = self.lookup(id)?;
         {
             let mut st = lock(&e.state);

@@ -9,6 +9,7 @@
 //! and fails when a field is missing from a table or is neither applied nor refused.
 
 pub mod create;
+pub mod exec;
 pub mod update;
 
 use serde_json::{Map, Value};

@@ -67,3 +67,104 @@ pub const TABLE: &[Field] = &[
 fn swappiness_default(v: &Value) -> bool {
     is_zero(v) || v.as_i64() == Some(-1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::honour::check;
+    use serde_json::json;
+    use wharf_api::container::ContainerUpdateRequest;
+
+    /// API 1.44's update body (swagger, moby v25.0.0: `Resources` plus `RestartPolicy`; `Init`
+    /// is among the swagger's Resources) plus Go's `KernelMemory`, each with a non-default value.
+    fn samples() -> Vec<(&'static str, serde_json::Value)> {
+        vec![
+            ("CpuShares", json!(512)),
+            ("Memory", json!(16777216)),
+            ("CgroupParent", json!("x")),
+            ("BlkioWeight", json!(300)),
+            (
+                "BlkioWeightDevice",
+                json!([{"Path": "/dev/sda", "Weight": 300}]),
+            ),
+            (
+                "BlkioDeviceReadBps",
+                json!([{"Path": "/dev/sda", "Rate": 1}]),
+            ),
+            (
+                "BlkioDeviceWriteBps",
+                json!([{"Path": "/dev/sda", "Rate": 1}]),
+            ),
+            (
+                "BlkioDeviceReadIOps",
+                json!([{"Path": "/dev/sda", "Rate": 1}]),
+            ),
+            (
+                "BlkioDeviceWriteIOps",
+                json!([{"Path": "/dev/sda", "Rate": 1}]),
+            ),
+            ("CpuPeriod", json!(100000)),
+            ("CpuQuota", json!(50000)),
+            ("CpuRealtimePeriod", json!(1000000)),
+            ("CpuRealtimeRuntime", json!(10000)),
+            ("CpusetCpus", json!("0")),
+            ("CpusetMems", json!("0")),
+            ("Devices", json!([{"PathOnHost": "/dev/null"}])),
+            ("DeviceCgroupRules", json!(["c 1:3 r"])),
+            ("DeviceRequests", json!([{"Driver": "x"}])),
+            ("KernelMemory", json!(8388608)),
+            ("KernelMemoryTCP", json!(8388608)),
+            ("MemoryReservation", json!(8388608)),
+            ("MemorySwap", json!(33554432)),
+            ("MemorySwappiness", json!(10)),
+            ("NanoCpus", json!(500000000)),
+            ("OomKillDisable", json!(true)),
+            ("Init", json!(true)),
+            ("PidsLimit", json!(5)),
+            ("Ulimits", json!([{"Name": "nofile", "Soft": 1, "Hard": 2}])),
+            ("CpuCount", json!(1)),
+            ("CpuPercent", json!(1)),
+            ("IOMaximumIOps", json!(1)),
+            ("IOMaximumBandwidth", json!(1)),
+            ("RestartPolicy", json!({"Name": "always"})),
+        ]
+    }
+
+    #[test]
+    fn every_update_field_is_applied_or_refused() {
+        let schema: Vec<&str> = samples().iter().map(|(p, _)| *p).collect();
+        assert_eq!(schema.len(), TABLE.len());
+        for f in TABLE {
+            assert!(schema.contains(&f.path), "{}", f.path);
+        }
+        for (path, value) in samples() {
+            let req: ContainerUpdateRequest =
+                serde_json::from_value(json!({ path: value })).unwrap();
+            let body = serde_json::to_value(&req).unwrap();
+            let field = TABLE.iter().find(|f| f.path == path).unwrap();
+            let got = check(TABLE, "", &body);
+            match field.rule {
+                Rule::Refused { .. } => {
+                    let e = got.expect_err(path).message;
+                    assert!(e.contains(path), "{path}: {e}");
+                }
+                _ => assert!(got.is_ok(), "{path}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_docker_cli_update_body_is_accepted() {
+        // `docker update --restart always x` (docker 28): zero resources, nulls for pointers.
+        let body = json!({"CpuShares":0,"Memory":0,"CgroupParent":"","BlkioWeight":0,
+            "BlkioWeightDevice":null,"BlkioDeviceReadBps":null,"BlkioDeviceWriteBps":null,
+            "BlkioDeviceReadIOps":null,"BlkioDeviceWriteIOps":null,"CpuPeriod":0,"CpuQuota":0,
+            "CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"",
+            "Devices":null,"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,
+            "MemorySwap":0,"MemorySwappiness":null,"NanoCpus":0,"OomKillDisable":null,
+            "PidsLimit":null,"Ulimits":null,"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,
+            "IOMaximumBandwidth":0,"RestartPolicy":{"Name":"always","MaximumRetryCount":0}});
+        let req: ContainerUpdateRequest = serde_json::from_value(body).unwrap();
+        check(TABLE, "", &serde_json::to_value(&req).unwrap()).unwrap();
+    }
+}
