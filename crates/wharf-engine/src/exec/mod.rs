@@ -326,7 +326,9 @@ impl ExecService {
                 e.cmd.clone(),
                 process_path.clone(),
             );
-            blocking(move || write_process(&bundle, &rootfs, &req, cmd, &path)).await??;
+            let group_add = c.spec.host_config.group_add.clone().unwrap_or_default();
+            blocking(move || write_process(&bundle, &rootfs, &req, &group_add, cmd, &path))
+                .await??;
         }
 
         let wants = |attach: bool| attach && !detach;
@@ -517,6 +519,7 @@ fn write_process(
     bundle: &Path,
     rootfs: &Path,
     req: &ExecCreateRequest,
+    group_add: &[String],
     cmd: Vec<String>,
     out: &Path,
 ) -> Result<(), ApiError> {
@@ -531,10 +534,20 @@ fn write_process(
     } else {
         let u = crate::containers::rootfs::resolve_user(rootfs, &req.user)
             .map_err(ApiError::invalid)?;
+        // dockerd gives an exec's user the container's `--group-add` groups too, and lists
+        // the primary group among the supplementary ones, as for the container's process.
+        let mut gids = vec![u.gid];
+        let extra = crate::containers::rootfs::resolve_groups(rootfs, group_add)
+            .map_err(ApiError::invalid)?;
+        for g in u.additional_gids.into_iter().chain(extra) {
+            if !gids.contains(&g) {
+                gids.push(g);
+            }
+        }
         Some(ExecUser {
             uid: u.uid,
             gid: u.gid,
-            additional_gids: u.additional_gids,
+            additional_gids: gids,
         })
     };
     let input = ExecInput {
