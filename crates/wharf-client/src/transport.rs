@@ -1,9 +1,10 @@
-//! One HTTP/1.1 connection per request, over a unix socket or TCP.
+//! One HTTP/1.1 connection per request, over a unix socket, TCP or TCP+TLS.
 //!
 //! A fresh connection per call keeps hijacked and long-lived streams (attach, wait, logs -f)
 //! from ever blocking other calls, which is also how the CLI behaves for concurrent calls.
 
 use crate::error::ClientError;
+use crate::tls::{Connector, TlsOptions};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -15,6 +16,8 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) type ReqBody = UnsyncBoxBody<Bytes, io::Error>;
@@ -81,7 +84,7 @@ impl Endpoint {
         Err(bad("expected unix:///path or tcp://host:port"))
     }
 
-    fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             Endpoint::Unix(p) => format!("unix://{}", p.display()),
             Endpoint::Tcp(a) => format!("tcp://{a}"),
@@ -96,14 +99,80 @@ impl Endpoint {
         }
     }
 
+}
+
+/// One finished exchange, for `Trace` (docker's `-D` prints these).
+#[derive(Debug)]
+pub struct TraceEvent<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    /// The response status, or `None` when the exchange failed.
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+}
+
+/// Called after each response head (or failure).
+pub type Trace = Arc<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
+
+/// The endpoint plus how to reach it: TLS and an optional trace.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    pub(crate) endpoint: Endpoint,
+    tls: Option<Connector>,
+    trace: Option<Trace>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Transport {
+    /// TLS applies to TCP endpoints only: a unix socket is local and never encrypted, as with
+    /// docker.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        tls: Option<&TlsOptions>,
+        trace: Option<Trace>,
+    ) -> Result<Transport, ClientError> {
+        let tls = match tls {
+            Some(o) => Some(Connector::new(o)?),
+            None => None,
+        };
+        Ok(Transport {
+            endpoint,
+            tls,
+            trace,
+        })
+    }
+
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.tls.is_some() && matches!(self.endpoint, Endpoint::Tcp(_))
+    }
+
+    fn traced(&self, method: &Method, path: &str, status: Option<u16>, start: Instant) {
+        if let Some(t) = &self.trace {
+            t(&TraceEvent {
+                method,
+                path,
+                status,
+                elapsed: start.elapsed(),
+            });
+        }
+    }
+
     async fn connect(
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, ClientError> {
         let connect_err = |source| ClientError::Connect {
-            addr: self.display(),
+            addr: self.endpoint.display(),
             source,
         };
-        match self {
+        match &self.endpoint {
             Endpoint::Unix(p) => {
                 let s = tokio::net::UnixStream::connect(p)
                     .await
@@ -116,7 +185,16 @@ impl Endpoint {
                     .map_err(connect_err)?;
                 // Small request/response exchanges: don't let Nagle add latency.
                 let _ = s.set_nodelay(true);
-                handshake(s).await
+                match &self.tls {
+                    Some(tls) => {
+                        let s = tls.connect(a, s).await.map_err(|source| ClientError::Tls {
+                            addr: self.endpoint.display(),
+                            source,
+                        })?;
+                        handshake(s).await
+                    }
+                    None => handshake(s).await,
+                }
             }
         }
     }
@@ -131,7 +209,7 @@ impl Endpoint {
         let mut b = Request::builder()
             .method(method.clone())
             .uri(path)
-            .header("host", self.host_header())
+            .header("host", self.endpoint.host_header())
             .header(
                 "user-agent",
                 concat!("wharf-client/", env!("CARGO_PKG_VERSION")),
@@ -158,10 +236,15 @@ impl Endpoint {
         body: ReqBody,
         headers: &[(&str, &str)],
     ) -> Result<StreamingResponse, ClientError> {
-        let req = self.build(method, path, body, headers)?;
-        let mut sender = self.connect().await?;
-        let resp = sender.send_request(req).await?;
-        let (parts, body) = resp.into_parts();
+        let start = Instant::now();
+        let req = self.build(method.clone(), path, body, headers)?;
+        let resp = async {
+            let mut sender = self.connect().await?;
+            Ok::<_, ClientError>(sender.send_request(req).await?)
+        }
+        .await;
+        self.traced(&method, path, resp.as_ref().ok().map(|r| r.status().as_u16()), start);
+        let (parts, body) = resp?.into_parts();
         Ok(StreamingResponse {
             status: parts.status,
             headers: parts.headers,
@@ -190,8 +273,19 @@ impl Endpoint {
                 ("content-type", content_type),
             ],
         )?;
-        let mut sender = self.connect().await?;
-        let resp = sender.send_request(req).await?;
+        let start = Instant::now();
+        let resp = async {
+            let mut sender = self.connect().await?;
+            Ok::<_, ClientError>(sender.send_request(req).await?)
+        }
+        .await;
+        self.traced(
+            &Method::POST,
+            path,
+            resp.as_ref().ok().map(|r| r.status().as_u16()),
+            start,
+        );
+        let resp = resp?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             let status = resp.status();
             let (parts, body) = resp.into_parts();

@@ -1,0 +1,1036 @@
+//! The `POST /containers/create` request the docker CLI 28 builds from `run`/`create` flags:
+//! every field docker sends (zero values included, Go's `omitempty` fields only when set), so
+//! the daemon sees the same request from `wharf` as from `docker` and decides alone what it
+//! honours or refuses.
+
+use super::Exit;
+use crate::cli::ContainerOpts;
+use crate::opts::mounts::{parse_mount, parse_volume, VolumeSpec};
+use crate::opts::ports::Ports;
+use crate::opts::values::{self as v, go_quoted};
+use crate::format::units;
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+
+/// A bad flag, in the two ways the docker CLI reports them.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BadFlag {
+    /// pflag's `invalid argument "v" for "-m, --memory" flag: reason` (plus the usage line).
+    Value {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// An error of docker's `parse` step, printed as `docker: reason`.
+    Parse(String),
+}
+
+impl BadFlag {
+    fn value(flag: &'static str, value: &str, reason: String) -> BadFlag {
+        BadFlag::Value {
+            flag,
+            value: value.to_string(),
+            reason,
+        }
+    }
+
+    /// docker's text and exit code (125) for `command` (`run` or `create`).
+    pub fn into_exit(self, command: &str) -> anyhow::Error {
+        let text = match self {
+            BadFlag::Value {
+                flag,
+                value,
+                reason,
+            } => format!(
+                "invalid argument {} for \"{flag}\" flag: {reason}\n\nUsage:  wharf {command} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'wharf {command} --help' for more information",
+                go_quoted(&value)
+            ),
+            BadFlag::Parse(reason) => {
+                format!("wharf: {reason}\n\nRun 'wharf {command} --help' for more information")
+            }
+        };
+        Exit::error(125, text)
+    }
+}
+
+/// What `run`/`create` send and the client-side settings around the call.
+#[derive(Debug)]
+pub struct CreateRequest {
+    pub image: String,
+    /// `POST /containers/create?name=..&platform=..` query (already encoded).
+    pub query: Vec<String>,
+    pub body: Value,
+}
+
+/// The flags of one `run`/`create` as docker reads them.
+pub struct Inputs<'a> {
+    pub opts: &'a ContainerOpts,
+    /// `run -d`: nothing is attached.
+    pub detach: bool,
+    /// The terminal's `(height, width)`, sent as `HostConfig.ConsoleSize`.
+    pub console: (u16, u16),
+}
+
+fn opt_i64(flag: &'static str, val: &Option<String>) -> Result<i64, BadFlag> {
+    match val {
+        Some(s) => v::parse_i64(s).map_err(|r| BadFlag::value(flag, s, r)),
+        None => Ok(0),
+    }
+}
+
+fn opt_size(flag: &'static str, val: &Option<String>) -> Result<i64, BadFlag> {
+    match val {
+        Some(s) => v::parse_size(s, true).map_err(|r| BadFlag::value(flag, s, r)),
+        None => Ok(0),
+    }
+}
+
+fn each<T>(
+    flag: &'static str,
+    vals: &[String],
+    f: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, BadFlag> {
+    vals.iter()
+        .map(|s| f(s).map_err(|r| BadFlag::value(flag, s, r)))
+        .collect()
+}
+
+/// `Resources` fields shared by create and update, in docker's spelling.
+pub fn resources(r: &crate::cli::ResourceFlags) -> Result<Map<String, Value>, BadFlag> {
+    let mut m = Map::new();
+    let blkio = match &r.blkio_weight {
+        Some(s) => v::parse_uint(s, u16::MAX as u64)
+            .map_err(|e| BadFlag::value("--blkio-weight", s, e))?,
+        None => 0,
+    };
+    let swap = match &r.memory_swap {
+        Some(s) => v::parse_swap(s).map_err(|e| BadFlag::value("--memory-swap", s, e))?,
+        None => 0,
+    };
+    let cpus = match &r.cpus {
+        Some(s) => v::parse_cpus(s).map_err(|e| BadFlag::value("--cpus", s, e))?,
+        None => 0,
+    };
+    m.insert("BlkioWeight".into(), json!(blkio));
+    m.insert(
+        "CpuShares".into(),
+        json!(opt_i64("-c, --cpu-shares", &r.cpu_shares)?),
+    );
+    m.insert("Memory".into(), json!(opt_size("-m, --memory", &r.memory)?));
+    m.insert(
+        "MemoryReservation".into(),
+        json!(opt_size("--memory-reservation", &r.memory_reservation)?),
+    );
+    m.insert("MemorySwap".into(), json!(swap));
+    m.insert("NanoCpus".into(), json!(cpus));
+    m.insert(
+        "CpuPeriod".into(),
+        json!(opt_i64("--cpu-period", &r.cpu_period)?),
+    );
+    m.insert("CpuQuota".into(), json!(opt_i64("--cpu-quota", &r.cpu_quota)?));
+    m.insert(
+        "CpuRealtimePeriod".into(),
+        json!(opt_i64("--cpu-rt-period", &r.cpu_rt_period)?),
+    );
+    m.insert(
+        "CpuRealtimeRuntime".into(),
+        json!(opt_i64("--cpu-rt-runtime", &r.cpu_rt_runtime)?),
+    );
+    m.insert(
+        "CpusetCpus".into(),
+        json!(r.cpuset_cpus.clone().unwrap_or_default()),
+    );
+    m.insert(
+        "CpusetMems".into(),
+        json!(r.cpuset_mems.clone().unwrap_or_default()),
+    );
+    m.insert(
+        "PidsLimit".into(),
+        json!(opt_i64("--pids-limit", &r.pids_limit)?),
+    );
+    Ok(m)
+}
+
+/// `--restart` (docker's `ParseRestartPolicy`).
+pub fn restart_policy(policy: &str) -> Result<Value, String> {
+    let (name, count) = match policy.split_once(':') {
+        Some(("", _)) => {
+            return Err(
+                "invalid restart policy format: no policy provided before colon".to_string(),
+            )
+        }
+        Some((name, count)) => (name, count),
+        None => (policy, ""),
+    };
+    let count: i64 = if count.is_empty() {
+        0
+    } else {
+        count.parse().map_err(|_| {
+            "invalid restart policy format: maximum retry count must be an integer".to_string()
+        })?
+    };
+    Ok(json!({"Name": name, "MaximumRetryCount": count}))
+}
+
+/// A Go duration flag (`30s`, `1m30s`) in nanoseconds; `None` when not given.
+fn duration_flag(flag: &'static str, val: &Option<String>) -> Result<Option<i64>, BadFlag> {
+    let Some(s) = val else {
+        return Ok(None);
+    };
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let nanos = if digits == "0" {
+        0
+    } else {
+        match units::parse_go_duration(digits) {
+            Some(d) => d.as_nanos() as i64,
+            None => {
+                let why = if digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                    "missing unit in"
+                } else {
+                    "invalid"
+                };
+                return Err(BadFlag::Parse(format!(
+                    "invalid argument \"{s}\" for \"--{flag}\" flag: time: {why} duration \"{s}\""
+                )));
+            }
+        }
+    };
+    if neg && nanos != 0 {
+        return Err(BadFlag::Parse(format!("--{flag} cannot be negative")));
+    }
+    Ok(Some(nanos))
+}
+
+/// `Config.Healthcheck` from the `--health-*` flags: zero values left out,
+/// `--no-healthcheck` is `{"Test":["NONE"]}`.
+fn healthcheck(o: &ContainerOpts) -> Result<Option<Value>, BadFlag> {
+    let interval = duration_flag("health-interval", &o.health_interval)?;
+    let timeout = duration_flag("health-timeout", &o.health_timeout)?;
+    let start_period = duration_flag("health-start-period", &o.health_start_period)?;
+    let start_interval = duration_flag("health-start-interval", &o.health_start_interval)?;
+    let retries = o.health_retries.unwrap_or(0);
+    let nonzero = |d: Option<i64>| d.unwrap_or(0) != 0;
+    let have = o.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
+        || nonzero(interval)
+        || nonzero(timeout)
+        || nonzero(start_period)
+        || nonzero(start_interval)
+        || retries != 0;
+    if o.no_healthcheck {
+        if have {
+            return Err(BadFlag::Parse(
+                "--no-healthcheck conflicts with --health-* options".into(),
+            ));
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !have {
+        return Ok(None);
+    }
+    if retries < 0 {
+        return Err(BadFlag::Parse("--health-retries cannot be negative".into()));
+    }
+    let mut h = Map::new();
+    if let Some(cmd) = o.health_cmd.as_deref().filter(|c| !c.is_empty()) {
+        h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+    }
+    for (key, d) in [
+        ("Interval", interval),
+        ("Timeout", timeout),
+        ("StartPeriod", start_period),
+        ("StartInterval", start_interval),
+    ] {
+        if let Some(n) = d.filter(|n| *n != 0) {
+            h.insert(key.into(), json!(n));
+        }
+    }
+    if retries != 0 {
+        h.insert("Retries".into(), json!(retries));
+    }
+    Ok(Some(Value::Object(h)))
+}
+
+/// `-e NAME` takes NAME's value from our environment, as docker does.
+pub fn expand_env(e: &str) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match std::env::var(e) {
+        Ok(val) => format!("{e}={val}"),
+        Err(_) => e.to_string(),
+    }
+}
+
+/// `--env-file`/`--label-file`: one `KEY=value` per line; blank lines and `#` comments are
+/// skipped. A bare `NAME` line takes NAME's value from our environment in an env file (dropped
+/// when unset) and is dropped from a label file, as docker's `parseKeyValueFile` does.
+pub fn read_kv_file(file: &str, env: bool) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Exit::error(125, format!("wharf: open {file}: {}", io_words(&e))))?;
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            if l.contains('=') {
+                Some(l.to_string())
+            } else if env {
+                let name = l.trim();
+                std::env::var(name).ok().map(|v| format!("{name}={v}"))
+            } else {
+                None
+            }
+        })
+        .collect())
+}
+
+/// A namespace mode flag as docker validates it (`host`, `container:<id>`, and the extra
+/// words each mode allows).
+fn ns_mode(flag: &str, what: &str, val: &Option<String>, extra: &[&str]) -> Result<String, BadFlag> {
+    let s = val.clone().unwrap_or_default();
+    let ok = s.is_empty()
+        || s == "host"
+        || extra.contains(&s.as_str())
+        || (flag != "--cgroupns" && flag != "--userns" && flag != "--uts" && s
+            .strip_prefix("container:")
+            .is_some_and(|c| !c.is_empty()));
+    if ok {
+        Ok(s)
+    } else {
+        Err(BadFlag::Parse(format!("{flag}: invalid {what} mode")))
+    }
+}
+
+/// `--security-opt` as docker sends it: a `seccomp=<file>` is replaced by the file's compact
+/// JSON, `systempaths=unconfined` becomes empty `MaskedPaths`/`ReadonlyPaths`.
+fn security_opts(items: &[String]) -> Result<(Option<Vec<String>>, bool), BadFlag> {
+    let mut out = Vec::new();
+    let mut unconfined_paths = false;
+    for opt in items {
+        let (k, val, ok) = match opt.split_once('=') {
+            Some((k, v)) => (k, v, true),
+            None if opt != "no-new-privileges" => match opt.split_once(':') {
+                Some((k, v)) => (k, v, true),
+                None => (opt.as_str(), "", false),
+            },
+            None => (opt.as_str(), "", false),
+        };
+        if (!ok || val.is_empty()) && k != "no-new-privileges" {
+            return Err(BadFlag::Parse(format!(
+                "Invalid --security-opt: {}",
+                go_quoted(opt)
+            )));
+        }
+        if opt == "systempaths=unconfined" {
+            unconfined_paths = true;
+            continue;
+        }
+        if k == "seccomp" && val != "builtin" && val != "unconfined" {
+            let text = std::fs::read(val).map_err(|e| {
+                BadFlag::Parse(format!("opening seccomp profile ({val}) failed: open {val}: {}", io_words(&e)))
+            })?;
+            let parsed: Value = serde_json::from_slice(&text).map_err(|e| {
+                BadFlag::Parse(format!(
+                    "compacting json for seccomp profile ({val}) failed: {}",
+                    go_json_error(&text, &e)
+                ))
+            })?;
+            out.push(format!("seccomp={parsed}"));
+            continue;
+        }
+        out.push(opt.clone());
+    }
+    Ok(((!items.is_empty()).then_some(out), unconfined_paths))
+}
+
+/// Go's `encoding/json` words for the commonest failure (not JSON at all); serde's otherwise.
+fn go_json_error(text: &[u8], e: &serde_json::Error) -> String {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match first {
+        None => "unexpected end of JSON input".into(),
+        Some(b) if !b"{[\"-0123456789tfn".contains(&b) => {
+            format!("invalid character '{}' looking for beginning of value", b as char)
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Go's wording of common I/O errors.
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// One `--network` value: a name, or docker's advanced `name=..,alias=..,ip=..` form.
+#[derive(Debug, Default, Clone)]
+struct Attachment {
+    target: String,
+    aliases: Vec<String>,
+    links: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    mac: String,
+    link_local: Vec<String>,
+    driver_opts: Map<String, Value>,
+    gw_priority: i64,
+}
+
+fn parse_attachment(s: &str) -> Result<Attachment, BadFlag> {
+    if !s.contains('=') {
+        return Ok(Attachment {
+            target: s.to_string(),
+            ..Default::default()
+        });
+    }
+    let bad = |r: String| BadFlag::value("--network", s, r);
+    let mut a = Attachment::default();
+    for field in v::csv_fields(s).map_err(bad)? {
+        let Some((key, val)) = field.split_once('=') else {
+            return Err(bad(format!("invalid field '{field}' must be a key=value pair")));
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "name" => a.target = val.to_string(),
+            "alias" => a.aliases.push(val.to_string()),
+            "ip" => a.ipv4 = val.to_string(),
+            "ip6" => a.ipv6 = val.to_string(),
+            "mac-address" => a.mac = val.to_string(),
+            "link-local-ip" => a.link_local.push(val.to_string()),
+            "driver-opt" => {
+                let (k, dv) = val.split_once('=').unwrap_or((val, ""));
+                a.driver_opts.insert(k.to_string(), json!(dv));
+            }
+            "gw-priority" => {
+                a.gw_priority = v::parse_i64(val).map_err(bad)?;
+            }
+            _ => return Err(bad(format!("invalid field key {key}"))),
+        }
+    }
+    Ok(a)
+}
+
+/// docker's `IsUserDefined`: anything but the built-in modes.
+fn user_defined(mode: &str) -> bool {
+    !matches!(mode, "default" | "bridge" | "host" | "none")
+        && !mode.starts_with("container:")
+}
+
+fn endpoint_settings(a: &Attachment) -> Result<Value, BadFlag> {
+    if a.target.trim().is_empty() {
+        return Err(BadFlag::Parse("no name set for network".into()));
+    }
+    if !user_defined(&a.target) {
+        if !a.aliases.is_empty() {
+            return Err(BadFlag::Parse(
+                "network-scoped aliases are only supported for user-defined networks".into(),
+            ));
+        }
+        if !a.links.is_empty() {
+            return Err(BadFlag::Parse(
+                "links are only supported for user-defined networks".into(),
+            ));
+        }
+    }
+    let ipam = (!a.ipv4.is_empty() || !a.ipv6.is_empty() || !a.link_local.is_empty()).then(|| {
+        let mut m = Map::new();
+        if !a.ipv4.is_empty() {
+            m.insert("IPv4Address".into(), json!(a.ipv4));
+        }
+        if !a.ipv6.is_empty() {
+            m.insert("IPv6Address".into(), json!(a.ipv6));
+        }
+        if !a.link_local.is_empty() {
+            m.insert("LinkLocalIPs".into(), json!(a.link_local));
+        }
+        Value::Object(m)
+    });
+    if !a.mac.is_empty() && !v::valid_mac(&a.mac) {
+        return Err(BadFlag::Parse(format!("{} is not a valid mac address", a.mac)));
+    }
+    Ok(json!({
+        "IPAMConfig": ipam,
+        "Links": (!a.links.is_empty()).then_some(&a.links),
+        "Aliases": (!a.aliases.is_empty()).then_some(&a.aliases),
+        "DriverOpts": (!a.driver_opts.is_empty()).then_some(&a.driver_opts),
+        "GwPriority": a.gw_priority,
+        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": a.mac, "DNSNames": null,
+    }))
+}
+
+/// docker's `parseNetworkOpts`: the endpoint settings per network; the "old" flags
+/// (`--network-alias`, `--link`, `--ip`, ...) apply to the first network.
+fn networking(o: &ContainerOpts) -> Result<(String, Map<String, Value>), BadFlag> {
+    let h = &o.host;
+    let mut nets = o
+        .network
+        .iter()
+        .map(|n| parse_attachment(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let given = nets.len();
+    if nets.is_empty() {
+        nets.push(Attachment {
+            target: "default".into(),
+            ..Default::default()
+        });
+    }
+    let first = &mut nets[0];
+    let conflict = |what: &str| {
+        Err(BadFlag::Parse(format!("conflicting options: cannot specify both {what}")))
+    };
+    if !first.aliases.is_empty() && !h.network_alias.is_empty() {
+        return conflict("--network-alias and per-network alias");
+    }
+    if !first.ipv4.is_empty() && h.ip.is_some() {
+        return conflict("--ip and per-network IPv4 address");
+    }
+    if !first.ipv6.is_empty() && h.ip6.is_some() {
+        return conflict("--ip6 and per-network IPv6 address");
+    }
+    if !first.mac.is_empty() && h.mac_address.is_some() {
+        return conflict("--mac-address and per-network MAC address");
+    }
+    if !first.link_local.is_empty() && !h.link_local_ip.is_empty() {
+        return conflict("--link-local-ip and per-network link-local IP addresses");
+    }
+    if !h.network_alias.is_empty() {
+        first.aliases = h.network_alias.clone();
+    }
+    if user_defined(&first.target) && !h.link.is_empty() {
+        first.links = h.link.clone();
+    }
+    if let Some(ip) = h.ip.clone().filter(|s| !s.is_empty()) {
+        first.ipv4 = ip;
+    }
+    if let Some(ip) = h.ip6.clone().filter(|s| !s.is_empty()) {
+        first.ipv6 = ip;
+    }
+    if let Some(mac) = h.mac_address.clone().filter(|s| !s.is_empty()) {
+        first.mac = mac;
+    }
+    if !h.link_local_ip.is_empty() {
+        first.link_local = h.link_local_ip.clone();
+    }
+    let mode = nets[0].target.clone();
+    let mut endpoints = Map::new();
+    let (mut user, mut builtin) = (false, false);
+    for (i, a) in nets.iter().enumerate() {
+        if user_defined(&a.target) {
+            user = true;
+        } else {
+            builtin = true;
+        }
+        let ep = endpoint_settings(a)?;
+        if endpoints.contains_key(&a.target) {
+            return Err(BadFlag::Parse(format!(
+                "network {} is specified multiple times",
+                go_quoted(&a.target)
+            )));
+        }
+        // One plain network without options: docker leaves the endpoint out.
+        let empty = a.aliases.is_empty()
+            && a.links.is_empty()
+            && a.ipv4.is_empty()
+            && a.ipv6.is_empty()
+            && a.mac.is_empty()
+            && a.link_local.is_empty()
+            && a.driver_opts.is_empty()
+            && a.gw_priority == 0;
+        if i == 0 && given == 1 && empty {
+            continue;
+        }
+        endpoints.insert(a.target.clone(), ep);
+    }
+    if user && builtin {
+        return Err(BadFlag::Parse("conflicting options: cannot attach both user-defined and non-user-defined network-modes".into()));
+    }
+    Ok((mode, endpoints))
+}
+
+/// docker's `--platform` normalisation (`containerd/platforms`), for the query parameter.
+fn platform_query(p: &str) -> Result<String, BadFlag> {
+    let parts: Vec<String> = p.split('/').map(str::to_ascii_lowercase).collect();
+    let arch = |a: &str| -> (String, String) {
+        match a {
+            "x86_64" | "x86-64" | "amd64" => ("amd64".into(), String::new()),
+            "aarch64" | "arm64" => ("arm64".into(), String::new()),
+            "armhf" => ("arm".into(), "v7".into()),
+            "armel" => ("arm".into(), "v6".into()),
+            "i386" | "386" => ("386".into(), String::new()),
+            other => (other.to_string(), String::new()),
+        }
+    };
+    let bad = || {
+        BadFlag::Parse(format!(
+            "error parsing specified platform: {}: unknown operating system or architecture: invalid argument",
+            go_quoted(p)
+        ))
+    };
+    let (os, a, var) = match parts.as_slice() {
+        [one] if matches!(one.as_str(), "linux" | "windows" | "darwin" | "freebsd") => {
+            (one.clone(), "amd64".to_string(), String::new())
+        }
+        [one] => {
+            let (a, var) = arch(one);
+            ("linux".to_string(), a, var)
+        }
+        [os, a] => {
+            let (a, var) = arch(a);
+            (os.clone(), a, var)
+        }
+        [os, a, var] => (os.clone(), arch(a).0, var.clone()),
+        _ => return Err(bad()),
+    };
+    if os.is_empty() || a.is_empty() {
+        return Err(bad());
+    }
+    Ok([os, a, var]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// Builds the request; `Err` carries docker's words and exit code.
+pub fn build(inp: &Inputs, command: &str) -> Result<CreateRequest> {
+    let (image, cmd) = inp.opts.image_and_cmd.split_first().ok_or_else(|| {
+        Exit::error(
+            125,
+            format!("wharf: '{command}' requires at least 1 argument\n\nUsage:  wharf {command} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nSee 'wharf {command} --help'."),
+        )
+    })?;
+    let mut env = Vec::new();
+    for file in &inp.opts.env_file {
+        env.extend(read_kv_file(file, true)?);
+    }
+    env.extend(inp.opts.env.iter().map(|e| expand_env(e)));
+    let mut labels = Vec::new();
+    for file in &inp.opts.host.label_file {
+        labels.extend(read_kv_file(file, false)?);
+    }
+    labels.extend(inp.opts.label.iter().cloned());
+    let mut req = body(inp, image, cmd, env, labels).map_err(|b| b.into_exit(command))?;
+    if let Some(n) = &inp.opts.name {
+        req.query.push(format!("name={}", wharf_client::encode(n)));
+    }
+    Ok(req)
+}
+
+fn body(
+    inp: &Inputs,
+    image: &str,
+    cmd: &[String],
+    env: Vec<String>,
+    labels: Vec<String>,
+) -> Result<CreateRequest, BadFlag> {
+    let o = inp.opts;
+    let h = &o.host;
+    if let Some(k) = &h.resources.kernel_memory {
+        // Kernel memory limits are gone from the kernel (cgroup v2) and from the API since
+        // 1.42; docker drops the value without a word, which would be accepting and ignoring.
+        return Err(BadFlag::Parse(format!(
+            "--kernel-memory {k}: kernel memory limits are not supported (removed in API 1.42)"
+        )));
+    }
+    // pflag checks each value as it parses the command line.
+    let mut resources = resources(&h.resources)?;
+    let swappiness = match &h.memory_swappiness {
+        Some(s) => v::parse_i64(s).map_err(|r| BadFlag::value("--memory-swappiness", s, r))?,
+        None => -1,
+    };
+    let oom_score_adj = opt_i64("--oom-score-adj", &h.oom_score_adj)?;
+    let cpu_count = opt_i64("--cpu-count", &h.cpu_count)?;
+    let cpu_percent = opt_i64("--cpu-percent", &h.cpu_percent)?;
+    let io_bw = match &h.io_maxbandwidth {
+        Some(s) => v::parse_size(s, true).map_err(|r| BadFlag::value("--io-maxbandwidth", s, r))?,
+        None => 0,
+    };
+    let io_iops = match &h.io_maxiops {
+        Some(s) => v::parse_uint(s, u64::MAX).map_err(|r| BadFlag::value("--io-maxiops", s, r))?,
+        None => 0,
+    };
+    let weight_devices = each("--blkio-weight-device", &h.blkio_weight_device, v::parse_weight_device)?;
+    let read_bps = each("--device-read-bps", &h.device_read_bps, v::parse_throttle_bps)?;
+    let write_bps = each("--device-write-bps", &h.device_write_bps, v::parse_throttle_bps)?;
+    let read_iops = each("--device-read-iops", &h.device_read_iops, v::parse_throttle_iops)?;
+    let write_iops = each("--device-write-iops", &h.device_write_iops, v::parse_throttle_iops)?;
+    let mut ulimits: Vec<(String, i64, i64)> = Vec::new();
+    for u in each("--ulimit", &h.ulimit, v::parse_ulimit)? {
+        // Keyed by name: a later value replaces an earlier one; sent sorted by name.
+        ulimits.retain(|x| x.0 != u.0);
+        ulimits.push(u);
+    }
+    ulimits.sort_by(|a, b| a.0.cmp(&b.0));
+    let shm = opt_size("--shm-size", &h.shm_size)?;
+    let extra_hosts = each("--add-host", &h.add_host, v::parse_extra_host)?;
+    let dns = each("--dns", &h.dns, v::parse_ip)?;
+    each("--sysctl", &h.sysctl, v::validate_sysctl)?;
+    each("--device-cgroup-rule", &h.device_cgroup_rule, v::validate_device_cgroup_rule)?;
+    let gpus = each("--gpus", &h.gpus, v::parse_gpus)?;
+    let mounts = each("--mount", &h.mount, parse_mount)?;
+    for a in &h.attach {
+        if !matches!(a.to_ascii_lowercase().as_str(), "stdin" | "stdout" | "stderr") {
+            return Err(BadFlag::value(
+                "-a, --attach",
+                a,
+                "valid streams are STDIN, STDOUT and STDERR".into(),
+            ));
+        }
+    }
+
+    // docker's `parse`, in its order.
+    if let Some(mac) = h.mac_address.as_deref().filter(|m| !m.is_empty()) {
+        if !v::valid_mac(mac) {
+            return Err(BadFlag::Parse(format!("{mac} is not a valid mac address")));
+        }
+    }
+    if swappiness != -1 && !(0..=100).contains(&swappiness) {
+        return Err(BadFlag::Parse(format!(
+            "invalid value: {swappiness}. Valid memory swappiness range is 0-100"
+        )));
+    }
+    let mut binds = Vec::new();
+    let mut volumes = Map::new();
+    for spec in &h.volume {
+        match parse_volume(spec).map_err(BadFlag::Parse)? {
+            VolumeSpec::Bind(b) => binds.push(b),
+            VolumeSpec::Anonymous(t) => {
+                volumes.insert(t, json!({}));
+            }
+        }
+    }
+    let mut tmpfs = Map::new();
+    for t in &h.tmpfs {
+        let (k, val) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(k.to_string(), json!(val));
+    }
+    let mut ports = Ports::default();
+    for p in &h.publish {
+        ports.publish(p).map_err(BadFlag::Parse)?;
+    }
+    for e in &h.expose {
+        ports.expose(e).map_err(BadFlag::Parse)?;
+    }
+    let mut devices = Vec::new();
+    for d in &h.device {
+        devices.push(v::parse_device(d).map_err(BadFlag::Parse)?);
+    }
+    let pid = ns_mode("--pid", "PID", &h.pid, &[])?;
+    let uts = ns_mode("--uts", "UTS", &h.uts, &[])?;
+    let userns = ns_mode("--userns", "USER", &h.userns, &[])?;
+    let cgroupns = ns_mode("--cgroupns", "CGROUP", &h.cgroupns, &["private"])?;
+    let restart = restart_policy(&o.restart).map_err(BadFlag::Parse)?;
+    let log_driver = h.log_driver.clone().unwrap_or_default();
+    if log_driver == "none" && !h.log_opt.is_empty() {
+        return Err(BadFlag::Parse(format!(
+            "invalid logging opts for driver {log_driver}"
+        )));
+    }
+    let (security, unconfined_paths) = security_opts(&h.security_opt)?;
+    let mut storage = Map::new();
+    for s in &h.storage_opt {
+        let (k, val) = s
+            .split_once('=')
+            .ok_or_else(|| BadFlag::Parse("invalid storage option".into()))?;
+        storage.insert(k.to_string(), json!(val));
+    }
+    let health = healthcheck(o)?;
+    if o.rm && !matches!(restart["Name"].as_str(), Some("no") | Some("")) {
+        return Err(BadFlag::Parse(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
+    }
+    let (network_mode, endpoints) = networking(o)?;
+
+    let attach_given = |s: &str| h.attach.iter().any(|a| a.eq_ignore_ascii_case(s));
+    let (mut att_in, mut att_out, mut att_err) = if h.attach.is_empty() {
+        (false, true, true)
+    } else {
+        (attach_given("stdin"), attach_given("stdout"), attach_given("stderr"))
+    };
+    if o.interactive {
+        att_in = true;
+    }
+    if inp.detach {
+        (att_in, att_out, att_err) = (false, false, false);
+    }
+
+    let mut host_config = json!({
+        "Binds": (!binds.is_empty()).then_some(binds),
+        "ContainerIDFile": h.cidfile.clone().unwrap_or_default(),
+        "LogConfig": {"Type": log_driver, "Config": v::kv_map(&h.log_opt)},
+        "NetworkMode": network_mode,
+        "PortBindings": ports.bindings,
+        "RestartPolicy": restart,
+        "AutoRemove": o.rm,
+        "VolumeDriver": h.volume_driver.clone().unwrap_or_default(),
+        "VolumesFrom": (!h.volumes_from.is_empty()).then_some(&h.volumes_from),
+        "ConsoleSize": [inp.console.0, inp.console.1],
+        "CapAdd": v::normalize_caps(&h.cap_add),
+        "CapDrop": v::normalize_caps(&h.cap_drop),
+        "CgroupnsMode": cgroupns,
+        "Dns": dns,
+        "DnsOptions": h.dns_option,
+        "DnsSearch": h.dns_search,
+        "ExtraHosts": (!extra_hosts.is_empty()).then_some(extra_hosts),
+        "GroupAdd": (!h.group_add.is_empty()).then_some(&h.group_add),
+        "IpcMode": h.ipc.clone().unwrap_or_default(),
+        "Cgroup": "",
+        "Links": (!h.link.is_empty()).then_some(&h.link),
+        "OomScoreAdj": oom_score_adj,
+        "PidMode": pid,
+        "Privileged": h.privileged,
+        "PublishAllPorts": h.publish_all,
+        "ReadonlyRootfs": h.read_only,
+        "SecurityOpt": security,
+        "UTSMode": uts,
+        "UsernsMode": userns,
+        "ShmSize": shm,
+        "Isolation": h.isolation.clone().unwrap_or_default(),
+        "CgroupParent": h.cgroup_parent.clone().unwrap_or_default(),
+        "BlkioWeightDevice": weight_devices,
+        "BlkioDeviceReadBps": read_bps,
+        "BlkioDeviceWriteBps": write_bps,
+        "BlkioDeviceReadIOps": read_iops,
+        "BlkioDeviceWriteIOps": write_iops,
+        "Devices": devices,
+        "DeviceCgroupRules": (!h.device_cgroup_rule.is_empty()).then_some(&h.device_cgroup_rule),
+        "DeviceRequests": (!gpus.is_empty()).then_some(gpus),
+        "MemorySwappiness": swappiness,
+        "OomKillDisable": h.oom_kill_disable,
+        "Ulimits": ulimits
+            .iter()
+            .map(|(n, s, hd)| json!({"Name": n, "Soft": s, "Hard": hd}))
+            .collect::<Vec<_>>(),
+        "CpuCount": cpu_count,
+        "CpuPercent": cpu_percent,
+        "IOMaximumIOps": io_iops,
+        "IOMaximumBandwidth": io_bw,
+        "MaskedPaths": if unconfined_paths { Some(json!([])) } else { None },
+        "ReadonlyPaths": if unconfined_paths { Some(json!([])) } else { None },
+    });
+    if let Value::Object(hc) = &mut host_config {
+        hc.append(&mut resources);
+        // Go's `omitempty` fields: on the wire only when set.
+        if !h.annotation.is_empty() {
+            hc.insert("Annotations".into(), Value::Object(v::kv_map(&h.annotation)));
+        }
+        if !storage.is_empty() {
+            hc.insert("StorageOpt".into(), Value::Object(storage));
+        }
+        if !tmpfs.is_empty() {
+            hc.insert("Tmpfs".into(), Value::Object(tmpfs));
+        }
+        if !h.sysctl.is_empty() {
+            hc.insert("Sysctls".into(), Value::Object(v::kv_map(&h.sysctl)));
+        }
+        if let Some(rt) = h.runtime.as_deref().filter(|r| !r.is_empty()) {
+            hc.insert("Runtime".into(), json!(rt));
+        }
+        if !mounts.is_empty() || h.use_api_socket {
+            hc.insert("Mounts".into(), json!(mounts));
+        }
+        if let Some(init) = o.init {
+            hc.insert("Init".into(), json!(init));
+        }
+    }
+    let mut labels_map = Map::new();
+    for l in &labels {
+        let (k, val) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels_map.insert(k.to_string(), json!(val));
+    }
+    let mut cfg = json!({
+        "Hostname": o.hostname.clone().unwrap_or_default(),
+        "Domainname": h.domainname.clone().unwrap_or_default(),
+        "User": o.user.clone().unwrap_or_default(),
+        "AttachStdin": att_in,
+        "AttachStdout": att_out,
+        "AttachStderr": att_err,
+        "Tty": o.tty,
+        "OpenStdin": o.interactive,
+        "StdinOnce": o.interactive && att_in,
+        "Env": (!env.is_empty()).then_some(env),
+        "Cmd": (!cmd.is_empty()).then_some(cmd),
+        "Image": image,
+        "Volumes": volumes,
+        "WorkingDir": o.workdir.clone().unwrap_or_default(),
+        // docker: `--entrypoint ""` resets the image's entrypoint.
+        "Entrypoint": o.entrypoint.as_ref().map(|e| vec![e]),
+        "OnBuild": null,
+        "Labels": labels_map,
+        "HostConfig": host_config,
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
+    });
+    if !ports.exposed.is_empty() {
+        cfg["ExposedPorts"] = Value::Object(ports.exposed);
+    }
+    if let Some(hc) = health {
+        cfg["Healthcheck"] = hc;
+    }
+    if let Some(s) = o.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        cfg["StopSignal"] = json!(s);
+    }
+    if let Some(t) = o.stop_timeout {
+        cfg["StopTimeout"] = json!(t);
+    }
+    let mut query = Vec::new();
+    if let Some(p) = h.platform.as_deref().filter(|p| !p.is_empty()) {
+        query.push(format!(
+            "platform={}",
+            wharf_client::encode(&platform_query(p)?)
+        ));
+    }
+    Ok(CreateRequest {
+        image: image.to_string(),
+        query,
+        body: cfg,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::RunArgs;
+
+    fn parse_run(args: &[&str]) -> RunArgs {
+        use clap::Parser;
+        let mut argv = vec!["wharf", "run"];
+        argv.extend_from_slice(args);
+        match crate::cli::Cli::try_parse_from(argv).map(|c| c.cmd) {
+            Ok(Some(crate::cli::Cmd::Run(a))) => a,
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    fn body(args: &[&str]) -> Value {
+        let a = parse_run(args);
+        let inp = Inputs {
+            opts: &a.opts,
+            detach: a.detach,
+            console: (40, 120),
+        };
+        build(&inp, "run").unwrap().body
+    }
+
+    fn body_err(args: &[&str]) -> String {
+        let a = parse_run(args);
+        let inp = Inputs {
+            opts: &a.opts,
+            detach: a.detach,
+            console: (0, 0),
+        };
+        let e = build(&inp, "run").unwrap_err();
+        let exit = e.downcast_ref::<Exit>().expect("an Exit");
+        assert_eq!(exit.code, 125);
+        exit.message.clone()
+    }
+
+    #[test]
+    fn tty_flags_match_docker_run_it() {
+        let b = body(&["-it", "--rm", "busybox", "sh"]);
+        for k in [
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+            "AttachStdin",
+            "AttachStdout",
+        ] {
+            assert_eq!(b[k], json!(true), "{k}");
+        }
+        assert_eq!(b["HostConfig"]["ConsoleSize"], json!([40, 120]));
+        assert_eq!(b["Cmd"], json!(["sh"]));
+        // `-t` alone: a TTY without stdin.
+        let b = body(&["-t", "busybox"]);
+        assert_eq!(b["Tty"], json!(true));
+        assert_eq!(b["OpenStdin"], json!(false));
+        assert_eq!(b["AttachStdin"], json!(false));
+        // `-d -i`: stdin open but not attached.
+        let b = body(&["-d", "-i", "busybox"]);
+        assert_eq!(b["OpenStdin"], json!(true));
+        assert_eq!(b["StdinOnce"], json!(false));
+        assert_eq!(b["AttachStdout"], json!(false));
+        let a = parse_run(&["--detach-keys", "ctrl-a,x", "--sig-proxy=false", "busybox"]);
+        assert_eq!(a.detach_keys.as_deref(), Some("ctrl-a,x"));
+        assert!(!a.sig_proxy);
+        assert!(parse_run(&["busybox"]).sig_proxy);
+    }
+
+    #[test]
+    fn health_init_restart_match_docker() {
+        // The values docker 28 sent for the same flags (captured against a fake daemon).
+        let b = body(&[
+            "--health-cmd",
+            "curl x",
+            "--health-interval",
+            "30s",
+            "--health-timeout",
+            "1m30s",
+            "--health-retries",
+            "3",
+            "--health-start-period",
+            "5s",
+            "--health-start-interval",
+            "2s",
+            "--init",
+            "--restart",
+            "on-failure:3",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(
+            b["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "curl x"], "Interval": 30_000_000_000i64,
+                   "Timeout": 90_000_000_000i64, "StartPeriod": 5_000_000_000i64,
+                   "StartInterval": 2_000_000_000i64, "Retries": 3})
+        );
+        assert_eq!(b["HostConfig"]["Init"], json!(true));
+        assert_eq!(
+            b["HostConfig"]["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        let b = body(&["--no-healthcheck", "--restart", "always", "busybox"]);
+        assert_eq!(b["Healthcheck"], json!({"Test": ["NONE"]}));
+        assert_eq!(b["HostConfig"].get("Init"), None);
+        assert_eq!(
+            b["HostConfig"]["RestartPolicy"],
+            json!({"Name": "always", "MaximumRetryCount": 0})
+        );
+        let b = body(&["--init=false", "busybox"]);
+        assert_eq!(b["HostConfig"]["Init"], json!(false));
+        assert_eq!(b.get("Healthcheck"), None);
+        assert_eq!(
+            b["HostConfig"]["RestartPolicy"],
+            json!({"Name": "no", "MaximumRetryCount": 0})
+        );
+        // Only the interval: no Test, as docker leaves it to the image.
+        let b = body(&["--health-interval", "1m", "busybox"]);
+        assert_eq!(b["Healthcheck"], json!({"Interval": 60_000_000_000i64}));
+    }
+
+    #[test]
+    fn flag_errors_use_docker_words() {
+        assert!(
+            body_err(&["--no-healthcheck", "--health-retries", "2", "busybox"])
+                .starts_with("wharf: --no-healthcheck conflicts with --health-* options\n")
+        );
+        assert!(body_err(&["--rm", "--restart", "always", "busybox"])
+            .contains("conflicting options: cannot specify both --restart and --rm"));
+        assert!(body_err(&["--health-retries", "-1", "busybox"])
+            .contains("--health-retries cannot be negative"));
+        assert!(body_err(&["--health-interval", "-5s", "busybox"])
+            .contains("--health-interval cannot be negative"));
+        assert!(body_err(&["--health-interval", "5", "busybox"])
+            .contains("time: missing unit in duration \"5\""));
+        assert!(
+            body_err(&["--restart", ":3", "busybox"]).contains("no policy provided before colon")
+        );
+        assert!(body_err(&["--restart", "on-failure:x", "busybox"])
+            .contains("maximum retry count must be an integer"));
+    }
+}
