@@ -45,9 +45,17 @@ fn tls_err(path: &Path, reason: impl std::fmt::Display) -> ClientError {
     }
 }
 
+/// Go's words for a file that cannot be read (`open /x/ca.pem: no such file or directory`).
 fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> ClientError {
     match e {
-        rustls::pki_types::pem::Error::Io(io) => tls_err(path, io),
+        rustls::pki_types::pem::Error::Io(io) => {
+            let why = match io.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => io.to_string(),
+            };
+            tls_err(path, format!("open {}: {why}", path.display()))
+        }
         other => tls_err(path, format!("{other:?}")),
     }
 }
