@@ -619,6 +619,8 @@ pub fn build(inp: &Inputs, command: &str) -> Result<CreateRequest> {
     if let Some(n) = &inp.opts.name {
         req.query.push(format!("name={}", wharf_client::encode(n)));
     }
+    // Go's `url.Values.Encode` sorts by key.
+    req.query.sort();
     Ok(req)
 }
 
