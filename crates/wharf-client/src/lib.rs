@@ -255,7 +255,10 @@ impl Client {
             ),
             None => (transport::empty_body(), &[]),
         };
-        self.inner.transport.send(method, &path, body, headers).await
+        self.inner
+            .transport
+            .send(method, &path, body, headers)
+            .await
     }
 
     /// `GET` and decode; non-2xx becomes `ClientError::Api`.

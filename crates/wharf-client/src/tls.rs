@@ -73,10 +73,9 @@ impl Connector {
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_err(Path::new(""), e))?;
         let builder = if opts.verify {
-            let ca = opts
-                .ca
-                .as_deref()
-                .ok_or_else(|| tls_err(Path::new("ca.pem"), "no CA file given to verify the daemon"))?;
+            let ca = opts.ca.as_deref().ok_or_else(|| {
+                tls_err(Path::new("ca.pem"), "no CA file given to verify the daemon")
+            })?;
             let mut roots = rustls::RootCertStore::empty();
             let certs = CertificateDer::pem_file_iter(ca)
                 .map_err(|e| pem_error(ca, e))?

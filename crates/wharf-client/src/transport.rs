@@ -98,7 +98,6 @@ impl Endpoint {
             Endpoint::Tcp(a) => a,
         }
     }
-
 }
 
 /// One finished exchange, for `Trace` (docker's `-D` prints these).
@@ -243,7 +242,12 @@ impl Transport {
             Ok::<_, ClientError>(sender.send_request(req).await?)
         }
         .await;
-        self.traced(&method, path, resp.as_ref().ok().map(|r| r.status().as_u16()), start);
+        self.traced(
+            &method,
+            path,
+            resp.as_ref().ok().map(|r| r.status().as_u16()),
+            start,
+        );
         let (parts, body) = resp?.into_parts();
         Ok(StreamingResponse {
             status: parts.status,

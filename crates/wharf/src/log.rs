@@ -104,9 +104,6 @@ mod tests {
             format_line(Level::Debug, "GET /_ping", false, "2025-01-01T00:00:00Z"),
             "time=\"2025-01-01T00:00:00Z\" level=debug msg=\"GET /_ping\"\n"
         );
-        assert_eq!(
-            format_line(Level::Debug, "x", true, ""),
-            "DEBU[0000] x\n"
-        );
+        assert_eq!(format_line(Level::Debug, "x", true, ""), "DEBU[0000] x\n");
     }
 }

@@ -24,13 +24,22 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`; a second,
 /// unrelated CA in `dir/other`.
 fn make_certs(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=wharf-test-ca"];
     ca.extend(ec);
     ca.extend(["-keyout", "ca-key.pem", "-out", "ca.pem"]);
     openssl(dir, &ca);
     for (name, ext) in [
-        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
         ("client", "extendedKeyUsage=clientAuth\n"),
     ] {
         std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
@@ -45,8 +54,21 @@ fn make_certs(dir: &Path) {
         openssl(
             dir,
             &[
-                "x509", "-req", "-days", "1", "-in", &csr, "-CA", "ca.pem", "-CAkey",
-                "ca-key.pem", "-CAcreateserial", "-out", &crt, "-extfile", &extf,
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-extfile",
+                &extf,
             ],
         );
     }
@@ -65,7 +87,11 @@ const VERSION: &str = r#"{"Version":"99.0-tls","ApiVersion":"1.44","MinAPIVersio
 
 /// Answers `/_ping` and `/version` over TLS (or plain HTTP when `tls` is `None`); counts the
 /// requests it could read.
-async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, seen: Arc<AtomicUsize>) {
+async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    seen: Arc<AtomicUsize>,
+) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
@@ -95,7 +121,11 @@ async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, se
             seen.fetch_add(1, Ordering::SeqCst);
             let head = String::from_utf8_lossy(&buf);
             let line = head.lines().next().unwrap_or("");
-            let body = if line.contains("/version") { VERSION } else { "OK" };
+            let body = if line.contains("/version") {
+                VERSION
+            } else {
+                "OK"
+            };
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nApi-Version: 1.44\r\nOstype: linux\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                 body.len(),

@@ -23,7 +23,12 @@ pub struct ResourceFlags {
     #[arg(long, value_name = "decimal")]
     pub cpus: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        short = 'c',
+        long = "cpu-shares",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub cpu_shares: Option<String>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
     #[arg(long = "cpu-period", value_name = "int", allow_hyphen_values = true)]
@@ -35,7 +40,11 @@ pub struct ResourceFlags {
     #[arg(long = "cpu-rt-period", value_name = "int", allow_hyphen_values = true)]
     pub cpu_rt_period: Option<String>,
     /// Limit CPU real-time runtime in microseconds
-    #[arg(long = "cpu-rt-runtime", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        long = "cpu-rt-runtime",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub cpu_rt_runtime: Option<String>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus", value_name = "string")]
@@ -57,7 +66,11 @@ pub struct HostFlags {
     #[command(flatten)]
     pub resources: ResourceFlags,
     /// Tune container memory swappiness (0 to 100)
-    #[arg(long = "memory-swappiness", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        long = "memory-swappiness",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub memory_swappiness: Option<String>,
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]

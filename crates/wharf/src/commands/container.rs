@@ -414,8 +414,13 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
         m.insert("PidsLimit".into(), Value::Null);
     }
     let kernel = match &r.kernel_memory {
-        Some(s) => crate::opts::values::parse_size(s, true)
-            .map_err(|e| bad(BadFlag::Value { flag: "--kernel-memory", value: s.clone(), reason: e }))?,
+        Some(s) => crate::opts::values::parse_size(s, true).map_err(|e| {
+            bad(BadFlag::Value {
+                flag: "--kernel-memory",
+                value: s.clone(),
+                reason: e,
+            })
+        })?,
         None => 0,
     };
     if kernel != 0 {

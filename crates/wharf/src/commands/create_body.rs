@@ -5,10 +5,10 @@
 
 use super::Exit;
 use crate::cli::ContainerOpts;
+use crate::format::units;
 use crate::opts::mounts::{parse_mount, parse_volume, VolumeSpec};
 use crate::opts::ports::Ports;
 use crate::opts::values::{self as v, go_quoted};
-use crate::format::units;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
@@ -99,8 +99,9 @@ fn each<T>(
 pub fn resources(r: &crate::cli::ResourceFlags) -> Result<Map<String, Value>, BadFlag> {
     let mut m = Map::new();
     let blkio = match &r.blkio_weight {
-        Some(s) => v::parse_uint(s, u16::MAX as u64)
-            .map_err(|e| BadFlag::value("--blkio-weight", s, e))?,
+        Some(s) => {
+            v::parse_uint(s, u16::MAX as u64).map_err(|e| BadFlag::value("--blkio-weight", s, e))?
+        }
         None => 0,
     };
     let swap = match &r.memory_swap {
@@ -127,7 +128,10 @@ pub fn resources(r: &crate::cli::ResourceFlags) -> Result<Map<String, Value>, Ba
         "CpuPeriod".into(),
         json!(opt_i64("--cpu-period", &r.cpu_period)?),
     );
-    m.insert("CpuQuota".into(), json!(opt_i64("--cpu-quota", &r.cpu_quota)?));
+    m.insert(
+        "CpuQuota".into(),
+        json!(opt_i64("--cpu-quota", &r.cpu_quota)?),
+    );
     m.insert(
         "CpuRealtimePeriod".into(),
         json!(opt_i64("--cpu-rt-period", &r.cpu_rt_period)?),
@@ -289,14 +293,20 @@ pub fn read_kv_file(file: &str, env: bool) -> Result<Vec<String>> {
 
 /// A namespace mode flag as docker validates it (`host`, `container:<id>`, and the extra
 /// words each mode allows).
-fn ns_mode(flag: &str, what: &str, val: &Option<String>, extra: &[&str]) -> Result<String, BadFlag> {
+fn ns_mode(
+    flag: &str,
+    what: &str,
+    val: &Option<String>,
+    extra: &[&str],
+) -> Result<String, BadFlag> {
     let s = val.clone().unwrap_or_default();
     let ok = s.is_empty()
         || s == "host"
         || extra.contains(&s.as_str())
-        || (flag != "--cgroupns" && flag != "--userns" && flag != "--uts" && s
-            .strip_prefix("container:")
-            .is_some_and(|c| !c.is_empty()));
+        || (flag != "--cgroupns"
+            && flag != "--userns"
+            && flag != "--uts"
+            && s.strip_prefix("container:").is_some_and(|c| !c.is_empty()));
     if ok {
         Ok(s)
     } else {
@@ -330,7 +340,10 @@ fn security_opts(items: &[String]) -> Result<(Option<Vec<String>>, bool), BadFla
         }
         if k == "seccomp" && val != "builtin" && val != "unconfined" {
             let text = std::fs::read(val).map_err(|e| {
-                BadFlag::Parse(format!("opening seccomp profile ({val}) failed: open {val}: {}", io_words(&e)))
+                BadFlag::Parse(format!(
+                    "opening seccomp profile ({val}) failed: open {val}: {}",
+                    io_words(&e)
+                ))
             })?;
             let parsed: Value = serde_json::from_slice(&text).map_err(|e| {
                 BadFlag::Parse(format!(
@@ -352,7 +365,10 @@ fn go_json_error(text: &[u8], e: &serde_json::Error) -> String {
     match first {
         None => "unexpected end of JSON input".into(),
         Some(b) if !b"{[\"-0123456789tfn".contains(&b) => {
-            format!("invalid character '{}' looking for beginning of value", b as char)
+            format!(
+                "invalid character '{}' looking for beginning of value",
+                b as char
+            )
         }
         _ => e.to_string(),
     }
@@ -392,7 +408,9 @@ fn parse_attachment(s: &str) -> Result<Attachment, BadFlag> {
     let mut a = Attachment::default();
     for field in v::csv_fields(s).map_err(bad)? {
         let Some((key, val)) = field.split_once('=') else {
-            return Err(bad(format!("invalid field '{field}' must be a key=value pair")));
+            return Err(bad(format!(
+                "invalid field '{field}' must be a key=value pair"
+            )));
         };
         match key.to_ascii_lowercase().as_str() {
             "name" => a.target = val.to_string(),
@@ -416,8 +434,7 @@ fn parse_attachment(s: &str) -> Result<Attachment, BadFlag> {
 
 /// docker's `IsUserDefined`: anything but the built-in modes.
 fn user_defined(mode: &str) -> bool {
-    !matches!(mode, "default" | "bridge" | "host" | "none")
-        && !mode.starts_with("container:")
+    !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
 }
 
 fn endpoint_settings(a: &Attachment) -> Result<Value, BadFlag> {
@@ -450,7 +467,10 @@ fn endpoint_settings(a: &Attachment) -> Result<Value, BadFlag> {
         Value::Object(m)
     });
     if !a.mac.is_empty() && !v::valid_mac(&a.mac) {
-        return Err(BadFlag::Parse(format!("{} is not a valid mac address", a.mac)));
+        return Err(BadFlag::Parse(format!(
+            "{} is not a valid mac address",
+            a.mac
+        )));
     }
     Ok(json!({
         "IPAMConfig": ipam,
@@ -482,7 +502,9 @@ fn networking(o: &ContainerOpts) -> Result<(String, Map<String, Value>), BadFlag
     }
     let first = &mut nets[0];
     let conflict = |what: &str| {
-        Err(BadFlag::Parse(format!("conflicting options: cannot specify both {what}")))
+        Err(BadFlag::Parse(format!(
+            "conflicting options: cannot specify both {what}"
+        )))
     };
     if !first.aliases.is_empty() && !h.network_alias.is_empty() {
         return conflict("--network-alias and per-network alias");
@@ -657,11 +679,31 @@ fn body(
         Some(s) => v::parse_uint(s, u64::MAX).map_err(|r| BadFlag::value("--io-maxiops", s, r))?,
         None => 0,
     };
-    let weight_devices = each("--blkio-weight-device", &h.blkio_weight_device, v::parse_weight_device)?;
-    let read_bps = each("--device-read-bps", &h.device_read_bps, v::parse_throttle_bps)?;
-    let write_bps = each("--device-write-bps", &h.device_write_bps, v::parse_throttle_bps)?;
-    let read_iops = each("--device-read-iops", &h.device_read_iops, v::parse_throttle_iops)?;
-    let write_iops = each("--device-write-iops", &h.device_write_iops, v::parse_throttle_iops)?;
+    let weight_devices = each(
+        "--blkio-weight-device",
+        &h.blkio_weight_device,
+        v::parse_weight_device,
+    )?;
+    let read_bps = each(
+        "--device-read-bps",
+        &h.device_read_bps,
+        v::parse_throttle_bps,
+    )?;
+    let write_bps = each(
+        "--device-write-bps",
+        &h.device_write_bps,
+        v::parse_throttle_bps,
+    )?;
+    let read_iops = each(
+        "--device-read-iops",
+        &h.device_read_iops,
+        v::parse_throttle_iops,
+    )?;
+    let write_iops = each(
+        "--device-write-iops",
+        &h.device_write_iops,
+        v::parse_throttle_iops,
+    )?;
     let mut ulimits: Vec<(String, i64, i64)> = Vec::new();
     for u in each("--ulimit", &h.ulimit, v::parse_ulimit)? {
         // Keyed by name: a later value replaces an earlier one; sent sorted by name.
@@ -673,11 +715,18 @@ fn body(
     let extra_hosts = each("--add-host", &h.add_host, v::parse_extra_host)?;
     let dns = each("--dns", &h.dns, v::parse_ip)?;
     each("--sysctl", &h.sysctl, v::validate_sysctl)?;
-    each("--device-cgroup-rule", &h.device_cgroup_rule, v::validate_device_cgroup_rule)?;
+    each(
+        "--device-cgroup-rule",
+        &h.device_cgroup_rule,
+        v::validate_device_cgroup_rule,
+    )?;
     let gpus = each("--gpus", &h.gpus, v::parse_gpus)?;
     let mounts = each("--mount", &h.mount, parse_mount)?;
     for a in &h.attach {
-        if !matches!(a.to_ascii_lowercase().as_str(), "stdin" | "stdout" | "stderr") {
+        if !matches!(
+            a.to_ascii_lowercase().as_str(),
+            "stdin" | "stdout" | "stderr"
+        ) {
             return Err(BadFlag::value(
                 "-a, --attach",
                 a,
@@ -754,7 +803,11 @@ fn body(
     let (mut att_in, mut att_out, mut att_err) = if h.attach.is_empty() {
         (false, true, true)
     } else {
-        (attach_given("stdin"), attach_given("stdout"), attach_given("stderr"))
+        (
+            attach_given("stdin"),
+            attach_given("stdout"),
+            attach_given("stderr"),
+        )
     };
     if o.interactive {
         att_in = true;
@@ -821,7 +874,10 @@ fn body(
         hc.append(&mut resources);
         // Go's `omitempty` fields: on the wire only when set.
         if !h.annotation.is_empty() {
-            hc.insert("Annotations".into(), Value::Object(v::kv_map(&h.annotation)));
+            hc.insert(
+                "Annotations".into(),
+                Value::Object(v::kv_map(&h.annotation)),
+            );
         }
         if !storage.is_empty() {
             hc.insert("StorageOpt".into(), Value::Object(storage));

@@ -125,7 +125,10 @@ impl Ctx {
         })?;
         if target.tls.enabled() && !client.uses_tls() && !target.host.starts_with("unix://") {
             // Never fall back to plain TCP when TLS was asked for.
-            bail!("TLS was requested but {} is not a TCP endpoint", target.host);
+            bail!(
+                "TLS was requested but {} is not a TCP endpoint",
+                target.host
+            );
         }
         crate::log::log(
             crate::log::Level::Debug,

@@ -65,8 +65,14 @@ async fn create_container(
         "missing" | "never" => {}
         // Pulling needs a registry client wharf does not have yet: refuse rather than
         // silently use whatever image is local.
-        "always" => return Err(usage("--pull=always is not supported yet: wharf cannot pull images".into())),
-        other => return Err(usage(format!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""))),
+        "always" => {
+            return Err(usage(
+                "--pull=always is not supported yet: wharf cannot pull images".into(),
+            ))
+        }
+        other => return Err(usage(format!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ))),
     }
     if !h.disable_content_trust {
         return Err(usage("--disable-content-trust=false: content trust (image signature verification) is not supported".into()));
@@ -118,7 +124,11 @@ async fn create_container(
     let resp = match ctx.client.post_json::<Value>(&path, &req.body).await {
         Ok(v) => v,
         Err(e) => {
-            if e.is_not_found() && ctx.msg(&e).contains("No such image") && h.pull == "missing" && !h.quiet {
+            if e.is_not_found()
+                && ctx.msg(&e).contains("No such image")
+                && h.pull == "missing"
+                && !h.quiet
+            {
                 err_out(format!("Unable to find image '{}' locally\n", req.image).as_bytes());
             }
             let msg = ctx.msg(&e);
@@ -142,7 +152,10 @@ async fn create_container(
         .ok_or_else(|| Exit::error(125, "wharf: the daemon's create answer carried no Id"))?;
     if let Some(cid) = h.cidfile.as_deref().filter(|c| !c.is_empty()) {
         std::fs::write(cid, &id).map_err(|e| {
-            Exit::error(125, format!("wharf: failed to write the container ID to the file: {e}"))
+            Exit::error(
+                125,
+                format!("wharf: failed to write the container ID to the file: {e}"),
+            )
         })?;
     }
     Ok(id)
@@ -186,11 +199,16 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<i32> {
     }
     let condition = if a.opts.rm { "removed" } else { "next-exit" };
     let att = |s: &str| {
-        a.opts.host.attach.is_empty() || a.opts.host.attach.iter().any(|x| x.eq_ignore_ascii_case(s))
+        a.opts.host.attach.is_empty()
+            || a.opts.host.attach.iter().any(|x| x.eq_ignore_ascii_case(s))
     };
     let plan = Plan {
         stdin: a.opts.interactive
-            || a.opts.host.attach.iter().any(|x| x.eq_ignore_ascii_case("stdin")),
+            || a.opts
+                .host
+                .attach
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case("stdin")),
         stdout: att("stdout"),
         stderr: att("stderr"),
         tty: a.opts.tty,

@@ -60,8 +60,7 @@ pub fn parse_mount(v: &str) -> Result<Value, String> {
             match key.as_str() {
                 "readonly" | "ro" => read_only = true,
                 "volume-nocopy" => {
-                    vol_opts(&mut volume)
-                        .insert("NoCopy".into(), json!(true));
+                    vol_opts(&mut volume).insert("NoCopy".into(), json!(true));
                 }
                 "bind-nonrecursive" => {
                     bind.get_or_insert_with(Map::new)
@@ -153,8 +152,8 @@ pub fn parse_mount(v: &str) -> Result<Value, String> {
                 }
             }
             "tmpfs-size" => {
-                let n = parse_size(val, true)
-                    .map_err(|_| format!("invalid value for {key}: {val}"))?;
+                let n =
+                    parse_size(val, true).map_err(|_| format!("invalid value for {key}: {val}"))?;
                 let o = tmpfs.get_or_insert_with(Map::new);
                 if n != 0 {
                     o.insert("SizeBytes".into(), json!(n));
@@ -242,7 +241,9 @@ pub fn parse_volume(spec: &str) -> Result<VolumeSpec, String> {
     }
     let parts: Vec<&str> = spec.split(':').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!("invalid spec: {spec}: empty section between colons"));
+        return Err(format!(
+            "invalid spec: {spec}: empty section between colons"
+        ));
     }
     match parts.as_slice() {
         [_target] => Ok(VolumeSpec::Anonymous(spec.to_string())),

@@ -92,9 +92,12 @@ pub fn parse_size(v: &str, binary: bool) -> Result<i64, String> {
     } else {
         (&v[..=sep], &v[sep + 1..])
     };
-    let size: f64 = num
-        .parse()
-        .map_err(|_| format!("strconv.ParseFloat: parsing {}: invalid syntax", go_quoted(num)))?;
+    let size: f64 = num.parse().map_err(|_| {
+        format!(
+            "strconv.ParseFloat: parsing {}: invalid syntax",
+            go_quoted(num)
+        )
+    })?;
     if size < 0.0 {
         return Err(invalid());
     }
@@ -108,7 +111,11 @@ pub fn parse_size(v: &str, binary: bool) -> Result<i64, String> {
     let sfx_l = sfx.to_ascii_lowercase();
     let b = sfx_l.as_bytes();
     if b[0] == b'b' {
-        return if b.len() > 1 { Err(bad()) } else { Ok(size as i64) };
+        return if b.len() > 1 {
+            Err(bad())
+        } else {
+            Ok(size as i64)
+        };
     }
     let base: f64 = if binary { 1024.0 } else { 1000.0 };
     let exp = match b[0] {
@@ -366,8 +373,8 @@ pub fn parse_gpus(v: &str) -> Result<Value, String> {
                 caps = Some(c);
             }
             "options" => {
-                let opts = csv_fields(val)
-                    .map_err(|e| format!("failed to read gpu options: {e}"))?;
+                let opts =
+                    csv_fields(val).map_err(|e| format!("failed to read gpu options: {e}"))?;
                 options = kv_map(&opts);
             }
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
@@ -673,7 +680,10 @@ mod tests {
         );
         assert_eq!(
             parse_gpus("foo"),
-            Err("invalid count (foo): value must be either \"all\" or an integer: invalid syntax".into())
+            Err(
+                "invalid count (foo): value must be either \"all\" or an integer: invalid syntax"
+                    .into()
+            )
         );
         assert_eq!(
             normalize_caps(&["sys_time".into(), "NET_ADMIN".into(), "all".into()]),
