@@ -70,9 +70,11 @@ async fn create_container(
                 "--pull=always is not supported yet: wharf cannot pull images".into(),
             ))
         }
-        other => return Err(usage(format!(
+        other => {
+            return Err(usage(format!(
             "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
-        ))),
+        )))
+        }
     }
     if !h.disable_content_trust {
         return Err(usage("--disable-content-trust=false: content trust (image signature verification) is not supported".into()));
