@@ -194,6 +194,10 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<i32> {
             .call(wharf_client::Method::POST, &start_path, None, true)
             .await
         {
+            if a.opts.rm {
+                // As below: a container that never started is not auto-removed by the daemon.
+                remove_quietly(ctx, &id).await;
+            }
             return Err(with_help(ctx, &e, "run"));
         }
         out(format!("{id}\n").as_bytes());
@@ -223,12 +227,16 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<i32> {
     if a.opts.rm && result.is_err() {
         // The daemon does not auto-remove a container that never started; docker would wait
         // for that removal forever, we remove it ourselves.
-        let path = format!("/containers/{}?force=1", encode(&id));
-        let _ = ctx
-            .call(wharf_client::Method::DELETE, &path, None, false)
-            .await;
+        remove_quietly(ctx, &id).await;
     }
     result
+}
+
+async fn remove_quietly(ctx: &Ctx, id: &str) {
+    let path = format!("/containers/{}?force=1", encode(id));
+    let _ = ctx
+        .call(wharf_client::Method::DELETE, &path, None, false)
+        .await;
 }
 
 /// What `attach_start_wait` does for `run` and `start -a`.
@@ -281,6 +289,7 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
         .sig_proxy
         .then(|| streams::proxy_signals(ctx.client.clone(), id.to_string()));
     let start_path = format!("/containers/{}/start", encode(id));
+    let started = std::time::Instant::now();
     if let Err(e) = ctx
         .call(wharf_client::Method::POST, &start_path, None, true)
         .await
@@ -299,6 +308,13 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
         )
     });
     let end = pump.await.unwrap_or(streams::End::Output);
+    crate::log::log(
+        crate::log::Level::Debug,
+        &format!(
+            "[hijack] End of stdout ({:.1}ms after start was sent)",
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+    );
     tty::restore_terminal();
     if let Some(t) = monitor {
         t.abort();
@@ -311,7 +327,16 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
     {
         return Ok(0);
     }
-    match waiter.result().await {
+    let status = waiter.result().await;
+    crate::log::log(
+        crate::log::Level::Debug,
+        &format!(
+            "wait ({}) answered {:.1}ms after start was sent",
+            p.condition,
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+    );
+    match status {
         Ok(status) => {
             if let Some(msg) = status.error.as_ref().map(|e| e.message.as_str()) {
                 if !msg.is_empty() {
