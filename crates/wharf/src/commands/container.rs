@@ -525,4 +525,67 @@ mod tests {
         assert_eq!(r["ID"], "0123456789abcdef0123");
         assert_eq!(r["Command"], "\"sh -c 'while true; do sleep 1; done'\"");
     }
+
+    fn update_args(args: &[&str]) -> UpdateArgs {
+        use clap::Parser;
+        let mut argv = vec!["wharf", "update"];
+        argv.extend_from_slice(args);
+        match crate::cli::Cli::try_parse_from(argv).map(|c| c.cmd) {
+            Ok(Some(crate::cli::Cmd::Update(a))) => a,
+            other => panic!("not an update: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn update_body_is_dockers() {
+        // docker 28's body for `update --restart always c1` (captured against a fake daemon).
+        let want = json!({"BlkioDeviceReadBps": null, "BlkioDeviceReadIOps": null,
+            "BlkioDeviceWriteBps": null, "BlkioDeviceWriteIOps": null, "BlkioWeight": 0,
+            "BlkioWeightDevice": null, "CgroupParent": "", "CpuCount": 0, "CpuPercent": 0,
+            "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+            "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "", "DeviceCgroupRules": null,
+            "DeviceRequests": null, "Devices": null, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
+            "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null,
+            "NanoCpus": 0, "OomKillDisable": null, "PidsLimit": null,
+            "RestartPolicy": {"MaximumRetryCount": 0, "Name": "always"}, "Ulimits": null});
+        assert_eq!(
+            update_body(&update_args(&["--restart", "always", "c1"])).unwrap(),
+            want
+        );
+        let b = update_body(&update_args(&[
+            "--memory",
+            "16m",
+            "--cpus",
+            "1.5",
+            "--pids-limit",
+            "5",
+            "--memory-swap",
+            "-1",
+            "c1",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                &b["Memory"],
+                &b["NanoCpus"],
+                &b["PidsLimit"],
+                &b["MemorySwap"]
+            ),
+            (
+                &json!(16 << 20),
+                &json!(1_500_000_000i64),
+                &json!(5),
+                &json!(-1)
+            )
+        );
+        assert_eq!(
+            b["RestartPolicy"],
+            json!({"Name": "", "MaximumRetryCount": 0})
+        );
+        let e = update_body(&update_args(&["c1"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "you must provide one or more flags when using this command"
+        );
+    }
 }

@@ -5,53 +5,14 @@
 
 use super::Exit;
 use crate::cli::ContainerOpts;
-use crate::format::units;
+use crate::opts::health::{healthcheck, HealthFlags};
 use crate::opts::mounts::{parse_mount, parse_volume, VolumeSpec};
+use crate::opts::network::{networking, platform_query, NetworkFlags};
 use crate::opts::ports::Ports;
 use crate::opts::values::{self as v, go_quoted};
+pub use crate::opts::BadFlag;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
-
-/// A bad flag, in the two ways the docker CLI reports them.
-#[derive(Debug, PartialEq, Eq)]
-pub enum BadFlag {
-    /// pflag's `invalid argument "v" for "-m, --memory" flag: reason` (plus the usage line).
-    Value {
-        flag: &'static str,
-        value: String,
-        reason: String,
-    },
-    /// An error of docker's `parse` step, printed as `docker: reason`.
-    Parse(String),
-}
-
-impl BadFlag {
-    fn value(flag: &'static str, value: &str, reason: String) -> BadFlag {
-        BadFlag::Value {
-            flag,
-            value: value.to_string(),
-            reason,
-        }
-    }
-
-    /// docker's text and exit code (125) for `command` (`run` or `create`).
-    pub fn into_exit(self, command: &str) -> anyhow::Error {
-        let text = match self {
-            BadFlag::Value {
-                flag,
-                value,
-                reason,
-            } => format!(
-                "invalid argument {} for \"{flag}\" flag: {reason}\n\nUsage:  wharf {command} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'wharf {command} --help' for more information",
-                go_quoted(&value)
-            ),
-            BadFlag::Parse(reason) => {
-                format!("wharf: {reason}\n\nRun 'wharf {command} --help' for more information")
-            }
-        };
-        Exit::error(125, text)
-    }
-}
 
 /// What `run`/`create` send and the client-side settings around the call.
 #[derive(Debug)]
@@ -174,87 +135,6 @@ pub fn restart_policy(policy: &str) -> Result<Value, String> {
         })?
     };
     Ok(json!({"Name": name, "MaximumRetryCount": count}))
-}
-
-/// A Go duration flag (`30s`, `1m30s`) in nanoseconds; `None` when not given.
-fn duration_flag(flag: &'static str, val: &Option<String>) -> Result<Option<i64>, BadFlag> {
-    let Some(s) = val else {
-        return Ok(None);
-    };
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let nanos = if digits == "0" {
-        0
-    } else {
-        match units::parse_go_duration(digits) {
-            Some(d) => d.as_nanos() as i64,
-            None => {
-                let why = if digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                    "missing unit in"
-                } else {
-                    "invalid"
-                };
-                return Err(BadFlag::Parse(format!(
-                    "invalid argument \"{s}\" for \"--{flag}\" flag: time: {why} duration \"{s}\""
-                )));
-            }
-        }
-    };
-    if neg && nanos != 0 {
-        return Err(BadFlag::Parse(format!("--{flag} cannot be negative")));
-    }
-    Ok(Some(nanos))
-}
-
-/// `Config.Healthcheck` from the `--health-*` flags: zero values left out,
-/// `--no-healthcheck` is `{"Test":["NONE"]}`.
-fn healthcheck(o: &ContainerOpts) -> Result<Option<Value>, BadFlag> {
-    let interval = duration_flag("health-interval", &o.health_interval)?;
-    let timeout = duration_flag("health-timeout", &o.health_timeout)?;
-    let start_period = duration_flag("health-start-period", &o.health_start_period)?;
-    let start_interval = duration_flag("health-start-interval", &o.health_start_interval)?;
-    let retries = o.health_retries.unwrap_or(0);
-    let nonzero = |d: Option<i64>| d.unwrap_or(0) != 0;
-    let have = o.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
-        || nonzero(interval)
-        || nonzero(timeout)
-        || nonzero(start_period)
-        || nonzero(start_interval)
-        || retries != 0;
-    if o.no_healthcheck {
-        if have {
-            return Err(BadFlag::Parse(
-                "--no-healthcheck conflicts with --health-* options".into(),
-            ));
-        }
-        return Ok(Some(json!({"Test": ["NONE"]})));
-    }
-    if !have {
-        return Ok(None);
-    }
-    if retries < 0 {
-        return Err(BadFlag::Parse("--health-retries cannot be negative".into()));
-    }
-    let mut h = Map::new();
-    if let Some(cmd) = o.health_cmd.as_deref().filter(|c| !c.is_empty()) {
-        h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
-    }
-    for (key, d) in [
-        ("Interval", interval),
-        ("Timeout", timeout),
-        ("StartPeriod", start_period),
-        ("StartInterval", start_interval),
-    ] {
-        if let Some(n) = d.filter(|n| *n != 0) {
-            h.insert(key.into(), json!(n));
-        }
-    }
-    if retries != 0 {
-        h.insert("Retries".into(), json!(retries));
-    }
-    Ok(Some(Value::Object(h)))
 }
 
 /// `-e NAME` takes NAME's value from our environment, as docker does.
@@ -381,242 +261,6 @@ fn io_words(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
     }
-}
-
-/// One `--network` value: a name, or docker's advanced `name=..,alias=..,ip=..` form.
-#[derive(Debug, Default, Clone)]
-struct Attachment {
-    target: String,
-    aliases: Vec<String>,
-    links: Vec<String>,
-    ipv4: String,
-    ipv6: String,
-    mac: String,
-    link_local: Vec<String>,
-    driver_opts: Map<String, Value>,
-    gw_priority: i64,
-}
-
-fn parse_attachment(s: &str) -> Result<Attachment, BadFlag> {
-    if !s.contains('=') {
-        return Ok(Attachment {
-            target: s.to_string(),
-            ..Default::default()
-        });
-    }
-    let bad = |r: String| BadFlag::value("--network", s, r);
-    let mut a = Attachment::default();
-    for field in v::csv_fields(s).map_err(bad)? {
-        let Some((key, val)) = field.split_once('=') else {
-            return Err(bad(format!(
-                "invalid field '{field}' must be a key=value pair"
-            )));
-        };
-        match key.to_ascii_lowercase().as_str() {
-            "name" => a.target = val.to_string(),
-            "alias" => a.aliases.push(val.to_string()),
-            "ip" => a.ipv4 = val.to_string(),
-            "ip6" => a.ipv6 = val.to_string(),
-            "mac-address" => a.mac = val.to_string(),
-            "link-local-ip" => a.link_local.push(val.to_string()),
-            "driver-opt" => {
-                let (k, dv) = val.split_once('=').unwrap_or((val, ""));
-                a.driver_opts.insert(k.to_string(), json!(dv));
-            }
-            "gw-priority" => {
-                a.gw_priority = v::parse_i64(val).map_err(bad)?;
-            }
-            _ => return Err(bad(format!("invalid field key {key}"))),
-        }
-    }
-    Ok(a)
-}
-
-/// docker's `IsUserDefined`: anything but the built-in modes.
-fn user_defined(mode: &str) -> bool {
-    !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
-}
-
-fn endpoint_settings(a: &Attachment) -> Result<Value, BadFlag> {
-    if a.target.trim().is_empty() {
-        return Err(BadFlag::Parse("no name set for network".into()));
-    }
-    if !user_defined(&a.target) {
-        if !a.aliases.is_empty() {
-            return Err(BadFlag::Parse(
-                "network-scoped aliases are only supported for user-defined networks".into(),
-            ));
-        }
-        if !a.links.is_empty() {
-            return Err(BadFlag::Parse(
-                "links are only supported for user-defined networks".into(),
-            ));
-        }
-    }
-    let ipam = (!a.ipv4.is_empty() || !a.ipv6.is_empty() || !a.link_local.is_empty()).then(|| {
-        let mut m = Map::new();
-        if !a.ipv4.is_empty() {
-            m.insert("IPv4Address".into(), json!(a.ipv4));
-        }
-        if !a.ipv6.is_empty() {
-            m.insert("IPv6Address".into(), json!(a.ipv6));
-        }
-        if !a.link_local.is_empty() {
-            m.insert("LinkLocalIPs".into(), json!(a.link_local));
-        }
-        Value::Object(m)
-    });
-    if !a.mac.is_empty() && !v::valid_mac(&a.mac) {
-        return Err(BadFlag::Parse(format!(
-            "{} is not a valid mac address",
-            a.mac
-        )));
-    }
-    Ok(json!({
-        "IPAMConfig": ipam,
-        "Links": (!a.links.is_empty()).then_some(&a.links),
-        "Aliases": (!a.aliases.is_empty()).then_some(&a.aliases),
-        "DriverOpts": (!a.driver_opts.is_empty()).then_some(&a.driver_opts),
-        "GwPriority": a.gw_priority,
-        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": a.mac, "DNSNames": null,
-    }))
-}
-
-/// docker's `parseNetworkOpts`: the endpoint settings per network; the "old" flags
-/// (`--network-alias`, `--link`, `--ip`, ...) apply to the first network.
-fn networking(o: &ContainerOpts) -> Result<(String, Map<String, Value>), BadFlag> {
-    let h = &o.host;
-    let mut nets = o
-        .network
-        .iter()
-        .map(|n| parse_attachment(n))
-        .collect::<Result<Vec<_>, _>>()?;
-    let given = nets.len();
-    if nets.is_empty() {
-        nets.push(Attachment {
-            target: "default".into(),
-            ..Default::default()
-        });
-    }
-    let first = &mut nets[0];
-    let conflict = |what: &str| {
-        Err(BadFlag::Parse(format!(
-            "conflicting options: cannot specify both {what}"
-        )))
-    };
-    if !first.aliases.is_empty() && !h.network_alias.is_empty() {
-        return conflict("--network-alias and per-network alias");
-    }
-    if !first.ipv4.is_empty() && h.ip.is_some() {
-        return conflict("--ip and per-network IPv4 address");
-    }
-    if !first.ipv6.is_empty() && h.ip6.is_some() {
-        return conflict("--ip6 and per-network IPv6 address");
-    }
-    if !first.mac.is_empty() && h.mac_address.is_some() {
-        return conflict("--mac-address and per-network MAC address");
-    }
-    if !first.link_local.is_empty() && !h.link_local_ip.is_empty() {
-        return conflict("--link-local-ip and per-network link-local IP addresses");
-    }
-    if !h.network_alias.is_empty() {
-        first.aliases = h.network_alias.clone();
-    }
-    if user_defined(&first.target) && !h.link.is_empty() {
-        first.links = h.link.clone();
-    }
-    if let Some(ip) = h.ip.clone().filter(|s| !s.is_empty()) {
-        first.ipv4 = ip;
-    }
-    if let Some(ip) = h.ip6.clone().filter(|s| !s.is_empty()) {
-        first.ipv6 = ip;
-    }
-    if let Some(mac) = h.mac_address.clone().filter(|s| !s.is_empty()) {
-        first.mac = mac;
-    }
-    if !h.link_local_ip.is_empty() {
-        first.link_local = h.link_local_ip.clone();
-    }
-    let mode = nets[0].target.clone();
-    let mut endpoints = Map::new();
-    let (mut user, mut builtin) = (false, false);
-    for (i, a) in nets.iter().enumerate() {
-        if user_defined(&a.target) {
-            user = true;
-        } else {
-            builtin = true;
-        }
-        let ep = endpoint_settings(a)?;
-        if endpoints.contains_key(&a.target) {
-            return Err(BadFlag::Parse(format!(
-                "network {} is specified multiple times",
-                go_quoted(&a.target)
-            )));
-        }
-        // One plain network without options: docker leaves the endpoint out.
-        let empty = a.aliases.is_empty()
-            && a.links.is_empty()
-            && a.ipv4.is_empty()
-            && a.ipv6.is_empty()
-            && a.mac.is_empty()
-            && a.link_local.is_empty()
-            && a.driver_opts.is_empty()
-            && a.gw_priority == 0;
-        if i == 0 && given == 1 && empty {
-            continue;
-        }
-        endpoints.insert(a.target.clone(), ep);
-    }
-    if user && builtin {
-        return Err(BadFlag::Parse("conflicting options: cannot attach both user-defined and non-user-defined network-modes".into()));
-    }
-    Ok((mode, endpoints))
-}
-
-/// docker's `--platform` normalisation (`containerd/platforms`), for the query parameter.
-fn platform_query(p: &str) -> Result<String, BadFlag> {
-    let parts: Vec<String> = p.split('/').map(str::to_ascii_lowercase).collect();
-    let arch = |a: &str| -> (String, String) {
-        match a {
-            "x86_64" | "x86-64" | "amd64" => ("amd64".into(), String::new()),
-            "aarch64" | "arm64" => ("arm64".into(), String::new()),
-            "armhf" => ("arm".into(), "v7".into()),
-            "armel" => ("arm".into(), "v6".into()),
-            "i386" | "386" => ("386".into(), String::new()),
-            other => (other.to_string(), String::new()),
-        }
-    };
-    let bad = || {
-        BadFlag::Parse(format!(
-            "error parsing specified platform: {}: unknown operating system or architecture: invalid argument",
-            go_quoted(p)
-        ))
-    };
-    let (os, a, var) = match parts.as_slice() {
-        [one] if matches!(one.as_str(), "linux" | "windows" | "darwin" | "freebsd") => {
-            (one.clone(), "amd64".to_string(), String::new())
-        }
-        [one] => {
-            let (a, var) = arch(one);
-            ("linux".to_string(), a, var)
-        }
-        [os, a] => {
-            let (a, var) = arch(a);
-            (os.clone(), a, var)
-        }
-        [os, a, var] => (os.clone(), arch(a).0, var.clone()),
-        _ => return Err(bad()),
-    };
-    if os.is_empty() || a.is_empty() {
-        return Err(bad());
-    }
-    Ok([os, a, var]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("/"))
 }
 
 /// Builds the request; `Err` carries docker's words and exit code.
@@ -791,13 +435,29 @@ fn body(
             .ok_or_else(|| BadFlag::Parse("invalid storage option".into()))?;
         storage.insert(k.to_string(), json!(val));
     }
-    let health = healthcheck(o)?;
+    let health = healthcheck(&HealthFlags {
+        cmd: &o.health_cmd,
+        interval: &o.health_interval,
+        timeout: &o.health_timeout,
+        start_period: &o.health_start_period,
+        start_interval: &o.health_start_interval,
+        retries: o.health_retries,
+        none: o.no_healthcheck,
+    })?;
     if o.rm && !matches!(restart["Name"].as_str(), Some("no") | Some("")) {
         return Err(BadFlag::Parse(
             "conflicting options: cannot specify both --restart and --rm".into(),
         ));
     }
-    let (network_mode, endpoints) = networking(o)?;
+    let (network_mode, endpoints) = networking(&NetworkFlags {
+        networks: &o.network,
+        aliases: &h.network_alias,
+        links: &h.link,
+        ip: &h.ip,
+        ip6: &h.ip6,
+        mac: &h.mac_address,
+        link_local: &h.link_local_ip,
+    })?;
 
     let attach_given = |s: &str| h.attach.iter().any(|a| a.eq_ignore_ascii_case(s));
     let (mut att_in, mut att_out, mut att_err) = if h.attach.is_empty() {
@@ -1090,5 +750,58 @@ mod tests {
         );
         assert!(body_err(&["--restart", "on-failure:x", "busybox"])
             .contains("maximum retry count must be an integer"));
+    }
+
+    /// What docker 28 sent for `docker create busybox` (captured against a fake daemon): the
+    /// whole body, zero values included.
+    const DOCKER_CREATE_BUSYBOX: &str = concat!(
+        "{\"AttachStderr\":true,\"AttachStdin\":false,\"AttachStdout\":true,\"Cmd\":null,\"Domainname\":\"\",",
+        "\"Entrypoint\":null,\"Env\":null,\"HostConfig\":{\"AutoRemove\":false,\"Binds\":null,",
+        "\"BlkioDeviceReadBps\":[],\"BlkioDeviceReadIOps\":[],\"BlkioDeviceWriteBps\":[],",
+        "\"BlkioDeviceWriteIOps\":[],\"BlkioWeight\":0,\"BlkioWeightDevice\":[],\"CapAdd\":null,",
+        "\"CapDrop\":null,\"Cgroup\":\"\",\"CgroupParent\":\"\",\"CgroupnsMode\":\"\",\"ConsoleSize\":[0,0],",
+        "\"ContainerIDFile\":\"\",\"CpuCount\":0,\"CpuPercent\":0,\"CpuPeriod\":0,\"CpuQuota\":0,",
+        "\"CpuRealtimePeriod\":0,\"CpuRealtimeRuntime\":0,\"CpuShares\":0,\"CpusetCpus\":\"\",",
+        "\"CpusetMems\":\"\",\"DeviceCgroupRules\":null,\"DeviceRequests\":null,\"Devices\":[],\"Dns\":[],",
+        "\"DnsOptions\":[],\"DnsSearch\":[],\"ExtraHosts\":null,\"GroupAdd\":null,\"IOMaximumBandwidth\":0,",
+        "\"IOMaximumIOps\":0,\"IpcMode\":\"\",\"Isolation\":\"\",\"Links\":null,\"LogConfig\":{\"Config\":{},",
+        "\"Type\":\"\"},\"MaskedPaths\":null,\"Memory\":0,\"MemoryReservation\":0,\"MemorySwap\":0,",
+        "\"MemorySwappiness\":-1,\"NanoCpus\":0,\"NetworkMode\":\"default\",\"OomKillDisable\":false,",
+        "\"OomScoreAdj\":0,\"PidMode\":\"\",\"PidsLimit\":0,\"PortBindings\":{},\"Privileged\":false,",
+        "\"PublishAllPorts\":false,\"ReadonlyPaths\":null,\"ReadonlyRootfs\":false,",
+        "\"RestartPolicy\":{\"MaximumRetryCount\":0,\"Name\":\"no\"},\"SecurityOpt\":null,\"ShmSize\":0,",
+        "\"UTSMode\":\"\",\"Ulimits\":[],\"UsernsMode\":\"\",\"VolumeDriver\":\"\",\"VolumesFrom\":null},",
+        "\"Hostname\":\"\",\"Image\":\"busybox\",\"Labels\":{},",
+        "\"NetworkingConfig\":{\"EndpointsConfig\":{\"default\":{\"Aliases\":null,\"DNSNames\":null,",
+        "\"DriverOpts\":null,\"EndpointID\":\"\",\"Gateway\":\"\",\"GlobalIPv6Address\":\"\",",
+        "\"GlobalIPv6PrefixLen\":0,\"GwPriority\":0,\"IPAMConfig\":null,\"IPAddress\":\"\",\"IPPrefixLen\":0,",
+        "\"IPv6Gateway\":\"\",\"Links\":null,\"MacAddress\":\"\",\"NetworkID\":\"\"}}},\"OnBuild\":null,",
+        "\"OpenStdin\":false,\"StdinOnce\":false,\"Tty\":false,\"User\":\"\",\"Volumes\":{},\"WorkingDir\":\"\"}",
+    );
+
+    #[test]
+    fn plain_create_is_docker_body_field_for_field() {
+        let a = parse_run(&["busybox"]);
+        let inp = Inputs {
+            opts: &a.opts,
+            detach: false,
+            console: (0, 0),
+        };
+        let want: Value = serde_json::from_str(DOCKER_CREATE_BUSYBOX).unwrap();
+        assert_eq!(build(&inp, "create").unwrap().body, want);
+    }
+
+    #[test]
+    fn kernel_memory_is_refused_by_name() {
+        let msg = body_err(&["--kernel-memory", "4m", "busybox"]);
+        assert!(
+            msg.starts_with("wharf: --kernel-memory 4m: kernel memory limits are not supported"),
+            "{msg}"
+        );
+        let msg = body_err(&["-m", "abc", "busybox"]);
+        assert_eq!(
+            msg,
+            "invalid argument \"abc\" for \"-m, --memory\" flag: invalid size: 'abc'\n\nUsage:  wharf run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'wharf run --help' for more information"
+        );
     }
 }
