@@ -1,7 +1,9 @@
 //! One HTTP/1.1 connection per request, over a unix socket, TCP or TCP+TLS.
 //!
-//! A fresh connection per call keeps hijacked and long-lived streams (attach, wait, logs -f)
-//! from ever blocking other calls, which is also how the CLI behaves for concurrent calls.
+//! A connection whose response was read to the end goes back to a one-slot idle pool and
+//! carries the next request (as Go's transport reuses keep-alive connections for the docker
+//! CLI); everything else gets a fresh connection, so hijacked and long-lived streams (attach,
+//! wait, logs -f) never block other calls.
 
 use crate::error::ClientError;
 use crate::tls::{Connector, TlsOptions};
@@ -113,12 +115,43 @@ pub struct TraceEvent<'a> {
 /// Called after each response head (or failure).
 pub type Trace = Arc<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
 
-/// The endpoint plus how to reach it: TLS and an optional trace.
+type Sender = hyper::client::conn::http1::SendRequest<ReqBody>;
+
+/// How long an idle connection is trusted to still be open: long enough for one CLI command's
+/// calls, short enough that a long-lived client (tests, tools) reconnects after pauses in
+/// which the daemon may have restarted.
+const IDLE_REUSE: Duration = Duration::from_secs(5);
+
+/// The idle connection, if any, and when it went idle.
+type IdleSlot = Arc<std::sync::Mutex<Option<(Sender, Instant)>>>;
+
+/// A connection that can go back to the pool once its response body is fully read.
+pub(crate) struct Reuse {
+    slot: IdleSlot,
+    sender: Sender,
+}
+
+impl Reuse {
+    fn release(self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some((self.sender, Instant::now()));
+        }
+    }
+}
+
+impl std::fmt::Debug for Reuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reuse")
+    }
+}
+
+/// The endpoint plus how to reach it: TLS, an optional trace and the idle connection.
 #[derive(Clone)]
 pub(crate) struct Transport {
     pub(crate) endpoint: Endpoint,
     tls: Option<Connector>,
     trace: Option<Trace>,
+    idle: IdleSlot,
 }
 
 impl std::fmt::Debug for Transport {
@@ -146,6 +179,7 @@ impl Transport {
             endpoint,
             tls,
             trace,
+            idle: IdleSlot::default(),
         })
     }
 
@@ -237,23 +271,57 @@ impl Transport {
     ) -> Result<StreamingResponse, ClientError> {
         let start = Instant::now();
         let req = self.build(method.clone(), path, body, headers)?;
-        let resp = async {
-            let mut sender = self.connect().await?;
-            Ok::<_, ClientError>(sender.send_request(req).await?)
-        }
-        .await;
+        let resp = self.exchange(req).await;
         self.traced(
             &method,
             path,
-            resp.as_ref().ok().map(|r| r.status().as_u16()),
+            resp.as_ref().ok().map(|(r, _)| r.status().as_u16()),
             start,
         );
-        let (parts, body) = resp?.into_parts();
+        let (resp, sender) = resp?;
+        let (parts, body) = resp.into_parts();
         Ok(StreamingResponse {
             status: parts.status,
             headers: parts.headers,
             body,
+            reuse: Some(Reuse {
+                slot: self.idle.clone(),
+                sender,
+            }),
         })
+    }
+
+    /// The idle connection when it is recent and ready, else `None`.
+    async fn checkout(&self) -> Option<Sender> {
+        let idle = self.idle.lock().ok()?.take();
+        let (mut sender, since) = idle?;
+        if since.elapsed() > IDLE_REUSE || sender.is_closed() {
+            return None;
+        }
+        sender.ready().await.ok()?;
+        Some(sender)
+    }
+
+    /// Sends on the idle connection when there is one; a request the pooled connection could
+    /// not even take (closed meanwhile) goes out again on a fresh connection. A request already
+    /// written is never sent twice.
+    async fn exchange(
+        &self,
+        req: Request<ReqBody>,
+    ) -> Result<(hyper::Response<Incoming>, Sender), ClientError> {
+        let req = match self.checkout().await {
+            Some(mut sender) => match sender.try_send_request(req).await {
+                Ok(resp) => return Ok((resp, sender)),
+                Err(mut e) => match e.take_message() {
+                    Some(req) => req,
+                    None => return Err(e.into_error().into()),
+                },
+            },
+            None => req,
+        };
+        let mut sender = self.connect().await?;
+        let resp = sender.send_request(req).await?;
+        Ok((resp, sender))
     }
 
     /// `POST path` with `Connection: Upgrade` / `Upgrade: tcp`; returns the raw duplex stream
@@ -297,6 +365,7 @@ impl Transport {
                 status,
                 headers: parts.headers,
                 body,
+                reuse: None,
             }
             .collect()
             .await?;
@@ -331,12 +400,17 @@ pub struct StreamingResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Incoming,
+    /// The connection, returned to the idle pool once the body has been read to the end.
+    pub(crate) reuse: Option<Reuse>,
 }
 
 impl StreamingResponse {
-    /// Reads the whole body.
+    /// Reads the whole body; the connection is then free for the next request.
     pub async fn collect(self) -> Result<RawResponse, ClientError> {
         let body = self.body.collect().await?.to_bytes().to_vec();
+        if let Some(r) = self.reuse {
+            r.release();
+        }
         Ok(RawResponse {
             status: self.status,
             headers: self.headers,
