@@ -4,7 +4,7 @@
 
 use clap::{ArgAction, Args};
 
-/// cgroup limits, shared by `run`/`create` and (a subset) `update`.
+// cgroup limits, shared by `run`/`create` and (a subset) `update`.
 #[derive(Debug, Args, Default, Clone)]
 pub struct ResourceFlags {
     /// Memory limit
@@ -60,7 +60,7 @@ pub struct ResourceFlags {
     pub blkio_weight: Option<String>,
 }
 
-/// Everything else `run`/`create` accept that shapes the container.
+// Everything else `run`/`create` accept that shapes the container.
 #[derive(Debug, Args, Default, Clone)]
 pub struct HostFlags {
     #[command(flatten)]
