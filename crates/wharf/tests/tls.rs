@@ -269,6 +269,18 @@ async fn wharf_speaks_tls_like_docker() {
     .await;
     assert_eq!((r.code, r.stdout.trim()), (0, "99.0-tls"), "{}", r.stderr);
 
+    // A context's TLS material: ca, cert and key stored with the endpoint.
+    let spec = format!(
+        "host={mtls_host},ca={},cert={},key={}",
+        ca.display(),
+        cert.display(),
+        key.display()
+    );
+    let r = wharf(&["context", "create", "tlsctx", "--docker", &spec], &[], d).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = wharf(&["--context", "tlsctx", "version", "--format", fmt], &[], d).await;
+    assert_eq!((r.code, r.stdout.trim()), (0, "99.0-tls"), "{}", r.stderr);
+
     // A server signed by another CA is refused under --tlsverify.
     let other = d.join("other");
     let r = wharf(
