@@ -52,7 +52,14 @@ fn handle(stream: UnixStream, log: Log) {
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
         if method != "HEAD" {
-            let json = serde_json::from_slice(&body).ok();
+            let mut json: Option<Value> = serde_json::from_slice(&body).ok();
+            // docker builds `Binds` by walking a Go map: its order changes from run to run.
+            if let Some(Value::Array(b)) = json
+                .as_mut()
+                .and_then(|j| j.pointer_mut("/HostConfig/Binds"))
+            {
+                b.sort_by_key(|v| v.to_string());
+            }
             log.lock()
                 .unwrap()
                 .push((method.clone(), path.clone(), json));

@@ -150,7 +150,7 @@ pub fn parse_cpus(v: &str) -> Result<i64, String> {
             if d == 0 {
                 return Err(not_rational());
             }
-            (n * 1_000_000_000, d)
+            (n.checked_mul(1_000_000_000).ok_or_else(not_rational)?, d)
         }
         None => {
             let (neg, body) = match v.strip_prefix('-') {
@@ -167,7 +167,8 @@ pub fn parse_cpus(v: &str) -> Result<i64, String> {
             let den = 10i128
                 .checked_pow(frac.len() as u32)
                 .ok_or_else(not_rational)?;
-            (if neg { -n } else { n } * 1_000_000_000, den)
+            let n = if neg { -n } else { n };
+            (n.checked_mul(1_000_000_000).ok_or_else(not_rational)?, den)
         }
     };
     if num % den != 0 {
@@ -600,6 +601,9 @@ mod tests {
             parse_cpus("0.0000000001"),
             Err("value is too precise".into())
         );
+        // Too large for the arithmetic: an error, never an overflow.
+        assert!(parse_cpus("99999999999999999999999999999999999999").is_err());
+        assert!(parse_cpus("99999999999999999999999999999999999999/1").is_err());
     }
 
     #[test]
