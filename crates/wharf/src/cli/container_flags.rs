@@ -16,7 +16,7 @@ pub struct ResourceFlags {
     /// Memory soft limit
     #[arg(long = "memory-reservation", value_name = "bytes")]
     pub memory_reservation: Option<String>,
-    /// Kernel memory limit (refused: kernel memory limits no longer exist)
+    /// Kernel memory limit (run/create refuse it: docker would drop it silently)
     #[arg(long = "kernel-memory", value_name = "bytes")]
     pub kernel_memory: Option<String>,
     /// Number of CPUs
