@@ -72,18 +72,26 @@ impl Connector {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_err(Path::new(""), e))?;
+        // docker reads the CA file whenever one is named, even when it will not verify with it
+        // (`--tls` alone): a missing file is an error either way.
+        let ca_certs = match opts.ca.as_deref() {
+            Some(ca) => {
+                let certs = CertificateDer::pem_file_iter(ca)
+                    .map_err(|e| pem_error(ca, e))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| pem_error(ca, e))?;
+                Some((ca, certs))
+            }
+            None => None,
+        };
         let builder = if opts.verify {
-            let ca = opts.ca.as_deref().ok_or_else(|| {
+            let (ca, certs) = ca_certs.ok_or_else(|| {
                 tls_err(Path::new("ca.pem"), "no CA file given to verify the daemon")
             })?;
-            let mut roots = rustls::RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(ca)
-                .map_err(|e| pem_error(ca, e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| pem_error(ca, e))?;
             if certs.is_empty() {
                 return Err(tls_err(ca, "failed to append certificates from PEM file"));
             }
+            let mut roots = rustls::RootCertStore::empty();
             for c in certs {
                 roots.add(c).map_err(|e| tls_err(ca, e))?;
             }

@@ -317,18 +317,33 @@ async fn wharf_speaks_tls_like_docker() {
         )
     );
 
-    // --tls alone: encrypted, the server's certificate not checked (no CA given at all).
+    // --tls alone: encrypted, the server's certificate not checked. docker still reads the CA
+    // file (here one that did not sign the server), and fails when it is missing.
     let tls_only = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_host = format!("tcp://{}", tls_only.local_addr().unwrap());
     tokio::spawn(serve(tls_only, Some(acceptor(d, false)), Arc::default()));
-    let empty_home = tempfile::tempdir().unwrap();
     let r = wharf(
         &["-H", &tls_host, "--tls", "version", "--format", fmt],
+        &[("DOCKER_CERT_PATH", other.to_str().unwrap())],
+        d,
+    )
+    .await;
+    assert_eq!((r.code, r.stdout.trim()), (0, "99.0-tls"), "{}", r.stderr);
+    let empty_home = tempfile::tempdir().unwrap();
+    let r = wharf(
+        &["-H", &tls_host, "--tls", "version"],
         &[],
         empty_home.path(),
     )
     .await;
-    assert_eq!((r.code, r.stdout.trim()), (0, "99.0-tls"), "{}", r.stderr);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            "Failed to initialize: unable to resolve docker endpoint: open {}/.docker/ca.pem: no such file or directory",
+            empty_home.path().display()
+        )
+    );
 
     // TLS asked for against a plain-HTTP server: an error, never a plain request.
     let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -337,8 +352,8 @@ async fn wharf_speaks_tls_like_docker() {
     tokio::spawn(serve(plain, None, plain_seen.clone()));
     let r = wharf(
         &["-H", &plain_host, "--tls", "version"],
-        &[],
-        empty_home.path(),
+        &[("DOCKER_CERT_PATH", other.to_str().unwrap())],
+        d,
     )
     .await;
     assert_ne!(r.code, 0);
