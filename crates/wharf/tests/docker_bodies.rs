@@ -502,6 +502,9 @@ const CASES: &[&[&str]] = &[
         "c1",
     ],
     &["update", "-m", "abc", "c1"],
+    // An existing --cidfile: refused alike, nothing created.
+    &["create", "--cidfile", "cid-exists", "busybox", "true"],
+    &["run", "-d", "--cidfile", "cid-exists", "busybox", "true"],
     // Global flags.
     &["--log-level", "x", "ps"],
     &["--log-level", "error", "ps"],
@@ -524,6 +527,7 @@ fn requests_match_docker_cli() {
             std::thread::spawn(move || handle(s, l));
         }
     });
+    std::fs::write(dir.path().join("cid-exists"), "x").unwrap();
     let mut failures = Vec::new();
     for args in CASES {
         let d = run("docker", &sock, dir.path(), &log, args);

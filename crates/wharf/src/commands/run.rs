@@ -38,11 +38,18 @@ pub fn read_env_file(file: &str) -> Result<Vec<String>> {
 pub use create_body::expand_env;
 
 /// docker's `--cidfile`: refused when the file exists, written once the container exists.
-fn claim_cidfile(path: &str) -> Result<()> {
+/// `create` reports it as is (exit 1), `run` with its usage hint (125), as docker does.
+fn claim_cidfile(path: &str, command: &str) -> Result<()> {
     if std::path::Path::new(path).exists() {
+        let msg = format!(
+            "container ID file found, make sure the other container isn't running or delete {path}"
+        );
+        if command == "create" {
+            return Err(Exit::error(1, msg));
+        }
         return Err(Exit::error(
             125,
-            format!("wharf: container ID file found, make sure the other container isn't running or delete {path}"),
+            format!("wharf: {msg}\n\nRun 'wharf {command} --help' for more information"),
         ));
     }
     Ok(())
@@ -120,7 +127,7 @@ async fn create_container(
         }
     }
     if let Some(cid) = h.cidfile.as_deref().filter(|c| !c.is_empty()) {
-        claim_cidfile(cid)?;
+        claim_cidfile(cid, command)?;
     }
     let path = with_query("/containers/create", &req.query);
     let resp = match ctx.client.post_json::<Value>(&path, &req.body).await {
