@@ -556,6 +556,9 @@ const OWN: &[Case] = &[
     err_case(&["update", "--cpus", "0.5", "--memory", "64m", "eq-{t}-res"]),
     err_case(&["update", "--restart", "on-failure:2", "eq-{t}-res"]),
     case(&["rm", "-f", "eq-{t}-res"]),
+    // -a picks the streams attached: only stdout (or only stderr) comes back.
+    exact(&["run", "--rm", "-a", "stdout", "busybox", "sh", "-c", "echo out; echo err >&2"]),
+    exact(&["run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"]),
     // Refused by the CLI before any call: docker's words.
     err_case(&["run", "-m", "abc", "busybox", "true"]),
     err_case(&["run", "--ulimit", "nofile", "busybox", "true"]),
