@@ -195,6 +195,8 @@ const CASES: &[&[&str]] = &[
         "label=disable",
         "--security-opt",
         "systempaths=unconfined",
+        "--security-opt",
+        "seccomp=profile.json",
         "--ulimit",
         "nofile=1024:2048",
         "--ulimit",
@@ -528,6 +530,12 @@ fn requests_match_docker_cli() {
         }
     });
     std::fs::write(dir.path().join("cid-exists"), "x").unwrap();
+    // Keys out of order and spaced: docker sends the file compacted, order kept.
+    std::fs::write(
+        dir.path().join("profile.json"),
+        "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"architectures\": [\"SCMP_ARCH_X86_64\"]\n}\n",
+    )
+    .unwrap();
     let mut failures = Vec::new();
     for args in CASES {
         let d = run("docker", &sock, dir.path(), &log, args);

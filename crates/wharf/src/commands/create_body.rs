@@ -225,18 +225,43 @@ fn security_opts(items: &[String]) -> Result<(Option<Vec<String>>, bool), BadFla
                     io_words(&e)
                 ))
             })?;
-            let parsed: Value = serde_json::from_slice(&text).map_err(|e| {
+            serde_json::from_slice::<Value>(&text).map_err(|e| {
                 BadFlag::Parse(format!(
                     "compacting json for seccomp profile ({val}) failed: {}",
                     go_json_error(&text, &e)
                 ))
             })?;
-            out.push(format!("seccomp={parsed}"));
+            out.push(format!("seccomp={}", compact_json(&text)));
             continue;
         }
         out.push(opt.clone());
     }
     Ok(((!items.is_empty()).then_some(out), unconfined_paths))
+}
+
+/// Go's `json.Compact` of valid JSON: whitespace outside strings dropped, everything else
+/// (key order included) kept byte for byte.
+fn compact_json(text: &[u8]) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut in_str, mut escaped) = (false, false);
+    for &b in text {
+        if in_str {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else if b == b'"' {
+            in_str = true;
+            out.push(b);
+        } else if !b.is_ascii_whitespace() {
+            out.push(b);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Go's `encoding/json` words for the commonest failure (not JSON at all); serde's otherwise.
@@ -789,6 +814,14 @@ mod tests {
         };
         let want: Value = serde_json::from_str(DOCKER_CREATE_BUSYBOX).unwrap();
         assert_eq!(build(&inp, "create").unwrap().body, want);
+    }
+
+    #[test]
+    fn seccomp_profiles_are_sent_compact_in_file_order() {
+        assert_eq!(
+            compact_json(b"{\n  \"z\": [1, 2],\n  \"a\": \"x y\\\" \"\n}\n"),
+            "{\"z\":[1,2],\"a\":\"x y\\\" \"}"
+        );
     }
 
     #[test]
