@@ -43,7 +43,7 @@ impl Client {
     ) -> Result<AttachStream, ClientError> {
         let path = with_query(&format!("/containers/{}/attach", encode(id)), &opts.query());
         let path = self.versioned(&path).await?;
-        let upgraded = self.inner.endpoint.upgrade(&path, None).await?;
+        let upgraded = self.inner.transport.upgrade(&path, None).await?;
         let mut s = AttachStream::new(upgraded);
         if !opts.stdin {
             s.shutdown_write().await?;

@@ -13,6 +13,14 @@ pub enum ClientError {
     #[error("cannot connect to the daemon at {addr}: {source}")]
     Connect { addr: String, source: io::Error },
 
+    /// A TLS file (CA, certificate, key) could not be read or used.
+    #[error("{reason}")]
+    TlsConfig { path: String, reason: String },
+
+    /// The TLS handshake with the daemon failed (untrusted certificate, wrong name, ...).
+    #[error("error during connect: {addr}: {source}")]
+    Tls { addr: String, source: io::Error },
+
     /// The daemon answered with a non-success status; `message` comes from its `{"message"}` body.
     #[error("Error response from daemon: {message} (HTTP {status})")]
     Api { status: u16, message: String },

@@ -48,7 +48,7 @@ impl Client {
             path: path.clone(),
             source,
         })?;
-        let upgraded = self.inner.endpoint.upgrade(&path, Some(bytes)).await?;
+        let upgraded = self.inner.transport.upgrade(&path, Some(bytes)).await?;
         let mut s = AttachStream::new(upgraded);
         if !stdin {
             s.shutdown_write().await?;

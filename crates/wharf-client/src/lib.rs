@@ -1,6 +1,6 @@
 //! Async Engine API client for wharfd (and any Docker-compatible daemon).
 //!
-//! Owns: talking HTTP/1.1 to a daemon over a unix socket or plain TCP (TLS later), API version
+//! Owns: talking HTTP/1.1 to a daemon over a unix socket, TCP or TCP+TLS, API version
 //! negotiation as the docker CLI does it (`HEAD /_ping`, then `/vX.Y` with
 //! `min(server, 1.44)`), Docker's error bodies, stdcopy demultiplexing of logs and attach
 //! streams, and hijacked (`101 UPGRADED`) attach connections.
@@ -21,6 +21,7 @@ mod error;
 mod events;
 mod exec;
 mod stream;
+mod tls;
 mod transport;
 
 pub use attach::AttachOptions;
@@ -30,7 +31,8 @@ pub use exec::ExecInspect;
 /// Re-exported so callers of `request` need no direct `http` dependency.
 pub use http::Method;
 pub use stream::{payload_of, AttachReader, AttachStream, AttachWriter, LogStream};
-pub use transport::{Endpoint, RawResponse, StreamingResponse};
+pub use tls::TlsOptions;
+pub use transport::{Endpoint, RawResponse, StreamingResponse, Trace, TraceEvent};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -73,6 +75,8 @@ pub struct LogsOptions {
     pub tail: Option<u64>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// docker's `--details`: the extra attributes the log driver keeps (`details=1`).
+    pub details: bool,
     /// Set for a container created with `Tty: true`: its log stream is raw bytes, not stdcopy
     /// frames, and the daemon's content type does not say so (ENDPOINTS.md §3.2).
     pub tty: bool,
@@ -88,6 +92,7 @@ impl Default for LogsOptions {
             tail: None,
             since: None,
             until: None,
+            details: false,
             tty: false,
         }
     }
@@ -101,35 +106,59 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    endpoint: Endpoint,
+    transport: transport::Transport,
     version: OnceCell<ApiVersion>,
+}
+
+/// How to reach the daemon beyond its address.
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    /// TLS for `tcp://` endpoints; `None` is plain TCP.
+    pub tls: Option<TlsOptions>,
+    /// Called after every response head (docker's `-D` debug lines).
+    pub trace: Option<Trace>,
+    /// A fixed API version instead of negotiating (like `DOCKER_API_VERSION`).
+    pub version: Option<ApiVersion>,
 }
 
 impl Client {
     /// A client for `unix:///path/to.sock`, `tcp://host:port` or `http://host:port`. No
     /// connection is made until the first call.
     pub fn new(host: &str) -> Result<Client, ClientError> {
-        Ok(Client {
-            inner: Arc::new(Inner {
-                endpoint: Endpoint::parse(host)?,
-                version: OnceCell::new(),
-            }),
-        })
+        Client::with_options(host, ClientOptions::default())
     }
 
     /// A client that uses `version` and never pings to negotiate (like `DOCKER_API_VERSION`).
     pub fn with_version(host: &str, version: ApiVersion) -> Result<Client, ClientError> {
-        let cell = OnceCell::new_with(Some(version));
+        Client::with_options(
+            host,
+            ClientOptions {
+                version: Some(version),
+                ..ClientOptions::default()
+            },
+        )
+    }
+
+    /// A client with TLS, a trace or a fixed version. TLS files are read here, so a missing
+    /// CA or key fails before any connection.
+    pub fn with_options(host: &str, opts: ClientOptions) -> Result<Client, ClientError> {
+        let transport =
+            transport::Transport::new(Endpoint::parse(host)?, opts.tls.as_ref(), opts.trace)?;
         Ok(Client {
             inner: Arc::new(Inner {
-                endpoint: Endpoint::parse(host)?,
-                version: cell,
+                transport,
+                version: OnceCell::new_with(opts.version),
             }),
         })
     }
 
     pub fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
+        &self.inner.transport.endpoint
+    }
+
+    /// True when calls go over TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.inner.transport.uses_tls()
     }
 
     /// The version used in path prefixes; negotiates on first use.
@@ -153,13 +182,13 @@ impl Client {
     pub async fn ping(&self) -> Result<Ping, ClientError> {
         let mut resp = self
             .inner
-            .endpoint
+            .transport
             .send(Method::HEAD, "/_ping", transport::empty_body(), &[])
             .await?;
         if resp.status == StatusCode::NOT_FOUND || resp.status == StatusCode::METHOD_NOT_ALLOWED {
             resp = self
                 .inner
-                .endpoint
+                .transport
                 .send(Method::GET, "/_ping", transport::empty_body(), &[])
                 .await?;
         }
@@ -204,7 +233,7 @@ impl Client {
             None => (transport::empty_body(), &[]),
         };
         self.inner
-            .endpoint
+            .transport
             .send(method, &path, body, headers)
             .await?
             .collect()
@@ -226,7 +255,10 @@ impl Client {
             ),
             None => (transport::empty_body(), &[]),
         };
-        self.inner.endpoint.send(method, &path, body, headers).await
+        self.inner
+            .transport
+            .send(method, &path, body, headers)
+            .await
     }
 
     /// `GET` and decode; non-2xx becomes `ClientError::Api`.
@@ -423,6 +455,9 @@ impl Client {
         if let Some(u) = opts.until {
             q.push(format!("until={u}"));
         }
+        if opts.details {
+            q.push("details=1".into());
+        }
         let path = with_query(&format!("/containers/{}/logs", encode(id)), &q);
         let resp = self.request_streaming(Method::GET, &path, None).await?;
         if !resp.status.is_success() {
@@ -442,7 +477,7 @@ impl Client {
             path.push_str("&stdin=1");
         }
         let path = self.versioned(&path).await?;
-        let upgraded = self.inner.endpoint.upgrade(&path, None).await?;
+        let upgraded = self.inner.transport.upgrade(&path, None).await?;
         let mut s = AttachStream::new(upgraded);
         if !stdin {
             s.shutdown_write().await?;
@@ -471,12 +506,27 @@ impl Client {
         changes: &[String],
         message: Option<&str>,
     ) -> Result<String, ClientError> {
+        self.import_image_on(tar, repo, tag, changes, message, None)
+            .await
+    }
+
+    /// As `import_image_with`, for a platform (`--platform linux/arm64`).
+    pub async fn import_image_on(
+        &self,
+        tar: Vec<u8>,
+        repo: &str,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+        platform: Option<&str>,
+    ) -> Result<String, ClientError> {
         let body = futures_util::stream::iter(
             tar.chunks(32 * 1024)
                 .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
                 .collect::<Vec<_>>(),
         );
-        self.import(body, repo, tag, changes, message).await
+        self.import(body, repo, tag, changes, message, platform)
+            .await
     }
 
     /// As `import_image`, with the tar produced by a stream.
@@ -489,7 +539,7 @@ impl Client {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
     {
-        self.import(tar, repo, tag, &[], None).await
+        self.import(tar, repo, tag, &[], None, None).await
     }
 
     async fn import<S>(
@@ -499,6 +549,7 @@ impl Client {
         tag: Option<&str>,
         changes: &[String],
         message: Option<&str>,
+        platform: Option<&str>,
     ) -> Result<String, ClientError>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
@@ -516,10 +567,13 @@ impl Client {
         if let Some(m) = message {
             q.push(format!("message={}", encode(m)));
         }
+        if let Some(p) = platform.filter(|p| !p.is_empty()) {
+            q.push(format!("platform={}", encode(p)));
+        }
         let path = self.versioned(&with_query("/images/create", &q)).await?;
         let raw = self
             .inner
-            .endpoint
+            .transport
             .send(
                 Method::POST,
                 &path,

@@ -522,3 +522,66 @@ async fn connect_failure_is_a_transport_error() {
     assert!(matches!(e, ClientError::Connect { .. }), "{e}");
     assert!(!e.is_not_found());
 }
+
+/// A unix server that counts the connections it accepts; `keep_alive: false` closes each
+/// connection after one response, as a daemon that went away between two calls would.
+async fn serve_counting(keep_alive: bool) -> (Server, Arc<std::sync::atomic::AtomicUsize>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("d.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cfg = Cfg {
+        api_version: Some("1.44"),
+        seen: seen.clone(),
+    };
+    let counter = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let cfg = cfg.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(cfg.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(keep_alive)
+                    .serve_connection(TokioIo::new(s), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    let server = Server {
+        host: format!("unix://{}", sock.display()),
+        _dir: Some(dir),
+        seen,
+    };
+    (server, conns)
+}
+
+#[tokio::test]
+async fn finished_exchanges_reuse_one_connection() {
+    use std::sync::atomic::Ordering;
+    let (s, conns) = serve_counting(true).await;
+    let c = Client::new(&s.host).unwrap();
+    c.version().await.unwrap();
+    c.version().await.unwrap();
+    c.ping().await.unwrap();
+    // ping, version, version, ping: one connection.
+    assert_eq!(conns.load(Ordering::SeqCst), 1, "{:?}", s.seen());
+    // A response still being read keeps its connection; the next call opens another.
+    let held = c
+        .request_streaming(Method::GET, "/version", None)
+        .await
+        .unwrap();
+    c.version().await.unwrap();
+    assert_eq!(conns.load(Ordering::SeqCst), 2);
+    drop(held);
+
+    // A server that closes after each answer: every call still succeeds, on a new connection.
+    let (s, conns) = serve_counting(false).await;
+    let c = Client::new(&s.host).unwrap();
+    for _ in 0..3 {
+        c.version().await.unwrap();
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 4, "{:?}", s.seen());
+}

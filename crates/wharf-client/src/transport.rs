@@ -1,9 +1,12 @@
-//! One HTTP/1.1 connection per request, over a unix socket or TCP.
+//! One HTTP/1.1 connection per request, over a unix socket, TCP or TCP+TLS.
 //!
-//! A fresh connection per call keeps hijacked and long-lived streams (attach, wait, logs -f)
-//! from ever blocking other calls, which is also how the CLI behaves for concurrent calls.
+//! A connection whose response was read to the end goes back to a one-slot idle pool and
+//! carries the next request (as Go's transport reuses keep-alive connections for the docker
+//! CLI); everything else gets a fresh connection, so hijacked and long-lived streams (attach,
+//! wait, logs -f) never block other calls.
 
 use crate::error::ClientError;
+use crate::tls::{Connector, TlsOptions};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -15,6 +18,8 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) type ReqBody = UnsyncBoxBody<Bytes, io::Error>;
@@ -81,7 +86,7 @@ impl Endpoint {
         Err(bad("expected unix:///path or tcp://host:port"))
     }
 
-    fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             Endpoint::Unix(p) => format!("unix://{}", p.display()),
             Endpoint::Tcp(a) => format!("tcp://{a}"),
@@ -95,15 +100,112 @@ impl Endpoint {
             Endpoint::Tcp(a) => a,
         }
     }
+}
+
+/// One finished exchange, for `Trace` (docker's `-D` prints these).
+#[derive(Debug)]
+pub struct TraceEvent<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    /// The response status, or `None` when the exchange failed.
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+}
+
+/// Called after each response head (or failure).
+pub type Trace = Arc<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
+
+type Sender = hyper::client::conn::http1::SendRequest<ReqBody>;
+
+/// How long an idle connection is trusted to still be open: long enough for one CLI command's
+/// calls, short enough that a long-lived client (tests, tools) reconnects after pauses in
+/// which the daemon may have restarted.
+const IDLE_REUSE: Duration = Duration::from_secs(5);
+
+/// The idle connection, if any, and when it went idle.
+type IdleSlot = Arc<std::sync::Mutex<Option<(Sender, Instant)>>>;
+
+/// A connection that can go back to the pool once its response body is fully read.
+pub(crate) struct Reuse {
+    slot: IdleSlot,
+    sender: Sender,
+}
+
+impl Reuse {
+    fn release(self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some((self.sender, Instant::now()));
+        }
+    }
+}
+
+impl std::fmt::Debug for Reuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reuse")
+    }
+}
+
+/// The endpoint plus how to reach it: TLS, an optional trace and the idle connection.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    pub(crate) endpoint: Endpoint,
+    tls: Option<Connector>,
+    trace: Option<Trace>,
+    idle: IdleSlot,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Transport {
+    /// TLS applies to TCP endpoints only: a unix socket is local and never encrypted, as with
+    /// docker.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        tls: Option<&TlsOptions>,
+        trace: Option<Trace>,
+    ) -> Result<Transport, ClientError> {
+        let tls = match tls {
+            Some(o) => Some(Connector::new(o)?),
+            None => None,
+        };
+        Ok(Transport {
+            endpoint,
+            tls,
+            trace,
+            idle: IdleSlot::default(),
+        })
+    }
+
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.tls.is_some() && matches!(self.endpoint, Endpoint::Tcp(_))
+    }
+
+    fn traced(&self, method: &Method, path: &str, status: Option<u16>, start: Instant) {
+        if let Some(t) = &self.trace {
+            t(&TraceEvent {
+                method,
+                path,
+                status,
+                elapsed: start.elapsed(),
+            });
+        }
+    }
 
     async fn connect(
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, ClientError> {
         let connect_err = |source| ClientError::Connect {
-            addr: self.display(),
+            addr: self.endpoint.display(),
             source,
         };
-        match self {
+        match &self.endpoint {
             Endpoint::Unix(p) => {
                 let s = tokio::net::UnixStream::connect(p)
                     .await
@@ -116,7 +218,16 @@ impl Endpoint {
                     .map_err(connect_err)?;
                 // Small request/response exchanges: don't let Nagle add latency.
                 let _ = s.set_nodelay(true);
-                handshake(s).await
+                match &self.tls {
+                    Some(tls) => {
+                        let s = tls.connect(a, s).await.map_err(|source| ClientError::Tls {
+                            addr: self.endpoint.display(),
+                            source,
+                        })?;
+                        handshake(s).await
+                    }
+                    None => handshake(s).await,
+                }
             }
         }
     }
@@ -131,7 +242,7 @@ impl Endpoint {
         let mut b = Request::builder()
             .method(method.clone())
             .uri(path)
-            .header("host", self.host_header())
+            .header("host", self.endpoint.host_header())
             .header(
                 "user-agent",
                 concat!("wharf-client/", env!("CARGO_PKG_VERSION")),
@@ -158,15 +269,59 @@ impl Endpoint {
         body: ReqBody,
         headers: &[(&str, &str)],
     ) -> Result<StreamingResponse, ClientError> {
-        let req = self.build(method, path, body, headers)?;
-        let mut sender = self.connect().await?;
-        let resp = sender.send_request(req).await?;
+        let start = Instant::now();
+        let req = self.build(method.clone(), path, body, headers)?;
+        let resp = self.exchange(req).await;
+        self.traced(
+            &method,
+            path,
+            resp.as_ref().ok().map(|(r, _)| r.status().as_u16()),
+            start,
+        );
+        let (resp, sender) = resp?;
         let (parts, body) = resp.into_parts();
         Ok(StreamingResponse {
             status: parts.status,
             headers: parts.headers,
             body,
+            reuse: Some(Reuse {
+                slot: self.idle.clone(),
+                sender,
+            }),
         })
+    }
+
+    /// The idle connection when it is recent and ready, else `None`.
+    async fn checkout(&self) -> Option<Sender> {
+        let idle = self.idle.lock().ok()?.take();
+        let (mut sender, since) = idle?;
+        if since.elapsed() > IDLE_REUSE || sender.is_closed() {
+            return None;
+        }
+        sender.ready().await.ok()?;
+        Some(sender)
+    }
+
+    /// Sends on the idle connection when there is one; a request the pooled connection could
+    /// not even take (closed meanwhile) goes out again on a fresh connection. A request already
+    /// written is never sent twice.
+    async fn exchange(
+        &self,
+        req: Request<ReqBody>,
+    ) -> Result<(hyper::Response<Incoming>, Sender), ClientError> {
+        let req = match self.checkout().await {
+            Some(mut sender) => match sender.try_send_request(req).await {
+                Ok(resp) => return Ok((resp, sender)),
+                Err(mut e) => match e.take_message() {
+                    Some(req) => req,
+                    None => return Err(e.into_error().into()),
+                },
+            },
+            None => req,
+        };
+        let mut sender = self.connect().await?;
+        let resp = sender.send_request(req).await?;
+        Ok((resp, sender))
     }
 
     /// `POST path` with `Connection: Upgrade` / `Upgrade: tcp`; returns the raw duplex stream
@@ -190,8 +345,19 @@ impl Endpoint {
                 ("content-type", content_type),
             ],
         )?;
-        let mut sender = self.connect().await?;
-        let resp = sender.send_request(req).await?;
+        let start = Instant::now();
+        let resp = async {
+            let mut sender = self.connect().await?;
+            Ok::<_, ClientError>(sender.send_request(req).await?)
+        }
+        .await;
+        self.traced(
+            &Method::POST,
+            path,
+            resp.as_ref().ok().map(|r| r.status().as_u16()),
+            start,
+        );
+        let resp = resp?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             let status = resp.status();
             let (parts, body) = resp.into_parts();
@@ -199,6 +365,7 @@ impl Endpoint {
                 status,
                 headers: parts.headers,
                 body,
+                reuse: None,
             }
             .collect()
             .await?;
@@ -233,12 +400,17 @@ pub struct StreamingResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Incoming,
+    /// The connection, returned to the idle pool once the body has been read to the end.
+    pub(crate) reuse: Option<Reuse>,
 }
 
 impl StreamingResponse {
-    /// Reads the whole body.
+    /// Reads the whole body; the connection is then free for the next request.
     pub async fn collect(self) -> Result<RawResponse, ClientError> {
         let body = self.body.collect().await?.to_bytes().to_vec();
+        if let Some(r) = self.reuse {
+            r.release();
+        }
         Ok(RawResponse {
             status: self.status,
             headers: self.headers,

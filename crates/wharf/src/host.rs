@@ -29,6 +29,52 @@ impl Tls {
     }
 }
 
+/// The global TLS flags and the environment docker reads for them.
+#[derive(Debug, Default, Clone)]
+pub struct TlsFlags {
+    pub tls: bool,
+    pub verify: bool,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub env_tls: Option<String>,
+    pub env_verify: Option<String>,
+    pub env_cert_path: Option<String>,
+    pub env_docker_config: Option<String>,
+    pub home: Option<String>,
+}
+
+/// docker's client TLS settings: `--tlsverify` (or a non-empty `DOCKER_TLS_VERIFY`) implies
+/// `--tls` (or `DOCKER_TLS`); files default to `ca.pem`, `cert.pem`, `key.pem` in
+/// `DOCKER_CERT_PATH`, else the docker config dir (`DOCKER_CONFIG`, `~/.docker`). A default
+/// client certificate or key that does not exist is left out; one named by a flag must exist.
+pub fn flag_tls(f: &TlsFlags) -> Tls {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let verify = f.verify || set(&f.env_verify);
+    let tls = f.tls || set(&f.env_tls) || verify;
+    if !tls {
+        return Tls::default();
+    }
+    let dir = f
+        .env_cert_path
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| f.env_docker_config.clone().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("{}/.docker", f.home.as_deref().unwrap_or("/root")));
+    let default = |name: &str| format!("{}/{name}", dir.trim_end_matches('/'));
+    let optional = |flag: &Option<String>, name: &str| match flag {
+        Some(p) => Some(p.clone()),
+        None => Some(default(name)).filter(|p| Path::new(p).exists()),
+    };
+    Tls {
+        tls: true,
+        verify,
+        ca: Some(f.ca.clone().unwrap_or_else(|| default("ca.pem"))),
+        cert: optional(&f.cert, "cert.pem"),
+        key: optional(&f.key, "key.pem"),
+    }
+}
+
 /// Everything host selection looks at, so the decision is a pure function.
 #[derive(Debug, Default, Clone)]
 pub struct HostInputs {
@@ -393,6 +439,40 @@ mod tests {
         assert_eq!(resolve(&i, &store, &tls).unwrap().host, "unix:///flag.sock");
         i.flag_context = Some("ctx1".into());
         assert!(resolve(&i, &store, &tls).is_err());
+    }
+
+    #[test]
+    fn tls_defaults_follow_docker() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let none = flag_tls(&TlsFlags::default());
+        assert!(!none.enabled());
+        // DOCKER_TLS_VERIFY alone: TLS on, verified, files from DOCKER_CERT_PATH.
+        std::fs::write(dir.path().join("cert.pem"), "").unwrap();
+        let t = flag_tls(&TlsFlags {
+            env_verify: Some("1".into()),
+            env_cert_path: Some(d.clone()),
+            ..Default::default()
+        });
+        assert!(t.tls && t.verify);
+        assert_eq!(t.ca, Some(format!("{d}/ca.pem")));
+        assert_eq!(t.cert, Some(format!("{d}/cert.pem")));
+        // No key.pem in the dir: no client key (docker drops a missing default).
+        assert_eq!(t.key, None);
+        // --tls alone: encrypted, not verified; the default dir is ~/.docker.
+        let t = flag_tls(&TlsFlags {
+            tls: true,
+            home: Some("/home/u".into()),
+            ..Default::default()
+        });
+        assert!(t.tls && !t.verify);
+        assert_eq!(t.ca.as_deref(), Some("/home/u/.docker/ca.pem"));
+        // An empty DOCKER_TLS_VERIFY does not turn TLS on.
+        assert!(!flag_tls(&TlsFlags {
+            env_verify: Some(String::new()),
+            ..Default::default()
+        })
+        .enabled());
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! `wharf`: a drop-in for the docker CLI's container, image and system commands, talking to
 //! wharfd (or any Docker-compatible daemon) through `wharf-client`.
 
+// The create body is one big `json!` literal (docker's field list, read at a glance).
+#![recursion_limit = "256"]
+
 mod cli;
 mod commands;
 mod format;
 mod host;
+mod log;
+mod opts;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Cmd};
@@ -42,6 +47,10 @@ fn real_main() -> i32 {
             };
         }
     };
+    if let Err(msg) = log::configure(cli.log_level.as_deref(), cli.debug) {
+        eprintln!("{msg}");
+        return 1;
+    }
     if cli.version {
         println!("wharf version {}", env!("CARGO_PKG_VERSION"));
         return 0;

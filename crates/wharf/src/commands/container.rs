@@ -1,5 +1,6 @@
 //! `ps`, `logs`, `stop`/`restart`, `kill`, `rm`, `rename`, `wait`.
 
+use super::create_body::{self, BadFlag};
 use super::{err_out, filters_json, for_each, out, Ctx, Exit};
 use crate::cli::{KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs, StopArgs, TopArgs, UpdateArgs};
 use crate::format::{ellipsis, go_quote, truncate_id, units, Format};
@@ -206,6 +207,7 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<i32> {
         tail,
         since: time(&a.since)?,
         until: time(&a.until)?,
+        details: a.details,
         tty: false,
     };
     // As docker does: inspect first, since a TTY container's log is raw bytes, not stdcopy
@@ -368,36 +370,121 @@ pub async fn pause(ctx: &Ctx, names: &[String], verb: &str) -> Result<i32> {
     .await
 }
 
-/// `update`: the restart policy (`on-failure:N` → name + maximum retry count).
-pub async fn update(ctx: &Ctx, a: &UpdateArgs) -> Result<i32> {
-    let mut body = json!({});
-    if let Some(r) = &a.restart {
-        let (name, max) = match r.split_once(':') {
-            Some((n, m)) => (
-                n.to_string(),
-                m.parse::<i64>()
-                    .map_err(|_| Exit::error(125, format!("invalid restart policy format: {r}")))?,
+/// docker's `update` body: the resource fields it always sends (zero when not given), the
+/// restart policy (empty name when not given), `PidsLimit` only when set.
+pub fn update_body(a: &UpdateArgs) -> Result<Value> {
+    let r = &a.resources;
+    let given = a.restart.is_some()
+        || [
+            &r.memory,
+            &r.memory_swap,
+            &r.memory_reservation,
+            &r.kernel_memory,
+            &r.cpus,
+            &r.cpu_shares,
+            &r.cpu_period,
+            &r.cpu_quota,
+            &r.cpu_rt_period,
+            &r.cpu_rt_runtime,
+            &r.cpuset_cpus,
+            &r.cpuset_mems,
+            &r.pids_limit,
+            &r.blkio_weight,
+        ]
+        .iter()
+        .any(|f| f.is_some());
+    if !given {
+        return Err(Exit::error(
+            1,
+            "you must provide one or more flags when using this command",
+        ));
+    }
+    let bad = |e: BadFlag| {
+        let text = match e {
+            BadFlag::Value { flag, value, reason } => format!(
+                "invalid argument {} for \"{flag}\" flag: {reason}\n\nUsage:  wharf update [OPTIONS] CONTAINER [CONTAINER...]\n\nRun 'wharf update --help' for more information",
+                crate::opts::values::go_quoted(&value)
             ),
-            None => (r.clone(), 0),
+            BadFlag::Parse(m) => m,
         };
-        body["RestartPolicy"] = json!({"Name": name, "MaximumRetryCount": max});
+        Exit::error(125, text)
+    };
+    let mut m = create_body::resources(r).map_err(bad)?;
+    if r.pids_limit.is_none() {
+        m.insert("PidsLimit".into(), Value::Null);
     }
-    if let Some(m) = &a.memory {
-        body["Memory"] = json!(m);
+    let kernel = match &r.kernel_memory {
+        Some(s) => crate::opts::values::parse_size(s, true).map_err(|e| {
+            bad(BadFlag::Value {
+                flag: "--kernel-memory",
+                value: s.clone(),
+                reason: e,
+            })
+        })?,
+        None => 0,
+    };
+    if kernel != 0 {
+        m.insert("KernelMemory".into(), json!(kernel));
     }
-    if let Some(c) = &a.cpus {
-        body["NanoCpus"] = json!(c);
+    let restart = match &a.restart {
+        Some(p) => create_body::restart_policy(p).map_err(|e| Exit::error(1, e))?,
+        None => json!({"Name": "", "MaximumRetryCount": 0}),
+    };
+    m.insert("RestartPolicy".into(), restart);
+    for (k, v) in [
+        ("CgroupParent", json!("")),
+        ("BlkioWeightDevice", Value::Null),
+        ("BlkioDeviceReadBps", Value::Null),
+        ("BlkioDeviceWriteBps", Value::Null),
+        ("BlkioDeviceReadIOps", Value::Null),
+        ("BlkioDeviceWriteIOps", Value::Null),
+        ("Devices", Value::Null),
+        ("DeviceCgroupRules", Value::Null),
+        ("DeviceRequests", Value::Null),
+        ("MemorySwappiness", Value::Null),
+        ("OomKillDisable", Value::Null),
+        ("Ulimits", Value::Null),
+        ("CpuCount", json!(0)),
+        ("CpuPercent", json!(0)),
+        ("IOMaximumIOps", json!(0)),
+        ("IOMaximumBandwidth", json!(0)),
+    ] {
+        m.insert(k.into(), v);
     }
-    for_each(ctx, &a.containers, |name| {
+    Ok(Value::Object(m))
+}
+
+/// `update`: docker prints each updated name, then the daemon's warnings, then the errors.
+pub async fn update(ctx: &Ctx, a: &UpdateArgs) -> Result<i32> {
+    let body = update_body(a)?;
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for name in &a.containers {
         let path = format!("/containers/{}/update", encode(name));
-        let body = body.clone();
-        async move {
-            ctx.call(Method::POST, &path, Some(&body), false)
-                .await
-                .map(drop)
+        match ctx.call(Method::POST, &path, Some(&body), false).await {
+            Ok(raw) => {
+                out(format!("{name}\n").as_bytes());
+                let v: Value = raw.json(&path).unwrap_or(Value::Null);
+                warnings.extend(
+                    v.get("Warnings")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string),
+                );
+            }
+            Err(e) => errors.push(ctx.msg(&e)),
         }
-    })
-    .await
+    }
+    if !warnings.is_empty() {
+        out(format!("{}\n", warnings.join("\n")).as_bytes());
+    }
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        Err(Exit::error(1, errors.join("\n")))
+    }
 }
 
 pub async fn wait(ctx: &Ctx, names: &[String]) -> Result<i32> {
@@ -437,5 +524,68 @@ mod tests {
         let r = ps_row(&c, false);
         assert_eq!(r["ID"], "0123456789abcdef0123");
         assert_eq!(r["Command"], "\"sh -c 'while true; do sleep 1; done'\"");
+    }
+
+    fn update_args(args: &[&str]) -> UpdateArgs {
+        use clap::Parser;
+        let mut argv = vec!["wharf", "update"];
+        argv.extend_from_slice(args);
+        match crate::cli::Cli::try_parse_from(argv).map(|c| c.cmd) {
+            Ok(Some(crate::cli::Cmd::Update(a))) => a,
+            other => panic!("not an update: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn update_body_is_dockers() {
+        // docker 28's body for `update --restart always c1` (captured against a fake daemon).
+        let want = json!({"BlkioDeviceReadBps": null, "BlkioDeviceReadIOps": null,
+            "BlkioDeviceWriteBps": null, "BlkioDeviceWriteIOps": null, "BlkioWeight": 0,
+            "BlkioWeightDevice": null, "CgroupParent": "", "CpuCount": 0, "CpuPercent": 0,
+            "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+            "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "", "DeviceCgroupRules": null,
+            "DeviceRequests": null, "Devices": null, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
+            "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null,
+            "NanoCpus": 0, "OomKillDisable": null, "PidsLimit": null,
+            "RestartPolicy": {"MaximumRetryCount": 0, "Name": "always"}, "Ulimits": null});
+        assert_eq!(
+            update_body(&update_args(&["--restart", "always", "c1"])).unwrap(),
+            want
+        );
+        let b = update_body(&update_args(&[
+            "--memory",
+            "16m",
+            "--cpus",
+            "1.5",
+            "--pids-limit",
+            "5",
+            "--memory-swap",
+            "-1",
+            "c1",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                &b["Memory"],
+                &b["NanoCpus"],
+                &b["PidsLimit"],
+                &b["MemorySwap"]
+            ),
+            (
+                &json!(16 << 20),
+                &json!(1_500_000_000i64),
+                &json!(5),
+                &json!(-1)
+            )
+        );
+        assert_eq!(
+            b["RestartPolicy"],
+            json!({"Name": "", "MaximumRetryCount": 0})
+        );
+        let e = update_body(&update_args(&["c1"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "you must provide one or more flags when using this command"
+        );
     }
 }

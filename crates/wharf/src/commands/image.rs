@@ -193,7 +193,14 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     };
     let id = ctx
         .client
-        .import_image_with(tar, &repo, tag.as_deref(), &a.change, a.message.as_deref())
+        .import_image_on(
+            tar,
+            &repo,
+            tag.as_deref(),
+            &a.change,
+            a.message.as_deref(),
+            a.platform.as_deref(),
+        )
         .await
         .map_err(|e| ctx.err(1, &e))?;
     out(format!("{id}\n").as_bytes());

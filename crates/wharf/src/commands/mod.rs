@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod context;
+pub mod create_body;
 pub mod events;
 pub mod exec;
 pub mod image;
@@ -12,12 +13,14 @@ pub mod system;
 pub mod tty;
 
 use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
-use crate::host::{self, HostInputs, Tls};
+use crate::host::{self, HostInputs};
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::io::Write;
-use wharf_client::{Client, ClientError, Method, RawResponse};
+use wharf_client::{
+    Client, ClientError, ClientOptions, Method, RawResponse, TlsOptions, Trace, TraceEvent,
+};
 
 /// An error that already carries docker's wording and exit code.
 #[derive(Debug)]
@@ -73,21 +76,77 @@ impl Ctx {
             env_docker_host: env("DOCKER_HOST"),
             env_wharf_context: env("WHARF_CONTEXT"),
         };
-        let flag_tls = Tls {
+        let flag_tls = host::flag_tls(&host::TlsFlags {
             tls: cli.tls,
             verify: cli.tlsverify,
             ca: cli.tlscacert.clone(),
             cert: cli.tlscert.clone(),
             key: cli.tlskey.clone(),
-        };
+            env_tls: env("DOCKER_TLS"),
+            env_verify: env("DOCKER_TLS_VERIFY"),
+            env_cert_path: env("DOCKER_CERT_PATH"),
+            env_docker_config: env("DOCKER_CONFIG"),
+            home: env("HOME"),
+        });
         let target = host::resolve(&inputs, &host::Store::from_env(), &flag_tls)?;
-        if target.tls.enabled() && !target.host.starts_with("unix://") {
+        let tls = target.tls.enabled().then(|| TlsOptions {
+            verify: target.tls.verify,
+            ca: target.tls.ca.as_ref().map(Into::into),
+            cert: target.tls.cert.as_ref().map(Into::into),
+            key: target.tls.key.as_ref().map(Into::into),
+        });
+        let trace: Option<Trace> = crate::log::enabled(crate::log::Level::Debug).then(|| {
+            std::sync::Arc::new(|ev: &TraceEvent<'_>| {
+                let status = ev
+                    .status
+                    .map_or_else(|| "failed".to_string(), |s| s.to_string());
+                crate::log::log(
+                    crate::log::Level::Debug,
+                    &format!(
+                        "{} {} -> {status} ({:.1}ms)",
+                        ev.method,
+                        ev.path,
+                        ev.elapsed.as_secs_f64() * 1000.0
+                    ),
+                );
+            }) as Trace
+        });
+        let options = ClientOptions {
+            tls,
+            trace,
+            version: None,
+        };
+        let client = Client::with_options(&target.host, options).map_err(|e| match e {
+            ClientError::TlsConfig { reason, .. } => Exit::error(
+                1,
+                format!("Failed to initialize: unable to resolve docker endpoint: {reason}"),
+            ),
+            other => anyhow::Error::new(other),
+        })?;
+        if target.tls.enabled() && !client.uses_tls() && !target.host.starts_with("unix://") {
+            // Never fall back to plain TCP when TLS was asked for.
             bail!(
-                "TLS connections to {} are not supported yet: wharfd serves only unix sockets",
+                "TLS was requested but {} is not a TCP endpoint",
                 target.host
             );
         }
-        let client = Client::new(&target.host)?;
+        crate::log::log(
+            crate::log::Level::Debug,
+            &format!(
+                "daemon endpoint {} (context {}, TLS {})",
+                target.host,
+                target.context,
+                if client.uses_tls() {
+                    if target.tls.verify {
+                        "verified"
+                    } else {
+                        "unverified"
+                    }
+                } else {
+                    "off"
+                }
+            ),
+        );
         Ok(Ctx {
             client,
             host: target.host,

@@ -2,12 +2,11 @@
 //! create → attach (hijacked, before start so no output is lost) → wait (registered before
 //! start so a fast exit is not missed) → start → stream until the daemon closes → exit code.
 
-use super::{err_out, out, streams, tty, Ctx, Exit};
+use super::{create_body, err_out, out, streams, tty, Ctx, Exit};
 use crate::cli::{ContainerOpts, RunArgs, StartArgs};
-use crate::format::units;
-use anyhow::{Context as _, Result};
-use serde_json::{json, Map, Value};
-use wharf_client::{encode, AttachOptions, ClientError};
+use anyhow::Result;
+use serde_json::{json, Value};
+use wharf_client::{encode, with_query, AttachOptions, ClientError};
 
 /// docker's `toStatusError`: the exit code follows the words of the start error.
 pub fn run_exit_code(message: &str) -> i32 {
@@ -31,226 +30,115 @@ fn with_help(ctx: &Ctx, e: &ClientError, command: &str) -> anyhow::Error {
     )
 }
 
-/// The create body docker's `run`/`create` flags produce. `console` is the terminal's
-/// `(height, width)`, which docker always sends as `HostConfig.ConsoleSize`.
-pub fn create_body(
+/// `--env-file`: one `NAME=value` (or `NAME`, taken from our environment) per line.
+pub fn read_env_file(file: &str) -> Result<Vec<String>> {
+    create_body::read_kv_file(file, true)
+}
+
+pub use create_body::expand_env;
+
+/// docker's `--cidfile`: refused when the file exists, written once the container exists.
+/// `create` reports it as is (exit 1), `run` with its usage hint (125), as docker does.
+fn claim_cidfile(path: &str, command: &str) -> Result<()> {
+    if std::path::Path::new(path).exists() {
+        let msg = format!(
+            "container ID file found, make sure the other container isn't running or delete {path}"
+        );
+        if command == "create" {
+            return Err(Exit::error(1, msg));
+        }
+        return Err(Exit::error(
+            125,
+            format!("wharf: {msg}\n\nRun 'wharf {command} --help' for more information"),
+        ));
+    }
+    Ok(())
+}
+
+async fn create_container(
+    ctx: &Ctx,
     o: &ContainerOpts,
-    attach: bool,
-    console: (u16, u16),
+    detach: bool,
     command: &str,
-) -> Result<(String, Value)> {
-    let (image, cmd) = o
-        .image_and_cmd
-        .split_first()
-        .context("\"run\" requires at least 1 argument")?;
+) -> Result<String> {
     let usage = |msg: String| {
         Exit::error(
             125,
             format!("wharf: {msg}\n\nRun 'wharf {command} --help' for more information"),
         )
     };
-    let healthcheck = healthcheck(o).map_err(usage)?;
-    let restart = restart_policy(&o.restart).map_err(usage)?;
-    if o.rm && !matches!(restart["Name"].as_str(), Some("no") | Some("")) {
-        return Err(usage(
-            "conflicting options: cannot specify both --restart and --rm".to_string(),
-        ));
-    }
-    let mut env = Vec::new();
-    for file in &o.env_file {
-        env.extend(read_env_file(file)?);
-    }
-    env.extend(o.env.iter().map(|e| expand_env(e)));
-    let mut labels = Map::new();
-    for l in &o.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), Value::String(v.to_string()));
-    }
-    let mut cfg = json!({
-        "Image": image,
-        "AttachStdin": o.interactive && attach,
-        "AttachStdout": attach,
-        "AttachStderr": attach,
-        "OpenStdin": o.interactive,
-        "StdinOnce": o.interactive && attach,
-        "Tty": o.tty,
-        "Env": env,
-        "Labels": labels,
-        "HostConfig": {
-            "AutoRemove": o.rm,
-            "NetworkMode": o.network.clone().unwrap_or_else(|| "default".to_string()),
-            "RestartPolicy": restart,
-            "ConsoleSize": [console.0, console.1],
-        },
-    });
-    if let Some(init) = o.init {
-        cfg["HostConfig"]["Init"] = json!(init);
-    }
-    if let Some(h) = healthcheck {
-        cfg["Healthcheck"] = h;
-    }
-    if !cmd.is_empty() {
-        cfg["Cmd"] = json!(cmd);
-    }
-    if let Some(ep) = &o.entrypoint {
-        // docker: `--entrypoint ""` resets the image's entrypoint.
-        cfg["Entrypoint"] = json!([ep]);
-    }
-    let mut set = |key: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            cfg[key] = Value::String(v.clone());
+    let h = &o.host;
+    match h.pull.as_str() {
+        "missing" | "never" => {}
+        // Pulling needs a registry client wharf does not have yet: refuse rather than
+        // silently use whatever image is local.
+        "always" => {
+            return Err(usage(
+                "--pull=always is not supported yet: wharf cannot pull images".into(),
+            ))
         }
-    };
-    set("WorkingDir", &o.workdir);
-    set("User", &o.user);
-    set("Hostname", &o.hostname);
-    set("StopSignal", &o.stop_signal);
-    if let Some(t) = o.stop_timeout {
-        cfg["StopTimeout"] = json!(t);
-    }
-    Ok((image.clone(), cfg))
-}
-
-/// `--env-file`: one `NAME=value` (or `NAME`, taken from our environment) per line; blank
-/// lines and `#` comments are skipped.
-pub fn read_env_file(file: &str) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Exit::error(125, format!("wharf: open {file}: {e}")))?;
-    Ok(text
-        .lines()
-        .map(str::trim_start)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(expand_env)
-        .collect())
-}
-
-/// docker's `--restart` parsing (`opts.ParseRestartPolicy`).
-fn restart_policy(policy: &str) -> Result<Value, String> {
-    let (name, count) = match policy.split_once(':') {
-        Some(("", _)) => {
-            return Err(
-                "invalid restart policy format: no policy provided before colon".to_string(),
-            )
-        }
-        Some((name, count)) => (name, count),
-        None => (policy, ""),
-    };
-    let count: i64 = if count.is_empty() {
-        0
-    } else {
-        count.parse().map_err(|_| {
-            "invalid restart policy format: maximum retry count must be an integer".to_string()
-        })?
-    };
-    Ok(json!({"Name": name, "MaximumRetryCount": count}))
-}
-
-/// A Go duration flag (`30s`, `1m30s`) in nanoseconds; `None` when not given.
-fn duration_flag(flag: &str, v: &Option<String>) -> Result<Option<i64>, String> {
-    let Some(v) = v else {
-        return Ok(None);
-    };
-    let (neg, digits) = match v.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, v.strip_prefix('+').unwrap_or(v)),
-    };
-    let nanos = if digits == "0" {
-        0
-    } else {
-        match units::parse_go_duration(digits) {
-            Some(d) => d.as_nanos() as i64,
-            None if digits.chars().all(|c| c.is_ascii_digit() || c == '.') => {
-                return Err(format!(
-                    "invalid argument \"{v}\" for \"--{flag}\" flag: time: missing unit in duration \"{v}\""
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "invalid argument \"{v}\" for \"--{flag}\" flag: time: invalid duration \"{v}\""
-                ))
-            }
-        }
-    };
-    if neg && nanos != 0 {
-        return Err(format!("--{flag} cannot be negative"));
-    }
-    Ok(Some(nanos))
-}
-
-/// `Config.Healthcheck` from the `--health-*` flags, as docker's `parse` builds it: zero
-/// values are left out, `--no-healthcheck` is `{"Test":["NONE"]}`.
-fn healthcheck(o: &ContainerOpts) -> Result<Option<Value>, String> {
-    let interval = duration_flag("health-interval", &o.health_interval)?;
-    let timeout = duration_flag("health-timeout", &o.health_timeout)?;
-    let start_period = duration_flag("health-start-period", &o.health_start_period)?;
-    let start_interval = duration_flag("health-start-interval", &o.health_start_interval)?;
-    let retries = o.health_retries.unwrap_or(0);
-    let nonzero = |d: Option<i64>| d.unwrap_or(0) != 0;
-    let have = o.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
-        || nonzero(interval)
-        || nonzero(timeout)
-        || nonzero(start_period)
-        || nonzero(start_interval)
-        || retries != 0;
-    if o.no_healthcheck {
-        if have {
-            return Err("--no-healthcheck conflicts with --health-* options".to_string());
-        }
-        return Ok(Some(json!({"Test": ["NONE"]})));
-    }
-    if !have {
-        return Ok(None);
-    }
-    if retries < 0 {
-        return Err("--health-retries cannot be negative".to_string());
-    }
-    let mut h = Map::new();
-    if let Some(cmd) = o.health_cmd.as_deref().filter(|c| !c.is_empty()) {
-        h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
-    }
-    for (key, v) in [
-        ("Interval", interval),
-        ("Timeout", timeout),
-        ("StartPeriod", start_period),
-        ("StartInterval", start_interval),
-    ] {
-        if let Some(n) = v.filter(|n| *n != 0) {
-            h.insert(key.into(), json!(n));
+        other => {
+            return Err(usage(format!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        )))
         }
     }
-    if retries != 0 {
-        h.insert("Retries".into(), json!(retries));
+    if !h.disable_content_trust {
+        return Err(usage("--disable-content-trust=false: content trust (image signature verification) is not supported".into()));
     }
-    Ok(Some(Value::Object(h)))
-}
-
-/// `-e NAME` takes NAME's value from our environment, as docker does.
-pub fn expand_env(e: &str) -> String {
-    if e.contains('=') {
-        return e.to_string();
+    // docker asks the daemon's OS (from the ping) before accepting Windows-only flags.
+    let windows_only: Vec<&str> = [
+        ("--cpu-count", h.cpu_count.is_some()),
+        ("--cpu-percent", h.cpu_percent.is_some()),
+        ("--io-maxbandwidth", h.io_maxbandwidth.is_some()),
+        ("--io-maxiops", h.io_maxiops.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect();
+    if !windows_only.is_empty() {
+        let os = ctx
+            .client
+            .ping()
+            .await
+            .map_err(|e| Exit::error(1, ctx.msg(&e)))?
+            .os_type
+            .unwrap_or_default();
+        if os != "windows" {
+            let lines: Vec<String> = windows_only
+                .iter()
+                .map(|f| format!("\"{f}\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on {os}"))
+                .collect();
+            return Err(Exit::error(1, lines.join("\n")));
+        }
     }
-    match std::env::var(e) {
-        Ok(v) => format!("{e}={v}"),
-        Err(_) => e.to_string(),
-    }
-}
-
-async fn create_container(
-    ctx: &Ctx,
-    o: &ContainerOpts,
-    attach: bool,
-    command: &str,
-) -> Result<String> {
-    let (image, body) = create_body(o, attach, tty::size(), command)?;
-    let path = match &o.name {
-        Some(n) => format!("/containers/create?name={}", encode(n)),
-        None => "/containers/create".to_string(),
+    let inputs = create_body::Inputs {
+        opts: o,
+        detach,
+        console: tty::size(),
     };
-    let resp = match ctx.client.post_json::<Value>(&path, &body).await {
+    let mut req = create_body::build(&inputs, command)?;
+    if h.use_api_socket {
+        let Some(path) = ctx.host.strip_prefix("unix://") else {
+            return Err(usage(format!("flag --use-api-socket can only be used with unix sockets: docker endpoint {} incompatible", ctx.host)));
+        };
+        if let Some(Value::Array(m)) = req.body.pointer_mut("/HostConfig/Mounts") {
+            m.push(json!({"Type": "bind", "Source": path, "Target": "/var/run/docker.sock", "BindOptions": {}}));
+        }
+    }
+    if let Some(cid) = h.cidfile.as_deref().filter(|c| !c.is_empty()) {
+        claim_cidfile(cid, command)?;
+    }
+    let path = with_query("/containers/create", &req.query);
+    let resp = match ctx.client.post_json::<Value>(&path, &req.body).await {
         Ok(v) => v,
         Err(e) => {
-            if e.is_not_found() && ctx.msg(&e).contains("No such image") {
-                err_out(format!("Unable to find image '{image}' locally\n").as_bytes());
+            if e.is_not_found()
+                && ctx.msg(&e).contains("No such image")
+                && h.pull == "missing"
+                && !h.quiet
+            {
+                err_out(format!("Unable to find image '{}' locally\n", req.image).as_bytes());
             }
             let msg = ctx.msg(&e);
             // docker's `create` returns the daemon's error as is (exit 1); `run` reports it
@@ -258,10 +146,7 @@ async fn create_container(
             if command == "create" {
                 return Err(Exit::error(1, msg));
             }
-            return Err(Exit::error(
-                125,
-                format!("wharf: {msg}\n\nRun 'wharf {command} --help' for more information"),
-            ));
+            return Err(usage(msg));
         }
     };
     if let Some(warnings) = resp.get("Warnings").and_then(Value::as_array) {
@@ -269,14 +154,24 @@ async fn create_container(
             err_out(format!("WARNING: {w}\n").as_bytes());
         }
     }
-    resp.get("Id")
+    let id = resp
+        .get("Id")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| Exit::error(125, "wharf: the daemon's create answer carried no Id"))
+        .ok_or_else(|| Exit::error(125, "wharf: the daemon's create answer carried no Id"))?;
+    if let Some(cid) = h.cidfile.as_deref().filter(|c| !c.is_empty()) {
+        std::fs::write(cid, &id).map_err(|e| {
+            Exit::error(
+                125,
+                format!("wharf: failed to write the container ID to the file: {e}"),
+            )
+        })?;
+    }
+    Ok(id)
 }
 
 pub async fn create(ctx: &Ctx, o: &ContainerOpts) -> Result<i32> {
-    let id = create_container(ctx, o, true, "create").await?;
+    let id = create_container(ctx, o, false, "create").await?;
     out(format!("{id}\n").as_bytes());
     Ok(0)
 }
@@ -293,21 +188,42 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<i32> {
     if !a.detach {
         check_tty(a.opts.interactive, a.opts.tty)?;
     }
-    let id = create_container(ctx, &a.opts, !a.detach, "run").await?;
+    if a.detach && !a.opts.host.attach.is_empty() {
+        return Err(Exit::error(
+            1,
+            "conflicting options: cannot specify both --attach and --detach",
+        ));
+    }
+    let id = create_container(ctx, &a.opts, a.detach, "run").await?;
     let start_path = format!("/containers/{}/start", encode(&id));
     if a.detach {
         if let Err(e) = ctx
             .call(wharf_client::Method::POST, &start_path, None, true)
             .await
         {
+            if a.opts.rm {
+                // As below: a container that never started is not auto-removed by the daemon.
+                remove_quietly(ctx, &id).await;
+            }
             return Err(with_help(ctx, &e, "run"));
         }
         out(format!("{id}\n").as_bytes());
         return Ok(0);
     }
     let condition = if a.opts.rm { "removed" } else { "next-exit" };
+    let att = |s: &str| {
+        a.opts.host.attach.is_empty()
+            || a.opts.host.attach.iter().any(|x| x.eq_ignore_ascii_case(s))
+    };
     let plan = Plan {
-        stdin: a.opts.interactive,
+        stdin: a.opts.interactive
+            || a.opts
+                .host
+                .attach
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case("stdin")),
+        stdout: att("stdout"),
+        stderr: att("stderr"),
         tty: a.opts.tty,
         detach_keys: super::detach_keys(&a.detach_keys),
         sig_proxy: a.sig_proxy,
@@ -318,17 +234,23 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<i32> {
     if a.opts.rm && result.is_err() {
         // The daemon does not auto-remove a container that never started; docker would wait
         // for that removal forever, we remove it ourselves.
-        let path = format!("/containers/{}?force=1", encode(&id));
-        let _ = ctx
-            .call(wharf_client::Method::DELETE, &path, None, false)
-            .await;
+        remove_quietly(ctx, &id).await;
     }
     result
+}
+
+async fn remove_quietly(ctx: &Ctx, id: &str) {
+    let path = format!("/containers/{}?force=1", encode(id));
+    let _ = ctx
+        .call(wharf_client::Method::DELETE, &path, None, false)
+        .await;
 }
 
 /// What `attach_start_wait` does for `run` and `start -a`.
 struct Plan {
     stdin: bool,
+    stdout: bool,
+    stderr: bool,
     tty: bool,
     detach_keys: Option<String>,
     sig_proxy: bool,
@@ -350,20 +272,18 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
     };
     let opts = AttachOptions {
         stdin: p.stdin,
-        stdout: true,
-        stderr: true,
+        stdout: p.stdout,
+        stderr: p.stderr,
         detach_keys: p.detach_keys.clone(),
     };
-    let stream = ctx
-        .client
-        .attach_with(id, &opts)
-        .await
-        .map_err(|e| fail(&e))?;
-    let waiter = ctx
-        .client
-        .wait_registered(id, Some(p.condition))
-        .await
-        .map_err(|e| fail(&e))?;
+    // Both must be registered before the start (no output lost, a fast exit not missed); they
+    // do not depend on each other, so they travel together: one round trip instead of two.
+    let (stream, waiter) = tokio::join!(
+        ctx.client.attach_with(id, &opts),
+        ctx.client.wait_registered(id, Some(p.condition))
+    );
+    let stream = stream.map_err(|e| fail(&e))?;
+    let waiter = waiter.map_err(|e| fail(&e))?;
     // The pump runs from before the start, as docker's streamer does: piped stdin is written
     // at once (the daemon buffers it until the process exists) and no output is missed.
     let session = streams::Session {
@@ -376,6 +296,7 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
         .sig_proxy
         .then(|| streams::proxy_signals(ctx.client.clone(), id.to_string()));
     let start_path = format!("/containers/{}/start", encode(id));
+    let started = std::time::Instant::now();
     if let Err(e) = ctx
         .call(wharf_client::Method::POST, &start_path, None, true)
         .await
@@ -394,6 +315,13 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
         )
     });
     let end = pump.await.unwrap_or(streams::End::Output);
+    crate::log::log(
+        crate::log::Level::Debug,
+        &format!(
+            "[hijack] End of stdout ({:.1}ms after start was sent)",
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+    );
     tty::restore_terminal();
     if let Some(t) = monitor {
         t.abort();
@@ -406,7 +334,16 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
     {
         return Ok(0);
     }
-    match waiter.result().await {
+    let status = waiter.result().await;
+    crate::log::log(
+        crate::log::Level::Debug,
+        &format!(
+            "wait ({}) answered {:.1}ms after start was sent",
+            p.condition,
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+    );
+    match status {
         Ok(status) => {
             if let Some(msg) = status.error.as_ref().map(|e| e.message.as_str()) {
                 if !msg.is_empty() {
@@ -464,6 +401,8 @@ pub async fn start(ctx: &Ctx, a: &StartArgs) -> Result<i32> {
         check_tty(stdin, tty)?;
         let plan = Plan {
             stdin,
+            stdout: true,
+            stderr: true,
             tty,
             detach_keys: super::detach_keys(&a.detach_keys),
             // docker's `start` proxies signals only without a TTY.
@@ -512,131 +451,5 @@ mod tests {
         assert_eq!(run_exit_code("exec /etc: permission denied"), 126);
         assert_eq!(run_exit_code("read /etc: is a directory"), 126);
         assert_eq!(run_exit_code("No such image: x"), 125);
-    }
-
-    fn parse_run(args: &[&str]) -> RunArgs {
-        use clap::Parser;
-        let mut argv = vec!["wharf", "run"];
-        argv.extend_from_slice(args);
-        match crate::cli::Cli::try_parse_from(argv).map(|c| c.cmd) {
-            Ok(Some(crate::cli::Cmd::Run(a))) => a,
-            other => panic!("not a run: {other:?}"),
-        }
-    }
-
-    fn body(args: &[&str]) -> Value {
-        let a = parse_run(args);
-        create_body(&a.opts, !a.detach, (40, 120), "run").unwrap().1
-    }
-
-    fn body_err(args: &[&str]) -> String {
-        let a = parse_run(args);
-        let e = create_body(&a.opts, !a.detach, (0, 0), "run").unwrap_err();
-        let exit = e.downcast_ref::<Exit>().expect("an Exit");
-        assert_eq!(exit.code, 125);
-        exit.message.clone()
-    }
-
-    #[test]
-    fn tty_flags_match_docker_run_it() {
-        let b = body(&["-it", "--rm", "busybox", "sh"]);
-        for k in [
-            "Tty",
-            "OpenStdin",
-            "StdinOnce",
-            "AttachStdin",
-            "AttachStdout",
-        ] {
-            assert_eq!(b[k], json!(true), "{k}");
-        }
-        assert_eq!(b["HostConfig"]["ConsoleSize"], json!([40, 120]));
-        assert_eq!(b["Cmd"], json!(["sh"]));
-        // `-t` alone: a TTY without stdin.
-        let b = body(&["-t", "busybox"]);
-        assert_eq!(b["Tty"], json!(true));
-        assert_eq!(b["OpenStdin"], json!(false));
-        assert_eq!(b["AttachStdin"], json!(false));
-        // `-d -i`: stdin open but not attached.
-        let b = body(&["-d", "-i", "busybox"]);
-        assert_eq!(b["OpenStdin"], json!(true));
-        assert_eq!(b["StdinOnce"], json!(false));
-        assert_eq!(b["AttachStdout"], json!(false));
-        let a = parse_run(&["--detach-keys", "ctrl-a,x", "--sig-proxy=false", "busybox"]);
-        assert_eq!(a.detach_keys.as_deref(), Some("ctrl-a,x"));
-        assert!(!a.sig_proxy);
-        assert!(parse_run(&["busybox"]).sig_proxy);
-    }
-
-    #[test]
-    fn health_init_restart_match_docker() {
-        // The values docker 28 sent for the same flags (captured against a fake daemon).
-        let b = body(&[
-            "--health-cmd",
-            "curl x",
-            "--health-interval",
-            "30s",
-            "--health-timeout",
-            "1m30s",
-            "--health-retries",
-            "3",
-            "--health-start-period",
-            "5s",
-            "--health-start-interval",
-            "2s",
-            "--init",
-            "--restart",
-            "on-failure:3",
-            "busybox",
-            "true",
-        ]);
-        assert_eq!(
-            b["Healthcheck"],
-            json!({"Test": ["CMD-SHELL", "curl x"], "Interval": 30_000_000_000i64,
-                   "Timeout": 90_000_000_000i64, "StartPeriod": 5_000_000_000i64,
-                   "StartInterval": 2_000_000_000i64, "Retries": 3})
-        );
-        assert_eq!(b["HostConfig"]["Init"], json!(true));
-        assert_eq!(
-            b["HostConfig"]["RestartPolicy"],
-            json!({"Name": "on-failure", "MaximumRetryCount": 3})
-        );
-        let b = body(&["--no-healthcheck", "--restart", "always", "busybox"]);
-        assert_eq!(b["Healthcheck"], json!({"Test": ["NONE"]}));
-        assert_eq!(b["HostConfig"].get("Init"), None);
-        assert_eq!(
-            b["HostConfig"]["RestartPolicy"],
-            json!({"Name": "always", "MaximumRetryCount": 0})
-        );
-        let b = body(&["--init=false", "busybox"]);
-        assert_eq!(b["HostConfig"]["Init"], json!(false));
-        assert_eq!(b.get("Healthcheck"), None);
-        assert_eq!(
-            b["HostConfig"]["RestartPolicy"],
-            json!({"Name": "no", "MaximumRetryCount": 0})
-        );
-        // Only the interval: no Test, as docker leaves it to the image.
-        let b = body(&["--health-interval", "1m", "busybox"]);
-        assert_eq!(b["Healthcheck"], json!({"Interval": 60_000_000_000i64}));
-    }
-
-    #[test]
-    fn flag_errors_use_docker_words() {
-        assert!(
-            body_err(&["--no-healthcheck", "--health-retries", "2", "busybox"])
-                .starts_with("wharf: --no-healthcheck conflicts with --health-* options\n")
-        );
-        assert!(body_err(&["--rm", "--restart", "always", "busybox"])
-            .contains("conflicting options: cannot specify both --restart and --rm"));
-        assert!(body_err(&["--health-retries", "-1", "busybox"])
-            .contains("--health-retries cannot be negative"));
-        assert!(body_err(&["--health-interval", "-5s", "busybox"])
-            .contains("--health-interval cannot be negative"));
-        assert!(body_err(&["--health-interval", "5", "busybox"])
-            .contains("time: missing unit in duration \"5\""));
-        assert!(
-            body_err(&["--restart", ":3", "busybox"]).contains("no policy provided before colon")
-        );
-        assert!(body_err(&["--restart", "on-failure:x", "busybox"])
-            .contains("maximum retry count must be an integer"));
     }
 }

@@ -93,9 +93,10 @@ pub async fn info(ctx: &Ctx, format: Option<&str>) -> Result<i32> {
     };
     let mem = info.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0);
     let text = format!(
-        "Client:\n Version:    {}\n Context:    {}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n",
+        "Client:\n Version:    {}\n Context:    {}\n Debug Mode: {}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n",
         env!("CARGO_PKG_VERSION"),
         ctx.context,
+        crate::log::enabled(crate::log::Level::Debug),
         g("Containers"),
         g("ContainersRunning"),
         g("ContainersPaused"),
