@@ -265,8 +265,10 @@ async fn scenario(
     tmux.wait_text(&s1, "hello-42");
     tmux.type_line(&s1, "echo size-$(stty size | tr ' ' x)");
     tmux.wait_text(&s1, "size-40x120");
-    // Raw mode: ctrl-c is a byte for the container's shell, not a signal for the CLI.
+    // Raw mode: ctrl-c is a byte for the container's shell, not a signal for the CLI. It goes
+    // once sleep runs: a ctrl-c that reaches the shell's line editor first is just input.
     tmux.type_line(&s1, "sleep 1000");
+    wait_for_process(client, &name, "sleep 1000").await;
     tmux.key(&s1, "C-c");
     tmux.type_line(&s1, "echo after-$((1+2))-intr");
     tmux.wait_text(&s1, "after-3-intr");
@@ -566,4 +568,25 @@ async fn terminal_sessions_match_docker() {
         only_docker.is_empty() && only_wharf.is_empty(),
         "the CLIs made different calls:\nonly docker: {only_docker:#?}\nonly wharf: {only_wharf:#?}"
     );
+}
+
+/// Polls `docker top` until a process of the container runs `cmd`.
+async fn wait_for_process(client: &wharf_client::Client, container: &str, cmd: &str) {
+    let start = Instant::now();
+    loop {
+        let top: serde_json::Value = client
+            .get_json(&format!("/containers/{container}/top"))
+            .await
+            .unwrap_or_default();
+        let running = top["Processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p.as_array().and_then(|f| f.last()).and_then(|c| c.as_str()) == Some(cmd));
+        if running {
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "{container}: {cmd} never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
