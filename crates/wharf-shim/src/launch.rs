@@ -409,6 +409,11 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
         if new_netns {
             crate::netns::loopback_up(pid).context("bringing up lo")?;
         }
+        if oom_killer_disabled(&spec) {
+            disable_oom_killer(&args.runtime_root, &args.id)
+                .map_err(|e| anyhow::anyhow!(e))
+                .context("disabling the OOM killer")?;
+        }
         container
             .start()
             .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
@@ -660,6 +665,26 @@ pub fn update(
             freezer_state: None,
         })
         .map_err(|e| error_chain(&e))
+}
+
+/// `--oom-kill-disable`: libcontainer's create writes `memory.oom_control` from its own
+/// `disable_oom_killer: false`, whatever the spec says, so the shim writes it before the
+/// process starts (the same libcgroups call `docker update` uses).
+fn oom_killer_disabled(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false)
+}
+
+fn disable_oom_killer(runtime_root: &Path, id: &str) -> Result<(), String> {
+    let limits = wharf_runtime::spec::Limits {
+        oom_kill_disable: Some(true),
+        ..Default::default()
+    };
+    update(runtime_root, id, &limits)
 }
 
 /// `wharf-shim exec`: starts one process in the running container through libcontainer's

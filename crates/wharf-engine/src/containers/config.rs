@@ -106,6 +106,15 @@ pub fn merge(
     image: &ContainerConfig,
     ctx: &MergeContext<'_>,
 ) -> Result<Merged, ApiError> {
+    // dockerd gives each of the image's volumes an anonymous volume that outlives the
+    // container; without one, what the user writes there is gone at `rm`.
+    if let Some(vols) = image.volumes.as_ref().filter(|v| !v.is_empty()) {
+        let paths: Vec<&str> = vols.keys().map(String::as_str).collect();
+        return Err(invalid(format!(
+            "Wharf does not support the image's Config.Volumes ({}) yet (issue 15: volumes)",
+            paths.join(", ")
+        )));
+    }
     let mut hc = req.host_config.clone().unwrap_or_default();
     match hc.network_mode.as_str() {
         "" => hc.network_mode = "default".into(),
@@ -529,9 +538,10 @@ fn adapt_defaults(hc: &mut HostConfig, host: &HostFacts) {
     if r.cpu_shares > 0 {
         r.cpu_shares = r.cpu_shares.clamp(MIN_CPU_SHARES, MAX_CPU_SHARES);
     }
-    if r.memory > 0 && r.memory_swap == 0 && host.swap {
-        // By default, MemorySwap is set to twice the size of Memory.
-        r.memory_swap = r.memory * 2;
+    if r.memory > 0 && r.memory_swap == 0 {
+        // By default, MemorySwap is set to twice the size of Memory. Where the kernel does
+        // not account swap, dockerd shows -1 (unlimited swap), which is what runs.
+        r.memory_swap = if host.swap { r.memory * 2 } else { -1 };
     }
     if r.pids_limit.is_some_and(|p| p <= 0) {
         r.pids_limit = None;

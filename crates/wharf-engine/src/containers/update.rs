@@ -138,7 +138,10 @@ impl ContainerService {
             // A running (or paused) container gets the request's limits now, as dockerd hands
             // them to containerd; a stopped one gets them all at its next start.
             if c.is_running() && !c.is_restarting() {
-                let limits = config::limits(&wanted);
+                let mut limits = config::limits(&wanted);
+                // libcgroups rewrites memory.oom_control with every memory update: carry the
+                // container's own setting, which an update cannot change.
+                limits.oom_kill_disable = merged.oom_kill_disable.filter(|d| *d);
                 shim::request(&self.exec_dir(c.id()), &Request::Update { limits })
                     .await
                     .map_err(|e| {

@@ -90,6 +90,31 @@ fn image_defaults_and_command() {
 }
 
 #[test]
+fn an_image_with_volumes_is_refused() {
+    let mut img = image();
+    img.volumes = Some(
+        [
+            ("/data".to_string(), json!({})),
+            ("/logs".to_string(), json!({})),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let req: ContainerCreateRequest = serde_json::from_value(json!({"Image": "x"})).unwrap();
+    let ctx = MergeContext {
+        id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        host: &host(),
+        host_hostname: "thehost",
+    };
+    assert_eq!(
+        merge(&req, &img, &ctx).unwrap_err().message,
+        "Wharf does not support the image's Config.Volumes (/data, /logs) yet (issue 15: volumes)"
+    );
+    img.volumes = Some(Default::default());
+    assert!(merge(&req, &img, &ctx).is_ok());
+}
+
+#[test]
 fn dockers_defaults_show_in_host_config() {
     let m = merge_json(
         json!({"Image": "x", "HostConfig": {"Memory": 16777216}}),
@@ -104,6 +129,15 @@ fn dockers_defaults_show_in_host_config() {
     assert_eq!(hc.resources.oom_kill_disable, Some(false));
     assert_eq!(hc.network_mode, "default");
     assert_eq!(hc.log_config.r#type, "json-file");
+    let mut no_swap = host();
+    no_swap.swap = false;
+    let m = merge_json(
+        json!({"Image": "x", "HostConfig": {"Memory": 16777216}}),
+        &no_swap,
+    )
+    .unwrap();
+    assert_eq!(m.host_config.resources.memory_swap, -1);
+    assert_eq!(limits(&m.host_config.resources).memory_swap, None);
     let mut v2 = host();
     v2.cgroup_v2 = true;
     let m = merge_json(json!({"Image": "x"}), &v2).unwrap();
