@@ -31,6 +31,12 @@ pub const CREATE_TABLE: &[Field] = &[
             "the docker CLI sends it; dockerd reads Detach from the start request only",
         )),
     },
+    Field {
+        path: "Container",
+        rule: Rule::Honoured(Effect::Stored(
+            "docker-py repeats the container's id from the URL, which is what names it",
+        )),
+    },
 ];
 
 pub const START_TABLE: &[Field] = &[
