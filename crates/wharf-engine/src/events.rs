@@ -1,13 +1,13 @@
 //! The event bus: every service publishes what happened; `GET /events` subscribers get the
 //! recent past (from `since`) and then live events.
 
+use crate::error::EngineError;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc};
 use wharf_api::event::{Event, EventActor};
 use wharf_api::filters::{FilterSet, Filters};
-use wharf_api::ApiError;
 use wharf_backend::{EventStream, EventsOptions};
 
 /// Past events kept for `since` (Docker keeps 256).
@@ -96,7 +96,7 @@ impl EventBus {
         let _ = self.live.send(e);
     }
 
-    pub fn subscribe(&self, opts: EventsOptions) -> Result<EventStream, ApiError> {
+    pub fn subscribe(&self, opts: EventsOptions) -> Result<EventStream, EngineError> {
         opts.filters.check(&FILTERS)?;
         // Subscribe before copying the history, so nothing falls between the two.
         let mut rx = self.live.subscribe();

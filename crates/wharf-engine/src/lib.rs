@@ -10,6 +10,7 @@
 
 pub mod containers;
 mod ctx;
+pub mod error;
 pub mod events;
 mod exec;
 pub mod honour;
@@ -22,6 +23,8 @@ mod system;
 pub mod timefmt;
 
 pub use ctx::EngineConfig;
+use error::Cause;
+pub use error::EngineError;
 
 use bytes::Bytes;
 use containers::ContainerService;
@@ -38,23 +41,11 @@ use wharf_api::container::{
 };
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
 use wharf_api::system::{Info, Version};
-use wharf_api::ApiError;
 use wharf_backend::*;
 use wharf_storage::{ContentStore, Db, Snapshotter};
 
 /// The name Wharf's overlay snapshotter reports where Docker says `overlay2`.
 pub const STORAGE_DRIVER: &str = "wharf-overlayfs";
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("preparing {path}: {source}")]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Storage(#[from] wharf_storage::StorageError),
-}
 
 pub struct Engine {
     ctx: Arc<Ctx>,
@@ -74,8 +65,8 @@ impl Engine {
     /// Opens the stores on the data root and re-adopts every container.
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>, EngineError> {
         let io = |path: &std::path::Path| {
-            let path = path.to_path_buf();
-            move |source| EngineError::Io { path, source }
+            let op = format!("preparing {}", path.display());
+            move |source| EngineError::io(op, source)
         };
         for d in [
             cfg.data_root.clone(),
@@ -86,10 +77,20 @@ impl Engine {
             std::fs::create_dir_all(&d).map_err(io(&d))?;
         }
         containers::init::install(&cfg.data_root).map_err(io(&cfg.data_root.join("wharf-init")))?;
-        let db = Arc::new(Db::open(&cfg.data_root.join("meta.db"))?);
-        let content = Arc::new(ContentStore::open(&cfg.data_root.join("content"))?);
-        let snaps = Arc::new(Snapshotter::new(&cfg.data_root, db.clone())?);
-        let cleaned = wharf_storage::layer::cleanup_interrupted_imports(&snaps)?;
+        let storage = |op: &'static str| move |e| EngineError::storage(op, e);
+        let db = Arc::new(
+            Db::open(&cfg.data_root.join("meta.db")).map_err(storage("opening the metadata"))?,
+        );
+        let content = Arc::new(
+            ContentStore::open(&cfg.data_root.join("content"))
+                .map_err(storage("opening the content store"))?,
+        );
+        let snaps = Arc::new(
+            Snapshotter::new(&cfg.data_root, db.clone())
+                .map_err(storage("opening the snapshotter"))?,
+        );
+        let cleaned = wharf_storage::layer::cleanup_interrupted_imports(&snaps)
+            .map_err(storage("removing interrupted imports"))?;
         if cleaned > 0 {
             tracing::info!(cleaned, "removed interrupted image imports");
         }
@@ -132,7 +133,10 @@ impl Engine {
             ContainerService::new(ctx.clone(), images.clone(), ExecService::probe_hook(me))
         });
         let containers = execs.containers().clone();
-        let n = containers.restore(rebooted).await?;
+        let n = containers
+            .restore(rebooted)
+            .await
+            .map_err(|e| EngineError::storage("restoring containers", e))?;
         tracing::info!(containers = n, "restored state");
         Ok(Arc::new(Engine {
             ctx,
@@ -151,10 +155,10 @@ impl ContainersBackend for Engine {
         platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> BackendResult<ContainerCreateResponse> {
-        self.containers.create(name, platform, req).await
+        Ok(self.containers.create(name, platform, req).await?)
     }
     async fn start(&self, id: &str) -> BackendResult<()> {
-        self.containers.start(id).await
+        Ok(self.containers.start(id).await?)
     }
     async fn stop(
         &self,
@@ -162,7 +166,7 @@ impl ContainersBackend for Engine {
         signal: Option<String>,
         timeout: Option<i64>,
     ) -> BackendResult<()> {
-        self.containers.stop(id, signal, timeout).await
+        Ok(self.containers.stop(id, signal, timeout).await?)
     }
     async fn restart(
         &self,
@@ -170,16 +174,16 @@ impl ContainersBackend for Engine {
         signal: Option<String>,
         timeout: Option<i64>,
     ) -> BackendResult<()> {
-        self.containers.restart(id, signal, timeout).await
+        Ok(self.containers.restart(id, signal, timeout).await?)
     }
     async fn kill(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
-        self.containers.kill(id, signal).await
+        Ok(self.containers.kill(id, signal).await?)
     }
     async fn remove(&self, id: &str, force: bool, _remove_volumes: bool) -> BackendResult<()> {
-        self.containers.remove(id, force).await
+        Ok(self.containers.remove(id, force).await?)
     }
     async fn list(&self, opts: ListContainersOptions) -> BackendResult<Vec<ContainerSummary>> {
-        self.containers.list(opts).await
+        Ok(self.containers.list(opts).await?)
     }
     async fn inspect(&self, id: &str, size: bool) -> BackendResult<ContainerInspect> {
         let mut c = self.containers.inspect(id, size).await?;
@@ -187,43 +191,43 @@ impl ContainersBackend for Engine {
         Ok(c)
     }
     async fn rename(&self, id: &str, new_name: &str) -> BackendResult<()> {
-        self.containers.rename(id, new_name).await
+        Ok(self.containers.rename(id, new_name).await?)
     }
     async fn wait(
         &self,
         id: &str,
         condition: WaitCondition,
     ) -> BackendResult<BoxFuture<'static, WaitResponse>> {
-        self.containers.wait(id, condition).await
+        Ok(self.containers.wait(id, condition).await?)
     }
     async fn logs(&self, id: &str, opts: LogsOptions) -> BackendResult<LogsSession> {
-        self.containers.logs(id, opts).await
+        Ok(self.containers.logs(id, opts).await?)
     }
     async fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<AttachSession> {
-        self.containers.attach(id, opts).await
+        Ok(self.containers.attach(id, opts).await?)
     }
     async fn top(
         &self,
         id: &str,
         ps_args: &str,
     ) -> BackendResult<wharf_api::container::TopResponse> {
-        self.containers.top(id, ps_args).await
+        Ok(self.containers.top(id, ps_args).await?)
     }
     async fn update(
         &self,
         id: &str,
         req: wharf_api::container::ContainerUpdateRequest,
     ) -> BackendResult<wharf_api::container::ContainerUpdateResponse> {
-        self.containers.update(id, req).await
+        Ok(self.containers.update(id, req).await?)
     }
     async fn pause(&self, id: &str) -> BackendResult<()> {
-        self.containers.pause(id).await
+        Ok(self.containers.pause(id).await?)
     }
     async fn unpause(&self, id: &str) -> BackendResult<()> {
-        self.containers.unpause(id).await
+        Ok(self.containers.unpause(id).await?)
     }
     async fn resize(&self, id: &str, height: u16, width: u16) -> BackendResult<()> {
-        self.containers.resize(id, height, width).await
+        Ok(self.containers.resize(id, height, width).await?)
     }
 }
 
@@ -233,20 +237,20 @@ impl ExecBackend for Engine {
         id: &str,
         req: wharf_api::exec::ExecCreateRequest,
     ) -> BackendResult<String> {
-        self.execs.create(id, req).await
+        Ok(self.execs.create(id, req).await?)
     }
     async fn exec_start(
         &self,
         exec_id: &str,
         req: wharf_api::exec::ExecStartRequest,
     ) -> BackendResult<ExecStarted> {
-        self.execs.start(exec_id, req).await
+        Ok(self.execs.start(exec_id, req).await?)
     }
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> BackendResult<()> {
-        self.execs.resize(exec_id, height, width).await
+        Ok(self.execs.resize(exec_id, height, width).await?)
     }
     async fn exec_inspect(&self, exec_id: &str) -> BackendResult<wharf_api::exec::ExecInspect> {
-        self.execs.inspect(exec_id).await
+        Ok(self.execs.inspect(exec_id).await?)
     }
 }
 
@@ -254,24 +258,25 @@ impl ImagesBackend for Engine {
     async fn import(&self, opts: ImportOptions, body: BodyStream) -> BackendResult<String> {
         let images = self.images.clone();
         let reader = StreamReader::new(body.map(|r: Result<Bytes, std::io::Error>| r));
-        tokio::task::spawn_blocking(move || {
+        let imported = tokio::task::spawn_blocking(move || {
             let sync = SyncIoBridge::new(reader);
             images.import_blocking(&opts, sync)
         })
         .await
-        .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?
+        .map_err(|e| e.during("import task failed"))?;
+        Ok(imported?)
     }
     async fn list(&self, opts: ListImagesOptions) -> BackendResult<Vec<ImageSummary>> {
-        self.images.list(&opts)
+        Ok(self.images.list(&opts)?)
     }
     async fn inspect(&self, name: &str) -> BackendResult<ImageInspect> {
-        self.images.inspect(name)
+        Ok(self.images.inspect(name)?)
     }
     async fn history(&self, name: &str) -> BackendResult<Vec<HistoryItem>> {
-        self.images.history(name)
+        Ok(self.images.history(name)?)
     }
     async fn tag(&self, name: &str, repo: &str, tag: &str) -> BackendResult<()> {
-        self.images.tag(name, repo, tag)
+        Ok(self.images.tag(name, repo, tag)?)
     }
     async fn remove(
         &self,
@@ -280,9 +285,9 @@ impl ImagesBackend for Engine {
         no_prune: bool,
     ) -> BackendResult<Vec<ImageDeleteItem>> {
         let containers = self.containers.clone();
-        self.images.remove(name, force, no_prune, &move |id| {
+        Ok(self.images.remove(name, force, no_prune, &move |id| {
             containers.users_of_image(id)
-        })
+        })?)
     }
 }
 
@@ -294,6 +299,6 @@ impl SystemBackend for Engine {
         Ok(self.system_info())
     }
     async fn events(&self, opts: EventsOptions) -> BackendResult<EventStream> {
-        self.ctx.events.subscribe(opts)
+        Ok(self.ctx.events.subscribe(opts)?)
     }
 }

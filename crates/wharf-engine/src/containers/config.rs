@@ -9,6 +9,7 @@
 
 use super::model::ContainerSpec;
 use super::rootfs::ResolvedUser;
+use crate::error::EngineError;
 use crate::honour::create::{parse_security_opt, SecurityOpt};
 use crate::host::{parse_cpuset, HostFacts};
 use crate::ids;
@@ -16,7 +17,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use wharf_api::container::{ContainerConfig, ContainerCreateRequest, HostConfig, Resources};
-use wharf_api::ApiError;
 use wharf_runtime::spec::{
     check_sysctl, parse_device_cgroup_rule, validate_capabilities, validate_ulimits, BindMount,
     Device, Limits, Namespaces, NsMode, RlimitCeiling, Shm, SpecInput, TmpfsMount, Ulimit,
@@ -49,8 +49,8 @@ pub struct MergeContext<'a> {
     pub host_hostname: &'a str,
 }
 
-fn invalid(m: impl Into<String>) -> ApiError {
-    ApiError::invalid(m)
+fn invalid(m: impl Into<String>) -> EngineError {
+    EngineError::invalid(m)
 }
 
 fn env_key(e: &str) -> &str {
@@ -105,7 +105,7 @@ pub fn merge(
     req: &ContainerCreateRequest,
     image: &ContainerConfig,
     ctx: &MergeContext<'_>,
-) -> Result<Merged, ApiError> {
+) -> Result<Merged, EngineError> {
     // dockerd gives each of the image's volumes an anonymous volume that outlives the
     // container; without one, what the user writes there is gone at `rm`.
     if let Some(vols) = image.volumes.as_ref().filter(|v| !v.is_empty()) {
@@ -119,7 +119,7 @@ pub fn merge(
     match hc.network_mode.as_str() {
         "" => hc.network_mode = "default".into(),
         "default" | "bridge" | "none" | "host" => {}
-        other => return Err(ApiError::not_found(format!("network {other} not found"))),
+        other => return Err(EngineError::not_found(format!("network {other} not found"))),
     }
     // Clients (docker-py's `run`) read the driver back to decide how to fetch output.
     if hc.log_config.r#type.is_empty() {
@@ -211,7 +211,7 @@ pub fn merge(
 fn validate_endpoints(
     mode: &str,
     nc: Option<&wharf_api::container::NetworkingConfig>,
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     let Some(eps) = nc.and_then(|n| n.endpoints_config.as_ref()) else {
         return Ok(());
     };
@@ -228,7 +228,7 @@ fn validate_endpoints(
 }
 
 /// `Wharf cannot apply X: <why>` for a setting this host cannot enforce.
-fn unenforceable(field: &str, why: &str) -> ApiError {
+fn unenforceable(field: &str, why: &str) -> EngineError {
     invalid(format!(
         "Wharf cannot apply HostConfig.{field} on this host: {why}"
     ))
@@ -240,7 +240,7 @@ pub fn validate_resources(
     r: &mut Resources,
     host: &HostFacts,
     update: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     if r.memory_swappiness == Some(-1) {
         r.memory_swappiness = None;
     }
@@ -381,7 +381,12 @@ pub fn validate_resources(
     Ok(())
 }
 
-fn check_cpuset(requested: &str, available: &str, what: &str, words: &str) -> Result<(), ApiError> {
+fn check_cpuset(
+    requested: &str,
+    available: &str,
+    what: &str,
+    words: &str,
+) -> Result<(), EngineError> {
     if requested.is_empty() {
         return Ok(());
     }
@@ -417,7 +422,7 @@ fn ns_mode(mode: &str) -> NsMode {
 }
 
 /// The rest of dockerd's create-time checks, in its words.
-fn validate_host_config(hc: &HostConfig, host: &HostFacts) -> Result<(), ApiError> {
+fn validate_host_config(hc: &HostConfig, host: &HostFacts) -> Result<(), EngineError> {
     if hc.oom_score_adj < -1000 || hc.oom_score_adj > 1000 {
         return Err(invalid(format!(
             "Invalid value {}, range for oom score adj is [-1000, 1000]",
@@ -496,7 +501,7 @@ fn validate_host_config(hc: &HostConfig, host: &HostFacts) -> Result<(), ApiErro
     Ok(())
 }
 
-fn check_mount_destination(dest: &str) -> Result<(), ApiError> {
+fn check_mount_destination(dest: &str) -> Result<(), EngineError> {
     if !dest.starts_with('/') {
         return Err(invalid(format!(
             "invalid mount config: mount path must be absolute: {dest}"
@@ -512,7 +517,7 @@ fn check_mount_destination(dest: &str) -> Result<(), ApiError> {
 pub fn parse_extra_host(
     entry: &str,
     gateway: Option<IpAddr>,
-) -> Result<(String, String), ApiError> {
+) -> Result<(String, String), EngineError> {
     let (name, addr) = entry
         .split_once('=')
         .or_else(|| entry.split_once(':'))
@@ -636,7 +641,7 @@ pub fn spec_input(
     spec: &ContainerSpec,
     resources: &Resources,
     s: StartContext,
-) -> Result<SpecInput, ApiError> {
+) -> Result<SpecInput, EngineError> {
     let cfg = &spec.config;
     let hc = &spec.host_config;
     let env = process_env(

@@ -11,13 +11,13 @@
 
 use super::model::Status;
 use super::{blocking, lock, Container, ContainerService};
+use crate::error::EngineError;
 use crate::timefmt;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wharf_api::container::{ContainerConfig, Health, HealthConfig, HealthcheckResult};
-use wharf_api::ApiError;
 
 pub const STARTING: &str = "starting";
 pub const HEALTHY: &str = "healthy";
@@ -132,7 +132,7 @@ pub fn merge(user: Option<HealthConfig>, image: Option<&HealthConfig>) -> Option
 }
 
 /// dockerd's `validateHealthCheck`, in its words.
-pub fn validate(hc: Option<&HealthConfig>) -> Result<(), ApiError> {
+pub fn validate(hc: Option<&HealthConfig>) -> Result<(), EngineError> {
     let Some(hc) = hc else { return Ok(()) };
     for (name, v) in [
         ("Interval", hc.interval),
@@ -141,13 +141,13 @@ pub fn validate(hc: Option<&HealthConfig>) -> Result<(), ApiError> {
         ("StartInterval", hc.start_interval),
     ] {
         if v != 0 && v < MIN_DURATION_NS {
-            return Err(ApiError::invalid(format!(
+            return Err(EngineError::invalid(format!(
                 "{name} in Healthcheck cannot be less than 1ms"
             )));
         }
     }
     if hc.retries < 0 {
-        return Err(ApiError::invalid(
+        return Err(EngineError::invalid(
             "Retries in Healthcheck cannot be negative",
         ));
     }
@@ -525,7 +525,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            validate(Some(&bad)).unwrap_err().message,
+            validate(Some(&bad)).unwrap_err().message(),
             "Interval in Healthcheck cannot be less than 1ms"
         );
         let bad = HealthConfig {
@@ -533,7 +533,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            validate(Some(&bad)).unwrap_err().message,
+            validate(Some(&bad)).unwrap_err().message(),
             "Retries in Healthcheck cannot be negative"
         );
         let ok = HealthConfig {

@@ -9,12 +9,12 @@
 //! Not the exec root: hosts commonly mount `/run` `noexec`, a bind mount keeps that flag, and
 //! the container would die at its first exec with nothing but exit code 255 to show for it.
 
+use crate::error::EngineError;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use std::fs::{self, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use wharf_api::ApiError;
 use wharf_runtime::exec_lookup::resolve_in_root;
 use wharf_runtime::spec::{BindMount, SpecInput};
 
@@ -52,9 +52,9 @@ pub(crate) fn install(data_root: &Path) -> io::Result<()> {
 }
 
 /// Makes `input` start the init with the user's command as its child.
-pub(super) fn wrap(data_root: &Path, input: &mut SpecInput) -> Result<(), ApiError> {
+pub(super) fn wrap(data_root: &Path, input: &mut SpecInput) -> Result<(), EngineError> {
     create_mountpoint(&input.rootfs).map_err(|e| {
-        ApiError::internal(format!(
+        EngineError::internal(format!(
             "failed to create task for container: OCI runtime create failed: wharf-shim: \
              creating mountpoint {CONTAINER_PATH} in the rootfs: {e}: unknown"
         ))

@@ -4,10 +4,10 @@
 
 use super::model::Status;
 use super::{lock, Container, ContainerService};
+use crate::error::EngineError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use wharf_api::container::Resources;
-use wharf_api::ApiError;
 use wharf_runtime::spec::{NsMode, Shm};
 
 impl ContainerService {
@@ -16,19 +16,19 @@ impl ContainerService {
         &self,
         name: &str,
         what: &str,
-    ) -> Result<(i64, std::sync::Arc<Container>), ApiError> {
+    ) -> Result<(i64, std::sync::Arc<Container>), EngineError> {
         let donor = self
             .resolve(name)
-            .map_err(|e| ApiError::invalid(e.message))?;
+            .map_err(|e| EngineError::invalid(e.message()))?;
         let st = donor.state();
         if donor.is_restarting() {
-            return Err(ApiError::conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "container {} is restarting, wait until the container is running",
                 donor.id()
             )));
         }
         if st.status != Status::Running || st.pid <= 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "cannot join {what} of a non running container: {}",
                 donor.id()
             )));
@@ -40,7 +40,7 @@ impl ContainerService {
     pub(super) fn namespaces_to_join(
         &self,
         c: &Container,
-    ) -> Result<(NsMode, NsMode, Shm), ApiError> {
+    ) -> Result<(NsMode, NsMode, Shm), EngineError> {
         let hc = &c.spec.host_config;
         let ns =
             |pid: i64, kind: &str| NsMode::Join(PathBuf::from(format!("/proc/{pid}/ns/{kind}")));
@@ -59,7 +59,7 @@ impl ContainerService {
                 let shm = match donor.spec.host_config.ipc_mode.as_str() {
                     "host" => Shm::Bind("/dev/shm".into()),
                     "shareable" => Shm::Bind(self.exec_dir(donor.id()).join(super::SHM_DIR)),
-                    _ => return Err(ApiError::invalid(
+                    _ => return Err(EngineError::invalid(
                         "non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
                     )),
                 };
@@ -127,7 +127,7 @@ pub(super) fn check_platform(
     platform: Option<&str>,
     image_ref: &str,
     image: &crate::images::ImageConfigDoc,
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     let Some(wanted) = platform.filter(|p| !p.is_empty()) else {
         return Ok(());
     };
@@ -139,7 +139,7 @@ pub(super) fn check_platform(
         || arch == image.architecture
         || (arch == "x86_64" && image.architecture == "amd64");
     if os != image.os || !arch_matches {
-        return Err(ApiError::not_found(format!(
+        return Err(EngineError::not_found(format!(
             "image with reference {image_ref} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
         )));
     }

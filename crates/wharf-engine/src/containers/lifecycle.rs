@@ -9,6 +9,7 @@ use super::rootfs::{hosts_file, resolv_conf_with, resolve_groups, resolve_user, 
 use super::shim::{self, LaunchArgs};
 use super::signals::parse_signal;
 use super::{blocking, lock, Container, ContainerService, RunEvents};
+use crate::error::{Cause, EngineError};
 use crate::{ids, names, timefmt};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -17,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use wharf_api::container::{ContainerCreateRequest, ContainerCreateResponse, WaitResponse};
-use wharf_api::ApiError;
 use wharf_backend::{
     AttachOptions, AttachSession, LogsOptions, LogsSession, StdinSink, WaitCondition,
 };
@@ -26,8 +26,8 @@ use wharf_runtime::spec::{build_spec, NsMode};
 
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
-fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("{what}: {e}"))
+fn internal(what: &str, e: impl Cause) -> EngineError {
+    e.during(what)
 }
 
 impl ContainerService {
@@ -36,12 +36,12 @@ impl ContainerService {
         name: Option<String>,
         platform: Option<String>,
         req: ContainerCreateRequest,
-    ) -> Result<ContainerCreateResponse, ApiError> {
+    ) -> Result<ContainerCreateResponse, EngineError> {
         self.warm_cgroup_lock();
         let warnings = Vec::new();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
-                let n = names::validate(&n).map_err(ApiError::invalid)?;
+                let n = names::validate(&n).map_err(EngineError::invalid)?;
                 if let Ok(existing) = self.resolve(&format!("/{n}")) {
                     if existing.name() == n {
                         return Err(name_conflict(&n, existing.id()));
@@ -52,7 +52,7 @@ impl ContainerService {
             None => self.unused_name(),
         };
         if req.config.image.is_empty() {
-            return Err(ApiError::invalid("Config.Image is required"));
+            return Err(EngineError::invalid("Config.Image is required"));
         }
         let body = serde_json::to_value(&req).map_err(|e| internal("reading the request", e))?;
         crate::honour::check(crate::honour::create::TABLE, "Config", &body)?;
@@ -72,7 +72,7 @@ impl ContainerService {
             },
         )?;
         for d in merged.host_config.resources.devices.iter().flatten() {
-            super::devices::resolve(d).map_err(ApiError::invalid)?;
+            super::devices::resolve(d).map_err(EngineError::invalid)?;
         }
         let keep_log = logconfig::of_host_config(&merged.host_config)? != LogSettings::None;
 
@@ -137,7 +137,7 @@ impl ContainerService {
         })
         .await?;
         if let Err(e) = saved {
-            if e.kind == wharf_api::ErrorKind::Conflict {
+            if e.kind() == wharf_api::ErrorKind::Conflict {
                 let existing = self
                     .resolve(&name)
                     .map(|c| c.id().to_string())
@@ -164,7 +164,7 @@ impl ContainerService {
 
     /// hostname, hosts and resolv.conf are derived from the config at every start, so they live
     /// in the per-boot exec dir (a tmpfs, where writing them costs no disk flush).
-    fn write_etc_files(&self, c: &Container) -> Result<(), ApiError> {
+    fn write_etc_files(&self, c: &Container) -> Result<(), EngineError> {
         let dir = self.exec_dir(c.id());
         let (cfg, hc) = (&c.spec.config, &c.spec.host_config);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -191,22 +191,22 @@ impl ContainerService {
         Ok(())
     }
 
-    pub async fn start(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn start(&self, name: &str) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         let _op = c.op.lock().await;
         if c.is_running() {
-            return Err(ApiError::not_modified());
+            return Err(EngineError::not_modified());
         }
         self.mark_manually_stopped(&c, false);
         self.start_locked(&c).await
     }
 
-    pub(super) async fn start_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+    pub(super) async fn start_locked(&self, c: &Arc<Container>) -> Result<(), EngineError> {
         self.warm_cgroup_lock();
         match c.state().status {
-            Status::Running => return Err(ApiError::not_modified()),
+            Status::Running => return Err(EngineError::not_modified()),
             Status::Removing | Status::Dead => {
-                return Err(ApiError::conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "container {} is marked for removal and cannot be started",
                     c.id()
                 )))
@@ -291,7 +291,7 @@ impl ContainerService {
                 {
                     let mut st = lock(&c.state);
                     st.exit_code = code;
-                    st.error = err.message.clone();
+                    st.error = err.message().clone();
                 }
                 let _ = self.persist_state(c);
                 c.events.send_modify(|e| e.exit_code = code);
@@ -314,18 +314,18 @@ impl ContainerService {
         c: &Container,
         rootfs: &Path,
         bundle: &Path,
-    ) -> Result<i32, (i64, ApiError)> {
-        let fail = |e: ApiError| (128, e);
+    ) -> Result<i32, (i64, EngineError)> {
+        let fail = |e: EngineError| (128, e);
         let cfg = &c.spec.config;
         let hc = &c.spec.host_config;
         self.write_etc_files(c).map_err(fail)?;
-        let user = resolve_user(rootfs, &cfg.user).map_err(|m| fail(ApiError::invalid(m)))?;
+        let user = resolve_user(rootfs, &cfg.user).map_err(|m| fail(EngineError::invalid(m)))?;
         let group_add = resolve_groups(rootfs, hc.group_add.as_deref().unwrap_or(&[]))
-            .map_err(|m| fail(ApiError::invalid(m)))?;
+            .map_err(|m| fail(EngineError::invalid(m)))?;
         let (pid, ipc, shm) = self.namespaces_to_join(c).map_err(fail)?;
         let mut devices = Vec::new();
         for d in hc.resources.devices.iter().flatten() {
-            devices.extend(super::devices::resolve(d).map_err(|m| fail(ApiError::invalid(m)))?);
+            devices.extend(super::devices::resolve(d).map_err(|m| fail(EngineError::invalid(m)))?);
         }
         let private_pid = pid == NsMode::Private;
         let mut input = config::spec_input(
@@ -350,7 +350,7 @@ impl ContainerService {
         if hc.init == Some(true) && private_pid {
             super::init::wrap(&self.ctx.data_root, &mut input).map_err(fail)?;
         }
-        let spec = build_spec(&input).map_err(|e| fail(ApiError::invalid(e.to_string())))?;
+        let spec = build_spec(&input).map_err(|e| fail(EngineError::invalid(e.to_string())))?;
         let json = serde_json::to_vec(&spec).map_err(|e| fail(internal("encoding spec", e)))?;
         wharf_fs::atomic_write(&bundle.join("config.json"), &json)
             .map_err(|e| fail(internal("writing config.json", e)))?;
@@ -376,7 +376,7 @@ impl ContainerService {
         if result.ok {
             return result
                 .pid
-                .ok_or_else(|| fail(ApiError::internal("shim reported no pid")));
+                .ok_or_else(|| fail(EngineError::internal("shim reported no pid")));
         }
         let msg = result.error.unwrap_or_else(|| "unknown error".into());
         let code = match result.error_kind {
@@ -386,7 +386,7 @@ impl ContainerService {
         };
         Err((
             code,
-            ApiError::invalid(format!(
+            EngineError::invalid(format!(
                 "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
             )),
         ))
@@ -394,7 +394,7 @@ impl ContainerService {
 
     /// The files a container's output is read from: its json-file log, or with `none` the
     /// live buffer in its state dir.
-    fn log_files(&self, c: &Container) -> Result<(LogSettings, LogFiles), ApiError> {
+    fn log_files(&self, c: &Container) -> Result<(LogSettings, LogFiles), EngineError> {
         let settings = logconfig::of_host_config(&c.spec.host_config)?;
         let files = match &settings {
             LogSettings::JsonFile(j) => LogFiles {
@@ -416,7 +416,7 @@ impl ContainerService {
     fn shim_log_args(
         &self,
         c: &Container,
-    ) -> Result<(LogFiles, u64, Option<std::path::PathBuf>), ApiError> {
+    ) -> Result<(LogFiles, u64, Option<std::path::PathBuf>), EngineError> {
         let (settings, files) = self.log_files(c)?;
         let LogSettings::JsonFile(j) = settings else {
             return Ok((files, logconfig::LIVE_MAX_SIZE, None));
@@ -572,15 +572,15 @@ impl ContainerService {
     }
 
     /// `docker pause`: freezes every process of the container.
-    pub async fn pause(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn pause(&self, name: &str) -> Result<(), EngineError> {
         self.set_paused(name, true).await
     }
 
-    pub async fn unpause(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn unpause(&self, name: &str) -> Result<(), EngineError> {
         self.set_paused(name, false).await
     }
 
-    async fn set_paused(&self, name: &str, paused: bool) -> Result<(), ApiError> {
+    async fn set_paused(&self, name: &str, paused: bool) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         let _op = c.op.lock().await;
         let st = c.state();
@@ -588,7 +588,7 @@ impl ContainerService {
             return Err(not_running(c.id()));
         }
         if st.paused == paused {
-            return Err(ApiError::conflict(if paused {
+            return Err(EngineError::conflict(if paused {
                 format!("Container {} is already paused", c.id())
             } else {
                 format!("Container {} is not paused", c.id())
@@ -622,7 +622,7 @@ impl ContainerService {
         }
     }
 
-    async fn signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
+    async fn signal(&self, c: &Container, sig: i32) -> Result<(), EngineError> {
         let sent = self.send_signal(c, sig).await;
         if sent.is_ok() {
             self.emit(c, "kill", &[("signal", sig.to_string())]);
@@ -631,7 +631,7 @@ impl ContainerService {
         sent
     }
 
-    async fn send_signal(&self, c: &Container, sig: i32) -> Result<(), ApiError> {
+    async fn send_signal(&self, c: &Container, sig: i32) -> Result<(), EngineError> {
         let dir = self.exec_dir(c.id());
         let sent = shim::request(
             &dir,
@@ -686,7 +686,7 @@ impl ContainerService {
         }
     }
 
-    pub async fn kill(&self, name: &str, signal: Option<String>) -> Result<(), ApiError> {
+    pub async fn kill(&self, name: &str, signal: Option<String>) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         let sig = parse_signal(signal.as_deref().unwrap_or("SIGKILL"))?;
         // No op lock: a kill must get through while a stop is still waiting out its timeout.
@@ -712,7 +712,7 @@ impl ContainerService {
         name: &str,
         signal: Option<String>,
         timeout: Option<i64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         if c.is_restarting() {
             // Stopping a container that waits out its restart backoff cancels the restart; a
@@ -727,7 +727,7 @@ impl ContainerService {
         }
         let _op = c.op.lock().await;
         if !c.is_running() {
-            return Err(ApiError::not_modified());
+            return Err(EngineError::not_modified());
         }
         self.mark_manually_stopped(&c, true);
         self.stop_locked(&c, signal, timeout).await?;
@@ -740,7 +740,7 @@ impl ContainerService {
         c: &Arc<Container>,
         signal: Option<String>,
         timeout: Option<i64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let sig_name = signal
             .filter(|s| !s.is_empty())
             .or_else(|| c.spec.config.stop_signal.clone())
@@ -764,7 +764,7 @@ impl ContainerService {
         if Self::wait_run_end(c, Some(Duration::from_secs(30))).await {
             Ok(())
         } else {
-            Err(ApiError::internal(format!(
+            Err(EngineError::internal(format!(
                 "Cannot stop container {}: it did not exit after SIGKILL",
                 c.id()
             )))
@@ -776,7 +776,7 @@ impl ContainerService {
         name: &str,
         signal: Option<String>,
         timeout: Option<i64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         let _op = c.op.lock().await;
         if c.is_running() {
@@ -789,10 +789,10 @@ impl ContainerService {
         Ok(())
     }
 
-    pub async fn remove(&self, name: &str, force: bool) -> Result<(), ApiError> {
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         if c.is_restarting() && !force {
-            return Err(ApiError::conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
                 c.id()
             )));
@@ -804,18 +804,18 @@ impl ContainerService {
         let _op = c.op.lock().await;
         if c.is_running() {
             if !force {
-                return Err(ApiError::conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                     c.id()
                 )));
             }
             match self.signal(&c, libc::SIGKILL).await {
                 // It ended on its own meanwhile: nothing left to kill.
-                Err(e) if e.kind == wharf_api::ErrorKind::Conflict && !c.is_running() => {}
+                Err(e) if e.kind() == wharf_api::ErrorKind::Conflict && !c.is_running() => {}
                 other => other?,
             }
             if !Self::wait_run_end(&c, Some(Duration::from_secs(30))).await {
-                return Err(ApiError::internal(format!(
+                return Err(EngineError::internal(format!(
                     "Could not kill running container {}, cannot remove",
                     c.id()
                 )));
@@ -827,7 +827,7 @@ impl ContainerService {
     /// Deleting the record is the removal; the files go afterwards in the background, so the
     /// client (and a `wait?condition=removed`) is answered without waiting for unmount and
     /// `rm -rf`. A crash in between leaves a snapshot with no container, which restore removes.
-    pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+    pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), EngineError> {
         let id = c.id().to_string();
         if c.events.borrow().removed {
             return Ok(());
@@ -865,11 +865,11 @@ impl ContainerService {
         });
     }
 
-    pub async fn rename(&self, name: &str, new_name: &str) -> Result<(), ApiError> {
+    pub async fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
-        let new_name = names::validate(new_name).map_err(ApiError::invalid)?;
+        let new_name = names::validate(new_name).map_err(EngineError::invalid)?;
         if c.name() == new_name {
-            return Err(ApiError::invalid(
+            return Err(EngineError::invalid(
                 "Renaming a container with the same name as its current name",
             ));
         }
@@ -897,7 +897,7 @@ impl ContainerService {
         &self,
         name: &str,
         condition: WaitCondition,
-    ) -> Result<BoxFuture<'static, WaitResponse>, ApiError> {
+    ) -> Result<BoxFuture<'static, WaitResponse>, EngineError> {
         let c = self.resolve(name)?;
         let mut rx = c.events.subscribe();
         let now = rx.borrow().clone();
@@ -931,14 +931,14 @@ impl ContainerService {
         Ok(Box::pin(fut))
     }
 
-    pub async fn logs(&self, name: &str, opts: LogsOptions) -> Result<LogsSession, ApiError> {
+    pub async fn logs(&self, name: &str, opts: LogsOptions) -> Result<LogsSession, EngineError> {
         let c = self.resolve(name)?;
         if !opts.stdout && !opts.stderr {
-            return Err(ApiError::invalid("You must choose at least one stream"));
+            return Err(EngineError::invalid("You must choose at least one stream"));
         }
         let (settings, files) = self.log_files(&c)?;
         if settings == LogSettings::None {
-            return Err(ApiError::not_implemented(
+            return Err(EngineError::not_implemented(
                 "configured logging driver does not support reading",
             ));
         }
@@ -965,7 +965,11 @@ impl ContainerService {
         })
     }
 
-    pub async fn attach(&self, name: &str, opts: AttachOptions) -> Result<AttachSession, ApiError> {
+    pub async fn attach(
+        &self,
+        name: &str,
+        opts: AttachOptions,
+    ) -> Result<AttachSession, EngineError> {
         let c = self.resolve(name)?;
         let filter = LogFilter {
             stdout: opts.stdout,
@@ -977,7 +981,7 @@ impl ContainerService {
             (Vec::new(), files.end())
         } else if settings == LogSettings::None {
             // dockerd replays through the log driver, which `none` cannot read.
-            return Err(ApiError::not_implemented(
+            return Err(EngineError::not_implemented(
                 "configured logging driver does not support reading",
             ));
         } else {
@@ -1020,12 +1024,13 @@ impl ContainerService {
     }
 }
 
-fn not_running(id: &str) -> ApiError {
-    ApiError::conflict(format!("Container {id} is not running"))
+fn not_running(id: &str) -> EngineError {
+    EngineError::NotRunning(id.to_string())
 }
 
-fn name_conflict(name: &str, id: &str) -> ApiError {
-    ApiError::conflict(format!(
-        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
-    ))
+fn name_conflict(name: &str, id: &str) -> EngineError {
+    EngineError::NameInUse {
+        name: name.to_string(),
+        id: id.to_string(),
+    }
 }

@@ -11,8 +11,8 @@
 //! The create-time honour check calls [`validate`] on the request's `LogConfig`; a start reads
 //! the stored one with [`of_host_config`].
 
+use crate::error::EngineError;
 use std::collections::BTreeMap;
-use wharf_api::ApiError;
 
 /// The driver of a container created without one (dockerd's default `log-driver`).
 pub const DEFAULT_DRIVER: &str = "json-file";
@@ -146,13 +146,16 @@ impl JsonFile {
 }
 
 /// The settings of a created container (its LogConfig was checked at create).
-pub fn of_host_config(hc: &wharf_api::container::HostConfig) -> Result<LogSettings, ApiError> {
+pub fn of_host_config(hc: &wharf_api::container::HostConfig) -> Result<LogSettings, EngineError> {
     let config = hc.log_config.config.clone().unwrap_or_default();
     validate(&hc.log_config.r#type, &config)
 }
 
 /// Checks a LogConfig as dockerd does at create and at start; refuses what Wharf lacks.
-pub fn validate(driver: &str, config: &BTreeMap<String, String>) -> Result<LogSettings, ApiError> {
+pub fn validate(
+    driver: &str,
+    config: &BTreeMap<String, String>,
+) -> Result<LogSettings, EngineError> {
     let driver = if driver.is_empty() {
         DEFAULT_DRIVER
     } else {
@@ -201,7 +204,7 @@ pub fn validate(driver: &str, config: &BTreeMap<String, String>) -> Result<LogSe
 }
 
 /// json-file's `ValidateLogOpt`, then the value checks of its `New`, in that order.
-fn json_file(config: &BTreeMap<String, String>) -> Result<JsonFile, ApiError> {
+fn json_file(config: &BTreeMap<String, String>) -> Result<JsonFile, EngineError> {
     for key in config.keys() {
         match key.as_str() {
             "max-file" | "max-size" | "compress" | "labels" | "labels-regex" | "env"
@@ -276,8 +279,8 @@ fn json_file(config: &BTreeMap<String, String>) -> Result<JsonFile, ApiError> {
     Ok(out)
 }
 
-fn invalid(m: impl Into<String>) -> ApiError {
-    ApiError::invalid(m)
+fn invalid(m: impl Into<String>) -> EngineError {
+    EngineError::invalid(m)
 }
 
 fn compiled(re: &str) -> Option<regex::Regex> {
@@ -400,7 +403,7 @@ const TAG_FIELDS: &[&str] = &[
 ];
 
 /// Text with `{{.Field}}` actions; anything else Go's templates could do is refused.
-fn parse_tag(t: &str) -> Result<Vec<TagPart>, ApiError> {
+fn parse_tag(t: &str) -> Result<Vec<TagPart>, EngineError> {
     let mut parts = Vec::new();
     let mut rest = t;
     while let Some(open) = rest.find("{{") {
@@ -474,12 +477,12 @@ mod tests {
     fn err(driver: &str, pairs: &[(&str, &str)]) -> String {
         let e = validate(driver, &cfg(pairs)).unwrap_err();
         assert_eq!(
-            e.kind,
+            e.kind(),
             wharf_api::ErrorKind::InvalidArgument,
             "{}",
-            e.message
+            e.message()
         );
-        e.message
+        e.message()
     }
 
     fn json(pairs: &[(&str, &str)]) -> JsonFile {

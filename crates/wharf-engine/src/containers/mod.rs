@@ -23,6 +23,7 @@ mod update;
 
 use crate::ctx::Ctx;
 // The submodules talk to shims through `super::shim`.
+use crate::error::{Cause, EngineError};
 use crate::shim;
 use bytes::Bytes;
 use model::{ContainerRuntimeState, ContainerSpec};
@@ -31,7 +32,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::{mpsc, watch};
-use wharf_api::ApiError;
 
 /// Progress of a container's runs, for waiters and followers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,10 +131,10 @@ pub(crate) fn release_run_dir(exec_dir: &std::path::Path) {
 /// does not stall every other request on the two async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::internal(format!("background task failed: {e}")))
+        .map_err(|e| e.during("background task failed"))
 }
 
 /// A poisoned lock only means another task panicked mid-update; the data is still the best we
@@ -196,7 +196,7 @@ impl ContainerService {
     }
 
     /// Full id, exact name (with or without `/`), or a unique id prefix.
-    pub fn resolve(&self, name_or_id: &str) -> Result<Arc<Container>, ApiError> {
+    pub fn resolve(&self, name_or_id: &str) -> Result<Arc<Container>, EngineError> {
         let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(name_or_id) {
             return Ok(c.clone());
@@ -214,13 +214,13 @@ impl ContainerService {
                 1 => return Ok(hits[0].clone()),
                 0 => {}
                 _ => {
-                    return Err(ApiError::invalid(format!(
+                    return Err(EngineError::invalid(format!(
                         "Multiple IDs found with provided prefix: {name_or_id}"
                     )))
                 }
             }
         }
-        Err(ApiError::no_such_container(name_or_id))
+        Err(EngineError::no_such_container(name_or_id))
     }
 
     /// Containers using an image, for image removal.
@@ -306,12 +306,14 @@ impl ContainerService {
         self.exec_dir(id).join(ROOTFS_DIR)
     }
 
-    fn persist_state(&self, c: &Container) -> Result<(), ApiError> {
+    fn persist_state(&self, c: &Container) -> Result<(), EngineError> {
         let st = c.state();
-        let json = serde_json::to_string(&st).map_err(|e| ApiError::internal(e.to_string()))?;
+        let json = serde_json::to_string(&st).map_err(|e| EngineError::internal(e.to_string()))?;
         self.ctx
             .db
             .update_container_state(c.id(), &json)
-            .map_err(|e| ApiError::internal(format!("saving state of container {}: {e}", c.id())))
+            .map_err(|e| {
+                EngineError::internal(format!("saving state of container {}: {e}", c.id()))
+            })
     }
 }

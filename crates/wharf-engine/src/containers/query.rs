@@ -2,13 +2,13 @@
 
 use super::model::Status;
 use super::{Container, ContainerService};
+use crate::error::EngineError;
 use crate::timefmt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::container::{ContainerInspect, ContainerState, ContainerSummary, GraphDriver};
 use wharf_api::filters::{FilterSet, Filters};
-use wharf_api::ApiError;
 use wharf_backend::ListContainersOptions;
 
 /// `GET /containers/json` filters (moby v25 `daemon/list.go` `acceptedPsFilterTags`).
@@ -100,28 +100,28 @@ impl ContainerService {
 
     /// The values' checks of moby's `foldFilter`, in its words, before any container is looked
     /// at; returns the `is-task` choice.
-    fn check_filter_values(f: &Filters) -> Result<Option<bool>, ApiError> {
+    fn check_filter_values(f: &Filters) -> Result<Option<bool>, EngineError> {
         for v in f.get("exited") {
             if v.parse::<i64>().is_err() {
-                return Err(ApiError::invalid(format!(
+                return Err(EngineError::invalid(format!(
                     "invalid filter 'exited={v}': strconv.Atoi: parsing {v:?}: invalid syntax"
                 )));
             }
         }
         for s in f.get("status") {
             if !STATES.contains(&s.as_str()) {
-                return Err(ApiError::invalid(format!("invalid filter 'status={s}'")));
+                return Err(EngineError::invalid(format!("invalid filter 'status={s}'")));
             }
         }
         for h in f.get("health") {
             if !super::health::valid_filter_value(h) {
-                return Err(ApiError::invalid(format!(
+                return Err(EngineError::invalid(format!(
                     "unrecognized filter value for health: {h}"
                 )));
             }
         }
         if f.contains("is-task") {
-            return f.bool_or_default("is-task", false).map(Some);
+            return Ok(f.bool_or_default("is-task", false).map(Some)?);
         }
         Ok(None)
     }
@@ -170,7 +170,7 @@ impl ContainerService {
     pub async fn list(
         &self,
         opts: ListContainersOptions,
-    ) -> Result<Vec<ContainerSummary>, ApiError> {
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
         opts.filters.check(&LIST_FILTERS)?;
         let is_task = Self::check_filter_values(&opts.filters)?;
         let mut all: Vec<Arc<Container>> = self.all();
@@ -208,7 +208,7 @@ impl ContainerService {
         Ok(out)
     }
 
-    fn anchor(&self, v: &[String]) -> Result<Option<String>, ApiError> {
+    fn anchor(&self, v: &[String]) -> Result<Option<String>, EngineError> {
         match v.first() {
             Some(name) => Ok(Some(self.resolve(name)?.spec.created.clone())),
             None => Ok(None),
@@ -253,7 +253,7 @@ impl ContainerService {
         }
     }
 
-    pub async fn inspect(&self, name: &str, size: bool) -> Result<ContainerInspect, ApiError> {
+    pub async fn inspect(&self, name: &str, size: bool) -> Result<ContainerInspect, EngineError> {
         let c = self.resolve(name)?;
         let st = c.state();
         let id = c.id().to_string();
@@ -395,7 +395,7 @@ mod tests {
     fn filter_values_in_mobys_words() {
         let check = |j: &str| {
             ContainerService::check_filter_values(&Filters::parse(j).unwrap())
-                .map_err(|e| e.message)
+                .map_err(|e| e.message())
         };
         assert_eq!(
             check(r#"{"status":["up"]}"#).unwrap_err(),

@@ -2,11 +2,11 @@
 
 use super::model::Status;
 use super::{lock, Container, ContainerService};
+use crate::error::EngineError;
 use crate::timefmt;
 use std::sync::Arc;
 use std::time::Duration;
 use wharf_api::container::{HostConfig, RestartPolicy};
-use wharf_api::ApiError;
 
 pub const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -14,27 +14,29 @@ const MAX_DELAY: Duration = Duration::from_secs(60);
 const RESET_AFTER: f64 = 10.0;
 
 /// Validates the policy at create, in dockerd's words.
-pub fn validate(hc: &HostConfig) -> Result<(), ApiError> {
+pub fn validate(hc: &HostConfig) -> Result<(), EngineError> {
     let p = &hc.restart_policy;
     match p.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => {
-            return Err(ApiError::invalid(format!(
+            return Err(EngineError::invalid(format!(
                 "invalid restart policy '{other}'"
             )))
         }
     }
     if p.maximum_retry_count < 0 {
-        return Err(ApiError::invalid("invalid value for maximum retry count"));
+        return Err(EngineError::invalid(
+            "invalid value for maximum retry count",
+        ));
     }
     if p.maximum_retry_count > 0 && p.name != "on-failure" {
-        return Err(ApiError::invalid(format!(
+        return Err(EngineError::invalid(format!(
             "maximum retry count cannot be used with restart policy '{}'",
             p.name
         )));
     }
     if hc.auto_remove && !matches!(p.name.as_str(), "" | "no") {
-        return Err(ApiError::invalid(
+        return Err(EngineError::invalid(
             "can't create 'AutoRemove' container with restart policy",
         ));
     }

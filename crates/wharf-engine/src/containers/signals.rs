@@ -1,17 +1,17 @@
 //! Signal names and numbers as `docker kill -s` and `StopSignal` accept them.
 
+use crate::error::EngineError;
 use nix::sys::signal::Signal;
 use std::str::FromStr;
-use wharf_api::ApiError;
 
 /// `SIGTERM`, `TERM`, `term`, `15`.
-pub fn parse_signal(s: &str) -> Result<i32, ApiError> {
+pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
     let t = s.trim();
     if let Ok(n) = t.parse::<i32>() {
         if (1..=64).contains(&n) {
             return Ok(n);
         }
-        return Err(ApiError::invalid(format!("Invalid signal: {s}")));
+        return Err(EngineError::invalid(format!("Invalid signal: {s}")));
     }
     let upper = t.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -32,7 +32,7 @@ pub fn parse_signal(s: &str) -> Result<i32, ApiError> {
     }
     Signal::from_str(&name)
         .map(|sig| sig as i32)
-        .map_err(|_| ApiError::invalid(format!("Invalid signal: {s}")))
+        .map_err(|_| EngineError::invalid(format!("Invalid signal: {s}")))
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 //! hang up, because the shim tells a deliberate close (half-close) from a vanished wharfd (full
 //! hang-up, which leaves the container's stdin open for the next wharfd).
 
+use crate::error::EngineError;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use wharf_api::detach::{parse_detach_keys, DEFAULT_DETACH_KEYS};
-use wharf_api::ApiError;
 
 /// Copies the channel into the shim's stdin connection until a close or the end of the run.
 pub(super) async fn pump_to_shim(rx: &mut mpsc::Receiver<Bytes>, conn: &mut UnixStream) {
@@ -30,11 +30,11 @@ pub(super) async fn pump_to_shim(rx: &mut mpsc::Receiver<Bytes>, conn: &mut Unix
 
 /// The detach sequence for an attach or exec: the request's, else Docker's default. A spec
 /// that does not parse is the client's error (400), in Docker's words.
-pub(crate) fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>, EngineError> {
     match spec.filter(|s| !s.is_empty()) {
         None => Ok(DEFAULT_DETACH_KEYS.to_vec()),
         Some(s) => parse_detach_keys(s)
-            .map_err(|_| ApiError::invalid(format!("Invalid detach keys ({s}) provided"))),
+            .map_err(|_| EngineError::invalid(format!("Invalid detach keys ({s}) provided"))),
     }
 }
 
@@ -48,6 +48,6 @@ mod tests {
         assert_eq!(detach_keys(Some("")).unwrap(), DEFAULT_DETACH_KEYS);
         assert_eq!(detach_keys(Some("ctrl-x")).unwrap(), vec![24]);
         let e = detach_keys(Some("ctrl-")).unwrap_err();
-        assert_eq!(e.kind, wharf_api::ErrorKind::InvalidArgument);
+        assert_eq!(e.kind(), wharf_api::ErrorKind::InvalidArgument);
     }
 }

@@ -2,8 +2,8 @@
 //! exist inside the container. The default columns are `ps -ef`'s, as Docker shows them.
 
 use super::{blocking, ContainerService};
+use crate::error::{Cause, EngineError};
 use wharf_api::container::TopResponse;
-use wharf_api::ApiError;
 
 struct Proc {
     pid: i32,
@@ -131,13 +131,13 @@ fn ps_ef(pids: &[i32]) -> TopResponse {
 
 /// Any other `ps_args`: run the host's `ps` with them (as dockerd does) and keep the rows whose
 /// PID column names a process of the container.
-fn host_ps(ps_args: &str, pids: &[i32]) -> Result<TopResponse, ApiError> {
+fn host_ps(ps_args: &str, pids: &[i32]) -> Result<TopResponse, EngineError> {
     let out = std::process::Command::new("ps")
         .args(ps_args.split_whitespace())
         .output()
-        .map_err(|e| ApiError::internal(format!("running ps: {e}")))?;
+        .map_err(|e| e.during("running ps"))?;
     if !out.status.success() {
-        return Err(ApiError::internal(format!(
+        return Err(EngineError::internal(format!(
             "ps {ps_args} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -151,7 +151,7 @@ fn host_ps(ps_args: &str, pids: &[i32]) -> Result<TopResponse, ApiError> {
         .map(String::from)
         .collect();
     let Some(pid_col) = titles.iter().position(|t| t == "PID") else {
-        return Err(ApiError::internal(format!(
+        return Err(EngineError::internal(format!(
             "Couldn't find PID field in ps output for ps_args {ps_args:?}"
         )));
     };
@@ -172,19 +172,16 @@ fn host_ps(ps_args: &str, pids: &[i32]) -> Result<TopResponse, ApiError> {
 }
 
 impl ContainerService {
-    pub async fn top(&self, name: &str, ps_args: &str) -> Result<TopResponse, ApiError> {
+    pub async fn top(&self, name: &str, ps_args: &str) -> Result<TopResponse, EngineError> {
         let c = self.resolve(name)?;
         if !c.is_running() {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                c.id()
-            )));
+            return Err(EngineError::NotRunning(c.id().to_string()));
         }
         let cgroups_path = self.cgroups_path(&c);
         let args = ps_args.trim().to_string();
         blocking(move || {
             let pids = wharf_runtime::cgroupfs::pids(&cgroups_path).map_err(|e| {
-                ApiError::internal(format!("listing the container's processes: {e}"))
+                EngineError::internal(format!("listing the container's processes: {e}"))
             })?;
             if args.is_empty() || args == "-ef" {
                 Ok(ps_ef(&pids))

@@ -5,14 +5,14 @@ use super::config;
 use super::model::Status;
 use super::restart::validate as validate_restart;
 use super::{lock, shim, ContainerService};
+use crate::error::{Cause, EngineError};
 use wharf_api::container::{
     ContainerUpdateRequest, ContainerUpdateResponse, HostConfig, Resources,
 };
-use wharf_api::ApiError;
 use wharf_runtime::shim_proto::Request;
 
-fn cannot(id: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid(format!("Cannot update container {id}: {why}"))
+fn cannot(id: &str, why: impl std::fmt::Display) -> EngineError {
+    EngineError::invalid(format!("Cannot update container {id}: {why}"))
 }
 
 /// dockerd's `UpdateContainer`: the request's non-zero fields replace the current ones, with
@@ -103,10 +103,9 @@ impl ContainerService {
         &self,
         name: &str,
         req: ContainerUpdateRequest,
-    ) -> Result<ContainerUpdateResponse, ApiError> {
+    ) -> Result<ContainerUpdateResponse, EngineError> {
         let c = self.resolve(name)?;
-        let body = serde_json::to_value(&req)
-            .map_err(|e| ApiError::internal(format!("reading the request: {e}")))?;
+        let body = serde_json::to_value(&req).map_err(|e| e.during("reading the request"))?;
         crate::honour::check(crate::honour::update::TABLE, "", &body)?;
         let mut wanted = req.resources.clone();
         config::validate_resources(&mut wanted, &self.ctx.host, true)?;
@@ -145,7 +144,7 @@ impl ContainerService {
                 shim::request(&self.exec_dir(c.id()), &Request::Update { limits })
                     .await
                     .map_err(|e| {
-                        ApiError::internal(format!("Cannot update container {}: {e}", c.id()))
+                        EngineError::internal(format!("Cannot update container {}: {e}", c.id()))
                     })?;
             }
             Some(merged)

@@ -13,6 +13,7 @@
 mod probe;
 
 use crate::containers::{blocking, lock, Container, ContainerService};
+use crate::error::{Cause, EngineError};
 use crate::ids;
 use crate::shim::{self, exec::ExecConn, stdio::OurEnds, stdio::Stdio};
 use bytes::Bytes;
@@ -25,7 +26,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use wharf_api::exec::{ExecCreateRequest, ExecInspect, ExecProcessConfig, ExecStartRequest};
 use wharf_api::stdcopy::StdStream;
-use wharf_api::ApiError;
 use wharf_backend::{AttachSession, ExecStarted, OutputChunk, StdinSink};
 use wharf_runtime::fdpass;
 use wharf_runtime::shim_proto::{Response, StartErrorKind};
@@ -94,22 +94,21 @@ impl ExecService {
         &self.containers
     }
 
-    pub async fn create(&self, name: &str, req: ExecCreateRequest) -> Result<String, ApiError> {
-        let body = serde_json::to_value(&req)
-            .map_err(|e| ApiError::internal(format!("reading the request: {e}")))?;
+    pub async fn create(&self, name: &str, req: ExecCreateRequest) -> Result<String, EngineError> {
+        let body = serde_json::to_value(&req).map_err(|e| e.during("reading the request"))?;
         crate::honour::check(crate::honour::exec::CREATE_TABLE, "", &body)?;
         let c = self.containers.resolve(name)?;
         can_exec(&c)?;
         let cmd = req.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
-            return Err(ApiError::invalid("No exec command specified"));
+            return Err(EngineError::invalid("No exec command specified"));
         }
         let mut detach_keys = crate::containers::stdin::detach_keys(Some(&req.detach_keys))?;
         if !req.tty {
             // dockerd looks for the keys only on a terminal; piped data passes untouched.
             detach_keys.clear();
         }
-        let id = ids::new_id().map_err(|e| ApiError::internal(format!("generating an id: {e}")))?;
+        let id = ids::new_id().map_err(|e| e.during("generating an id"))?;
         self.prune();
         let (progress, _) = watch::channel(Progress::Created);
         let e = Arc::new(Exec {
@@ -135,13 +134,13 @@ impl ExecService {
         Ok(id)
     }
 
-    fn lookup(&self, id: &str) -> Result<Arc<Exec>, ApiError> {
+    fn lookup(&self, id: &str) -> Result<Arc<Exec>, EngineError> {
         self.execs
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+            .ok_or_else(|| EngineError::NoSuchExec(id.to_string()))
     }
 
     /// Forgets execs of removed containers and execs that exited long ago.
@@ -187,7 +186,7 @@ impl ExecService {
         (!live.is_empty()).then(|| live.into_iter().map(|(_, id)| id).collect())
     }
 
-    pub async fn inspect(&self, id: &str) -> Result<ExecInspect, ApiError> {
+    pub async fn inspect(&self, id: &str) -> Result<ExecInspect, EngineError> {
         let e = self.lookup(id)?;
         let st = lock(&e.state);
         let (entrypoint, arguments) = e
@@ -216,33 +215,38 @@ impl ExecService {
         })
     }
 
-    pub async fn resize(&self, id: &str, height: u16, width: u16) -> Result<(), ApiError> {
+    pub async fn resize(&self, id: &str, height: u16, width: u16) -> Result<(), EngineError> {
         let e = self.lookup(id)?;
         // The CLI resizes right after the hijack, while the start may still be under way.
         let mut rx = e.progress.subscribe();
         let started =
             tokio::time::timeout(RESIZE_WAIT, rx.wait_for(|p| *p != Progress::Created)).await;
         if !matches!(started, Ok(Ok(_))) {
-            return Err(ApiError::internal("timeout waiting for exec session ready"));
+            return Err(EngineError::internal(
+                "timeout waiting for exec session ready",
+            ));
         }
         let pty = lock(&e.state).pty.clone();
         match pty {
             Some(m) => fdpass::set_winsize(m.as_raw_fd(), height, width)
-                .map_err(|err| ApiError::internal(format!("resizing the exec's tty: {err}"))),
+                .map_err(|err| err.during("resizing the exec's tty")),
             // containerd answers a resize without a console (or after the exit) with success.
             None => Ok(()),
         }
     }
 
-    pub async fn start(&self, id: &str, start: ExecStartRequest) -> Result<ExecStarted, ApiError> {
-        let body = serde_json::to_value(&start)
-            .map_err(|e| ApiError::internal(format!("reading the request: {e}")))?;
+    pub async fn start(
+        &self,
+        id: &str,
+        start: ExecStartRequest,
+    ) -> Result<ExecStarted, EngineError> {
+        let body = serde_json::to_value(&start).map_err(|e| e.during("reading the request"))?;
         crate::honour::check(crate::honour::exec::START_TABLE, "", &body)?;
         let e = self.lookup(id)?;
         {
             let mut st = lock(&e.state);
             if st.started {
-                return Err(ApiError::conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "Error: Exec command {} is already running",
                     e.id
                 )));
@@ -253,7 +257,7 @@ impl ExecService {
         if start.detach {
             return match self.launch(&e, &start, true).await? {
                 Ok(_) => Ok(ExecStarted::Detached),
-                Err(text) => Err(ApiError::internal(text)),
+                Err(text) => Err(EngineError::internal(text)),
             };
         }
         // The process starts only when the client reads the stream, that is after the 101 is
@@ -282,7 +286,12 @@ impl ExecService {
                         stream::empty().boxed()
                     }
                 },
-                Ok(Err(text)) | Err(ApiError { message: text, .. }) => {
+                failed => {
+                    let text = match failed {
+                        Ok(Err(text)) => text,
+                        Err(e) => e.message(),
+                        Ok(Ok(_)) => String::new(),
+                    };
                     stream::iter(vec![OutputChunk {
                         stream: StdStream::Stdout,
                         data: Bytes::from(format!("{text}\r\n")),
@@ -313,7 +322,7 @@ impl ExecService {
         e: &Arc<Exec>,
         start: &ExecStartRequest,
         detach: bool,
-    ) -> Result<Result<OurEnds, String>, ApiError> {
+    ) -> Result<Result<OurEnds, String>, EngineError> {
         let c = e.container.clone();
         let tty = e.req.tty;
         let exec_dir = self.containers.exec_dir(c.id());
@@ -339,14 +348,13 @@ impl ExecService {
             wants(e.req.attach_stdout),
             wants(e.req.attach_stderr) && !start.tty,
         )
-        .map_err(|err| ApiError::internal(format!("creating the exec's stdio: {err}")))?;
+        .map_err(|err| err.during("creating the exec's stdio"))?;
         let (mut ours, theirs) = (stdio.ours, stdio.theirs);
         let process_arg = process_path.to_string_lossy().into_owned();
         let started = shim::exec::request_exec(&exec_dir, &process_arg, tty, &theirs).await;
         drop(theirs);
         let _ = std::fs::remove_file(&process_path);
-        let (conn, resp) = started
-            .map_err(|err| ApiError::internal(format!("starting the exec in the shim: {err}")))?;
+        let (conn, resp) = started.map_err(|err| err.during("starting the exec in the shim"))?;
         if !resp.ok {
             return Ok(Err(self.failed_start(e, resp)));
         }
@@ -354,7 +362,7 @@ impl ExecService {
         if tty {
             ours.receive_pty()
                 .await
-                .map_err(|err| ApiError::internal(format!("receiving the exec's pty: {err}")))?;
+                .map_err(|err| err.during("receiving the exec's pty"))?;
             // The start's size counts only when the start asks for a TTY (dockerd: "no console
             // without tty"); otherwise the create's.
             let size = start
@@ -495,16 +503,13 @@ fn exec_output(
 }
 
 /// Docker's checks and words for exec into a container that cannot take one (409).
-fn can_exec(c: &Container) -> Result<(), ApiError> {
+fn can_exec(c: &Container) -> Result<(), EngineError> {
     let st = c.state();
     if !c.is_running() {
-        return Err(ApiError::conflict(format!(
-            "Container {} is not running",
-            c.id()
-        )));
+        return Err(EngineError::NotRunning(c.id().to_string()));
     }
     if st.paused {
-        return Err(ApiError::conflict(format!(
+        return Err(EngineError::conflict(format!(
             "Container {} is paused, unpause the container before exec",
             c.id()
         )));
@@ -522,23 +527,23 @@ fn write_process(
     group_add: &[String],
     cmd: Vec<String>,
     out: &Path,
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     let spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
-        .map_err(|e| ApiError::internal(format!("reading the container's spec: {e}")))?;
+        .map_err(|e| e.during("reading the container's spec"))?;
     let base = spec
         .process()
         .as_ref()
-        .ok_or_else(|| ApiError::internal("the container's spec has no process"))?;
+        .ok_or_else(|| EngineError::internal("the container's spec has no process"))?;
     let user = if req.user.is_empty() {
         None
     } else {
         let u = crate::containers::rootfs::resolve_user(rootfs, &req.user)
-            .map_err(ApiError::invalid)?;
+            .map_err(EngineError::invalid)?;
         // dockerd gives an exec's user the container's `--group-add` groups too, and lists
         // the primary group among the supplementary ones, as for the container's process.
         let mut gids = vec![u.gid];
         let extra = crate::containers::rootfs::resolve_groups(rootfs, group_add)
-            .map_err(ApiError::invalid)?;
+            .map_err(EngineError::invalid)?;
         for g in u.additional_gids.into_iter().chain(extra) {
             if !gids.contains(&g) {
                 gids.push(g);
@@ -558,10 +563,7 @@ fn write_process(
         terminal: req.tty,
         privileged: req.privileged,
     };
-    let p = exec_process(base, &input)
-        .map_err(|e| ApiError::internal(format!("building the exec process: {e}")))?;
-    let json = serde_json::to_vec(&p)
-        .map_err(|e| ApiError::internal(format!("encoding the exec process: {e}")))?;
-    wharf_fs::atomic_write(out, &json)
-        .map_err(|e| ApiError::internal(format!("writing the exec process: {e}")))
+    let p = exec_process(base, &input).map_err(|e| e.during("building the exec process"))?;
+    let json = serde_json::to_vec(&p).map_err(|e| e.during("encoding the exec process"))?;
+    wharf_fs::atomic_write(out, &json).map_err(|e| e.during("writing the exec process"))
 }

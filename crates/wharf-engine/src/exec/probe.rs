@@ -41,7 +41,7 @@ impl ExecService {
         };
         let id = match self.create(c.id(), req).await {
             Ok(id) => id,
-            Err(e) => return (-1, e.message),
+            Err(e) => return (-1, e.message()),
         };
         let result = self.run_probe(c, &id, timeout).await;
         // Nobody inspects a probe's exec afterwards; a short interval would otherwise fill
@@ -54,7 +54,7 @@ impl ExecService {
         let mut output = match self.start(id, ExecStartRequest::default()).await {
             Ok(ExecStarted::Attached(session)) => session.output,
             Ok(ExecStarted::Detached) => return (-1, "health check exec was detached".into()),
-            Err(e) => return (-1, e.message),
+            Err(e) => return (-1, e.message()),
         };
         let mut out = health::Output::default();
         let finished = tokio::time::timeout(timeout, async {
@@ -83,7 +83,7 @@ impl ExecService {
                 -1,
                 format!("healthcheck for container {} has no exit code", c.id()),
             ),
-            Err(e) => (-1, e.message),
+            Err(e) => (-1, e.message()),
         }
     }
 }

@@ -238,7 +238,7 @@ fn log_config(v: &Value) -> Result<(), String> {
         .collect();
     crate::containers::logconfig::validate(driver, &opts)
         .map(|_| ())
-        .map_err(|e| e.message)
+        .map_err(|e| e.message())
 }
 
 fn network_mode(v: &Value) -> Result<(), String> {

@@ -94,7 +94,7 @@ mod tests {
             serde_json::from_value(json!({"Cmd": ["sh"], "Later": 1, "Zero": 0})).unwrap();
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(
-            check(CREATE_TABLE, "", &v).unwrap_err().message,
+            check(CREATE_TABLE, "", &v).unwrap_err().message(),
             "Wharf does not support Later"
         );
         let r: ExecCreateRequest =

@@ -12,8 +12,8 @@ pub mod create;
 pub mod exec;
 pub mod update;
 
+use crate::error::EngineError;
 use serde_json::{Map, Value};
-use wharf_api::ApiError;
 
 /// What Wharf does with a field.
 #[derive(Clone, Copy)]
@@ -73,7 +73,7 @@ pub fn is_empty(v: &Value) -> bool {
 
 /// `until` names the issue that will bring the field (`... yet (issue 15: volumes)`) or says
 /// why it is not planned.
-fn refusal(top: &str, path: &str, until: &str) -> ApiError {
+fn refusal(top: &str, path: &str, until: &str) -> EngineError {
     // The create body has Config's fields at its top level; Docker's docs and inspect call
     // them `Config.X`.
     let path = if top.is_empty() || path.contains('.') {
@@ -82,11 +82,11 @@ fn refusal(top: &str, path: &str, until: &str) -> ApiError {
         format!("{top}.{path}")
     };
     if until.is_empty() {
-        ApiError::invalid(format!("Wharf does not support {path}"))
+        EngineError::invalid(format!("Wharf does not support {path}"))
     } else if until.starts_with("issue") {
-        ApiError::invalid(format!("Wharf does not support {path} yet ({until})"))
+        EngineError::invalid(format!("Wharf does not support {path} yet ({until})"))
     } else {
-        ApiError::invalid(format!("Wharf does not support {path} ({until})"))
+        EngineError::invalid(format!("Wharf does not support {path} ({until})"))
     }
 }
 
@@ -105,7 +105,7 @@ fn has_children(table: &[Field], path: &str) -> bool {
 /// Checks a request body (its canonical JSON form) against a table. `top` names the body's
 /// top-level object in messages (`Config` for create, whose body has Config's fields at the
 /// top), or is empty.
-pub fn check(table: &[Field], top: &str, body: &Value) -> Result<(), ApiError> {
+pub fn check(table: &[Field], top: &str, body: &Value) -> Result<(), EngineError> {
     match body {
         Value::Object(o) => walk(table, top, "", o),
         _ => Ok(()),
@@ -117,7 +117,7 @@ fn walk(
     top: &str,
     prefix: &str,
     obj: &Map<String, Value>,
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     for (k, v) in obj {
         let path = if prefix.is_empty() {
             k.clone()
@@ -138,11 +138,11 @@ fn walk(
     Ok(())
 }
 
-fn apply(top: &str, f: &Field, v: &Value) -> Result<(), ApiError> {
+fn apply(top: &str, f: &Field, v: &Value) -> Result<(), EngineError> {
     match f.rule {
         Rule::Honoured(_) => Ok(()),
         Rule::Partly(_, _) if is_zero(v) => Ok(()),
-        Rule::Partly(_, check) => check(v).map_err(ApiError::invalid),
+        Rule::Partly(_, check) => check(v).map_err(EngineError::invalid),
         Rule::Refused { until, is_default } => {
             if is_default(v) {
                 Ok(())
@@ -185,15 +185,14 @@ mod tests {
         assert!(check(TABLE, "", &json!({"A": 5, "B": 0, "Host": {"C": null}})).is_ok());
         assert!(check(TABLE, "", &json!({"A": 5, "B": [], "Host": {}})).is_ok());
         let e = check(TABLE, "", &json!({"B": 1})).unwrap_err();
-        assert_eq!(e.message, "Wharf does not support B yet (issue 99)");
-        assert_eq!(e.kind, wharf_api::ErrorKind::InvalidArgument);
+        assert_eq!(e.message(), "Wharf does not support B yet (issue 99)");
+        assert_eq!(e.kind(), wharf_api::ErrorKind::InvalidArgument);
         let e = check(TABLE, "", &json!({"Host": {"D": "x"}})).unwrap_err();
-        assert_eq!(e.message, "Wharf does not support Host.D");
+        assert_eq!(e.message(), "Wharf does not support Host.D");
         assert!(check(TABLE, "", &json!({"Unknown": {"X": 0, "Y": ""}})).is_ok());
         assert_eq!(
             check(TABLE, "", &json!({"Host": {"C": 1}}))
-                .unwrap_err()
-                .message,
+                .unwrap_err().message(),
             "no odd values"
         );
     }

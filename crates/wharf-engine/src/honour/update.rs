@@ -145,7 +145,7 @@ mod tests {
             let got = check(TABLE, "", &body);
             match field.rule {
                 Rule::Refused { .. } => {
-                    let e = got.expect_err(path).message;
+                    let e = got.expect_err(path).message();
                     assert!(e.contains(path), "{path}: {e}");
                 }
                 _ => assert!(got.is_ok(), "{path}: {got:?}"),

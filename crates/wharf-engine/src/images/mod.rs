@@ -9,6 +9,7 @@ pub mod filters;
 pub mod reference;
 
 use crate::ctx::Ctx;
+use crate::error::{Cause, EngineError};
 use crate::{ids, timefmt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -16,7 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::container::{ContainerConfig, GraphDriver};
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary, RootFs};
-use wharf_api::ApiError;
 use wharf_backend::{ImportOptions, ListImagesOptions};
 use wharf_storage::{Digest, ImageRecord};
 
@@ -69,8 +69,8 @@ pub struct ImageService {
     ctx: Arc<Ctx>,
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("{what}: {e}"))
+fn internal(what: &str, e: impl Cause) -> EngineError {
+    e.during(what)
 }
 
 fn is_hex(s: &str) -> bool {
@@ -84,7 +84,7 @@ impl ImageService {
         ImageService { ctx }
     }
 
-    fn load(&self, record: ImageRecord) -> Result<ResolvedImage, ApiError> {
+    fn load(&self, record: ImageRecord) -> Result<ResolvedImage, EngineError> {
         let digest: Digest = record
             .config_digest
             .parse()
@@ -99,7 +99,7 @@ impl ImageService {
         Ok(ResolvedImage { record, config })
     }
 
-    fn record_for(&self, name: &str) -> Result<Option<ImageRecord>, ApiError> {
+    fn record_for(&self, name: &str) -> Result<Option<ImageRecord>, EngineError> {
         let db = &self.ctx.db;
         if let Ok(r) = reference::normalize(name) {
             if let Some(id) = db
@@ -118,7 +118,7 @@ impl ImageService {
                 0 => {}
                 1 => return Ok(hits.into_iter().next()),
                 _ => {
-                    return Err(ApiError::invalid(format!(
+                    return Err(EngineError::invalid(format!(
                         "Multiple IDs found with provided prefix: {name}"
                     )))
                 }
@@ -127,17 +127,17 @@ impl ImageService {
         Ok(None)
     }
 
-    fn not_found(name: &str) -> ApiError {
+    fn not_found(name: &str) -> EngineError {
         let shown = if is_hex(name.strip_prefix("sha256:").unwrap_or(name)) {
             name.to_string()
         } else {
             reference::normalize(name).unwrap_or_else(|_| name.to_string())
         };
-        ApiError::no_such_image(&shown)
+        EngineError::no_such_image(&shown)
     }
 
     /// Tag, full ID, or unique ID prefix → the image.
-    pub fn resolve(&self, name: &str) -> Result<ResolvedImage, ApiError> {
+    pub fn resolve(&self, name: &str) -> Result<ResolvedImage, EngineError> {
         match self.record_for(name)? {
             Some(r) => self.load(r),
             None => Err(Self::not_found(name)),
@@ -163,7 +163,7 @@ impl ImageService {
         &self,
         opts: &ImportOptions,
         body: impl std::io::Read,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, EngineError> {
         let tag_ref = if opts.repo.is_empty() {
             None
         } else {
@@ -172,18 +172,18 @@ impl ImageService {
             } else {
                 format!("{}:{}", opts.repo, opts.tag)
             };
-            Some(reference::normalize(&full).map_err(ApiError::invalid)?)
+            Some(reference::normalize(&full).map_err(EngineError::invalid)?)
         };
         let (os, arch, variant) = import_platform(&opts.platform)?;
         let mut cfg = Map::new();
-        changes::apply(&mut cfg, &opts.changes).map_err(ApiError::invalid)?;
+        changes::apply(&mut cfg, &opts.changes).map_err(EngineError::invalid)?;
 
         let layer = wharf_storage::import_layer(&self.ctx.content, &self.ctx.snaps, body, None)
             .map_err(|e| {
                 if e.is_invalid_input() {
                     // Parser errors can quote the garbage they choked on; keep the answer printable.
                     let detail: String = e.to_string().escape_debug().take(160).collect();
-                    ApiError::invalid(format!(
+                    EngineError::invalid(format!(
                         "importing the image: the body is not a tar archive (plain or gzip): {detail}"
                     ))
                 } else {
@@ -271,7 +271,7 @@ impl ImageService {
             .unwrap_or_else(|| timefmt::unix_seconds(&img.record.created))
     }
 
-    pub fn list(&self, opts: &ListImagesOptions) -> Result<Vec<ImageSummary>, ApiError> {
+    pub fn list(&self, opts: &ListImagesOptions) -> Result<Vec<ImageSummary>, EngineError> {
         let f = &opts.filters;
         f.check(&filters::LIST_FILTERS)?;
         // moby folds every `before` and `until` into the oldest bound and every `since` into
@@ -282,7 +282,7 @@ impl ImageService {
             before = Some(before.map_or(t, |b: f64| b.min(t)));
         }
         for v in f.get("until") {
-            let t = filters::until_seconds(v, chrono::Utc::now()).map_err(ApiError::invalid)?;
+            let t = filters::until_seconds(v, chrono::Utc::now()).map_err(EngineError::invalid)?;
             before = Some(before.map_or(t, |b: f64| b.min(t)));
         }
         let mut since: Option<i64> = None;
@@ -355,7 +355,7 @@ impl ImageService {
         Ok(out)
     }
 
-    pub fn inspect(&self, name: &str) -> Result<ImageInspect, ApiError> {
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect, EngineError> {
         let img = self.resolve(name)?;
         let tags = self
             .ctx
@@ -409,7 +409,7 @@ impl ImageService {
         })
     }
 
-    pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>, ApiError> {
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>, EngineError> {
         let img = self.resolve(name)?;
         let tags = self
             .ctx
@@ -444,14 +444,14 @@ impl ImageService {
         Ok(out)
     }
 
-    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), ApiError> {
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), EngineError> {
         let img = self.resolve(name)?;
         let full = if tag.is_empty() {
             repo.to_string()
         } else {
             format!("{repo}:{tag}")
         };
-        let r = reference::normalize(&full).map_err(ApiError::invalid)?;
+        let r = reference::normalize(&full).map_err(EngineError::invalid)?;
         self.ctx
             .db
             .set_tag(&r, &img.record.id)
@@ -473,7 +473,7 @@ impl ImageService {
         force: bool,
         no_prune: bool,
         users: &dyn Fn(&str) -> Vec<(String, bool)>,
-    ) -> Result<Vec<ImageDeleteItem>, ApiError> {
+    ) -> Result<Vec<ImageDeleteItem>, EngineError> {
         let _no_parents_to_prune = no_prune;
         let id = self.record_for(name)?.map(|r| r.id).unwrap_or_default();
         let items = self.remove_inner(name, force, users)?;
@@ -491,7 +491,7 @@ impl ImageService {
         name: &str,
         force: bool,
         users: &dyn Fn(&str) -> Vec<(String, bool)>,
-    ) -> Result<Vec<ImageDeleteItem>, ApiError> {
+    ) -> Result<Vec<ImageDeleteItem>, EngineError> {
         let db = &self.ctx.db;
         let rec = self
             .record_for(name)?
@@ -516,7 +516,7 @@ impl ImageService {
                     } else {
                         "must force"
                     };
-                    return Err(ApiError::conflict(format!(
+                    return Err(EngineError::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" ({how}) - container {} is using its referenced image {short}",
                         ids::short(cid)
                     )));
@@ -536,14 +536,14 @@ impl ImageService {
                 };
                 let state = if *running { "running" } else { "stopped" };
                 if *running || !force {
-                    return Err(ApiError::conflict(format!(
+                    return Err(EngineError::conflict(format!(
                         "conflict: unable to delete {short} ({how}) - image is being used by {state} container {}",
                         ids::short(cid)
                     )));
                 }
             }
             if tags.len() > 1 && !force {
-                return Err(ApiError::conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
                 )));
             }
@@ -560,7 +560,7 @@ impl ImageService {
         Ok(out)
     }
 
-    fn delete_image(&self, rec: &ImageRecord) -> Result<(), ApiError> {
+    fn delete_image(&self, rec: &ImageRecord) -> Result<(), EngineError> {
         let db = &self.ctx.db;
         db.delete_image(&rec.id)
             .map_err(|e| internal("deleting the image", e))?;
@@ -600,7 +600,7 @@ impl ImageService {
 /// The platform an import is labelled with, as dockerd's `ImportImage` does: the `platform`
 /// parameter (containerd's `platforms.Parse` forms: `os`, `arch`, `os/arch`, `os/arch/variant`)
 /// or the daemon's own; only Linux is supported.
-fn import_platform(p: &str) -> Result<(String, String, Option<String>), ApiError> {
+fn import_platform(p: &str) -> Result<(String, String, Option<String>), EngineError> {
     let host_arch = std::env::consts::ARCH
         .replace("x86_64", "amd64")
         .replace("aarch64", "arm64");
@@ -608,7 +608,7 @@ fn import_platform(p: &str) -> Result<(String, String, Option<String>), ApiError
         return Ok(("linux".into(), host_arch, None));
     }
     let bad = || {
-        ApiError::invalid(format!(
+        EngineError::invalid(format!(
             "{p:?}: unknown operating system or architecture: invalid argument"
         ))
     };
@@ -645,7 +645,7 @@ fn import_platform(p: &str) -> Result<(String, String, Option<String>), ApiError
         return Err(bad());
     }
     if os != "linux" {
-        return Err(ApiError::invalid("operating system is not supported"));
+        return Err(EngineError::invalid("operating system is not supported"));
     }
     Ok((os, arch, variant))
 }
@@ -656,7 +656,7 @@ mod tests {
 
     #[test]
     fn import_platforms_as_containerd_parses_them() {
-        let p = |s: &str| import_platform(s).map_err(|e| e.message);
+        let p = |s: &str| import_platform(s).map_err(|e| e.message());
         assert_eq!(
             p("linux/arm64").unwrap(),
             ("linux".into(), "arm64".into(), None)

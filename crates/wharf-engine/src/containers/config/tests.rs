@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::EngineError;
 use serde_json::json;
 
 pub(crate) fn host() -> HostFacts {
@@ -32,7 +33,7 @@ pub(crate) fn image() -> ContainerConfig {
     }
 }
 
-pub(crate) fn merge_json(body: serde_json::Value, h: &HostFacts) -> Result<Merged, ApiError> {
+pub(crate) fn merge_json(body: serde_json::Value, h: &HostFacts) -> Result<Merged, EngineError> {
     let req: ContainerCreateRequest = serde_json::from_value(body).unwrap();
     merge(
         &req,
@@ -46,7 +47,7 @@ pub(crate) fn merge_json(body: serde_json::Value, h: &HostFacts) -> Result<Merge
 }
 
 fn err(body: serde_json::Value) -> String {
-    merge_json(body, &host()).unwrap_err().message
+    merge_json(body, &host()).unwrap_err().message()
 }
 
 #[test]
@@ -107,7 +108,7 @@ fn an_image_with_volumes_is_refused() {
         host_hostname: "thehost",
     };
     assert_eq!(
-        merge(&req, &img, &ctx).unwrap_err().message,
+        merge(&req, &img, &ctx).unwrap_err().message(),
         "Wharf does not support the image's Config.Volumes (/data, /logs) yet (issue 15: volumes)"
     );
     img.volumes = Some(Default::default());
@@ -230,8 +231,7 @@ fn what_the_host_cannot_enforce_is_refused() {
         json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
         &h,
     )
-    .unwrap_err()
-    .message;
+    .unwrap_err().message();
     assert!(
         e.starts_with("Wharf cannot apply HostConfig.BlkioWeight on this host"),
         "{e}"

@@ -312,7 +312,7 @@ fn typed(body: &Value) -> ContainerCreateRequest {
 
 fn checked(body: &Value) -> Result<(), String> {
     let v = serde_json::to_value(typed(body)).unwrap();
-    check(TABLE, "Config", &v).map_err(|e| e.message)
+    check(TABLE, "Config", &v).map_err(|e| e.message())
 }
 
 /// The same request without the field the sample is about.
@@ -343,7 +343,7 @@ fn oci_spec(body: &Value) -> Value {
             host_hostname: "thehost",
         },
     )
-    .unwrap_or_else(|e| panic!("{body}: {}", e.message));
+    .unwrap_or_else(|e| panic!("{body}: {}", e.message()));
     let spec = spec_of(m);
     let hc = &spec.host_config;
     let pid = if hc.pid_mode == "host" {
@@ -388,7 +388,7 @@ fn oci_spec(body: &Value) -> Value {
             default_net_sysctls: Default::default(),
         },
     )
-    .unwrap_or_else(|e| panic!("{body}: {}", e.message));
+    .unwrap_or_else(|e| panic!("{body}: {}", e.message()));
     serde_json::to_value(build_spec(&input).unwrap_or_else(|e| panic!("{body}: {e}"))).unwrap()
 }
 
