@@ -192,7 +192,8 @@ mod tests {
         assert!(check(TABLE, "", &json!({"Unknown": {"X": 0, "Y": ""}})).is_ok());
         assert_eq!(
             check(TABLE, "", &json!({"Host": {"C": 1}}))
-                .unwrap_err().message(),
+                .unwrap_err()
+                .message(),
             "no odd values"
         );
     }

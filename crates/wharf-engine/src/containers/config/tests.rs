@@ -231,7 +231,8 @@ fn what_the_host_cannot_enforce_is_refused() {
         json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
         &h,
     )
-    .unwrap_err().message();
+    .unwrap_err()
+    .message();
     assert!(
         e.starts_with("Wharf cannot apply HostConfig.BlkioWeight on this host"),
         "{e}"
