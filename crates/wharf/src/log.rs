@@ -80,7 +80,7 @@ pub fn log(level: Level, msg: &str) {
     }
     let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let line = format_line(level, msg, std::io::stderr().is_terminal(), &now);
-    crate::commands::err_out(line.as_bytes());
+    crate::exit::err_out(line.as_bytes());
 }
 
 #[cfg(test)]

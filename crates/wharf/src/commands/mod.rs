@@ -16,36 +16,11 @@ use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
 use crate::host::{self, HostInputs};
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
-use std::fmt;
-use std::io::Write;
 use wharf_client::{
     Client, ClientError, ClientOptions, Method, RawResponse, TlsOptions, Trace, TraceEvent,
 };
 
-/// An error that already carries docker's wording and exit code.
-#[derive(Debug)]
-pub struct Exit {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Exit {
-    /// The error value commands return; `main` prints `message` and exits with `code`.
-    pub fn error(code: i32, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Exit {
-            code,
-            message: message.into(),
-        })
-    }
-}
-
-impl fmt::Display for Exit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)
-    }
-}
-
-impl std::error::Error for Exit {}
+pub use crate::exit::{err_out, out, Exit};
 
 /// docker's text for a failed call: the daemon's own message behind docker's prefix, or the
 /// "cannot connect" hint.
@@ -301,19 +276,6 @@ pub fn detach_keys(flag: &Option<String>) -> Option<String> {
     flag.clone()
         .filter(|k| !k.is_empty())
         .or_else(|| host::Store::from_env().detach_keys())
-}
-
-pub fn out(bytes: &[u8]) {
-    let mut o = std::io::stdout().lock();
-    // A closed stdout (`| head`) must not turn into an error exit, as with docker.
-    let _ = o.write_all(bytes);
-    let _ = o.flush();
-}
-
-pub fn err_out(bytes: &[u8]) {
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_all(bytes);
-    let _ = e.flush();
 }
 
 /// Runs `op` on each name in order, printing the name on success like docker's multi-target

@@ -7,7 +7,7 @@ pub mod network;
 pub mod ports;
 pub mod values;
 
-use crate::commands::Exit;
+use crate::exit::Exit;
 use values::go_quoted;
 
 /// A bad flag, in the two ways the docker CLI reports them.
