@@ -97,6 +97,8 @@ impl ExecService {
     pub async fn create(&self, name: &str, req: ExecCreateRequest) -> Result<String, ApiError> {
         let c = self.containers.resolve(name)?;
         can_exec(&c)?;
+        // Its start joins the container's cgroups: see `warm_cgroup_lock`.
+        self.containers.warm_cgroup_lock();
         let cmd = req.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
