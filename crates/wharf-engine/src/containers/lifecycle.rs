@@ -279,12 +279,13 @@ impl ContainerService {
                     st.boot_id = self.ctx.boot_id.clone();
                     super::health::reset(&c.spec.config, &mut st.health);
                 }
-                self.persist_state(c)?;
                 c.events.send_modify(|e| e.started += 1);
                 self.emit(c, "start", &[]);
                 self.connect_stdin(c);
+                // Watch for the exit before the commit below: a short-lived process may
+                // already be gone, and its exit need not wait for the state's fsync.
                 self.spawn_monitor(c.clone());
-                Ok(())
+                self.persist_settled(c).await
             }
             Err((code, err)) => {
                 super::release_run_dir(&exec_dir);
@@ -305,6 +306,27 @@ impl ContainerService {
                 Err(err)
             }
         }
+    }
+
+    /// Saves the container's state until what is saved is what is current. The start's
+    /// "running" and an exit recorded meanwhile by `on_exit` race to the database; whichever
+    /// commits first, the one that finds the state changed after its commit writes it again,
+    /// so the last commit is always the latest state. Runs on the blocking pool (an fsync).
+    async fn persist_settled(&self, c: &Arc<Container>) -> Result<(), ApiError> {
+        let db = self.ctx.db.clone();
+        let c = c.clone();
+        blocking(move || loop {
+            let st = c.state();
+            let json = serde_json::to_string(&st).map_err(|e| internal("encoding state", e))?;
+            db.update_container_state(c.id(), &json)
+                .map_err(|e| internal(&format!("saving state of container {}", c.id()), e))?;
+            let now =
+                serde_json::to_string(&c.state()).map_err(|e| internal("encoding state", e))?;
+            if now == json {
+                return Ok(());
+            }
+        })
+        .await?
     }
 
     /// Builds the spec and runs the shim. On failure: the exit code Docker would record and
