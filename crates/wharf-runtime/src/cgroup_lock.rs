@@ -20,10 +20,15 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How often the keeper pokes. The lock goes idle one grace period after the last migration;
-/// here it stayed ready with pokes 12 ms apart and went idle with 20 ms, so 5 ms leaves room
-/// for a keeper thread that is scheduled late on a busy host.
-pub const KEEP_INTERVAL: Duration = Duration::from_millis(5);
+/// How often the keeper pokes at first. The lock goes idle about one grace period after the
+/// last migration; here (HZ=250) it stayed ready with pokes 12 ms apart, also with both CPUs
+/// busy, and went idle with 20 ms. A kernel with shorter grace periods (HZ=1000) shows up as
+/// slow pokes, and the keeper then pokes more often (see [`next_interval`]).
+pub const KEEP_INTERVAL: Duration = Duration::from_millis(8);
+/// The keeper never pokes more often than this.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// A poke that took longer found the lock idle and waited out a grace period.
+const SLOW_POKE: Duration = Duration::from_millis(1);
 /// How long after the last [`CgroupLockKeeper::touch`] the lock is kept ready.
 pub const KEEP_WINDOW: Duration = Duration::from_secs(3);
 
@@ -56,9 +61,10 @@ impl CgroupLockWarmer {
 }
 
 /// Keeps the lock writer-ready for [`KEEP_WINDOW`] after each [`touch`](Self::touch): a
-/// thread pokes every [`KEEP_INTERVAL`] (each poke a few tens of microseconds once the lock is
-/// ready) and sleeps while nothing is starting. The first poke after a quiet period is the one
-/// that waits out the grace period, on that thread, while the caller goes on.
+/// thread pokes every [`KEEP_INTERVAL`] (each poke tens of microseconds once the lock is ready;
+/// about 1% of a CPU while it keeps going) and sleeps while nothing is starting. The first
+/// poke after a quiet period is the one that waits out the grace period, on that thread, while
+/// the caller goes on.
 pub struct CgroupLockKeeper {
     shared: Arc<Shared>,
     window: Duration,
@@ -123,8 +129,9 @@ impl Drop for CgroupLockKeeper {
     }
 }
 
-fn keep(shared: &Shared, poke: &mut dyn FnMut() -> io::Result<()>, interval: Duration) {
+fn keep(shared: &Shared, poke: &mut dyn FnMut() -> io::Result<()>, mut interval: Duration) {
     loop {
+        let mut first = false;
         {
             let mut st = guard(&shared.state);
             loop {
@@ -134,14 +141,29 @@ fn keep(shared: &Shared, poke: &mut dyn FnMut() -> io::Result<()>, interval: Dur
                 if st.until.is_some_and(|u| u > Instant::now()) {
                     break;
                 }
+                first = true;
                 st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
         }
+        let t = Instant::now();
         if poke().is_err() {
             // The cgroup went away or refuses writes: nothing left to keep warm.
             return;
         }
+        interval = next_interval(interval, t.elapsed(), first);
         std::thread::sleep(interval);
+    }
+}
+
+/// The first poke of a burst is expected to wait out a grace period. A later slow one means
+/// the lock went idle between two pokes: the grace periods of this kernel are shorter than the
+/// interval, and every poke would then hold `cgroup_mutex` through one, stalling the starts it
+/// is meant to speed up. Poke twice as often from then on.
+fn next_interval(interval: Duration, took: Duration, first: bool) -> Duration {
+    if !first && took > SLOW_POKE {
+        (interval / 2).max(MIN_INTERVAL)
+    } else {
+        interval
     }
 }
 
@@ -221,6 +243,18 @@ mod tests {
         wait_for("pokes after a second touch", || {
             pokes.load(Ordering::SeqCst) >= settled + 3
         });
+    }
+
+    #[test]
+    fn a_slow_poke_after_the_first_halves_the_interval() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_interval(ms(8), ms(15), true), ms(8));
+        assert_eq!(
+            next_interval(ms(8), Duration::from_micros(40), false),
+            ms(8)
+        );
+        assert_eq!(next_interval(ms(8), ms(4), false), ms(4));
+        assert_eq!(next_interval(ms(1), ms(4), false), ms(1));
     }
 
     #[test]
