@@ -285,7 +285,9 @@ impl ContainerService {
                 // Watch for the exit before the commit below: a short-lived process may
                 // already be gone, and its exit need not wait for the state's fsync.
                 self.spawn_monitor(c.clone());
-                self.persist_settled(c).await
+                let saved = self.persist_settled(c).await;
+                tracing::debug!(container = %id, total_us = t0.elapsed().as_micros() as u64, "start: state saved");
+                saved
             }
             Err((code, err)) => {
                 super::release_run_dir(&exec_dir);
@@ -338,6 +340,7 @@ impl ContainerService {
         bundle: &Path,
     ) -> Result<i32, (i64, ApiError)> {
         let fail = |e: ApiError| (128, e);
+        let t0 = std::time::Instant::now();
         let cfg = &c.spec.config;
         let hc = &c.spec.host_config;
         self.write_etc_files(c).map_err(fail)?;
@@ -379,6 +382,7 @@ impl ContainerService {
         let exec_dir = self.exec_dir(c.id());
         let runtime_root = self.ctx.exec_root.join("runtime");
         let (log, log_max_size, log_attrs_file) = self.shim_log_args(c).map_err(fail)?;
+        let prepared = t0.elapsed();
         let result = shim::launch(LaunchArgs {
             shim_path: &self.ctx.shim_path,
             id: c.id(),
@@ -395,6 +399,14 @@ impl ContainerService {
         })
         .await
         .map_err(|e| fail(internal("starting wharf-shim", e)))?;
+        // The shim's part: launcher, libcontainer's create (cgroups, namespaces, mounts) and
+        // start, until the process runs or failed to.
+        tracing::debug!(
+            container = %c.id(),
+            prepare_us = prepared.as_micros() as u64,
+            shim_us = (t0.elapsed() - prepared).as_micros() as u64,
+            "start: spec written and shim reported"
+        );
         if result.ok {
             return result
                 .pid
