@@ -241,20 +241,23 @@ class Engine:
 
 
 class Wharf(Engine):
-    def __init__(self, bench, build=True, bin_dir=None):
-        self.name = "wharfd"
+    def __init__(self, bench, build=True, bin_dir=None, label=""):
+        """`label` tells a second Wharf (e.g. a saved baseline build) apart: its own socket,
+        roots and cgroup parent."""
+        self.name = "wharfd" + (f"-{label}" if label else "")
         self.bench = bench
         if build and not bin_dir:
-            log("building release wharfd + wharf-shim (cargo build --release)...")
-            run(["cargo", "build", "--release", "-q", "-p", "wharfd", "-p", "wharf-shim"], cwd=ROOT)
+            log("building release wharfd + wharf-shim + wharf (cargo build --release)...")
+            run(["cargo", "build", "--release", "-q", "-p", "wharfd", "-p", "wharf-shim", "-p", "wharf"], cwd=ROOT)
         self.bin_dir = bin_dir or os.path.join(TARGET, "release")
         self.bin = os.path.join(self.bin_dir, "wharfd")
-        self.sock = os.path.join(bench.work, "wharf.sock")
-        self.exec_root = os.path.join(bench.run, "wharf-exec")
-        self.cgroup_parent = f"{bench.tag}-wharf"
-        self.errlog = open(os.path.join(bench.work, "wharfd.log"), "w")
+        sfx = f"-{label}" if label else ""
+        self.sock = os.path.join(bench.work, f"wharf{sfx}.sock")
+        self.exec_root = os.path.join(bench.run, f"wharf-exec{sfx}")
+        self.cgroup_parent = f"{bench.tag}-wharf{sfx}"
+        self.errlog = open(os.path.join(bench.work, f"wharfd{sfx}.log"), "w")
         self.proc = subprocess.Popen(
-            [self.bin, "-H", f"unix://{self.sock}", "--data-root", os.path.join(bench.work, "wharf-data"),
+            [self.bin, "-H", f"unix://{self.sock}", "--data-root", os.path.join(bench.work, f"wharf-data{sfx}"),
              "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent, "--log-level", "warn",
              "--shim-path", os.path.join(self.bin_dir, "wharf-shim")],
             stdout=subprocess.DEVNULL, stderr=self.errlog)
@@ -265,7 +268,10 @@ class Wharf(Engine):
         return ["docker", "-H", f"unix://{self.sock}"]
 
     def wharf_cli(self):
-        path = os.path.join(TARGET, "release", "wharf")
+        # A baseline directory brings its own CLI; without one, the CLI of this checkout.
+        path = os.path.join(self.bin_dir, "wharf")
+        if not os.path.exists(path):
+            path = os.path.join(TARGET, "release", "wharf")
         if not os.path.exists(path):
             return None
         return ["env", f"DOCKER_HOST=unix://{self.sock}", f"WHARF_HOST=unix://{self.sock}", path]
@@ -374,15 +380,44 @@ def common_args(parser):
     parser.add_argument("--with-podman", action="store_true", help="also run podman (installs podman)")
     parser.add_argument("--no-build", action="store_true", help="use target/release as is")
     parser.add_argument("--bin-dir", help="take wharfd and wharf-shim from here (no build), e.g. a saved baseline")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run a second Wharf from DIR (wharfd, wharf-shim, wharf-shim-monitor and, "
+                             "if there, wharf), e.g. a build saved before a change, in the same run")
 
 
 def start_engines(bench, args):
     engines = [bench.add(Wharf(bench, build=not args.no_build, bin_dir=args.bin_dir))]
+    if getattr(args, "baseline", None):
+        engines.append(bench.add(Wharf(bench, build=False, bin_dir=args.baseline, label="before")))
     if args.with_docker:
         engines.append(bench.add(Docker(bench)))
     if args.with_podman:
         engines.append(bench.add(Podman(bench)))
     return engines
+
+
+def labelled_commands(engines, args, other_variants=()):
+    """`(label, argv)` for `<cli> <args...>` against every engine: the `wharf` CLI and the
+    docker CLI against each Wharf (a baseline's rows first, so that the Wharf under test
+    runs after it, never before it with its lock keeper still warm), then dockerd/podman, each
+    also with every option list in `other_variants` (e.g. `["--network", "none"]`)."""
+    verb, rest = args[0], list(args[1:])
+    wharfs = sorted((e for e in engines if isinstance(e, Wharf)), key=lambda e: e.name == "wharfd")
+    cmds = []
+    for e in wharfs:
+        sfx = "" if e.name == "wharfd" else f" ({e.name.split('-', 1)[1]})"
+        wcli = e.wharf_cli()
+        if wcli:
+            cmds.append((f"wharf CLI -> wharfd{sfx}", wcli + [verb] + rest))
+        cmds.append((f"docker CLI -> wharfd{sfx}", e.sub(verb, *rest)))
+    for e in engines:
+        if isinstance(e, Wharf):
+            continue
+        label = "docker CLI -> dockerd" if e.name == "dockerd" else "podman"
+        cmds.append((label, e.sub(verb, *rest)))
+        for v in other_variants:
+            cmds.append((f"{label} {' '.join(v)}", e.sub(verb, *(v + rest))))
+    return cmds
 
 
 def machine():

@@ -26,8 +26,9 @@ pub struct Ctx {
     pub content: Arc<ContentStore>,
     pub snaps: Arc<Snapshotter>,
     pub boot_id: String,
-    /// Pre-pays the RCU grace period of the cgroup migration each container start needs.
-    pub cgroup_warmer: Option<Arc<wharf_runtime::cgroup_lock::CgroupLockWarmer>>,
+    /// Keeps the cgroup migration lock ready while containers and execs start, so that their
+    /// first migration does not wait out an RCU grace period (`wharf_runtime::cgroup_lock`).
+    pub cgroup_warmer: Option<Arc<wharf_runtime::cgroup_lock::CgroupLockKeeper>>,
     pub events: crate::events::EventBus,
     /// What this host can enforce, read once at start.
     pub host: crate::host::HostFacts,

@@ -113,7 +113,7 @@ impl Engine {
             content,
             snaps,
             boot_id: boot_id.clone(),
-            cgroup_warmer: wharf_runtime::cgroup_lock::CgroupLockWarmer::open().map(Arc::new),
+            cgroup_warmer: wharf_runtime::cgroup_lock::CgroupLockKeeper::open().map(Arc::new),
             events: events::EventBus::default(),
             host: host::HostFacts::probe(),
             host_gateway_ip: cfg.host_gateway_ip.or_else(host::default_route_ipv4),

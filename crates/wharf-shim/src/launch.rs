@@ -23,7 +23,6 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, setsid, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use wharf_runtime::cgroup_lock::CgroupLockWarmer;
 use wharf_runtime::exec_lookup::resolve_executable;
 use wharf_runtime::shim_proto::{
     LaunchResult, StartErrorKind, INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
@@ -79,7 +78,6 @@ fn launch(args: &mut StartArgs) -> LaunchResult {
         Err(e) => failure(StartErrorKind::Other, format!("fork: {e}")),
         Ok(ForkResult::Parent { child }) => {
             drop(report_w);
-            keep_cgroup_lock_warm(&report_r);
             let mut line = String::new();
             let read = BufReader::new(File::from(report_r)).read_line(&mut line);
             // The intermediate child exits right after forking the shim; reap it.
@@ -856,32 +854,4 @@ fn monitor_argv(argv0: &str, margs: &MonitorArgs) -> Result<Vec<CString>> {
         argv.push(CString::new(a).context("argument with NUL")?);
     }
     Ok(argv)
-}
-
-/// How often the launcher re-takes the cgroup migration lock while it waits (see below).
-const WARM_INTERVAL_MS: u16 = 3;
-/// Give up keeping the lock warm after this long; the shim is then slow for other reasons.
-const WARM_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// libcontainer's intermediate process pays a full RCU grace period on its first
-/// `cgroup.procs` write (see [`CgroupLockWarmer`]). The launcher is idle until the shim
-/// reports, so it starts that grace period instead, in parallel with the shim's setup, and
-/// re-pokes every few milliseconds so the lock stays writer-ready until the container has
-/// started (a poke on a warm lock costs microseconds). Best effort.
-fn keep_cgroup_lock_warm(report_r: &OwnedFd) {
-    let Some(warmer) = CgroupLockWarmer::open() else {
-        return;
-    };
-    let deadline = std::time::Instant::now() + WARM_LIMIT;
-    loop {
-        if warmer.poke().is_err() {
-            return;
-        }
-        let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(WARM_INTERVAL_MS)) {
-            Ok(0) if std::time::Instant::now() < deadline => continue,
-            // Report (or EOF) ready, deadline passed, or poll failed: the caller reads.
-            _ => return,
-        }
-    }
 }

@@ -651,3 +651,103 @@ async fn a_daemon_killed_during_a_restart_backoff_restarts_the_container_when_ba
     wait_for(&c, &id, |i| i.state.started_at != before.state.started_at).await;
     c.remove(&id, true).await.unwrap();
 }
+
+/// `(controllers, path)` of every hierarchy a process is in, from `/proc/<pid>/cgroup`; named
+/// hierarchies (`name=systemd`) left out, and on a hybrid host the controller-less unified one.
+fn cgroups_of(pid: i64) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let all: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
+            Some((ctrls.to_string(), path.to_string()))
+        })
+        .filter(|(c, _)| !c.starts_with("name="))
+        .collect();
+    let v1: Vec<_> = all.iter().filter(|(c, _)| !c.is_empty()).cloned().collect();
+    if v1.is_empty() {
+        all
+    } else {
+        v1
+    }
+}
+
+fn cgroup_file(ctrls: &str, path: &str, file: &str) -> String {
+    let root = if ctrls.is_empty() {
+        "/sys/fs/cgroup".to_string()
+    } else {
+        format!("/sys/fs/cgroup/{ctrls}")
+    };
+    std::fs::read_to_string(format!("{root}{path}/{file}"))
+        .unwrap_or_else(|e| panic!("{root}{path}/{file}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// A container joins its own cgroup in every controller the host mounts, limits or not: pause
+/// (freezer), top and kill-all (the cgroup's processes), device rules (devices), OOM detection
+/// (memory) and `docker update` of a limit the container started without all rely on it. The
+/// limits it asks for land in those cgroups.
+#[tokio::test]
+async fn containers_join_every_controller_with_and_without_limits() {
+    let Some(d) = start_or_skip("it-cgjoin").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let plain = started(&c, "plain", cmd("busybox", &["sleep", "100"])).await;
+    let mut req = cmd("busybox", &["sleep", "100"]);
+    let hc = req.host_config.get_or_insert_with(Default::default);
+    hc.resources.memory = 32 << 20;
+    hc.resources.pids_limit = Some(100);
+    hc.resources.nano_cpus = 500_000_000;
+    let limited = started(&c, "limited", req).await;
+
+    for id in [&plain, &limited] {
+        let pid = c.inspect_container(id).await.unwrap().state.pid;
+        let cgs = cgroups_of(pid);
+        assert!(!cgs.is_empty());
+        for (ctrls, path) in &cgs {
+            assert!(
+                path.ends_with(&format!("/{id}")),
+                "{id} is not in its own cgroup for {ctrls:?}: {path}"
+            );
+        }
+        if cgs.len() > 1 {
+            for want in [
+                "memory", "pids", "freezer", "devices", "cpu", "cpuacct", "cpuset",
+            ] {
+                assert!(
+                    cgs.iter().any(|(c, _)| c.split(',').any(|x| x == want)),
+                    "{id} joined no {want} hierarchy: {cgs:?}"
+                );
+            }
+        }
+    }
+
+    let pid = c.inspect_container(&limited).await.unwrap().state.pid;
+    let cgs = cgroups_of(pid);
+    let find = |ctrl: &str| {
+        cgs.iter()
+            .find(|(c, _)| c.is_empty() || c.split(',').any(|x| x == ctrl))
+            .unwrap()
+            .clone()
+    };
+    if cgs.len() > 1 {
+        let (m, p) = find("memory");
+        assert_eq!(cgroup_file(&m, &p, "memory.limit_in_bytes"), "33554432");
+        let (m, p) = find("pids");
+        assert_eq!(cgroup_file(&m, &p, "pids.max"), "100");
+        let (m, p) = find("cpu");
+        assert_eq!(cgroup_file(&m, &p, "cpu.cfs_quota_us"), "50000");
+    } else {
+        let (m, p) = find("");
+        assert_eq!(cgroup_file(&m, &p, "memory.max"), "33554432");
+        assert_eq!(cgroup_file(&m, &p, "pids.max"), "100");
+        assert!(cgroup_file(&m, &p, "cpu.max").starts_with("50000 "));
+    }
+    for id in [&plain, &limited] {
+        c.remove(id, true).await.unwrap();
+    }
+}

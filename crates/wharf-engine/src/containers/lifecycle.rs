@@ -279,12 +279,15 @@ impl ContainerService {
                     st.boot_id = self.ctx.boot_id.clone();
                     super::health::reset(&c.spec.config, &mut st.health);
                 }
-                self.persist_state(c)?;
                 c.events.send_modify(|e| e.started += 1);
                 self.emit(c, "start", &[]);
                 self.connect_stdin(c);
+                // Watch for the exit before the commit below: a short-lived process may
+                // already be gone, and its exit need not wait for the state's fsync.
                 self.spawn_monitor(c.clone());
-                Ok(())
+                let saved = self.persist_settled(c).await;
+                tracing::debug!(container = %id, total_us = t0.elapsed().as_micros() as u64, "start: state saved");
+                saved
             }
             Err((code, err)) => {
                 super::release_run_dir(&exec_dir);
@@ -307,6 +310,27 @@ impl ContainerService {
         }
     }
 
+    /// Saves the container's state until what is saved is what is current. The start's
+    /// "running" and an exit recorded meanwhile by `on_exit` race to the database; whichever
+    /// commits first, the one that finds the state changed after its commit writes it again,
+    /// so the last commit is always the latest state. Runs on the blocking pool (an fsync).
+    async fn persist_settled(&self, c: &Arc<Container>) -> Result<(), EngineError> {
+        let db = self.ctx.db.clone();
+        let c = c.clone();
+        blocking(move || loop {
+            let st = c.state();
+            let json = serde_json::to_string(&st).map_err(|e| internal("encoding state", e))?;
+            db.update_container_state(c.id(), &json)
+                .map_err(|e| internal(&format!("saving state of container {}", c.id()), e))?;
+            let now =
+                serde_json::to_string(&c.state()).map_err(|e| internal("encoding state", e))?;
+            if now == json {
+                return Ok(());
+            }
+        })
+        .await?
+    }
+
     /// Builds the spec and runs the shim. On failure: the exit code Docker would record and
     /// the error to return.
     async fn launch(
@@ -316,6 +340,7 @@ impl ContainerService {
         bundle: &Path,
     ) -> Result<i32, (i64, EngineError)> {
         let fail = |e: EngineError| (128, e);
+        let t0 = std::time::Instant::now();
         let cfg = &c.spec.config;
         let hc = &c.spec.host_config;
         self.write_etc_files(c).map_err(fail)?;
@@ -357,6 +382,7 @@ impl ContainerService {
         let exec_dir = self.exec_dir(c.id());
         let runtime_root = self.ctx.exec_root.join("runtime");
         let (log, log_max_size, log_attrs_file) = self.shim_log_args(c).map_err(fail)?;
+        let prepared = t0.elapsed();
         let result = shim::launch(LaunchArgs {
             shim_path: &self.ctx.shim_path,
             id: c.id(),
@@ -373,6 +399,14 @@ impl ContainerService {
         })
         .await
         .map_err(|e| fail(internal("starting wharf-shim", e)))?;
+        // The shim's part: launcher, libcontainer's create (cgroups, namespaces, mounts) and
+        // start, until the process runs or failed to.
+        tracing::debug!(
+            container = %c.id(),
+            prepare_us = prepared.as_micros() as u64,
+            shim_us = (t0.elapsed() - prepared).as_micros() as u64,
+            "start: spec written and shim reported"
+        );
         if result.ok {
             return result
                 .pid

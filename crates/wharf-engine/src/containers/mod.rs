@@ -248,15 +248,13 @@ impl ContainerService {
         (all.len(), running, paused, all.len() - running - paused)
     }
 
-    /// A container start will migrate a process into new cgroups, which first waits for an RCU
-    /// grace period (8-20 ms on v1 hosts) unless a migration happened just before. Doing a no-op
-    /// migration now, off the request path, lets that wait overlap with the work before the
-    /// shim gets there. One poke per request: a continuous loop was measured to hurt.
-    fn warm_cgroup_lock(&self) {
-        if let Some(w) = self.ctx.cgroup_warmer.clone() {
-            tokio::task::spawn_blocking(move || {
-                let _ = w.poke();
-            });
+    /// A container start (or exec) will migrate a process into cgroups, which first waits for
+    /// an RCU grace period (8-20 ms on v1 hosts) unless a migration happened just before. The
+    /// keeper starts that wait now on its own thread, overlapping the work before the shim gets
+    /// there, and keeps the lock ready for the starts that follow.
+    pub(crate) fn warm_cgroup_lock(&self) {
+        if let Some(w) = &self.ctx.cgroup_warmer {
+            w.touch();
         }
     }
 

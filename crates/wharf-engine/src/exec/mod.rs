@@ -99,6 +99,8 @@ impl ExecService {
         crate::honour::check(crate::honour::exec::CREATE_TABLE, "", &body)?;
         let c = self.containers.resolve(name)?;
         can_exec(&c)?;
+        // Its start joins the container's cgroups: see `warm_cgroup_lock`.
+        self.containers.warm_cgroup_lock();
         let cmd = req.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
             return Err(EngineError::invalid("No exec command specified"));

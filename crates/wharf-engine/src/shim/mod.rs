@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use wharf_runtime::shim_proto::{
     ExitStatus, LaunchResult, Request, Response, EXIT_FILE, SOCKET_FILE,
@@ -36,7 +36,8 @@ pub struct LaunchArgs<'a> {
 }
 
 /// Runs `wharf-shim start ...` and returns its launch result once the container's process
-/// has started or failed to.
+/// has started or failed to: as soon as the launcher prints it, not when the launcher has
+/// exited (a short-lived container may be gone by then, and its exit waits for this answer).
 pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
     let mut cmd = tokio::process::Command::new(a.shim_path);
     cmd.arg("start")
@@ -74,21 +75,38 @@ pub async fn launch(a: LaunchArgs<'_>) -> io::Result<LaunchResult> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let out = cmd.output().await?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find(|l| l.trim_start().starts_with('{'));
-    match line {
-        Some(l) => serde_json::from_str(l).map_err(|e| {
-            io::Error::other(format!(
-                "shim printed an unreadable launch result ({e}): {l}"
-            ))
-        }),
-        None => Err(io::Error::other(format!(
-            "shim exited with {} without a launch result: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))),
+    let mut child = cmd.spawn()?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(io::Error::other("the shim's output pipes are missing"));
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let mut report = None;
+    while let Some(l) = lines.next_line().await? {
+        if l.trim_start().starts_with('{') {
+            report = Some(l);
+            break;
+        }
     }
+    let Some(line) = report else {
+        // No result: the launcher failed; what it said on stderr is the reason.
+        let mut err = Vec::new();
+        let _ = stderr.read_to_end(&mut err).await;
+        let status = child.wait().await?;
+        return Err(io::Error::other(format!(
+            "shim exited with {status} without a launch result: {}",
+            String::from_utf8_lossy(&err).trim()
+        )));
+    };
+    // The launcher exits right after printing; reap it off this path.
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        let _ = child.wait().await;
+    });
+    serde_json::from_str(&line).map_err(|e| {
+        io::Error::other(format!(
+            "shim printed an unreadable launch result ({e}): {line}"
+        ))
+    })
 }
 
 /// Connects through `/proc/self/fd/<dir>/shim.sock`: a socket path is limited to 107 bytes and
