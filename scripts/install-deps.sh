@@ -2,7 +2,7 @@
 # Installs what building and testing Wharf needs on Debian 12 (idempotent; quiet when done).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(libseccomp-dev libsqlite3-dev pkg-config busybox-static curl)
+pkgs=(libseccomp-dev libsqlite3-dev pkg-config busybox-static curl openssl tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
