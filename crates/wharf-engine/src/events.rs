@@ -96,6 +96,11 @@ impl EventBus {
         let _ = self.live.send(e);
     }
 
+    /// Live `GET /events` subscribers (`/info`'s `NEventsListener`).
+    pub fn listeners(&self) -> usize {
+        self.live.receiver_count()
+    }
+
     pub fn subscribe(&self, opts: EventsOptions) -> Result<EventStream, EngineError> {
         opts.filters.check(&FILTERS)?;
         // Subscribe before copying the history, so nothing falls between the two.

@@ -125,12 +125,15 @@ impl Engine {
             "Debug": false,
             "NFd": count_fds(),
             "OomKillDisable": host.oom_kill_disable,
-            "NGoroutines": 0,
+            // Go's goroutines are Wharf's async tasks.
+            "NGoroutines": tokio::runtime::Handle::try_current()
+                .map(|h| h.metrics().num_alive_tasks())
+                .unwrap_or(0),
             "SystemTime": crate::timefmt::now_rfc3339(),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": cgroup_version(),
-            "NEventsListener": 0,
+            "NEventsListener": self.ctx.events.listeners(),
             "KernelVersion": kernel_version(),
             "OperatingSystem": os_pretty_name(),
             "OSVersion": os_version(),

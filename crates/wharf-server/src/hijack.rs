@@ -16,6 +16,10 @@ use wharf_api::detach::{DetachScanner, Scanned};
 use wharf_backend::{AttachSession, StdinSink};
 
 const STDIN_BUF: usize = 32 * 1024;
+/// How long the first output may wait for the client to read the 101's headers; a client that
+/// takes longer gets the output anyway.
+const HEADERS_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Without a socket to ask (not a unix connection), the first write waits this long instead.
 const FIRST_WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// Waits for hyper to hand over the connection, then pumps until the output ends, the client
@@ -32,13 +36,51 @@ pub async fn run_upgraded(on_upgrade: OnUpgrade, session: AttachSession) {
         Ok(parts) => {
             let stream = parts.io.into_inner();
             let hangup = HangupWatch::new(&stream);
+            let first_write =
+                FirstWrite::AfterHeadersRead(stream.as_fd().try_clone_to_owned().ok());
             let (rd, wr) = stream.into_split();
             // Bytes hyper read past the request (stdin sent right behind it) come first.
             let rd = std::io::Cursor::new(parts.read_buf).chain(rd);
-            pump_halves(rd, wr, session, hangup).await
+            pump_halves(rd, wr, session, hangup, first_write).await
         }
         Err(upgraded) => pump(TokioIo::new(upgraded), session).await,
     }
+}
+
+/// When the first output byte may go out. docker-py reads the 101 through a buffered reader
+/// and then reads the raw socket, so output that arrives together with the headers is lost in
+/// that buffer (seen as lost `exec_run` output about one run in five). The first write
+/// therefore waits until the client has read everything sent so far: the kernel's count of our
+/// unread bytes (`SIOCOUTQ` on a unix socket) is zero.
+enum FirstWrite {
+    AfterHeadersRead(Option<OwnedFd>),
+    AfterDelay,
+}
+
+impl FirstWrite {
+    async fn wait(self) {
+        let fd = match self {
+            FirstWrite::AfterHeadersRead(Some(fd)) => fd,
+            FirstWrite::AfterHeadersRead(None) | FirstWrite::AfterDelay => {
+                tokio::time::sleep(FIRST_WRITE_DELAY).await;
+                return;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + HEADERS_READ_LIMIT;
+        while unread_bytes(&fd).is_some_and(|n| n > 0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Bytes we sent that the peer has not read yet, or `None` when the kernel cannot say.
+fn unread_bytes(fd: &OwnedFd) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (== TIOCOUTQ) writes one int through the valid pointer we pass; the
+    // descriptor is open for the call's duration.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    (r == 0).then_some(n)
 }
 
 /// Notices a client that closed its socket entirely. A half-close is stdin EOF and must not
@@ -72,11 +114,16 @@ where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(io);
-    pump_halves(rd, wr, session, None).await
+    pump_halves(rd, wr, session, None, FirstWrite::AfterDelay).await
 }
 
-async fn pump_halves<R, W>(rd: R, mut wr: W, session: AttachSession, hangup: Option<HangupWatch>)
-where
+async fn pump_halves<R, W>(
+    rd: R,
+    mut wr: W,
+    session: AttachSession,
+    hangup: Option<HangupWatch>,
+    first_write: FirstWrite,
+) where
     R: AsyncRead + Send + 'static,
     W: AsyncWrite + Unpin + Send,
 {
@@ -100,16 +147,13 @@ where
     let stdin_task =
         stdin.map(|sink| tokio::spawn(forward_stdin(rd, sink, detach_keys, detached_tx)));
     let mut watching_detach = stdin_task.is_some();
-    // docker-py reads the 101 through a buffered reader and then reads the raw socket, so bytes
-    // that arrive together with the headers are lost in its buffer. dockerd's own latency hides
-    // this; a first write no sooner than this after the upgrade does the same on purpose.
-    let mut first_write_at = Some(tokio::time::Instant::now() + FIRST_WRITE_DELAY);
+    let mut first_write = Some(first_write);
     loop {
         tokio::select! {
             chunk = output.next() => {
                 let Some(chunk) = chunk else { break };
-                if let Some(at) = first_write_at.take() {
-                    tokio::time::sleep_until(at).await;
+                if let Some(w) = first_write.take() {
+                    w.wait().await;
                 }
                 let bytes = encode_output(&chunk, tty, false);
                 if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {

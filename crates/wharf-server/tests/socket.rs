@@ -137,6 +137,48 @@ async fn attach_hijack_half_close_then_output_then_close() {
         .unwrap();
 }
 
+/// docker-py reads the 101 with a buffered reader and then the raw socket: output that arrives
+/// together with the headers is lost in that buffer. The first output therefore waits until
+/// the client has read the headers. A client that waits before reading anything must find only
+/// the headers in its first read, however long it waits.
+#[tokio::test]
+async fn first_output_waits_until_the_client_read_the_headers() {
+    let fake = Arc::new(Fake::default());
+    *fake.tty.lock().unwrap() = true;
+    *fake.output.lock().unwrap() = vec![chunk(StdStream::Stdout, b"ready\r\n", None)];
+    let srv = start(fake.clone());
+
+    let mut s = UnixStream::connect(&srv.path).await.unwrap();
+    s.write_all(ATTACH.replace("{STDIN}", "").as_bytes())
+        .await
+        .unwrap();
+    // Long enough for any fixed delay to have passed; the output is ready at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(LIMIT, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 101"), "{first}");
+    assert!(
+        first.ends_with("\r\n\r\n"),
+        "output arrived together with the headers: {first:?}"
+    );
+    let mut rest = Vec::new();
+    s.shutdown().await.unwrap();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, b"ready\r\n");
+    drop(srv.stop);
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn attach_hijack_without_stdin_and_404() {
     let fake = Arc::new(Fake::default());
