@@ -7,7 +7,8 @@ wharfd, shims and container inits, unmounts, removes cgroups and the directory, 
 fail; leftovers of a crashed earlier run are removed at start.
 
 The binary: $WHARFD_BIN, else $CARGO_TARGET_DIR/debug/wharfd, else <repo>/target/debug/wharfd.
-Needs root; skips otherwise.
+Needs root and the docker CLI; every test skips otherwise, by name, and under CI those skips
+fail (tests/conftest.py).
 """
 
 import ctypes

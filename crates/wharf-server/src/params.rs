@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn every_swagger_parameter_of_every_served_endpoint_has_a_row() {
         let Some(yaml) = swagger() else {
-            eprintln!("no swagger (set WHARF_SWAGGER or mirror moby): skipped");
+            crate::test_skip::skip("no swagger (set WHARF_SWAGGER, or mirror moby)");
             return;
         };
         let spec = swagger_query_params(&yaml);

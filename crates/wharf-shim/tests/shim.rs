@@ -21,14 +21,19 @@ use wharf_runtime::spec::{build_spec, RlimitCeiling, SpecInput};
 
 const CGROUP_PARENT: &str = "wharf-test-shim";
 
+// The testkit's skip, included: this crate does not dev-depend on the testkit.
+#[path = "../../wharf-testkit/src/skip.rs"]
+mod skip;
+
+/// Records the skip (a failure under CI) and says so when the test cannot run here.
 fn skip_unless_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: wharf-shim integration tests need root (namespaces, cgroups)");
+        skip::skip("needs root (namespaces, mounts, cgroups)");
         return true;
     }
     if !Path::new("/bin/busybox").exists() {
-        eprintln!("skipping: /bin/busybox (busybox-static) is not installed");
+        skip::skip("no /bin/busybox (apt-get install busybox-static)");
         return true;
     }
     false

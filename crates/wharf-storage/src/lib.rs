@@ -21,6 +21,10 @@ pub mod layer;
 pub mod layout;
 pub mod meta;
 pub mod snapshot;
+// The testkit's skip for the unit tests that need root (the testkit is not a dependency here).
+#[cfg(test)]
+#[path = "../../wharf-testkit/src/skip.rs"]
+mod test_skip;
 
 use std::path::PathBuf;
 

@@ -551,7 +551,7 @@ mod tests {
     #[test]
     fn overlay_union_and_whiteout_as_root() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping: needs root for overlay mounts");
+            crate::test_skip::skip("needs root for overlay mounts");
             return;
         }
         let d = tempfile::tempdir().unwrap();

@@ -12,9 +12,11 @@
 
 pub mod cleanup;
 pub mod fixtures;
+pub mod skip;
 
 pub use cleanup::cleanup_stale;
 pub use fixtures::{busybox_rootfs_tar, import_busybox};
+pub use skip::skip;
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs;
@@ -33,15 +35,16 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// For tests that need root or a built wharfd: prints a skip line and returns `None` when the
-/// daemon cannot start for such a reason; any other start failure panics with its cause.
+/// For tests that need root and a built wharfd: when either is missing, records the skip
+/// ([`skip()`], which fails the test under CI) and returns `None`; any other start failure
+/// panics with its cause.
 pub async fn start_or_skip(name: &str) -> Option<TestDaemon> {
     if !is_root() {
-        println!("SKIP {name}: needs root");
+        skip("needs root (wharfd makes namespaces, mounts and cgroups)");
         return None;
     }
     if let Err(e) = wharfd_bin() {
-        println!("SKIP {name}: {e:#}");
+        skip(format!("{e:#}"));
         return None;
     }
     match TestDaemon::start(name).await {
@@ -73,8 +76,10 @@ pub fn wharfd_bin() -> Result<PathBuf> {
         .find(|c| c.is_file())
         .cloned()
         .ok_or_else(|| {
+            // Cargo builds another package's binaries only for the whole workspace.
             anyhow!(
-                "wharfd not built (looked at {candidates:?}); run `cargo build -p wharfd` or set WHARFD_BIN"
+                "wharfd is not built (looked at {candidates:?}): `cargo test -p <crate>` does not \
+                 build it; run `cargo build -p wharfd` first, or set WHARFD_BIN"
             )
         })
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use wharf_testkit::cleanup::{cgroup_dirs_for, group_members, is_alive, mounts_under};
-use wharf_testkit::{cleanup_stale, is_root, TestDaemon};
+use wharf_testkit::{cleanup_stale, is_root, skip, TestDaemon};
 
 fn pids_and_cgroups(dir: &Path) -> (Vec<i32>, Vec<PathBuf>) {
     let mut pids = Vec::new();
@@ -61,7 +61,7 @@ fn assert_nothing_left(dir: &Path, pids: &[i32], cgroups: &[PathBuf], parent: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_leaves_nothing_behind() {
     if !is_root() {
-        println!("SKIP harness_leaves_nothing_behind: needs root");
+        skip("needs root (the harness mounts and makes cgroups)");
         return;
     }
     if std::process::Command::new("python3")
@@ -69,7 +69,7 @@ async fn harness_leaves_nothing_behind() {
         .output()
         .is_err()
     {
-        println!("SKIP harness_leaves_nothing_behind: no python3");
+        skip("no python3 (the fake wharfd is a python script)");
         return;
     }
     let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-wharfd.py");

@@ -517,7 +517,7 @@ const CASES: &[&[&str]] = &[
 #[test]
 fn requests_match_docker_cli() {
     if Command::new("docker").arg("--version").output().is_err() {
-        println!("SKIP requests_match_docker_cli: no docker CLI on PATH");
+        wharf_testkit::skip("no docker CLI on PATH");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

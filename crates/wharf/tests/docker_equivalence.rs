@@ -657,7 +657,7 @@ async fn wharf_matches_docker_cli() {
         .map(|o| !o.status.success())
         .unwrap_or(true)
     {
-        println!("SKIP wharf_matches_docker_cli: no docker CLI on PATH");
+        wharf_testkit::skip("no docker CLI on PATH");
         return;
     }
     let Some(daemon) = wharf_testkit::start_or_skip("cli-equiv").await else {
@@ -1102,7 +1102,7 @@ async fn health_matches_docker_cli() {
         .map(|o| !o.status.success())
         .unwrap_or(true)
     {
-        println!("SKIP health_matches_docker_cli: no docker CLI on PATH");
+        wharf_testkit::skip("no docker CLI on PATH");
         return;
     }
     let Some(daemon) = wharf_testkit::start_or_skip("cli-health").await else {

@@ -527,7 +527,7 @@ fn have(tool: &str, arg: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_sessions_match_docker() {
     if !have("tmux", "-V") || !have("docker", "--version") {
-        println!("SKIP terminal_sessions_match_docker: needs tmux and docker on PATH");
+        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
         return;
     }
     let Some(daemon) = wharf_testkit::start_or_skip("cli-pty").await else {

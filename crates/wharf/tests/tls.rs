@@ -205,7 +205,7 @@ async fn wharf(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Run {
 #[tokio::test(flavor = "current_thread")]
 async fn wharf_speaks_tls_like_docker() {
     if Command::new("openssl").arg("version").output().is_err() {
-        println!("SKIP wharf_speaks_tls_like_docker: no openssl binary");
+        wharf_testkit::skip("no openssl binary (apt-get install openssl)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
