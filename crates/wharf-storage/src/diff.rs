@@ -112,8 +112,26 @@ fn invalid(what: impl std::fmt::Display) -> StorageError {
     StorageError::InvalidLayer(what.to_string())
 }
 
-/// Applies the layer read from `r` into `dest` (an overlay upper dir that must exist).
+/// Applies the layer read from `r` into `dest` (an overlay upper dir that must exist). Every
+/// entry gets the owner the layer gives it, which takes CAP_CHOWN: wharfd runs as root, and
+/// without it this fails (`chown ...: Operation not permitted`) rather than leave files owned by
+/// whoever ran it.
 pub fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
+    apply(r, dest, Owners::FromLayer)
+}
+
+/// Whose files an applied layer makes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Owners {
+    /// The uid/gid each tar entry names (what a container must see).
+    FromLayer,
+    /// The caller's, for unit tests run without root, which then check everything but owners
+    /// (and say so with a skip).
+    #[cfg(test)]
+    Caller,
+}
+
+fn apply(r: impl Read, dest: &Path, owners: Owners) -> Result<ApplyStats> {
     let (head, r) = peek::<_, 6>(r).map_err(|e| invalid(format!("reading layer: {e}")))?;
     if head.is_empty() {
         return Err(invalid("empty layer stream"));
@@ -139,6 +157,7 @@ pub fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
     }
     let mut ap = Applier {
         dest,
+        owners,
         dir_times: Vec::new(),
         file_bytes: 0,
         entries: 0,
@@ -173,6 +192,7 @@ pub fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
 }
 
 struct Applier<'a> {
+    owners: Owners,
     dest: &'a Path,
     dir_times: Vec<(PathBuf, TimeSpec)>,
     file_bytes: u64,
@@ -444,13 +464,9 @@ impl<'a> Applier<'a> {
     fn set_attrs(&mut self, path: PathBuf, a: &Attrs, is_dir: bool) -> Result<()> {
         let m = fs::symlink_metadata(&path).ctx("stat", &path)?;
         let is_link = m.file_type().is_symlink();
-        match std::os::unix::fs::lchown(&path, Some(a.uid as u32), Some(a.gid as u32)) {
-            Ok(()) => {}
-            // Unprivileged runs (tests) cannot give files away; wharfd itself runs as root.
-            Err(e)
-                if e.kind() == io::ErrorKind::PermissionDenied
-                    && !nix::unistd::geteuid().is_root() => {}
-            Err(e) => return Err(StorageError::io("chown", &path, e)),
+        if self.owners == Owners::FromLayer {
+            std::os::unix::fs::lchown(&path, Some(a.uid as u32), Some(a.gid as u32))
+                .ctx("chown", &path)?;
         }
         if !is_link {
             // After chown, which clears setuid/setgid bits.

@@ -162,6 +162,9 @@ mod tests {
         snaps: Snapshotter,
     }
 
+    /// Importing gives each file the owner its layer names, which takes CAP_CHOWN.
+    const NEEDS_CHOWN: &str = "needs root: applying a layer gives files their owners (CAP_CHOWN)";
+
     fn env() -> Env {
         let d = tempfile::tempdir().unwrap();
         let db = Arc::new(Db::open(&d.path().join("meta.db")).unwrap());
@@ -172,6 +175,10 @@ mod tests {
 
     #[test]
     fn import_twice_same_chain_one_snapshot() {
+        if !nix::unistd::geteuid().is_root() {
+            crate::test_skip::skip(NEEDS_CHOWN);
+            return;
+        }
         let e = env();
         let l1 = tar_bytes(&[E::File("a", b"1")]);
         let i1 = import_layer(&e.cs, &e.snaps, &l1[..], None).unwrap();
@@ -200,6 +207,10 @@ mod tests {
 
     #[test]
     fn failed_import_leaves_nothing() {
+        if !nix::unistd::geteuid().is_root() {
+            crate::test_skip::skip(NEEDS_CHOWN);
+            return;
+        }
         let e = env();
         let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
         let err = import_layer(&e.cs, &e.snaps, &garbage[..], None).unwrap_err();

@@ -122,6 +122,17 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Shadows the crate's: without root (no CAP_CHOWN) the layer's owners cannot be given, so the
+/// files stay the runner's and the tests that check owners record a skip.
+fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
+    let owners = if is_root() {
+        Owners::FromLayer
+    } else {
+        Owners::Caller
+    };
+    super::apply(r, dest, owners)
+}
+
 fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let cp = CString::new(p.as_os_str().as_bytes()).unwrap();
     let cn = CString::new(name).unwrap();
