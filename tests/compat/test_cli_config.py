@@ -1,13 +1,41 @@
 """docker CLI flags that shape a container's config, image import options, and list filters,
 against wharfd."""
 
+import calendar
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 
 def ok(r):
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     return r
+
+
+def wait_for(pred, timeout=60.0, what="condition"):
+    """Polls `pred` until it returns something true, which it returns; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def actions_so_far(docker, since, *filters):
+    """The actions of the events since `since` up to now that pass `filters`."""
+    args = ["events", "--since", str(since), "--until", f"{time.time():.6f}"]
+    for f in filters:
+        args += ["--filter", f]
+    return ok(docker(*args, "--format", "{{.Action}}", timeout=30)).stdout.split()
+
+
+def unix_ns(rfc3339):
+    """Nanoseconds since the epoch of an RFC 3339 time with up to nanoseconds, in UTC."""
+    whole, _, frac = rfc3339.rstrip("Z").partition(".")
+    secs = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return secs * 10**9 + int((frac + "000000000")[:9])
 
 
 def test_env_workdir_entrypoint_hostname(docker):
@@ -46,8 +74,21 @@ def test_ps_filters_status_exited_and_name(docker, unique):
 
 
 def test_logs_since_and_until(docker, unique):
-    ok(docker("run", "--name", unique, "busybox", "sh", "-c", "echo early; sleep 2; echo late"))
-    assert ok(docker("logs", "--since", "1s", unique)).stdout in ("late\n", "")
+    # "late" is printed only once the test has seen "early" and says so: the two lines' times
+    # are apart, and a bound between them must cut the log there, each way.
+    ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
+              "echo early; until test -f /tmp/go; do sleep 0.05; done; echo late"))
+    wait_for(lambda: ok(docker("logs", unique)).stdout == "early\n", what="early")
+    ok(docker("exec", unique, "touch", "/tmp/go"))
+    assert ok(docker("wait", unique, timeout=60)).stdout.strip() == "0"
+    stamped = ok(docker("logs", "--timestamps", unique)).stdout.splitlines()
+    assert [l.split(" ", 1)[1] for l in stamped] == ["early", "late"], stamped
+    t_early, t_late = (unix_ns(l.split(" ", 1)[0]) for l in stamped)
+    assert t_early < t_late, stamped
+    mid = (t_early + t_late) // 2
+    between = f"{mid // 10**9}.{mid % 10**9:09d}"
+    assert ok(docker("logs", "--since", between, unique)).stdout == "late\n"
+    assert ok(docker("logs", "--until", between, unique)).stdout == "early\n"
     out = ok(docker("logs", "--until", "1970-01-02T00:00:00Z", unique)).stdout
     assert out == ""
     start = ok(docker("inspect", "-f", "{{.State.StartedAt}}", unique)).stdout.strip()
@@ -75,7 +116,20 @@ def test_images_filters(docker, busybox_tar, unique):
     refs = ok(docker("images", "--filter", "reference=" + unique + ":b", "--format",
                      "{{.Repository}}:{{.Tag}}")).stdout.split()
     assert refs == [unique + ":b"]
-    assert ok(docker("images", "-q", "--filter", "dangling=true")).stdout.strip() == ""
+    dangling = ok(docker("images", "-q", "--no-trunc", "--filter", "dangling=true")).stdout.split()
+    tagged = ok(docker("images", "-q", "--no-trunc", unique)).stdout.split()
+    assert not set(tagged) & set(dangling), (tagged, dangling)
+    # Importing another image under a tag leaves the one that had it dangling: listed as such.
+    old = ok(docker("import", "-m", "first", str(busybox_tar), unique + ":d")).stdout.strip()
+    new = ok(docker("import", "-m", "second", str(busybox_tar), unique + ":d")).stdout.strip()
+    assert old != new
+    dangling = ok(docker("images", "-q", "--no-trunc", "--filter", "dangling=true")).stdout.split()
+    assert old in dangling and new not in dangling, (old, new, dangling)
+    none = ok(docker("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}",
+                     "--no-trunc")).stdout.splitlines()
+    assert f"{old} <none>:<none>" in none, none
+    ok(docker("rmi", old))
+    ok(docker("rmi", unique + ":d"))
     out = ok(docker("rmi", unique + ":a")).stdout
     assert "Untagged: " + unique + ":a" in out and "Deleted" not in out
     out = ok(docker("rmi", unique + ":b")).stdout
@@ -83,9 +137,17 @@ def test_images_filters(docker, busybox_tar, unique):
 
 
 def test_attach_to_running_container(docker, unique):
+    # The container prints only once the attach is in place (its `attach` event is emitted
+    # after the output is hooked up) and the test says so: no replay, nothing missed.
+    since = f"{time.time() - 1:.6f}"
     ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
-              "sleep 1; echo attached-out; echo attached-err >&2"))
-    r = ok(docker("attach", unique, timeout=20))
+              "until test -f /tmp/go; do sleep 0.05; done; echo attached-out; echo attached-err >&2"))
+    with ThreadPoolExecutor(1) as pool:
+        attached = pool.submit(docker, "attach", unique, timeout=60)
+        wait_for(lambda: "attach" in actions_so_far(docker, since, "container=" + unique),
+                 what="the attach event")
+        ok(docker("exec", unique, "touch", "/tmp/go"))
+        r = ok(attached.result())
     assert r.stdout == "attached-out\n"
     assert "attached-err" in r.stderr
 
@@ -148,18 +210,16 @@ def test_events_since_until_with_filters(docker, unique):
 
 
 def test_update_restart_policy_and_restart_count(docker, unique):
-    ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c", "sleep 0.3; exit 1"))
+    # It fails only once the policy is in place (the file outlives each restart, so every later
+    # run fails at once).
+    ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
+              "until test -f /tmp/go; do sleep 0.05; done; exit 1"))
     ok(docker("update", "--restart", "on-failure:2", unique))
     assert ok(docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", unique)).stdout.strip() == "on-failure"
-    deadline = time.time() + 15
-    count = 0
-    while time.time() < deadline:
-        count = int(ok(docker("inspect", "-f", "{{.RestartCount}}", unique)).stdout)
-        status = ok(docker("inspect", "-f", "{{.State.Status}}", unique)).stdout.strip()
-        if count == 2 and status == "exited":
-            break
-        time.sleep(0.2)
-    assert count == 2
+    ok(docker("exec", unique, "touch", "/tmp/go"))
+    count_status = lambda: ok(docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}",
+                                     unique)).stdout.split()
+    wait_for(lambda: count_status() == ["2", "exited"], what="two restarts, then exited")
     # dockerd's rule: a memory limit above the current swap limit needs a new swap limit too.
     r = docker("update", "--memory", "64m", unique)
     assert r.returncode != 0 and "update the memoryswap at the same time" in r.stderr

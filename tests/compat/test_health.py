@@ -3,6 +3,7 @@ docker-py's `healthcheck=`, State.Health in inspect, `(healthy)` in `docker ps`,
 filter, `health_status` events, `--no-healthcheck`. Short intervals; every wait is a generous
 poll, never a timed assertion."""
 
+import calendar
 import json
 import subprocess
 import threading
@@ -24,6 +25,13 @@ def poll(fn, timeout=30.0, step=0.1):
             return last
         time.sleep(step)
     raise AssertionError(f"condition not reached; last value: {last!r}")
+
+
+def unix_ns(rfc3339):
+    """Nanoseconds since the epoch of an RFC 3339 UTC time with up to nanoseconds."""
+    whole, _, frac = rfc3339.strip().rstrip("Z").partition(".")
+    secs = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return secs * 10**9 + int((frac + "000000000")[:9])
 
 
 def health(docker, name):
@@ -129,7 +137,11 @@ def test_cli_no_healthcheck_disables_the_image_check(docker, unique, busybox_tar
 
         off = unique + "-off"
         ok(docker("run", "-d", "--name", off, "--no-healthcheck", image, "sleep", "1000"))
-        time.sleep(1)
+        # Once the image's check has run three times on the twin since `off` started, it would
+        # have run on `off` too, had --no-healthcheck not disabled it.
+        off_started = unix_ns(ok(docker("inspect", "-f", "{{.State.StartedAt}}", off)).stdout)
+        poll(lambda: sum(unix_ns(p["Start"]) > off_started
+                         for p in health(docker, unique)["Log"]) >= 3)
         assert ok(docker("inspect", "-f", "{{json .State.Health}}", off)).stdout.strip() == "null"
         assert "(" not in ps_status(docker, off)
         r = ok(docker("inspect", "-f", "{{json .Config.Healthcheck.Test}}", off))

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use bytes::Bytes;
 use common::{chunk, Fake};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -507,8 +507,17 @@ async fn wait_is_a_pending_stream_until_exit() {
     let resp = app.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body().into_data_stream();
-    let early = tokio::time::timeout(std::time::Duration::from_millis(50), body.next()).await;
-    assert!(early.is_err(), "the body must still be pending");
+    // The backend was asked (it holds the only way to release the wait), and anything the
+    // server could have set going has had its turn on this single-threaded runtime: a body
+    // that did not wait for the exit would be ready now.
+    assert_eq!(fake.calls(), ["wait web NextExit"]);
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        body.next().now_or_never().is_none(),
+        "the body must still be pending"
+    );
     tx.send(wharf_api::container::WaitResponse {
         error: None,
         status_code: 4,

@@ -167,32 +167,61 @@ struct Case {
     same_stderr: bool,
     /// No times in the output: compare spacing too (docker's tabwriter layout).
     exact: bool,
+    /// The exit code the scenario must end with, through docker and so through wharf: two
+    /// tools failing alike is a pass only where failing is what the scenario is about.
+    /// `None` only where wharfd's decision may go either way (honour or refuse a flag).
+    code: Option<i32>,
 }
 
+impl Case {
+    /// Expects exit code `code` instead of 0 (or, for an `err_case`, 1).
+    const fn code(mut self, code: i32) -> Case {
+        self.code = Some(code);
+        self
+    }
+
+    /// Either outcome of a flag wharfd may honour or refuse: the two tools must agree.
+    const fn any_code(mut self) -> Case {
+        self.code = None;
+        self
+    }
+
+    /// stderr is not compared (each use says why).
+    const fn any_stderr(mut self) -> Case {
+        self.same_stderr = false;
+        self
+    }
+
+    const fn stdin(mut self, stdin: &'static str) -> Case {
+        self.stdin = Some(stdin);
+        self
+    }
+}
+
+/// Succeeds (exit 0); stdout and stderr the same through both tools.
 const fn case(args: &'static [&'static str]) -> Case {
     Case {
         args,
         stdin: None,
-        same_stderr: false,
+        same_stderr: true,
         exact: false,
+        code: Some(0),
     }
 }
 
+/// As `case`, with the spacing of stdout compared too.
 const fn exact(args: &'static [&'static str]) -> Case {
     Case {
-        args,
-        stdin: None,
-        same_stderr: false,
         exact: true,
+        ..case(args)
     }
 }
 
+/// Fails (exit 1 unless `.code` says otherwise) in the same words through both tools.
 const fn err_case(args: &'static [&'static str]) -> Case {
     Case {
-        args,
-        stdin: None,
-        same_stderr: true,
-        exact: true,
+        code: Some(1),
+        ..exact(args)
     }
 }
 
@@ -288,7 +317,7 @@ const SHARED: &[Case] = &[
     case(&["logs", "-n", "2", "eq-exited"]),
     case(&["logs", "--since", "10m", "eq-exited"]),
     // `details=1` is sent by both; whatever wharfd answers, both print it alike.
-    err_case(&["logs", "--details", "eq-exited"]),
+    err_case(&["logs", "--details", "eq-exited"]).any_code(),
     case(&["version", "--format", "{{.Server.APIVersion}}"]),
     case(&[
         "version",
@@ -298,7 +327,8 @@ const SHARED: &[Case] = &[
     err_case(&["stop", "nosuch"]),
     err_case(&["kill", "nosuch"]),
     err_case(&["rm", "nosuch"]),
-    err_case(&["rm", "-f", "nosuch"]),
+    // -f: docker prints the daemon's words but does not fail.
+    err_case(&["rm", "-f", "nosuch"]).code(0),
     err_case(&["restart", "nosuch"]),
     err_case(&["wait", "nosuch"]),
     err_case(&["logs", "nosuch"]),
@@ -312,10 +342,12 @@ const SHARED: &[Case] = &[
     err_case(&["pause", "nosuch"]),
     err_case(&["unpause", "eq-running"]),
     err_case(&["update", "--restart", "sometimes", "eq-exited"]),
-    err_case(&["events", "--format", "{{.Foo}}", "--until", "1"]),
-    err_case(&["events", "--format", "{{.Actor.Foo}}", "--until", "1"]),
+    err_case(&["events", "--format", "{{.Foo}}", "--until", "1"]).code(64),
+    err_case(&["events", "--format", "{{.Actor.Foo}}", "--until", "1"]).code(64),
     err_case(&["events", "--since", "yesterday"]),
-    case(&["events", "--filter", "foo"]),
+    // Known gap, not compared: docker follows the words with its usage block ("Usage:  docker
+    // events [OPTIONS]", "Run 'docker events --help' ..."); wharf's shared filter parser does not.
+    case(&["events", "--filter", "foo"]).code(125).any_stderr(),
     err_case(&["exec", "nosuch", "echo", "hi"]),
     err_case(&["exec", "eq-exited", "echo", "hi"]),
     err_case(&["attach", "nosuch"]),
@@ -331,7 +363,8 @@ const SHARED: &[Case] = &[
         "sh",
         "-c",
         "echo out; echo to-stderr >&2; exit 5",
-    ]),
+    ])
+    .code(5),
     exact(&[
         "exec",
         "-e",
@@ -345,22 +378,14 @@ const SHARED: &[Case] = &[
         "-c",
         "echo $A $(pwd) $(id -u)",
     ]),
-    Case {
-        args: &["exec", "-i", "eq-running", "cat"],
-        stdin: Some("line1\nline2\n"),
-        same_stderr: false,
-        exact: true,
-    },
-    Case {
-        args: &["exec", "-i", "eq-running", "sh", "-c", "wc -l; exit 4"],
-        stdin: Some("1\n2\n3\n"),
-        same_stderr: false,
-        exact: true,
-    },
+    exact(&["exec", "-i", "eq-running", "cat"]).stdin("line1\nline2\n"),
+    exact(&["exec", "-i", "eq-running", "sh", "-c", "wc -l; exit 4"])
+        .stdin("1\n2\n3\n")
+        .code(4),
     exact(&["exec", "-d", "eq-running", "sleep", "1"]),
     // Missing / not executable: docker's words come from the daemon, 127 / 126 from exec inspect.
-    exact(&["exec", "eq-running", "nosuchcmd"]),
-    exact(&["exec", "eq-running", "/etc"]),
+    exact(&["exec", "eq-running", "nosuchcmd"]).code(127),
+    exact(&["exec", "eq-running", "/etc"]).code(126),
     // A TTY without stdin: raw bytes (CRLF from the pty), no stdcopy framing.
     exact(&["exec", "-t", "eq-running", "echo", "tty-out"]),
 ];
@@ -368,7 +393,7 @@ const SHARED: &[Case] = &[
 /// Scenarios each tool runs on its own objects (`{t}` is the tool's tag), in order.
 const OWN: &[Case] = &[
     case(&["run", "--rm", "busybox", "echo", "hi"]),
-    case(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]),
+    case(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]).code(3),
     case(&[
         "run",
         "--rm",
@@ -379,22 +404,14 @@ const OWN: &[Case] = &[
     ]),
     // Not --rm: wharfd does not auto-remove a container whose start failed, and docker would
     // wait for that removal forever.
-    case(&["run", "--name", "eq-{t}-nosuch", "busybox", "nosuchcmd"]),
+    case(&["run", "--name", "eq-{t}-nosuch", "busybox", "nosuchcmd"]).code(127),
     case(&["rm", "eq-{t}-nosuch"]),
-    case(&["run", "--name", "eq-{t}-dir", "busybox", "/etc"]),
+    case(&["run", "--name", "eq-{t}-dir", "busybox", "/etc"]).code(126),
     case(&["rm", "eq-{t}-dir"]),
-    Case {
-        args: &["run", "--rm", "-i", "busybox", "cat"],
-        stdin: Some("hello\nworld\n"),
-        same_stderr: false,
-        exact: true,
-    },
-    Case {
-        args: &["run", "--rm", "-i", "busybox", "sh", "-c", "wc -l; exit 5"],
-        stdin: Some("1\n2\n3\n"),
-        same_stderr: false,
-        exact: true,
-    },
+    exact(&["run", "--rm", "-i", "busybox", "cat"]).stdin("hello\nworld\n"),
+    exact(&["run", "--rm", "-i", "busybox", "sh", "-c", "wc -l; exit 5"])
+        .stdin("1\n2\n3\n")
+        .code(5),
     case(&[
         "run",
         "--rm",
@@ -460,7 +477,7 @@ const OWN: &[Case] = &[
         "-c",
         "echo created; exit 2",
     ]),
-    case(&["start", "-a", "eq-{t}-c"]),
+    case(&["start", "-a", "eq-{t}-c"]).code(2),
     case(&["logs", "eq-{t}-c"]),
     case(&["container", "rm", "eq-{t}-c"]),
     exact(&["run", "--rm", "-t", "busybox", "echo", "tty-run"]),
@@ -477,12 +494,10 @@ const OWN: &[Case] = &[
     exact(&["logs", "eq-{t}-ttylog"]),
     exact(&["logs", "--tail", "1", "eq-{t}-ttylog"]),
     case(&["rm", "eq-{t}-ttylog"]),
-    Case {
-        args: &["run", "--rm", "-i", "-t", "--name", "eq-{t}-pipe", "busybox", "cat"],
-        stdin: Some("x\n"),
-        same_stderr: false,
-        exact: true,
-    },
+    // Stdin is a pipe, not a terminal: the CLI refuses `-t` with `-i`.
+    exact(&["run", "--rm", "-i", "-t", "--name", "eq-{t}-pipe", "busybox", "cat"])
+        .stdin("x\n")
+        .code(1),
     case(&[
         "create",
         "--name",
@@ -519,10 +534,10 @@ const OWN: &[Case] = &[
     err_case(&["create", "busybox"]),
     exact(&["inspect", "-f", "{{json .Config.Healthcheck}}", "eq-{t}-nh"]),
     case(&["rm", "eq-{t}-nh"]),
-    case(&["run", "--no-healthcheck", "--health-retries", "2", "busybox", "true"]),
-    case(&["run", "--rm", "--restart", "always", "busybox", "true"]),
-    case(&["run", "--health-retries", "-1", "busybox", "true"]),
-    case(&["run", "--restart", ":3", "busybox", "true"]),
+    case(&["run", "--no-healthcheck", "--health-retries", "2", "busybox", "true"]).code(125),
+    case(&["run", "--rm", "--restart", "always", "busybox", "true"]).code(125),
+    case(&["run", "--health-retries", "-1", "busybox", "true"]).code(125),
+    case(&["run", "--restart", ":3", "busybox", "true"]).code(125),
     case(&["tag", "busybox", "eq-{t}-tag:v1"]),
     case(&[
         "images",
@@ -532,40 +547,41 @@ const OWN: &[Case] = &[
     ]),
     case(&["rmi", "eq-{t}-tag:v1"]),
     // Resource and security flags: both CLIs send docker's body, so whatever wharfd decides
-    // (honour, or refuse naming the field: exit 125), both print the same and exit the same.
+    // (honour, or refuse naming the field: exit 125), both print the same and exit the same;
+    // which of the two is not pinned here (the honour tests are where it is).
     err_case(&[
         "run", "--rm", "-m", "32m", "--memory-swap", "64m", "--cpus", "1", "-c", "512",
         "--pids-limit", "50", "--cpuset-cpus", "0", "busybox", "true",
-    ]),
+    ]).any_code(),
     err_case(&[
         "run", "--rm", "--cap-drop", "ALL", "--cap-add", "chown", "--security-opt",
         "no-new-privileges", "--ulimit", "nofile=512:1024", "--shm-size", "8m", "busybox",
         "true",
-    ]),
+    ]).any_code(),
     err_case(&[
         "run", "--rm", "--add-host", "a:1.2.3.4", "--dns", "1.1.1.1", "--dns-search", "x.org",
         "--group-add", "10", "--sysctl", "net.ipv4.ip_forward=1", "busybox", "true",
-    ]),
-    err_case(&["run", "--rm", "--tmpfs", "/t", "--mount", "type=tmpfs,dst=/m", "busybox", "true"]),
-    err_case(&["run", "--rm", "-p", "18080:80", "busybox", "true"]),
-    err_case(&["run", "--rm", "-v", "/tmp:/host", "busybox", "true"]),
-    err_case(&["run", "--rm", "-v", "eq-{t}-vol:/data", "busybox", "true"]),
-    err_case(&["run", "--rm", "--pid", "host", "--ipc", "host", "--uts", "host", "busybox", "true"]),
-    err_case(&["run", "--rm", "--log-driver", "none", "busybox", "true"]),
-    err_case(&["run", "--rm", "--privileged", "--read-only", "busybox", "true"]),
-    err_case(&["run", "--rm", "--device", "/dev/null:/dev/n2", "busybox", "true"]),
-    err_case(&["create", "--name", "eq-{t}-res", "-m", "32m", "busybox", "sleep", "1"]),
-    err_case(&["update", "--cpus", "0.5", "--memory", "64m", "eq-{t}-res"]),
-    err_case(&["update", "--restart", "on-failure:2", "eq-{t}-res"]),
+    ]).any_code(),
+    err_case(&["run", "--rm", "--tmpfs", "/t", "--mount", "type=tmpfs,dst=/m", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "-p", "18080:80", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "-v", "/tmp:/host", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "-v", "eq-{t}-vol:/data", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "--pid", "host", "--ipc", "host", "--uts", "host", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "--log-driver", "none", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "--privileged", "--read-only", "busybox", "true"]).any_code(),
+    err_case(&["run", "--rm", "--device", "/dev/null:/dev/n2", "busybox", "true"]).any_code(),
+    err_case(&["create", "--name", "eq-{t}-res", "-m", "32m", "busybox", "sleep", "1"]).any_code(),
+    err_case(&["update", "--cpus", "0.5", "--memory", "64m", "eq-{t}-res"]).any_code(),
+    err_case(&["update", "--restart", "on-failure:2", "eq-{t}-res"]).code(0),
     case(&["rm", "-f", "eq-{t}-res"]),
     // -a picks the streams attached: only stdout (or only stderr) comes back.
     exact(&["run", "--rm", "-a", "stdout", "busybox", "sh", "-c", "echo out; echo err >&2"]),
     exact(&["run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"]),
     // Refused by the CLI before any call: docker's words.
-    err_case(&["run", "-m", "abc", "busybox", "true"]),
-    err_case(&["run", "--ulimit", "nofile", "busybox", "true"]),
-    err_case(&["run", "--mount", "src=/x", "busybox", "true"]),
-    err_case(&["update", "-m", "abc", "eq-{t}-res"]),
+    err_case(&["run", "-m", "abc", "busybox", "true"]).code(125),
+    err_case(&["run", "--ulimit", "nofile", "busybox", "true"]).code(125),
+    err_case(&["run", "--mount", "src=/x", "busybox", "true"]).code(125),
+    err_case(&["update", "-m", "abc", "eq-{t}-res"]).code(125),
 ];
 
 fn args_for(case: &Case, tool: Tool) -> Vec<String> {
@@ -609,6 +625,13 @@ fn compare_dynamic(
 fn judge(label: &str, case: &Case, d: &Outcome, w: &Outcome, failures: &mut Vec<String>) {
     let (ds, ws) = (normalize(&d.stdout), normalize(&w.stdout));
     let mut problems = Vec::new();
+    // Docker is the reference, but agreeing is not enough: both failing where the scenario
+    // should succeed (a broken daemon answers both alike) is a failure.
+    if let Some(want) = case.code {
+        if d.code != want {
+            problems.push(format!("docker exit code {} (want {want})", d.code));
+        }
+    }
     if d.code != w.code {
         problems.push(format!("exit code docker={} wharf={}", d.code, w.code));
     }
@@ -1030,9 +1053,9 @@ async fn live_events(
     }
 }
 
-/// Wharf only: wharfd also watches the detach keys on a non-TTY attach (docker's daemon does
-/// not, and its CLI would then wait for the exit forever), so piped input carrying ctrl-p
-/// ctrl-q detaches `run -i`: the CLI exits 0 without a word and the container keeps running.
+/// Wharf only: like dockerd, wharfd watches for the detach keys only on a TTY, so piped input
+/// that carries ctrl-p ctrl-q reaches a non-TTY `run -i` untouched and the run ends normally
+/// (exit 0, the input echoed back, nothing on stderr).
 async fn daemon_detach(
     _client: &wharf_client::Client,
     host: &str,

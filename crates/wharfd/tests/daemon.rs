@@ -8,6 +8,7 @@ use std::time::Duration;
 use wharf_api::container::ContainerCreateRequest;
 use wharf_api::stdcopy::StdStream;
 use wharf_client::{payload_of, Client, LogsOptions};
+use wharf_engine::timefmt::{now_rfc3339, parse_rfc3339};
 use wharf_testkit::{import_busybox, start_or_skip};
 
 fn cmd(image: &str, argv: &[&str]) -> ContainerCreateRequest {
@@ -33,6 +34,44 @@ async fn run_to_exit(c: &Client, name: &str, argv: &[&str]) -> (String, i64) {
 async fn stdout_of(c: &Client, id: &str) -> String {
     let frames = c.logs(id, &LogsOptions::default()).await.unwrap();
     String::from_utf8_lossy(&payload_of(&frames, StdStream::Stdout)).into_owned()
+}
+
+/// Polls `pred` (up to 30 s) until it holds; fails naming `what`.
+async fn wait_until_true(what: &str, mut pred: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if pred() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
+        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+}
+
+/// The next event of `events` for which `pred` holds (up to 30 s); fails naming `what`.
+async fn next_event(
+    events: &mut wharf_client::EventStream,
+    what: &str,
+    mut pred: impl FnMut(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for the event: {what}"))
+            .unwrap_or_else(|| panic!("event stream ended before: {what}"))
+            .unwrap();
+        if pred(&ev) {
+            return ev;
+        }
+    }
 }
 
 #[tokio::test]
@@ -244,14 +283,35 @@ async fn containers_survive_kill_9_of_the_daemon() {
     let quitter = started(
         &c,
         "quitter",
-        cmd("busybox", &["sh", "-c", "sleep 1; exit 7"]),
+        // Exits (7) only once the test says so, which it does after the kill -9.
+        cmd(
+            "busybox",
+            &[
+                "sh",
+                "-c",
+                "until test -f /tmp/go; do sleep 0.05; done; exit 7",
+            ],
+        ),
     )
     .await;
     let pid = c.inspect_container(&ticker).await.unwrap().state.pid;
+    let q_pid = c.inspect_container(&quitter).await.unwrap().state.pid;
+    let q_dir = d.exec_root().join("containers").join(&quitter);
+    let q_shim: i32 = std::fs::read_to_string(q_dir.join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
 
     d.kill9().unwrap();
-    // quitter exits while the daemon is down.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let killed_at = parse_rfc3339(&now_rfc3339()).unwrap();
+    std::fs::write(format!("/proc/{q_pid}/root/tmp/go"), "").unwrap();
+    // quitter exits while the daemon is down: its shim records the exit and goes away.
+    wait_until_true("quitter's exit.json and its shim gone", || {
+        q_dir.join("exit.json").exists() && !process_alive(q_shim)
+    })
+    .await;
+    let restarted_at = parse_rfc3339(&now_rfc3339()).unwrap();
     d.restart().await.unwrap();
     let c = d.client();
 
@@ -261,7 +321,13 @@ async fn containers_survive_kill_9_of_the_daemon() {
     let q = c.inspect_container(&quitter).await.unwrap();
     assert_eq!(q.state.status, "exited");
     assert_eq!(q.state.exit_code, 7);
-    assert_ne!(q.state.finished_at, "0001-01-01T00:00:00Z");
+    // The real exit time: while the daemon was down, not when it came back and found out.
+    let finished = parse_rfc3339(&q.state.finished_at).expect("FinishedAt");
+    assert!(
+        killed_at < finished && finished < restarted_at,
+        "kill -9 {killed_at:?} < FinishedAt {} < daemon restart {restarted_at:?}",
+        q.state.finished_at
+    );
 
     // Fully controllable: logs -f streams, stop works, wait reports the code.
     let mut follow = LogsOptions {
@@ -366,12 +432,19 @@ async fn kill_gets_through_while_a_stop_waits() {
     import_busybox(&c, "busybox:latest").await.unwrap();
     // PID 1 ignores SIGTERM without a handler, so this stop would wait its full 30 s.
     let id = started(&c, "slow", cmd("busybox", &["sleep", "1000"])).await;
+    let filter = serde_json::json!({"container": [id.clone()], "type": ["container"]}).to_string();
+    let mut events = c.events(None, None, Some(&filter)).await.unwrap();
     let stopper = {
         let c = c.clone();
         let id = id.clone();
         tokio::spawn(async move { c.stop(&id, Some(30)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The stop is in flight once it has sent its SIGTERM: the `kill` event with signal 15.
+    next_event(&mut events, "the stop's SIGTERM", |e| {
+        e["Action"] == "kill" && e["Actor"]["Attributes"]["signal"] == "15"
+    })
+    .await;
+    assert!(!stopper.is_finished(), "the stop returned before the kill");
     c.kill(&id, None).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), stopper)
         .await
@@ -379,6 +452,11 @@ async fn kill_gets_through_while_a_stop_waits() {
         .unwrap()
         .unwrap();
     assert_eq!(c.inspect_container(&id).await.unwrap().state.exit_code, 137);
+    // ...and it was the stop that finished (a 304 for a stop that came late emits nothing).
+    next_event(&mut events, "the stop's `stop` event", |e| {
+        e["Action"] == "stop"
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -493,13 +571,34 @@ async fn top_lists_processes_and_pause_freezes_them() {
     let lines = |c: Client, id: String| async move {
         c.logs(&id, &LogsOptions::default()).await.unwrap().len()
     };
+    // The clock for "it would have printed by now": an unpaused twin printing at the same
+    // pace. Output the frozen one wrote just before the freeze may still be on its way to the
+    // log, so the count is taken only after the twin has printed twice more.
+    let twin = started(
+        &c,
+        "busy-twin",
+        cmd(
+            "busybox",
+            &["sh", "-c", "while true; do echo t; sleep 0.1; done"],
+        ),
+    )
+    .await;
+    let twin_after = |n: usize| {
+        let (c, twin) = (c.clone(), twin.clone());
+        async move {
+            let start = lines(c.clone(), twin.clone()).await;
+            wait_for_lines(&c, &twin, start + n).await;
+        }
+    };
+    twin_after(2).await;
     let before = lines(c.clone(), id.clone()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    twin_after(10).await;
     assert_eq!(
         lines(c.clone(), id.clone()).await,
         before,
         "no output while frozen"
     );
+    c.remove(&twin, true).await.unwrap();
     assert_eq!(
         post(format!("/containers/{id}/unpause"))
             .await
@@ -534,6 +633,17 @@ async fn top_lists_processes_and_pause_freezes_them() {
     assert_eq!(e.status(), Some(409));
 }
 
+/// Polls (up to 30 s) until the container's log holds at least `n` entries.
+async fn wait_for_lines(c: &Client, id: &str, n: usize) {
+    for _ in 0..300 {
+        if c.logs(id, &LogsOptions::default()).await.unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{id} did not print {n} lines");
+}
+
 fn with_policy(argv: &[&str], name: &str, max: i64) -> ContainerCreateRequest {
     let mut r = cmd("busybox", argv);
     let mut hc = wharf_api::container::HostConfig::default();
@@ -548,7 +658,7 @@ async fn wait_for(
     id: &str,
     pred: impl Fn(&wharf_api::container::ContainerInspect) -> bool,
 ) -> wharf_api::container::ContainerInspect {
-    for _ in 0..100 {
+    for _ in 0..300 {
         let ins = c.inspect_container(id).await.unwrap();
         if pred(&ins) {
             return ins;
@@ -566,6 +676,10 @@ async fn restart_policies() {
     let c = d.client();
     import_busybox(&c, "busybox:latest").await.unwrap();
 
+    // "No further restart" is checked against a twin that does restart: started just after,
+    // with the same command and backoff schedule, so once the twin has made one more restart
+    // (and then a further, doubled backoff) the one under test would have restarted too.
+
     // on-failure:2 restarts twice (100 ms, then 200 ms backoff) and then stays exited.
     let f = started(
         &c,
@@ -573,19 +687,33 @@ async fn restart_policies() {
         with_policy(&["sh", "-c", "exit 3"], "on-failure", 2),
     )
     .await;
+    let f_twin = started(
+        &c,
+        "fails-twin",
+        with_policy(&["sh", "-c", "exit 3"], "on-failure", 4),
+    )
+    .await;
     let ins = wait_for(&c, &f, |i| {
         i.restart_count == 2 && i.state.status == "exited"
     })
     .await;
     assert_eq!(ins.state.exit_code, 3);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_for(&c, &f_twin, |i| {
+        i.restart_count == 4 && i.state.status == "exited"
+    })
+    .await;
     assert_eq!(c.inspect_container(&f).await.unwrap().restart_count, 2);
 
     // on-failure does not restart a clean exit.
     let ok = started(&c, "clean", with_policy(&["true"], "on-failure", 0)).await;
+    let ok_twin = started(&c, "clean-twin", with_policy(&["true"], "always", 0)).await;
     c.wait(&ok, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(c.inspect_container(&ok).await.unwrap().restart_count, 0);
+    wait_for(&c, &ok_twin, |i| i.restart_count >= 2).await;
+    let ins = c.inspect_container(&ok).await.unwrap();
+    assert_eq!(
+        (ins.restart_count, ins.state.status.as_str()),
+        (0, "exited")
+    );
 
     // always: restarted after each exit; stop cancels it, even during the backoff.
     let a = started(
@@ -594,13 +722,22 @@ async fn restart_policies() {
         with_policy(&["sh", "-c", "sleep 0.2"], "always", 0),
     )
     .await;
+    let a_twin = started(
+        &c,
+        "always-twin",
+        with_policy(&["sh", "-c", "sleep 0.2"], "always", 0),
+    )
+    .await;
     wait_for(&c, &a, |i| i.restart_count >= 2).await;
     c.stop(&a, Some(1)).await.unwrap();
     let n = c.inspect_container(&a).await.unwrap().restart_count;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    wait_for(&c, &a_twin, |i| i.restart_count >= n + 2).await;
     let ins = c.inspect_container(&a).await.unwrap();
     assert_eq!(ins.restart_count, n, "no restart after a user stop");
     assert_eq!(ins.state.status, "exited");
+    for twin in [&f_twin, &ok_twin, &a_twin] {
+        c.remove(twin, true).await.unwrap();
+    }
 
     // unless-stopped, stopped by the user, stays down across a daemon restart; always comes back.
     let u = started(

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use wharf_api::container::{ContainerCreateRequest, ContainerInspect, Health, HealthConfig};
 use wharf_client::Client;
+use wharf_engine::timefmt::parse_rfc3339;
 use wharf_testkit::{busybox_rootfs_tar, import_busybox, start_or_skip};
 
 const MS: i64 = 1_000_000;
@@ -261,7 +262,18 @@ async fn image_healthcheck_and_no_healthcheck() {
         ..Default::default()
     });
     let off = started(&c, "hc-off", r).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // By the time the image's check has run three times on hc-img since hc-off started, it
+    // would have run on hc-off too, had it not been disabled.
+    let off_started =
+        parse_rfc3339(&c.inspect_container(&off).await.unwrap().state.started_at).unwrap();
+    wait_health(&c, &inherited, |h| {
+        h.log
+            .iter()
+            .filter(|p| parse_rfc3339(&p.start).is_some_and(|t| t > off_started))
+            .count()
+            >= 3
+    })
+    .await;
     let raw: Value = c
         .get_json(&format!("/containers/{off}/json"))
         .await
@@ -285,10 +297,20 @@ async fn health_survives_a_daemon_restart_and_checking_resumes() {
     };
     let c = d.client();
     import_busybox(&c, "busybox:latest").await.unwrap();
+    // While /tmp/hold exists a probe waits (up to its 60 s timeout) instead of finishing, so
+    // the status can be looked at before any probe of a new run lands.
     let id = started(
         &c,
         "hc-restart",
-        with_check("busybox", &["CMD-SHELL", "test -f /tmp/ok"], 1, 0),
+        with_check(
+            "busybox",
+            &[
+                "CMD-SHELL",
+                "while test -f /tmp/hold; do sleep 0.1; done; test -f /tmp/ok",
+            ],
+            1,
+            60_000,
+        ),
     )
     .await;
     wait_health(&c, &id, |h| h.status == "unhealthy").await;
@@ -303,21 +325,47 @@ async fn health_survives_a_daemon_restart_and_checking_resumes() {
     assert!(!h.log.is_empty());
 
     // Probes resume: making the check pass turns it healthy.
-    let exec = c
-        .exec_create(&id, &json!({"Cmd": ["touch", "/tmp/ok"]}))
-        .await
-        .unwrap();
-    c.exec_start_detached(&exec, &json!({"Detach": true}))
-        .await
-        .unwrap();
+    exec_in(&c, &id, &["touch", "/tmp/ok"]).await;
     wait_health(&c, &id, |h| h.status == "healthy").await;
 
-    // A restart of the container starts over at `starting`, keeping the log.
+    // A restart of the container starts over at `starting`, keeping the log. It was healthy,
+    // and no probe of the new run can finish while /tmp/hold exists (the rootfs, and so the
+    // file, outlives the restart), so `starting` can only come from the reset, which the
+    // start does before the restart request returns.
+    exec_in(&c, &id, &["touch", "/tmp/hold"]).await;
     c.restart(&id, Some(1)).await.unwrap();
     let ins = c.inspect_container(&id).await.unwrap();
     let h = ins.state.health.unwrap();
-    assert!(h.status == "starting" || h.status == "healthy", "{h:?}");
+    assert_eq!(h.status, "starting", "{h:?}");
     assert_eq!(h.failing_streak, 0);
+    // The log kept is the previous run's: every probe in it started before this run.
+    let run_started = parse_rfc3339(&ins.state.started_at).unwrap();
     assert!(!h.log.is_empty());
+    assert!(
+        h.log
+            .iter()
+            .all(|p| parse_rfc3339(&p.start).is_some_and(|t| t < run_started)),
+        "{h:?}"
+    );
+    // Let the probes finish: the new run's first result makes it healthy again.
+    exec_in(&c, &id, &["rm", "/tmp/hold"]).await;
+    wait_health(&c, &id, |h| h.status == "healthy").await;
     c.remove(&id, true).await.unwrap();
+}
+
+/// Runs `cmd` in the container and waits (up to 30 s) until it exited 0.
+async fn exec_in(c: &Client, id: &str, cmd: &[&str]) {
+    let exec = c.exec_create(id, &json!({ "Cmd": cmd })).await.unwrap();
+    c.exec_start_detached(&exec, &json!({"Detach": true}))
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        let ins = c.exec_inspect(&exec).await.unwrap();
+        if !ins.running && ins.exit_code.is_some() {
+            assert_eq!(ins.exit_code, Some(0), "{cmd:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{cmd:?} did not finish");
 }
