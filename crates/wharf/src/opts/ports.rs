@@ -105,7 +105,7 @@ impl Ports {
             return Err(format!("no port specified: {spec}<empty>"));
         }
         let (start, end) =
-            port_range(container).map_err(|_| format!("invalid containerPort: {container}"))?;
+            port_range(container).map_err(|_| format!("Invalid containerPort: {container}"))?;
         let (hstart, hend) = if host_port.is_empty() {
             (0, 0)
         } else {
@@ -195,7 +195,7 @@ mod tests {
         let mut p = Ports::default();
         assert_eq!(
             p.publish("80:abc").unwrap_err(),
-            "invalid containerPort: abc"
+            "Invalid containerPort: abc"
         );
         assert_eq!(
             p.expose("1:2").unwrap_err(),
