@@ -816,6 +816,8 @@ impl ContainerService {
         if c.is_running() {
             self.mark_manually_stopped(&c, true);
             self.stop_locked(&c, signal, timeout).await?;
+            // dockerd's restart is its stop then its start, events included.
+            self.emit(&c, "stop", &[]);
         }
         self.mark_manually_stopped(&c, false);
         self.start_locked(&c).await?;
