@@ -755,8 +755,9 @@ impl ContainerService {
             let _op = c.op.lock().await;
             if c.is_running() {
                 self.stop_locked(&c, signal, timeout).await?;
-                self.emit(&c, "stop", &[]);
             }
+            // dockerd's stop succeeds on a restarting container, and says so, kill or not.
+            self.emit(&c, "stop", &[]);
             return Ok(());
         }
         let _op = c.op.lock().await;
