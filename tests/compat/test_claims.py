@@ -15,7 +15,7 @@ import socket
 import struct
 import termios
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest

@@ -11,6 +11,8 @@ import json
 import re
 import time
 
+import pytest
+
 from test_claims import events, inspect, ok, rfc3339_seconds, wait_for
 
 # Runs 1-5 exit at once; run 6 stays up 11 s; then they exit at once again.
@@ -56,7 +58,8 @@ def test_restart_backoff_doubles_and_resets_after_10s_up(docker, unique):
     print(f"gaps after each exit: {[round(g, 3) for g in gaps]}")
 
 
-def test_rm_cancels_a_pending_restart(docker, unique, wharfd):
+@pytest.mark.parametrize("action", ["rm", "stop"])
+def test_rm_or_stop_cancels_a_pending_restart(docker, unique, wharfd, action):
     since = time.time()
     cid = ok(docker("run", "-d", "--name", unique, "--restart", "always", "busybox", "sh", "-c",
                     "exit 2")).stdout.strip()
@@ -70,11 +73,15 @@ def test_rm_cancels_a_pending_restart(docker, unique, wharfd):
 
     wait_for(in_long_backoff, timeout=120, what="the backoff after the 5th restart's run",
              every=0.1)
-    r = docker("rm", unique)
-    assert r.returncode == 1 and "You cannot remove a restarting container" in r.stderr, r
     log_from = wharfd.log.stat().st_size
-    since = time.time()
-    ok(docker("rm", "-f", unique))
+    if action == "rm":
+        r = docker("rm", unique)
+        assert r.returncode == 1 and "You cannot remove a restarting container" in r.stderr, r
+        since = time.time()
+        ok(docker("rm", "-f", unique))
+    else:
+        since = time.time()
+        ok(docker("stop", unique))
 
     # Positive signal: the backoff timer ran out and found its restart cancelled.
     def cancelled():
@@ -84,9 +91,15 @@ def test_rm_cancels_a_pending_restart(docker, unique, wharfd):
         return [l for l in text.splitlines() if "pending restart cancelled" in l and cid in l]
 
     wait_for(cancelled, timeout=60, what="the cancelled restart's log line")
-    assert events(docker, since, f"container={cid}", fmt="{{.Action}}") == ["destroy"]
-    r = docker("inspect", unique)
-    assert r.returncode == 1 and f"No such object: {unique}" in r.stderr
+    if action == "rm":
+        assert events(docker, since, f"container={cid}", fmt="{{.Action}}") == ["destroy"]
+        r = docker("inspect", unique)
+        assert r.returncode == 1 and f"No such object: {unique}" in r.stderr
+    else:
+        # dockerd's stop of a restarting container: the stop event, no start.
+        assert events(docker, since, f"container={cid}", fmt="{{.Action}}") == ["stop"]
+        assert inspect(docker, unique, "{{.State.Status}} {{.State.Restarting}} "
+                       "{{.RestartCount}}") == "exited false 5"
 
 
 def health_log(docker, name):
