@@ -375,6 +375,9 @@ class WharfDaemon:
         self.cgroup_parent = f"wharf-test-{name}"
         self.proc = None
         self.docker_config = self.dir / "docker-config"
+        # For daemons of a test's own (test_claims_daemon.py): other levels, more flags.
+        self.log_level = "debug"
+        self.extra_args = []
         if len(str(self.socket)) > 107:
             raise RuntimeError(f"socket path too long: {self.socket}")
 
@@ -406,8 +409,8 @@ class WharfDaemon:
                  "--data-root", str(self.dir / "data"),
                  "--exec-root", str(self.dir / "exec"),
                  "--pidfile", str(self.dir / "wharfd.pid"),
-                 "--log-level", "debug",
-                 "--cgroup-parent", self.cgroup_parent],
+                 "--log-level", self.log_level,
+                 "--cgroup-parent", self.cgroup_parent, *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()

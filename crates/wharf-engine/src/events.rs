@@ -65,8 +65,16 @@ impl EventBus {
         });
     }
 
-    pub fn image(&self, action: &str, id: &str, name: &str) {
-        let mut attributes = BTreeMap::new();
+    /// An image event; like dockerd's, its attributes are the image's labels (none once the
+    /// image is deleted) and `name`.
+    pub fn image(
+        &self,
+        action: &str,
+        id: &str,
+        name: &str,
+        labels: Option<&BTreeMap<String, String>>,
+    ) {
+        let mut attributes = labels.cloned().unwrap_or_default();
         attributes.insert("name".into(), name.into());
         self.publish(Event {
             status: Some(action.into()),
@@ -286,7 +294,7 @@ mod tests {
     #[tokio::test]
     async fn until_in_the_past_ends_the_stream() {
         let bus = EventBus::default();
-        bus.image("tag", "sha256:1", "busybox:latest");
+        bus.image("tag", "sha256:1", "busybox:latest", None);
         let s = bus
             .subscribe(EventsOptions {
                 since: Some(0.001),

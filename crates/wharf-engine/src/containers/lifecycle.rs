@@ -755,8 +755,9 @@ impl ContainerService {
             let _op = c.op.lock().await;
             if c.is_running() {
                 self.stop_locked(&c, signal, timeout).await?;
-                self.emit(&c, "stop", &[]);
             }
+            // dockerd's stop succeeds on a restarting container, and says so, kill or not.
+            self.emit(&c, "stop", &[]);
             return Ok(());
         }
         let _op = c.op.lock().await;
@@ -816,6 +817,8 @@ impl ContainerService {
         if c.is_running() {
             self.mark_manually_stopped(&c, true);
             self.stop_locked(&c, signal, timeout).await?;
+            // dockerd's restart is its stop then its start, events included.
+            self.emit(&c, "stop", &[]);
         }
         self.mark_manually_stopped(&c, false);
         self.start_locked(&c).await?;

@@ -11,7 +11,31 @@ use wharf_api::container::{HostConfig, RestartPolicy};
 pub const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_secs(60);
 /// A run at least this long resets the backoff, as in Docker.
-const RESET_AFTER: f64 = 10.0;
+const RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// Docker's backoff (moby `restartmanager`): `pending` is what the next restart would wait,
+/// `ran` how long the run that just ended lasted. Returns this restart's delay and the one
+/// after it: 100 ms, doubling up to 1 min, and back to 100 ms after a run of 10 s or more.
+pub(super) fn backoff(pending: Duration, ran: Duration) -> (Duration, Duration) {
+    let now = if ran >= RESET_AFTER {
+        FIRST_DELAY
+    } else {
+        pending
+    };
+    (now, (now * 2).min(MAX_DELAY))
+}
+
+/// How long a run lasted, from its RFC 3339 `StartedAt` and `FinishedAt` (zero when either
+/// does not parse or they are out of order).
+pub(super) fn run_length(started_at: &str, finished_at: &str) -> Duration {
+    match (
+        timefmt::parse_rfc3339(started_at),
+        timefmt::parse_rfc3339(finished_at),
+    ) {
+        (Some(s), Some(f)) => (f - s).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
+    }
+}
 
 /// Validates the policy at create, in dockerd's words.
 pub fn validate(hc: &HostConfig) -> Result<(), EngineError> {
@@ -72,15 +96,12 @@ impl ContainerService {
         {
             return;
         }
-        let ran = timefmt::seconds_since(&st.started_at) - timefmt::seconds_since(&st.finished_at);
+        let ran = run_length(&st.started_at, &st.finished_at);
         let delay = {
             let mut b = lock(&c.backoff);
-            if ran >= RESET_AFTER {
-                *b = FIRST_DELAY;
-            }
-            let d = *b;
-            *b = (*b * 2).min(MAX_DELAY);
-            d
+            let (now, next) = backoff(*b, ran);
+            *b = next;
+            now
         };
         c.set_restarting(true);
         let svc = self.handle();
@@ -93,6 +114,8 @@ impl ContainerService {
                 let st = lock(&c.state);
                 // A user start, stop, kill or rm in the meantime wins.
                 if !c.is_restarting() || st.status != Status::Exited || st.manually_stopped {
+                    // Tests wait for this line: the moment the restart would have happened.
+                    tracing::debug!(container = %c.id(), "restart policy: pending restart cancelled");
                     return;
                 }
             }
@@ -204,5 +227,59 @@ mod tests {
         assert!(wants_restart(&p("on-failure", 2), 1, 1));
         assert!(!wants_restart(&p("on-failure", 2), 1, 2));
         assert!(!wants_restart(&p("no", 0), 1, 0));
+    }
+
+    /// The delays of consecutive restarts of runs that each end at once.
+    fn delays_from(mut pending: Duration, runs: &[Duration]) -> Vec<Duration> {
+        runs.iter()
+            .map(|ran| {
+                let (now, next) = backoff(pending, *ran);
+                pending = next;
+                now
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_up_to_a_minute() {
+        let ms = Duration::from_millis;
+        let got = delays_from(FIRST_DELAY, &[Duration::ZERO; 12]);
+        let want: Vec<Duration> = [
+            100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000,
+        ]
+        .into_iter()
+        .map(ms)
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn backoff_starts_over_after_a_run_of_10_seconds() {
+        let ms = Duration::from_millis;
+        let short = ms(9_999);
+        let long = Duration::from_secs(10);
+        let got = delays_from(FIRST_DELAY, &[short, short, short, long, short, short]);
+        let want: Vec<Duration> = [100, 200, 400, 100, 200, 400].into_iter().map(ms).collect();
+        assert_eq!(got, want);
+        // From the cap too, and the cap is where a long-failing container stays.
+        assert_eq!(backoff(MAX_DELAY, long), (ms(100), ms(200)));
+        assert_eq!(backoff(MAX_DELAY, short), (MAX_DELAY, MAX_DELAY));
+    }
+
+    #[test]
+    fn run_length_from_docker_timestamps() {
+        assert_eq!(
+            run_length(
+                "2024-01-01T00:00:00.250000000Z",
+                "2024-01-01T00:00:10.500000000Z"
+            ),
+            Duration::from_millis(10_250)
+        );
+        // Not finished yet (FinishedAt is the zero time) or unparsable: no reset.
+        assert_eq!(
+            run_length("2024-01-01T00:00:00Z", crate::timefmt::ZERO_TIME),
+            Duration::ZERO
+        );
+        assert_eq!(run_length("", "2024-01-01T00:00:00Z"), Duration::ZERO);
     }
 }

@@ -248,14 +248,18 @@ impl ImageService {
             .db
             .put_image(&record)
             .map_err(|e| internal("saving the image", e))?;
-        let shown = tag_ref.clone().unwrap_or_default();
+        let labels: Option<BTreeMap<String, String>> = config
+            .pointer("/config/Labels")
+            .and_then(|l| serde_json::from_value(l.clone()).ok());
+        // dockerd's order and names: the tag (named by it), then the import (named by the ID).
         if let Some(r) = tag_ref {
             self.ctx
                 .db
                 .set_tag(&r, &id)
                 .map_err(|e| internal("tagging the image", e))?;
+            self.ctx.events.image("tag", &id, &r, labels.as_ref());
         }
-        self.ctx.events.image("import", &id, &shown);
+        self.ctx.events.image("import", &id, &id, labels.as_ref());
         Ok(id)
     }
 
@@ -271,24 +275,34 @@ impl ImageService {
             .unwrap_or_else(|| timefmt::unix_seconds(&img.record.created))
     }
 
+    /// The creation time to the nanosecond: `before`/`since` compare it whole, as dockerd does,
+    /// so two images made within one second still have an order.
+    fn created_nanos(img: &ResolvedImage) -> i128 {
+        let t = img.config.created.as_deref().unwrap_or(&img.record.created);
+        timefmt::parse_rfc3339(t)
+            .and_then(|t| t.timestamp_nanos_opt())
+            .map_or(0, i128::from)
+    }
+
     pub fn list(&self, opts: &ListImagesOptions) -> Result<Vec<ImageSummary>, EngineError> {
         let f = &opts.filters;
         f.check(&filters::LIST_FILTERS)?;
         // moby folds every `before` and `until` into the oldest bound and every `since` into
         // the newest.
-        let mut before: Option<f64> = None;
+        let mut before: Option<i128> = None;
         for n in f.get("before") {
-            let t = Self::created_unix(&self.resolve(n)?) as f64;
-            before = Some(before.map_or(t, |b: f64| b.min(t)));
+            let t = Self::created_nanos(&self.resolve(n)?);
+            before = Some(before.map_or(t, |b| b.min(t)));
         }
         for v in f.get("until") {
             let t = filters::until_seconds(v, chrono::Utc::now()).map_err(EngineError::invalid)?;
-            before = Some(before.map_or(t, |b: f64| b.min(t)));
+            let t = (t * 1e9) as i128;
+            before = Some(before.map_or(t, |b| b.min(t)));
         }
-        let mut since: Option<i64> = None;
+        let mut since: Option<i128> = None;
         for n in f.get("since") {
-            let t = Self::created_unix(&self.resolve(n)?);
-            since = Some(since.map_or(t, |s: i64| s.max(t)));
+            let t = Self::created_nanos(&self.resolve(n)?);
+            since = Some(since.map_or(t, |s| s.max(t)));
         }
         let dangling = if f.contains("dangling") {
             Some(f.bool_or_default("dangling", false)?)
@@ -314,7 +328,8 @@ impl ImageService {
                     continue;
                 }
             }
-            if before.is_some_and(|b| created as f64 >= b) || since.is_some_and(|s| created <= s) {
+            let exact = Self::created_nanos(&img);
+            if before.is_some_and(|b| exact >= b) || since.is_some_and(|s| exact <= s) {
                 continue;
             }
             let labels = Self::labels(&img.config).unwrap_or_default();
@@ -456,7 +471,12 @@ impl ImageService {
             .db
             .set_tag(&r, &img.record.id)
             .map_err(|e| internal("tagging", e))?;
-        self.ctx.events.image("tag", &img.record.id, &r);
+        self.ctx.events.image(
+            "tag",
+            &img.record.id,
+            &r,
+            Self::labels(&img.config).as_ref(),
+        );
         Ok(())
     }
 
@@ -476,11 +496,15 @@ impl ImageService {
     ) -> Result<Vec<ImageDeleteItem>, EngineError> {
         let _no_parents_to_prune = no_prune;
         let id = self.record_for(name)?.map(|r| r.id).unwrap_or_default();
+        let labels = self.resolve(&id).ok().and_then(|i| Self::labels(&i.config));
         let items = self.remove_inner(name, force, users)?;
+        // dockerd names both by the image ID; a deleted image has no labels left to show.
         for item in &items {
             match item {
-                ImageDeleteItem::Untagged(r) => self.ctx.events.image("untag", &id, r),
-                ImageDeleteItem::Deleted(d) => self.ctx.events.image("delete", d, d),
+                ImageDeleteItem::Untagged(_) => {
+                    self.ctx.events.image("untag", &id, &id, labels.as_ref())
+                }
+                ImageDeleteItem::Deleted(d) => self.ctx.events.image("delete", d, d, None),
             }
         }
         Ok(items)
@@ -509,19 +533,16 @@ impl ImageService {
                 db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
                 return Ok(vec![ImageDeleteItem::Untagged(r)]);
             }
-            if let Some((cid, running)) = using.first() {
-                if !force || *running {
-                    let how = if *running {
-                        "cannot be forced"
-                    } else {
-                        "must force"
-                    };
+            if let Some((cid, _)) = using.first() {
+                if !force {
                     return Err(EngineError::conflict(format!(
-                        "conflict: unable to remove repository reference \"{name}\" ({how}) - container {} is using its referenced image {short}",
+                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
                         ids::short(cid)
                     )));
                 }
-                // Forced with stopped users: the tag goes, the image stays for them.
+                // Forced: the tag goes and, as dockerd does for a running user, the image stays
+                // for its containers. (dockerd deletes it when the users are all stopped, its
+                // layer store keeping their layers; ours would delete them.)
                 db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
                 return Ok(vec![ImageDeleteItem::Untagged(r)]);
             }
