@@ -91,16 +91,17 @@ impl EventBus {
 
     fn publish(&self, mut e: Event) {
         e.scope = "local".into();
+        // Stamped, kept and sent under the history lock, which `subscribe` also holds: each
+        // event is either in a subscriber's copy of the past or reaches it live, exactly once,
+        // and the history stays in time order when services publish at once.
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         e.time_nano = now_nanos();
         e.time = e.time_nano / 1_000_000_000;
-        {
-            let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
-            if h.len() == HISTORY {
-                h.pop_front();
-            }
-            h.push_back(e.clone());
+        if h.len() == HISTORY {
+            h.pop_front();
         }
-        // No subscriber is fine.
+        h.push_back(e.clone());
+        // No subscriber is fine; sending never blocks (a slow subscriber lags instead).
         let _ = self.live.send(e);
     }
 
@@ -111,23 +112,23 @@ impl EventBus {
 
     pub fn subscribe(&self, opts: EventsOptions) -> Result<EventStream, EngineError> {
         opts.filters.check(&FILTERS)?;
-        // Subscribe before copying the history, so nothing falls between the two.
-        let mut rx = self.live.subscribe();
         let to_nanos = |s: f64| (s * 1e9) as i64;
         let since = opts.since.map(to_nanos);
         let until = opts.until.map(to_nanos);
-        let past: Vec<Event> = match since {
-            Some(s) => self
-                .history
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter(|e| e.time_nano >= s && until.is_none_or(|u| e.time_nano <= u))
-                .cloned()
-                .collect(),
-            None => Vec::new(),
+        // Subscribing and copying the past under the lock `publish` holds: nothing falls
+        // between the two, and nothing is in both.
+        let (mut rx, past) = {
+            let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            let past: Vec<Event> = match since {
+                Some(s) => h
+                    .iter()
+                    .filter(|e| e.time_nano >= s && until.is_none_or(|u| e.time_nano <= u))
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
+            (self.live.subscribe(), past)
         };
-        let last_past = past.last().map(|e| e.time_nano).unwrap_or(i64::MIN);
         let filters = opts.filters;
         let (tx, out) = mpsc::channel::<Event>(64);
         tokio::spawn(async move {
@@ -154,7 +155,7 @@ impl EventBus {
                 match got {
                     None => return, // until reached
                     Some(Ok(e)) => {
-                        if e.time_nano <= last_past || until.is_some_and(|u| e.time_nano > u) {
+                        if until.is_some_and(|u| e.time_nano > u) {
                             continue;
                         }
                         if matches(&filters, &e) && tx.send(e).await.is_err() {
@@ -289,6 +290,65 @@ mod tests {
         assert_eq!(die.action, "die");
         assert_eq!(die.actor.attributes["exitCode"], "0");
         assert_eq!(die.actor.attributes["name"], "web");
+    }
+
+    /// Services publish from many threads while a client subscribes with `since`: it gets
+    /// every event exactly once, whether from the past or live.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn since_and_live_together_give_each_event_once_under_concurrent_publishing() {
+        const THREADS: usize = 4;
+        const EACH: usize = 200; // all of them fit the history and the live channel
+        let bus = std::sync::Arc::new(EventBus::default());
+        let go = std::sync::Arc::new(std::sync::Barrier::new(THREADS + 1));
+        let publishers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (bus, go) = (bus.clone(), go.clone());
+                std::thread::spawn(move || {
+                    go.wait();
+                    for i in 0..EACH {
+                        bus.image("tag", &format!("sha256:{t}-{i}"), "x:latest", None);
+                    }
+                })
+            })
+            .collect();
+        go.wait();
+        // Mid-stream: some events are past, the rest arrive live.
+        while bus.history.lock().unwrap().len() < THREADS * EACH / 3 {
+            std::thread::yield_now();
+        }
+        let s = bus
+            .subscribe(EventsOptions {
+                since: Some(0.001),
+                until: None,
+                filters: Filters::default(),
+            })
+            .unwrap();
+        for p in publishers {
+            p.join().unwrap();
+        }
+        let all = s
+            .take(THREADS * EACH)
+            .map(|e| e.actor.id)
+            .collect::<Vec<_>>();
+        let got = tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .expect("events were lost: fewer arrived than were published");
+        let mut seen = std::collections::HashSet::new();
+        for id in &got {
+            assert!(seen.insert(id.clone()), "{id} delivered twice");
+        }
+        assert_eq!(seen.len(), THREADS * EACH);
+        let times: Vec<i64> = bus
+            .history
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.time_nano)
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "history out of time order"
+        );
     }
 
     #[tokio::test]
