@@ -16,10 +16,6 @@ mod routes;
 mod serve;
 mod stream;
 pub mod versioning;
-// The testkit's skip for the unit test that needs moby's swagger (the testkit is not a dependency here).
-#[cfg(test)]
-#[path = "../../wharf-testkit/src/skip.rs"]
-mod test_skip;
 
 pub use errors::status_for;
 pub use serve::serve_unix;

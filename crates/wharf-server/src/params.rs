@@ -242,93 +242,27 @@ mod tests {
     use super::*;
     use std::collections::{BTreeMap, BTreeSet};
 
-    /// `(METHOD, path) → query parameter names` of the swagger's `paths`, read line by line
-    /// (the layout of moby's hand-written YAML: 2-space path keys, 4-space methods, list items
-    /// under `parameters:` with `name:` and `in:`).
-    fn swagger_query_params(yaml: &str) -> BTreeMap<(String, String), BTreeSet<String>> {
-        type Item = Option<(Option<String>, Option<String>)>;
-        type Out = BTreeMap<(String, String), BTreeSet<String>>;
-        fn flush(out: &mut Out, item: &mut Item, path: &str, method: &str) {
-            if let Some((Some(name), Some(loc))) = item.take() {
-                if loc == "query" {
-                    out.entry((method.to_uppercase(), path.to_string()))
-                        .or_default()
-                        .insert(name);
-                }
-            }
-        }
-        let mut out = Out::new();
-        let (mut in_paths, mut path, mut method) = (false, String::new(), String::new());
-        let mut item: Item = None;
-        for line in yaml.lines() {
-            if !line.starts_with(' ') && !line.is_empty() {
-                flush(&mut out, &mut item, &path, &method);
-                in_paths = line == "paths:";
-                continue;
-            }
-            if !in_paths {
-                continue;
-            }
-            let indent = line.len() - line.trim_start().len();
-            let t = line.trim();
-            if indent == 2 && t.starts_with('/') && t.ends_with(':') {
-                flush(&mut out, &mut item, &path, &method);
-                path = t.trim_end_matches(':').to_string();
-            } else if indent == 4 && t.ends_with(':') && !t.contains(' ') {
-                flush(&mut out, &mut item, &path, &method);
-                method = t.trim_end_matches(':').to_string();
-                out.entry((method.to_uppercase(), path.clone()))
-                    .or_default();
-            } else if let Some(rest) = t.strip_prefix("- ") {
-                flush(&mut out, &mut item, &path, &method);
-                item = Some((None, None));
-                let t = rest.trim();
-                if let Some(n) = t.strip_prefix("name:") {
-                    item = Some((Some(n.trim().trim_matches('"').to_string()), None));
-                } else if let Some(l) = t.strip_prefix("in:") {
-                    item = Some((None, Some(l.trim().trim_matches('"').to_string())));
-                }
-            } else if let Some((n, l)) = item.as_mut() {
-                if let Some(v) = t.strip_prefix("name:") {
-                    n.get_or_insert_with(|| v.trim().trim_matches('"').to_string());
-                } else if let Some(v) = t.strip_prefix("in:") {
-                    l.get_or_insert_with(|| v.trim().trim_matches('"').to_string());
-                }
-            }
-        }
-        flush(&mut out, &mut item, &path, &method);
-        out
-    }
-
-    /// The API 1.44 swagger: `$WHARF_SWAGGER`, else from the moby mirror when it is there.
-    fn swagger() -> Option<String> {
-        if let Ok(p) = std::env::var("WHARF_SWAGGER") {
-            return std::fs::read_to_string(p).ok();
-        }
-        let out = std::process::Command::new("git")
-            .args([
-                "-C",
-                "/work/.mirror/moby+moby/repo",
-                "show",
-                "v25.0.0:api/swagger.yaml",
-            ])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    /// `(METHOD, path) → query parameter names` of every operation of API 1.44's swagger,
+    /// extracted into a checked-in list by scripts/swagger-query-params.py.
+    fn swagger_query_params() -> BTreeMap<(String, String), BTreeSet<String>> {
+        include_str!("params/swagger-1.44-query.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let mut words = l.split_whitespace().map(str::to_string);
+                let method = words.next().unwrap_or_default();
+                let path = words.next().unwrap_or_default();
+                ((method, path), words.collect())
+            })
+            .collect()
     }
 
     #[test]
     fn every_swagger_parameter_of_every_served_endpoint_has_a_row() {
-        let Some(yaml) = swagger() else {
-            crate::test_skip::skip("no swagger (set WHARF_SWAGGER, or mirror moby)");
-            return;
-        };
-        let spec = swagger_query_params(&yaml);
+        let spec = swagger_query_params();
         assert!(
             spec.len() > 100,
-            "the swagger parse found {} operations",
+            "the swagger list has {} operations",
             spec.len()
         );
         for ep in ENDPOINTS {
