@@ -86,33 +86,29 @@ def fail_message(name, reason):
             "cannot run it")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if not rep.skipped or hasattr(rep, "wasxfail"):
-        return
-    name = test_name(item.nodeid, item.path)
+def count_skip(rep, node):
+    """Records a skipped report of `node`; under CI, one not allowlisted becomes a failure."""
+    name = test_name(node.nodeid, node.path)
     reason = skip_reason(rep)
     verdict, _ = record(name, reason)
     if verdict == "failed":
         rep.outcome = "failed"
         rep.longrepr = fail_message(name, reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = (yield).get_result()
+    if rep.skipped and not hasattr(rep, "wasxfail"):
+        count_skip(rep, item)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
     """A whole module skipped at collection (`allow_module_level=True`) counts too."""
-    outcome = yield
-    rep = outcome.get_result()
-    if not rep.skipped:
-        return
-    name = test_name(collector.nodeid, collector.path)
-    reason = skip_reason(rep)
-    verdict, _ = record(name, reason)
-    if verdict == "failed":
-        rep.outcome = "failed"
-        rep.longrepr = fail_message(name, reason)
+    rep = (yield).get_result()
+    if rep.skipped:
+        count_skip(rep, collector)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -8,10 +8,8 @@ Nothing waits by sleeping: every wait is for a condition, with a generous bound.
 
 import fcntl
 import gzip
-import http.client
 import json
 import re
-import socket
 import struct
 import termios
 import time
@@ -19,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from support import Api, wait_for
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -26,19 +25,6 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 def ok(r):
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     return r
-
-
-def wait_for(pred, timeout=60.0, what="condition", every=0.05):
-    """Polls `pred` until it returns something true (which is returned); fails after
-    `timeout` seconds. A bound, not a measure: tests pass long before it under any load."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 def inspect(docker, name, fmt):
@@ -96,45 +82,6 @@ def wait_events(docker, since, *filters, fmt="{{.Type}} {{.Action}}", until=None
 
 
 # ---------------------------------------------------------------- raw API and hijacked streams
-
-
-class Api:
-    """Raw Engine API calls on the test daemon's socket."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def conn(self, timeout=60):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(self.path)
-        return s
-
-    def call(self, method, url, body=None):
-        c = http.client.HTTPConnection("localhost", timeout=60)
-        c.sock = self.conn()
-        data = json.dumps(body).encode() if body is not None else None
-        c.request(method, url, body=data, headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        out = r.read()
-        c.close()
-        return r.status, (json.loads(out) if out.strip()[:1] in (b"{", b"[") else out)
-
-    def hijack(self, url, body=None):
-        """Sends an upgrade request and returns the socket right after the 101 headers."""
-        s = self.conn()
-        data = json.dumps(body).encode() if body is not None else b""
-        s.sendall((f"POST {url} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
-                   f"Upgrade: tcp\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            b = s.recv(1)
-            if not b:
-                raise AssertionError(f"closed before the headers: {head!r}")
-            head += b
-        assert head.startswith(b"HTTP/1.1 101"), head
-        return s
 
 
 @pytest.fixture

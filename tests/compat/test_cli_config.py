@@ -5,22 +5,12 @@ import calendar
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from support import wait_for
 
 
 def ok(r):
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     return r
-
-
-def wait_for(pred, timeout=60.0, what="condition"):
-    """Polls `pred` until it returns something true, which it returns; fails after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def actions_so_far(docker, since, *filters):

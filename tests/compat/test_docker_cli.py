@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import pytest
+from support import wait_for
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
@@ -40,17 +41,6 @@ def run_d(docker, name, *cmd):
 
 def wait_exit(docker, name):
     return int(ok(docker("wait", name, timeout=60)).stdout.strip())
-
-
-def wait_for(pred, timeout=60.0, what="condition"):
-    """Polls `pred` until it returns something true, which it returns; fails after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def run_trapping(docker, name, signal, code):

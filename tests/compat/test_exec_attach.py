@@ -1,8 +1,6 @@
 """exec, attach, TTY and detach keys through the real docker CLI and docker-py (captures
 11-exec, 12-exec-stdin, 13-exec-tty, 14-exec-detach, 05-run-it, 10-logs-tty-container)."""
 
-import http.client
-import json
 import os
 import socket
 import time
@@ -10,16 +8,7 @@ import time
 import pytest
 
 from test_docker_cli import ok, run_d
-
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from support import Api, wait_for
 
 
 def settled(measure, polls=10, timeout=30.0):
@@ -34,45 +23,6 @@ def settled(measure, polls=10, timeout=30.0):
         same = same + 1 if now == last else 1
         last = now
     return last
-
-
-class Api:
-    """Raw Engine API calls on the test daemon's socket."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def conn(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(30)
-        s.connect(self.path)
-        return s
-
-    def call(self, method, url, body=None):
-        c = http.client.HTTPConnection("localhost", timeout=30)
-        c.sock = self.conn()
-        data = json.dumps(body).encode() if body is not None else None
-        c.request(method, url, body=data, headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        out = r.read()
-        c.close()
-        return r.status, (json.loads(out) if out.strip().startswith(b"{") else out)
-
-    def hijack(self, url, body=None):
-        """Sends an upgrade request and returns the socket right after the 101 headers."""
-        s = self.conn()
-        data = json.dumps(body).encode() if body is not None else b""
-        s.sendall((f"POST {url} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
-                   f"Upgrade: tcp\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            b = s.recv(1)
-            if not b:
-                raise AssertionError(f"closed before the headers: {head!r}")
-            head += b
-        assert head.startswith(b"HTTP/1.1 101"), head
-        return s
 
 
 @pytest.fixture
