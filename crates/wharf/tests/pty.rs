@@ -48,9 +48,10 @@ impl Tmux {
     /// ends, the pane prints `EXIT=<code>` and stays, so its last screen can be read.
     fn session(&self, name: &str, width: u16, height: u16, command: &str) {
         // The code goes on a line of its own: a detached shell leaves its prompt unfinished.
-        // `MODE=` shows whether the CLI gave the terminal back in canonical mode.
+        // `MODE=` shows whether the CLI gave the terminal back cooked: canonical, echoing
+        // (`MODE=icanon echo`), or left it raw (`MODE=-icanon -echo`).
         let script = format!(
-            "{command}; rc=$?; echo; echo \"MODE=$(stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon')\"; echo \"EXIT=$rc\"; sleep 3600"
+            "{command}; rc=$?; echo; echo \"MODE=$(stty -a | tr ' ;' '\\n\\n' | grep -x -e '-\\?icanon' -e '-\\?echo' | tr '\\n' ' ')\"; echo \"EXIT=$rc\"; sleep 3600"
         );
         self.cmd(&[
             "new-session",
@@ -140,12 +141,35 @@ impl Tmux {
     /// The `EXIT=<code>` the pane printed when the command ended, and the screen text between
     /// `after` and it (what the command printed on its way out).
     fn wait_exit(&self, name: &str) -> (i32, String) {
-        let screen = self.wait_for(name, "EXIT=", |s| exit_code(s).is_some());
+        let (code, screen) = self.wait_exit_any(name);
         assert!(
-            screen.contains("MODE=icanon"),
+            cooked(&screen),
             "{name}: the terminal was not restored; screen:\n{screen}"
         );
+        (code, screen)
+    }
+
+    /// As `wait_exit`, for a way out where the terminal may stay raw (checked by the caller).
+    fn wait_exit_any(&self, name: &str) -> (i32, String) {
+        let screen = self.wait_for(name, "EXIT=", |s| exit_code(s).is_some());
         (exit_code(&screen).unwrap_or(-1), screen)
+    }
+
+    /// The pid of the CLI the pane runs: the one child of the pane's `sh` (`env` execs it).
+    fn cli_pid(&self, name: &str) -> i32 {
+        let out = self.cmd(&["display-message", "-p", "-t", name, "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(
+            pids.len(),
+            1,
+            "{name}: children of the pane's shell: {pids:?}"
+        );
+        pids[0]
     }
 }
 
@@ -165,6 +189,11 @@ impl Drop for Tmux {
                 .join(&self.socket),
         );
     }
+}
+
+/// Whether the pane's `MODE=` line says the terminal is cooked (canonical and echoing).
+fn cooked(screen: &str) -> bool {
+    screen.contains("MODE=icanon echo")
 }
 
 fn exit_code(screen: &str) -> Option<i32> {
@@ -589,4 +618,207 @@ async fn wait_for_process(client: &wharf_client::Client, container: &str, cmd: &
         assert!(start.elapsed() < DEADLINE, "{container}: {cmd} never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Creates and starts `name` as `docker run -dit busybox sh` would: a TTY shell with stdin
+/// open, for `attach` and `exec -it` sessions.
+async fn start_tty_shell(client: &wharf_client::Client, name: &str) {
+    let resp: serde_json::Value = client
+        .post_json(
+            &format!("/containers/create?name={name}"),
+            &json!({"Image": "busybox", "Cmd": ["sh"], "Tty": true, "OpenStdin": true,
+                    "AttachStdin": false, "AttachStdout": false, "AttachStderr": false}),
+        )
+        .await
+        .unwrap();
+    client.start(resp["Id"].as_str().unwrap()).await.unwrap();
+}
+
+/// How one session ended: the CLI's exit code, whether it left the terminal cooked, and what
+/// it printed after `marker` (its last output while connected).
+#[derive(Debug, PartialEq)]
+struct WayOut {
+    exit: i32,
+    cooked: bool,
+    tail: String,
+}
+
+fn way_out(tmux: &Tmux, pane: &str, marker: &str) -> WayOut {
+    let (exit, screen) = tmux.wait_exit_any(pane);
+    WayOut {
+        exit,
+        cooked: cooked(&screen),
+        tail: tail_before_exit(&screen, marker),
+    }
+}
+
+/// Opens a pane running `args` and waits until the shell at the other end answers.
+fn open_session(tmux: &Tmux, pane: &str, line: &str, marker: &str) {
+    tmux.session(pane, 100, 30, line);
+    let (cmd, want) = marker_command(marker);
+    tmux.retype_until(pane, &cmd, &want);
+}
+
+/// A command whose output (`<marker>-42`) cannot be mistaken for its echo.
+fn marker_command(marker: &str) -> (String, String) {
+    (format!("echo {marker}-$((6*7))"), format!("{marker}-42"))
+}
+
+/// The README's "the local terminal goes raw and is restored on every way out", for the ways
+/// out a signal makes: SIGTERM, SIGINT (sent with kill: in raw mode ctrl-c is only a byte) and
+/// SIGHUP sent to an `attach` or `exec -it` CLI, which has no signal proxy to catch them. wharf
+/// restores the terminal and exits `128+n` at once, silently. docker's CLI is run the same way
+/// for the record (printed, not compared): on a first SIGTERM or SIGINT its `attach` restores
+/// the terminal but does not exit (it waits on for the container, still forwarding input).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_restored_when_the_cli_is_signalled() {
+    if !have("tmux", "-V") || !have("docker", "--version") {
+        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
+        return;
+    }
+    let Some(daemon) = wharf_testkit::start_or_skip("cli-pty-sig").await else {
+        return;
+    };
+    let client = daemon.client();
+    wharf_testkit::import_busybox(&client, "busybox:latest")
+        .await
+        .unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let host = daemon.host();
+    let tmux = Tmux::new("signals");
+    let mut failures = Vec::new();
+    for tool in [Tool::Docker, Tool::Wharf] {
+        let t = tool.tag();
+        let ctr = format!("pty-sig-{t}");
+        start_tty_shell(&client, &ctr).await;
+        for (sig, num) in [("TERM", 15), ("INT", 2), ("HUP", 1)] {
+            for (what, args) in [
+                ("attach", format!("attach {ctr}")),
+                ("exec", format!("exec -it {ctr} sh")),
+            ] {
+                let pane = format!("{t}-{what}-{sig}");
+                let marker = format!("{what}{sig}");
+                open_session(
+                    &tmux,
+                    &pane,
+                    &tool.line(&host, config.path(), &args),
+                    &marker,
+                );
+                let pid = tmux.cli_pid(&pane);
+                let st = Command::new("kill")
+                    .args([&format!("-{sig}"), &pid.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+                let mut continued = false;
+                if tool == Tool::Docker {
+                    // Either the CLI ends or the session answers: a positive sign both ways.
+                    let (cmd, want) = marker_command(&format!("after{sig}"));
+                    tmux.type_line(&pane, &cmd);
+                    let screen = tmux.wait_for(&pane, "an end or an answer", |s| {
+                        exit_code(s).is_some() || s.contains(&want)
+                    });
+                    if exit_code(&screen).is_none() {
+                        // It restored the terminal but waits on (for the container's end).
+                        continued = true;
+                        let _ = Command::new("kill")
+                            .args(["-KILL", &pid.to_string()])
+                            .status();
+                    }
+                }
+                let got = way_out(&tmux, &pane, &format!("{marker}-42"));
+                println!("{tool:?} {what} SIG{sig}: continued {continued} {got:?}");
+                let want = WayOut {
+                    exit: 128 + num,
+                    cooked: true,
+                    // The shell's prompt, then nothing from the CLI.
+                    tail: "/ #".to_string(),
+                };
+                if tool == Tool::Wharf && got != want {
+                    failures.push(format!("wharf {what} SIG{sig}: {got:?}, want {want:?}"));
+                }
+            }
+        }
+    }
+    let _ = client.remove("pty-sig-d", true).await;
+    let _ = client.remove("pty-sig-w", true).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The README's two claims about a session whose output ends while its process still runs:
+/// wharfd killed with -9 under a `run -it`, an `attach` and an `exec -it` (the shims keep
+/// the containers running). The terminal comes back cooked, and wharf's exit code and last
+/// words are docker's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_restored_when_wharfd_dies_under_the_session() {
+    if !have("tmux", "-V") || !have("docker", "--version") {
+        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
+        return;
+    }
+    let Some(mut daemon) = wharf_testkit::start_or_skip("cli-pty-k9").await else {
+        return;
+    };
+    let client = daemon.client();
+    wharf_testkit::import_busybox(&client, "busybox:latest")
+        .await
+        .unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let host = daemon.host();
+    let tmux = Tmux::new("kill9");
+    let mut panes = Vec::new();
+    for tool in [Tool::Docker, Tool::Wharf] {
+        let t = tool.tag();
+        let ctr = format!("pty-k9-{t}");
+        start_tty_shell(&client, &ctr).await;
+        for (what, args) in [
+            ("run", format!("run -it --name pty-k9-{t}-run busybox sh")),
+            ("attach", format!("attach {ctr}")),
+            ("exec", format!("exec -it {ctr} sh")),
+        ] {
+            let pane = format!("{t}-k9-{what}");
+            open_session(&tmux, &pane, &tool.line(&host, config.path(), &args), what);
+            panes.push((tool, what, pane));
+        }
+    }
+    daemon.kill9().unwrap();
+    let mut seen = Vec::new();
+    for (tool, what, pane) in &panes {
+        let got = way_out(&tmux, pane, &format!("{what}-42"));
+        println!("{tool:?} {what} after kill -9: {got:?}");
+        seen.push((*tool, *what, got));
+    }
+    // The premise: the processes outlived the daemon.
+    daemon.restart().await.unwrap();
+    let client = daemon.client();
+    for name in ["pty-k9-w", "pty-k9-w-run"] {
+        let running = client
+            .inspect_container(name)
+            .await
+            .map(|c| c.state.running)
+            .unwrap_or(false);
+        assert!(running, "{name} did not outlive wharfd");
+    }
+    let mut failures = Vec::new();
+    for (tool, what, got) in &seen {
+        if !got.cooked {
+            failures.push(format!("{tool:?} {what} left the terminal raw: {got:?}"));
+        }
+    }
+    // Not as after a detach (0 silently, or `read escape sequence` and 1): both CLIs report
+    // the lost daemon. docker's words are Go's (`unexpected EOF`), wharf's its client's; the
+    // exit codes are the same, and `exec` (whose inspect finds no daemon) ends silently, -1.
+    let docker: Vec<_> = seen.iter().filter(|s| s.0 == Tool::Docker).collect();
+    let wharf: Vec<_> = seen.iter().filter(|s| s.0 == Tool::Wharf).collect();
+    for ((_, what, d), (_, _, w)) in docker.iter().zip(&wharf) {
+        if d.exit != w.exit {
+            failures.push(format!("{what}: docker {d:?}, wharf {w:?}"));
+        }
+    }
+    let exits: Vec<_> = wharf
+        .iter()
+        .map(|(_, what, got)| (*what, got.exit))
+        .collect();
+    assert_eq!(exits, [("run", 125), ("attach", 1), ("exec", 255)]);
+    assert_eq!(wharf[2].2.tail, "/ #", "exec printed something");
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -97,6 +97,8 @@ pub async fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
         tty: a.tty,
         stdin,
         detach_keys: detach_keys.clone(),
+        // exec has no signal proxy.
+        signals_end: true,
     };
     let pump = tokio::spawn(streams::pump(stream, session));
     // docker resizes an exec only when its stdin is a terminal.
@@ -119,7 +121,9 @@ pub async fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     }
     match info {
         Ok(info) => Ok(info.exit_code.unwrap_or(0) as i32),
-        Err(ClientError::Connect { .. }) => Ok(-1),
+        // The daemon went away under the session (docker's `IsErrConnectionFailed`): a new
+        // connection is refused, a pooled one fails mid-request.
+        Err(ClientError::Connect { .. } | ClientError::Http(_)) => Ok(-1),
         Err(e) => Err(ctx.err(1, &e)),
     }
 }
@@ -206,6 +210,7 @@ pub async fn attach(ctx: &Ctx, a: &AttachArgs) -> Result<i32> {
         tty: tty_mode,
         stdin,
         detach_keys: detach_keys.clone(),
+        signals_end: proxy.is_none(),
     };
     let end = streams::pump(stream, session).await;
     tty::restore_terminal();

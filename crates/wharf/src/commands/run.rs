@@ -290,6 +290,7 @@ async fn attach_start_wait(ctx: &Ctx, id: &str, p: &Plan) -> Result<i32> {
         tty: p.tty,
         stdin: p.stdin,
         detach_keys: p.detach_keys.clone(),
+        signals_end: !p.sig_proxy,
     };
     let pump = tokio::spawn(streams::pump(stream, session));
     let proxy = p

@@ -32,6 +32,10 @@ pub struct Session {
     /// Forward local stdin (`-i`, attach without `--no-stdin`).
     pub stdin: bool,
     pub detach_keys: Option<String>,
+    /// No signal proxy catches SIGTERM, SIGINT and SIGHUP: on a raw terminal they end the
+    /// session (and the CLI, as `128+n`) after the terminal is restored, where their default
+    /// action would leave the user's shell raw.
+    pub signals_end: bool,
 }
 
 /// Pumps both directions until the output ends or the user detaches. The terminal is raw
@@ -79,7 +83,23 @@ pub async fn pump(stream: AttachStream, s: Session) -> End {
             End::Output
         }
     };
+    let fatal = if raw.is_some() && s.signals_end {
+        fatal_signals()
+    } else {
+        None
+    };
+    let signalled = async move {
+        match fatal {
+            Some(mut sigs) => sigs.recv().await,
+            None => std::future::pending().await,
+        }
+    };
     let end = tokio::select! {
+        Some(code) = signalled => {
+            drop(raw);
+            // docker exits `128+n` for a termination signal; nothing else is left to do.
+            std::process::exit(128 + code);
+        }
         _ = &mut output => output_end(&daemon_detach),
         r = &mut det_rx => match r {
             Ok(()) => End::Detached,
@@ -95,6 +115,26 @@ pub async fn pump(stream: AttachStream, s: Session) -> End {
     }
     drop(raw);
     end
+}
+
+/// SIGTERM, SIGINT and SIGHUP, as their numbers, once any arrives; `None` if they cannot be
+/// caught (then their default action stays).
+fn fatal_signals() -> Option<tokio::sync::mpsc::UnboundedReceiver<i32>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for (kind, num) in [
+        (SignalKind::terminate(), nix::libc::SIGTERM),
+        (SignalKind::interrupt(), nix::libc::SIGINT),
+        (SignalKind::hangup(), nix::libc::SIGHUP),
+    ] {
+        let mut sig = signal(kind).ok()?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if sig.recv().await.is_some() {
+                let _ = tx.send(num);
+            }
+        });
+    }
+    Some(rx)
 }
 
 async fn pump_output(mut reader: AttachReader, tty: bool) {
