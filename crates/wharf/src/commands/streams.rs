@@ -118,7 +118,9 @@ pub async fn pump(stream: AttachStream, s: Session) -> End {
 }
 
 /// SIGTERM, SIGINT and SIGHUP, as their numbers, once any arrives; `None` if they cannot be
-/// caught (then their default action stays).
+/// caught (then their default action stays). Once caught they stay caught for the process, so
+/// after the session is over (the receiver gone) one still ends the CLI as `128+n`, as its
+/// default action would have.
 fn fatal_signals() -> Option<tokio::sync::mpsc::UnboundedReceiver<i32>> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     for (kind, num) in [
@@ -129,8 +131,11 @@ fn fatal_signals() -> Option<tokio::sync::mpsc::UnboundedReceiver<i32>> {
         let mut sig = signal(kind).ok()?;
         let tx = tx.clone();
         tokio::spawn(async move {
-            if sig.recv().await.is_some() {
-                let _ = tx.send(num);
+            while sig.recv().await.is_some() {
+                if tx.send(num).is_err() {
+                    tty::restore_terminal();
+                    std::process::exit(128 + num);
+                }
             }
         });
     }
