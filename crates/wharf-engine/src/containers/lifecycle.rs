@@ -268,6 +268,7 @@ impl ContainerService {
         );
         match launched {
             Ok(pid) => {
+                crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::START_LAUNCHED);
                 {
                     let mut st = lock(&c.state);
                     st.status = Status::Running;

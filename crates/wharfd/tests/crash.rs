@@ -1,0 +1,164 @@
+//! Crash tests: wharfd killed at a chosen point inside an operation (a test-only failpoint,
+//! wharf-engine's `failpoint.rs`), then restarted on the same roots. After the restart every
+//! container is exactly one visible thing, and nothing is left that no container owns.
+//!
+//! Needs the failpoints: `cargo test -p wharfd --features failpoints --test crash`.
+#![cfg(feature = "failpoints")]
+// Test helpers run only inside tests; a panic is how they fail one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wharf_api::container::ContainerCreateRequest;
+use wharf_testkit::cleanup::{cgroup_dirs_for, mounts_under};
+use wharf_testkit::{import_busybox, start_or_skip, TestDaemon};
+
+fn cmd(argv: &[&str]) -> ContainerCreateRequest {
+    let mut r = ContainerCreateRequest::default();
+    r.config.image = "busybox".to_string();
+    r.config.cmd = Some(argv.iter().map(|s| s.to_string()).collect());
+    r
+}
+
+/// Polls `pred` (up to 30 s) until it holds; fails naming `what`.
+async fn wait_until_true(what: &str, mut pred: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if pred() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
+        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+}
+
+fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn arm(d: &TestDaemon, point: &str) -> PathBuf {
+    let dir = d.exec_root().join("failpoints");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join(point);
+    std::fs::write(&f, "").unwrap();
+    f
+}
+
+/// What a start cut between "shim started" and "Running saved" left: the pids of the shim and
+/// of the container's init, both alive while wharfd is down.
+struct Cut {
+    id: String,
+    shim: i32,
+    init: i32,
+}
+
+/// Creates a container, starts it with the `start-launched` failpoint armed (wharfd kills
+/// itself right after the shim reported the process started), and restarts wharfd.
+async fn start_cut_by_a_crash(d: &mut TestDaemon, name: &str) -> Cut {
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let id = c
+        .create_container(Some(name), &cmd(&["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    let armed = arm(d, "start-launched");
+    assert!(
+        c.start(&id).await.is_err(),
+        "the start must be cut by the daemon's death"
+    );
+    d.kill9().unwrap();
+    std::fs::remove_file(armed).unwrap();
+    let dir = d.exec_root().join("containers").join(&id);
+    let shim = read_pid(&dir.join("shim.pid"));
+    let init = read_pid(&dir.join("init.pid"));
+    // The window the failpoint reproduces: the process runs, the record says it does not.
+    assert!(process_alive(shim), "the shim runs while wharfd is down");
+    assert!(
+        process_alive(init),
+        "the container runs while wharfd is down"
+    );
+    d.restart().await.unwrap();
+    Cut { id, shim, init }
+}
+
+/// Nothing of the container's run is left: processes, exec dir, mounts, runtime state, cgroups.
+async fn assert_no_run_left(d: &TestDaemon, cut: &Cut) {
+    wait_until_true("the cut start's shim and process gone", || {
+        !process_alive(cut.shim) && !process_alive(cut.init)
+    })
+    .await;
+    let exec_dir = d.exec_root().join("containers").join(&cut.id);
+    assert!(
+        mounts_under(&exec_dir).is_empty(),
+        "mounts left under {}",
+        exec_dir.display()
+    );
+    assert!(!exec_dir.exists(), "exec dir {} left", exec_dir.display());
+    let runtime = d.exec_root().join("runtime").join(&cut.id);
+    assert!(
+        !runtime.exists(),
+        "runtime state {} left",
+        runtime.display()
+    );
+    let cgroups = cgroup_dirs_for(&format!("{}/{}", d.cgroup_parent(), cut.id));
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+}
+
+#[tokio::test]
+async fn a_start_cut_after_the_shim_started_ends_stopped_with_nothing_left() {
+    let Some(mut d) = start_or_skip("it-crash-start").await else {
+        return;
+    };
+    let cut = start_cut_by_a_crash(&mut d, "cut-start").await;
+    let c = d.client();
+
+    // Exactly one outcome: not running, and nothing of that run left.
+    let i = c.inspect_container(&cut.id).await.unwrap();
+    assert!(!i.state.running, "state: {:?}", i.state.status);
+    assert_eq!(i.state.status, "exited");
+    assert_no_run_left(&d, &cut).await;
+    let log = d.log_tail(400);
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&cut.id) && l.contains("INFO") && l.contains("stopped")),
+        "restore says what it did; log tail:\n{log}"
+    );
+
+    // The container is whole: it starts, stops and is removed like any other.
+    c.start(&cut.id).await.unwrap();
+    assert!(c.inspect_container(&cut.id).await.unwrap().state.running);
+    c.remove(&cut.id, true).await.unwrap();
+    let cgroups = cgroup_dirs_for(&format!("{}/{}", d.cgroup_parent(), cut.id));
+    wait_until_true("the removed container's cgroups gone", || {
+        cgroups.iter().all(|p| !p.exists())
+    })
+    .await;
+    d.cleanup().unwrap();
+}
+
+#[tokio::test]
+async fn rm_f_of_a_container_whose_start_was_cut_leaves_nothing() {
+    let Some(mut d) = start_or_skip("it-crash-rmf").await else {
+        return;
+    };
+    let cut = start_cut_by_a_crash(&mut d, "cut-rmf").await;
+    let c = d.client();
+    c.remove(&cut.id, true).await.unwrap();
+    assert!(c.inspect_container(&cut.id).await.is_err());
+    assert_no_run_left(&d, &cut).await;
+    let data = d.data_root().join("containers").join(&cut.id);
+    wait_until_true("the removed container's data dir gone", || !data.exists()).await;
+    d.cleanup().unwrap();
+}
