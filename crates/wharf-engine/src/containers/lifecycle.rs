@@ -291,7 +291,9 @@ impl ContainerService {
                 saved
             }
             Err((code, err)) => {
-                super::release_run_dir(&exec_dir);
+                // Not only files: a shim that started the process before the launch failed
+                // (its report lost) must not be left running under a stopped record.
+                self.reclaim_run(&id).await;
                 {
                     let mut st = lock(&c.state);
                     st.exit_code = code;
@@ -858,6 +860,12 @@ impl ContainerService {
                     c.id()
                 )));
             }
+        } else {
+            // Whatever runs for it though its record says it does not (a start cut by a
+            // crash, a shim that outlived its report) stops before the record goes.
+            if let super::reclaim::Reclaimed::Stopped(_) = self.reclaim_run(c.id()).await {
+                tracing::info!(container = %c.id(), "rm: stopped a process its record did not know of");
+            }
         }
         self.remove_locked(&c).await
     }
@@ -887,19 +895,18 @@ impl ContainerService {
         Ok(())
     }
 
-    /// Removes what a deleted container left on disk: its rootfs mount, exec and data dirs and
-    /// its writable layer.
+    /// Removes what a deleted container left: any process still running for it (through its
+    /// shim, else libcontainer's forced delete of its cgroups), its rootfs mount, exec dir,
+    /// runtime state and cgroups, data dir and writable layer.
     pub(super) fn spawn_teardown(&self, id: String, snapshot_key: String) {
+        let svc = self.handle();
         let ctx = self.ctx.clone();
-        let (exec_dir, data_dir) = (self.exec_dir(&id), self.data_dir(&id));
-        tokio::task::spawn_blocking(move || {
-            super::release_run_dir(&exec_dir);
-            if let Err(e) = ctx.snaps.remove(&snapshot_key) {
-                if !e.is_not_found() {
-                    tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");
-                }
+        let data_dir = self.data_dir(&id);
+        tokio::spawn(async move {
+            if let Some(svc) = svc.upgrade() {
+                svc.reclaim_run(&id).await;
             }
-            let _ = std::fs::remove_dir_all(&data_dir);
+            let _ = blocking(move || teardown_files(&ctx, &id, &snapshot_key, &data_dir)).await;
         });
     }
 
@@ -1071,4 +1078,14 @@ fn name_conflict(name: &str, id: &str) -> EngineError {
         name: name.to_string(),
         id: id.to_string(),
     }
+}
+
+/// The files of a deleted container, once nothing of it runs: writable layer and data dir.
+fn teardown_files(ctx: &crate::ctx::Ctx, id: &str, snapshot_key: &str, data_dir: &Path) {
+    if let Err(e) = ctx.snaps.remove(snapshot_key) {
+        if !e.is_not_found() {
+            tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");
+        }
+    }
+    let _ = std::fs::remove_dir_all(data_dir);
 }
