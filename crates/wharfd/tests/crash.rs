@@ -95,7 +95,7 @@ async fn start_cut_by_a_crash(d: &mut TestDaemon, name: &str) -> Cut {
 
 /// Nothing of the container's run is left: processes, exec dir, mounts, runtime state, cgroups.
 async fn assert_no_run_left(d: &TestDaemon, cut: &Cut) {
-    wait_until_true("the cut start's shim and process gone", || {
+    wait_until_true("the run's shim and process gone", || {
         !process_alive(cut.shim) && !process_alive(cut.init)
     })
     .await;
@@ -160,5 +160,74 @@ async fn rm_f_of_a_container_whose_start_was_cut_leaves_nothing() {
     assert_no_run_left(&d, &cut).await;
     let data = d.data_root().join("containers").join(&cut.id);
     wait_until_true("the removed container's data dir gone", || !data.exists()).await;
+    d.cleanup().unwrap();
+}
+
+fn kill9(pid: i32) {
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -9 {pid}");
+}
+
+/// A started container's shim and init pids.
+async fn started_run(d: &TestDaemon, name: &str) -> Cut {
+    let c = d.client();
+    let id = c
+        .create_container(Some(name), &cmd(&["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    c.start(&id).await.unwrap();
+    let dir = d.exec_root().join("containers").join(&id);
+    Cut {
+        shim: read_pid(&dir.join("shim.pid")),
+        init: read_pid(&dir.join("init.pid")),
+        id,
+    }
+}
+
+#[tokio::test]
+async fn a_killed_shim_leaves_no_process_or_cgroup_behind() {
+    let Some(mut d) = start_or_skip("it-crash-shim").await else {
+        return;
+    };
+    import_busybox(&d.client(), "busybox:latest").await.unwrap();
+    // Its shim is killed while wharfd runs.
+    let live = started_run(&d, "shim-killed-live").await;
+    // Its shim is killed while wharfd is down.
+    let down = started_run(&d, "shim-killed-down").await;
+
+    kill9(live.shim);
+    // The container's init outlives its shim (it is reparented): only the cgroup knows it.
+    let c = d.client();
+    for _ in 0..300 {
+        if !c.inspect_container(&live.id).await.unwrap().state.running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let i = c.inspect_container(&live.id).await.unwrap();
+    assert_eq!(i.state.status, "exited");
+    assert_eq!(i.state.exit_code, 255);
+    assert_no_run_left(&d, &live).await;
+
+    d.kill9().unwrap();
+    kill9(down.shim);
+    wait_until_true("the shim gone", || !process_alive(down.shim)).await;
+    assert!(process_alive(down.init), "the init outlives its shim");
+    d.restart().await.unwrap();
+    let c = d.client();
+    let i = c.inspect_container(&down.id).await.unwrap();
+    assert_eq!(i.state.status, "exited");
+    assert_eq!(i.state.exit_code, 255);
+    assert_no_run_left(&d, &down).await;
+
+    // Both start again and are removed like any other.
+    for id in [&live.id, &down.id] {
+        c.start(id).await.unwrap();
+        c.remove(id, true).await.unwrap();
+    }
     d.cleanup().unwrap();
 }

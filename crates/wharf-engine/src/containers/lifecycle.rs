@@ -554,8 +554,17 @@ impl ContainerService {
             // Awaited: a start right after must not race this unmount on the same path. An
             // auto-removed container never starts again, so its removal tears down in the
             // background instead (the unmount can wait out an RCU grace period).
-            let exec_dir = self.exec_dir(&id);
-            let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
+            if status.is_none() {
+                // The shim vanished (killed) without reaping: the container's processes may
+                // still run in its cgroups, which nothing else would ever remove. Before any
+                // restart policy can start a new run here.
+                if let super::reclaim::Reclaimed::Stopped(_) = self.reclaim_run(&id).await {
+                    tracing::warn!(container = %id, "a shim that seemed gone still answered; stopped its container");
+                }
+            } else {
+                let exec_dir = self.exec_dir(&id);
+                let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
+            }
         }
         let oom = status.as_ref().is_some_and(|s| s.oom_killed);
         let code = {

@@ -55,15 +55,9 @@ impl ContainerService {
                         self.spawn_monitor(c.clone());
                     } else {
                         tracing::info!(container = %c.id(), "restore: marked exited (255): its shim is gone without an exit status");
+                        // on_exit also takes what the dead shim left (processes in the
+                        // cgroups, the cgroups, runtime state).
                         self.on_exit(&c, None).await;
-                        // A shim killed without cleaning up leaves runtime state, cgroups and
-                        // maybe processes in them.
-                        // (An auto-removed one is torn down by its removal.)
-                        if !c.spec.host_config.auto_remove
-                            && matches!(self.reclaim_run(c.id()).await, Reclaimed::Cleaned)
-                        {
-                            tracing::info!(container = %c.id(), "restore: cleaned what its shim left");
-                        }
                     }
                 }
                 Status::Removing => {
