@@ -231,3 +231,68 @@ async fn a_killed_shim_leaves_no_process_or_cgroup_behind() {
     }
     d.cleanup().unwrap();
 }
+
+/// The launch is held (wharf-shim's `shim-setup-bound` hold point: socket bound, container not
+/// yet created) while wharfd is killed and restarted: restore must wait for it, not judge the
+/// half-made run (nor delete the dir under it), and then end it as a cut start.
+#[tokio::test]
+async fn a_launch_still_setting_up_at_restore_is_waited_for_then_stopped() {
+    let Some(mut d) = start_or_skip("it-crash-setup").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let id = c
+        .create_container(Some("held-launch"), &cmd(&["sleep", "1000"]))
+        .await
+        .unwrap()
+        .id;
+    let hold = arm(&d, "shim-setup-bound");
+    let reached = hold.with_extension("reached");
+    let start = tokio::spawn({
+        let c = c.clone();
+        let id = id.clone();
+        async move { c.start(&id).await }
+    });
+    wait_until_true(
+        "the launch held after binding its socket (is wharf-shim built with --features failpoints?)",
+        || reached.exists(),
+    )
+    .await;
+    d.kill9().unwrap();
+    assert!(start.await.unwrap().is_err(), "the start is cut");
+
+    let log = d.log_path();
+    let waiting = "waiting for a launch";
+    let (restarted, ()) = tokio::join!(d.restart(), async {
+        // Released only once restore says it waits for this launch.
+        wait_until_true("restore waiting for the launch", || {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|l| l.lines().any(|l| l.contains(waiting) && l.contains(&id)))
+        })
+        .await;
+        std::fs::remove_file(&hold).unwrap();
+    });
+    restarted.unwrap();
+
+    let c = d.client();
+    let i = c.inspect_container(&id).await.unwrap();
+    assert_eq!(i.state.status, "exited");
+    let exec_dir = d.exec_root().join("containers").join(&id);
+    assert!(!exec_dir.exists(), "exec dir left");
+    assert!(!d.exec_root().join("runtime").join(&id).exists());
+    let cgroups = cgroup_dirs_for(&format!("{}/{}", d.cgroup_parent(), id));
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    // Not even the monitor that answered the stop stays behind.
+    wait_until_true("no process of the container left", || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .all(|c| !String::from_utf8_lossy(&c).contains(id.as_str()))
+    })
+    .await;
+    c.start(&id).await.unwrap();
+    c.remove(&id, true).await.unwrap();
+    d.cleanup().unwrap();
+}

@@ -97,6 +97,7 @@ impl ContainerService {
         let Some(pids) = launching.get(id) else {
             return;
         };
+        tracing::info!(container = %id, ?pids, "restore: waiting for a launch of this container still under way");
         let exec_dir = self.exec_dir(id);
         let deadline = tokio::time::Instant::now() + LAUNCH_WAIT;
         loop {
