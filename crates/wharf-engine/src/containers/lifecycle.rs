@@ -872,8 +872,17 @@ impl ContainerService {
         } else {
             // Whatever runs for it though its record says it does not (a start cut by a
             // crash, a shim that outlived its report) stops before the record goes.
-            if let super::reclaim::Reclaimed::Stopped(_) = self.reclaim_run(c.id()).await {
-                tracing::info!(container = %c.id(), "rm: stopped a process its record did not know of");
+            match self.reclaim_run(c.id()).await {
+                super::reclaim::Reclaimed::Stopped(_) => {
+                    tracing::info!(container = %c.id(), "rm: stopped a process its record did not know of");
+                }
+                super::reclaim::Reclaimed::Stuck => {
+                    return Err(EngineError::internal(format!(
+                        "Could not kill running container {}, cannot remove",
+                        c.id()
+                    )));
+                }
+                _ => {}
             }
         }
         self.remove_locked(&c).await
@@ -913,7 +922,11 @@ impl ContainerService {
         let data_dir = self.data_dir(&id);
         tokio::spawn(async move {
             if let Some(svc) = svc.upgrade() {
-                svc.reclaim_run(&id).await;
+                if let super::reclaim::Reclaimed::Stuck = svc.reclaim_run(&id).await {
+                    // Its layer is still mounted in a live container; the next daemon start
+                    // tries again (leftovers without a record).
+                    return;
+                }
             }
             let _ = blocking(move || teardown_files(&ctx, &id, &snapshot_key, &data_dir)).await;
         });

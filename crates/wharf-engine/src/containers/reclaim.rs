@@ -32,6 +32,9 @@ pub(super) enum Reclaimed {
     Stopped(Option<ExitStatus>),
     /// What a finished run left (mounts, exec dir, runtime state, cgroups) was removed.
     Cleaned,
+    /// A shim answers but its container did not exit after SIGKILL (a process stuck in the
+    /// kernel): nothing was removed, the run is still there and reachable through its shim.
+    Stuck,
 }
 
 impl ContainerService {
@@ -58,6 +61,11 @@ impl ContainerService {
                 .await
                 .ok()
                 .flatten();
+            // Never delete a live shim's dir: it stays reachable for a later stop or rm.
+            if exit.is_none() && answers(&exec_dir).await {
+                tracing::warn!(container = %id, "its shim still runs after SIGKILL of every process; left in place");
+                return Reclaimed::Stuck;
+            }
             Some(exit)
         } else {
             None

@@ -90,6 +90,20 @@ impl ContainerService {
                             }
                             tracing::info!(container = %c.id(), exit_code = code, "restore: stopped the process of a start cut by the daemon's crash; marked exited");
                         }
+                        Reclaimed::Stuck => {
+                            // Still running and beyond our SIGKILL: show it as running, so
+                            // that stop and rm can try again, rather than hide it.
+                            {
+                                let mut st = lock(&c.state);
+                                st.status = Status::Running;
+                                st.pid = 0;
+                                st.boot_id = self.ctx.boot_id.clone();
+                            }
+                            c.events.send_modify(|e| e.started += 1);
+                            let _ = self.persist_state(&c);
+                            self.spawn_monitor(c.clone());
+                            tracing::info!(container = %c.id(), "restore: adopted as running a container whose cut start could not be stopped");
+                        }
                         Reclaimed::Cleaned => {
                             tracing::info!(container = %c.id(), "restore: cleaned the run state a stopped container left");
                         }
