@@ -296,3 +296,54 @@ async fn a_launch_still_setting_up_at_restore_is_waited_for_then_stopped() {
     c.remove(&id, true).await.unwrap();
     d.cleanup().unwrap();
 }
+
+fn snapshot_count(d: &TestDaemon) -> usize {
+    std::fs::read_dir(d.data_root().join("snapshots"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+}
+
+/// The worst a removal cut by a crash can leave: the record gone while the container still
+/// runs (as a removal that deleted the record before its teardown, with the process not yet
+/// dead). The next start must stop it through its shim and remove everything it owned.
+#[tokio::test]
+async fn leftovers_of_a_removed_container_are_stopped_and_removed_at_start() {
+    let Some(mut d) = start_or_skip("it-crash-orphan").await else {
+        return;
+    };
+    import_busybox(&d.client(), "busybox:latest").await.unwrap();
+    let layers = snapshot_count(&d);
+    let run = started_run(&d, "orphan").await;
+    d.kill9().unwrap();
+    let db = d.data_root().join("meta.db");
+    let deleted = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!("DELETE FROM containers WHERE id = '{}'", run.id))
+        .status();
+    match deleted {
+        Ok(s) if s.success() => {}
+        other => {
+            wharf_testkit::skip(format!(
+                "cannot edit {} with sqlite3: {other:?}",
+                db.display()
+            ));
+            d.cleanup().unwrap();
+            return;
+        }
+    }
+    d.restart().await.unwrap();
+    assert!(d.client().inspect_container(&run.id).await.is_err());
+    assert_no_run_left(&d, &run).await;
+    let data = d.data_root().join("containers").join(&run.id);
+    wait_until_true("its data dir and writable layer gone", || {
+        !data.exists() && snapshot_count(&d) == layers
+    })
+    .await;
+    let log = d.log_tail(400);
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&run.id) && l.contains("leftovers of a removed container")),
+        "restore says what it did; log tail:\n{log}"
+    );
+    d.cleanup().unwrap();
+}
