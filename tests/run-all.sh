@@ -51,8 +51,12 @@ trap 'rm -rf "$logs"' EXIT
 passed=0
 failed=0
 
-echo "==> cargo build --workspace"
-if ! cargo build --workspace; then
+# wharfd's test-only failpoints (docs/architecture.md, "Restore") are built in for the crash
+# tests; they stay inert unless a test arms one, and no release build has them. Build, clippy
+# and test use the same features so the workspace is compiled once.
+features=(--features wharfd/failpoints,wharf-shim/failpoints)
+echo "==> cargo build --workspace ${features[*]}"
+if ! cargo build --workspace "${features[@]}"; then
     echo "cargo build failed" >&2
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
@@ -62,7 +66,7 @@ fi
 echo "==> cargo fmt --check"
 if cargo fmt --all -- --check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "==> cargo clippy --all-targets -- -D warnings"
-if cargo clippy --workspace --all-targets -- -D warnings; then
+if cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))
@@ -71,7 +75,7 @@ echo "==> crate graph (DESIGN.md section 3)"
 if python3 scripts/check-crate-graph.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "==> cargo test --workspace"
-WHARF_SKIP_LOG="$logs/skips-cargo.tsv" cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.txt"
+WHARF_SKIP_LOG="$logs/skips-cargo.tsv" cargo test --workspace --no-fail-fast "${features[@]}" 2>&1 | tee "$logs/cargo.txt"
 cargo_rc=${PIPESTATUS[0]}
 # One `test result: ok. 13 passed; 0 failed; 0 ignored; ...` line per test binary and doc-test
 # run. A skipping test returns, so libtest counts it as passed: those come off below.

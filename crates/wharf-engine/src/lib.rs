@@ -13,6 +13,7 @@ mod ctx;
 pub mod error;
 pub mod events;
 mod exec;
+mod failpoint;
 pub mod honour;
 pub mod host;
 pub mod ids;

@@ -291,6 +291,7 @@ fn setup(args: &StartArgs) -> Result<Ready, LaunchResult> {
 
     let sock_path = args.state_dir.join(SOCKET_FILE);
     let listener = bind(&sock_path).map_err(other)?;
+    crate::failpoint::hold(&args.state_dir, crate::failpoint::SETUP_BOUND);
     let cleanup_files = || {
         let _ = fs::remove_file(&sock_path);
         let _ = fs::remove_file(args.state_dir.join(SHIM_PID_FILE));

@@ -268,6 +268,7 @@ impl ContainerService {
         );
         match launched {
             Ok(pid) => {
+                crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::START_LAUNCHED);
                 {
                     let mut st = lock(&c.state);
                     st.status = Status::Running;
@@ -290,7 +291,9 @@ impl ContainerService {
                 saved
             }
             Err((code, err)) => {
-                super::release_run_dir(&exec_dir);
+                // Not only files: a shim that started the process before the launch failed
+                // (its report lost) must not be left running under a stopped record.
+                self.reclaim_run(&id).await;
                 {
                     let mut st = lock(&c.state);
                     st.exit_code = code;
@@ -551,8 +554,17 @@ impl ContainerService {
             // Awaited: a start right after must not race this unmount on the same path. An
             // auto-removed container never starts again, so its removal tears down in the
             // background instead (the unmount can wait out an RCU grace period).
-            let exec_dir = self.exec_dir(&id);
-            let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
+            if status.is_none() {
+                // The shim vanished (killed) without reaping: the container's processes may
+                // still run in its cgroups, which nothing else would ever remove. Before any
+                // restart policy can start a new run here.
+                if let super::reclaim::Reclaimed::Stopped(_) = self.reclaim_run(&id).await {
+                    tracing::warn!(container = %id, "a shim that seemed gone still answered; stopped its container");
+                }
+            } else {
+                let exec_dir = self.exec_dir(&id);
+                let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
+            }
         }
         let oom = status.as_ref().is_some_and(|s| s.oom_killed);
         let code = {
@@ -857,6 +869,21 @@ impl ContainerService {
                     c.id()
                 )));
             }
+        } else {
+            // Whatever runs for it though its record says it does not (a start cut by a
+            // crash, a shim that outlived its report) stops before the record goes.
+            match self.reclaim_run(c.id()).await {
+                super::reclaim::Reclaimed::Stopped(_) => {
+                    tracing::info!(container = %c.id(), "rm: stopped a process its record did not know of");
+                }
+                super::reclaim::Reclaimed::Stuck => {
+                    return Err(EngineError::internal(format!(
+                        "Could not kill running container {}, cannot remove",
+                        c.id()
+                    )));
+                }
+                _ => {}
+            }
         }
         self.remove_locked(&c).await
     }
@@ -886,19 +913,22 @@ impl ContainerService {
         Ok(())
     }
 
-    /// Removes what a deleted container left on disk: its rootfs mount, exec and data dirs and
-    /// its writable layer.
+    /// Removes what a deleted container left: any process still running for it (through its
+    /// shim, else libcontainer's forced delete of its cgroups), its rootfs mount, exec dir,
+    /// runtime state and cgroups, data dir and writable layer.
     pub(super) fn spawn_teardown(&self, id: String, snapshot_key: String) {
+        let svc = self.handle();
         let ctx = self.ctx.clone();
-        let (exec_dir, data_dir) = (self.exec_dir(&id), self.data_dir(&id));
-        tokio::task::spawn_blocking(move || {
-            super::release_run_dir(&exec_dir);
-            if let Err(e) = ctx.snaps.remove(&snapshot_key) {
-                if !e.is_not_found() {
-                    tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");
+        let data_dir = self.data_dir(&id);
+        tokio::spawn(async move {
+            if let Some(svc) = svc.upgrade() {
+                if let super::reclaim::Reclaimed::Stuck = svc.reclaim_run(&id).await {
+                    // Its layer is still mounted in a live container; the next daemon start
+                    // tries again (leftovers without a record).
+                    return;
                 }
             }
-            let _ = std::fs::remove_dir_all(&data_dir);
+            let _ = blocking(move || teardown_files(&ctx, &id, &snapshot_key, &data_dir)).await;
         });
     }
 
@@ -1070,4 +1100,14 @@ fn name_conflict(name: &str, id: &str) -> EngineError {
         name: name.to_string(),
         id: id.to_string(),
     }
+}
+
+/// The files of a deleted container, once nothing of it runs: writable layer and data dir.
+fn teardown_files(ctx: &crate::ctx::Ctx, id: &str, snapshot_key: &str, data_dir: &Path) {
+    if let Err(e) = ctx.snaps.remove(snapshot_key) {
+        if !e.is_not_found() {
+            tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");
+        }
+    }
+    let _ = std::fs::remove_dir_all(data_dir);
 }

@@ -13,6 +13,7 @@ pub(crate) mod health;
 pub(crate) mod init;
 mod lifecycle;
 mod query;
+mod reclaim;
 mod restart;
 mod restore;
 mod signals;
