@@ -904,6 +904,21 @@ async fn attach_scenario(
             "trap 'echo attached-out; echo attached-err >&2; exit 3' USR1; echo before; while true; do sleep 0.1; done"]}),
     )
     .await;
+    // Attach gives only what is written after it: wait for "before", or it may land after the
+    // attach and be (rightly) part of the output.
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    loop {
+        let opts = wharf_client::LogsOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        let logs = client.logs(&name, &opts).await.unwrap();
+        if logs.iter().any(|(_, b)| b.starts_with(b"before")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{name}: no \"before\" line");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let child = spawn_tool(tool, host, config, &["attach", &name]);
     let pid = child.id() as i32;
     wait_for_event(client, &name, "attach", since).await;
