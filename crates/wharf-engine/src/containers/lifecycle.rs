@@ -1015,7 +1015,7 @@ impl ContainerService {
         };
         let (settings, files) = self.log_files(&c)?;
         let (initial, cursor) = if !opts.logs {
-            (Vec::new(), files.end())
+            (logs::Replay::empty(), files.end())
         } else if settings == LogSettings::None {
             // dockerd replays through the log driver, which `none` cannot read.
             return Err(EngineError::not_implemented(
