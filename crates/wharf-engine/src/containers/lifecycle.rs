@@ -437,10 +437,12 @@ impl ContainerService {
             LogSettings::JsonFile(j) => LogFiles {
                 path: self.log_path(c.id()),
                 max_file: j.max_file,
+                hold: false,
             },
             LogSettings::None => LogFiles {
                 path: self.exec_dir(c.id()).join(logconfig::LIVE_FILE),
                 max_file: logconfig::LIVE_MAX_FILE,
+                hold: false,
             },
         };
         Ok((settings, files))
@@ -1043,9 +1045,10 @@ impl ContainerService {
             stderr: opts.stderr,
             ..Default::default()
         };
-        let (settings, files) = self.log_files(&c)?;
+        let (settings, mut files) = self.log_files(&c)?;
+        files.hold = true;
         let (initial, cursor) = if !opts.logs {
-            (Vec::new(), files.end())
+            (logs::Replay::empty(), files.end())
         } else if settings == LogSettings::None {
             // dockerd replays through the log driver, which `none` cannot read.
             return Err(EngineError::not_implemented(

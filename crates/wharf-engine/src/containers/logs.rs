@@ -12,7 +12,6 @@
 use super::Container;
 use bytes::Bytes;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -128,6 +127,11 @@ struct Opened {
 pub struct LogFiles {
     pub path: PathBuf,
     pub max_file: u32,
+    /// Lock what is read so that the shim keeps every file until this reader has read it
+    /// (`open_locked`): attach, which must deliver every byte. `logs` and `logs -f` do not:
+    /// like dockerd's, a follower far behind loses whole rotated files rather than hold the
+    /// log's disk use above `max-size` x `max-file`.
+    pub hold: bool,
 }
 
 /// A snapshot that keeps changing under a very fast writer is taken as it is after this many
@@ -135,18 +139,25 @@ pub struct LogFiles {
 const SNAPSHOT_TRIES: usize = 100;
 
 impl LogFiles {
-    /// Names, oldest first: `.<max_file-1>` … `.1`, then the current file.
+    /// Names, oldest first: the held files (`.held.<seq>`: ones that left the kept set while a
+    /// reader needed them, see `open_locked`), `.<max_file-1>` … `.1`, then the current file.
     fn paths(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = (1..self.max_file.max(1))
-            .rev()
-            .map(|n| {
-                let mut s = self.path.clone().into_os_string();
-                s.push(format!(".{n}"));
-                PathBuf::from(s)
-            })
-            .collect();
+        let mut v = held_paths(&self.path);
+        v.extend((1..self.max_file.max(1)).rev().map(|n| {
+            let mut s = self.path.clone().into_os_string();
+            s.push(format!(".{n}"));
+            PathBuf::from(s)
+        }));
         v.push(self.path.clone());
         v
+    }
+
+    fn open(&self, p: &Path) -> std::io::Result<File> {
+        if self.hold {
+            open_locked(p)
+        } else {
+            File::open(p)
+        }
     }
 
     fn dir(&self) -> &Path {
@@ -164,13 +175,14 @@ impl LogFiles {
     /// instant's; any instant's set is in order and complete but for a crash's gap, because the
     /// shim renames one name at a time.
     fn open_all(&self) -> Vec<Opened> {
-        let paths = self.paths();
         let mut last = Vec::new();
         for _ in 0..SNAPSHOT_TRIES {
+            // Anew each try: a rotation may have held a file meanwhile.
+            let paths = self.paths();
             let opened: Vec<Option<Opened>> = paths
                 .iter()
                 .map(|p| {
-                    let file = File::open(p).ok()?;
+                    let file = self.open(p).ok()?;
                     let id = id_of(&file.metadata().ok()?);
                     Some(Opened { file, id })
                 })
@@ -199,7 +211,7 @@ impl LogFiles {
     /// A cursor at the end of what the current file holds (attach without `logs`), at a line
     /// boundary so that a line the shim is still writing is read whole later.
     pub fn end(&self) -> Cursor {
-        let Ok(file) = File::open(&self.path) else {
+        let Ok(file) = self.open(&self.path) else {
             return Cursor::default();
         };
         let Ok(meta) = file.metadata() else {
@@ -225,6 +237,54 @@ impl LogFiles {
     }
 }
 
+/// Opens a log file for reading with a shared `flock` on it, held as long as the file is: the
+/// shim does not delete a rotated file that a reader locks, nor any after it, but keeps them as
+/// `.held.<seq>` until no reader needs them (`wharf-shim/src/log.rs`, `retire`). A reader
+/// opens the files after the one it reads before it lets that one go, so a reader however far
+/// behind loses nothing to rotation, at the cost of the disk the files it has not read take.
+fn open_locked(p: &Path) -> std::io::Result<File> {
+    let f = File::open(p)?;
+    // SAFETY: flock on a descriptor we own. The shim holds its exclusive lock only to test it.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(f)
+}
+
+/// The shim's held files of `path`, oldest first (`<path>.held.<seq>`).
+fn held_paths(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.held.", name.to_string_lossy());
+    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name();
+                    let seq = n.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+                    Some((seq, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Deletes the held files of `path` that no reader locks any more, oldest first, up to the
+/// first one still in use (as the shim does at each rotation).
+fn collect_held(path: &Path) {
+    for p in held_paths(path) {
+        let Ok(f) = File::open(&p) else { continue };
+        // SAFETY: flock on a descriptor we own; the lock goes with it.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            break;
+        }
+        let _ = std::fs::remove_file(&p);
+    }
+}
+
 /// Where a reader stands: the file it reads, held open, and the offset after the last whole
 /// line read from it. Empty when there was no file yet.
 #[derive(Default)]
@@ -243,80 +303,251 @@ impl Cursor {
         }
     }
 
-    /// Every whole line written since the last read.
-    fn read(&mut self) -> Vec<LogEntry> {
-        let Some(f) = &self.file else {
-            return Vec::new();
-        };
-        match read_lines(f, self.offset) {
-            Ok((entries, end)) => {
+    /// The next whole lines written since the last read, at most about `READ_CHUNK` bytes of
+    /// them (a reader loops until it gets none), so a reader far behind never holds more.
+    /// `None` when there is nothing new.
+    fn read(&mut self) -> Option<Vec<LogEntry>> {
+        let f = self.file.as_ref()?;
+        match read_batch(f, self.offset, u64::MAX) {
+            Ok((entries, end)) if end > self.offset => {
                 self.offset = end;
-                entries
+                Some(entries)
             }
-            Err(_) => Vec::new(),
+            _ => None,
         }
     }
 }
 
-/// Reads whole lines from `offset`; returns the entries and the offset after the last whole line.
-fn read_lines(f: &File, offset: u64) -> std::io::Result<(Vec<LogEntry>, u64)> {
-    let mut r = BufReader::with_capacity(64 * 1024, f);
-    r.seek(SeekFrom::Start(offset))?;
-    let mut out = Vec::new();
-    let mut pos = offset;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = r.read_until(b'\n', &mut line)?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            // A partial line is the shim mid-write: leave it for the next read.
-            break;
-        }
-        pos += n as u64;
-        if let Ok(e) = serde_json::from_slice::<LogEntry>(&line) {
-            out.push(e);
+/// How much of a log file is read at a time: the bound on what one reader holds.
+const READ_CHUNK: usize = 128 * 1024;
+
+/// Reads `buf.len()` bytes at `offset`, fewer only at the end of the file.
+fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok((out, pos))
+    Ok(n)
+}
+
+/// The whole lines in `[offset, limit)` that fit in about `READ_CHUNK` bytes (one line at least,
+/// however long); returns them and the offset after the last one. A partial line at the end is
+/// the shim mid-write and is left for the next read.
+fn read_batch(f: &File, offset: u64, limit: u64) -> std::io::Result<(Vec<LogEntry>, u64)> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let want = (limit.saturating_sub(offset)).min(buf.len() as u64) as usize;
+        let n = read_full_at(f, &mut buf[..want], offset)?;
+        match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(p) => return Ok((parse_lines(&buf[..=p]), offset + p as u64 + 1)),
+            // One line longer than the buffer: read it whole.
+            None if n == buf.len() => buf.resize(buf.len() * 2, 0),
+            None => return Ok((Vec::new(), offset)),
+        }
+    }
+}
+
+fn parse_lines(data: &[u8]) -> Vec<LogEntry> {
+    data.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice::<LogEntry>(l).ok())
+        .collect()
+}
+
+/// Where the last `n` lines the filter keeps start in `f`'s first `end` bytes, read from the
+/// end backwards a chunk at a time; `Err(count)` when it keeps fewer, `count` of them.
+fn tail_start(
+    f: &File,
+    end: u64,
+    n: usize,
+    filter: &LogFilter,
+) -> std::io::Result<Result<u64, usize>> {
+    if n == 0 {
+        return Ok(Ok(end));
+    }
+    // `buf` holds the bytes [lo, lo + buf.len()) not looked at yet.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut lo = end;
+    let mut trimmed = false;
+    let mut count = 0;
+    loop {
+        if !trimmed {
+            // What follows the last newline is a line still being written: not part of the log.
+            if let Some(p) = buf.iter().rposition(|&b| b == b'\n') {
+                buf.truncate(p + 1);
+                trimmed = true;
+            } else if lo == 0 {
+                return Ok(Err(0));
+            }
+        }
+        if trimmed {
+            // Lines wholly in `buf`: each after a newline that is not its last byte.
+            while buf.len() > 1 {
+                let Some(j) = buf[..buf.len() - 1].iter().rposition(|&b| b == b'\n') else {
+                    break;
+                };
+                if keeps(filter, &buf[j + 1..]) {
+                    count += 1;
+                    if count == n {
+                        return Ok(Ok(lo + j as u64 + 1));
+                    }
+                }
+                buf.truncate(j + 1);
+            }
+            if lo == 0 {
+                if !buf.is_empty() && keeps(filter, &buf) {
+                    count += 1;
+                    if count == n {
+                        return Ok(Ok(0));
+                    }
+                }
+                return Ok(Err(count));
+            }
+        }
+        let step = (READ_CHUNK as u64).min(lo);
+        let mut chunk = vec![0u8; step as usize];
+        let got = read_full_at(f, &mut chunk, lo - step)?;
+        if got < chunk.len() {
+            // Shorter than it was a moment ago: not a file the shim writes to.
+            return Ok(Err(count));
+        }
+        lo -= step;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+    }
+}
+
+fn keeps(filter: &LogFilter, line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    serde_json::from_slice::<LogEntry>(line).is_ok_and(|e| filter.keep(&e))
+}
+
+/// What was logged when a reader arrived, read lazily a chunk at a time as it is consumed, so
+/// a client reading a huge log costs wharfd one chunk, not the log: the files of one snapshot,
+/// each up to its length then, starting at a file and offset (the whole log, or its tail).
+pub struct Replay {
+    files: std::collections::VecDeque<(File, u64)>,
+    offset: u64,
+    filter: LogFilter,
+    batch: std::vec::IntoIter<LogEntry>,
+}
+
+impl Replay {
+    pub fn empty() -> Self {
+        Replay {
+            files: Default::default(),
+            offset: 0,
+            filter: LogFilter::default(),
+            batch: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl Iterator for Replay {
+    type Item = OutputChunk;
+
+    fn next(&mut self) -> Option<OutputChunk> {
+        loop {
+            for e in self.batch.by_ref() {
+                if self.filter.keep(&e) {
+                    return Some(self.filter.chunk(e));
+                }
+            }
+            let (f, end) = self.files.front()?;
+            match read_batch(f, self.offset, *end) {
+                Ok((entries, next)) if next > self.offset => {
+                    self.offset = next;
+                    self.batch = entries.into_iter();
+                }
+                // The end of this file (or an unreadable one): on to the next.
+                _ => {
+                    self.files.pop_front();
+                    self.offset = 0;
+                }
+            }
+        }
+    }
 }
 
 /// Everything logged so far that passes the filter, the last `tail` of it, and where a follower
-/// goes on from.
-pub fn replay(
-    files: &LogFiles,
-    filter: &LogFilter,
-    tail: Option<usize>,
-) -> (Vec<OutputChunk>, Cursor) {
-    let mut snapshot = files.open_all();
-    let Some(newest) = snapshot.pop() else {
-        return (Vec::new(), Cursor::default());
-    };
-    let (entries, end) = read_lines(&newest.file, 0).unwrap_or_default();
-    let mut kept: Vec<Vec<LogEntry>> =
-        vec![entries.into_iter().filter(|e| filter.keep(e)).collect()];
-    let mut count = kept[0].len();
-    // Newest first: an older file is read only when the newer ones hold too few lines.
-    for older in snapshot.iter().rev() {
-        if tail.is_some_and(|n| count >= n) {
-            break;
-        }
-        let (entries, _) = read_lines(&older.file, 0).unwrap_or_default();
-        let e: Vec<LogEntry> = entries.into_iter().filter(|e| filter.keep(e)).collect();
-        count += e.len();
-        kept.push(e);
+/// goes on from. Only the tail's start is looked for here (reading backwards from the end); the
+/// lines themselves are read as the replay is consumed.
+pub fn replay(files: &LogFiles, filter: &LogFilter, tail: Option<usize>) -> (Replay, Cursor) {
+    let snapshot = files.open_all();
+    let mut sized: Vec<(File, FileId, u64)> = Vec::new();
+    for o in snapshot {
+        let Ok(m) = o.file.metadata() else { continue };
+        sized.push((o.file, o.id, m.len()));
     }
-    let mut all: Vec<LogEntry> = kept.into_iter().rev().flatten().collect();
+    let Some(newest) = sized.last() else {
+        return (Replay::empty(), Cursor::default());
+    };
+    // The follower goes on after the last whole line of the snapshot.
+    let cursor_end = match read_last_newline(&newest.0, newest.2) {
+        Ok(e) => e,
+        Err(_) => newest.2,
+    };
+    let cursor = match newest.0.try_clone() {
+        Ok(file) => Cursor {
+            file: Some(file),
+            id: Some(newest.1),
+            offset: cursor_end,
+        },
+        Err(_) => Cursor::default(),
+    };
+    let last = sized.len() - 1;
+    sized[last].2 = cursor_end;
+    // Newest first: an older file is looked at only when the newer ones hold too few lines.
+    let (mut first, mut offset) = (0, 0);
     if let Some(n) = tail {
-        if all.len() > n {
-            all.drain(..all.len() - n);
+        let mut need = n;
+        let mut found = false;
+        for (i, (f, _, end)) in sized.iter().enumerate().rev() {
+            match tail_start(f, *end, need, filter) {
+                Ok(Ok(at)) => {
+                    (first, offset, found) = (i, at, true);
+                    break;
+                }
+                Ok(Err(count)) => need -= count,
+                Err(_) => {}
+            }
+        }
+        if !found {
+            (first, offset) = (0, 0);
         }
     }
-    let cursor = Cursor {
-        file: Some(newest.file),
-        id: Some(newest.id),
-        offset: end,
+    let replay = Replay {
+        files: sized
+            .into_iter()
+            .skip(first)
+            .map(|(f, _, end)| (f, end))
+            .collect(),
+        offset,
+        filter: filter.clone(),
+        batch: Vec::new().into_iter(),
     };
-    (all.into_iter().map(|e| filter.chunk(e)).collect(), cursor)
+    (replay, cursor)
+}
+
+/// The offset after the last newline in `f`'s first `len` bytes (0 when none).
+fn read_last_newline(f: &File, len: u64) -> std::io::Result<u64> {
+    let mut hi = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while hi > 0 {
+        let step = (buf.len() as u64).min(hi);
+        let lo = hi - step;
+        let got = read_full_at(f, &mut buf[..step as usize], lo)?;
+        if let Some(p) = buf[..got].iter().rposition(|&b| b == b'\n') {
+            return Ok(lo + p as u64 + 1);
+        }
+        hi = lo;
+    }
+    Ok(0)
 }
 
 /// Inotify on the log's directory: writes, renames and new files in it.
@@ -386,73 +617,87 @@ pub fn follow(
     filter: LogFilter,
     container: Arc<Container>,
     until_run_finished: u64,
-    initial: Vec<OutputChunk>,
+    initial: Replay,
 ) -> OutputStream {
     let (tx, rx) = mpsc::channel::<OutputChunk>(64);
     tokio::spawn(async move {
-        for c in initial {
-            if tx.send(c).await.is_err() {
-                return;
+        // Once this reader is done and its locks are gone, what it alone kept can go.
+        let held = files.hold.then(|| files.path.clone());
+        async move {
+            for c in initial {
+                if tx.send(c).await.is_err() {
+                    return;
+                }
             }
-        }
-        let mut events = container.events.subscribe();
-        let mut watch = DirWatch(watch_dir(files.dir()));
-        loop {
-            let done = {
-                let ev = events.borrow_and_update();
-                ev.finished >= until_run_finished || ev.removed
-            };
+            let mut events = container.events.subscribe();
+            let mut watch = DirWatch(watch_dir(files.dir()));
             loop {
-                for e in cursor.read() {
-                    if filter.keep(&e) && tx.send(filter.chunk(e)).await.is_err() {
-                        return;
-                    }
-                }
-                if files.current_id() == cursor.id {
-                    break;
-                }
-                // Rotated away (or there was no file): what it holds now is all it will hold.
-                for e in cursor.read() {
-                    if filter.keep(&e) && tx.send(filter.chunk(e)).await.is_err() {
-                        return;
-                    }
-                }
-                let mut next = files.after(cursor.id);
-                let Some(newest) = next.pop() else {
-                    // Mid-rotation: the new file is not there yet; its creation wakes us.
-                    break;
+                let done = {
+                    let ev = events.borrow_and_update();
+                    ev.finished >= until_run_finished || ev.removed
                 };
-                for f in next {
-                    let mut c = Cursor::at_start(f);
-                    for e in c.read() {
-                        if filter.keep(&e) && tx.send(filter.chunk(e)).await.is_err() {
+                loop {
+                    if !send_all(&mut cursor, &filter, &tx).await {
+                        return;
+                    }
+                    if files.current_id() == cursor.id {
+                        break;
+                    }
+                    // Rotated away (or there was no file): what it holds now is all it will hold.
+                    if !send_all(&mut cursor, &filter, &tx).await {
+                        return;
+                    }
+                    let mut next = files.after(cursor.id);
+                    let Some(newest) = next.pop() else {
+                        // Mid-rotation: the new file is not there yet; its creation wakes us.
+                        break;
+                    };
+                    for f in next {
+                        if !send_all(&mut Cursor::at_start(f), &filter, &tx).await {
                             return;
                         }
                     }
+                    cursor = Cursor::at_start(newest);
                 }
-                cursor = Cursor::at_start(newest);
-            }
-            if done {
-                return;
-            }
-            if watch.0.is_none() {
-                // The directory did not exist yet (a `none` container's state dir before start).
-                watch.replace(watch_dir(files.dir()));
-            }
-            tokio::select! {
-                _ = tx.closed() => return,
-                r = events.changed() => { if r.is_err() { return; } }
-                alive = wait_watch(&watch.0) => {
-                    if !alive {
-                        watch.replace(None);
+                if done {
+                    return;
+                }
+                if watch.0.is_none() {
+                    // The directory did not exist yet (a `none` container's state dir before start).
+                    watch.replace(watch_dir(files.dir()));
+                }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    r = events.changed() => { if r.is_err() { return; } }
+                    alive = wait_watch(&watch.0) => {
+                        if !alive {
+                            watch.replace(None);
+                        }
                     }
                 }
             }
+        }
+        .await;
+        if let Some(p) = held {
+            drop(tokio::task::spawn_blocking(move || collect_held(&p)));
         }
     });
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|c| (c, rx))
     }))
+}
+
+/// Sends every whole line after the cursor, a chunk at a time, each chunk only once the
+/// channel has room for it; false when the receiver is gone.
+async fn send_all(cursor: &mut Cursor, filter: &LogFilter, tx: &mpsc::Sender<OutputChunk>) -> bool {
+    while let Some(batch) = cursor.read() {
+        for e in batch {
+            if filter.keep(&e) && tx.send(filter.chunk(e)).await.is_err() {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Waits for something to happen in the directory; false when the watch is gone (the
@@ -508,6 +753,7 @@ mod tests {
             let files = LogFiles {
                 path: dir.path().join("c-json.log"),
                 max_file,
+                hold: false,
             };
             Rig { _dir: dir, files }
         }
@@ -557,6 +803,19 @@ mod tests {
             .collect()
     }
 
+    fn replayed(files: &LogFiles, f: &LogFilter, tail: Option<usize>) -> Vec<OutputChunk> {
+        replay(files, f, tail).0.collect()
+    }
+
+    /// Everything a cursor reads from where it stands, batch after batch.
+    fn drain(cur: &mut Cursor) -> Vec<u32> {
+        let mut out = Vec::new();
+        while let Some(b) = cur.read() {
+            out.extend(numbers_of(b));
+        }
+        out
+    }
+
     fn numbers_of(entries: Vec<LogEntry>) -> Vec<u32> {
         entries
             .iter()
@@ -572,11 +831,11 @@ mod tests {
         rig.append(3..6);
         rig.rotate();
         rig.append(6..8);
-        let (out, _) = replay(&rig.files, &all(), None);
+        let out = replayed(&rig.files, &all(), None);
         assert_eq!(numbers(&out), (0..8).collect::<Vec<_>>());
         rig.rotate(); // 0..3 leaves
         rig.append(8..9);
-        let (out, _) = replay(&rig.files, &all(), None);
+        let out = replayed(&rig.files, &all(), None);
         assert_eq!(numbers(&out), (3..9).collect::<Vec<_>>());
     }
 
@@ -588,18 +847,18 @@ mod tests {
         rig.append(4..8);
         rig.rotate();
         rig.append(8..9);
-        let (out, _) = replay(&rig.files, &all(), Some(3));
+        let out = replayed(&rig.files, &all(), Some(3));
         assert_eq!(numbers(&out), vec![6, 7, 8]);
-        let (out, _) = replay(&rig.files, &all(), Some(0));
+        let out = replayed(&rig.files, &all(), Some(0));
         assert!(out.is_empty());
-        let (out, _) = replay(&rig.files, &all(), Some(100));
+        let out = replayed(&rig.files, &all(), Some(100));
         assert_eq!(numbers(&out), (0..9).collect::<Vec<_>>());
         // The tail counts kept lines only: stderr lines are the odd ones.
         let f = LogFilter {
             stderr: true,
             ..Default::default()
         };
-        let (out, _) = replay(&rig.files, &f, Some(3));
+        let out = replayed(&rig.files, &f, Some(3));
         assert_eq!(numbers(&out), vec![3, 5, 7]);
     }
 
@@ -611,7 +870,7 @@ mod tests {
         rig.append(2..4);
         // Crashed between `.1 -> .2` and `current -> .1`.
         std::fs::rename(rig.name(1), rig.name(2)).unwrap();
-        let (out, _) = replay(&rig.files, &all(), None);
+        let out = replayed(&rig.files, &all(), None);
         assert_eq!(numbers(&out), (0..4).collect::<Vec<_>>());
     }
 
@@ -620,22 +879,22 @@ mod tests {
         let rig = Rig::new(3);
         rig.append(0..2);
         let (out, mut cur) = replay(&rig.files, &all(), None);
-        assert_eq!(numbers(&out), vec![0, 1]);
+        assert_eq!(numbers(&out.collect::<Vec<_>>()), vec![0, 1]);
         rig.append(2..3);
         rig.rotate();
         rig.append(3..4);
         rig.rotate();
         rig.append(4..5);
         // What follow does: finish the file, then the ones after it.
-        let mut got = numbers_of(cur.read());
+        let mut got = drain(&mut cur);
         assert_ne!(rig.files.current_id(), cur.id);
         let mut next = rig.files.after(cur.id);
         let newest = next.pop().unwrap();
         for f in next {
-            got.extend(numbers_of(Cursor::at_start(f).read()));
+            got.extend(drain(&mut Cursor::at_start(f)));
         }
         cur = Cursor::at_start(newest);
-        got.extend(numbers_of(cur.read()));
+        got.extend(drain(&mut cur));
         assert_eq!(got, vec![2, 3, 4]);
         assert_eq!(rig.files.current_id(), cur.id);
     }
@@ -649,12 +908,12 @@ mod tests {
         rig.append(1..2);
         rig.rotate(); // the file the cursor holds is gone now
         rig.append(2..3);
-        assert!(cur.read().is_empty());
+        assert!(cur.read().is_none());
         let got: Vec<u32> = rig
             .files
             .after(cur.id)
             .into_iter()
-            .flat_map(|f| numbers_of(Cursor::at_start(f).read()))
+            .flat_map(|f| drain(&mut Cursor::at_start(f)))
             .collect();
         assert_eq!(got, vec![1, 2]);
     }
@@ -673,7 +932,109 @@ mod tests {
         let mut cur = rig.files.end();
         assert_eq!(cur.offset as usize, line(0).len() + line(1).len());
         f.write_all(&l.as_bytes()[5..]).unwrap();
-        assert_eq!(numbers_of(cur.read()), vec![2]);
+        assert_eq!(drain(&mut cur), vec![2]);
+    }
+
+    /// Lines of about `len` bytes each, numbered, for tests that need many chunks' worth.
+    fn append_long(rig: &Rig, range: std::ops::Range<u32>, len: usize) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&rig.files.path)
+            .unwrap();
+        for i in range {
+            let e = LogEntry {
+                log: format!("{i} {}\n", "x".repeat(len)),
+                stream: "stdout".into(),
+                attrs: BTreeMap::new(),
+                time: "2024-01-01T00:00:00.000000000Z".into(),
+            };
+            f.write_all((serde_json::to_string(&e).unwrap() + "\n").as_bytes())
+                .unwrap();
+        }
+    }
+
+    fn first_words(chunks: &[OutputChunk]) -> Vec<u32> {
+        chunks
+            .iter()
+            .map(|c| {
+                let s = String::from_utf8_lossy(&c.data);
+                s.split_whitespace().next().unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tail_reads_from_the_end_across_rotated_files_and_chunks() {
+        // Lines of ~1 KiB and files of several read chunks: the tail's start is found by
+        // reading backwards over chunk and file boundaries.
+        let rig = Rig::new(3);
+        append_long(&rig, 0..300, 1000);
+        rig.rotate();
+        append_long(&rig, 300..600, 1000);
+        rig.rotate();
+        append_long(&rig, 600..610, 1000);
+        for n in [0usize, 1, 5, 10, 11, 150, 310, 450, 609, 610, 5000] {
+            let got = first_words(&replayed(&rig.files, &all(), Some(n)));
+            let want: Vec<u32> = (610u32.saturating_sub(n as u32)..610).collect();
+            assert_eq!(got, want, "tail {n}");
+        }
+    }
+
+    #[test]
+    fn tail_skips_a_line_being_written_and_counts_kept_lines_only() {
+        let rig = Rig::new(2);
+        rig.append(0..10);
+        rig.rotate();
+        rig.append(10..13);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&rig.files.path)
+            .unwrap();
+        f.write_all(&line(13).as_bytes()[..7]).unwrap();
+        assert_eq!(
+            numbers(&replayed(&rig.files, &all(), Some(2))),
+            vec![11, 12]
+        );
+        // stderr (odd) only: 11 in the newest file, 9 and 7 in the rotated one.
+        let odd = LogFilter {
+            stderr: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            numbers(&replayed(&rig.files, &odd, Some(3))),
+            vec![7, 9, 11]
+        );
+        // The follower goes on at the partial line, which it reads once whole.
+        let (_, mut cur) = replay(&rig.files, &all(), Some(0));
+        f.write_all(&line(13).as_bytes()[7..]).unwrap();
+        assert_eq!(drain(&mut cur), vec![13]);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_read_chunk_is_read_whole() {
+        let rig = Rig::new(1);
+        append_long(&rig, 0..2, 3 * READ_CHUNK);
+        append_long(&rig, 2..3, 10);
+        assert_eq!(
+            first_words(&replayed(&rig.files, &all(), None)),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            first_words(&replayed(&rig.files, &all(), Some(2))),
+            vec![1, 2]
+        );
+    }
+
+    #[test]
+    fn replay_reads_a_chunk_at_a_time() {
+        let rig = Rig::new(1);
+        append_long(&rig, 0..2000, 1000);
+        let (mut r, _) = replay(&rig.files, &all(), None);
+        assert_eq!(first_words(&[r.next().unwrap()]), vec![0]);
+        // Only the first chunk's lines are held, not the file's.
+        assert!(r.batch.len() < READ_CHUNK / 1000);
+        assert_eq!(r.count(), 1999);
     }
 
     #[test]
