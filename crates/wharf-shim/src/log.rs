@@ -188,9 +188,12 @@ impl RotatingFile {
     fn rotate(&mut self) -> io::Result<()> {
         if self.max_file < 2 {
             // No history kept, as json-file with max-file=1.
-            retire(&self.path, &self.path)?;
+            match std::fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         } else {
-            retire(&self.path, &rotated(&self.path, self.max_file - 1))?;
             for i in (2..self.max_file).rev() {
                 match std::fs::rename(rotated(&self.path, i - 1), rotated(&self.path, i)) {
                     Ok(()) => {}
@@ -200,82 +203,10 @@ impl RotatingFile {
             }
             std::fs::rename(&self.path, rotated(&self.path, 1))?;
         }
-        collect_held(&self.path);
         let file = Self::open(&self.path)?;
         self.size = file.metadata()?.len();
         self.file = file;
         Ok(())
-    }
-}
-
-/// `<path>.held.<seq>`: a file that left the kept set while a reader still needed it.
-pub fn held(path: &Path, seq: u64) -> PathBuf {
-    let mut s = OsString::from(path.as_os_str());
-    s.push(format!(".held.{seq}"));
-    PathBuf::from(s)
-}
-
-/// The held files of `path`, oldest first.
-pub fn held_files(path: &Path) -> Vec<(u64, PathBuf)> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Vec::new();
-    };
-    let mut prefix = name.to_os_string();
-    prefix.push(".held.");
-    let prefix = prefix.to_string_lossy().into_owned();
-    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let n = e.file_name();
-                    let seq = n.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
-                    Some((seq, e.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
-/// Whether a reader holds `path`: readers (wharfd's followers and attachers) keep a shared
-/// `flock` on each file they have opened and not yet finished, and they open the files after
-/// the one they read before they let it go. So a file no reader locks is one every reader has
-/// either finished or holds a file after.
-fn in_use(path: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let Ok(f) = File::open(path) else {
-        return false;
-    };
-    // SAFETY: flock on a descriptor we own; the lock goes with it when `f` drops.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
-}
-
-/// Takes `victim` (the oldest kept file) out of the kept set. It is deleted unless a reader
-/// still needs it or a file before it (one is held already): then it is kept under a held name,
-/// in order, so that a reader far behind reads every byte, and goes once no reader needs it.
-fn retire(path: &Path, victim: &Path) -> io::Result<()> {
-    if !victim.exists() {
-        return Ok(());
-    }
-    let held_now = held_files(path);
-    if held_now.is_empty() && !in_use(victim) {
-        return match std::fs::remove_file(victim) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-    }
-    let seq = held_now.last().map_or(1, |(s, _)| s + 1);
-    std::fs::rename(victim, held(path, seq))
-}
-
-/// Deletes the held files no reader needs any more, oldest first, up to the first one in use.
-pub fn collect_held(path: &Path) {
-    for (_, p) in held_files(path) {
-        if in_use(&p) {
-            break;
-        }
-        let _ = std::fs::remove_file(&p);
     }
 }
 
@@ -522,55 +453,6 @@ mod tests {
         assert_eq!(rig.read(3), None);
         // Never a line twice, never one lost among the files kept.
         assert_eq!(rig.all(3), lines(3..10));
-    }
-
-    /// A reader's shared lock, as wharfd's attach takes it.
-    fn lock_shared(p: &Path) -> File {
-        use std::os::fd::AsRawFd;
-        let f = File::open(p).unwrap();
-        // SAFETY: flock on a descriptor the test owns.
-        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH) }, 0);
-        f
-    }
-
-    fn held_text(rig: &Rig) -> String {
-        held_files(&rig.path)
-            .iter()
-            .map(|(_, p)| std::fs::read_to_string(p).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn a_file_a_reader_locks_is_held_with_all_after_it_until_released() {
-        let rig = Rig::new();
-        let mut s = rig.sink(30, 2); // three ten-byte lines per file, two files kept
-        s.write_lines(lines(0..3).as_bytes()).unwrap();
-        // The reader is at the start and locks the file it reads.
-        let reader = lock_shared(&rig.path);
-        for i in 3..12 {
-            s.write_lines(lines(i..i + 1).as_bytes()).unwrap();
-        }
-        // Nothing the reader has not read has gone: held (oldest first), then the kept files.
-        assert_eq!(held_text(&rig) + &rig.all(2), lines(0..12));
-        assert!(held_files(&rig.path).len() >= 2);
-        drop(reader);
-        // The next rotation deletes what nobody needs, oldest first.
-        for i in 12..15 {
-            s.write_lines(lines(i..i + 1).as_bytes()).unwrap();
-        }
-        assert!(held_files(&rig.path).is_empty());
-        assert_eq!(rig.all(2), lines(9..15));
-    }
-
-    #[test]
-    fn without_readers_nothing_is_held() {
-        let rig = Rig::new();
-        let mut s = rig.sink(30, 1);
-        let other = File::open(&rig.path).unwrap(); // open, but no lock: not a holding reader
-        s.write_lines(lines(0..10).as_bytes()).unwrap();
-        drop(other);
-        assert!(held_files(&rig.path).is_empty());
-        assert_eq!(rig.all(1), lines(9..10));
     }
 
     #[test]

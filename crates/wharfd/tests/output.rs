@@ -137,24 +137,6 @@ fn run_rm_delivers_every_byte_to_a_reader_behind_the_removal() {
     run_rm_rounds("it-output-runrm", &[], 40_000, 3);
 }
 
-/// With a log that rotates (json-file `max-size`) the files a reader has not read yet are kept
-/// (as `.held.<seq>`) until it has: a reader far behind loses none of them.
-#[test]
-fn run_rm_with_a_rotating_log_delivers_every_byte() {
-    run_rm_rounds(
-        "it-output-runrm-rot",
-        &["--log-opt", "max-size=1m", "--log-opt", "max-file=2"],
-        40_000,
-        2,
-    );
-}
-
-/// `--log-driver none`: the shim's small live buffer rotates the same way.
-#[test]
-fn run_rm_with_log_driver_none_delivers_every_byte() {
-    run_rm_rounds("it-output-runrm-none", &["--log-driver", "none"], 40_000, 2);
-}
-
 fn status_kib(pid: u32, key: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()

@@ -437,12 +437,10 @@ impl ContainerService {
             LogSettings::JsonFile(j) => LogFiles {
                 path: self.log_path(c.id()),
                 max_file: j.max_file,
-                hold: false,
             },
             LogSettings::None => LogFiles {
                 path: self.exec_dir(c.id()).join(logconfig::LIVE_FILE),
                 max_file: logconfig::LIVE_MAX_FILE,
-                hold: false,
             },
         };
         Ok((settings, files))
@@ -1045,8 +1043,7 @@ impl ContainerService {
             stderr: opts.stderr,
             ..Default::default()
         };
-        let (settings, mut files) = self.log_files(&c)?;
-        files.hold = true;
+        let (settings, files) = self.log_files(&c)?;
         let (initial, cursor) = if !opts.logs {
             (logs::Replay::empty(), files.end())
         } else if settings == LogSettings::None {

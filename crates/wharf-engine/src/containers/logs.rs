@@ -127,11 +127,6 @@ struct Opened {
 pub struct LogFiles {
     pub path: PathBuf,
     pub max_file: u32,
-    /// Lock what is read so that the shim keeps every file until this reader has read it
-    /// (`open_locked`): attach, which must deliver every byte. `logs` and `logs -f` do not:
-    /// like dockerd's, a follower far behind loses whole rotated files rather than hold the
-    /// log's disk use above `max-size` x `max-file`.
-    pub hold: bool,
 }
 
 /// A snapshot that keeps changing under a very fast writer is taken as it is after this many
@@ -139,25 +134,18 @@ pub struct LogFiles {
 const SNAPSHOT_TRIES: usize = 100;
 
 impl LogFiles {
-    /// Names, oldest first: the held files (`.held.<seq>`: ones that left the kept set while a
-    /// reader needed them, see `open_locked`), `.<max_file-1>` … `.1`, then the current file.
+    /// Names, oldest first: `.<max_file-1>` … `.1`, then the current file.
     fn paths(&self) -> Vec<PathBuf> {
-        let mut v = held_paths(&self.path);
-        v.extend((1..self.max_file.max(1)).rev().map(|n| {
-            let mut s = self.path.clone().into_os_string();
-            s.push(format!(".{n}"));
-            PathBuf::from(s)
-        }));
+        let mut v: Vec<PathBuf> = (1..self.max_file.max(1))
+            .rev()
+            .map(|n| {
+                let mut s = self.path.clone().into_os_string();
+                s.push(format!(".{n}"));
+                PathBuf::from(s)
+            })
+            .collect();
         v.push(self.path.clone());
         v
-    }
-
-    fn open(&self, p: &Path) -> std::io::Result<File> {
-        if self.hold {
-            open_locked(p)
-        } else {
-            File::open(p)
-        }
     }
 
     fn dir(&self) -> &Path {
@@ -175,14 +163,13 @@ impl LogFiles {
     /// instant's; any instant's set is in order and complete but for a crash's gap, because the
     /// shim renames one name at a time.
     fn open_all(&self) -> Vec<Opened> {
+        let paths = self.paths();
         let mut last = Vec::new();
         for _ in 0..SNAPSHOT_TRIES {
-            // Anew each try: a rotation may have held a file meanwhile.
-            let paths = self.paths();
             let opened: Vec<Option<Opened>> = paths
                 .iter()
                 .map(|p| {
-                    let file = self.open(p).ok()?;
+                    let file = File::open(p).ok()?;
                     let id = id_of(&file.metadata().ok()?);
                     Some(Opened { file, id })
                 })
@@ -211,7 +198,7 @@ impl LogFiles {
     /// A cursor at the end of what the current file holds (attach without `logs`), at a line
     /// boundary so that a line the shim is still writing is read whole later.
     pub fn end(&self) -> Cursor {
-        let Ok(file) = self.open(&self.path) else {
+        let Ok(file) = File::open(&self.path) else {
             return Cursor::default();
         };
         let Ok(meta) = file.metadata() else {
@@ -234,54 +221,6 @@ impl LogFiles {
             file: Some(file),
             offset,
         }
-    }
-}
-
-/// Opens a log file for reading with a shared `flock` on it, held as long as the file is: the
-/// shim does not delete a rotated file that a reader locks, nor any after it, but keeps them as
-/// `.held.<seq>` until no reader needs them (`wharf-shim/src/log.rs`, `retire`). A reader
-/// opens the files after the one it reads before it lets that one go, so a reader however far
-/// behind loses nothing to rotation, at the cost of the disk the files it has not read take.
-fn open_locked(p: &Path) -> std::io::Result<File> {
-    let f = File::open(p)?;
-    // SAFETY: flock on a descriptor we own. The shim holds its exclusive lock only to test it.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(f)
-}
-
-/// The shim's held files of `path`, oldest first (`<path>.held.<seq>`).
-fn held_paths(path: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Vec::new();
-    };
-    let prefix = format!("{}.held.", name.to_string_lossy());
-    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let n = e.file_name();
-                    let seq = n.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
-                    Some((seq, e.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v.into_iter().map(|(_, p)| p).collect()
-}
-
-/// Deletes the held files of `path` that no reader locks any more, oldest first, up to the
-/// first one still in use (as the shim does at each rotation).
-fn collect_held(path: &Path) {
-    for p in held_paths(path) {
-        let Ok(f) = File::open(&p) else { continue };
-        // SAFETY: flock on a descriptor we own; the lock goes with it.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            break;
-        }
-        let _ = std::fs::remove_file(&p);
     }
 }
 
@@ -621,65 +560,57 @@ pub fn follow(
 ) -> OutputStream {
     let (tx, rx) = mpsc::channel::<OutputChunk>(64);
     tokio::spawn(async move {
-        // Once this reader is done and its locks are gone, what it alone kept can go.
-        let held = files.hold.then(|| files.path.clone());
-        async move {
-            for c in initial {
-                if tx.send(c).await.is_err() {
-                    return;
-                }
-            }
-            let mut events = container.events.subscribe();
-            let mut watch = DirWatch(watch_dir(files.dir()));
-            loop {
-                let done = {
-                    let ev = events.borrow_and_update();
-                    ev.finished >= until_run_finished || ev.removed
-                };
-                loop {
-                    if !send_all(&mut cursor, &filter, &tx).await {
-                        return;
-                    }
-                    if files.current_id() == cursor.id {
-                        break;
-                    }
-                    // Rotated away (or there was no file): what it holds now is all it will hold.
-                    if !send_all(&mut cursor, &filter, &tx).await {
-                        return;
-                    }
-                    let mut next = files.after(cursor.id);
-                    let Some(newest) = next.pop() else {
-                        // Mid-rotation: the new file is not there yet; its creation wakes us.
-                        break;
-                    };
-                    for f in next {
-                        if !send_all(&mut Cursor::at_start(f), &filter, &tx).await {
-                            return;
-                        }
-                    }
-                    cursor = Cursor::at_start(newest);
-                }
-                if done {
-                    return;
-                }
-                if watch.0.is_none() {
-                    // The directory did not exist yet (a `none` container's state dir before start).
-                    watch.replace(watch_dir(files.dir()));
-                }
-                tokio::select! {
-                    _ = tx.closed() => return,
-                    r = events.changed() => { if r.is_err() { return; } }
-                    alive = wait_watch(&watch.0) => {
-                        if !alive {
-                            watch.replace(None);
-                        }
-                    }
-                }
+        for c in initial {
+            if tx.send(c).await.is_err() {
+                return;
             }
         }
-        .await;
-        if let Some(p) = held {
-            drop(tokio::task::spawn_blocking(move || collect_held(&p)));
+        let mut events = container.events.subscribe();
+        let mut watch = DirWatch(watch_dir(files.dir()));
+        loop {
+            let done = {
+                let ev = events.borrow_and_update();
+                ev.finished >= until_run_finished || ev.removed
+            };
+            loop {
+                if !send_all(&mut cursor, &filter, &tx).await {
+                    return;
+                }
+                if files.current_id() == cursor.id {
+                    break;
+                }
+                // Rotated away (or there was no file): what it holds now is all it will hold.
+                if !send_all(&mut cursor, &filter, &tx).await {
+                    return;
+                }
+                let mut next = files.after(cursor.id);
+                let Some(newest) = next.pop() else {
+                    // Mid-rotation: the new file is not there yet; its creation wakes us.
+                    break;
+                };
+                for f in next {
+                    if !send_all(&mut Cursor::at_start(f), &filter, &tx).await {
+                        return;
+                    }
+                }
+                cursor = Cursor::at_start(newest);
+            }
+            if done {
+                return;
+            }
+            if watch.0.is_none() {
+                // The directory did not exist yet (a `none` container's state dir before start).
+                watch.replace(watch_dir(files.dir()));
+            }
+            tokio::select! {
+                _ = tx.closed() => return,
+                r = events.changed() => { if r.is_err() { return; } }
+                alive = wait_watch(&watch.0) => {
+                    if !alive {
+                        watch.replace(None);
+                    }
+                }
+            }
         }
     });
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
@@ -753,7 +684,6 @@ mod tests {
             let files = LogFiles {
                 path: dir.path().join("c-json.log"),
                 max_file,
-                hold: false,
             };
             Rig { _dir: dir, files }
         }
