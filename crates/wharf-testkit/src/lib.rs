@@ -13,10 +13,12 @@
 pub mod cleanup;
 pub mod fixtures;
 pub mod skip;
+pub mod wait;
 
 pub use cleanup::cleanup_stale;
 pub use fixtures::{busybox_rootfs_tar, import_busybox};
 pub use skip::skip;
+pub use wait::{process_alive, wait_until_true};
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs;

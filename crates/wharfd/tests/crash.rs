@@ -11,32 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wharf_api::container::ContainerCreateRequest;
 use wharf_testkit::cleanup::{cgroup_dirs_for, mounts_under};
-use wharf_testkit::{import_busybox, start_or_skip, TestDaemon};
+use wharf_testkit::{import_busybox, process_alive, start_or_skip, wait_until_true, TestDaemon};
 
 fn cmd(argv: &[&str]) -> ContainerCreateRequest {
     let mut r = ContainerCreateRequest::default();
     r.config.image = "busybox".to_string();
     r.config.cmd = Some(argv.iter().map(|s| s.to_string()).collect());
     r
-}
-
-/// Polls `pred` (up to 30 s) until it holds; fails naming `what`.
-async fn wait_until_true(what: &str, mut pred: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if pred() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// Whether `pid` is a live process (a zombie is not).
-fn process_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
-        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
 }
 
 fn read_pid(path: &Path) -> i32 {

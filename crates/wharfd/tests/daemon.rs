@@ -9,7 +9,7 @@ use wharf_api::container::ContainerCreateRequest;
 use wharf_api::stdcopy::StdStream;
 use wharf_client::{payload_of, Client, LogsOptions};
 use wharf_engine::timefmt::{now_rfc3339, parse_rfc3339};
-use wharf_testkit::{import_busybox, start_or_skip};
+use wharf_testkit::{import_busybox, process_alive, start_or_skip, wait_until_true};
 
 fn cmd(image: &str, argv: &[&str]) -> ContainerCreateRequest {
     let mut r = ContainerCreateRequest::default();
@@ -34,25 +34,6 @@ async fn run_to_exit(c: &Client, name: &str, argv: &[&str]) -> (String, i64) {
 async fn stdout_of(c: &Client, id: &str) -> String {
     let frames = c.logs(id, &LogsOptions::default()).await.unwrap();
     String::from_utf8_lossy(&payload_of(&frames, StdStream::Stdout)).into_owned()
-}
-
-/// Polls `pred` (up to 30 s) until it holds; fails naming `what`.
-async fn wait_until_true(what: &str, mut pred: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if pred() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// Whether `pid` is a live process (a zombie is not).
-fn process_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
-        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
 }
 
 /// The next event of `events` for which `pred` holds (up to 30 s); fails naming `what`.
