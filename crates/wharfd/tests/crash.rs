@@ -213,6 +213,56 @@ async fn a_killed_shim_leaves_no_process_or_cgroup_behind() {
     d.cleanup().unwrap();
 }
 
+/// The container's init killed with SIGKILL, while wharfd runs and while it is down: the
+/// container is reported exited 137 (what the kernel said), with nothing of the run left, and
+/// it starts and is removed like any other.
+#[tokio::test]
+async fn a_killed_init_is_reported_exited_137_with_nothing_left() {
+    let Some(mut d) = start_or_skip("it-crash-init").await else {
+        return;
+    };
+    import_busybox(&d.client(), "busybox:latest").await.unwrap();
+    let live = started_run(&d, "init-killed-live").await;
+    let down = started_run(&d, "init-killed-down").await;
+
+    kill9(live.init);
+    let c = d.client();
+    wait_until_true("the shim saw its init die", || !process_alive(live.shim)).await;
+    let mut state = c.inspect_container(&live.id).await.unwrap().state;
+    for _ in 0..300 {
+        if !state.running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = c.inspect_container(&live.id).await.unwrap().state;
+    }
+    assert_eq!((state.status.as_str(), state.exit_code), ("exited", 137));
+    assert_no_run_left(&d, &live).await;
+
+    d.kill9().unwrap();
+    kill9(down.init);
+    wait_until_true("the shim saw its init die", || !process_alive(down.shim)).await;
+    d.restart().await.unwrap();
+    let c = d.client();
+    let i = c.inspect_container(&down.id).await.unwrap();
+    assert_eq!(
+        (i.state.status.as_str(), i.state.exit_code),
+        ("exited", 137)
+    );
+    assert!(
+        !i.state.finished_at.starts_with("0001"),
+        "an exit time recorded: {}",
+        i.state.finished_at
+    );
+    assert_no_run_left(&d, &down).await;
+
+    for id in [&live.id, &down.id] {
+        c.start(id).await.unwrap();
+        c.remove(id, true).await.unwrap();
+    }
+    d.cleanup().unwrap();
+}
+
 /// The launch is held (wharf-shim's `shim-setup-bound` hold point: socket bound, container not
 /// yet created) while wharfd is killed and restarted: restore must wait for it, not judge the
 /// half-made run (nor delete the dir under it), and then end it as a cut start.
