@@ -169,65 +169,30 @@ async fn started_run(d: &TestDaemon, name: &str) -> Cut {
     }
 }
 
-#[tokio::test]
-async fn a_killed_shim_leaves_no_process_or_cgroup_behind() {
-    let Some(mut d) = start_or_skip("it-crash-shim").await else {
-        return;
-    };
-    import_busybox(&d.client(), "busybox:latest").await.unwrap();
-    // Its shim is killed while wharfd runs.
-    let live = started_run(&d, "shim-killed-live").await;
-    // Its shim is killed while wharfd is down.
-    let down = started_run(&d, "shim-killed-down").await;
-
-    kill9(live.shim);
-    // The container's init outlives its shim (it is reparented): only the cgroup knows it.
-    let c = d.client();
-    for _ in 0..300 {
-        if !c.inspect_container(&live.id).await.unwrap().state.running {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let i = c.inspect_container(&live.id).await.unwrap();
-    assert_eq!(i.state.status, "exited");
-    assert_eq!(i.state.exit_code, 255);
-    assert_no_run_left(&d, &live).await;
-
-    d.kill9().unwrap();
-    kill9(down.shim);
-    wait_until_true("the shim gone", || !process_alive(down.shim)).await;
-    assert!(process_alive(down.init), "the init outlives its shim");
-    d.restart().await.unwrap();
-    let c = d.client();
-    let i = c.inspect_container(&down.id).await.unwrap();
-    assert_eq!(i.state.status, "exited");
-    assert_eq!(i.state.exit_code, 255);
-    assert_no_run_left(&d, &down).await;
-
-    // Both start again and are removed like any other.
-    for id in [&live.id, &down.id] {
-        c.start(id).await.unwrap();
-        c.remove(id, true).await.unwrap();
-    }
-    d.cleanup().unwrap();
+/// Which process of a run a test kills.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    Shim,
+    Init,
 }
 
-/// The container's init killed with SIGKILL, while wharfd runs and while it is down: the
-/// container is reported exited 137 (what the kernel said), with nothing of the run left, and
-/// it starts and is removed like any other.
-#[tokio::test]
-async fn a_killed_init_is_reported_exited_137_with_nothing_left() {
-    let Some(mut d) = start_or_skip("it-crash-init").await else {
+/// Kills `victim` of one run while wharfd runs and of another while it is down: both end
+/// exited with `code`, nothing of their runs is left, and they start and are removed again.
+async fn killed_while_up_and_down(daemon: &str, victim: Victim, code: i64) {
+    let Some(mut d) = start_or_skip(daemon).await else {
         return;
     };
     import_busybox(&d.client(), "busybox:latest").await.unwrap();
-    let live = started_run(&d, "init-killed-live").await;
-    let down = started_run(&d, "init-killed-down").await;
+    let live = started_run(&d, &format!("{daemon}-live")).await;
+    let down = started_run(&d, &format!("{daemon}-down")).await;
+    let pid = |run: &Cut| match victim {
+        Victim::Shim => run.shim,
+        Victim::Init => run.init,
+    };
 
-    kill9(live.init);
+    kill9(pid(&live));
+    // A killed shim's init outlives it (it is reparented): only the cgroup knows it.
     let c = d.client();
-    wait_until_true("the shim saw its init die", || !process_alive(live.shim)).await;
     let mut state = c.inspect_container(&live.id).await.unwrap().state;
     for _ in 0..300 {
         if !state.running {
@@ -236,24 +201,29 @@ async fn a_killed_init_is_reported_exited_137_with_nothing_left() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         state = c.inspect_container(&live.id).await.unwrap().state;
     }
-    assert_eq!((state.status.as_str(), state.exit_code), ("exited", 137));
+    assert_eq!((state.status.as_str(), state.exit_code), ("exited", code));
     assert_no_run_left(&d, &live).await;
 
     d.kill9().unwrap();
-    kill9(down.init);
-    wait_until_true("the shim saw its init die", || !process_alive(down.shim)).await;
+    kill9(pid(&down));
+    wait_until_true("the shim gone", || !process_alive(down.shim)).await;
+    if victim == Victim::Shim {
+        assert!(process_alive(down.init), "the init outlives its shim");
+    }
     d.restart().await.unwrap();
     let c = d.client();
     let i = c.inspect_container(&down.id).await.unwrap();
     assert_eq!(
         (i.state.status.as_str(), i.state.exit_code),
-        ("exited", 137)
+        ("exited", code)
     );
-    assert!(
-        !i.state.finished_at.starts_with("0001"),
-        "an exit time recorded: {}",
-        i.state.finished_at
-    );
+    if victim == Victim::Init {
+        assert!(
+            !i.state.finished_at.starts_with("0001"),
+            "an exit time recorded: {}",
+            i.state.finished_at
+        );
+    }
     assert_no_run_left(&d, &down).await;
 
     for id in [&live.id, &down.id] {
@@ -261,6 +231,20 @@ async fn a_killed_init_is_reported_exited_137_with_nothing_left() {
         c.remove(id, true).await.unwrap();
     }
     d.cleanup().unwrap();
+}
+
+/// A shim killed with SIGKILL: its container is reported exited 255 (nobody saw the exit), and
+/// its init, which outlives the shim, goes with its cgroup before anything can start it again.
+#[tokio::test]
+async fn a_killed_shim_leaves_no_process_or_cgroup_behind() {
+    killed_while_up_and_down("it-crash-shim", Victim::Shim, 255).await;
+}
+
+/// The container's init killed with SIGKILL: the container is reported exited 137 (what the
+/// kernel said), with nothing of the run left.
+#[tokio::test]
+async fn a_killed_init_is_reported_exited_137_with_nothing_left() {
+    killed_while_up_and_down("it-crash-init", Victim::Init, 137).await;
 }
 
 /// The launch is held (wharf-shim's `shim-setup-bound` hold point: socket bound, container not
