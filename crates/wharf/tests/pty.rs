@@ -552,21 +552,29 @@ fn have(tool: &str, arg: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A terminal test's daemon, with busybox imported, and a docker config dir; `None` (the skip
+/// recorded) where tmux, the docker CLI or root is missing.
+async fn terminal_test_daemon(
+    name: &str,
+) -> Option<(wharf_testkit::TestDaemon, tempfile::TempDir)> {
+    if !have("tmux", "-V") || !have("docker", "--version") {
+        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
+        return None;
+    }
+    let daemon = wharf_testkit::start_or_skip(name).await?;
+    wharf_testkit::import_busybox(&daemon.client(), "busybox:latest")
+        .await
+        .unwrap();
+    Some((daemon, tempfile::tempdir().unwrap()))
+}
+
 // Multi-threaded: the proxy's tasks must run while the test thread blocks polling tmux.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_sessions_match_docker() {
-    if !have("tmux", "-V") || !have("docker", "--version") {
-        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
-        return;
-    }
-    let Some(daemon) = wharf_testkit::start_or_skip("cli-pty").await else {
+    let Some((daemon, config)) = terminal_test_daemon("cli-pty").await else {
         return;
     };
     let client = daemon.client();
-    wharf_testkit::import_busybox(&client, "busybox:latest")
-        .await
-        .unwrap();
-    let config = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(config.path(), daemon.socket_path());
     let host = proxy.host();
     let tmux = Tmux::new("sessions");
@@ -672,18 +680,10 @@ fn marker_command(marker: &str) -> (String, String) {
 /// the terminal but does not exit (it waits on for the container, still forwarding input).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_restored_when_the_cli_is_signalled() {
-    if !have("tmux", "-V") || !have("docker", "--version") {
-        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
-        return;
-    }
-    let Some(daemon) = wharf_testkit::start_or_skip("cli-pty-sig").await else {
+    let Some((daemon, config)) = terminal_test_daemon("cli-pty-sig").await else {
         return;
     };
     let client = daemon.client();
-    wharf_testkit::import_busybox(&client, "busybox:latest")
-        .await
-        .unwrap();
-    let config = tempfile::tempdir().unwrap();
     let host = daemon.host();
     let tmux = Tmux::new("signals");
     let mut failures = Vec::new();
@@ -751,18 +751,10 @@ async fn terminal_restored_when_the_cli_is_signalled() {
 /// words are docker's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_restored_when_wharfd_dies_under_the_session() {
-    if !have("tmux", "-V") || !have("docker", "--version") {
-        wharf_testkit::skip("needs tmux and docker on PATH (apt-get install tmux)");
-        return;
-    }
-    let Some(mut daemon) = wharf_testkit::start_or_skip("cli-pty-k9").await else {
+    let Some((mut daemon, config)) = terminal_test_daemon("cli-pty-k9").await else {
         return;
     };
     let client = daemon.client();
-    wharf_testkit::import_busybox(&client, "busybox:latest")
-        .await
-        .unwrap();
-    let config = tempfile::tempdir().unwrap();
     let host = daemon.host();
     let tmux = Tmux::new("kill9");
     let mut panes = Vec::new();
