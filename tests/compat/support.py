@@ -6,6 +6,17 @@ import socket
 import time
 
 
+def ok(r):
+    """A finished CLI run that must have succeeded; fails showing its output otherwise."""
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r
+
+
+def inspect(docker, name, fmt):
+    """`docker inspect -f fmt name`, stripped."""
+    return ok(docker("inspect", "-f", fmt, name)).stdout.strip()
+
+
 def wait_for(pred, timeout=60.0, what="condition", every=0.05):
     """Polls `pred` until it returns something true (which is returned); fails after
     `timeout` seconds. A bound, not a measure: tests pass long before it under any load."""

@@ -17,18 +17,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from support import Api, wait_for
+from support import Api, inspect, ok, wait_for
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
-
-
-def inspect(docker, name, fmt):
-    return ok(docker("inspect", "-f", fmt, name)).stdout.strip()
 
 
 def logs(docker, name):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wharfd_bin
+from support import ok
 
 DEFAULT = "unix:///run/wharf.sock"
 
@@ -38,11 +39,6 @@ def wharf(wharfd, busybox, tmp_path):
                               input=input, timeout=60)
     run.config = Path(base["WHARF_CONFIG"])
     return run
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
 
 
 def test_contexts_end_to_end(wharf, wharfd, unique):

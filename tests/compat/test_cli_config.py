@@ -5,12 +5,7 @@ import calendar
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from support import wait_for
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
+from support import ok, wait_for
 
 
 def actions_so_far(docker, since, *filters):

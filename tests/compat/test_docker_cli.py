@@ -8,19 +8,10 @@ import subprocess
 import time
 
 import pytest
-from support import wait_for
+from support import inspect, ok, wait_for
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
-
-
-def inspect(docker, name, fmt):
-    return ok(docker("inspect", "-f", fmt, name)).stdout.strip()
 
 
 def ps_line(docker, name, *flags):

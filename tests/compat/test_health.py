@@ -8,11 +8,7 @@ import json
 import subprocess
 import threading
 import time
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
+from support import ok
 
 
 def poll(fn, timeout=30.0, step=0.1):

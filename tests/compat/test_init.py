@@ -1,10 +1,7 @@
 """`docker run --init` (and docker-py's init=True) against wharfd: Wharf's own init runs as
 PID 1 at Docker's path, /sbin/docker-init, forwards signals and passes exit codes through."""
 
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
+from support import ok
 
 
 def test_run_init_pid1_is_docker_init(docker):

@@ -5,15 +5,7 @@ words (exit 125, nothing created) and `docker logs --details`."""
 import glob
 import json
 import os
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
-
-
-def inspect(docker, name, fmt):
-    return ok(docker("inspect", "-f", fmt, name)).stdout.strip()
+from support import inspect, ok
 
 
 def wait_exit(docker, name):
