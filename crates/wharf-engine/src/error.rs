@@ -33,13 +33,13 @@ pub enum EngineError {
     #[error("not modified")]
     NotModified,
     /// The host failed us: a file, a mount, a socket.
-    #[error("{op}: {source}")]
+    #[error("{op}: {}", io_words(source))]
     Io {
         op: String,
         #[source]
         source: io::Error,
     },
-    #[error("{op}: {source}")]
+    #[error("{op}: {}", storage_words(source))]
     Storage {
         op: String,
         #[source]
@@ -56,6 +56,35 @@ pub enum EngineError {
     /// A bug or an impossible state, with what was being done.
     #[error("{0}")]
     Internal(String),
+}
+
+/// Docker's (Go's) words for a full disk, which clients and scripts look for.
+const DISK_FULL: &str = "no space left on device";
+
+fn is_enospc(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+fn io_words(e: &io::Error) -> String {
+    if is_enospc(e) {
+        DISK_FULL.to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+/// A storage error as it reads, except that a full disk (a file's `ENOSPC`, SQLite's
+/// "database or disk is full") says so in Docker's words.
+fn storage_words(e: &wharf_storage::StorageError) -> String {
+    use wharf_storage::StorageError;
+    if !e.is_disk_full() {
+        return e.to_string();
+    }
+    match e {
+        StorageError::Io { op, path, .. } => format!("{op} {}: {DISK_FULL}", path.display()),
+        StorageError::Db(_) => format!("metadata database: {DISK_FULL}"),
+        _ => DISK_FULL.to_string(),
+    }
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -224,9 +253,14 @@ mod tests {
             (api.kind, api.message.as_str()),
             (ErrorKind::NotFound, "No such container: x")
         );
-        let e = EngineError::io("writing hosts", io::Error::from(io::ErrorKind::StorageFull));
+        let e = EngineError::io("writing hosts", io::Error::from_raw_os_error(libc::ENOSPC));
         assert_eq!(e.kind(), ErrorKind::Internal);
         assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(
+            e.to_string(),
+            "writing hosts: no space left on device",
+            "Docker's words for a full disk"
+        );
         assert_eq!(
             ApiError::from(EngineError::NotModified).kind,
             ErrorKind::NotModified

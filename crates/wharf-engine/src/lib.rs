@@ -128,6 +128,9 @@ impl Engine {
             wharf_fs::atomic_write(&boot_file, boot_id.as_bytes()).map_err(io(&boot_file))?;
         }
         let images = Arc::new(ImageService::new(ctx.clone()));
+        // Before any container is restored or request served: nothing may import or remove
+        // an image meanwhile.
+        images.recover();
         // Health probes are execs: the containers get the exec service's probe hook rather
         // than the service itself, which is built around them.
         let execs = ExecService::new(|me| {

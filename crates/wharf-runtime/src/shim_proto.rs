@@ -154,6 +154,11 @@ pub struct Response {
     /// With `error`: what kind of start failure (exec requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<StartErrorKind>,
+    /// `State` of a running container: whether its cgroup is frozen now, as the kernel says.
+    /// A restarted wharfd takes this over its saved `Paused`, which a pause or unpause cut by
+    /// a crash leaves wrong. `None` from a shim that cannot tell (or predates the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<bool>,
 }
 
 /// Contents of `exit.json`.

@@ -523,6 +523,15 @@ impl Monitor {
             // `maybe_close_stdin`).
             self.stdin_attached = false;
         }
+        if let Some(track) = c.freeze.take() {
+            // A freeze still under way when its requester vanished (wharfd killed) is undone:
+            // nobody will record the container as paused, and a half-frozen container would
+            // take no signal. (A freeze that finished stays; a restarted wharfd reads it back
+            // from `State`.)
+            if track.frozen {
+                let _ = wharf_runtime::cgroupfs::freeze_step(&self.args.cgroups_path, false);
+            }
+        }
         self.clients[i].dead = true;
     }
 
@@ -827,6 +836,11 @@ impl Monitor {
                 finished_at: at.clone(),
                 oom_killed: false,
             }),
+            frozen: if self.exited.is_none() && !self.args.cgroups_path.is_empty() {
+                wharf_runtime::cgroupfs::is_frozen(&self.args.cgroups_path).ok()
+            } else {
+                None
+            },
             ..Default::default()
         }
     }

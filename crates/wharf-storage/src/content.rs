@@ -42,8 +42,13 @@ impl ContentStore {
             let e = e.ctx("read dir", &ingest)?;
             if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
                 let p = e.path();
-                if let Err(err) = fs::remove_file(&p) {
-                    tracing::warn!(path = %p.display(), error = %err, "cannot remove stale ingest file");
+                match fs::remove_file(&p) {
+                    Ok(()) => {
+                        tracing::info!(path = %p.display(), "restore: removed the partial blob of an ingest cut by a crash")
+                    }
+                    Err(err) => {
+                        tracing::warn!(path = %p.display(), error = %err, "cannot remove stale ingest file")
+                    }
                 }
             }
         }

@@ -143,6 +143,7 @@ pub fn cleanup_interrupted_imports(snaps: &Snapshotter) -> Result<usize> {
     for s in snaps.list()? {
         if s.kind == SnapshotKind::Active && s.key.starts_with(IMPORT_PREFIX) {
             snaps.remove(&s.key)?;
+            tracing::info!(key = %s.key, "restore: removed the half-unpacked layer of an import cut by a crash");
             n += 1;
         }
     }

@@ -139,6 +139,20 @@ impl StorageError {
         )
     }
 
+    /// True when the filesystem under the data root is full: an `ENOSPC` (or `EDQUOT`) from a
+    /// file operation, or SQLite's "database or disk is full".
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+            }
+            StorageError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Io {
             op,

@@ -338,6 +338,51 @@ impl Db {
         }
     }
 
+    /// Saves an image record and, with `reference`, points that tag at it, in one transaction:
+    /// a crash leaves the image with its tag or neither (an import's last step).
+    pub fn put_image_tagged(&self, img: &ImageRecord, reference: Option<&str>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+               config_digest = excluded.config_digest, chain_id = excluded.chain_id,
+               size = excluded.size, created = excluded.created",
+            params![
+                img.id,
+                img.manifest_digest,
+                img.config_digest,
+                img.chain_id,
+                img.size,
+                img.created
+            ],
+        )?;
+        if let Some(r) = reference {
+            tx.execute(
+                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+                   created = excluded.created",
+                params![r, img.id, now_rfc3339()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes every tag in `references` in one transaction (an image removal that untags
+    /// without deleting must not stop half way); how many existed.
+    pub fn remove_tags(&self, references: &[String]) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        for r in references {
+            n += tx.execute("DELETE FROM tags WHERE reference = ?1", [r])?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Removes a tag; false if there was none.
     pub fn remove_tag(&self, reference: &str) -> Result<bool> {
         Ok(self

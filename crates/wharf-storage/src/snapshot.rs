@@ -92,7 +92,7 @@ impl Snapshotter {
                 .is_some_and(|id| known.contains(&id));
             if !keep {
                 let p = e.path();
-                tracing::info!(path = %p.display(), "removing snapshot directory without a record");
+                tracing::info!(path = %p.display(), "restore: removing a snapshot directory without a record (a prepare or remove cut by a crash)");
                 remove_tree(&p)?;
             }
         }

@@ -102,6 +102,7 @@ impl ContainerService {
             created: spec.created.clone(),
         };
         let ctx = self.ctx.clone();
+        let exec_root = self.ctx.exec_root.clone();
         let data_dir = self.data_dir(&id);
         let log = self.log_path(&id);
         let snapshot_key = spec.snapshot_key.clone();
@@ -125,6 +126,9 @@ impl ContainerService {
                 undo();
                 return Err(internal("preparing the container's writable layer", e));
             }
+            // The record is the container: a crash before it leaves files no record owns,
+            // which restore tears down (`collect_orphans`).
+            crate::failpoint::hit(&exec_root, crate::failpoint::CREATE_PREPARED);
             if let Err(e) = ctx.db.insert_container(&record) {
                 undo();
                 return Err(if e.is_conflict() {
@@ -617,57 +621,6 @@ impl ContainerService {
         }
     }
 
-    /// `docker pause`: freezes every process of the container.
-    pub async fn pause(&self, name: &str) -> Result<(), EngineError> {
-        self.set_paused(name, true).await
-    }
-
-    pub async fn unpause(&self, name: &str) -> Result<(), EngineError> {
-        self.set_paused(name, false).await
-    }
-
-    async fn set_paused(&self, name: &str, paused: bool) -> Result<(), EngineError> {
-        let c = self.resolve(name)?;
-        let _op = c.op.lock().await;
-        let st = c.state();
-        if st.status != Status::Running {
-            return Err(not_running(c.id()));
-        }
-        if st.paused == paused {
-            return Err(EngineError::conflict(if paused {
-                format!("Container {} is already paused", c.id())
-            } else {
-                format!("Container {} is not paused", c.id())
-            }));
-        }
-        shim::freeze(&self.exec_dir(c.id()), paused)
-            .await
-            .map_err(|e| {
-                internal(
-                    &format!(
-                        "Cannot {} container {}",
-                        if paused { "pause" } else { "unpause" },
-                        c.id()
-                    ),
-                    e,
-                )
-            })?;
-        lock(&c.state).paused = paused;
-        self.emit(&c, if paused { "pause" } else { "unpause" }, &[]);
-        self.persist_state(&c)
-    }
-
-    /// A frozen process cannot act on a signal; like Docker, deliver it and then thaw.
-    async fn thaw_after_signal(&self, c: &Container) {
-        if !lock(&c.state).paused {
-            return;
-        }
-        if shim::freeze(&self.exec_dir(c.id()), false).await.is_ok() {
-            lock(&c.state).paused = false;
-            let _ = self.persist_state(c);
-        }
-    }
-
     async fn signal(&self, c: &Container, sig: i32) -> Result<(), EngineError> {
         let sent = self.send_signal(c, sig).await;
         if sent.is_ok() {
@@ -906,6 +859,8 @@ impl ContainerService {
                 return Err(internal("deleting the container record", e));
             }
         }
+        // What the teardown below does not finish, restore does (leftovers without a record).
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::RM_RECORD_DELETED);
         self.forget(&id);
         c.events.send_modify(|e| e.removed = true);
         self.emit(c, "destroy", &[]);
@@ -955,6 +910,9 @@ impl ContainerService {
                     internal("renaming", e)
                 }
             })?;
+        // One committed statement: after a crash the record has the new name, nothing else
+        // names the container.
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::RENAME_SAVED);
         let old = std::mem::replace(&mut *lock(&c.name), new_name);
         self.emit(&c, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
@@ -1091,7 +1049,7 @@ impl ContainerService {
     }
 }
 
-fn not_running(id: &str) -> EngineError {
+pub(super) fn not_running(id: &str) -> EngineError {
     EngineError::NotRunning(id.to_string())
 }
 

@@ -12,6 +12,7 @@ pub mod rootfs;
 pub(crate) mod health;
 pub(crate) mod init;
 mod lifecycle;
+mod pause;
 mod query;
 mod reclaim;
 mod restart;
@@ -291,6 +292,11 @@ impl ContainerService {
 
     fn data_dir(&self, id: &str) -> PathBuf {
         self.ctx.data_root.join("containers").join(id)
+    }
+
+    /// The daemon's exec root (failpoints are armed under it).
+    pub(crate) fn exec_root(&self) -> &std::path::Path {
+        &self.ctx.exec_root
     }
 
     pub(crate) fn exec_dir(&self, id: &str) -> PathBuf {

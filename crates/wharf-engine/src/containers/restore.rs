@@ -50,8 +50,10 @@ impl ContainerService {
                     if let Some(exit) = shim::read_exit(&exec_dir) {
                         tracing::info!(container = %c.id(), exit_code = exit.exit_code, "restore: marked exited: it exited while the daemon was down");
                         self.on_exit(&c, Some(exit)).await;
-                    } else if shim::alive(&exec_dir).await {
+                    } else if let Ok(now) = shim::state(&exec_dir).await {
                         tracing::info!(container = %c.id(), "restore: re-adopted running container");
+                        self.settle_paused(&c, now.frozen);
+                        crate::exec::files::remove_stale(c.id(), &exec_dir);
                         self.spawn_monitor(c.clone());
                     } else {
                         tracing::info!(container = %c.id(), "restore: marked exited (255): its shim is gone without an exit status");

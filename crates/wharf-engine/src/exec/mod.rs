@@ -10,6 +10,7 @@
 //! stdio and streams them like an attach, framed as the start request's `Tty` says (dockerd's
 //! rule: the framing follows the start, the process's terminal follows the create).
 
+pub(crate) mod files;
 mod probe;
 
 use crate::containers::{blocking, lock, Container, ContainerService};
@@ -328,7 +329,7 @@ impl ExecService {
         let c = e.container.clone();
         let tty = e.req.tty;
         let exec_dir = self.containers.exec_dir(c.id());
-        let process_path = exec_dir.join(format!("exec-{}.json", &e.id[..12]));
+        let process_path = files::process_file(&exec_dir, &e.id);
         {
             let (bundle, rootfs, req, cmd, path) = (
                 exec_dir.join("bundle"),
@@ -355,6 +356,9 @@ impl ExecService {
         let process_arg = process_path.to_string_lossy().into_owned();
         let started = shim::exec::request_exec(&exec_dir, &process_arg, tty, &theirs).await;
         drop(theirs);
+        if started.as_ref().is_ok_and(|(_, r)| r.ok) {
+            crate::failpoint::hit(self.containers.exec_root(), crate::failpoint::EXEC_STARTED);
+        }
         let _ = std::fs::remove_file(&process_path);
         let (conn, resp) = started.map_err(|err| err.during("starting the exec in the shim"))?;
         if !resp.ok {

@@ -6,6 +6,7 @@
 
 pub mod changes;
 pub mod filters;
+mod recover;
 pub mod reference;
 
 use crate::ctx::Ctx;
@@ -190,6 +191,7 @@ impl ImageService {
                     internal("importing the image", e)
                 }
             })?;
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::IMPORT_LAYER_STORED);
         let now = timefmt::now_rfc3339();
         let comment = if opts.message.is_empty() {
             "Imported from -".to_string()
@@ -244,19 +246,19 @@ impl ImageService {
             size: layer.size as i64,
             created: now,
         };
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::IMPORT_BLOBS_STORED);
+        // The record and its tag in one transaction: a crash leaves the tagged image or
+        // nothing (the blobs and the layer without a record are removed at the next start,
+        // `recover`).
         self.ctx
             .db
-            .put_image(&record)
+            .put_image_tagged(&record, tag_ref.as_deref())
             .map_err(|e| internal("saving the image", e))?;
         let labels: Option<BTreeMap<String, String>> = config
             .pointer("/config/Labels")
             .and_then(|l| serde_json::from_value(l.clone()).ok());
         // dockerd's order and names: the tag (named by it), then the import (named by the ID).
         if let Some(r) = tag_ref {
-            self.ctx
-                .db
-                .set_tag(&r, &id)
-                .map_err(|e| internal("tagging the image", e))?;
             self.ctx.events.image("tag", &id, &r, labels.as_ref());
         }
         self.ctx.events.image("import", &id, &id, labels.as_ref());
@@ -546,7 +548,8 @@ impl ImageService {
                 db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
                 return Ok(vec![ImageDeleteItem::Untagged(r)]);
             }
-            db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
+            // Its last tag: deleting the record below removes it in the same statement, so a
+            // crash cannot leave the image untagged but not deleted.
             out.push(ImageDeleteItem::Untagged(r));
         } else {
             if let Some((cid, running)) = using.first() {
@@ -568,13 +571,14 @@ impl ImageService {
                     "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
                 )));
             }
-            for t in &tags {
-                db.remove_tag(t).map_err(|e| internal("untagging", e))?;
-                out.push(ImageDeleteItem::Untagged(t.clone()));
-            }
+            out.extend(tags.iter().cloned().map(ImageDeleteItem::Untagged));
             if !using.is_empty() {
+                // Kept for its containers: only the tags go, all of them or none.
+                db.remove_tags(&tags)
+                    .map_err(|e| internal("untagging", e))?;
                 return Ok(out);
             }
+            // Deleting the record takes its tags with it, in the same statement.
         }
         self.delete_image(&rec)?;
         out.push(ImageDeleteItem::Deleted(rec.id.clone()));
@@ -585,6 +589,9 @@ impl ImageService {
         let db = &self.ctx.db;
         db.delete_image(&rec.id)
             .map_err(|e| internal("deleting the image", e))?;
+        // The record was the image: what follows only frees space, and what a crash keeps
+        // from it is removed at the next start (`recover`).
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::RMI_RECORD_DELETED);
         let others_share_chain = db
             .list_images()
             .map(|l| l.iter().any(|i| i.chain_id == rec.chain_id))

@@ -201,5 +201,10 @@ pub async fn signal_exec(state_dir: &Path, pid: i32, signal: i32) -> io::Result<
 
 /// Whether a shim answers on its socket.
 pub async fn alive(state_dir: &Path) -> bool {
-    request(state_dir, &Request::State).await.is_ok()
+    state(state_dir).await.is_ok()
+}
+
+/// The shim's `State` answer: running, the init's pid, whether the cgroup is frozen.
+pub async fn state(state_dir: &Path) -> io::Result<Response> {
+    request(state_dir, &Request::State).await
 }
