@@ -7,42 +7,12 @@
 // Test helpers run only inside tests; a panic is how they fail one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod crash_support;
+
+use crash_support::{arm, assert_no_run_left, cmd, read_pid, snapshot_count, started_run, Cut};
 use std::time::Duration;
-use wharf_api::container::ContainerCreateRequest;
-use wharf_testkit::cleanup::{cgroup_dirs_for, mounts_under};
+use wharf_testkit::cleanup::cgroup_dirs_for;
 use wharf_testkit::{import_busybox, process_alive, start_or_skip, wait_until_true, TestDaemon};
-
-fn cmd(argv: &[&str]) -> ContainerCreateRequest {
-    let mut r = ContainerCreateRequest::default();
-    r.config.image = "busybox".to_string();
-    r.config.cmd = Some(argv.iter().map(|s| s.to_string()).collect());
-    r
-}
-
-fn read_pid(path: &Path) -> i32 {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn arm(d: &TestDaemon, point: &str) -> PathBuf {
-    let dir = d.exec_root().join("failpoints");
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join(point);
-    std::fs::write(&f, "").unwrap();
-    f
-}
-
-/// What a start cut between "shim started" and "Running saved" left: the pids of the shim and
-/// of the container's init, both alive while wharfd is down.
-struct Cut {
-    id: String,
-    shim: i32,
-    init: i32,
-}
 
 /// Creates a container, starts it with the `start-launched` failpoint armed (wharfd kills
 /// itself right after the shim reported the process started), and restarts wharfd.
@@ -72,29 +42,6 @@ async fn start_cut_by_a_crash(d: &mut TestDaemon, name: &str) -> Cut {
     );
     d.restart().await.unwrap();
     Cut { id, shim, init }
-}
-
-/// Nothing of the container's run is left: processes, exec dir, mounts, runtime state, cgroups.
-async fn assert_no_run_left(d: &TestDaemon, cut: &Cut) {
-    wait_until_true("the run's shim and process gone", || {
-        !process_alive(cut.shim) && !process_alive(cut.init)
-    })
-    .await;
-    let exec_dir = d.exec_root().join("containers").join(&cut.id);
-    assert!(
-        mounts_under(&exec_dir).is_empty(),
-        "mounts left under {}",
-        exec_dir.display()
-    );
-    assert!(!exec_dir.exists(), "exec dir {} left", exec_dir.display());
-    let runtime = d.exec_root().join("runtime").join(&cut.id);
-    assert!(
-        !runtime.exists(),
-        "runtime state {} left",
-        runtime.display()
-    );
-    let cgroups = cgroup_dirs_for(&format!("{}/{}", d.cgroup_parent(), cut.id));
-    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
 }
 
 #[tokio::test]
@@ -150,23 +97,6 @@ fn kill9(pid: i32) {
         .status()
         .unwrap();
     assert!(st.success(), "kill -9 {pid}");
-}
-
-/// A started container's shim and init pids.
-async fn started_run(d: &TestDaemon, name: &str) -> Cut {
-    let c = d.client();
-    let id = c
-        .create_container(Some(name), &cmd(&["sleep", "1000"]))
-        .await
-        .unwrap()
-        .id;
-    c.start(&id).await.unwrap();
-    let dir = d.exec_root().join("containers").join(&id);
-    Cut {
-        shim: read_pid(&dir.join("shim.pid")),
-        init: read_pid(&dir.join("init.pid")),
-        id,
-    }
 }
 
 /// Which process of a run a test kills.
@@ -310,12 +240,6 @@ async fn a_launch_still_setting_up_at_restore_is_waited_for_then_stopped() {
     c.start(&id).await.unwrap();
     c.remove(&id, true).await.unwrap();
     d.cleanup().unwrap();
-}
-
-fn snapshot_count(d: &TestDaemon) -> usize {
-    std::fs::read_dir(d.data_root().join("snapshots"))
-        .map(|rd| rd.count())
-        .unwrap_or(0)
 }
 
 /// The worst a removal cut by a crash can leave: the record gone while the container still

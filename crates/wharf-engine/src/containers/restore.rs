@@ -146,7 +146,7 @@ impl ContainerService {
         }
         for id in ids {
             if self.resolve(&id).is_err() {
-                tracing::info!(container = %id, "restore: removing leftovers of a removed container");
+                tracing::info!(container = %id, "restore: removing leftovers of a removed container (or of a create cut before its record)");
                 self.spawn_teardown(id.clone(), format!("{SNAPSHOT_PREFIX}{id}"));
             }
         }
