@@ -34,7 +34,11 @@ async fn a_create_cut_before_its_record_leaves_nothing() {
     d.kill9().unwrap();
     std::fs::remove_file(armed).unwrap();
     // The window: a writable layer and a data dir that no record owns.
-    assert_eq!(snapshot_count(&d), layers + 1, "the cut create made its layer");
+    assert_eq!(
+        snapshot_count(&d),
+        layers + 1,
+        "the cut create made its layer"
+    );
     let data: Vec<_> = std::fs::read_dir(d.data_root().join("containers"))
         .unwrap()
         .flatten()
@@ -84,7 +88,10 @@ async fn a_rename_cut_after_its_commit_has_the_new_name_only() {
 
     let c = d.client();
     let i = c.inspect_container("after-rename").await.unwrap();
-    assert_eq!((i.id.as_str(), i.name.as_str()), (id.as_str(), "/after-rename"));
+    assert_eq!(
+        (i.id.as_str(), i.name.as_str()),
+        (id.as_str(), "/after-rename")
+    );
     assert!(c.inspect_container("before-rename").await.is_err());
     assert_eq!(c.list_containers(true, None).await.unwrap().len(), 1);
     // The old name is free again.
@@ -111,7 +118,9 @@ async fn a_removal_cut_after_its_record_is_finished_at_next_start() {
     import_busybox(&c, "busybox:latest").await.unwrap();
     let layers = snapshot_count(&d);
     let mut req = cmd(&["sleep", "1000"]);
-    req.host_config.get_or_insert_with(Default::default).auto_remove = true;
+    req.host_config
+        .get_or_insert_with(Default::default)
+        .auto_remove = true;
     let run = started_run_of(&d, "cut-rm", req).await;
     let armed = arm(&d, "rm-record-deleted");
     // Its exit starts the auto-removal, which the failpoint cuts; the kill's answer may or may
@@ -223,7 +232,10 @@ async fn an_exec_start_cut_after_the_shim_started_it_leaves_the_container_whole(
     assert!(c.exec_inspect(&exec).await.is_err());
     assert_eq!(process_files(), 0, "the process file is removed");
     assert!(log_says(&d, &["restore:", &run.id, "exec start cut"]));
-    assert!(process_alive(exec_pids[0]), "the exec runs on in its container");
+    assert!(
+        process_alive(exec_pids[0]),
+        "the exec runs on in its container"
+    );
     // A new exec works.
     let again = c
         .exec_create(&run.id, &json!({"Cmd": ["true"]}))
@@ -264,9 +276,14 @@ async fn rm_f_of_a_container_with_a_running_exec_leaves_nothing() {
     };
     import_busybox(&d.client(), "busybox:latest").await.unwrap();
     let layers = snapshot_count(&d);
-    for (name, pid_mode, secs) in [("rm-exec-own", "", "7772"), ("rm-exec-host", "host", "7773")] {
+    for (name, pid_mode, secs) in [
+        ("rm-exec-own", "", "7772"),
+        ("rm-exec-host", "host", "7773"),
+    ] {
         let mut req = cmd(&["sleep", "1000"]);
-        req.host_config.get_or_insert_with(Default::default).pid_mode = pid_mode.to_string();
+        req.host_config
+            .get_or_insert_with(Default::default)
+            .pid_mode = pid_mode.to_string();
         let run = started_run_of(&d, name, req).await;
         let c = d.client();
         let exec = c
@@ -362,7 +379,10 @@ async fn an_image_removal_cut_after_its_record_is_finished_at_next_start() {
 
     let c = d.client();
     for r in ["cut-rmi:v1", "cut-rmi:v2"] {
-        assert!(c.inspect_image(r).await.is_err(), "{r} is gone with its image");
+        assert!(
+            c.inspect_image(r).await.is_err(),
+            "{r} is gone with its image"
+        );
     }
     assert_eq!(blobs(&d), blobs0, "blobs left");
     assert_eq!(snapshot_count(&d), layers0, "layers left");

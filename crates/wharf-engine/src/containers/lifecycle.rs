@@ -292,6 +292,13 @@ impl ContainerService {
                 self.spawn_monitor(c.clone());
                 let saved = self.persist_settled(c).await;
                 tracing::debug!(container = %id, total_us = t0.elapsed().as_micros() as u64, "start: state saved");
+                if let Err(e) = &saved {
+                    // Not saved (a full disk): a start the client is told failed must not
+                    // run on, to be stopped only at the next daemon start.
+                    tracing::warn!(container = %id, error = %e, "start: running state not saved; stopping the process");
+                    let _ = self.send_signal(c, libc::SIGKILL).await;
+                    Self::wait_run_end(c, Some(Duration::from_secs(30))).await;
+                }
                 saved
             }
             Err((code, err)) => {

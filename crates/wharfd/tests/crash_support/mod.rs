@@ -143,7 +143,10 @@ pub fn one_file_tar(name: &str, data: &[u8]) -> Vec<u8> {
 
 /// Pids of processes whose command line is exactly `argv`.
 pub fn pids_running(argv: &[&str]) -> Vec<i32> {
-    let want: Vec<u8> = argv.iter().flat_map(|a| [a.as_bytes(), b"\0"].concat()).collect();
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
