@@ -727,6 +727,45 @@ mod tests {
     }
 
     #[test]
+    fn an_image_and_its_tag_commit_together_and_tags_go_together() {
+        let db = Db::open_in_memory().unwrap();
+        db.put_image_tagged(&img("sha256:aaaa"), Some("docker.io/library/a:1"))
+            .unwrap();
+        assert_eq!(
+            db.resolve_tag("docker.io/library/a:1").unwrap().as_deref(),
+            Some("sha256:aaaa")
+        );
+        db.put_image_tagged(&img("sha256:bbbb"), None).unwrap();
+        assert!(db.tags_for("sha256:bbbb").unwrap().is_empty());
+        db.set_tag("docker.io/library/a:2", "sha256:aaaa").unwrap();
+        let tags = db.tags_for("sha256:aaaa").unwrap();
+        assert_eq!(db.remove_tags(&tags).unwrap(), 2);
+        assert!(db.tags_for("sha256:aaaa").unwrap().is_empty());
+        assert!(db.get_image("sha256:aaaa").unwrap().is_some());
+        // Deleting the image takes its tags in the same statement.
+        db.set_tag("docker.io/library/a:3", "sha256:aaaa").unwrap();
+        db.delete_image("sha256:aaaa").unwrap();
+        assert!(db.resolve_tag("docker.io/library/a:3").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_full_disk_is_known_as_such() {
+        let full = StorageError::io(
+            "write",
+            "/x",
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        assert!(full.is_disk_full());
+        let sqlite_full = StorageError::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ));
+        assert!(sqlite_full.is_disk_full());
+        let other = StorageError::io("write", "/x", std::io::Error::from_raw_os_error(libc::EIO));
+        assert!(!other.is_disk_full());
+    }
+
+    #[test]
     fn refuses_newer_schema() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("meta.db");
