@@ -866,12 +866,15 @@ fn freeze_and_thaw_the_cgroup() {
     assert_eq!(f.stream_text("stdout").len(), ticks, "output while frozen");
     let st = f.request(&Request::State);
     assert_eq!((st.ok, st.running), (true, Some(true)));
+    // What a restarted wharfd takes over its saved `Paused`.
+    assert_eq!(st.frozen, Some(true));
     // Asking again for the state it has is fine.
     assert!(f.request(&Request::Freeze { frozen: true }).ok);
 
     let resp = f.request(&Request::Freeze { frozen: false });
     assert!(resp.ok, "{resp:?}");
     assert!(!frozen());
+    assert_eq!(f.request(&Request::State).frozen, Some(false));
     assert!(
         wait_until(Duration::from_secs(5), || f.stream_text("stdout").len()
             > ticks),
