@@ -94,6 +94,17 @@ fn fill(path: &Path) {
     }
 }
 
+/// Deletes `path` and commits the journal, so the blocks are free to use at once.
+fn free(path: &Path) {
+    std::fs::remove_file(path).unwrap();
+    let dir = std::fs::File::open(path.parent().unwrap()).unwrap();
+    let _ = dir.sync_all();
+    let _ = Command::new("sync")
+        .arg("-f")
+        .arg(path.parent().unwrap())
+        .status();
+}
+
 fn cmd(argv: &[&str]) -> ContainerCreateRequest {
     let mut r = ContainerCreateRequest::default();
     r.config.image = "busybox".to_string();
@@ -225,6 +236,16 @@ async fn a_full_data_root_refuses_create_and_import_cleanly_and_keeps_serving() 
     })
     .await;
 
+    // Small reserves, freed one at a time later: enough room for a create's first steps
+    // but not its writable layer, for an import's blob but not its unpacked layer, so that
+    // the undo of a half-made object is exercised as well as the first refusal.
+    let reserve = |name: &str, kib: usize| {
+        let p = d.data_root().join(name);
+        std::fs::write(&p, vec![1u8; kib << 10]).unwrap();
+        p
+    };
+    let (reserve_create, reserve_import) =
+        (reserve("reserve-create", 2), reserve("reserve-import", 384));
     let filler = d.data_root().join("filler");
     fill(&filler);
     let before = stored(&d, &c).await;
@@ -238,6 +259,19 @@ async fn a_full_data_root_refuses_create_and_import_cleanly_and_keeps_serving() 
         c.import_image(tiny_tar(), "late-import", Some("v1")).await,
     );
     // Nothing half-written.
+    assert_eq!(stored(&d, &c).await, before);
+    // A little room: each gets further before the disk refuses, and undoes what it made.
+    free(&reserve_create);
+    assert_disk_full(
+        "create with a little room",
+        c.create_container(Some("late"), &cmd(&["true"])).await,
+    );
+    assert_eq!(stored(&d, &c).await, before);
+    free(&reserve_import);
+    assert_disk_full(
+        "import with a little room",
+        c.import_image(tiny_tar(), "late-import", Some("v1")).await,
+    );
     assert_eq!(stored(&d, &c).await, before);
     assert!(c.inspect_container("late").await.is_err());
     assert!(c.inspect_image("late-import:v1").await.is_err());
