@@ -794,10 +794,20 @@ pub fn follow(
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
-            // More to read, or the files opened ahead were used up: look again before waiting
-            // (the shim may be waiting for this follower's pin, and then nothing else wakes it).
-            if f.pending.is_empty() && (f.refill(&mut initial) || f.advanced) {
-                continue;
+            if f.pending.is_empty() {
+                if f.refill(&mut initial) {
+                    continue;
+                }
+                if done && !f.advanced {
+                    // `done` was seen before this read found nothing: all is sent.
+                    return;
+                }
+                if f.advanced {
+                    // The files opened ahead were used up: look for more before waiting (the
+                    // shim may be waiting for this follower's pin, and then nothing else wakes
+                    // it).
+                    continue;
+                }
             }
             let sending = !f.pending.is_empty();
             tokio::select! {
