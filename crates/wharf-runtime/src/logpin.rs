@@ -5,7 +5,7 @@
 //! lose is a file it has not opened yet, rotated away while the reader was busy with its
 //! client. So every log file carries its **generation** (an extended attribute, counting up
 //! from 0 as the shim creates files), and a reader holds a shared lock on the byte at offset
-//! `g` of the log's readers file (`<log>.readers`) while `g` is the next generation it has to
+//! `g` of the log's readers file (`.<log name>.readers`) while `g` is the next generation it has to
 //! open. Before a rotation deletes the file of generation `v`, the shim tries an exclusive lock
 //! on bytes `[0, v]`: it fails while a reader still needs `v` or an older one, and the shim
 //! then waits (it stops reading the container's output, as a slow `docker attach` does to
@@ -30,22 +30,25 @@ use std::time::{Duration, Instant};
 /// shim that is not root (tests).
 const GENERATION_XATTRS: [&str; 2] = ["trusted.wharf.log-generation", "user.wharf.log-generation"];
 
-/// `<log>.readers`: the file whose byte locks are the readers' pins, as the shim opens it. It
-/// may be a symlink to a file that outlives the log's directory (wharfd's `none` log), so that a
-/// reader can pin a log before its first file exists.
+/// `.<log name>.readers` beside the log: the file whose byte locks are the readers' pins, as
+/// the shim opens it. It may be a symlink to a file that outlives the log's directory (wharfd's
+/// `none` log), so that a reader can pin a log before its first file exists. A dot name, so
+/// that what globs a log's files (`<id>-json.log*`, as log shippers do) finds only the log.
 pub fn readers_path(log: &Path) -> PathBuf {
-    with_suffix(log, ".readers")
+    hidden_beside(log, ".readers")
 }
 
-/// `<log>.next`: the shim's next file, given its generation before it takes the log's name.
+/// `.<log name>.next`: the shim's next file, given its generation before it takes the log's
+/// name.
 pub fn next_path(log: &Path) -> PathBuf {
-    with_suffix(log, ".next")
+    hidden_beside(log, ".next")
 }
 
-fn with_suffix(log: &Path, suffix: &str) -> PathBuf {
-    let mut s = log.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
+fn hidden_beside(log: &Path, suffix: &str) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(log.file_name().unwrap_or_default());
+    name.push(suffix);
+    log.with_file_name(name)
 }
 
 /// The generation the shim gave `f`, if any.

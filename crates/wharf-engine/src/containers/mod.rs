@@ -129,7 +129,7 @@ fn log_file_name(id: &str) -> String {
 }
 
 /// A `none` container's live log readers file, in its data dir.
-const LIVE_READERS: &str = "live-json.log.readers";
+const LIVE_READERS: &str = ".live-json.log.readers";
 
 /// How long removing a log waits for followers to open the files they have yet to read. They
 /// open ahead of their clients, so this is only ever reached by a follower that cannot run.
