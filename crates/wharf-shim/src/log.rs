@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use wharf_runtime::logpin;
 
 /// Which container stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,10 +140,37 @@ impl LogWriter<RotatingFile> {
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.file.sync_all()
     }
+
+    /// Whether lines wait for a reader (see [`RotatingFile::holding`]): the caller stops
+    /// reading the container's output until [`LogWriter::retry`] has written them.
+    pub fn holding(&self) -> bool {
+        self.out.holding()
+    }
+
+    /// Tries again to write the lines held back for a reader.
+    pub fn retry(&mut self) {
+        if let Err(e) = self.out.retry() {
+            self.failed.get_or_insert(e);
+        }
+    }
+
+    /// The container has exited: from now on nothing waits for readers (see
+    /// [`RotatingFile::stop_waiting`]).
+    pub fn stop_waiting(&mut self) {
+        if let Err(e) = self.out.stop_waiting() {
+            self.failed.get_or_insert(e);
+        }
+    }
 }
 
 /// The container's log file, rotated like Docker's json-file driver: `<path>` is written,
 /// `<path>.1` is the newest rotated file, and at most `max_file` files exist in all.
+///
+/// A rotation never deletes a file a reader has not opened yet (`wharf_runtime::logpin`):
+/// while one would, the lines wait in `held` and the monitor stops reading the container's
+/// output, so a slow reader slows the container, as a slow `docker attach` does, instead of
+/// losing output. Once the container has exited nothing waits: the last lines go past
+/// `max_size` into the current file rather than hold up the exit.
 pub struct RotatingFile {
     path: PathBuf,
     file: File,
@@ -151,19 +179,60 @@ pub struct RotatingFile {
     /// 0: never rotate.
     max_size: u64,
     max_file: u32,
+    /// The current file's generation; `None` where files cannot carry one (no xattrs), and
+    /// then readers have no pins to honour.
+    generation: Option<u64>,
+    pins: Option<logpin::Retirer>,
+    /// Whole lines not written yet because a rotation waits for a reader.
+    held: Vec<u8>,
+    may_wait: bool,
 }
 
 impl RotatingFile {
     /// `file` is `path` opened for appending; its length counts towards `max_size`.
     pub fn new(path: PathBuf, file: File, max_size: u64, max_file: u32) -> io::Result<Self> {
         let size = file.metadata()?.len();
+        let generation = match logpin::generation(&file) {
+            Some(g) => Some(g),
+            // A new file (first start, or a crash took the current name mid-rotation): newer
+            // than every rotated one.
+            None => {
+                let g = newest_rotated_generation(&path).map_or(0, |g| g + 1);
+                logpin::set_generation(&file, g).ok().map(|()| g)
+            }
+        };
+        let pins = match (generation, max_size) {
+            (Some(_), 1..) => logpin::Retirer::open(&path).ok(),
+            _ => None,
+        };
         Ok(Self {
             path,
             file,
             size,
             max_size,
             max_file: max_file.max(1),
+            generation,
+            pins,
+            held: Vec::new(),
+            may_wait: true,
         })
+    }
+
+    /// Whether lines are held back because a rotation waits for a reader.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Writes the held lines if the reader has moved on (they stay held otherwise).
+    pub fn retry(&mut self) -> io::Result<()> {
+        let held = std::mem::take(&mut self.held);
+        self.write_through(&held)
+    }
+
+    /// Stops waiting for readers, and writes what was held.
+    pub fn stop_waiting(&mut self) -> io::Result<()> {
+        self.may_wait = false;
+        self.retry()
     }
 
     /// Opens (creating) `path` for appending, as the log file is opened at start.
@@ -185,7 +254,26 @@ impl RotatingFile {
     /// that replaces its target atomically (`.N-2` onto `.N-1` first, the current file onto
     /// `.1` last), so a crash between two steps leaves one index missing and no line in two
     /// files; readers skip the gap. A reader holding the old file open can still finish it.
+    ///
+    /// `WouldBlock` when a reader has not opened the file the rotation would delete.
     fn rotate(&mut self) -> io::Result<()> {
+        let victim = if self.max_file < 2 {
+            self.path.clone()
+        } else {
+            rotated(&self.path, self.max_file - 1)
+        };
+        if let (Some(pins), Ok(f)) = (&self.pins, File::open(&victim)) {
+            if let Some(v) = logpin::generation(&f) {
+                if !pins.may_delete(v)? {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+            }
+        }
+        // The next file has its generation before it takes the log's name, so no reader finds
+        // the log without one.
+        let next = self
+            .generation
+            .and_then(|g| Some((g + 1, self.prepare_next(g + 1).ok()?)));
         if self.max_file < 2 {
             // No history kept, as json-file with max-file=1.
             match std::fs::remove_file(&self.path) {
@@ -203,10 +291,36 @@ impl RotatingFile {
             }
             std::fs::rename(&self.path, rotated(&self.path, 1))?;
         }
-        let file = Self::open(&self.path)?;
+        let file = match next {
+            Some((g, file)) => {
+                std::fs::rename(logpin::next_path(&self.path), &self.path)?;
+                self.generation = Some(g);
+                file
+            }
+            None => {
+                self.generation = None;
+                Self::open(&self.path)?
+            }
+        };
         self.size = file.metadata()?.len();
         self.file = file;
         Ok(())
+    }
+
+    fn prepare_next(&self, generation: u64) -> io::Result<File> {
+        let next = logpin::next_path(&self.path);
+        // A crash's leftover, never read: readers look only at the log's own names.
+        match std::fs::remove_file(&next) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(&next)?;
+        logpin::set_generation(&file, generation)?;
+        Ok(file)
     }
 }
 
@@ -231,10 +345,40 @@ pub fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The highest generation among the rotated files next to `path`, oldest names last. A crash
+/// mid-rotation leaves one name missing (the next rotation closes the gap), so the scan ends at
+/// the second missing name in a row.
+fn newest_rotated_generation(path: &Path) -> Option<u64> {
+    let mut newest = None;
+    let mut missing = 0;
+    for n in 1.. {
+        match File::open(rotated(path, n)) {
+            Ok(f) => {
+                missing = 0;
+                newest = newest.max(logpin::generation(&f));
+            }
+            Err(_) if missing == 0 => missing += 1,
+            Err(_) => break,
+        }
+    }
+    newest
+}
+
 impl LineSink for RotatingFile {
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        if self.holding() {
+            // Behind lines already waiting: order is kept.
+            self.held.extend_from_slice(lines);
+            return Ok(());
+        }
+        self.write_through(lines)
+    }
+}
+
+impl RotatingFile {
     /// Rotates at line boundaries: before a line that would make the file larger than
     /// `max_size`. A single line longer than that gets a file to itself.
-    fn write_lines(&mut self, mut lines: &[u8]) -> io::Result<()> {
+    fn write_through(&mut self, mut lines: &[u8]) -> io::Result<()> {
         while !lines.is_empty() {
             let room = self.max_size.saturating_sub(self.size);
             if self.max_size == 0 || lines.len() as u64 <= room {
@@ -256,12 +400,19 @@ impl LineSink for RotatingFile {
                     return Ok(());
                 }
             }
-            if self.rotate().is_err() {
-                // Keep appending to the file we have rather than lose output; count from
-                // zero so the next attempt comes after another `max_size` bytes, not at
-                // every line.
-                self.size = 0;
-                return self.write(lines);
+            match self.rotate() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.may_wait => {
+                    self.held.extend_from_slice(lines);
+                    return Ok(());
+                }
+                Err(_) => {
+                    // Keep appending to the file we have rather than lose output; count from
+                    // zero so the next attempt comes after another `max_size` bytes, not at
+                    // every line.
+                    self.size = 0;
+                    return self.write(lines);
+                }
             }
         }
         Ok(())
@@ -540,6 +691,76 @@ mod tests {
         std::fs::write(rotated(&rig.path, 1).join("x"), "").unwrap();
         s.write_lines(lines(1..3).as_bytes()).unwrap();
         assert_eq!(rig.read(0).unwrap(), lines(0..3));
+    }
+
+    fn generation_of(rig: &Rig, n: u32) -> Option<u64> {
+        let p = if n == 0 {
+            rig.path.clone()
+        } else {
+            rotated(&rig.path, n)
+        };
+        logpin::generation(&File::open(p).ok()?)
+    }
+
+    #[test]
+    fn every_file_has_the_next_generation() {
+        let rig = Rig::new();
+        let mut s = rig.sink(10, 3);
+        assert_eq!(generation_of(&rig, 0), Some(0));
+        s.write_lines(lines(0..3).as_bytes()).unwrap();
+        assert_eq!(
+            (0..3).map(|n| generation_of(&rig, n)).collect::<Vec<_>>(),
+            [Some(2), Some(1), Some(0)]
+        );
+        // The shim died mid-rotation after `current -> .1`: the next start's new file comes
+        // after the newest rotated one.
+        drop(s);
+        std::fs::rename(&rig.path, rotated(&rig.path, 1)).unwrap();
+        let _s = rig.sink(10, 3);
+        assert_eq!(generation_of(&rig, 0), Some(3));
+    }
+
+    #[test]
+    fn a_rotation_waits_for_a_reader_that_has_not_opened_the_oldest_file() {
+        let rig = Rig::new();
+        let mut s = rig.sink(10, 2);
+        s.write_lines(lines(0..2).as_bytes()).unwrap(); // generations 0 (.1) and 1 (current)
+        let mut reader = logpin::ReaderPin::all(&logpin::readers_path(&rig.path))
+            .unwrap()
+            .unwrap();
+        reader.need_from(0).unwrap();
+        // Rotating now would delete generation 0.
+        s.write_lines(lines(2..4).as_bytes()).unwrap();
+        assert!(s.holding());
+        assert_eq!(rig.all(2), lines(0..2), "nothing written, nothing deleted");
+        s.retry().unwrap();
+        assert!(s.holding(), "still pinned");
+        reader.need_from(1).unwrap();
+        s.retry().unwrap();
+        // Generation 1 is pinned now: one rotation went through, the next waits.
+        assert!(s.holding());
+        assert_eq!(rig.all(2), lines(1..3));
+        drop(reader);
+        s.retry().unwrap();
+        assert!(!s.holding());
+        assert_eq!(rig.all(2), lines(2..4));
+    }
+
+    #[test]
+    fn after_the_exit_nothing_waits_and_nothing_is_lost() {
+        let rig = Rig::new();
+        let mut s = rig.sink(10, 2);
+        s.write_lines(lines(0..2).as_bytes()).unwrap();
+        let mut reader = logpin::ReaderPin::all(&logpin::readers_path(&rig.path))
+            .unwrap()
+            .unwrap();
+        reader.need_from(0).unwrap();
+        s.write_lines(lines(2..4).as_bytes()).unwrap();
+        assert!(s.holding());
+        s.stop_waiting().unwrap();
+        assert!(!s.holding());
+        assert_eq!(rig.read(1).unwrap(), lines(0..1), "the pinned file stays");
+        assert_eq!(rig.read(0).unwrap(), lines(1..4), "past max-size instead");
     }
 
     #[test]

@@ -145,6 +145,9 @@ struct FreezeTrack {
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a pending freeze is looked at again.
 const FREEZE_POLL_MS: libc::c_int = 1;
+/// How often a rotation held back by a log reader is tried again (a reader's pin moves
+/// without telling the shim).
+const LOG_WAIT_POLL_MS: libc::c_int = 5;
 
 /// An exec a client waits on: first its launcher, then the process itself.
 struct ExecTrack {
@@ -306,6 +309,12 @@ impl Monitor {
     }
 
     fn poll_once(&mut self) {
+        if self.log.holding() {
+            self.log.retry();
+        }
+        // Lines wait for a log reader: the output stays in the pipes (the container blocks on
+        // a full one) until the reader has opened the file the rotation deletes.
+        let log_waits = self.log.holding();
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5 + self.clients.len());
         let pfd = |fd: RawFd, events: libc::c_short| libc::pollfd {
             fd,
@@ -315,14 +324,12 @@ impl Monitor {
         fds.push(pfd(self.sigfd.as_raw_fd(), libc::POLLIN));
         fds.push(pfd(self.listener.as_raw_fd(), libc::POLLIN));
         // A negative fd is ignored by poll(2); it keeps indices fixed.
-        fds.push(pfd(
-            self.stdout.as_ref().map_or(-1, |f| f.as_raw_fd()),
-            libc::POLLIN,
-        ));
-        fds.push(pfd(
-            self.stderr.as_ref().map_or(-1, |f| f.as_raw_fd()),
-            libc::POLLIN,
-        ));
+        let output_fd = |f: &Option<File>| match f {
+            Some(f) if !log_waits => f.as_raw_fd(),
+            _ => -1,
+        };
+        fds.push(pfd(output_fd(&self.stdout), libc::POLLIN));
+        fds.push(pfd(output_fd(&self.stderr), libc::POLLIN));
         let stdin_backlog = self
             .clients
             .iter()
@@ -360,6 +367,13 @@ impl Monitor {
             None if !self.trimmed => TRIM_AFTER_IDLE_MS,
             None => -1,
         };
+        if log_waits {
+            timeout = if timeout < 0 {
+                LOG_WAIT_POLL_MS
+            } else {
+                timeout.min(LOG_WAIT_POLL_MS)
+            };
+        }
         let freezing = self.clients.iter().any(|c| c.freeze.is_some());
         if freezing {
             // A negative timeout is "forever".
@@ -434,6 +448,8 @@ impl Monitor {
             }
             self.exited = Some((code, now_rfc3339()));
             self.drain_deadline = Some(Instant::now() + DRAIN_GRACE);
+            // What is left in the pipes goes to the log without waiting for readers.
+            self.log.stop_waiting();
             // Nobody can consume stdin any more.
             self.stdin = None;
         }

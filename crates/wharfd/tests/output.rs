@@ -3,7 +3,8 @@
 //!
 //! `run --rm` (attached, no TTY) of a container that prints tens of MB to a reader that reads
 //! nothing until the container is gone (removed, log file and all) must still deliver every
-//! line, in order, exactly once. And `logs` of a big log must not make wharfd hold the log:
+//! line, in order, exactly once; so must attach and `logs -f` of a log that rotates (`none`,
+//! json-file `max-size`) to a reader that falls many files behind. And `logs` of a big log must not make wharfd hold the log:
 //! its peak RSS (VmHWM) grows by a bounded amount, whatever the log's size.
 // Test helpers run only inside tests; a panic is how they fail one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -200,4 +201,146 @@ fn logs_of_a_big_log_keep_wharfd_memory_bounded() {
         after - before
     );
     rt.block_on(c.remove(&id, true)).unwrap();
+}
+
+/// A reader of `out` that takes its time: nothing for `stall`, then `chunk` bytes every `pause`,
+/// so it falls many rotated files behind a container that prints as fast as it can.
+struct Slow<R> {
+    inner: R,
+    stall: Option<Duration>,
+    chunk: usize,
+    pause: Duration,
+}
+
+impl<R: Read> Read for Slow<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(s) = self.stall.take() {
+            std::thread::sleep(s);
+        }
+        std::thread::sleep(self.pause);
+        let n = buf.len().min(self.chunk);
+        self.inner.read(&mut buf[..n])
+    }
+}
+
+fn slow(out: impl Read) -> impl Read {
+    Slow {
+        inner: out,
+        stall: Some(Duration::from_secs(2)),
+        chunk: 64 * 1024,
+        pause: Duration::from_millis(3),
+    }
+}
+
+/// Attached `run --rm` with a log that rotates (at most two or three small files) and a reader
+/// that falls far behind: every line arrives, because the shim does not delete a file the
+/// follower has not opened, and the follower opens files ahead of its client.
+fn run_rm_rotating(test: &str, log_opts: &[&str], lines: u32) {
+    if !have_docker_cli() {
+        wharf_testkit::skip("no docker CLI on PATH");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(d) = rt.block_on(start_or_skip(test)) else {
+        return;
+    };
+    let c = d.client();
+    rt.block_on(import_busybox(&c, "busybox:latest")).unwrap();
+    let config = d.dir().join("docker-config");
+    let mut child = docker(&d, &config)
+        .args(["run", "--rm", "--name", test])
+        .args(log_opts)
+        .args(["busybox", "sh", "-c"])
+        .arg(printer(lines))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let bytes = check_lines(slow(child.stdout.take().unwrap()), lines);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "docker run: {status}: {err}");
+    assert_eq!(bytes, u64::from(lines) * LINE_LEN as u64);
+    eprintln!("{log_opts:?}: {bytes} bytes read in {:?}", t0.elapsed());
+    wait_until("container auto-removed", Duration::from_secs(30), || {
+        rt.block_on(c.inspect_container(test)).is_err()
+    });
+}
+
+#[test]
+fn a_slow_reader_of_a_none_log_gets_every_byte() {
+    // `none` keeps two files of 512 KiB for attach: 20 MB is forty rotations.
+    run_rm_rotating("it-output-none", &["--log-driver", "none"], 20_000);
+}
+
+#[test]
+fn a_slow_reader_of_a_rotating_json_file_gets_every_byte() {
+    run_rm_rotating(
+        "it-output-rotating",
+        &["--log-opt", "max-size=1m", "--log-opt", "max-file=2"],
+        20_000,
+    );
+}
+
+#[test]
+fn a_slow_logs_follower_of_a_rotating_log_gets_every_byte() {
+    if !have_docker_cli() {
+        wharf_testkit::skip("no docker CLI on PATH");
+        return;
+    }
+    let test = "it-output-logsf";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(d) = rt.block_on(start_or_skip(test)) else {
+        return;
+    };
+    let c = d.client();
+    rt.block_on(import_busybox(&c, "busybox:latest")).unwrap();
+    let config = d.dir().join("docker-config");
+    const LINES: u32 = 20_000;
+    // The output starts once the follower is there: the container waits for a file the test
+    // creates after starting `logs -f`.
+    let ok = docker(&d, &config)
+        .args(["run", "-d", "--name", test])
+        .args(["--log-opt", "max-size=1m", "--log-opt", "max-file=3"])
+        .args(["busybox", "sh", "-c"])
+        .arg(format!(
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; {}",
+            printer(LINES)
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let mut logs = docker(&d, &config)
+        .args(["logs", "-f", test])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The follower is attached once `logs -f` has its stream; a moment is plenty, and an
+    // early `go` only makes the test stricter (the replay covers what came before).
+    std::thread::sleep(Duration::from_millis(500));
+    let go = docker(&d, &config)
+        .args(["exec", test, "touch", "/tmp/go"])
+        .output()
+        .unwrap();
+    assert!(
+        go.status.success(),
+        "{}",
+        String::from_utf8_lossy(&go.stderr)
+    );
+    let bytes = check_lines(slow(logs.stdout.take().unwrap()), LINES);
+    assert!(logs.wait().unwrap().success());
+    assert_eq!(bytes, u64::from(LINES) * LINE_LEN as u64);
+    rt.block_on(c.remove(test, true)).unwrap();
 }

@@ -229,6 +229,8 @@ impl ContainerService {
             let runtime_state = self.ctx.exec_root.join("runtime").join(&id);
             let shareable_shm = (c.spec.host_config.ipc_mode == "shareable")
                 .then(|| super::joins::shm_mount(c.spec.host_config.shm_size));
+            let live_readers = matches!(self.log_files(c)?.0, LogSettings::None)
+                .then(|| self.live_log_readers(&id));
             blocking(move || {
                 // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
                 super::release_run_dir(&exec_dir);
@@ -237,6 +239,13 @@ impl ContainerService {
                 let _ = std::fs::remove_dir_all(&runtime_state);
                 std::fs::create_dir_all(&bundle)
                     .map_err(|e| internal("creating the bundle dir", e))?;
+                if let Some(target) = live_readers {
+                    // The shim opens `<log>.readers`; followers pin the file that outlives runs.
+                    let link =
+                        wharf_runtime::logpin::readers_path(&exec_dir.join(logconfig::LIVE_FILE));
+                    std::os::unix::fs::symlink(target, link)
+                        .map_err(|e| internal("linking the live log's readers file", e))?;
+                }
                 std::fs::create_dir_all(&rootfs)
                     .map_err(|e| internal("creating the rootfs dir", e))?;
                 let mounts = ctx
@@ -445,13 +454,20 @@ impl ContainerService {
     fn log_files(&self, c: &Container) -> Result<(LogSettings, LogFiles), EngineError> {
         let settings = logconfig::of_host_config(&c.spec.host_config)?;
         let files = match &settings {
-            LogSettings::JsonFile(j) => LogFiles {
-                path: self.log_path(c.id()),
-                max_file: j.max_file,
-            },
+            LogSettings::JsonFile(j) => {
+                let path = self.log_path(c.id());
+                LogFiles {
+                    readers: wharf_runtime::logpin::readers_path(&path),
+                    path,
+                    max_file: j.max_file,
+                }
+            }
+            // The live file goes with its run's state dir; its readers file lives as long as
+            // the container, so an attach before the start can pin the run's first files.
             LogSettings::None => LogFiles {
                 path: self.exec_dir(c.id()).join(logconfig::LIVE_FILE),
                 max_file: logconfig::LIVE_MAX_FILE,
+                readers: self.live_log_readers(c.id()),
             },
         };
         Ok((settings, files))
@@ -573,6 +589,8 @@ impl ContainerService {
                     tracing::warn!(container = %id, "a shim that seemed gone still answered; stopped its container");
                 }
             } else {
+                // Followers open the run's last files and let go of them, then they go.
+                c.events.send_modify(|e| e.output_ended = e.started);
                 let exec_dir = self.exec_dir(&id);
                 let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
             }
@@ -608,6 +626,7 @@ impl ContainerService {
         *lock(&c.stdin) = Default::default();
         c.events.send_modify(|e| {
             e.finished = e.started.max(e.finished + 1);
+            e.output_ended = e.output_ended.max(e.finished);
             e.exit_code = code;
         });
         if oom {
@@ -1074,5 +1093,8 @@ fn teardown_files(ctx: &crate::ctx::Ctx, id: &str, snapshot_key: &str, data_dir:
             tracing::warn!(container = %id, error = %e, "removing the writable layer; retried at the next daemon start");
         }
     }
+    let _held = super::wait_for_log_readers(&wharf_runtime::logpin::readers_path(
+        &data_dir.join(super::log_file_name(id)),
+    ));
     let _ = std::fs::remove_dir_all(data_dir);
 }

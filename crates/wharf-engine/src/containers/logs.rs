@@ -8,6 +8,12 @@
 //! never writes a file again once renamed), and the reader goes on with the files that came
 //! after it, found by identity (device, inode), not by name. Following wakes on inotify events
 //! of the log's directory (renames and new files included) and on the container's run events.
+//!
+//! What a reader has not opened yet it pins (`wharf_runtime::logpin`): the shim does not
+//! delete a file before every reader has it open, and a follower opens new files as they
+//! appear, up to [`OPEN_AHEAD`] files ahead of what its client has taken, whatever the client's
+//! speed. So a follower loses nothing to rotation or removal; a client that falls further
+//! behind slows the container's output instead, as a slow `docker attach` client does.
 
 use super::Container;
 use bytes::Bytes;
@@ -20,6 +26,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use wharf_api::stdcopy::StdStream;
 use wharf_backend::{OutputChunk, OutputStream};
+use wharf_runtime::logpin::{self, ReaderPin};
 use wharf_runtime::shim_proto::LogEntry;
 
 use crate::timefmt::parse_rfc3339;
@@ -120,13 +127,17 @@ fn id_of(m: &std::fs::Metadata) -> FileId {
 struct Opened {
     file: File,
     id: FileId,
+    /// The shim's number for this file (`logpin`); `None` without xattrs.
+    generation: Option<u64>,
 }
 
-/// A container's log: `path` is the file being written; `max_file` how many are kept in all.
+/// A container's log: `path` is the file being written; `max_file` how many are kept in all;
+/// `readers` the file readers pin it by (`logpin`), which exists before the log's first file.
 #[derive(Debug, Clone)]
 pub struct LogFiles {
     pub path: PathBuf,
     pub max_file: u32,
+    pub readers: PathBuf,
 }
 
 /// A snapshot that keeps changing under a very fast writer is taken as it is after this many
@@ -171,7 +182,12 @@ impl LogFiles {
                 .map(|p| {
                     let file = File::open(p).ok()?;
                     let id = id_of(&file.metadata().ok()?);
-                    Some(Opened { file, id })
+                    let generation = logpin::generation(&file);
+                    Some(Opened {
+                        file,
+                        id,
+                        generation,
+                    })
                 })
                 .collect();
             let stable = paths.iter().zip(&opened).all(|(p, o)| {
@@ -195,14 +211,21 @@ impl LogFiles {
         }
     }
 
+    /// A pin on every file, taken before a reader opens any (narrowed by [`Cursor::pinned`]);
+    /// `None` when the log is being removed or its directory does not exist yet.
+    fn pin(&self) -> Option<ReaderPin> {
+        ReaderPin::all(&self.readers).ok().flatten()
+    }
+
     /// A cursor at the end of what the current file holds (attach without `logs`), at a line
     /// boundary so that a line the shim is still writing is read whole later.
     pub fn end(&self) -> Cursor {
+        let pin = self.pin();
         let Ok(file) = File::open(&self.path) else {
-            return Cursor::default();
+            return Cursor::unopened(pin);
         };
         let Ok(meta) = file.metadata() else {
-            return Cursor::default();
+            return Cursor::unopened(pin);
         };
         let len = meta.len();
         const LOOK_BACK: u64 = 64 * 1024;
@@ -216,21 +239,28 @@ impl LogFiles {
             },
             Err(_) => len,
         };
+        let generation = logpin::generation(&file);
         Cursor {
             id: Some(id_of(&meta)),
             file: Some(file),
             offset,
+            generation,
+            pin: None,
         }
+        .pinned(pin)
     }
 }
 
 /// Where a reader stands: the file it reads, held open, and the offset after the last whole
-/// line read from it. Empty when there was no file yet.
+/// line read from it. Empty when there was no file yet. A follower's cursor carries its pin on
+/// the files after this one.
 #[derive(Default)]
 pub struct Cursor {
     file: Option<File>,
     id: Option<FileId>,
     offset: u64,
+    generation: Option<u64>,
+    pin: Option<ReaderPin>,
 }
 
 impl Cursor {
@@ -239,7 +269,27 @@ impl Cursor {
             file: Some(o.file),
             id: Some(o.id),
             offset: 0,
+            generation: o.generation,
+            pin: None,
         }
+    }
+
+    /// No file yet: the pin stays on every file.
+    fn unopened(pin: Option<ReaderPin>) -> Self {
+        Cursor {
+            pin,
+            ..Default::default()
+        }
+    }
+
+    /// Keeps `pin` on the files after this one only; without generations nothing can be
+    /// pinned, and it goes.
+    fn pinned(mut self, pin: Option<ReaderPin>) -> Self {
+        self.pin = match (pin, self.generation) {
+            (Some(mut pin), Some(g)) => pin.need_from(g + 1).is_ok().then_some(pin),
+            _ => None,
+        };
+        self
     }
 
     /// The next whole lines written since the last read, at most about `READ_CHUNK` bytes of
@@ -417,14 +467,15 @@ impl Iterator for Replay {
 /// goes on from. Only the tail's start is looked for here (reading backwards from the end); the
 /// lines themselves are read as the replay is consumed.
 pub fn replay(files: &LogFiles, filter: &LogFilter, tail: Option<usize>) -> (Replay, Cursor) {
+    let pin = files.pin();
     let snapshot = files.open_all();
-    let mut sized: Vec<(File, FileId, u64)> = Vec::new();
+    let mut sized: Vec<(File, FileId, u64, Option<u64>)> = Vec::new();
     for o in snapshot {
         let Ok(m) = o.file.metadata() else { continue };
-        sized.push((o.file, o.id, m.len()));
+        sized.push((o.file, o.id, m.len(), o.generation));
     }
     let Some(newest) = sized.last() else {
-        return (Replay::empty(), Cursor::default());
+        return (Replay::empty(), Cursor::unopened(pin));
     };
     // The follower goes on after the last whole line of the snapshot.
     let cursor_end = match read_last_newline(&newest.0, newest.2) {
@@ -436,8 +487,11 @@ pub fn replay(files: &LogFiles, filter: &LogFilter, tail: Option<usize>) -> (Rep
             file: Some(file),
             id: Some(newest.1),
             offset: cursor_end,
-        },
-        Err(_) => Cursor::default(),
+            generation: newest.3,
+            pin: None,
+        }
+        .pinned(pin),
+        Err(_) => Cursor::unopened(pin),
     };
     let last = sized.len() - 1;
     sized[last].2 = cursor_end;
@@ -446,7 +500,7 @@ pub fn replay(files: &LogFiles, filter: &LogFilter, tail: Option<usize>) -> (Rep
     if let Some(n) = tail {
         let mut need = n;
         let mut found = false;
-        for (i, (f, _, end)) in sized.iter().enumerate().rev() {
+        for (i, (f, _, end, _)) in sized.iter().enumerate().rev() {
             match tail_start(f, *end, need, filter) {
                 Ok(Ok(at)) => {
                     (first, offset, found) = (i, at, true);
@@ -464,7 +518,7 @@ pub fn replay(files: &LogFiles, filter: &LogFilter, tail: Option<usize>) -> (Rep
         files: sized
             .into_iter()
             .skip(first)
-            .map(|(f, _, end)| (f, end))
+            .map(|(f, _, end, _)| (f, end))
             .collect(),
         offset,
         filter: filter.clone(),
@@ -548,64 +602,231 @@ fn watch_dir(dir: &Path) -> Option<AsyncFd<Watch>> {
     unsafe { AsyncFd::register(Watch(ino)) }.ok()
 }
 
+/// How many files a follower opens ahead of the one its client is reading. Each is a file the
+/// shim may then delete (its disk space stays taken until the follower is done with it), so a
+/// stalled client holds at most this many files plus `max-file` before it holds back the
+/// container's output.
+pub const OPEN_AHEAD: usize = 8;
+
+/// How many entries a follower reads ahead of its channel: a bound on what it holds.
+const PENDING_MAX: usize = 256;
+
+/// A follower's files: the one being read, the ones opened after it, its pin on the rest.
+struct Follower {
+    files: LogFiles,
+    filter: LogFilter,
+    cursor: Cursor,
+    ahead: std::collections::VecDeque<Opened>,
+    pin: Option<ReaderPin>,
+    /// The readers file the pin is on; the log's directory replaced at a start (a `none` log)
+    /// brings a new one, and the pin must move there.
+    pin_file: Option<FileId>,
+    /// Read, filtered and not sent yet.
+    pending: std::collections::VecDeque<OutputChunk>,
+    /// The cursor moved to a file opened ahead: there is room to open another.
+    advanced: bool,
+    /// The run is over and its last file is open: nothing more to open or pin (its files may
+    /// now be removed, in any order).
+    complete: bool,
+}
+
+impl Follower {
+    fn new(files: LogFiles, filter: LogFilter, mut cursor: Cursor) -> Self {
+        let pin = cursor.pin.take();
+        let pin_file = pin.as_ref().and_then(|_| readers_file_id(&files));
+        Follower {
+            files,
+            filter,
+            cursor,
+            ahead: Default::default(),
+            pin,
+            pin_file,
+            pending: Default::default(),
+            advanced: false,
+            complete: false,
+        }
+    }
+
+    /// Opens the files that appeared after the last one opened (up to [`OPEN_AHEAD`] ahead of
+    /// the cursor until the run is `done`, all of them after), and moves the pin past them.
+    /// Once the run is done and its last file is open, nothing more will come: the pin goes.
+    fn open_ahead(&mut self, done: bool) {
+        if self.complete {
+            return;
+        }
+        if self.pin.is_none() || readers_file_id(&self.files) != self.pin_file {
+            // No pin yet (no directory at attach) or a new readers file: pin every file before
+            // opening any.
+            self.pin = self.files.pin();
+            self.pin_file = self.pin.as_ref().and_then(|_| readers_file_id(&self.files));
+        }
+        let last = self.ahead.back().map(|o| o.id).or(self.cursor.id);
+        if self.files.current_id() != last && (done || self.ahead.len() < OPEN_AHEAD) {
+            let newest = self
+                .ahead
+                .back()
+                .map_or(self.cursor.generation, |o| o.generation);
+            // Generations only go up; a file that does not is one already read.
+            self.ahead
+                .extend(self.files.after(last).into_iter().filter(|o| {
+                    match (newest, o.generation) {
+                        (Some(n), Some(g)) => g > n,
+                        _ => true,
+                    }
+                }));
+        }
+        let current = self.files.current_id();
+        let last = self.ahead.back().map(|o| o.id).or(self.cursor.id);
+        // The run's last file is open (or the log is being removed, once nobody pinned it).
+        if done && (current == last || current.is_none()) {
+            self.complete = true;
+            self.pin = None;
+            return;
+        }
+        if let Some(pin) = &mut self.pin {
+            let newest = self
+                .ahead
+                .back()
+                .map_or(self.cursor.generation, |o| o.generation);
+            let kept = match newest {
+                Some(g) => pin.need_from(g + 1).is_ok(),
+                // Files without generations: nothing to pin by.
+                None if last.is_some() => false,
+                // No file yet: the pin stays on all of them.
+                None => true,
+            };
+            if !kept {
+                self.pin = None;
+            }
+        }
+    }
+
+    /// Reads what is next into `pending`: the replay first, then the cursor's file, then the
+    /// files opened after it (the cursor's file is complete once a later one exists: the shim
+    /// never writes a file again after renaming it). False when there is nothing to read now.
+    fn refill(&mut self, initial: &mut Replay) -> bool {
+        while self.pending.len() < PENDING_MAX {
+            match initial.next() {
+                Some(c) => self.pending.push_back(c),
+                None => break,
+            }
+        }
+        if !self.pending.is_empty() {
+            return true;
+        }
+        loop {
+            if let Some(batch) = self.cursor.read() {
+                for e in batch {
+                    if self.filter.keep(&e) {
+                        self.pending.push_back(self.filter.chunk(e));
+                    }
+                }
+                if !self.pending.is_empty() {
+                    return true;
+                }
+                continue;
+            }
+            match self.ahead.pop_front() {
+                Some(next) => {
+                    self.cursor = Cursor::at_start(next);
+                    self.advanced = true;
+                }
+                None => return false,
+            }
+        }
+    }
+}
+
+fn readers_file_id(files: &LogFiles) -> Option<FileId> {
+    std::fs::metadata(&files.readers).ok().map(|m| id_of(&m))
+}
+
 /// Streams entries written after `cursor` until the run numbered `until_run_finished` has ended
-/// (and its last output is read), or the receiver goes away.
+/// (and its last output is read), or the receiver goes away. While the client is slow the
+/// follower still wakes on new files and run events, to open files ahead and let go of its pin
+/// at the end.
 pub fn follow(
     files: LogFiles,
-    mut cursor: Cursor,
+    cursor: Cursor,
     filter: LogFilter,
     container: Arc<Container>,
     until_run_finished: u64,
-    initial: Replay,
+    mut initial: Replay,
 ) -> OutputStream {
     let (tx, rx) = mpsc::channel::<OutputChunk>(64);
     tokio::spawn(async move {
-        for c in initial {
-            if tx.send(c).await.is_err() {
-                return;
-            }
-        }
         let mut events = container.events.subscribe();
         let mut watch = DirWatch(watch_dir(files.dir()));
+        let mut f = Follower::new(files, filter, cursor);
+        // Something may have happened in the directory: look for new files.
+        let mut dirty = true;
         loop {
+            if watch.0.is_none() {
+                // The directory did not exist yet (a `none` container's state dir before start)
+                // or was replaced. Watching starts before the look below, so nothing that
+                // happens after the look goes unnoticed.
+                watch.replace(watch_dir(f.files.dir()));
+                dirty = true;
+            }
             let done = {
                 let ev = events.borrow_and_update();
-                ev.finished >= until_run_finished || ev.removed
+                ev.finished >= until_run_finished
+                    || ev.output_ended >= until_run_finished
+                    || ev.removed
             };
-            loop {
-                if !send_all(&mut cursor, &filter, &tx).await {
+            if dirty || done || f.advanced || f.pending.is_empty() {
+                f.open_ahead(done);
+                dirty = false;
+                f.advanced = false;
+            }
+            if f.pending.is_empty() && !f.refill(&mut initial) && done {
+                // `done` was seen before this last read found nothing: all is sent.
+                return;
+            }
+            // Send what the channel takes without waiting.
+            while let Some(c) = f.pending.pop_front() {
+                match tx.try_send(c) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(c)) => {
+                        f.pending.push_front(c);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+            if f.pending.is_empty() {
+                if f.refill(&mut initial) {
+                    continue;
+                }
+                if done && !f.advanced {
+                    // `done` was seen before this read found nothing: all is sent.
                     return;
                 }
-                if files.current_id() == cursor.id {
-                    break;
+                if f.advanced {
+                    // The files opened ahead were used up: look for more before waiting (the
+                    // shim may be waiting for this follower's pin, and then nothing else wakes
+                    // it).
+                    continue;
                 }
-                // Rotated away (or there was no file): what it holds now is all it will hold.
-                if !send_all(&mut cursor, &filter, &tx).await {
-                    return;
-                }
-                let mut next = files.after(cursor.id);
-                let Some(newest) = next.pop() else {
-                    // Mid-rotation: the new file is not there yet; its creation wakes us.
-                    break;
-                };
-                for f in next {
-                    if !send_all(&mut Cursor::at_start(f), &filter, &tx).await {
+            }
+            let sending = !f.pending.is_empty();
+            tokio::select! {
+                permit = tx.reserve(), if sending => match permit {
+                    Ok(p) => {
+                        if let Some(c) = f.pending.pop_front() {
+                            p.send(c);
+                        }
+                    }
+                    Err(_) => return,
+                },
+                _ = tx.closed(), if !sending => return,
+                r = events.changed() => {
+                    if r.is_err() {
                         return;
                     }
                 }
-                cursor = Cursor::at_start(newest);
-            }
-            if done {
-                return;
-            }
-            if watch.0.is_none() {
-                // The directory did not exist yet (a `none` container's state dir before start).
-                watch.replace(watch_dir(files.dir()));
-            }
-            tokio::select! {
-                _ = tx.closed() => return,
-                r = events.changed() => { if r.is_err() { return; } }
                 alive = wait_watch(&watch.0) => {
+                    dirty = true;
                     if !alive {
                         watch.replace(None);
                     }
@@ -616,19 +837,6 @@ pub fn follow(
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|c| (c, rx))
     }))
-}
-
-/// Sends every whole line after the cursor, a chunk at a time, each chunk only once the
-/// channel has room for it; false when the receiver is gone.
-async fn send_all(cursor: &mut Cursor, filter: &LogFilter, tx: &mpsc::Sender<OutputChunk>) -> bool {
-    while let Some(batch) = cursor.read() {
-        for e in batch {
-            if filter.keep(&e) && tx.send(filter.chunk(e)).await.is_err() {
-                return false;
-            }
-        }
-    }
-    true
 }
 
 /// Waits for something to happen in the directory; false when the watch is gone (the
@@ -681,8 +889,10 @@ mod tests {
     impl Rig {
         fn new(max_file: u32) -> Self {
             let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c-json.log");
             let files = LogFiles {
-                path: dir.path().join("c-json.log"),
+                readers: logpin::readers_path(&path),
+                path,
                 max_file,
             };
             Rig { _dir: dir, files }

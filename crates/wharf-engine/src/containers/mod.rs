@@ -40,6 +40,9 @@ use tokio::sync::{mpsc, watch};
 pub struct RunEvents {
     pub started: u64,
     pub finished: u64,
+    /// The last run whose output is all in the log (its shim is gone), published before the
+    /// run's files are released so that followers let go of them.
+    pub output_ended: u64,
     pub exit_code: i64,
     pub removed: bool,
 }
@@ -73,6 +76,7 @@ impl Container {
         let (events, _) = watch::channel(RunEvents {
             started: u64::from(running),
             finished: 0,
+            output_ended: 0,
             exit_code: state.exit_code,
             removed: false,
         });
@@ -121,11 +125,36 @@ pub(crate) const SNAPSHOT_PREFIX: &str = "container-";
 pub(crate) const ROOTFS_DIR: &str = "rootfs";
 pub(crate) const SHM_DIR: &str = "shm";
 
-/// Unmounts what a run mounted on the host and removes its exec dir (per boot, tmpfs).
+fn log_file_name(id: &str) -> String {
+    format!("{id}-json.log")
+}
+
+/// A `none` container's live log readers file, in its data dir.
+const LIVE_READERS: &str = ".live-json.log.readers";
+
+/// How long removing a log waits for followers to open the files they have yet to read. They
+/// open ahead of their clients, so this is only ever reached by a follower that cannot run.
+const LOG_READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Before a log is deleted: every follower has opened what it will read (`logpin`); the
+/// returned guard keeps new readers from pinning files that are going.
+fn wait_for_log_readers(readers: &std::path::Path) -> Option<wharf_runtime::logpin::Removal> {
+    let held = wharf_runtime::logpin::wait_for_readers(readers, LOG_READERS_WAIT);
+    if held.is_none() {
+        tracing::warn!(readers = %readers.display(), "log followers still had files to open after 10 s; removing the log anyway");
+    }
+    held
+}
+
+/// Unmounts what a run mounted on the host and removes its exec dir (per boot, tmpfs), once
+/// the followers of a `none` log there have opened its files.
 pub(crate) fn release_run_dir(exec_dir: &std::path::Path) {
     for m in [ROOTFS_DIR, SHM_DIR] {
         let _ = wharf_storage::unmount(&exec_dir.join(m));
     }
+    let _held = wait_for_log_readers(&wharf_runtime::logpin::readers_path(
+        &exec_dir.join(logconfig::LIVE_FILE),
+    ));
     let _ = std::fs::remove_dir_all(exec_dir);
 }
 
@@ -304,7 +333,13 @@ impl ContainerService {
     }
 
     fn log_path(&self, id: &str) -> PathBuf {
-        self.data_dir(id).join(format!("{id}-json.log"))
+        self.data_dir(id).join(log_file_name(id))
+    }
+
+    /// The readers file of a `none` container's live log (`logpin`): in the data dir, so that
+    /// it outlives each run's state dir, where a symlink beside the live file names it.
+    fn live_log_readers(&self, id: &str) -> PathBuf {
+        self.data_dir(id).join(LIVE_READERS)
     }
 
     pub(crate) fn rootfs_dir(&self, id: &str) -> PathBuf {
