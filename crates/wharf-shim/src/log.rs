@@ -51,7 +51,9 @@ pub struct LogWriter<S: LineSink> {
     batch: Vec<u8>,
     /// Bytes of a UTF-8 character cut by a read boundary, per stream, held for the next chunk.
     carry: [Vec<u8>; 2],
-    /// First write error; later writes are dropped so a full disk never blocks the container.
+    /// The last write error, until a write succeeds again: while writes fail (a full disk)
+    /// lines are dropped, never retried, so the container is never blocked; each new batch
+    /// tries again, as json-file does message by message.
     pub failed: Option<io::Error>,
 }
 
@@ -122,7 +124,17 @@ impl<S: LineSink> LogWriter<S> {
     }
 
     fn flush_batch(&mut self) {
-        if self.failed.is_none() && !self.batch.is_empty() {
+        if self.batch.is_empty() {
+            return;
+        }
+        if self.failed.is_some() {
+            // A write cut short may have left half a line: end it, so that the next line
+            // starts clean (readers skip the fragment, and the empty line).
+            if self.out.write_lines(b"\n").is_ok() {
+                self.failed = None;
+            }
+        }
+        if self.failed.is_none() {
             if let Err(e) = self.out.write_lines(&self.batch) {
                 self.failed = Some(e);
             }
@@ -761,6 +773,49 @@ mod tests {
         assert!(!s.holding());
         assert_eq!(rig.read(1).unwrap(), lines(0..1), "the pinned file stays");
         assert_eq!(rig.read(0).unwrap(), lines(1..4), "past max-size instead");
+    }
+
+    #[test]
+    fn logging_resumes_after_failed_writes_with_a_clean_line() {
+        /// Fails while `full`, after writing half of what it was given.
+        struct Disk {
+            data: Vec<u8>,
+            full: bool,
+        }
+        impl LineSink for Disk {
+            fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+                if self.full {
+                    self.data.extend_from_slice(&lines[..lines.len() / 2]);
+                    return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+                }
+                self.data.extend_from_slice(lines);
+                Ok(())
+            }
+        }
+        let mut w = LogWriter::new(
+            Disk {
+                data: Vec::new(),
+                full: false,
+            },
+            None,
+        );
+        w.write_chunk(Stream::Stdout, b"before\n");
+        w.get_mut().full = true;
+        w.write_chunk(Stream::Stdout, b"lost while full\n");
+        w.write_chunk(Stream::Stdout, b"lost too\n");
+        assert!(w.failed.is_some());
+        w.get_mut().full = false;
+        w.write_chunk(Stream::Stdout, b"after\n");
+        assert!(w.failed.is_none());
+        // What readers parse: whole lines only (a fragment and an empty line are skipped).
+        let parsed: Vec<String> = w
+            .get_mut()
+            .data
+            .split(|&b| b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<LogEntry>(l).ok())
+            .map(|e| e.log)
+            .collect();
+        assert_eq!(parsed, ["before\n", "after\n"]);
     }
 
     #[test]
