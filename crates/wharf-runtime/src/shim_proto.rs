@@ -35,7 +35,9 @@
 //! and a new `FILE` is opened. So the files, oldest first, are `FILE.<N-1>` … `FILE.1`, `FILE`;
 //! a file is never written again once renamed; a crash between two renames leaves one index
 //! missing, never a line in two files. wharfd's `none` driver is a small rotating file in the
-//! state dir, so that attach still streams.
+//! state dir, so that attach still streams. A rotation never deletes a file a reader has pinned
+//! ([`crate::logpin`]): while the container runs, the shim holds the lines back and stops
+//! reading its output until the reader has opened that file.
 //!
 //! # Socket protocol
 //! One connection per request. The client writes one [`Request`] as a JSON line; the shim answers
