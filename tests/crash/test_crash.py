@@ -2,7 +2,7 @@
 container and loses nothing acknowledged. The machinery is tests/crash/crashlib.py; the long
 mode is bench/crash.
 
-* test_random_kills: $WHARF_CRASH_ROUNDS rounds (default 8) of concurrent docker CLI and
+* test_random_kills: $WHARF_CRASH_ROUNDS rounds (default 10) of concurrent docker CLI and
   docker-py clients running a mixed workload, wharfd SIGKILLed after a random 0.5-4 s
   ($WHARF_CRASH_SEED fixes the randomness), restarted on the same roots and checked against
   the clients' journal; then every container and image is removed and nothing may be left.
@@ -51,10 +51,10 @@ def suite():
                 print(f"warning: cleanup: {e}")
 
 
-def report(request, line):
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:
-        tr.write_line(f"\n{request.node.name}: {line}")
+def report(request, capsys, line):
+    """The run's numbers, on the terminal whatever the capture mode."""
+    with capsys.disabled():
+        print(f"\n{request.node.name}: {line}")
 
 
 def verdict(res):
@@ -62,20 +62,22 @@ def verdict(res):
             + "\n\n".join(res.failures))
 
 
-def test_random_kills(suite, request):
-    rounds = C.env_int("WHARF_CRASH_ROUNDS", 8)
+def test_random_kills(suite, request, capsys):
+    rounds = C.env_int("WHARF_CRASH_ROUNDS", 10)
     seed = C.env_int("WHARF_CRASH_SEED", int(time.time()))
     rng = random.Random(seed)
     res = C.Result()
     for n in range(1, rounds + 1):
         suite.random_round(n, res, rng)
-    report(request, f"{res.summary()} (seed {seed})")
-    assert not res.violations, verdict(res)
+    report(request, capsys, f"{res.summary()} (seed {seed})")
+    if res.violations:
+        pytest.fail(verdict(res), pytrace=False)
 
 
 @pytest.mark.parametrize("point", C.FAILPOINTS, ids=lambda p: f"{p.name}-{p.op}-{p.client}")
-def test_failpoint(suite, request, point):
+def test_failpoint(suite, request, capsys, point):
     res = C.Result()
     suite.failpoint_round(1, res, point)
-    report(request, res.summary())
-    assert not res.violations, verdict(res)
+    report(request, capsys, res.summary())
+    if res.violations:
+        pytest.fail(verdict(res), pytrace=False)
