@@ -241,18 +241,19 @@ def orphans(daemon, api):
     return out
 
 
-def settled_orphans(daemon, api, bound=SETTLE):
-    """`orphans`, given up to `bound` s to become empty (a removal tears down in the background);
-    what is still there then."""
+def settled_orphans(daemon, api, known=frozenset(), bound=SETTLE):
+    """`orphans` not in `known` (leftovers an earlier round already reported, which nothing
+    removes), given up to `bound` s to go (a removal tears down in the background); what is
+    still there then."""
     deadline = time.monotonic() + bound
     while True:
-        o = orphans(daemon, api)
+        o = [x for x in orphans(daemon, api) if x not in known]
         if not o or time.monotonic() > deadline:
             return o
         time.sleep(0.2)
 
 
-def remove_everything(rnd, api):
+def remove_everything(rnd, api, known=frozenset()):
     """`rm -f` of every container and `rmi -f` of every image but busybox; each must work."""
     import docker
 
@@ -274,5 +275,5 @@ def remove_everything(rnd, api):
     imgs = [i["Id"][:19] for i in api.images(all=True) if i["Id"] != busybox]
     if imgs:
         rnd.violation(f"images left after rmi -f of all: {imgs}")
-    for o in settled_orphans(rnd.d, api):
+    for o in settled_orphans(rnd.d, api, known):
         rnd.violation(f"after removing everything: {o}")

@@ -9,6 +9,11 @@ import wharfd_harness as H
 BUSYBOX = "busybox:latest"
 
 
+# A long-running container that a stop ends at once (a bare `sleep` as PID 1 ignores SIGTERM,
+# so every stop would wait out its timeout and the kill would mostly cut stops).
+SERVICE = ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+
+
 class OpError(Exception):
     pass
 
@@ -31,10 +36,10 @@ class CliClient:
         return r.stdout
 
     def create(self, name):
-        return self._run("create", "--name", name, BUSYBOX, "sleep", "1000").strip()
+        return self._run("create", "--name", name, BUSYBOX, *SERVICE).strip()
 
     def run_d(self, name):
-        return self._run("run", "-d", "--name", name, BUSYBOX, "sleep", "1000").strip()
+        return self._run("run", "-d", "--name", name, BUSYBOX, *SERVICE).strip()
 
     def run_rm(self, name, token):
         return self._run("run", "--rm", "--name", name, BUSYBOX, "echo", token)
@@ -95,10 +100,10 @@ class PyClient:
             raise OpError(f"{what}: {type(e).__name__}: {e}") from e
 
     def create(self, name):
-        return self._do("create", self.api.create_container, BUSYBOX, ["sleep", "1000"], name=name)["Id"]
+        return self._do("create", self.api.create_container, BUSYBOX, SERVICE, name=name)["Id"]
 
     def run_d(self, name):
-        return self._do("run -d", lambda: self.c.containers.run(BUSYBOX, ["sleep", "1000"], name=name,
+        return self._do("run -d", lambda: self.c.containers.run(BUSYBOX, SERVICE, name=name,
                                                                  detach=True).id)
 
     def run_rm(self, name, token):

@@ -20,7 +20,7 @@ import traceback
 from dataclasses import dataclass, field
 
 import wharfd_harness as H
-from crash_checks import check_objects, remove_everything, settled_orphans
+from crash_checks import check_objects, orphans, remove_everything, settled_orphans
 from crash_clients import BUSYBOX, CliClient, OpError, PyClient  # noqa: F401 (BUSYBOX: for bench/crash)
 from crash_model import CREATED, EXITED, LIVE, MAYBE, NO, PAUSED, RUNNING, YES, Ctr, Img, Round
 
@@ -363,13 +363,14 @@ class Result:
 class Suite:
     """A wharfd of the suite's own plus a docker-py client on it."""
 
-    def __init__(self, daemon, tar, log=print):
+    def __init__(self, daemon, tar):
         import docker
 
         self.d = daemon
         self.tar = tar
-        self.log = log
         self.api = docker.APIClient(base_url=daemon.host, timeout=60)
+        # Leftovers already reported that nothing removed: a later round does not count them.
+        self.leftovers = set()
 
     def reconnect(self):
         import docker
@@ -407,17 +408,24 @@ class Suite:
         self.reconnect()
 
     def finish(self, rnd, res, log_offset):
-        """Checks after the restart, then removes everything and checks nothing is left."""
+        """Checks after the restart, then removes everything and checks nothing is left. A
+        leftover that nothing can remove is reported in the round it appeared, not again."""
         try:
             check_objects(rnd, self.api)
-            for o in settled_orphans(self.d, self.api):
+            found = settled_orphans(self.d, self.api, self.leftovers)
+            for o in found:
                 rnd.violation(o)
+            self.leftovers |= set(found)
         except Exception:
             rnd.violation(f"checking failed:\n{traceback.format_exc()}")
         try:
-            remove_everything(rnd, self.api)
+            remove_everything(rnd, self.api, self.leftovers)
         except Exception:
             rnd.violation(f"removing everything failed:\n{traceback.format_exc()}")
+        try:
+            self.leftovers = set(orphans(self.d, self.api))
+        except Exception:
+            rnd.violation(f"listing leftovers failed:\n{traceback.format_exc()}")
         res.rounds += 1
         if rnd.violations:
             res.violations += rnd.violations
