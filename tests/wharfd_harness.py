@@ -239,20 +239,28 @@ def cgroup_procs(d):
 
 def remove_cgroups(parent):
     errors = []
-    for top in cgroup_dirs(parent):
-        tree = _postorder(top)
-        pids = []
+    trees = [_postorder(top) for top in cgroup_dirs(parent)]
+    # Frozen tasks never handle SIGKILL, and the freezer is one hierarchy among the v1 ones:
+    # thaw in every hierarchy before killing in any.
+    for tree in trees:
         for d in tree:
-            # Frozen tasks never handle SIGKILL: thaw first.
-            for f, v in (("freezer.state", "THAWED"), ("cgroup.freeze", "0"), ("cgroup.kill", "1")):
+            for f, v in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
                 try:
                     (d / f).write_text(v)
                 except OSError:
                     pass
+    pids = []
+    for tree in trees:
+        for d in tree:
+            try:
+                (d / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
             for p in cgroup_procs(d):
                 _sigkill(p)
                 pids.append(p)
-        _wait_gone(pids)
+    _wait_gone(pids)
+    for tree in trees:
         for d in tree:
             deadline = time.monotonic() + 2
             while True:
