@@ -32,6 +32,18 @@ def _pid_in_cgroup_of(pid, cid):
         return False
 
 
+def freezer_state(cgroup_parent, cid):
+    """THAWED / FREEZING / FROZEN of the container's cgroup (v1 freezer, or v2 cgroup.freeze as
+    THAWED/FROZEN), or None without one."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        if (root / "cgroup.controllers").exists():
+            return "FROZEN" if (root / cgroup_parent / cid / "cgroup.freeze").read_text().strip() == "1" else "THAWED"
+        return (root / "freezer" / cgroup_parent / cid / "freezer.state").read_text().strip()
+    except OSError:
+        return None
+
+
 def check_objects(rnd, api):
     """Every object is where the journal says it may be."""
     v = rnd.violation
@@ -76,6 +88,9 @@ def check_objects(rnd, api):
                 v(f"{c}: runs with pid {pid}, not the {c.pid} it had before the kill")
             if st["Paused"] != (status == PAUSED):
                 v(f"{c}: Paused {st['Paused']} with status {status}")
+            frozen = freezer_state(rnd.d.cgroup_parent, i["Id"])
+            if frozen != ("FROZEN" if st["Paused"] else "THAWED"):
+                v(f"{c}: inspect says Paused {st['Paused']}, its cgroup's freezer says {frozen}")
         elif st["Pid"] != 0:
             v(f"{c}: not running, but pid {st['Pid']}")
     for cid, c in listed.items():

@@ -20,8 +20,8 @@ import traceback
 from dataclasses import dataclass, field
 
 import wharfd_harness as H
-from crash_checks import check_objects, orphans, remove_everything, settled_orphans
-from crash_clients import BUSYBOX, CliClient, OpError, PyClient  # noqa: F401 (BUSYBOX: for bench/crash)
+from crash_checks import check_objects, freezer_state, orphans, remove_everything, settled_orphans  # noqa: F401
+from crash_clients import BUSYBOX, SERVICE, CliClient, OpError, PyClient  # noqa: F401 (for the tests, bench/crash)
 from crash_model import CREATED, EXITED, LIVE, MAYBE, NO, PAUSED, RUNNING, YES, Ctr, Img, Round
 
 PING_BOUND = 1.0
