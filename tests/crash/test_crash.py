@@ -81,3 +81,50 @@ def test_failpoint(suite, request, capsys, point):
     report(request, capsys, res.summary())
     if res.violations:
         pytest.fail(verdict(res), pytrace=False)
+
+
+def _freeze(cgroup_parent, cid, frozen):
+    """Freezes or thaws the container's cgroup behind wharfd's back, as a shim answering a
+    pause or unpause does while its requester dies."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        (root / cgroup_parent / cid / "cgroup.freeze").write_text("1" if frozen else "0")
+    else:
+        (root / "freezer" / cgroup_parent / cid / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+    want = "FROZEN" if frozen else "THAWED"
+    deadline = time.monotonic() + 30
+    while C.freezer_state(cgroup_parent, cid) != want:
+        assert time.monotonic() < deadline, f"the cgroup of {cid} did not become {want}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("cut", ["pause", "unpause"])
+def test_a_pause_cut_by_the_crash_ends_as_the_freezer_says(suite, cut):
+    """The shim froze (thawed) the cgroup, wharfd died before saving it: after the restart the
+    container is paused (running) as its freezer says, unpause/pause and rm -f work, and nothing
+    is left. (Found by the random rounds: a pause cut by the kill left a frozen container that
+    inspect called running and `rm -f` could not remove.)"""
+    api = suite.api
+    cid = api.create_container(C.BUSYBOX, C.SERVICE, name=f"crash-cut-{cut}")["Id"]
+    api.start(cid)
+    pid = api.inspect_container(cid)["State"]["Pid"]
+    if cut == "unpause":
+        api.pause(cid)
+    suite.d.kill9()
+    _freeze(suite.d.cgroup_parent, cid, cut == "pause")
+    suite.d.restart()
+    suite.reconnect()
+    api = suite.api
+    st = api.inspect_container(cid)["State"]
+    assert (st["Status"], st["Paused"], st["Pid"]) == (
+        ("paused", True, pid) if cut == "pause" else ("running", False, pid)), st
+    if cut == "pause":
+        api.unpause(cid)
+    else:
+        api.pause(cid)
+    st = api.inspect_container(cid)["State"]
+    assert st["Paused"] == (cut == "unpause"), st
+    assert C.freezer_state(suite.d.cgroup_parent, cid) == ("FROZEN" if st["Paused"] else "THAWED")
+    api.remove_container(cid, force=True)
+    left = C.settled_orphans(suite.d, api, suite.leftovers)
+    assert not left, left
