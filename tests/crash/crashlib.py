@@ -10,10 +10,12 @@ gets the set of states it may be in after the restart; anything else is a violat
 anything on disk or in the kernel that no object owns (see `orphans`).
 """
 
+import io
 import os
 import random
 import re
 import statistics
+import tarfile
 import threading
 import time
 import traceback
@@ -92,8 +94,10 @@ class Worker:
         when it was acknowledged."""
         return getattr(self, f"op_{op}")(target)
 
-    def _call(self, op, target, f, on_ok, on_unknown):
-        """Runs f(); journals it; updates the model through on_ok(result) or on_unknown()."""
+    def _call(self, op, target, f, on_ok, on_unknown, creates=False):
+        """Runs f(); journals it; updates the model through on_ok(result) or on_unknown(). An
+        operation begun after wharfd was dead never reached it: what it `creates` (the
+        target) does not exist."""
         t0 = time.monotonic()
         try:
             res = f()
@@ -101,12 +105,14 @@ class Worker:
             t1 = time.monotonic()
             with self.r.lock:
                 if self.r.kill_done is not None and t0 > self.r.kill_done:
+                    if creates:
+                        target.exists = NO
                     self.r.journal.add(self.who, op, str(target), t0, t1, "not sent", str(e)[:120])
                     return False
                 cut = self.r.kill_started is not None
-            self.r.journal.add(self.who, op, str(target), t0, t1, "UNKNOWN" if cut else "FAILED", str(e)[:300])
             with self.r.lock:
                 on_unknown()
+            self.r.journal.add(self.who, op, str(target), t0, t1, "UNKNOWN" if cut else "FAILED", str(e)[:300])
             if not cut:
                 self.r.violation(f"{self.who} {op} {target} failed while wharfd was up: {e}")
             return False
@@ -147,7 +153,7 @@ class Worker:
 
         def unknown():
             c.exists, c.busy = MAYBE, True
-        return self._call("create", c, lambda: self.c.create(name), ok, unknown)
+        return self._call("create", c, lambda: self.c.create(name), ok, unknown, creates=True)
 
     def op_run_d(self, _):
         name = self.name("d")
@@ -161,7 +167,7 @@ class Worker:
 
         def unknown():
             c.exists, c.busy, c.status = MAYBE, True, {CREATED, RUNNING, EXITED}
-        if self._call("run -d", c, lambda: self.c.run_d(name), ok, unknown):
+        if self._call("run -d", c, lambda: self.c.run_d(name), ok, unknown, creates=True):
             self._learn_pid(c)
             return True
         return False
@@ -182,7 +188,7 @@ class Worker:
 
         def unknown():
             c.exists, c.busy = MAYBE, True
-        return self._call("run --rm", c, lambda: self.c.run_rm(name, token), ok, unknown)
+        return self._call("run --rm", c, lambda: self.c.run_rm(name, token), ok, unknown, creates=True)
 
     def _simple(self, op, target, pred, f, ok_status, unknown_status, keep_pid_if_unknown, new_pid):
         c = self._pick(target, pred)
@@ -272,7 +278,10 @@ class Worker:
 
     # -- images
 
-    def op_import(self, _):
+    def op_import_own(self, _):
+        return self.op_import(None, own=True)
+
+    def op_import(self, _, own=None):
         ref = f"{self.name('i')}:v1"
         i = Img(ref, self.who, tags={ref: YES})
         with self.r.lock:
@@ -284,7 +293,16 @@ class Worker:
 
         def unknown():
             i.exists, i.busy, i.tags = MAYBE, True, {ref: MAYBE}
-        return self._call("import", i, lambda: self.c.import_(self.r.tar, ref), ok, unknown)
+        # Half the imports bring a layer of their own (a cut import or rmi can then leave a
+        # layer blob and snapshot behind), half share busybox's.
+        if own is None:
+            own = self.rng.random() < 0.5
+        tar = own_layer(self.r.d.dir / f"{ref.split(':')[0]}.tar", ref) if own else self.r.tar
+        try:
+            return self._call("import", i, lambda: self.c.import_(tar, ref), ok, unknown, creates=True)
+        finally:
+            if tar != self.r.tar:
+                tar.unlink()
 
     def _pick_img(self, target):
         if target is not None:
@@ -331,14 +349,25 @@ class Worker:
         return self._call("rmi", f"{i} by {ref[:24]}", lambda: self.c.rmi(ref, force=not by_tag), ok, unknown)
 
 
+def own_layer(path, name):
+    """A small tar of a layer no other import has: one file with `name` and random bytes."""
+    data = f"{name}\n".encode() + os.urandom(4096)
+    with tarfile.open(path, "w") as t:
+        info = tarfile.TarInfo(f"crash/{name}")
+        info.size = len(data)
+        info.mode = 0o644
+        t.addfile(info, io.BytesIO(data))
+    return path
+
+
 # Operation -> how to make its target with acknowledged operations first (the failpoint mode
 # runs these, then arms the point, then the operation itself).
 PREPARE = {
-    "create": [], "run_d": [], "run_rm": [], "import": [],
+    "create": [], "run_d": [], "run_rm": [], "import": [], "import_own": [],
     "start": ["create"], "rm_f": ["run_d"], "rename": ["run_d"],
     "stop": ["run_d"], "restart": ["run_d"], "pause": ["run_d"], "exec": ["run_d"],
     "unpause": ["run_d", "pause"],
-    "tag": ["import"], "rmi": ["import"],
+    "tag": ["import"], "rmi": ["import_own"],
 }
 
 
@@ -551,12 +580,34 @@ class Failpoint:
     release_on: str = None
 
 
-# One row per failpoint; a new point in wharfd or the shim needs one row here (and its name).
+# One row (or more) per failpoint: the operation that reaches it. The suite runs the rows whose
+# point this tree's failpoint.rs files define (`points_in_source`), and fails if one of those has
+# no row; the rows of points another branch adds are ready for when it merges.
 FAILPOINTS = [
     Failpoint("start-launched", "start"),
     Failpoint("start-launched", "run_d", client="cli"),
     Failpoint("shim-setup-bound", "start", kind="hold", release_on="waiting for a launch"),
+    Failpoint("create-prepared", "create"),
+    Failpoint("create-prepared", "run_rm", client="cli"),
+    Failpoint("rename-saved", "rename"),
+    Failpoint("rm-record-deleted", "rm_f"),
+    Failpoint("pause-frozen", "pause"),
+    Failpoint("unpause-thawed", "unpause"),
+    Failpoint("exec-started", "exec"),
+    Failpoint("import-layer-stored", "import_own"),
+    Failpoint("import-blobs-stored", "import_own", client="cli"),
+    Failpoint("rmi-record-deleted", "rmi"),
 ]
+FAILPOINT_SOURCES = [H.REPO / "crates" / "wharf-engine" / "src" / "failpoint.rs",
+                     H.REPO / "crates" / "wharf-shim" / "src" / "failpoint.rs"]
+
+
+def points_in_source():
+    """The failpoint names this tree defines (`const X: &str = "name";` in FAILPOINT_SOURCES)."""
+    names = set()
+    for f in FAILPOINT_SOURCES:
+        names |= set(re.findall(r'const [A-Z_]+: &str = "([a-z0-9-]+)";', f.read_text()))
+    return names
 
 
 def suite_daemon(name, binary=None, start_timeout=H.START_TIMEOUT):

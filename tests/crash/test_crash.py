@@ -6,7 +6,8 @@ mode is bench/crash.
   docker-py clients running a mixed workload, wharfd SIGKILLed after a random 0.5-4 s
   ($WHARF_CRASH_SEED fixes the randomness), restarted on the same roots and checked against
   the clients' journal; then every container and image is removed and nothing may be left.
-* test_failpoint: each row of crashlib.FAILPOINTS once: the operation cut at that point.
+* test_failpoint: each row of crashlib.FAILPOINTS whose point this tree defines, once: the
+  operation cut at that point (test_every_failpoint_has_a_row: no point without a row).
 
 One wharfd for the module: roots and socket under /tmp/wharf-test-crash-<pid>/, cgroup parent
 `wharf-test-crash`, removed with everything its containers left, also on failure. Needs root,
@@ -74,7 +75,15 @@ def test_random_kills(suite, request, capsys):
         pytest.fail(verdict(res), pytrace=False)
 
 
-@pytest.mark.parametrize("point", C.FAILPOINTS, ids=lambda p: f"{p.name}-{p.op}-{p.client}")
+def test_every_failpoint_has_a_row():
+    """A failpoint added to wharfd or the shim gets a row in crashlib.FAILPOINTS."""
+    rows = {p.name for p in C.FAILPOINTS}
+    missing = sorted(C.points_in_source() - rows)
+    assert not missing, f"failpoints without a row in tests/crash/crashlib.py FAILPOINTS: {missing}"
+
+
+@pytest.mark.parametrize("point", [p for p in C.FAILPOINTS if p.name in C.points_in_source()],
+                         ids=lambda p: f"{p.name}-{p.op}-{p.client}")
 def test_failpoint(suite, request, capsys, point):
     res = C.Result()
     suite.failpoint_round(1, res, point)
