@@ -65,20 +65,6 @@ pub fn freeze_step(cgroups_path: &str, frozen: bool) -> io::Result<bool> {
     Ok(fs::read_to_string(&state)?.trim() == want)
 }
 
-/// Whether the cgroup is frozen or on its way there (v2 `cgroup.freeze` set, v1 `freezer.state`
-/// `FREEZING` or `FROZEN`): what a freeze left behind even if whoever asked for it is gone, as
-/// the kernel finishes it alone.
-pub fn freeze_requested(cgroups_path: &str) -> io::Result<bool> {
-    if let Some(d) = unified_dir(cgroups_path) {
-        return Ok(fs::read_to_string(d.join("cgroup.freeze"))?.trim() == "1");
-    }
-    let state = Path::new(ROOT)
-        .join("freezer")
-        .join(rel(cgroups_path))
-        .join("freezer.state");
-    Ok(fs::read_to_string(state)?.trim() != "THAWED")
-}
-
 /// Whether the cgroup is frozen now (v2 `cgroup.events`, v1 `freezer.state`); a cgroup half
 /// way (`FREEZING`) is not.
 pub fn is_frozen(cgroups_path: &str) -> io::Result<bool> {

@@ -8,27 +8,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 impl ContainerService {
-    /// A pause or unpause cut by a crash leaves the cgroup frozen (or thawed) under a record,
-    /// saved only after the shim answered, that says otherwise; the freezer is what is really
-    /// there. (Believing the record showed a frozen container as running, and `rm -f` then
-    /// failed: its SIGKILL waited on the freezer, and the thaw after it is only for "paused".)
-    fn adopt_freezer_state(&self, c: &Container) {
-        let frozen = match wharf_runtime::cgroupfs::freeze_requested(&self.cgroups_path(c)) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(container = %c.id(), error = %e, "restore: cannot read the container's freezer state");
-                return;
-            }
-        };
-        if std::mem::replace(&mut lock(&c.state).paused, frozen) == frozen {
-            return;
-        }
-        tracing::info!(container = %c.id(), paused = frozen, "restore: a pause or unpause cut by the crash: the freezer decides");
-        if let Err(e) = self.persist_state(c) {
-            tracing::error!(container = %c.id(), error = %e, "saving the paused state");
-        }
-    }
-
     /// Loads every container and reconciles its saved state with what is really there:
     /// a live shim is re-adopted, an exit that happened while we were down is recorded with its
     /// real code and time, and after a reboot every run is over.
@@ -73,7 +52,6 @@ impl ContainerService {
                         self.on_exit(&c, Some(exit)).await;
                     } else if shim::alive(&exec_dir).await {
                         tracing::info!(container = %c.id(), "restore: re-adopted running container");
-                        self.adopt_freezer_state(&c);
                         self.spawn_monitor(c.clone());
                     } else {
                         tracing::info!(container = %c.id(), "restore: marked exited (255): its shim is gone without an exit status");
