@@ -398,8 +398,10 @@ class Suite:
         self.d = daemon
         self.tar = tar
         self.api = docker.APIClient(base_url=daemon.host, timeout=60)
-        # Leftovers already reported that nothing removed: a later round does not count them.
+        # Leftovers already reported that nothing removed, and containers that `rm -f` could
+        # not remove: a later round does not count them again.
         self.leftovers = set()
+        self.stale = set()
 
     def reconnect(self):
         import docker
@@ -440,7 +442,7 @@ class Suite:
         """Checks after the restart, then removes everything and checks nothing is left. A
         leftover that nothing can remove is reported in the round it appeared, not again."""
         try:
-            check_objects(rnd, self.api)
+            check_objects(rnd, self.api, self.stale)
             found = settled_orphans(self.d, self.api, self.leftovers)
             for o in found:
                 rnd.violation(o)
@@ -448,11 +450,12 @@ class Suite:
         except Exception:
             rnd.violation(f"checking failed:\n{traceback.format_exc()}")
         try:
-            remove_everything(rnd, self.api, self.leftovers)
+            remove_everything(rnd, self.api, self.leftovers, self.stale)
         except Exception:
             rnd.violation(f"removing everything failed:\n{traceback.format_exc()}")
         try:
             self.leftovers = set(orphans(self.d, self.api))
+            self.stale = {c["Id"] for c in self.api.containers(all=True)}
         except Exception:
             rnd.violation(f"listing leftovers failed:\n{traceback.format_exc()}")
         res.rounds += 1
