@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import wharfd_bin
+from wharfd_harness import wharfd_bin
 from support import ok
 
 DEFAULT = "unix:///run/wharf.sock"

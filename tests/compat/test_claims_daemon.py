@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (WharfDaemon, cleanup_dir, cleanup_stale, is_alive, owner_stamp, ping,
+from wharfd_harness import (WharfDaemon, cleanup_dir, cleanup_stale, is_alive, owner_stamp, ping,
                       run_docker, wharfd_bin)
 from test_claims import inspect, ok, rfc3339_seconds, wait_for
 
