@@ -54,7 +54,8 @@ failed=0
 
 # wharfd's test-only failpoints (docs/architecture.md, "Restore") are built in for the crash
 # tests; they stay inert unless a test arms one, and no release build has them. Build, clippy
-# and test use the same features so the workspace is compiled once.
+# and test use the same features so the workspace is compiled once (and so does
+# tests/suite/test_nonroot_skips_fail.py, which lists the test executables).
 features=(--features wharfd/failpoints,wharf-shim/failpoints)
 echo "==> cargo build --workspace ${features[*]}"
 if ! cargo build --workspace "${features[@]}"; then

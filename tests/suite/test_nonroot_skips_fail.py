@@ -28,7 +28,10 @@ def executables():
         pytest.skip("needs root, to run the suite as nobody")
     if shutil.which("setpriv") is None:
         pytest.skip("no setpriv (util-linux)")
-    r = subprocess.run(["cargo", "test", "--workspace", "--no-run", "--message-format=json"],
+    # The features tests/run-all.sh builds with: listing without them would rebuild wharfd and the
+    # shim without their failpoints, under the crash tests that run after this one.
+    r = subprocess.run(["cargo", "test", "--workspace", "--no-run", "--message-format=json",
+                        "--features", "wharfd/failpoints,wharf-shim/failpoints"],
                        cwd=REPO, capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, r.stderr[-4000:]
     out = {}
