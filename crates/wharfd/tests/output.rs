@@ -11,7 +11,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wharf_api::container::ContainerCreateRequest;
@@ -42,6 +42,20 @@ fn have_docker_cli() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// A wharfd with busybox imported, for a test that drives it with the docker CLI; `None` (the
+/// test skipped, saying why) without the CLI or the daemon.
+fn daemon_with_busybox(test: &str) -> Option<(tokio::runtime::Runtime, TestDaemon)> {
+    if !have_docker_cli() {
+        wharf_testkit::skip("no docker CLI on PATH");
+        return None;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let d = rt.block_on(start_or_skip(test))?;
+    rt.block_on(import_busybox(&d.client(), "busybox:latest"))
+        .unwrap();
+    Some((rt, d))
 }
 
 /// Waits (bounded) until `cond` holds.
@@ -81,31 +95,43 @@ fn check_lines(out: impl Read, n: u32) -> u64 {
     bytes
 }
 
+/// An attached `docker run --rm --name <name> <log_opts> busybox` printing `lines` lines.
+fn spawn_run_rm(d: &TestDaemon, config: &Path, name: &str, log_opts: &[&str], lines: u32) -> Child {
+    docker(d, config)
+        .args(["run", "--rm", "--name", name])
+        .args(log_opts)
+        .args(["busybox", "sh", "-c"])
+        .arg(printer(lines))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a `run` whose stdout has been read, and checks it succeeded.
+fn assert_run_succeeded(mut child: Child) {
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "docker run: {status}: {err}");
+}
+
 /// Attached `run --rm` of a container printing `lines` lines, read by a reader that reads
 /// nothing until the container has exited and been removed (log file and all), `rounds` times.
 fn run_rm_rounds(test: &str, log_opts: &[&str], lines: u32, rounds: u32) {
-    if !have_docker_cli() {
-        wharf_testkit::skip("no docker CLI on PATH");
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(d) = rt.block_on(start_or_skip(test)) else {
+    let Some((rt, d)) = daemon_with_busybox(test) else {
         return;
     };
     let c = d.client();
-    rt.block_on(import_busybox(&c, "busybox:latest")).unwrap();
     let config = d.dir().join("docker-config");
     for round in 0..rounds {
         let name = format!("{test}-{round}");
-        let mut child = docker(&d, &config)
-            .args(["run", "--rm", "--name", &name])
-            .args(log_opts)
-            .args(["busybox", "sh", "-c"])
-            .arg(printer(lines))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run_rm(&d, &config, &name, log_opts, lines);
         let t0 = Instant::now();
         wait_until("container created", Duration::from_secs(30), || {
             rt.block_on(c.inspect_container(&name)).is_ok()
@@ -116,15 +142,7 @@ fn run_rm_rounds(test: &str, log_opts: &[&str], lines: u32, rounds: u32) {
         let removed_after = t0.elapsed();
         let t1 = Instant::now();
         let bytes = check_lines(child.stdout.take().unwrap(), lines);
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(status.success(), "docker run: {status}: {err}");
+        assert_run_succeeded(child);
         assert_eq!(bytes, u64::from(lines) * LINE_LEN as u64);
         eprintln!(
             "round {round}: removed after {removed_after:?}, then {bytes} bytes read in {:?}",
@@ -148,16 +166,10 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 
 #[test]
 fn logs_of_a_big_log_keep_wharfd_memory_bounded() {
-    if !have_docker_cli() {
-        wharf_testkit::skip("no docker CLI on PATH");
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(d) = rt.block_on(start_or_skip("it-output-logsrss")) else {
+    let Some((rt, d)) = daemon_with_busybox("it-output-logsrss") else {
         return;
     };
     let c = d.client();
-    rt.block_on(import_busybox(&c, "busybox:latest")).unwrap();
     const LINES: u32 = 150_000; // 150 MB of output, ~165 MB of json-file
     let mut r = ContainerCreateRequest::default();
     r.config.image = "busybox".into();
@@ -236,37 +248,15 @@ fn slow(out: impl Read) -> impl Read {
 /// that falls far behind: every line arrives, because the shim does not delete a file the
 /// follower has not opened, and the follower opens files ahead of its client.
 fn run_rm_rotating(test: &str, log_opts: &[&str], lines: u32) {
-    if !have_docker_cli() {
-        wharf_testkit::skip("no docker CLI on PATH");
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(d) = rt.block_on(start_or_skip(test)) else {
+    let Some((rt, d)) = daemon_with_busybox(test) else {
         return;
     };
     let c = d.client();
-    rt.block_on(import_busybox(&c, "busybox:latest")).unwrap();
     let config = d.dir().join("docker-config");
-    let mut child = docker(&d, &config)
-        .args(["run", "--rm", "--name", test])
-        .args(log_opts)
-        .args(["busybox", "sh", "-c"])
-        .arg(printer(lines))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run_rm(&d, &config, test, log_opts, lines);
     let t0 = Instant::now();
     let bytes = check_lines(slow(child.stdout.take().unwrap()), lines);
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.success(), "docker run: {status}: {err}");
+    assert_run_succeeded(child);
     assert_eq!(bytes, u64::from(lines) * LINE_LEN as u64);
     eprintln!("{log_opts:?}: {bytes} bytes read in {:?}", t0.elapsed());
     wait_until("container auto-removed", Duration::from_secs(30), || {
@@ -291,17 +281,11 @@ fn a_slow_reader_of_a_rotating_json_file_gets_every_byte() {
 
 #[test]
 fn a_slow_logs_follower_of_a_rotating_log_gets_every_byte() {
-    if !have_docker_cli() {
-        wharf_testkit::skip("no docker CLI on PATH");
-        return;
-    }
     let test = "it-output-logsf";
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(d) = rt.block_on(start_or_skip(test)) else {
+    let Some((rt, d)) = daemon_with_busybox(test) else {
         return;
     };
     let c = d.client();
-    rt.block_on(import_busybox(&c, "busybox:latest")).unwrap();
     let config = d.dir().join("docker-config");
     const LINES: u32 = 20_000;
     // The output starts once the follower is there: the container waits for a file the test
