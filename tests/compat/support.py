@@ -67,3 +67,10 @@ class Api:
             head += b
         assert head.startswith(b"HTTP/1.1 101"), head
         return s
+
+
+def go(docker, container):
+    """Tells a container waiting with `trap 'touch /tmp/go' USR1; until test -f /tmp/go; ...` to go
+    on. A signal, not `docker exec touch`: the container exits as soon as the file appears, and an
+    exec still finishing then dies with it (exit 137)."""
+    ok(docker("kill", "-s", "USR1", container))

@@ -5,7 +5,7 @@ import calendar
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from support import ok, wait_for
+from support import go, ok, wait_for
 
 
 def actions_so_far(docker, since, *filters):
@@ -60,11 +60,11 @@ def test_ps_filters_status_exited_and_name(docker, unique):
 
 def test_logs_since_and_until(docker, unique):
     # "late" is printed only once the test has seen "early" and says so: the two lines' times
-    # are apart, and a bound between them must cut the log there, each way.
+    # are apart, and a bound between them must cut the log there, each way (`go`: a signal).
     ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
-              "echo early; until test -f /tmp/go; do sleep 0.05; done; echo late"))
+              "trap 'echo late; exit 0' USR1; echo early; while :; do sleep 0.05; done"))
     wait_for(lambda: ok(docker("logs", unique)).stdout == "early\n", what="early")
-    ok(docker("exec", unique, "touch", "/tmp/go"))
+    go(docker, unique)
     assert ok(docker("wait", unique, timeout=60)).stdout.strip() == "0"
     stamped = ok(docker("logs", "--timestamps", unique)).stdout.splitlines()
     assert [l.split(" ", 1)[1] for l in stamped] == ["early", "late"], stamped
@@ -126,12 +126,12 @@ def test_attach_to_running_container(docker, unique):
     # after the output is hooked up) and the test says so: no replay, nothing missed.
     since = f"{time.time() - 1:.6f}"
     ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
-              "until test -f /tmp/go; do sleep 0.05; done; echo attached-out; echo attached-err >&2"))
+              "trap 'touch /tmp/go' USR1; until test -f /tmp/go; do sleep 0.05; done; echo attached-out; echo attached-err >&2"))
     with ThreadPoolExecutor(1) as pool:
         attached = pool.submit(docker, "attach", unique, timeout=60)
         wait_for(lambda: "attach" in actions_so_far(docker, since, "container=" + unique),
                  what="the attach event")
-        ok(docker("exec", unique, "touch", "/tmp/go"))
+        go(docker, unique)
         r = ok(attached.result())
     assert r.stdout == "attached-out\n"
     assert "attached-err" in r.stderr
@@ -198,10 +198,10 @@ def test_update_restart_policy_and_restart_count(docker, unique):
     # It fails only once the policy is in place (the file outlives each restart, so every later
     # run fails at once).
     ok(docker("run", "-d", "--name", unique, "busybox", "sh", "-c",
-              "until test -f /tmp/go; do sleep 0.05; done; exit 1"))
+              "trap 'touch /tmp/go' USR1; until test -f /tmp/go; do sleep 0.05; done; exit 1"))
     ok(docker("update", "--restart", "on-failure:2", unique))
     assert ok(docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", unique)).stdout.strip() == "on-failure"
-    ok(docker("exec", unique, "touch", "/tmp/go"))
+    go(docker, unique)
     count_status = lambda: ok(docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}",
                                      unique)).stdout.split()
     wait_for(lambda: count_status() == ["2", "exited"], what="two restarts, then exited")

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from support import inspect, ok, wait_for
+from support import go, inspect, ok, wait_for
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
@@ -192,12 +192,12 @@ def test_logs_timestamps(docker, unique):
 
 def test_logs_follow_ends_when_container_exits(docker, wharfd, unique):
     # "b" and the exit come only once `logs -f` is following (it has printed "a").
-    run_d(docker, unique, "sh", "-c", "echo a; until test -f /tmp/go; do sleep 0.05; done; echo b")
+    run_d(docker, unique, "sh", "-c", "trap 'touch /tmp/go' USR1; echo a; until test -f /tmp/go; do sleep 0.05; done; echo b")
     follow = subprocess.Popen(["docker", "logs", "-f", unique], env=wharfd.env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert follow.stdout.readline() == "a\n"
-        ok(docker("exec", unique, "touch", "/tmp/go"))
+        go(docker, unique)
         out, err = follow.communicate(timeout=60)
     finally:
         if follow.poll() is None:
