@@ -254,22 +254,7 @@ impl Db {
 
     /// Inserts or replaces an image record (same id → fields updated, tags kept).
     pub fn put_image(&self, img: &ImageRecord) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
-               config_digest = excluded.config_digest, chain_id = excluded.chain_id,
-               size = excluded.size, created = excluded.created",
-            params![
-                img.id,
-                img.manifest_digest,
-                img.config_digest,
-                img.chain_id,
-                img.size,
-                img.created
-            ],
-        )?;
-        Ok(())
+        upsert_image(&self.lock(), img)
     }
 
     pub fn get_image(&self, id: &str) -> Result<Option<ImageRecord>> {
@@ -343,21 +328,7 @@ impl Db {
     pub fn put_image_tagged(&self, img: &ImageRecord, reference: Option<&str>) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
-               config_digest = excluded.config_digest, chain_id = excluded.chain_id,
-               size = excluded.size, created = excluded.created",
-            params![
-                img.id,
-                img.manifest_digest,
-                img.config_digest,
-                img.chain_id,
-                img.size,
-                img.created
-            ],
-        )?;
+        upsert_image(&tx, img)?;
         if let Some(r) = reference {
             tx.execute(
                 "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
@@ -674,6 +645,26 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // All migrations and the version bump commit together, so a crash mid-way re-runs them all.
     tx.commit()?;
+    Ok(())
+}
+
+/// Inserts or replaces an image record (same id → fields updated, tags kept).
+fn upsert_image(conn: &rusqlite::Connection, img: &ImageRecord) -> Result<()> {
+    conn.execute(
+        "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+           config_digest = excluded.config_digest, chain_id = excluded.chain_id,
+           size = excluded.size, created = excluded.created",
+        params![
+            img.id,
+            img.manifest_digest,
+            img.config_digest,
+            img.chain_id,
+            img.size,
+            img.created
+        ],
+    )?;
     Ok(())
 }
 

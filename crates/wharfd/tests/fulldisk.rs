@@ -7,10 +7,12 @@
 // Test helpers run only inside tests; a panic is how they fail one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod crash_support;
+
+use crash_support::{cmd, names};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wharf_api::container::ContainerCreateRequest;
 use wharf_client::{Client, ClientError};
 use wharf_testkit::{import_busybox, process_alive, start_or_skip, wait_until_true, TestDaemon};
 
@@ -105,13 +107,6 @@ fn free(path: &Path) {
         .status();
 }
 
-fn cmd(argv: &[&str]) -> ContainerCreateRequest {
-    let mut r = ContainerCreateRequest::default();
-    r.config.image = "busybox".to_string();
-    r.config.cmd = Some(argv.iter().map(|s| s.to_string()).collect());
-    r
-}
-
 fn tiny_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let data: Vec<u8> = (0..(256u32 << 10))
@@ -141,19 +136,6 @@ fn assert_disk_full<T: std::fmt::Debug>(what: &str, r: Result<T, ClientError>) {
         }
         other => panic!("{what}: expected a 500 for the full disk, got {other:?}"),
     }
-}
-
-/// Names in a directory of the data root.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// What the data root holds of containers and images: a create or import that failed must

@@ -108,7 +108,12 @@ pub fn snapshot_count(d: &TestDaemon) -> usize {
 
 /// The blobs in the content store, by file name.
 pub fn blobs(d: &TestDaemon) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(d.data_root().join("content/blobs/sha256"))
+    names(&d.data_root().join("content/blobs/sha256"))
+}
+
+/// The names in a directory, sorted (none when it is missing).
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
