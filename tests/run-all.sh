@@ -105,7 +105,7 @@ returned=$(awk -F'\t' '$3 != "failed" && $2 != "#[ignore]"' "$logs/skips-cargo.t
 passed=$((passed + cp - returned))
 failed=$((failed + cf))
 
-echo "==> pytest tests/crate_graph tests/suite tests/compat tests/crash (WHARFD_BIN=$target/debug/wharfd)"
+echo "==> pytest tests/crate_graph tests/suite tests/compat tests/crash tests/hostile (WHARFD_BIN=$target/debug/wharfd)"
 if ! python3 -m pytest --version >/dev/null 2>&1; then
     echo "pytest is not installed (python3 -m pip install pytest)" >&2
     failed=$((failed + 1))
@@ -113,7 +113,7 @@ else
     # -rs lists each skip with its reason; tests/conftest.py logs them and, under CI, fails
     # those not allowlisted.
     WHARF_SKIP_LOG="$logs/skips-pytest.tsv" WHARFD_BIN="$target/debug/wharfd" CARGO_TARGET_DIR="$target" \
-        python3 -m pytest -q -rs -p no:cacheprovider tests/crate_graph tests/suite tests/compat tests/crash 2>&1 |
+        python3 -m pytest -q -rs -p no:cacheprovider tests/crate_graph tests/suite tests/compat tests/crash tests/hostile 2>&1 |
         tee "$logs/pytest.txt"
     py_rc=${PIPESTATUS[0]}
     # Summary like `3 failed, 45 passed, 2 skipped, 1 error in 12.3s`.

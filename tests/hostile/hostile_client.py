@@ -1,0 +1,94 @@
+"""Raw clients for the hostile-input suite: one request per connection, over wharfd's socket,
+with nothing between the test and the bytes on the wire (http.client would refuse to send much
+of what these tests send)."""
+
+import json
+import socket
+
+
+def _connect(daemon, timeout):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(daemon.socket))
+    return s
+
+
+def _read_response(f):
+    status_line = f.readline()
+    if not status_line:
+        raise ConnectionError("the daemon closed the connection without answering")
+    status = int(status_line.split()[1])
+    headers = {}
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = line.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                f.readline()
+                break
+            body += f.read(size)
+            f.readline()
+    elif "content-length" in headers:
+        body = f.read(int(headers["content-length"]))
+    else:
+        body = f.read()
+    return status, headers, body
+
+
+def api(daemon, method, path, body=None, headers=None, timeout=30):
+    """One request on a connection of its own; returns (status, headers, body)."""
+    hdrs = {"Host": "docker"}
+    chunks = None
+    data = b""
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    elif isinstance(body, (bytes, bytearray)):
+        data = bytes(body)
+    elif body is not None:
+        chunks = body
+    if chunks is None:
+        hdrs["Content-Length"] = str(len(data))
+    else:
+        hdrs["Transfer-Encoding"] = "chunked"
+    hdrs.update(headers or {})
+    s = _connect(daemon, timeout)
+    try:
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+        s.sendall(head.encode() + b"\r\n")
+        if chunks is None:
+            s.sendall(data)
+        else:
+            for c in chunks:
+                if c:
+                    s.sendall(b"%x\r\n" % len(c) + c + b"\r\n")
+            s.sendall(b"0\r\n\r\n")
+        with s.makefile("rb") as f:
+            return _read_response(f)
+    finally:
+        s.close()
+
+
+def raw(daemon, data, timeout=5):
+    """Sends `data` as is; returns what came back before the daemon closed or `timeout`."""
+    s = _connect(daemon, timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            if not b:
+                break
+            out += b
+    finally:
+        s.close()
+    return out
