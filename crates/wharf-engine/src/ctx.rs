@@ -15,6 +15,9 @@ pub struct EngineConfig {
     /// What `--add-host name:host-gateway` resolves to; `None` leaves it to the engine (the
     /// address of the host's default-route interface).
     pub host_gateway_ip: Option<std::net::IpAddr>,
+    /// Bounds of every layer ingest (`--max-layer-size`, `--max-layer-ratio`,
+    /// `--min-free-space`).
+    pub ingest_limits: wharf_storage::IngestLimits,
 }
 
 pub struct Ctx {
@@ -33,4 +36,6 @@ pub struct Ctx {
     /// What this host can enforce, read once at start.
     pub host: crate::host::HostFacts,
     pub host_gateway_ip: Option<std::net::IpAddr>,
+    /// The ingest limits, with statvfs of the data root as the free-space probe.
+    pub ingest: wharf_storage::IngestPolicy,
 }

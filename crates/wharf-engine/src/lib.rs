@@ -105,7 +105,10 @@ impl Engine {
                 id
             }
         };
+        let ingest = wharf_storage::IngestPolicy::statvfs(cfg.ingest_limits, &cfg.data_root);
+        log_ingest_limits(&ingest);
         let ctx = Arc::new(Ctx {
+            ingest,
             data_root: cfg.data_root,
             exec_root: cfg.exec_root,
             shim_path: cfg.shim_path,
@@ -258,17 +261,75 @@ impl ExecBackend for Engine {
     }
 }
 
+/// Cancels an ingest when dropped unless disarmed: the request future that owns it is dropped
+/// when its client goes away, and the blocking task must then stop and undo.
+struct CancelOnDrop {
+    cancel: wharf_storage::Cancel,
+    armed: bool,
+    /// Dropping it ends the body stream the blocking task may be waiting on.
+    _wake: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cancel.cancel();
+        }
+    }
+}
+
+/// A request body as a blocking reader for an ingest: it ends when `cancel_rx` fires (the
+/// request was dropped), so the reading thread never waits on a body nobody will send; the
+/// ingest then sees the cancel flag rather than a clean end.
+fn ingest_reader(
+    body: BodyStream,
+    cancel_rx: tokio::sync::oneshot::Receiver<()>,
+) -> SyncIoBridge<impl tokio::io::AsyncRead + Unpin> {
+    let body = body
+        .map(|r: Result<Bytes, std::io::Error>| r)
+        .take_until(cancel_rx);
+    SyncIoBridge::new(StreamReader::new(body))
+}
+
+fn log_ingest_limits(p: &wharf_storage::IngestPolicy) {
+    use wharf_storage::ingest::human_bytes;
+    let l = p.limits();
+    let size = |b: u64| {
+        if b == 0 {
+            "off".to_string()
+        } else {
+            human_bytes(b)
+        }
+    };
+    let reserve = match p.reserve_bytes() {
+        Ok(b) => format!("{} ({})", human_bytes(b), l.min_free),
+        Err(e) => format!("{} (cannot measure the data root: {e})", l.min_free),
+    };
+    tracing::info!(
+        max_layer_size = %size(l.max_layer_size),
+        max_layer_ratio = %if l.max_ratio == 0 { "off".to_string() } else { format!("{}x past {}", l.max_ratio, human_bytes(l.ratio_floor)) },
+        min_free_space = %reserve,
+        "layer ingest limits"
+    );
+}
+
 impl ImagesBackend for Engine {
     async fn import(&self, opts: ImportOptions, body: BodyStream) -> BackendResult<String> {
         let images = self.images.clone();
-        let reader = StreamReader::new(body.map(|r: Result<Bytes, std::io::Error>| r));
-        let imported = tokio::task::spawn_blocking(move || {
-            let sync = SyncIoBridge::new(reader);
-            images.import_blocking(&opts, sync)
-        })
-        .await
-        .map_err(|e| e.during("import task failed"))?;
-        Ok(imported?)
+        let (wake_tx, wake_rx) = tokio::sync::oneshot::channel();
+        let cancel = wharf_storage::Cancel::new();
+        let mut on_drop = CancelOnDrop {
+            cancel: cancel.clone(),
+            armed: true,
+            _wake: wake_tx,
+        };
+        let reader = ingest_reader(body, wake_rx);
+        let imported =
+            tokio::task::spawn_blocking(move || images.import_blocking(&opts, reader, &cancel))
+                .await
+                .map_err(|e| e.during("import task failed"));
+        on_drop.armed = false;
+        Ok(imported??)
     }
     async fn list(&self, opts: ListImagesOptions) -> BackendResult<Vec<ImageSummary>> {
         Ok(self.images.list(&opts)?)

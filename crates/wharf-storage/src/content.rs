@@ -84,11 +84,7 @@ impl ContentStore {
         expected: Option<&Digest>,
     ) -> Result<Ingested> {
         let tmp = self.ingest.join(format!("{TMP_PREFIX}{}", random_hex(12)));
-        let result = self.ingest_into(&mut r, expected, &tmp);
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        self.ingest_into(&mut r, expected, &tmp)
     }
 
     fn ingest_into(
@@ -97,14 +93,7 @@ impl ContentStore {
         expected: Option<&Digest>,
         tmp: &Path,
     ) -> Result<Ingested> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(tmp)
-            .ctx("create", tmp)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut w = self.writer_at(tmp.to_owned())?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match r.read(&mut buf) {
@@ -113,38 +102,30 @@ impl ContentStore {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StorageError::io("read ingest source for", tmp, e)),
             };
-            hasher.update(&buf[..n]);
-            f.write_all(&buf[..n]).ctx("write", tmp)?;
-            size += n as u64;
+            w.write(&buf[..n])?;
         }
-        let actual = Digest::from_sha256_bytes(&hasher.finalize().into());
-        if let Some(exp) = expected {
-            if *exp != actual {
-                return Err(StorageError::DigestMismatch {
-                    expected: exp.clone(),
-                    actual,
-                });
-            }
-        }
-        let dst = self.blob_path(&actual);
-        if dst.exists() {
-            fs::remove_file(tmp).ctx("remove", tmp)?;
-            return Ok(Ingested {
-                digest: actual,
-                size,
-                created: false,
-            });
-        }
-        f.sync_all().ctx("fsync", tmp)?;
-        drop(f);
-        // Read-only on disk: a blob is immutable and a stray write would silently break its digest.
-        fs::set_permissions(tmp, fs::Permissions::from_mode(0o444)).ctx("chmod", tmp)?;
-        fs::rename(tmp, &dst).ctx("rename into", &dst)?;
-        wharf_fs::fsync_dir(&self.blobs).ctx("fsync dir", &self.blobs)?;
-        Ok(Ingested {
-            digest: actual,
-            size,
-            created: true,
+        w.commit(expected)
+    }
+
+    /// A blob written piece by piece (a layer is stored while it is unpacked). Nothing is
+    /// visible until [`BlobWriter::commit`]; dropping the writer without it removes the temp file.
+    pub fn writer(&self) -> Result<BlobWriter<'_>> {
+        self.writer_at(self.ingest.join(format!("{TMP_PREFIX}{}", random_hex(12))))
+    }
+
+    fn writer_at(&self, tmp: PathBuf) -> Result<BlobWriter<'_>> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .ctx("create", &tmp)?;
+        Ok(BlobWriter {
+            store: self,
+            tmp,
+            file: Some(f),
+            hasher: Sha256::new(),
+            size: 0,
         })
     }
 
@@ -203,6 +184,100 @@ impl ContentStore {
             StorageError::BlobNotFound(d.clone())
         } else {
             StorageError::io(op, p, e)
+        }
+    }
+}
+
+/// A blob being written: see [`ContentStore::writer`].
+#[derive(Debug)]
+pub struct BlobWriter<'a> {
+    store: &'a ContentStore,
+    tmp: PathBuf,
+    /// `None` once committed (the temp file is then the blob, or gone).
+    file: Option<File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl BlobWriter<'_> {
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        self.hasher.update(data);
+        f.write_all(data).ctx("write", &self.tmp)?;
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Hashes what was written, compares it with `expected` (a mismatch stores nothing), and
+    /// makes the blob visible: fsynced, read-only, renamed into `blobs/`.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<Ingested> {
+        let Some(f) = self.file.take() else {
+            return Err(StorageError::io(
+                "commit",
+                &self.tmp,
+                io::Error::other("blob writer already committed"),
+            ));
+        };
+        let actual = Digest::from_sha256_bytes(&std::mem::take(&mut self.hasher).finalize().into());
+        let size = self.size;
+        let tmp = self.tmp.clone();
+        if let Some(exp) = expected {
+            if *exp != actual {
+                drop(f);
+                let _ = fs::remove_file(&tmp);
+                return Err(StorageError::DigestMismatch {
+                    expected: exp.clone(),
+                    actual,
+                });
+            }
+        }
+        let store = self.store;
+        // From here the temp file is handled below, not by Drop.
+        let res = (|| {
+            let dst = store.blob_path(&actual);
+            if dst.exists() {
+                return Ok(false);
+            }
+            f.sync_all().ctx("fsync", &tmp)?;
+            drop(f);
+            // Read-only on disk: a blob is immutable and a stray write would silently break its digest.
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444)).ctx("chmod", &tmp)?;
+            fs::rename(&tmp, &dst).ctx("rename into", &dst)?;
+            wharf_fs::fsync_dir(&store.blobs).ctx("fsync dir", &store.blobs)?;
+            Ok(true)
+        })();
+        match res {
+            Ok(created) => {
+                if !created {
+                    fs::remove_file(&tmp).ctx("remove", &tmp)?;
+                }
+                Ok(Ingested {
+                    digest: actual,
+                    size,
+                    created,
+                })
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            if let Err(e) = fs::remove_file(&self.tmp) {
+                tracing::warn!(path = %self.tmp.display(), error = %e, "cannot remove the partial blob of a failed ingest");
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ use nix::sys::time::TimeSpec;
 use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
+use crate::ingest::Guard;
 use crate::{Digest, IoContext, Result, StorageError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +89,24 @@ pub(crate) fn peek<R: Read, const N: usize>(mut r: R) -> io::Result<(Vec<u8>, Re
 
 /// Hashes and counts everything read through it and keeps the first block pair, which tells an
 /// empty archive (two zero blocks) from an empty or garbage stream.
-struct HashingReader<R> {
+/// With a guard, every read is counted against the ingest's limits first.
+struct HashingReader<'g, R> {
     inner: R,
     hasher: Sha256,
     count: u64,
     head: Vec<u8>,
+    guard: Option<&'g Guard<'g>>,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(g) = self.guard {
+            g.check_cancel()?;
+        }
         let n = self.inner.read(buf)?;
+        if let Some(g) = self.guard {
+            g.expanded(n as u64)?;
+        }
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         if self.head.len() < 1024 {
@@ -117,7 +126,17 @@ fn invalid(what: impl std::fmt::Display) -> StorageError {
 /// without it this fails (`chown ...: Operation not permitted`) rather than leave files owned by
 /// whoever ran it.
 pub fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
-    apply(r, dest, Owners::FromLayer)
+    apply(r, dest, Owners::FromLayer, None)
+}
+
+/// [`apply_layer`] under an ingest's limits: a stop by the guard fails the apply (the caller
+/// takes the reason from the guard).
+pub(crate) fn apply_layer_guarded(
+    r: impl Read,
+    dest: &Path,
+    guard: &Guard<'_>,
+) -> Result<ApplyStats> {
+    apply(r, dest, Owners::FromLayer, Some(guard))
 }
 
 /// Whose files an applied layer makes.
@@ -131,7 +150,12 @@ enum Owners {
     Caller,
 }
 
-fn apply(r: impl Read, dest: &Path, owners: Owners) -> Result<ApplyStats> {
+fn apply(
+    r: impl Read,
+    dest: &Path,
+    owners: Owners,
+    guard: Option<&Guard<'_>>,
+) -> Result<ApplyStats> {
     let (head, r) = peek::<_, 6>(r).map_err(|e| invalid(format!("reading layer: {e}")))?;
     if head.is_empty() {
         return Err(invalid("empty layer stream"));
@@ -146,6 +170,7 @@ fn apply(r: impl Read, dest: &Path, owners: Owners) -> Result<ApplyStats> {
         hasher: Sha256::new(),
         count: 0,
         head: Vec::with_capacity(1024),
+        guard,
     };
     let meta = fs::symlink_metadata(dest).ctx("stat", dest)?;
     if !meta.is_dir() {
@@ -169,7 +194,9 @@ fn apply(r: impl Read, dest: &Path, owners: Owners) -> Result<ApplyStats> {
             .map_err(|e| invalid(format!("reading tar: {e}")))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| invalid(format!("reading tar: {e}")))?;
-            ap.apply(&mut entry)?;
+            let name = entry_name(&entry.path_bytes());
+            ap.apply(&mut entry, &name)
+                .map_err(|e| e.in_layer_entry(&name))?;
             ap.entries += 1;
         }
     }
@@ -181,7 +208,10 @@ fn apply(r: impl Read, dest: &Path, owners: Owners) -> Result<ApplyStats> {
     // Directory times last: creating children bumped them. Deepest first, so a parent's own
     // time is set after its children's.
     for (p, t) in ap.dir_times.iter().rev() {
-        set_mtime(p, t)?;
+        set_mtime(p, t).map_err(|e| {
+            let rel = p.strip_prefix(dest).unwrap_or(Path::new("?"));
+            e.in_layer_entry(&entry_name(rel.as_os_str().as_bytes()))
+        })?;
     }
     Ok(ApplyStats {
         diff_id: Digest::from_sha256_bytes(&hr.hasher.finalize().into()),
@@ -189,6 +219,20 @@ fn apply(r: impl Read, dest: &Path, owners: Owners) -> Result<ApplyStats> {
         file_bytes: ap.file_bytes,
         entries: ap.entries,
     })
+}
+
+/// An entry's name as the layer spells it, for messages: never a path of ours, and cut short
+/// (a hostile layer can carry a path of thousands of characters).
+fn entry_name(raw: &[u8]) -> String {
+    const MAX: usize = 200;
+    let s = String::from_utf8_lossy(raw);
+    let s = s.escape_debug().to_string();
+    if s.chars().count() <= MAX {
+        s
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head}...")
+    }
 }
 
 struct Applier<'a> {
@@ -228,7 +272,7 @@ struct Attrs {
 }
 
 impl<'a> Applier<'a> {
-    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {
         let raw = entry
             .path()
             .map_err(|e| invalid(format!("bad entry path: {e}")))?
@@ -294,7 +338,7 @@ impl<'a> Applier<'a> {
                     .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                     .open(&path)
                     .ctx("create", &path)?;
-                self.file_bytes += copy_body(entry, &mut f, &path)?;
+                self.file_bytes += copy_body(entry, &mut f, &path, name)?;
                 drop(f);
                 self.set_attrs(path, &attrs, false)?;
             }
@@ -500,7 +544,7 @@ fn parse_pax_time(s: &str) -> Option<TimeSpec> {
     Some(TimeSpec::new(secs, nanos))
 }
 
-fn copy_body(r: &mut impl Read, w: &mut fs::File, path: &Path) -> Result<u64> {
+fn copy_body(r: &mut impl Read, w: &mut fs::File, path: &Path, name: &str) -> Result<u64> {
     let mut buf = vec![0u8; 128 * 1024];
     let mut total = 0u64;
     loop {
@@ -508,7 +552,7 @@ fn copy_body(r: &mut impl Read, w: &mut fs::File, path: &Path) -> Result<u64> {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(invalid(format!("reading body of {}: {e}", path.display()))),
+            Err(e) => return Err(invalid(format!("reading body of {name}: {e}"))),
         };
         w.write_all(&buf[..n]).ctx("write", path)?;
         total += n as u64;
@@ -544,8 +588,7 @@ fn set_mtime(p: &Path, t: &TimeSpec) -> Result<()> {
 }
 
 fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> Result<()> {
-    let cpath = CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| invalid(format!("NUL in path {}", p.display())))?;
+    let cpath = CString::new(p.as_os_str().as_bytes()).map_err(|_| invalid("NUL in a path"))?;
     let cname = CString::new(name).map_err(|_| invalid(format!("NUL in xattr name {name:?}")))?;
     // SAFETY: both strings are NUL-terminated and outlive the call; value is a valid slice.
     let rc = unsafe {

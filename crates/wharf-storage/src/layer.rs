@@ -1,14 +1,23 @@
-//! Importing one layer: blob in, committed snapshot out.
+//! Importing one layer: a stream in, a stored blob and a committed snapshot out, in one pass.
 //!
-//! The blob is stored first (verified by its own digest), then unpacked into a temporary active
-//! snapshot, then committed under its chain id. A failed import removes what it made, so the
-//! store holds either the whole layer or nothing of it. A crash mid-import can leave a temporary
-//! snapshot behind; [`cleanup_interrupted_imports`] removes those at daemon start.
+//! Every layer source (import today; load, pull, build, commit and cp to come) goes through
+//! [`import_layer`]. The stream is read once: each chunk is hashed and written to the blob's
+//! temp file as it arrives, and the same bytes go on to the decompressor and the tar applier,
+//! which unpacks into a temporary active snapshot. Nothing is buffered whole, so a client that
+//! goes away, a layer that expands past a limit, or a filesystem that drops below its reserve
+//! stops the ingest within a read (see [`crate::ingest`]). Only once the stream ended cleanly
+//! is the blob verified against its digest and made visible, and the snapshot committed under
+//! its chain id. A failed or cancelled import removes what it made, so the store holds either
+//! the whole layer or nothing of it. A crash mid-import can leave a temporary snapshot and a
+//! temp file in `ingest/`; [`cleanup_interrupted_imports`] and [`ContentStore::open`] remove
+//! those at daemon start.
 
-use std::io::Read;
+use std::io::{self, Read};
 
-use crate::diff::{apply_layer, peek, Compression};
+use crate::content::BlobWriter;
+use crate::diff::{apply_layer_guarded, Compression};
 use crate::digest::chain_id_next;
+use crate::ingest::{Cancel, Guard, IngestPolicy};
 use crate::meta::SnapshotKind;
 use crate::{random_hex, ContentStore, Digest, Result, Snapshotter, StorageError};
 
@@ -33,14 +42,26 @@ pub struct LayerImport {
     pub size: u64,
 }
 
+/// How one layer is ingested: under which limits, stopped by what, checked against what.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerIngest<'a> {
+    pub policy: &'a IngestPolicy,
+    /// Set by the caller when its client goes away.
+    pub cancel: &'a Cancel,
+    /// The blob's digest when the source names it (a manifest, an archive's index): a stream
+    /// that hashes differently stores nothing.
+    pub expected_blob: Option<&'a Digest>,
+}
+
 /// Stores the layer read from `r` and unpacks it on top of the committed snapshot
-/// `parent_chain` (`None` for a base layer). Importing the same layer twice yields the same
-/// chain id and one snapshot.
+/// `parent_chain` (`None` for a base layer), in one pass, under `how`'s limits. Importing the
+/// same layer twice yields the same chain id and one snapshot.
 pub fn import_layer(
     content: &ContentStore,
     snaps: &Snapshotter,
     r: impl Read,
     parent_chain: Option<&Digest>,
+    how: LayerIngest<'_>,
 ) -> Result<LayerImport> {
     // Checked first so that a bad parent stores nothing at all.
     if let Some(p) = parent_chain {
@@ -56,62 +77,125 @@ pub fn import_layer(
             Some(_) => {}
         }
     }
-    let (head, r) =
-        peek::<_, 6>(r).map_err(|e| StorageError::InvalidLayer(format!("reading layer: {e}")))?;
+    let guard = how.policy.guard(how.cancel)?;
+    let writer = content.writer()?;
+    let tmp_key = format!("{IMPORT_PREFIX}{}", random_hex(8));
+    let mut prepared = false;
+    let mut blob_created: Option<Digest> = None;
+    let result = unpack(
+        snaps,
+        r,
+        writer,
+        &guard,
+        &tmp_key,
+        parent_chain,
+        how.expected_blob,
+        &mut prepared,
+        &mut blob_created,
+    );
+    if result.is_err() {
+        if prepared {
+            if let Err(re) = snaps.remove(&tmp_key) {
+                tracing::warn!(key = %tmp_key, error = %re, "cannot remove snapshot of failed import");
+            }
+        }
+        if let Some(d) = blob_created {
+            if let Err(de) = content.delete(&d) {
+                tracing::warn!(blob = %d, error = %de, "cannot remove blob of failed import");
+            }
+        }
+    }
+    result
+}
+
+/// Passes the source through to the decompressor while storing and hashing it, and counting
+/// it against the guard. A read error of the source (a client that hung up mid-body) stops
+/// the ingest as cancelled.
+struct Tee<'a, 'c, 'p, R> {
+    inner: R,
+    blob: &'a mut BlobWriter<'c>,
+    guard: &'a Guard<'p>,
+    head: Vec<u8>,
+}
+
+impl<R: Read> Read for Tee<'_, '_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.guard.check_cancel()?;
+        let n = loop {
+            match self.inner.read(buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(self.guard.stop(StorageError::Cancelled(format!(
+                        "the layer stream broke off: {e}"
+                    ))))
+                }
+            }
+        };
+        if n == 0 {
+            // A stream cut by a dropped request can look like a clean end: the flag says which.
+            self.guard.check_cancel()?;
+            return Ok(0);
+        }
+        if self.head.len() < 6 {
+            let take = (6 - self.head.len()).min(n);
+            self.head.extend_from_slice(&buf[..take]);
+        }
+        self.blob.write(&buf[..n]).map_err(|e| self.guard.stop(e))?;
+        self.guard.compressed(n as u64)?;
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn unpack(
+    snaps: &Snapshotter,
+    r: impl Read,
+    mut writer: BlobWriter<'_>,
+    guard: &Guard<'_>,
+    tmp_key: &str,
+    parent_chain: Option<&Digest>,
+    expected_blob: Option<&Digest>,
+    prepared: &mut bool,
+    blob_created: &mut Option<Digest>,
+) -> Result<LayerImport> {
+    snaps.prepare(tmp_key, parent_chain.map(Digest::as_str))?;
+    *prepared = true;
+    let upper = snaps.upper_dir(tmp_key)?;
+    let mut tee = Tee {
+        inner: r,
+        blob: &mut writer,
+        guard,
+        head: Vec::with_capacity(6),
+    };
+    let applied = apply_layer_guarded(&mut tee, &upper, guard).and_then(|stats| {
+        // The blob is the whole stream, whatever follows the compressed data.
+        io::copy(&mut tee, &mut io::sink())
+            .map_err(|e| StorageError::InvalidLayer(format!("reading layer: {e}")))?;
+        Ok(stats)
+    });
+    let head = std::mem::take(&mut tee.head);
+    // The guard's reason, when it stopped the stream, is the real one: the parser only saw a
+    // broken stream.
+    if let Some(stop) = guard.take_stop() {
+        return Err(stop);
+    }
+    let stats = applied?;
+    // The last moment a departed client can still undo the import.
+    if guard.check_cancel().is_err() {
+        return Err(guard
+            .take_stop()
+            .unwrap_or_else(|| StorageError::Cancelled("the client went away".into())));
+    }
     let media_type = match Compression::detect(&head) {
         Compression::Gzip => MEDIA_TYPE_LAYER_TAR_GZIP,
         Compression::Zstd => MEDIA_TYPE_LAYER_TAR_ZSTD,
         _ => MEDIA_TYPE_LAYER_TAR,
     };
-    let blob = content.ingest_reporting(r, None)?;
-    let tmp_key = format!("{IMPORT_PREFIX}{}", random_hex(8));
-    let mut prepared = false;
-    let result = unpack(
-        content,
-        snaps,
-        &blob.digest,
-        &tmp_key,
-        parent_chain,
-        &mut prepared,
-    );
-    match result {
-        Ok((stats, chain)) => Ok(LayerImport {
-            blob: blob.digest,
-            blob_size: blob.size,
-            media_type: media_type.to_owned(),
-            diff_id: stats.diff_id,
-            chain_id: chain,
-            size: stats.file_bytes,
-        }),
-        Err(e) => {
-            if prepared {
-                if let Err(re) = snaps.remove(&tmp_key) {
-                    tracing::warn!(key = %tmp_key, error = %re, "cannot remove snapshot of failed import");
-                }
-            }
-            if blob.created {
-                if let Err(de) = content.delete(&blob.digest) {
-                    tracing::warn!(blob = %blob.digest, error = %de, "cannot remove blob of failed import");
-                }
-            }
-            Err(e)
-        }
+    let blob = writer.commit(expected_blob)?;
+    if blob.created {
+        *blob_created = Some(blob.digest.clone());
     }
-}
-
-fn unpack(
-    content: &ContentStore,
-    snaps: &Snapshotter,
-    blob: &Digest,
-    tmp_key: &str,
-    parent_chain: Option<&Digest>,
-    prepared: &mut bool,
-) -> Result<(crate::ApplyStats, Digest)> {
-    snaps.prepare(tmp_key, parent_chain.map(Digest::as_str))?;
-    *prepared = true;
-    let upper = snaps.upper_dir(tmp_key)?;
-    let f = std::io::BufReader::with_capacity(256 * 1024, content.open_blob(blob)?);
-    let stats = apply_layer(f, &upper)?;
     let chain = chain_id_next(parent_chain, &stats.diff_id);
     let exists = |snaps: &Snapshotter| -> Result<bool> {
         Ok(snaps
@@ -121,20 +205,27 @@ fn unpack(
     if exists(snaps)? {
         snaps.remove(tmp_key)?;
         *prepared = false;
-        return Ok((stats, chain));
-    }
-    match snaps.commit(chain.as_str(), tmp_key) {
-        Ok(()) => {
-            *prepared = false;
+    } else {
+        match snaps.commit(chain.as_str(), tmp_key) {
+            Ok(()) => {
+                *prepared = false;
+            }
+            // Another import of the same layer won the race: theirs is as good as ours.
+            Err(StorageError::SnapshotExists(_)) if exists(snaps)? => {
+                snaps.remove(tmp_key)?;
+                *prepared = false;
+            }
+            Err(e) => return Err(e),
         }
-        // Another import of the same layer won the race: theirs is as good as ours.
-        Err(StorageError::SnapshotExists(_)) if exists(snaps)? => {
-            snaps.remove(tmp_key)?;
-            *prepared = false;
-        }
-        Err(e) => return Err(e),
     }
-    Ok((stats, chain))
+    Ok(LayerImport {
+        blob: blob.digest,
+        blob_size: blob.size,
+        media_type: media_type.to_owned(),
+        diff_id: stats.diff_id,
+        chain_id: chain,
+        size: stats.file_bytes,
+    })
 }
 
 /// Removes temporary import snapshots left by a crash. Call once at start, before any import.
@@ -151,9 +242,10 @@ pub fn cleanup_interrupted_imports(snaps: &Snapshotter) -> Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::diff::tests::{tar_bytes, E};
+    use crate::ingest::{IngestLimits, Statvfs};
     use crate::Db;
     use std::sync::Arc;
 
@@ -165,6 +257,31 @@ mod tests {
 
     /// Importing gives each file the owner its layer names, which takes CAP_CHOWN.
     const NEEDS_CHOWN: &str = "needs root: applying a layer gives files their owners (CAP_CHOWN)";
+
+    fn imp(e: &Env, r: impl Read, parent: Option<&Digest>) -> Result<LayerImport> {
+        import_unlimited(&e.cs, &e.snaps, r, parent)
+    }
+
+    /// [`import_layer`] with no limit and no cancellation, for tests about something else.
+    pub(crate) fn import_unlimited(
+        cs: &ContentStore,
+        snaps: &Snapshotter,
+        r: impl Read,
+        parent: Option<&Digest>,
+    ) -> Result<LayerImport> {
+        let p = IngestPolicy::new(IngestLimits::unlimited(), Arc::new(Statvfs("/".into())));
+        import_layer(
+            cs,
+            snaps,
+            r,
+            parent,
+            LayerIngest {
+                policy: &p,
+                cancel: &Cancel::new(),
+                expected_blob: None,
+            },
+        )
+    }
 
     fn env() -> Env {
         let d = tempfile::tempdir().unwrap();
@@ -182,17 +299,17 @@ mod tests {
         }
         let e = env();
         let l1 = tar_bytes(&[E::File("a", b"1")]);
-        let i1 = import_layer(&e.cs, &e.snaps, &l1[..], None).unwrap();
+        let i1 = imp(&e, &l1[..], None).unwrap();
         assert_eq!(i1.media_type, MEDIA_TYPE_LAYER_TAR);
         assert_eq!(i1.diff_id, Digest::sha256_of(&l1));
         assert_eq!(i1.chain_id, i1.diff_id);
         assert_eq!(i1.size, 1);
-        let again = import_layer(&e.cs, &e.snaps, &l1[..], None).unwrap();
+        let again = imp(&e, &l1[..], None).unwrap();
         assert_eq!(again, i1);
         assert_eq!(e.snaps.list().unwrap().len(), 1);
 
         let l2 = crate::diff::tests::gzip(&tar_bytes(&[E::File("b", b"22")]));
-        let i2 = import_layer(&e.cs, &e.snaps, &l2[..], Some(&i1.chain_id)).unwrap();
+        let i2 = imp(&e, &l2[..], Some(&i1.chain_id)).unwrap();
         assert_eq!(i2.media_type, MEDIA_TYPE_LAYER_TAR_GZIP);
         assert_eq!(i2.blob, Digest::sha256_of(&l2));
         assert_eq!(
@@ -214,7 +331,7 @@ mod tests {
         }
         let e = env();
         let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
-        let err = import_layer(&e.cs, &e.snaps, &garbage[..], None).unwrap_err();
+        let err = imp(&e, &garbage[..], None).unwrap_err();
         assert!(matches!(err, StorageError::InvalidLayer(_)), "{err:?}");
         assert!(e.cs.list().unwrap().is_empty());
         assert!(e.snaps.list().unwrap().is_empty());
@@ -225,7 +342,7 @@ mod tests {
 
         // A traversal attempt fails after files were already written: still nothing left.
         let evil = tar_bytes(&[E::File("ok", b"x"), E::File("../evil", b"x")]);
-        let err = import_layer(&e.cs, &e.snaps, &evil[..], None).unwrap_err();
+        let err = imp(&e, &evil[..], None).unwrap_err();
         assert!(matches!(err, StorageError::UnsafePath { .. }), "{err:?}");
         assert!(e.cs.list().unwrap().is_empty());
         assert!(e.snaps.list().unwrap().is_empty());
@@ -239,9 +356,7 @@ mod tests {
         // Missing parent: nothing is even stored.
         let ok = tar_bytes(&[E::File("a", b"1")]);
         let missing = Digest::sha256_of(b"nope");
-        assert!(import_layer(&e.cs, &e.snaps, &ok[..], Some(&missing))
-            .unwrap_err()
-            .is_not_found());
+        assert!(imp(&e, &ok[..], Some(&missing)).unwrap_err().is_not_found());
         assert!(e.cs.list().unwrap().is_empty());
     }
 
@@ -250,7 +365,7 @@ mod tests {
         let e = env();
         let evil = tar_bytes(&[E::File("../evil", b"x")]);
         let d = e.cs.put_bytes(&evil).unwrap();
-        assert!(import_layer(&e.cs, &e.snaps, &evil[..], None).is_err());
+        assert!(imp(&e, &evil[..], None).is_err());
         assert!(e.cs.exists(&d));
     }
 
@@ -261,5 +376,366 @@ mod tests {
         e.snaps.prepare("container-rw", None).unwrap();
         assert_eq!(cleanup_interrupted_imports(&e.snaps).unwrap(), 1);
         assert_eq!(e.snaps.list().unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod bounded {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::tests::*;
+    use super::*;
+    use crate::diff::tests::{gzip, tar_bytes, E};
+    use crate::ingest::{IngestLimits, MinFree, Space, SpaceProbe, Statvfs};
+    use crate::Db;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    struct Env {
+        d: tempfile::TempDir,
+        cs: ContentStore,
+        snaps: Snapshotter,
+    }
+
+    fn env() -> Env {
+        let d = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&d.path().join("meta.db")).unwrap());
+        let cs = ContentStore::open(&d.path().join("content")).unwrap();
+        let snaps = Snapshotter::new(d.path(), db).unwrap();
+        Env { d, cs, snaps }
+    }
+
+    fn run(e: &Env, r: impl Read, policy: &IngestPolicy, cancel: &Cancel) -> Result<LayerImport> {
+        import_layer(
+            &e.cs,
+            &e.snaps,
+            r,
+            None,
+            LayerIngest {
+                policy,
+                cancel,
+                expected_blob: None,
+            },
+        )
+    }
+
+    fn limits(f: impl FnOnce(&mut IngestLimits)) -> IngestPolicy {
+        let mut l = IngestLimits::unlimited();
+        f(&mut l);
+        IngestPolicy::new(l, Arc::new(Statvfs("/".into())))
+    }
+
+    fn count(p: &Path) -> usize {
+        std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// No blob, no temp file, no snapshot (row or directory).
+    fn assert_nothing_left(e: &Env) {
+        assert!(e.cs.list().unwrap().is_empty(), "blobs left");
+        assert_eq!(
+            count(&e.d.path().join("content/ingest")),
+            0,
+            "temp files left"
+        );
+        assert!(e.snaps.list().unwrap().is_empty(), "snapshots left");
+        assert_eq!(
+            count(&e.d.path().join("snapshots")),
+            0,
+            "snapshot dirs left"
+        );
+    }
+
+    fn zeros_layer(n: usize) -> Vec<u8> {
+        tar_bytes(&[E::File("zeros", &vec![0u8; n])])
+    }
+
+    fn skip_unless_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return false;
+        }
+        crate::test_skip::skip("needs root: applying a layer gives files their owners (CAP_CHOWN)");
+        true
+    }
+
+    #[test]
+    fn bomb_refused_by_ratio() {
+        if skip_unless_root() {
+            return;
+        }
+        let e = env();
+        let bomb = gzip(&zeros_layer(8 << 20));
+        assert!(bomb.len() < 64 << 10);
+        let p = limits(|l| {
+            l.max_ratio = 100;
+            l.ratio_floor = 1 << 20;
+        });
+        let err = run(&e, &bomb[..], &p, &Cancel::new()).unwrap_err();
+        assert!(
+            matches!(err, StorageError::LayerRatio { ratio: 100, .. }),
+            "{err:?}"
+        );
+        assert!(err.is_invalid_input());
+        let m = err.to_string();
+        assert!(
+            m.contains("decompression bomb") && m.contains("--max-layer-ratio"),
+            "{m}"
+        );
+        assert_nothing_left(&e);
+        // Below the floor the same ratio is fine: small, very compressible layers are normal.
+        let small = gzip(&zeros_layer(512 << 10));
+        run(&e, &small[..], &p, &Cancel::new()).unwrap();
+    }
+
+    #[test]
+    fn bomb_refused_by_max_size() {
+        if skip_unless_root() {
+            return;
+        }
+        let e = env();
+        let p = limits(|l| l.max_layer_size = 256 << 10);
+        for layer in [zeros_layer(1 << 20), gzip(&zeros_layer(1 << 20))] {
+            let err = run(&e, &layer[..], &p, &Cancel::new()).unwrap_err();
+            assert!(
+                matches!(err, StorageError::LayerTooLarge { limit } if limit == 256 << 10),
+                "{err:?}"
+            );
+            assert!(err.is_invalid_input());
+            assert!(err.to_string().contains("--max-layer-size"), "{err}");
+            assert_nothing_left(&e);
+        }
+        // Just under the limit passes.
+        let ok = zeros_layer(100 << 10);
+        run(&e, &ok[..], &p, &Cancel::new()).unwrap();
+    }
+
+    /// Hands out `data` in small reads and raises `cancel` after `after` bytes, as a request
+    /// dropped mid-body does.
+    struct CancelAfter<'a> {
+        data: &'a [u8],
+        pos: usize,
+        after: usize,
+        cancel: Cancel,
+        reads_after_cancel: usize,
+    }
+
+    impl Read for CancelAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.cancel.is_cancelled() {
+                self.reads_after_cancel += 1;
+            }
+            let n = buf.len().min(4096).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            if self.pos >= self.after {
+                self.cancel.cancel();
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn cancelled_mid_stream_leaves_nothing() {
+        if skip_unless_root() {
+            return;
+        }
+        let e = env();
+        let layer = tar_bytes(&[
+            E::File("a", &[1u8; 300 << 10]),
+            E::File("b", &[2u8; 300 << 10]),
+        ]);
+        let cancel = Cancel::new();
+        let mut r = CancelAfter {
+            data: &layer,
+            pos: 0,
+            after: 200 << 10,
+            cancel: cancel.clone(),
+            reads_after_cancel: 0,
+        };
+        let p = limits(|_| {});
+        let err = run(&e, &mut r, &p, &cancel).unwrap_err();
+        assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
+        assert!(r.reads_after_cancel == 0, "read on after the cancel");
+        assert!(r.pos < layer.len());
+        assert_nothing_left(&e);
+
+        // Cancelled while the stream ends cleanly (a dropped request's body can look like
+        // that): still nothing.
+        let small = tar_bytes(&[E::File("a", b"1")]);
+        let cancel = Cancel::new();
+        let mut r = CancelAfter {
+            data: &small,
+            pos: 0,
+            after: small.len(),
+            cancel: cancel.clone(),
+            reads_after_cancel: 0,
+        };
+        let err = run(&e, &mut r, &p, &cancel).unwrap_err();
+        assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
+        assert_nothing_left(&e);
+    }
+
+    #[test]
+    fn broken_stream_is_cancelled_and_leaves_nothing() {
+        if skip_unless_root() {
+            return;
+        }
+        struct Broken<'a>(&'a [u8]);
+        impl Read for Broken<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer gone"));
+                }
+                let n = buf.len().min(self.0.len()).min(1000);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let e = env();
+        let layer = gzip(&zeros_layer(1 << 20));
+        let half = &layer[..layer.len() / 2];
+        let err = run(&e, Broken(half), &limits(|_| {}), &Cancel::new()).unwrap_err();
+        assert!(
+            matches!(err, StorageError::Cancelled(ref m) if m.contains("peer gone")),
+            "{err:?}"
+        );
+        assert_nothing_left(&e);
+    }
+
+    /// Free space that shrinks by what was asked so far: `free` for the first `ok_calls`
+    /// measurements, then nothing.
+    struct Shrinking {
+        calls: AtomicU64,
+        ok_calls: u64,
+    }
+
+    impl SpaceProbe for Shrinking {
+        fn space(&self) -> io::Result<Space> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Space {
+                free: if n < self.ok_calls { 10 << 30 } else { 1 << 20 },
+                total: 100 << 30,
+            })
+        }
+    }
+
+    #[test]
+    fn free_space_reserve_refuses_and_stops() {
+        if skip_unless_root() {
+            return;
+        }
+        let e = env();
+        let layer = zeros_layer(16 << 20);
+        let lim = IngestLimits {
+            min_free: MinFree::Bytes(2 << 20),
+            ..IngestLimits::unlimited()
+        };
+        // Already below the reserve: refused before anything is made.
+        let probe = Arc::new(Shrinking {
+            calls: AtomicU64::new(0),
+            ok_calls: 0,
+        });
+        let p = IngestPolicy::new(lim.clone(), probe.clone());
+        let err = run(&e, &layer[..], &p, &Cancel::new()).unwrap_err();
+        assert!(
+            matches!(err, StorageError::LowSpace { free, reserve, .. } if free == 1 << 20 && reserve == 2 << 20),
+            "{err:?}"
+        );
+        assert!(!err.is_invalid_input());
+        assert!(err.to_string().contains("--min-free-space"), "{err}");
+        assert_eq!(probe.calls.load(Ordering::SeqCst), 1);
+        assert_nothing_left(&e);
+
+        // Drops below it mid-way: stopped there, nothing kept.
+        let probe = Arc::new(Shrinking {
+            calls: AtomicU64::new(0),
+            ok_calls: 3,
+        });
+        let p = IngestPolicy::new(lim.clone(), probe.clone());
+        let err = run(&e, &layer[..], &p, &Cancel::new()).unwrap_err();
+        assert!(matches!(err, StorageError::LowSpace { .. }), "{err:?}");
+        assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
+        assert_nothing_left(&e);
+
+        // Enough space: measured every few MiB, not on every write.
+        let probe = Arc::new(Shrinking {
+            calls: AtomicU64::new(0),
+            ok_calls: u64::MAX,
+        });
+        let p = IngestPolicy::new(lim, probe.clone());
+        run(&e, &layer[..], &p, &Cancel::new()).unwrap();
+        let calls = probe.calls.load(Ordering::SeqCst);
+        // 16 MiB stored and 16 MiB unpacked, measured every 4 MiB, plus the start.
+        assert!((2..=12).contains(&calls), "{calls} measurements");
+    }
+
+    #[test]
+    fn expected_blob_digest_is_checked() {
+        if skip_unless_root() {
+            return;
+        }
+        let e = env();
+        let layer = tar_bytes(&[E::File("a", b"1")]);
+        let wrong = Digest::sha256_of(b"other");
+        let p = limits(|_| {});
+        let c = Cancel::new();
+        let how = LayerIngest {
+            policy: &p,
+            cancel: &c,
+            expected_blob: Some(&wrong),
+        };
+        let err = import_layer(&e.cs, &e.snaps, &layer[..], None, how).unwrap_err();
+        assert!(
+            matches!(err, StorageError::DigestMismatch { .. }),
+            "{err:?}"
+        );
+        assert_nothing_left(&e);
+        let right = Digest::sha256_of(&layer);
+        let how = LayerIngest {
+            expected_blob: Some(&right),
+            ..how
+        };
+        let i = import_layer(&e.cs, &e.snaps, &layer[..], None, how).unwrap();
+        assert_eq!(i.blob, right);
+    }
+
+    /// Bad entries are the layer's fault (400) and their message names the entry, never a
+    /// path under the data root.
+    #[test]
+    fn bad_entries_name_the_entry_not_our_paths() {
+        if skip_unless_root() {
+            return;
+        }
+        let e = env();
+        let root = e.d.path().to_string_lossy().into_owned();
+        let long = "a".repeat(5000);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                tar_bytes(&[E::PaxFile(
+                    "bin/ping",
+                    b"x",
+                    vec![("SCHILY.xattr.security.capability", &b"garbage"[..])],
+                )]),
+                "bin/ping",
+            ),
+            (
+                tar_bytes(&[E::PaxFile("x", b"x", vec![("path", long.as_bytes())])]),
+                "aaaaaaaaaa",
+            ),
+        ];
+        for (layer, name) in cases {
+            let err = imp_with(&e, &layer).unwrap_err();
+            let m = err.to_string();
+            eprintln!("{m}");
+            assert!(err.is_invalid_input(), "{err:?}");
+            assert!(m.contains(name), "{m}");
+            assert!(!m.contains(&root), "{m}");
+            assert!(m.len() < 400, "{m}");
+            assert_nothing_left(&e);
+        }
+    }
+
+    fn imp_with(e: &Env, layer: &[u8]) -> Result<LayerImport> {
+        import_unlimited(&e.cs, &e.snaps, layer, None)
     }
 }

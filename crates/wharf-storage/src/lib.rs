@@ -4,7 +4,8 @@
 //! - [`content`]: immutable blobs addressed by sha256, verified on ingest before they become visible;
 //! - [`snapshot`]: an overlayfs snapshotter (containerd-style) that hands out [`Mount`]s and never sees tar;
 //! - [`diff`]: applying layer tars (plain or gzip) into an overlay upper dir, with whiteouts;
-//! - [`layer`]: the glue "blob in, committed snapshot out" used by pull and load;
+//! - [`layer`]: the glue "blob in, committed snapshot out" used by every layer source;
+//! - [`ingest`]: the limits and cancellation every layer ingest runs under;
 //! - [`meta`]: the SQLite metadata database (schema, migrations, typed records);
 //! - [`layout`]: where each of those lives under the data root.
 //!
@@ -17,6 +18,7 @@
 pub mod content;
 pub mod diff;
 pub mod digest;
+pub mod ingest;
 pub mod layer;
 pub mod layout;
 pub mod meta;
@@ -28,11 +30,12 @@ mod test_skip;
 
 use std::path::PathBuf;
 
-pub use content::{ContentStore, Ingested};
+pub use content::{BlobWriter, ContentStore, Ingested};
 pub use diff::{apply_layer, ApplyStats, Compression};
 pub use digest::{chain_id, chain_id_next, Digest};
+pub use ingest::{Cancel, IngestLimits, IngestPolicy, MinFree, Space, SpaceProbe};
 pub use layer::{
-    cleanup_interrupted_imports, import_layer, LayerImport, MEDIA_TYPE_LAYER_TAR,
+    cleanup_interrupted_imports, import_layer, LayerImport, LayerIngest, MEDIA_TYPE_LAYER_TAR,
     MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_ZSTD,
 };
 pub use layout::DataRoot;
@@ -80,6 +83,32 @@ pub enum StorageError {
     InvalidLayer(String),
     #[error("unsafe path in layer: {path:?}: {reason}")]
     UnsafePath { path: String, reason: &'static str },
+    /// A file operation failed on one entry of a layer. Names the entry as the layer spells
+    /// it, never the path under the data root.
+    #[error("{op} \"{entry}\" in the layer: {}", errno_words(source))]
+    LayerEntry {
+        entry: String,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("layer too large: it expands to more than {}, the daemon's maximum layer size (wharfd --max-layer-size)", ingest::human_bytes(*limit))]
+    LayerTooLarge { limit: u64 },
+    #[error("layer refused as a decompression bomb: {} of compressed data expanded to more than {}, over {ratio} times its size (wharfd --max-layer-ratio, counted past {})", ingest::human_bytes(*compressed), ingest::human_bytes(*expanded), ingest::human_bytes(*floor))]
+    LayerRatio {
+        ratio: u64,
+        floor: u64,
+        compressed: u64,
+        expanded: u64,
+    },
+    #[error("not enough free space on the data root's filesystem: {} free, the daemon keeps {} free (wharfd --min-free-space={setting})", ingest::human_bytes(*free), ingest::human_bytes(*reserve))]
+    LowSpace {
+        free: u64,
+        reserve: u64,
+        setting: ingest::MinFree,
+    },
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     #[error("mount {kind} {source_path} on {target}: {errno}")]
     Mount {
         kind: String,
@@ -136,14 +165,39 @@ impl StorageError {
                 | StorageError::DigestMismatch { .. }
                 | StorageError::InvalidLayer(_)
                 | StorageError::UnsafePath { .. }
-        )
+                | StorageError::LayerTooLarge { .. }
+                | StorageError::LayerRatio { .. }
+        ) || matches!(self, StorageError::LayerEntry { op, source, .. } if !is_host_fault(op, source))
+    }
+
+    /// The message for a client: like `Display`, but an I/O error does not show the path
+    /// under the data root it happened on (the daemon's log has it).
+    pub fn public_message(&self) -> String {
+        match self {
+            StorageError::Io { op, source, .. } => format!("{op}: {}", errno_words(source)),
+            StorageError::Mount { kind, errno, .. } => format!("mount {kind}: {}", errno.desc()),
+            StorageError::Unmount { errno, .. } => format!("unmount: {}", errno.desc()),
+            other => other.to_string(),
+        }
+    }
+
+    /// An I/O error on a layer entry's file, as [`StorageError::LayerEntry`] naming `entry`.
+    pub(crate) fn in_layer_entry(self, entry: &str) -> StorageError {
+        match self {
+            StorageError::Io { op, source, .. } => StorageError::LayerEntry {
+                entry: entry.to_owned(),
+                op,
+                source,
+            },
+            other => other,
+        }
     }
 
     /// True when the filesystem under the data root is full: an `ENOSPC` (or `EDQUOT`) from a
     /// file operation, or SQLite's "database or disk is full".
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StorageError::Io { source, .. } => {
+            StorageError::Io { source, .. } | StorageError::LayerEntry { source, .. } => {
                 matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
             }
             StorageError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
@@ -163,6 +217,47 @@ impl StorageError {
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Errors that say the host is in trouble (full, read-only, out of memory or descriptors,
+/// failing hardware, missing privileges) whatever the entry: the daemon's fault, never the
+/// layer's. Every other errno on a layer entry (an invalid xattr, a name too long, too many
+/// links...) is the layer's. `EPERM` from setting an xattr is the layer's too: `user.*` on a
+/// symlink, for one.
+fn is_host_fault(op: &str, e: &std::io::Error) -> bool {
+    if op == "set xattr on" && e.raw_os_error() == Some(libc::EPERM) {
+        return false;
+    }
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENOSPC
+                | libc::EDQUOT
+                | libc::EROFS
+                | libc::EIO
+                | libc::ENOMEM
+                | libc::EMFILE
+                | libc::ENFILE
+                | libc::EPERM
+                | libc::EACCES
+        ) | None
+    )
+}
+
+/// An I/O error in Go's words ("invalid argument", "file name too long"), without Rust's
+/// "(os error N)".
+fn errno_words(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let d = nix::errno::Errno::from_raw(n).desc();
+            let mut c = d.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => e.to_string(),
+            }
+        }
+        None => e.to_string(),
+    }
+}
 
 /// Attaches the operation and path to an `io::Result`.
 pub(crate) trait IoContext<T> {

@@ -512,7 +512,7 @@ pub mod conformance {
 mod tests {
     use super::*;
     use crate::diff::tests::{tar_bytes, E};
-    use crate::layer::import_layer;
+    use crate::layer::tests::import_unlimited as import_layer;
     use crate::ContentStore;
 
     fn snapshotter(d: &Path) -> Snapshotter {

@@ -39,6 +39,33 @@ struct Flags {
     /// on its default-route interface).
     #[arg(long)]
     host_gateway_ip: Option<std::net::IpAddr>,
+
+    // Layer ingest limits (docs/architecture.md, "Ingesting a layer").
+    /// Largest layer accepted, counted uncompressed: 100g, 512m, 4096 (bytes); 0 = no limit.
+    #[arg(long, default_value = "100g", value_parser = wharf_storage::ingest::parse_size)]
+    max_layer_size: u64,
+    /// Refuse a layer that expands more than this many times its compressed size once it
+    /// passes 1 GiB uncompressed (a decompression bomb); 0 = off.
+    #[arg(long, default_value_t = wharf_storage::ingest::DEFAULT_MAX_LAYER_RATIO)]
+    max_layer_ratio: u64,
+    /// Free space to keep on the data root's filesystem: a size (2g) or a percentage (5%);
+    /// an ingest is refused, or stopped, below it. Default: the smaller of 5% and 2 GiB;
+    /// 0 = off.
+    #[arg(long, value_parser = wharf_storage::MinFree::parse)]
+    min_free_space: Option<wharf_storage::MinFree>,
+}
+
+impl Flags {
+    fn ingest_limits(&self) -> wharf_storage::IngestLimits {
+        wharf_storage::IngestLimits {
+            max_layer_size: self.max_layer_size,
+            max_ratio: self.max_layer_ratio,
+            ratio_floor: wharf_storage::ingest::RATIO_FLOOR,
+            min_free: self
+                .min_free_space
+                .unwrap_or(wharf_storage::MinFree::Default),
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -168,6 +195,7 @@ async fn run(flags: Flags) -> Result<()> {
         shim_path,
         cgroup_parent: flags.cgroup_parent.clone(),
         host_gateway_ip: flags.host_gateway_ip,
+        ingest_limits: flags.ingest_limits(),
     })
     .await
     .context("opening the engine state")?;

@@ -130,7 +130,7 @@ fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
     } else {
         Owners::Caller
     };
-    super::apply(r, dest, owners)
+    super::apply(r, dest, owners, None)
 }
 
 fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
