@@ -45,9 +45,12 @@ struct Flags {
     #[arg(long, default_value = "100g", value_parser = wharf_storage::ingest::parse_size)]
     max_layer_size: u64,
     /// Refuse a layer that expands more than this many times its compressed size once it
-    /// passes 1 GiB uncompressed (a decompression bomb); 0 = off.
+    /// passes --layer-ratio-floor uncompressed (a decompression bomb); 0 = off.
     #[arg(long, default_value_t = wharf_storage::ingest::DEFAULT_MAX_LAYER_RATIO)]
     max_layer_ratio: u64,
+    /// Uncompressed size past which --max-layer-ratio applies (below it any ratio is fine).
+    #[arg(long, default_value = "1g", value_parser = wharf_storage::ingest::parse_size)]
+    layer_ratio_floor: u64,
     /// Free space to keep on the data root's filesystem: a size (2g) or a percentage (5%);
     /// an ingest is refused, or stopped, below it. Default: the smaller of 5% and 2 GiB;
     /// 0 = off.
@@ -60,7 +63,7 @@ impl Flags {
         wharf_storage::IngestLimits {
             max_layer_size: self.max_layer_size,
             max_ratio: self.max_layer_ratio,
-            ratio_floor: wharf_storage::ingest::RATIO_FLOOR,
+            ratio_floor: self.layer_ratio_floor,
             min_free: self
                 .min_free_space
                 .unwrap_or(wharf_storage::MinFree::Default),
