@@ -26,6 +26,8 @@ pub mod timefmt;
 pub use ctx::EngineConfig;
 use error::Cause;
 pub use error::EngineError;
+/// The layer ingest limits `EngineConfig` takes, and their parsers (for wharfd's flags).
+pub use wharf_storage::ingest;
 
 use bytes::Bytes;
 use containers::ContainerService;

@@ -42,31 +42,31 @@ struct Flags {
 
     // Layer ingest limits (docs/architecture.md, "Ingesting a layer").
     /// Largest layer accepted, counted uncompressed: 100g, 512m, 4096 (bytes); 0 = no limit.
-    #[arg(long, default_value = "100g", value_parser = wharf_storage::ingest::parse_size)]
+    #[arg(long, default_value = "100g", value_parser = wharf_engine::ingest::parse_size)]
     max_layer_size: u64,
     /// Refuse a layer that expands more than this many times its compressed size once it
     /// passes --layer-ratio-floor uncompressed (a decompression bomb); 0 = off.
-    #[arg(long, default_value_t = wharf_storage::ingest::DEFAULT_MAX_LAYER_RATIO)]
+    #[arg(long, default_value_t = wharf_engine::ingest::DEFAULT_MAX_LAYER_RATIO)]
     max_layer_ratio: u64,
     /// Uncompressed size past which --max-layer-ratio applies (below it any ratio is fine).
-    #[arg(long, default_value = "1g", value_parser = wharf_storage::ingest::parse_size)]
+    #[arg(long, default_value = "1g", value_parser = wharf_engine::ingest::parse_size)]
     layer_ratio_floor: u64,
     /// Free space to keep on the data root's filesystem: a size (2g) or a percentage (5%);
     /// an ingest is refused, or stopped, below it. Default: the smaller of 5% and 2 GiB;
     /// 0 = off.
-    #[arg(long, value_parser = wharf_storage::MinFree::parse)]
-    min_free_space: Option<wharf_storage::MinFree>,
+    #[arg(long, value_parser = wharf_engine::ingest::MinFree::parse)]
+    min_free_space: Option<wharf_engine::ingest::MinFree>,
 }
 
 impl Flags {
-    fn ingest_limits(&self) -> wharf_storage::IngestLimits {
-        wharf_storage::IngestLimits {
+    fn ingest_limits(&self) -> wharf_engine::ingest::IngestLimits {
+        wharf_engine::ingest::IngestLimits {
             max_layer_size: self.max_layer_size,
             max_ratio: self.max_layer_ratio,
             ratio_floor: self.layer_ratio_floor,
             min_free: self
                 .min_free_space
-                .unwrap_or(wharf_storage::MinFree::Default),
+                .unwrap_or(wharf_engine::ingest::MinFree::Default),
         }
     }
 }
