@@ -255,7 +255,17 @@ def test_free_space_reserve_refuses_the_ingest(full_daemon):
     msg = message(body)
     # The daemon's condition, not the client's input: 500, as dockerd answers ENOSPC.
     assert status == 500, (status, msg)
-    assert "not enough free space" in msg and "--min-free-space=100%" in msg, msg
+    assert "no space left on device" in msg and "--min-free-space=100%" in msg, msg
     assert_no_root_path(full_daemon, msg)
     assert_nothing_left(full_daemon, before)
     assert_no_image(full_daemon, "hostile-full")
+
+
+def test_info_shows_the_limits_in_force(daemon):
+    # Honest about what is enforced: `docker info` lists the limits under the storage driver.
+    status, _, body = api(daemon, "GET", "/v1.41/info")
+    assert status == 200
+    rows = dict(json.loads(body)["DriverStatus"])
+    assert rows["Max Layer Size"] == "64MiB", rows
+    assert rows["Max Layer Ratio"] == "20x past 16MiB", rows
+    assert rows["Min Free Space"].endswith("(min(5%, 2GiB))"), rows

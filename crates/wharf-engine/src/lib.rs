@@ -293,23 +293,37 @@ fn ingest_reader(
     SyncIoBridge::new(StreamReader::new(body))
 }
 
-fn log_ingest_limits(p: &wharf_storage::IngestPolicy) {
+/// The ingest limits in force, as `docker info` shows them under the storage driver (and
+/// the start log line): what each flag resolved to.
+pub(crate) fn ingest_status(p: &wharf_storage::IngestPolicy) -> [(&'static str, String); 3] {
     use wharf_storage::ingest::human_bytes;
     let l = p.limits();
-    let size = |b: u64| {
-        if b == 0 {
-            "off".to_string()
-        } else {
-            human_bytes(b)
-        }
+    let size = if l.max_layer_size == 0 {
+        "none".to_string()
+    } else {
+        human_bytes(l.max_layer_size)
+    };
+    let ratio = if l.max_ratio == 0 {
+        "off".to_string()
+    } else {
+        format!("{}x past {}", l.max_ratio, human_bytes(l.ratio_floor))
     };
     let reserve = match p.reserve_bytes() {
         Ok(b) => format!("{} ({})", human_bytes(b), l.min_free),
         Err(e) => format!("{} (cannot measure the data root: {e})", l.min_free),
     };
+    [
+        ("Max Layer Size", size),
+        ("Max Layer Ratio", ratio),
+        ("Min Free Space", reserve),
+    ]
+}
+
+fn log_ingest_limits(p: &wharf_storage::IngestPolicy) {
+    let [(_, size), (_, ratio), (_, reserve)] = ingest_status(p);
     tracing::info!(
-        max_layer_size = %size(l.max_layer_size),
-        max_layer_ratio = %if l.max_ratio == 0 { "off".to_string() } else { format!("{}x past {}", l.max_ratio, human_bytes(l.ratio_floor)) },
+        max_layer_size = %size,
+        max_layer_ratio = %ratio,
         min_free_space = %reserve,
         "layer ingest limits"
     );

@@ -102,6 +102,15 @@ impl Engine {
         let hostname = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let mut driver_status = vec![
+            json!(["Backing Filesystem", "overlayfs layers"]),
+            json!(["Supports d_type", "true"]),
+        ];
+        driver_status.extend(
+            crate::ingest_status(&self.ctx.ingest)
+                .into_iter()
+                .map(|(k, v)| json!([k, v])),
+        );
         json!({
             "ID": self.daemon_id,
             "Containers": total,
@@ -110,7 +119,7 @@ impl Engine {
             "ContainersStopped": stopped,
             "Images": self.images.count(),
             "Driver": crate::STORAGE_DRIVER,
-            "DriverStatus": [["Backing Filesystem", "overlayfs layers"], ["Supports d_type", "true"]],
+            "DriverStatus": driver_status,
             "Plugins": {"Volume": [], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": host.memory,
             "SwapLimit": host.swap,

@@ -101,7 +101,8 @@ pub enum StorageError {
         compressed: u64,
         expanded: u64,
     },
-    #[error("not enough free space on the data root's filesystem: {} free, the daemon keeps {} free (wharfd --min-free-space={setting})", ingest::human_bytes(*free), ingest::human_bytes(*reserve))]
+    /// Docker's words for a full disk first: clients and scripts look for them.
+    #[error("no space left on device: the data root's filesystem has {} free, below the {} the daemon keeps free (wharfd --min-free-space={setting})", ingest::human_bytes(*free), ingest::human_bytes(*reserve))]
     LowSpace {
         free: u64,
         reserve: u64,

@@ -221,6 +221,9 @@ async fn a_full_data_root_refuses_create_and_import_cleanly_and_keeps_serving() 
     // Small reserves, freed one at a time later: enough room for a create's first steps
     // but not its writable layer, for an import's blob but not its unpacked layer, so that
     // the undo of a half-made object is exercised as well as the first refusal.
+    // (An import now meets wharfd's free-space reserve, --min-free-space, before the
+    // disk itself: it is refused before it writes, with the same 500 and words. The undo of
+    // an ingest stopped mid-way is in wharf-storage's layer.rs tests.)
     let reserve = |name: &str, kib: usize| {
         let p = d.data_root().join(name);
         std::fs::write(&p, vec![1u8; kib << 10]).unwrap();
