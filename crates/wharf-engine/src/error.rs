@@ -73,15 +73,15 @@ fn io_words(e: &io::Error) -> String {
     }
 }
 
-/// A storage error as it reads, except that a full disk (a file's `ENOSPC`, SQLite's
-/// "database or disk is full") says so in Docker's words.
+/// A storage error as a client may read it: never a path under the data root (issue 13), and
+/// a full disk (a file's `ENOSPC`, SQLite's "database or disk is full") in Docker's words.
 fn storage_words(e: &wharf_storage::StorageError) -> String {
     use wharf_storage::StorageError;
     if !e.is_disk_full() {
-        return e.to_string();
+        return e.public_message();
     }
     match e {
-        StorageError::Io { op, path, .. } => format!("{op} {}: {DISK_FULL}", path.display()),
+        StorageError::Io { op, .. } => format!("{op}: {DISK_FULL}"),
         StorageError::Db(_) => format!("metadata database: {DISK_FULL}"),
         _ => DISK_FULL.to_string(),
     }
