@@ -162,19 +162,25 @@ fn unpack(
     snaps.prepare(tmp_key, parent_chain.map(Digest::as_str))?;
     *prepared = true;
     let upper = snaps.upper_dir(tmp_key)?;
-    let mut tee = Tee {
-        inner: r,
-        blob: &mut writer,
-        guard,
-        head: Vec::with_capacity(6),
-    };
-    let applied = apply_layer_guarded(&mut tee, &upper, guard).and_then(|stats| {
+    // Buffered above the tee: the tar parser reads 512-byte headers, and each read of the
+    // tee is a write to the blob and a wait on the request body.
+    let mut src = io::BufReader::with_capacity(
+        256 * 1024,
+        Tee {
+            inner: r,
+            blob: &mut writer,
+            guard,
+            head: Vec::with_capacity(6),
+        },
+    );
+    let applied = apply_layer_guarded(&mut src, &upper, guard).and_then(|stats| {
         // The blob is the whole stream, whatever follows the compressed data.
-        io::copy(&mut tee, &mut io::sink())
+        io::copy(&mut src, &mut io::sink())
             .map_err(|e| StorageError::InvalidLayer(format!("reading layer: {e}")))?;
         Ok(stats)
     });
-    let head = std::mem::take(&mut tee.head);
+    let head = std::mem::take(&mut src.get_mut().head);
+    drop(src);
     // The guard's reason, when it stopped the stream, is the real one: the parser only saw a
     // broken stream.
     if let Some(stop) = guard.take_stop() {
