@@ -29,15 +29,12 @@ pub use error::EngineError;
 /// The layer ingest limits `EngineConfig` takes, and their parsers (for wharfd's flags).
 pub use wharf_storage::ingest;
 
-use bytes::Bytes;
 use containers::ContainerService;
 use ctx::Ctx;
 use exec::ExecService;
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
 use images::ImageService;
 use std::sync::Arc;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     WaitResponse,
@@ -108,7 +105,7 @@ impl Engine {
             }
         };
         let ingest = wharf_storage::IngestPolicy::statvfs(cfg.ingest_limits, &cfg.data_root);
-        log_ingest_limits(&ingest);
+        images::ingest::log_limits(&ingest);
         let ctx = Arc::new(Ctx {
             ingest,
             data_root: cfg.data_root,
@@ -263,88 +260,15 @@ impl ExecBackend for Engine {
     }
 }
 
-/// Cancels an ingest when dropped unless disarmed: the request future that owns it is dropped
-/// when its client goes away, and the blocking task must then stop and undo.
-struct CancelOnDrop {
-    cancel: wharf_storage::Cancel,
-    armed: bool,
-    /// Dropping it ends the body stream the blocking task may be waiting on.
-    _wake: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if self.armed {
-            self.cancel.cancel();
-        }
-    }
-}
-
-/// A request body as a blocking reader for an ingest: it ends when `cancel_rx` fires (the
-/// request was dropped), so the reading thread never waits on a body nobody will send; the
-/// ingest then sees the cancel flag rather than a clean end.
-fn ingest_reader(
-    body: BodyStream,
-    cancel_rx: tokio::sync::oneshot::Receiver<()>,
-) -> SyncIoBridge<impl tokio::io::AsyncRead + Unpin> {
-    let body = body
-        .map(|r: Result<Bytes, std::io::Error>| r)
-        .take_until(cancel_rx);
-    SyncIoBridge::new(StreamReader::new(body))
-}
-
-/// The ingest limits in force, as `docker info` shows them under the storage driver (and
-/// the start log line): what each flag resolved to.
-pub(crate) fn ingest_status(p: &wharf_storage::IngestPolicy) -> [(&'static str, String); 3] {
-    use wharf_storage::ingest::human_bytes;
-    let l = p.limits();
-    let size = if l.max_layer_size == 0 {
-        "none".to_string()
-    } else {
-        human_bytes(l.max_layer_size)
-    };
-    let ratio = if l.max_ratio == 0 {
-        "off".to_string()
-    } else {
-        format!("{}x past {}", l.max_ratio, human_bytes(l.ratio_floor))
-    };
-    let reserve = match p.reserve_bytes() {
-        Ok(b) => format!("{} ({})", human_bytes(b), l.min_free),
-        Err(e) => format!("{} (cannot measure the data root: {e})", l.min_free),
-    };
-    [
-        ("Max Layer Size", size),
-        ("Max Layer Ratio", ratio),
-        ("Min Free Space", reserve),
-    ]
-}
-
-fn log_ingest_limits(p: &wharf_storage::IngestPolicy) {
-    let [(_, size), (_, ratio), (_, reserve)] = ingest_status(p);
-    tracing::info!(
-        max_layer_size = %size,
-        max_layer_ratio = %ratio,
-        min_free_space = %reserve,
-        "layer ingest limits"
-    );
-}
-
 impl ImagesBackend for Engine {
     async fn import(&self, opts: ImportOptions, body: BodyStream) -> BackendResult<String> {
         let images = self.images.clone();
-        let (wake_tx, wake_rx) = tokio::sync::oneshot::channel();
-        let cancel = wharf_storage::Cancel::new();
-        let mut on_drop = CancelOnDrop {
-            cancel: cancel.clone(),
-            armed: true,
-            _wake: wake_tx,
-        };
-        let reader = ingest_reader(body, wake_rx);
+        let (mut on_drop, cancel, reader) = images::ingest::cancellable_body(body);
         let imported =
             tokio::task::spawn_blocking(move || images.import_blocking(&opts, reader, &cancel))
                 .await
                 .map_err(|e| e.during("import task failed"));
-        on_drop.armed = false;
+        on_drop.disarm();
         Ok(imported??)
     }
     async fn list(&self, opts: ListImagesOptions) -> BackendResult<Vec<ImageSummary>> {

@@ -107,7 +107,7 @@ impl Engine {
             json!(["Supports d_type", "true"]),
         ];
         driver_status.extend(
-            crate::ingest_status(&self.ctx.ingest)
+            crate::images::ingest::status(&self.ctx.ingest)
                 .into_iter()
                 .map(|(k, v)| json!([k, v])),
         );

@@ -6,6 +6,7 @@
 
 pub mod changes;
 pub mod filters;
+pub(crate) mod ingest;
 mod recover;
 pub mod reference;
 
@@ -190,7 +191,7 @@ impl ImageService {
         };
         let layer =
             wharf_storage::import_layer(&self.ctx.content, &self.ctx.snaps, body, None, how)
-                .map_err(|e| layer_error("importing the image", e, started))?;
+                .map_err(|e| ingest::layer_error("importing the image", e, started))?;
         crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::IMPORT_LAYER_STORED);
         let now = timefmt::now_rfc3339();
         let comment = if opts.message.is_empty() {
@@ -622,50 +623,6 @@ impl ImageService {
             }
         }
         Ok(())
-    }
-}
-
-/// A failed layer ingest as the client sees it: the layer's faults (not a tar, unsafe or
-/// invalid entries, past a size or ratio limit) are 400 and say what is wrong with the layer;
-/// the daemon's (no space, I/O) are 500. No message names a path under the data root: the
-/// log line has the full error.
-fn layer_error(
-    what: &str,
-    e: wharf_storage::StorageError,
-    started: std::time::Instant,
-) -> EngineError {
-    use wharf_storage::StorageError as S;
-    let secs = started.elapsed().as_secs_f64();
-    match &e {
-        S::Cancelled(why) => {
-            tracing::warn!(reason = %why, elapsed_s = secs, "{what}: cancelled, the client went away; removed the partial layer");
-            EngineError::internal(format!("{what}: {}", e.public_message()))
-        }
-        S::InvalidLayer(_) => {
-            tracing::info!(error = %e, "{what}: refused");
-            // Parser errors can quote the garbage they choked on; keep the answer printable.
-            let detail: String = e.to_string().escape_debug().take(160).collect();
-            EngineError::invalid(format!(
-                "{what}: the body is not a tar archive (plain or gzip): {detail}"
-            ))
-        }
-        _ if e.is_invalid_input() => {
-            tracing::info!(error = %e, elapsed_s = secs, "{what}: refused");
-            EngineError::invalid(format!("{what}: {}", e.public_message()))
-        }
-        _ => {
-            tracing::warn!(error = %e, elapsed_s = secs, "{what}: failed");
-            EngineError::internal(format!("{what}: {}", public_words(&e)))
-        }
-    }
-}
-
-/// [`wharf_storage::StorageError::public_message`], with a full disk in Docker's words.
-fn public_words(e: &wharf_storage::StorageError) -> String {
-    if e.is_disk_full() {
-        "no space left on device".to_string()
-    } else {
-        e.public_message()
     }
 }
 
