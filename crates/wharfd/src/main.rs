@@ -39,6 +39,58 @@ struct Flags {
     /// on its default-route interface).
     #[arg(long)]
     host_gateway_ip: Option<std::net::IpAddr>,
+
+    // Connection bounds of every API socket (docs/architecture.md, "Connections and memory").
+    // Durations are `90`, `90s`, `5m` or `1h`; 0 turns a bound off.
+    /// Longest wait for a request's head, from the connection's accept or the first byte of
+    /// its next request. 0: none.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Longest wait between requests on a kept-alive connection. 0: none.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// Longest stall of a request body being read (a body shorter than its Content-Length
+    /// stalls); a slow body that keeps flowing is not cut. 0: none.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    body_timeout: std::time::Duration,
+    /// Connections served at once per socket (hijacked attach/exec sessions included); more
+    /// wait to be accepted. 0: no cap.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Threads for blocking work (file system, image layers, store); more requests wait.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    max_blocking_threads: u16,
+}
+
+/// `90`, `90s`, `5m`, `1h` (whole seconds, minutes, hours).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h or 0"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    };
+    secs.map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h or 0"))
+}
+
+impl Flags {
+    fn conn_limits(&self) -> wharf_server::ConnLimits {
+        let on = |d: std::time::Duration| (!d.is_zero()).then_some(d);
+        wharf_server::ConnLimits {
+            header_timeout: on(self.header_timeout),
+            idle_timeout: on(self.idle_timeout),
+            body_timeout: on(self.body_timeout),
+            max_connections: (self.max_connections > 0).then_some(self.max_connections),
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -56,6 +108,7 @@ fn main() -> Result<()> {
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(usize::from(flags.max_blocking_threads))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -176,6 +229,7 @@ async fn run(flags: Flags) -> Result<()> {
             .with_context(|| format!("writing pidfile {}", p.display()))?;
     }
     let app = wharf_server::router(Arc::clone(&engine));
+    let limits = flags.conn_limits();
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
     for p in &paths {
@@ -184,7 +238,7 @@ async fn run(flags: Flags) -> Result<()> {
         let mut rx = stop_tx.subscribe();
         let app = app.clone();
         servers.push(tokio::spawn(async move {
-            wharf_server::serve_unix(listener, app, async move {
+            wharf_server::serve_unix_with(listener, app, limits, async move {
                 let _ = rx.recv().await;
             })
             .await;
