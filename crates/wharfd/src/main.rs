@@ -10,6 +10,8 @@ use tokio::net::UnixListener;
 use tracing_subscriber::EnvFilter;
 use wharf_engine::{Engine, EngineConfig};
 
+mod memory;
+
 /// The Wharf container engine daemon (serves the Docker Engine API).
 #[derive(Parser, Debug)]
 #[command(name = "wharfd", version, about)]
@@ -106,6 +108,7 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    memory::tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(usize::from(flags.max_blocking_threads))
@@ -230,6 +233,7 @@ async fn run(flags: Flags) -> Result<()> {
     }
     let app = wharf_server::router(Arc::clone(&engine));
     let limits = flags.conn_limits();
+    tokio::spawn(memory::trim_freed_memory());
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
     for p in &paths {
