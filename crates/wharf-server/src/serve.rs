@@ -22,7 +22,8 @@ use tower::ServiceExt;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Back-off after a failed accept (EMFILE and friends) so we do not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// The "connection limit reached" line is logged at most this often per socket.
+/// The "connection limit reached" and "accept failed" lines are logged at most this often per
+/// socket.
 const FULL_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// [`serve_unix_with`] without any connection bounds.
@@ -54,6 +55,7 @@ pub async fn serve_unix_with(
         .unwrap_or_default();
     let slots = limits.max_connections.map(|n| Arc::new(Semaphore::new(n)));
     let mut full_logged: Option<Instant> = None;
+    let mut accept_logged: Option<Instant> = None;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -79,7 +81,11 @@ pub async fn serve_unix_with(
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => break stream,
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        // Out of descriptors (EMFILE) repeats every back-off; say it now and then.
+                        if accept_logged.is_none_or(|t| t.elapsed() >= FULL_LOG_EVERY) {
+                            accept_logged = Some(Instant::now());
+                            tracing::warn!(socket = name, error = %e, "accept failed; retrying");
+                        }
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },

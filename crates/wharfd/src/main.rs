@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use wharf_engine::{Engine, EngineConfig};
 
 mod memory;
+mod stall;
 
 /// The Wharf container engine daemon (serves the Docker Engine API).
 #[derive(Parser, Debug)]
@@ -234,6 +235,7 @@ async fn run(flags: Flags) -> Result<()> {
     let app = wharf_server::router(Arc::clone(&engine));
     let limits = flags.conn_limits();
     tokio::spawn(memory::trim_freed_memory());
+    stall::watch(tokio::runtime::Handle::current());
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
     for p in &paths {
