@@ -269,3 +269,36 @@ async fn run(flags: Flags) -> Result<()> {
     tracing::info!("wharfd stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5x", "m", "-1s", "1.5s", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn zero_turns_a_bound_off() {
+        let f = Flags::parse_from(["wharfd", "--idle-timeout", "0", "--max-connections", "0"]);
+        let l = f.conn_limits();
+        assert_eq!(l.idle_timeout, None);
+        assert_eq!(l.max_connections, None);
+        assert_eq!(l.header_timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn flag_defaults_are_the_servers_defaults() {
+        let f = Flags::parse_from(["wharfd"]);
+        assert_eq!(f.conn_limits(), wharf_server::ConnLimits::default());
+    }
+}
