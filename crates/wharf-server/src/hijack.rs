@@ -2,6 +2,7 @@
 //! the socket (stdcopy frames unless TTY), socket bytes go to the container's stdin, and the
 //! socket is closed when the output ends.
 
+use crate::conn::ConnIo;
 use crate::stream::encode_output;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -32,9 +33,10 @@ pub async fn run_upgraded(on_upgrade: OnUpgrade, session: AttachSession) {
             return;
         }
     };
-    match upgraded.downcast::<TokioIo<UnixStream>>() {
+    match upgraded.downcast::<TokioIo<ConnIo>>() {
         Ok(parts) => {
-            let stream = parts.io.into_inner();
+            // The slot under the socket's connection cap is held until the session ends.
+            let (stream, _slot) = parts.io.into_inner().into_parts();
             let hangup = HangupWatch::new(&stream);
             let first_write =
                 FirstWrite::AfterHeadersRead(stream.as_fd().try_clone_to_owned().ok());

@@ -7,6 +7,7 @@
 //!
 //! Wiring: `serve_unix(listener, router(Arc::new(engine)), shutdown).await`.
 
+mod conn;
 mod drain;
 pub mod errors;
 mod hijack;
@@ -15,10 +16,13 @@ pub mod query;
 mod routes;
 mod serve;
 mod stream;
+mod timed_body;
 pub mod versioning;
 
+pub use conn::ConnLimits;
 pub use errors::status_for;
-pub use serve::serve_unix;
+pub use serve::{serve_unix, serve_unix_with};
+pub use timed_body::BodyTimeout;
 
 use axum::middleware::from_fn;
 use axum::Router;

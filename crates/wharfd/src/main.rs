@@ -10,6 +10,9 @@ use tokio::net::UnixListener;
 use tracing_subscriber::EnvFilter;
 use wharf_engine::{Engine, EngineConfig};
 
+mod memory;
+mod stall;
+
 /// The Wharf container engine daemon (serves the Docker Engine API).
 #[derive(Parser, Debug)]
 #[command(name = "wharfd", version, about)]
@@ -56,6 +59,46 @@ struct Flags {
     /// 0 = off.
     #[arg(long, value_parser = wharf_engine::ingest::MinFree::parse)]
     min_free_space: Option<wharf_engine::ingest::MinFree>,
+
+    // Connection bounds of every API socket (docs/architecture.md, "Connections and memory").
+    // Durations are `90`, `90s`, `5m` or `1h`; 0 turns a bound off.
+    /// Longest wait for a request's head, from the connection's accept or the first byte of
+    /// its next request. 0: none.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Longest wait between requests on a kept-alive connection. 0: none.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// Longest stall of a request body being read (a body shorter than its Content-Length
+    /// stalls); a slow body that keeps flowing is not cut. 0: none.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    body_timeout: std::time::Duration,
+    /// Connections served at once per socket (hijacked attach/exec sessions included); more
+    /// wait to be accepted. 0: no cap.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Threads for blocking work (file system, image layers, store); more requests wait.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    max_blocking_threads: u16,
+}
+
+/// `90`, `90s`, `5m`, `1h` (whole seconds, minutes, hours).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h or 0"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    };
+    secs.map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h or 0"))
 }
 
 impl Flags {
@@ -67,6 +110,16 @@ impl Flags {
             min_free: self
                 .min_free_space
                 .unwrap_or(wharf_engine::ingest::MinFree::Default),
+        }
+    }
+
+    fn conn_limits(&self) -> wharf_server::ConnLimits {
+        let on = |d: std::time::Duration| (!d.is_zero()).then_some(d);
+        wharf_server::ConnLimits {
+            header_timeout: on(self.header_timeout),
+            idle_timeout: on(self.idle_timeout),
+            body_timeout: on(self.body_timeout),
+            max_connections: (self.max_connections > 0).then_some(self.max_connections),
         }
     }
 }
@@ -84,8 +137,10 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    memory::tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(usize::from(flags.max_blocking_threads))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -207,6 +262,9 @@ async fn run(flags: Flags) -> Result<()> {
             .with_context(|| format!("writing pidfile {}", p.display()))?;
     }
     let app = wharf_server::router(Arc::clone(&engine));
+    let limits = flags.conn_limits();
+    tokio::spawn(memory::trim_freed_memory());
+    stall::watch(tokio::runtime::Handle::current());
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
     for p in &paths {
@@ -215,7 +273,7 @@ async fn run(flags: Flags) -> Result<()> {
         let mut rx = stop_tx.subscribe();
         let app = app.clone();
         servers.push(tokio::spawn(async move {
-            wharf_server::serve_unix(listener, app, async move {
+            wharf_server::serve_unix_with(listener, app, limits, async move {
                 let _ = rx.recv().await;
             })
             .await;
@@ -239,4 +297,37 @@ async fn run(flags: Flags) -> Result<()> {
     drop(engine);
     tracing::info!("wharfd stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5x", "m", "-1s", "1.5s", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn zero_turns_a_bound_off() {
+        let f = Flags::parse_from(["wharfd", "--idle-timeout", "0", "--max-connections", "0"]);
+        let l = f.conn_limits();
+        assert_eq!(l.idle_timeout, None);
+        assert_eq!(l.max_connections, None);
+        assert_eq!(l.header_timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn flag_defaults_are_the_servers_defaults() {
+        let f = Flags::parse_from(["wharfd"]);
+        assert_eq!(f.conn_limits(), wharf_server::ConnLimits::default());
+    }
 }
