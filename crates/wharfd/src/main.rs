@@ -175,6 +175,10 @@ async fn run(flags: Flags) -> Result<()> {
         wharf_fs::atomic_write(p, std::process::id().to_string().as_bytes())
             .with_context(|| format!("writing pidfile {}", p.display()))?;
     }
+    wharf_server::errors::hide_paths(&[
+        (flags.data_root.as_path(), "<data-root>"),
+        (flags.exec_root.as_path(), "<exec-root>"),
+    ]);
     let app = wharf_server::router(Arc::clone(&engine));
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
