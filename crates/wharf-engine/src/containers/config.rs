@@ -11,7 +11,7 @@ use super::model::ContainerSpec;
 use super::rootfs::ResolvedUser;
 use crate::error::EngineError;
 use crate::honour::create::{parse_security_opt, SecurityOpt};
-use crate::host::{parse_cpuset, HostFacts};
+use crate::host::{parse_cpuset, parse_cpuset_max, HostFacts};
 use crate::ids;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -411,9 +411,11 @@ fn check_cpuset(
     if requested.is_empty() {
         return Ok(());
     }
-    let want = parse_cpuset(requested)
-        .map_err(|e| invalid(format!("Invalid value {requested} for cpuset {what}: {e}")))?;
     let have = parse_cpuset(available).unwrap_or_default();
+    // dockerd's bound: Linux's usual 8192 CPUs, or more when the host has them.
+    let max = have.iter().copied().max().unwrap_or(0).max(8192);
+    let want = parse_cpuset_max(requested, Some(max))
+        .map_err(|e| invalid(format!("Invalid value {requested} for cpuset {what}: {e}")))?;
     if want.iter().any(|c| !have.contains(c)) {
         return Err(invalid(format!(
             "Requested {words} are not available - requested {requested}, available: {available}"

@@ -241,6 +241,10 @@ fn meaningless_numbers_are_refused() {
     );
     assert_eq!(hc(json!({"CpuShares": -5})), "shares: invalid argument");
     assert_eq!(
+        hc(json!({"CpusetCpus": "0-4294967295"})),
+        "Invalid value 0-4294967295 for cpuset cpus: value of out range, maximum is 8192"
+    );
+    assert_eq!(
         hc(json!({"PidsLimit": 9223372036854775807i64})),
         "Invalid value 9223372036854775807 for HostConfig.PidsLimit: the kernel allows at most 4194304"
     );
