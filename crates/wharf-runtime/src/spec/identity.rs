@@ -74,7 +74,13 @@ pub fn check_uts_name(what: &str, name: &str) -> Result<(), String> {
             "only letters, digits, '-', '_' and '.' are allowed (found {c:?})"
         ));
     }
-    if name.split('.').any(|l| l.is_empty() || l.len() > MAX_LABEL) && !name.is_empty() {
+    // A fully qualified name may end in its root's dot.
+    let labels = name.strip_suffix('.').unwrap_or(name);
+    if labels
+        .split('.')
+        .any(|l| l.is_empty() || l.len() > MAX_LABEL)
+        && !name.is_empty()
+    {
         return bad("each dot-separated label must be 1 to 63 characters long");
     }
     Ok(())
@@ -118,6 +124,7 @@ mod tests {
             "a",
             "my_host",
             "web-1.example.com",
+            "example.com.",
             "ABC",
             &"a".repeat(63),
         ] {
@@ -136,7 +143,8 @@ mod tests {
             "é",
             "a..b",
             ".a",
-            "a.",
+            "a..",
+            ".",
             &"a".repeat(64),
             &"a".repeat(65),
         ] {
