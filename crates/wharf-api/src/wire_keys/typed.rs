@@ -175,6 +175,14 @@ pub fn decode<T: WireKeys + DeserializeOwned>(value: &Value) -> Result<T, String
         Ok(t) => return Ok(t),
         Err(e) => e.to_string(),
     };
+    // Not an object at all: Go names the body's type, not a field.
+    if !value.is_object() {
+        return Err(format!(
+            "json: cannot unmarshal {} into Go value of type {}",
+            go_value(value),
+            T::GO_NAME
+        ));
+    }
     let path = culprit::<T>(value, &err);
     let field = go_field(T::KEYS, T::GO_NAME, &path);
     let leaf = node(value, &path);
@@ -256,6 +264,14 @@ mod tests {
         assert_eq!(
             create(json!({"HostConfig": {"PidsLimit": -1.0}})),
             "json: cannot unmarshal number -1.0 into Go struct field HostConfig.HostConfig.PidsLimit of type int64"
+        );
+        assert_eq!(
+            decode::<ContainerCreateRequest>(&json!([1])).unwrap_err(),
+            "json: cannot unmarshal array into Go value of type ContainerConfigWrapper"
+        );
+        assert_eq!(
+            decode::<ContainerCreateRequest>(&json!("x")).unwrap_err(),
+            "json: cannot unmarshal string into Go value of type ContainerConfigWrapper"
         );
         assert_eq!(
             decode::<ContainerUpdateRequest>(&json!({"Memory": true})).unwrap_err(),
