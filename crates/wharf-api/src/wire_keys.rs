@@ -16,6 +16,7 @@
 //! declared.
 
 pub mod docker;
+pub mod typed;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -70,6 +71,8 @@ impl Key {
 pub trait WireKeys {
     /// The body's fields, Docker's names.
     const KEYS: &'static [Key];
+    /// The Go struct dockerd decodes the body into, for messages.
+    const GO_NAME: &'static str = "";
 }
 
 /// Go's rule for one object: a key equal to a field name stays; otherwise it becomes the first
@@ -142,6 +145,13 @@ fn flatten_into<'a>(fields: &'a [Key], out: &mut Vec<&'a Key>) {
 pub fn from_value<T: WireKeys + DeserializeOwned>(mut value: Value) -> serde_json::Result<T> {
     canonicalize(&mut value, &Inner::Struct(T::KEYS));
     serde_json::from_value(value)
+}
+
+/// [`from_value`] for request bodies: a value of the wrong type is refused naming its field in
+/// Go's words ([`typed`]).
+pub fn decode<T: WireKeys + DeserializeOwned>(mut value: Value) -> Result<T, String> {
+    canonicalize(&mut value, &Inner::Struct(T::KEYS));
+    typed::decode(&value)
 }
 
 /// Every field name declared by `keys`, nested ones as `Outer.Inner`, for tests and tables.

@@ -125,6 +125,12 @@ pub fn default_route_ipv4() -> Option<std::net::IpAddr> {
 
 /// Parses a cpuset list (`0-2,4`) into its members, Docker's words on failure.
 pub fn parse_cpuset(list: &str) -> Result<Vec<u32>, String> {
+    parse_cpuset_max(list, None)
+}
+
+/// [`parse_cpuset`] for a request: no number above `maximum` (moby's `ParseUintListMaximum`,
+/// in its words), so `0-4294967295` is refused before it becomes a list of 2^32 numbers.
+pub fn parse_cpuset_max(list: &str, maximum: Option<u32>) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
     if list.trim().is_empty() {
         return Ok(out);
@@ -138,17 +144,39 @@ pub fn parse_cpuset(list: &str) -> Result<Vec<u32>, String> {
                 if b < a {
                     return Err(bad());
                 }
+                check_max(b, maximum)?;
                 out.extend(a..=b);
             }
-            None => out.push(part.trim().parse().map_err(|_| bad())?),
+            None => {
+                let v = part.trim().parse().map_err(|_| bad())?;
+                check_max(v, maximum)?;
+                out.push(v);
+            }
         }
     }
     Ok(out)
 }
 
+fn check_max(v: u32, maximum: Option<u32>) -> Result<(), String> {
+    match maximum {
+        Some(m) if v > m => Err(format!("value of out range, maximum is {m}")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_cannot_ask_for_four_billion_cpus() {
+        assert_eq!(
+            parse_cpuset_max("0-4294967295", Some(1)).unwrap_err(),
+            "value of out range, maximum is 1"
+        );
+        assert_eq!(parse_cpuset_max("0-1,1", Some(1)).unwrap(), vec![0, 1, 1]);
+        assert_eq!(parse_cpuset("0-3").unwrap(), vec![0, 1, 2, 3]);
+    }
 
     #[test]
     fn v1_and_v2_layouts() {

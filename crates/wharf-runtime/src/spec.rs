@@ -6,6 +6,7 @@
 
 mod caps;
 mod devices;
+mod identity;
 mod resources;
 mod rlimits;
 mod sysctls;
@@ -13,6 +14,7 @@ mod tmpfs;
 
 pub use caps::{container_capabilities, validate_capabilities};
 pub use devices::{parse_device_cgroup_rule, valid_device_mode, Device};
+pub use identity::{check_id, check_uts_name, parse_id, ID_RANGE_MESSAGE, MAX_ID, MAX_UTS_NAME};
 pub use resources::{Limits, OciLimits};
 pub use rlimits::{rlimits, validate_ulimits, RlimitCeiling, Ulimit, DEFAULT_NOFILE};
 pub use sysctls::check_sysctl;
@@ -207,6 +209,11 @@ pub enum SpecError {
     RelativeCgroupsPath(String),
     #[error("invalid environment entry (no '='): {0:?}")]
     InvalidEnv(String),
+    /// A uid or gid that `setresuid`/`setgroups` would misread (`(uid_t)-1` is "unchanged").
+    #[error("{ID_RANGE_MESSAGE} (got {0})")]
+    IdOutOfRange(u32),
+    #[error("{0}")]
+    UtsName(String),
     #[error("unknown capability: {0:?}")]
     UnknownCapability(String),
     #[error("invalid tmpfs option {0:?}")]
@@ -357,6 +364,9 @@ fn validate(input: &SpecInput) -> Result<(), SpecError> {
     if let Some(bad) = input.env.iter().find(|e| !e.contains('=')) {
         return Err(SpecError::InvalidEnv(bad.clone()));
     }
+    check_ids(input.uid, input.gid, &input.additional_gids)?;
+    check_uts_name("Hostname", &input.hostname).map_err(SpecError::UtsName)?;
+    check_uts_name("Domainname", &input.domainname).map_err(SpecError::UtsName)?;
     let destinations = input
         .bind_mounts
         .iter()
@@ -365,6 +375,13 @@ fn validate(input: &SpecInput) -> Result<(), SpecError> {
         .chain(input.devices.iter().map(|d| &d.path));
     if let Some(bad) = destinations.into_iter().find(|d| !d.starts_with('/')) {
         return Err(SpecError::RelativeMountDestination(bad.clone()));
+    }
+    Ok(())
+}
+
+fn check_ids(uid: u32, gid: u32, additional: &[u32]) -> Result<(), SpecError> {
+    for id in [uid, gid].iter().chain(additional) {
+        check_id(*id).map_err(|_| SpecError::IdOutOfRange(*id))?;
     }
     Ok(())
 }
@@ -779,6 +796,7 @@ pub fn exec_process(
         p.set_cwd(PathBuf::from(&input.cwd));
     }
     if let Some(u) = &input.user {
+        check_ids(u.uid, u.gid, &u.additional_gids)?;
         let mut user = p.user().clone();
         user.set_uid(u.uid);
         user.set_gid(u.gid);
@@ -1466,5 +1484,55 @@ mod tests {
             .as_ref()
             .unwrap()
             .contains(&Capability::SysAdmin));
+    }
+
+    /// `(uid_t)-1` means "unchanged" to setresuid: a spec carrying it would run as root.
+    #[test]
+    fn no_id_the_kernel_reads_as_unchanged_reaches_a_spec() {
+        for (uid, gid, extra) in [
+            (u32::MAX, 0, vec![]),
+            (0, u32::MAX, vec![]),
+            (1000, 1000, vec![u32::MAX]),
+            (MAX_ID + 1, 0, vec![]),
+        ] {
+            let mut i = input();
+            (i.uid, i.gid, i.additional_gids) = (uid, gid, extra.clone());
+            assert!(
+                matches!(build_spec(&i), Err(SpecError::IdOutOfRange(_))),
+                "{uid} {gid} {extra:?}"
+            );
+            let mut e = exec_input(&["id"]);
+            e.user = Some(ExecUser {
+                uid,
+                gid,
+                additional_gids: extra,
+            });
+            assert!(matches!(
+                exec_process(&exec_base(), &e),
+                Err(SpecError::IdOutOfRange(_))
+            ));
+        }
+        let mut i = input();
+        i.uid = MAX_ID;
+        assert_eq!(
+            build_spec(&i)
+                .unwrap()
+                .process()
+                .as_ref()
+                .unwrap()
+                .user()
+                .uid(),
+            MAX_ID
+        );
+    }
+
+    #[test]
+    fn a_hostname_that_would_add_lines_to_etc_hosts_never_reaches_a_spec() {
+        let mut i = input();
+        i.hostname = "a\n6.6.6.6 injected.example".into();
+        assert!(matches!(build_spec(&i), Err(SpecError::UtsName(_))));
+        let mut i = input();
+        i.domainname = "x y".into();
+        assert!(matches!(build_spec(&i), Err(SpecError::UtsName(_))));
     }
 }

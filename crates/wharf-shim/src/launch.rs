@@ -467,6 +467,13 @@ fn check_command(bundle: &Path, spec: &Spec) -> Result<(), LaunchResult> {
         .process()
         .as_ref()
         .ok_or_else(|| failure(StartErrorKind::Other, "config.json has no process"))?;
+    // The last door before setresuid/setgroups, which read (uid_t)-1 as "unchanged": a spec
+    // written by anything but wharfd's `build_spec`/`exec_process` gets the same check here.
+    let user = process.user();
+    let gids = user.additional_gids().clone().unwrap_or_default();
+    for id in [user.uid(), user.gid()].into_iter().chain(gids) {
+        wharf_runtime::spec::check_id(id).map_err(|m| failure(StartErrorKind::Other, m))?;
+    }
     let arg0 = process
         .args()
         .as_ref()

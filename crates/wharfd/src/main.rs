@@ -261,6 +261,10 @@ async fn run(flags: Flags) -> Result<()> {
         wharf_fs::atomic_write(p, std::process::id().to_string().as_bytes())
             .with_context(|| format!("writing pidfile {}", p.display()))?;
     }
+    wharf_server::errors::hide_paths(&[
+        (flags.data_root.as_path(), "<data-root>"),
+        (flags.exec_root.as_path(), "<exec-root>"),
+    ]);
     let app = wharf_server::router(Arc::clone(&engine));
     let limits = flags.conn_limits();
     tokio::spawn(memory::trim_freed_memory());

@@ -219,6 +219,7 @@ pub const NETWORKING_CONFIG: &[Key] = &[Key::with(
 
 /// `container.CreateRequest`: the Config embedded, HostConfig and NetworkingConfig beside it.
 impl WireKeys for ContainerCreateRequest {
+    const GO_NAME: &'static str = "ContainerConfigWrapper";
     const KEYS: &'static [Key] = &[
         Key::flatten(CONFIG),
         Key::nested("HostConfig", HOST_CONFIG),
@@ -228,6 +229,7 @@ impl WireKeys for ContainerCreateRequest {
 
 /// `container.UpdateConfig`: Resources embedded, and the restart policy.
 impl WireKeys for ContainerUpdateRequest {
+    const GO_NAME: &'static str = "UpdateConfig";
     const KEYS: &'static [Key] = &[
         Key::flatten(RESOURCES),
         Key::nested("RestartPolicy", RESTART_POLICY),
@@ -236,6 +238,7 @@ impl WireKeys for ContainerUpdateRequest {
 
 /// `types.ExecConfig`.
 impl WireKeys for ExecCreateRequest {
+    const GO_NAME: &'static str = "ExecConfig";
     const KEYS: &'static [Key] = &leaves([
         "User",
         "Privileged",
@@ -254,5 +257,6 @@ impl WireKeys for ExecCreateRequest {
 
 /// `types.ExecStartCheck`.
 impl WireKeys for ExecStartRequest {
+    const GO_NAME: &'static str = "ExecStartCheck";
     const KEYS: &'static [Key] = &leaves(["Detach", "Tty", "ConsoleSize"]);
 }

@@ -11,7 +11,7 @@ use super::model::ContainerSpec;
 use super::rootfs::ResolvedUser;
 use crate::error::EngineError;
 use crate::honour::create::{parse_security_opt, SecurityOpt};
-use crate::host::{parse_cpuset, HostFacts};
+use crate::host::{parse_cpuset, parse_cpuset_max, HostFacts};
 use crate::ids;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -28,6 +28,8 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 /// dockerd's default `--shm-size`.
 pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 const MIN_CPU_SHARES: i64 = 2;
+/// The kernel's `PID_MAX_LIMIT`, the largest `pids.max`.
+const MAX_PIDS: i64 = 4 * 1024 * 1024;
 const MAX_CPU_SHARES: i64 = 262_144;
 /// The CFS period dockerd uses for `--cpus`.
 const NANO_CPUS_PERIOD: u64 = 100_000;
@@ -282,6 +284,19 @@ pub fn validate_resources(
             )));
         }
     }
+    // dockerd stores these negative values and passes them on to the kernel; none means
+    // anything (-1 is "unlimited" where a limit has that form).
+    for (field, v, floor) in [
+        ("MemoryReservation", r.memory_reservation, 0),
+        ("MemorySwap", r.memory_swap, -1),
+        ("CpuQuota", r.cpu_quota, -1),
+    ] {
+        if v < floor {
+            return Err(invalid(format!(
+                "Invalid value {v} for HostConfig.{field}: the smallest allowed is {floor}"
+            )));
+        }
+    }
     if r.memory_reservation > 0 && !host.memory_reservation {
         return Err(unenforceable(
             "MemoryReservation",
@@ -301,6 +316,12 @@ pub fn validate_resources(
             "OomKillDisable",
             "disabling the OOM killer needs a cgroup v1 memory controller",
         ));
+    }
+    // The pids controller refuses more than PID_MAX_LIMIT (2^22) with EINVAL at start.
+    if let Some(p) = r.pids_limit.filter(|p| *p > MAX_PIDS) {
+        return Err(invalid(format!(
+            "Invalid value {p} for HostConfig.PidsLimit: the kernel allows at most {MAX_PIDS}"
+        )));
     }
     if r.pids_limit.is_some_and(|p| p > 0) && !host.pids {
         return Err(unenforceable(
@@ -390,9 +411,11 @@ fn check_cpuset(
     if requested.is_empty() {
         return Ok(());
     }
-    let want = parse_cpuset(requested)
-        .map_err(|e| invalid(format!("Invalid value {requested} for cpuset {what}: {e}")))?;
     let have = parse_cpuset(available).unwrap_or_default();
+    // dockerd's bound: Linux's usual 8192 CPUs, or more when the host has them.
+    let max = have.iter().copied().max().unwrap_or(0).max(8192);
+    let want = parse_cpuset_max(requested, Some(max))
+        .map_err(|e| invalid(format!("Invalid value {requested} for cpuset {what}: {e}")))?;
     if want.iter().any(|c| !have.contains(c)) {
         return Err(invalid(format!(
             "Requested {words} are not available - requested {requested}, available: {available}"
@@ -431,6 +454,28 @@ fn validate_host_config(hc: &HostConfig, host: &HostFacts) -> Result<(), EngineE
     }
     if hc.shm_size < 0 {
         return Err(invalid("SHM size can not be less than 0"));
+    }
+    if hc.console_size.iter().any(|v| *v > u64::from(u16::MAX)) {
+        return Err(invalid(format!(
+            "Invalid value {:?} for HostConfig.ConsoleSize: a terminal has at most 65535 rows and columns",
+            hc.console_size
+        )));
+    }
+    for u in hc.resources.ulimits.iter().flatten() {
+        if u.soft < -1 || u.hard < -1 {
+            return Err(invalid(format!(
+                "Invalid value for ulimit {}: soft and hard limits are -1 (unlimited) or more",
+                u.name
+            )));
+        }
+    }
+    for m in hc.mounts.iter().flatten() {
+        if m.tmpfs_options.as_ref().is_some_and(|t| t.size_bytes < 0) {
+            return Err(invalid(format!(
+                "invalid mount config for {}: tmpfs size can not be less than 0",
+                m.target
+            )));
+        }
     }
     let caps: Vec<String> = hc
         .cap_add
@@ -486,6 +531,13 @@ fn validate_host_config(hc: &HostConfig, host: &HostFacts) -> Result<(), EngineE
             return Err(invalid(format!("{d} is not an ip address")));
         }
     }
+    let none = Vec::new();
+    super::rootfs::check_dns_words(super::rootfs::DnsOverrides {
+        servers: hc.dns.as_ref().unwrap_or(&none),
+        search: hc.dns_search.as_ref().unwrap_or(&none),
+        options: hc.dns_options.as_ref().unwrap_or(&none),
+    })
+    .map_err(invalid)?;
     if hc.resources.cgroup_parent.split('/').any(|c| c == "..") {
         return Err(invalid(format!(
             "invalid cgroup parent {:?}: it must not contain \"..\"",
@@ -523,7 +575,7 @@ pub fn parse_extra_host(
         .or_else(|| entry.split_once(':'))
         .ok_or_else(|| invalid(format!("bad format for add-host: {entry:?}")))?;
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
-    if name.is_empty() || name.contains(char::is_whitespace) {
+    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
         return Err(invalid(format!("bad format for add-host: {entry:?}")));
     }
     if addr == "host-gateway" {
@@ -546,7 +598,11 @@ fn adapt_defaults(hc: &mut HostConfig, host: &HostFacts) {
     if r.memory > 0 && r.memory_swap == 0 {
         // By default, MemorySwap is set to twice the size of Memory. Where the kernel does
         // not account swap, dockerd shows -1 (unlimited swap), which is what runs.
-        r.memory_swap = if host.swap { r.memory * 2 } else { -1 };
+        r.memory_swap = if host.swap {
+            r.memory.saturating_mul(2)
+        } else {
+            -1
+        };
     }
     if r.pids_limit.is_some_and(|p| p <= 0) {
         r.pids_limit = None;

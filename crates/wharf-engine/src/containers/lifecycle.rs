@@ -5,7 +5,9 @@ use super::joins::{check_platform, default_net_sysctls};
 use super::logconfig::{self, LogSettings};
 use super::logs::{self, LogFiles, LogFilter};
 use super::model::{ContainerRuntimeState, ContainerSpec, Status};
-use super::rootfs::{hosts_file, resolv_conf_with, resolve_groups, resolve_user, DnsOverrides};
+use super::rootfs::{
+    hostname_file, hosts_file, resolv_conf_with, resolve_groups, resolve_user, DnsOverrides,
+};
 use super::shim::{self, LaunchArgs};
 use super::signals::parse_signal;
 use super::{blocking, lock, Container, ContainerService, RunEvents};
@@ -56,6 +58,7 @@ impl ContainerService {
         }
         let body = serde_json::to_value(&req).map_err(|e| internal("reading the request", e))?;
         crate::honour::check(crate::honour::create::TABLE, "Config", &body)?;
+        crate::honour::values::create(&req, &body)?;
         let image = self.images.resolve(&req.config.image)?;
         check_platform(platform.as_deref(), &req.config.image, &image.config)?;
         let id = ids::new_id().map_err(|e| internal("generating an id", e))?;
@@ -185,10 +188,11 @@ impl ContainerService {
             options: hc.dns_options.as_deref().unwrap_or(&none),
         };
         for (file, body) in [
-            ("hostname", format!("{}\n", cfg.hostname)),
+            ("hostname", hostname_file(&cfg.hostname)),
             ("hosts", hosts_file(&cfg.hostname, &cfg.domainname, &extra)),
             ("resolv.conf", resolv_conf_with(&host_resolv, dns)),
         ] {
+            let body = body.map_err(EngineError::invalid)?;
             wharf_fs::atomic_write(&dir.join(file), body.as_bytes())
                 .map_err(|e| internal(&format!("writing {file}"), e))?;
         }

@@ -2,6 +2,7 @@
 //! the user it runs as, resolved from the image's own /etc/passwd and /etc/group.
 
 use std::path::Path;
+use wharf_runtime::spec::{check_id, check_uts_name, parse_id};
 
 /// The user and groups a process runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +62,8 @@ fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
 }
 
 /// Resolves Docker's `User` (`name`, `uid`, `name:group`, `uid:gid`) inside the rootfs, with
-/// Docker's error words when a name is unknown.
+/// Docker's error words when a name is unknown. No id outside moby's range comes back, from
+/// the request or from the image's files: `(uid_t)-1` would leave the process root.
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
     let passwd = read_passwd(rootfs);
     let groups = read_group(rootfs);
@@ -70,16 +72,20 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
         None => (spec, None),
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
-    let entry = passwd.iter().find(|p| p.name == user_part).or_else(|| {
-        user_part
-            .parse::<u32>()
-            .ok()
-            .and_then(|uid| passwd.iter().find(|p| p.uid == uid))
-    });
-    let (uid, mut gid, home, name) = match (entry, user_part.parse::<u32>()) {
-        (Some(p), _) => (p.uid, p.gid, p.home.clone(), Some(p.name.clone())),
-        (None, Ok(uid)) => (uid, 0, "/".to_string(), None),
-        (None, Err(_)) => {
+    let numeric = parse_id(user_part).transpose()?;
+    let entry = passwd
+        .iter()
+        .find(|p| p.name == user_part)
+        .or_else(|| numeric.and_then(|uid| passwd.iter().find(|p| p.uid == uid)));
+    let (uid, mut gid, home, name) = match (entry, numeric) {
+        (Some(p), _) => (
+            check_id(p.uid)?,
+            check_id(p.gid)?,
+            p.home.clone(),
+            Some(p.name.clone()),
+        ),
+        (None, Some(uid)) => (uid, 0, "/".to_string(), None),
+        (None, None) => {
             return Err(format!(
                 "unable to find user {user_part}: no matching entries in passwd file"
             ))
@@ -87,9 +93,11 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
     };
     if let Some(g) = group_part {
         gid = match groups.iter().find(|(n, _, _)| n == g) {
-            Some((_, id, _)) => *id,
-            None => g.parse::<u32>().map_err(|_| {
-                format!("unable to find group {g}: no matching entries in group file")
+            Some((_, id, _)) => check_id(*id)?,
+            None => parse_id(g).unwrap_or_else(|| {
+                Err(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
             })?,
         };
     }
@@ -97,8 +105,8 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
         Some(n) => groups
             .iter()
             .filter(|(_, id, members)| *id != gid && members.iter().any(|m| m == n))
-            .map(|(_, id, _)| *id)
-            .collect(),
+            .map(|(_, id, _)| check_id(*id))
+            .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
     Ok(ResolvedUser {
@@ -109,7 +117,8 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
     })
 }
 
-/// `GroupAdd`: names looked up in the rootfs's /etc/group, numbers taken as they are.
+/// `GroupAdd`: names looked up in the rootfs's /etc/group, numbers taken as they are (in
+/// moby's range).
 pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, String> {
     if groups.is_empty() {
         return Ok(Vec::new());
@@ -119,16 +128,42 @@ pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, Stri
         .iter()
         .map(|g| {
             if let Some((_, id, _)) = known.iter().find(|(n, _, _)| n == g) {
-                return Ok(*id);
+                return check_id(*id);
             }
-            g.parse::<u32>()
-                .map_err(|_| format!("Unable to find group {g}: no matching entries in group file"))
+            parse_id(g).unwrap_or_else(|| {
+                Err(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })
         })
         .collect()
 }
 
-/// /etc/hosts: Docker's defaults, the container's own name, then `--add-host` entries.
-pub fn hosts_file(hostname: &str, domainname: &str, extra: &[(String, String)]) -> String {
+/// /etc/hostname. The name is checked again here (create checked it) so that a config stored
+/// by an older version cannot put a second line into the file.
+pub fn hostname_file(hostname: &str) -> Result<String, String> {
+    check_uts_name("Hostname", hostname)?;
+    Ok(format!("{hostname}\n"))
+}
+
+/// /etc/hosts: Docker's defaults, the container's own name, then `--add-host` entries. Every
+/// name is one word of the line it is on: a newline or blank in one would add entries.
+pub fn hosts_file(
+    hostname: &str,
+    domainname: &str,
+    extra: &[(String, String)],
+) -> Result<String, String> {
+    check_uts_name("Hostname", hostname)?;
+    check_uts_name("Domainname", domainname)?;
+    for (name, ip) in extra {
+        let blank = |w: &str| w.chars().any(|c| c.is_control() || c.is_whitespace());
+        if let Some(bad) = [name, ip]
+            .into_iter()
+            .find(|w| blank(w) || (w == &name && w.is_empty()))
+        {
+            return Err(format!("bad format for add-host: {bad:?}"));
+        }
+    }
     let own = if domainname.is_empty() {
         hostname.to_string()
     } else {
@@ -140,7 +175,7 @@ pub fn hosts_file(hostname: &str, domainname: &str, extra: &[(String, String)]) 
     for (name, ip) in extra {
         s.push_str(&format!("{ip}\t{name}\n"));
     }
-    s
+    Ok(s)
 }
 
 /// `--dns`, `--dns-search`, `--dns-option`: each replaces the host's lines of its kind.
@@ -151,11 +186,32 @@ pub struct DnsOverrides<'a> {
     pub options: &'a [String],
 }
 
+/// Each `--dns*` entry is one word of a resolv.conf line: a blank or newline in one would add
+/// options or name servers nobody asked for.
+pub fn check_dns_words(o: DnsOverrides<'_>) -> Result<(), String> {
+    for (what, list) in [
+        ("Dns", o.servers),
+        ("DnsSearch", o.search),
+        ("DnsOptions", o.options),
+    ] {
+        if let Some(bad) = list
+            .iter()
+            .find(|w| w.is_empty() || w.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            return Err(format!(
+                "invalid HostConfig.{what} entry {bad:?}: it must be one word without control characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The container's resolv.conf: the host's, with the user's overrides (libnetwork's rules:
 /// a search list of just "." means none).
-pub fn resolv_conf_with(host: &str, o: DnsOverrides<'_>) -> String {
+pub fn resolv_conf_with(host: &str, o: DnsOverrides<'_>) -> Result<String, String> {
+    check_dns_words(o)?;
     if o.servers.is_empty() && o.search.is_empty() && o.options.is_empty() {
-        return resolv_conf(host);
+        return Ok(resolv_conf(host));
     }
     let filtered = resolv_conf(host);
     let lines_of = |key: &str| -> Vec<String> {
@@ -192,7 +248,7 @@ pub fn resolv_conf_with(host: &str, o: DnsOverrides<'_>) -> String {
     } else {
         out.push_str(&format!("options {}\n", o.options.join(" ")));
     }
-    out
+    Ok(out)
 }
 
 /// The host's resolv.conf without loopback resolvers, which mean nothing inside a container's
@@ -266,7 +322,7 @@ mod tests {
             resolve_groups(d.path(), &["nope".into()]).unwrap_err(),
             "Unable to find group nope: no matching entries in group file"
         );
-        let h = hosts_file("web", "example.org", &[("db".into(), "10.0.0.5".into())]);
+        let h = hosts_file("web", "example.org", &[("db".into(), "10.0.0.5".into())]).unwrap();
         assert!(h.contains("127.0.1.1\tweb.example.org web\n"));
         assert!(h.ends_with("10.0.0.5\tdb\n"));
         let r = resolv_conf_with(
@@ -276,7 +332,8 @@ mod tests {
                 search: &[],
                 options: &["ndots:5".into()],
             },
-        );
+        )
+        .unwrap();
         assert_eq!(r, "nameserver 1.1.1.1\nsearch corp\noptions ndots:5\n");
         let r = resolv_conf_with(
             "nameserver 10.1.1.1\nsearch corp\n",
@@ -284,8 +341,76 @@ mod tests {
                 search: &[".".into()],
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(r, "nameserver 10.1.1.1\n");
+    }
+
+    /// A newline in any name written into /etc/hosts, /etc/hostname or resolv.conf would add
+    /// lines of the requester's choosing; each file refuses it even from a stored config.
+    #[test]
+    fn etc_files_refuse_names_that_add_lines() {
+        let inject = "a\n6.6.6.6 injected.example";
+        assert!(hosts_file(inject, "", &[]).is_err());
+        assert!(hosts_file("web", inject, &[]).is_err());
+        assert!(hosts_file("web", "", &[(inject.into(), "1.2.3.4".into())]).is_err());
+        assert!(hosts_file("web", "", &[("db".into(), "1.2.3.4\n6.6.6.6".into())]).is_err());
+        assert!(hostname_file(inject).is_err());
+        assert_eq!(hostname_file("web").unwrap(), "web\n");
+        for (servers, search, options) in [
+            (
+                vec!["1.1.1.1\nnameserver 6.6.6.6".to_string()],
+                vec![],
+                vec![],
+            ),
+            (vec![], vec!["corp\nnameserver 6.6.6.6".to_string()], vec![]),
+            (vec![], vec![], vec!["ndots:1 rotate".to_string()]),
+            (vec![], vec![String::new()], vec![]),
+        ] {
+            let o = DnsOverrides {
+                servers: &servers,
+                search: &search,
+                options: &options,
+            };
+            assert!(resolv_conf_with("", o).is_err(), "{o:?}");
+        }
+    }
+
+    #[test]
+    fn user_ids_out_of_range_never_resolve() {
+        let d = rootfs();
+        let msg = wharf_runtime::spec::ID_RANGE_MESSAGE;
+        for spec in [
+            "4294967295",
+            "-1",
+            "0:4294967295",
+            "0:-1",
+            "2147483648",
+            "wharfuser:4294967295",
+        ] {
+            assert_eq!(resolve_user(d.path(), spec).unwrap_err(), msg, "{spec}");
+        }
+        assert_eq!(
+            resolve_groups(d.path(), &["4294967295".into()]).unwrap_err(),
+            msg
+        );
+        // An image whose own /etc/passwd or /etc/group holds (uid_t)-1.
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nevil:x:4294967295:0::/:/bin/sh\nevilgid:x:5:4294967295::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nneg:x:4294967295:root\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_user(d.path(), "evil").unwrap_err(), msg);
+        assert_eq!(resolve_user(d.path(), "evilgid").unwrap_err(), msg);
+        assert_eq!(resolve_user(d.path(), "root").unwrap_err(), msg);
+        assert_eq!(resolve_user(d.path(), "0:neg").unwrap_err(), msg);
+        assert_eq!(resolve_groups(d.path(), &["neg".into()]).unwrap_err(), msg);
+        assert_eq!(resolve_user(d.path(), "7:0").unwrap().uid, 7);
     }
 
     #[test]

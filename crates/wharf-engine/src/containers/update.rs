@@ -107,6 +107,7 @@ impl ContainerService {
         let c = self.resolve(name)?;
         let body = serde_json::to_value(&req).map_err(|e| e.during("reading the request"))?;
         crate::honour::check(crate::honour::update::TABLE, "", &body)?;
+        crate::honour::values::update(&body)?;
         let mut wanted = req.resources.clone();
         config::validate_resources(&mut wanted, &self.ctx.host, true)?;
         let policy = req.restart_policy.filter(|p| !p.name.is_empty());

@@ -98,6 +98,7 @@ impl ExecService {
     pub async fn create(&self, name: &str, req: ExecCreateRequest) -> Result<String, EngineError> {
         let body = serde_json::to_value(&req).map_err(|e| e.during("reading the request"))?;
         crate::honour::check(crate::honour::exec::CREATE_TABLE, "", &body)?;
+        crate::honour::values::exec(&req, &body)?;
         let c = self.containers.resolve(name)?;
         can_exec(&c)?;
         // Its start joins the container's cgroups: see `warm_cgroup_lock`.

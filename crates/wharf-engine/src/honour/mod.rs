@@ -11,6 +11,7 @@
 pub mod create;
 pub mod exec;
 pub mod update;
+pub mod values;
 
 use crate::error::EngineError;
 use serde_json::{Map, Value};

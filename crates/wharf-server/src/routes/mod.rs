@@ -85,6 +85,5 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned + wharf_api::wire_k
     }
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))?;
-    wharf_api::wire_keys::from_value(value)
-        .map_err(|e| HttpError::invalid(format!("invalid JSON: {e}")))
+    wharf_api::wire_keys::decode(value).map_err(HttpError::invalid)
 }

@@ -222,6 +222,58 @@ fn dockers_resource_words() {
     );
 }
 
+/// Values dockerd stores and hands to the kernel (which refuses them at start, or misreads
+/// them) are refused at create.
+#[test]
+fn meaningless_numbers_are_refused() {
+    let hc = |v: serde_json::Value| err(json!({"Image": "x", "HostConfig": v}));
+    assert_eq!(
+        hc(json!({"MemoryReservation": -5})),
+        "Invalid value -5 for HostConfig.MemoryReservation: the smallest allowed is 0"
+    );
+    assert_eq!(
+        hc(json!({"Memory": 33554432, "MemorySwap": -2})),
+        "Invalid value -2 for HostConfig.MemorySwap: the smallest allowed is -1"
+    );
+    assert_eq!(
+        hc(json!({"CpuQuota": -5})),
+        "Invalid value -5 for HostConfig.CpuQuota: the smallest allowed is -1"
+    );
+    assert_eq!(hc(json!({"CpuShares": -5})), "shares: invalid argument");
+    assert_eq!(
+        hc(json!({"CpusetCpus": "0-4294967295"})),
+        "Invalid value 0-4294967295 for cpuset cpus: value of out range, maximum is 8192"
+    );
+    assert_eq!(
+        hc(json!({"PidsLimit": 9223372036854775807i64})),
+        "Invalid value 9223372036854775807 for HostConfig.PidsLimit: the kernel allows at most 4194304"
+    );
+    assert!(hc(json!({"ConsoleSize": [70000, 80]})).contains("HostConfig.ConsoleSize"));
+    assert!(
+        hc(json!({"Ulimits": [{"Name": "nofile", "Soft": -5, "Hard": -5}]}))
+            .starts_with("Invalid value for ulimit nofile")
+    );
+    assert!(
+        hc(json!({"Dns": ["1.1.1.1"], "DnsSearch": ["a\nnameserver 6.6.6.6"]}))
+            .starts_with("invalid HostConfig.DnsSearch entry")
+    );
+    assert!(
+        hc(json!({"DnsOptions": ["ndots:1 rotate"]})).starts_with("invalid HostConfig.DnsOptions")
+    );
+    assert_eq!(
+        hc(json!({"ExtraHosts": ["a\u{1}b:1.2.3.4"]})),
+        "bad format for add-host: \"a\\u{1}b:1.2.3.4\""
+    );
+    // Unlimited forms and the largest memory stay accepted; swap's default cannot overflow.
+    let m = merge_json(
+        json!({"Image": "x", "HostConfig": {"Memory": i64::MAX, "CpuQuota": -1, "PidsLimit": -1,
+            "Ulimits": [{"Name": "core", "Soft": -1, "Hard": -1}]}}),
+        &host(),
+    )
+    .unwrap();
+    assert_eq!(m.host_config.resources.memory_swap, i64::MAX);
+}
+
 #[test]
 fn what_the_host_cannot_enforce_is_refused() {
     let mut h = host();
