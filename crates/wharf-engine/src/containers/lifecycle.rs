@@ -441,12 +441,16 @@ impl ContainerService {
             Some(StartErrorKind::NotExecutable) => 126,
             _ => 128,
         };
-        Err((
-            code,
-            EngineError::invalid(format!(
-                "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
-            )),
-        ))
+        let msg = format!(
+            "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
+        );
+        // dockerd's setExitCodeFromError: a command that cannot be found or run is the
+        // client's (400); the kernel refusing the exec (E2BIG, ENOMEM) is "unknown" (500).
+        let err = match result.error_kind {
+            Some(StartErrorKind::Refused) => EngineError::internal(msg),
+            _ => EngineError::invalid(msg),
+        };
+        Err((code, err))
     }
 
     /// The files a container's output is read from: its json-file log, or with `none` the
