@@ -31,7 +31,27 @@ fn internal(what: &str, e: impl Cause) -> EngineError {
 }
 
 impl ContainerService {
+    /// Creation cannot be cancelled half-way: it runs to its end in a task of its own, as
+    /// dockerd finishes a create whose client left. A client that hangs up (the server drops
+    /// this future) therefore leaves a whole container, listed and removable like any other,
+    /// never a directory, snapshot or record without the rest. What it cheaply can, the server
+    /// stops before this: a body still arriving is not read on.
     pub async fn create(
+        &self,
+        name: Option<String>,
+        platform: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> Result<ContainerCreateResponse, EngineError> {
+        let me = self
+            .handle()
+            .upgrade()
+            .ok_or_else(|| EngineError::internal("the daemon is shutting down"))?;
+        tokio::spawn(async move { me.create_whole(name, platform, req).await })
+            .await
+            .map_err(|e| e.during("creating the container"))?
+    }
+
+    async fn create_whole(
         &self,
         name: Option<String>,
         platform: Option<String>,
