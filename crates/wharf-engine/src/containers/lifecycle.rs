@@ -42,13 +42,27 @@ impl ContainerService {
         platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, EngineError> {
+        self.run_whole("creating the container", move |me| async move {
+            me.create_whole(name, platform, req).await
+        })
+        .await
+    }
+
+    /// Runs `work` to its end in a task of its own, whatever becomes of the caller's future.
+    async fn run_whole<T, F>(
+        &self,
+        what: &str,
+        work: impl FnOnce(Arc<ContainerService>) -> F,
+    ) -> Result<T, EngineError>
+    where
+        F: std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+        T: Send + 'static,
+    {
         let me = self
             .handle()
             .upgrade()
             .ok_or_else(|| EngineError::internal("the daemon is shutting down"))?;
-        tokio::spawn(async move { me.create_whole(name, platform, req).await })
-            .await
-            .map_err(|e| e.during("creating the container"))?
+        tokio::spawn(work(me)).await.map_err(|e| e.during(what))?
     }
 
     async fn create_whole(
@@ -215,14 +229,20 @@ impl ContainerService {
         Ok(())
     }
 
+    /// Like a create, a start runs to its end in a task of its own: a client that hung up
+    /// would otherwise cut it between mounting the rootfs, launching the shim and saving
+    /// `Running`, and leave a live process under a record that says `created`.
     pub async fn start(&self, name: &str) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
-        let _op = c.op.lock().await;
-        if c.is_running() {
-            return Err(EngineError::not_modified());
-        }
-        self.mark_manually_stopped(&c, false);
-        self.start_locked(&c).await
+        self.run_whole("starting the container", move |me| async move {
+            let _op = c.op.lock().await;
+            if c.is_running() {
+                return Err(EngineError::not_modified());
+            }
+            me.mark_manually_stopped(&c, false);
+            me.start_locked(&c).await
+        })
+        .await
     }
 
     pub(super) async fn start_locked(&self, c: &Arc<Container>) -> Result<(), EngineError> {
