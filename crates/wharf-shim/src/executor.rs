@@ -178,7 +178,9 @@ pub fn wait_exec(report: OwnedFd) -> Option<LaunchResult> {
         let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(report.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(ms)) {
+            // Nothing yet: read only once poll says there is something, never block.
             Ok(0) if left.is_zero() => return None,
+            Ok(0) => continue,
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(_) => return None,
