@@ -90,6 +90,9 @@ pub enum StartErrorKind {
     NotFound,
     /// Found but not executable, or a directory (docker run exits 126).
     NotExecutable,
+    /// The kernel refused to run it for another reason: E2BIG (argv and env too large),
+    /// ENOMEM... (dockerd: exit code 128, a 500).
+    Refused,
     /// Anything else (namespaces, mounts, cgroups...).
     Other,
 }

@@ -20,7 +20,7 @@ pub use rlimits::{rlimits, validate_ulimits, RlimitCeiling, Ulimit, DEFAULT_NOFI
 pub use sysctls::check_sysctl;
 pub use tmpfs::{tmpfs_options, TMPFS_DEFAULTS};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
@@ -760,6 +760,40 @@ pub struct ExecInput {
     pub privileged: bool,
 }
 
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map_or(e, |(k, _)| k)
+}
+
+/// `base` with `entries` applied in order: `K=V` replaces the first `K` or is appended, a bare
+/// `K` removes every `K` so far. Linear (a map from each name to the slots holding it): a
+/// search per entry made a 100k-entry env take minutes.
+pub fn apply_env(base: Vec<String>, entries: &[String]) -> Vec<String> {
+    let mut slots: Vec<Option<String>> = base.into_iter().map(Some).collect();
+    let mut at: HashMap<String, Vec<usize>> = HashMap::with_capacity(slots.len());
+    for (i, e) in slots.iter().enumerate() {
+        if let Some(e) = e {
+            at.entry(env_key(e).to_string()).or_default().push(i);
+        }
+    }
+    for kv in entries {
+        match kv.split_once('=') {
+            Some((k, _)) => match at.get(k).and_then(|is| is.first()) {
+                Some(&i) => slots[i] = Some(kv.clone()),
+                None => {
+                    at.insert(k.to_string(), vec![slots.len()]);
+                    slots.push(Some(kv.clone()));
+                }
+            },
+            None => {
+                for i in at.remove(kv.as_str()).unwrap_or_default() {
+                    slots[i] = None;
+                }
+            }
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
 /// The OCI process of an exec: the container's own (rlimits, capabilities, env, user, cwd, as
 /// `build_spec` made them) with the exec's command, environment, working directory, user, TTY
 /// and, when privileged, capabilities. Like dockerd, a TTY exec gets `TERM=xterm` unless the
@@ -774,23 +808,11 @@ pub fn exec_process(
     let mut p = base.clone();
     p.set_args(Some(input.args.clone()));
 
-    fn key(e: &str) -> &str {
-        e.split_once('=').map_or(e, |(k, _)| k)
-    }
     let mut env = base.env().clone().unwrap_or_default();
-    if input.terminal && !env.iter().any(|e| key(e) == "TERM") {
+    if input.terminal && !env.iter().any(|e| env_key(e) == "TERM") {
         env.push("TERM=xterm".into());
     }
-    for kv in &input.env {
-        match kv.split_once('=') {
-            Some((k, _)) => match env.iter_mut().find(|e| key(e) == k) {
-                Some(slot) => *slot = kv.clone(),
-                None => env.push(kv.clone()),
-            },
-            None => env.retain(|e| key(e) != kv),
-        }
-    }
-    p.set_env(Some(env));
+    p.set_env(Some(apply_env(env, &input.env)));
 
     if !input.cwd.is_empty() {
         p.set_cwd(PathBuf::from(&input.cwd));
@@ -1379,6 +1401,30 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn apply_env_replaces_appends_and_unsets_in_order() {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let out = apply_env(
+            v(&["PATH=/bin", "A=1", "B=1", "A=dup"]),
+            &v(&["A=2", "C=1", "B", "C=2", "B=3"]),
+        );
+        assert_eq!(out, v(&["PATH=/bin", "A=2", "A=dup", "C=2", "B=3"]));
+        // A bare name removes every copy, so a later set appends.
+        assert_eq!(
+            apply_env(v(&["A=1", "A=2"]), &v(&["A", "A=3"])),
+            v(&["A=3"])
+        );
+    }
+
+    #[test]
+    fn apply_env_of_100k_entries_is_linear() {
+        let big: Vec<String> = (0..100_000).map(|i| format!("V{i}={i}")).collect();
+        let over: Vec<String> = (0..100_000).map(|i| format!("V{i}=x")).collect();
+        let out = apply_env(big, &over);
+        assert_eq!(out.len(), 100_000);
+        assert!(out.iter().all(|e| e.ends_with("=x")));
     }
 
     #[test]

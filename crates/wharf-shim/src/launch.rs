@@ -16,10 +16,8 @@ use anyhow::{Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, setsid, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -28,6 +26,7 @@ use wharf_runtime::shim_proto::{
     LaunchResult, StartErrorKind, INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE,
 };
 
+use crate::executor::{wait_exec, ShimExecutor};
 use wharf_shim::args::{ExecArgs, MonitorArgs, StartArgs};
 use wharf_shim::monitor::{set_nonblocking, Monitor, RuntimeOps};
 
@@ -254,31 +253,6 @@ fn receive_console(listener: &UnixListener, args: &StartArgs) -> Result<OurEnds>
     })
 }
 
-/// Wraps libcontainer's default executor to undo what the shim did to its own signal state:
-/// the init is cloned from the shim and would otherwise inherit an ignored SIGPIPE (Rust's
-/// runtime sets it) into the user's program.
-#[derive(Clone)]
-struct ShimExecutor;
-
-impl Executor for ShimExecutor {
-    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        reset_signals();
-        libcontainer::workload::default::get_executor().exec(spec)
-    }
-
-    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        libcontainer::workload::default::get_executor().validate(spec)
-    }
-}
-
-fn reset_signals() {
-    // SAFETY: setting a default disposition installs no Rust code as a handler.
-    unsafe {
-        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
-    }
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-}
-
 fn setup(args: &StartArgs) -> Result<Ready, LaunchResult> {
     let other = |e: anyhow::Error| failure(StartErrorKind::Other, format!("{e:#}"));
 
@@ -360,13 +334,19 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
     fs::create_dir_all(&args.runtime_root)
         .with_context(|| format!("creating runtime root {}", args.runtime_root.display()))
         .map_err(other)?;
+    // The init's execve failure comes back on this (crate::executor).
+    let (exec_r, exec_w) = pipe2(OFlag::O_CLOEXEC)
+        .context("exec report pipe")
+        .map_err(other)?;
 
     let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .validate_id()
         .and_then(|b| b.with_root_path(&args.runtime_root))
         .map(|b| {
             let b = b
-                .with_executor(ShimExecutor)
+                .with_executor(ShimExecutor {
+                    report: Some(exec_w.as_raw_fd()),
+                })
                 .with_console_socket(console.as_ref().map(|(_, p)| p.clone()));
             let b = match theirs {
                 Some(t) => b
@@ -380,6 +360,8 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
                 .with_detach(true)
         })
         .and_then(|b| b.build());
+    // Only the init may hold the write end, so that its execve closes the last one.
+    drop(exec_w);
     let mut container = match built {
         Ok(c) => c,
         Err(e) => {
@@ -391,36 +373,46 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
     };
 
     let mut ours = ours;
-    let started = (|| -> Result<(i32, OurEnds)> {
+    let mut exec_r = Some(exec_r);
+    let started = (|| -> Result<(i32, OurEnds), LaunchResult> {
+        let other = |e: anyhow::Error| failure(StartErrorKind::Other, format!("{e:#}"));
         let pid = container
             .pid()
-            .context("libcontainer reported no init pid")?
+            .context("libcontainer reported no init pid")
+            .map_err(other)?
             .as_raw();
         let ours = match (ours.take(), &console) {
             (Some(o), _) => o,
             (None, Some((l, path))) => {
                 let got = receive_console(l, args);
                 let _ = fs::remove_file(path);
-                got?
+                got.map_err(other)?
             }
-            (None, None) => anyhow::bail!("no stdio for the container"),
+            (None, None) => return Err(other(anyhow::anyhow!("no stdio for the container"))),
         };
         if new_netns {
-            crate::netns::loopback_up(pid).context("bringing up lo")?;
+            crate::netns::loopback_up(pid)
+                .context("bringing up lo")
+                .map_err(other)?;
         }
         if oom_killer_disabled(&spec) {
             disable_oom_killer(&args.runtime_root, &args.id)
                 .map_err(|e| anyhow::anyhow!(e))
-                .context("disabling the OOM killer")?;
+                .context("disabling the OOM killer")
+                .map_err(other)?;
         }
         container
             .start()
-            .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+            .map_err(|e| failure(StartErrorKind::Other, error_chain(&e)))?;
+        if let Some(refused) = exec_r.take().and_then(wait_exec) {
+            return Err(refused);
+        }
         wharf_fs::atomic_write(
             &args.state_dir.join(INIT_PID_FILE),
             pid.to_string().as_bytes(),
         )
-        .context("writing init.pid")?;
+        .context("writing init.pid")
+        .map_err(other)?;
         Ok((pid, ours))
     })();
     let (pid, ours) = match started {
@@ -433,7 +425,7 @@ fn setup_container(args: &StartArgs, listener: UnixListener) -> Result<Ready, La
             if let Some((_, path)) = &console {
                 let _ = fs::remove_file(path);
             }
-            return Err(other(e));
+            return Err(e);
         }
     };
 
@@ -749,7 +741,7 @@ fn run_exec(args: &ExecArgs) -> Result<i32, LaunchResult> {
     let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .with_root_path(&args.runtime_root)
         .map(|b| {
-            b.with_executor(ShimExecutor)
+            b.with_executor(ShimExecutor { report: None })
                 .with_console_socket(console.as_ref().map(|(_, p)| p.clone()))
                 .as_tenant()
                 .with_process(Some(&args.process))

@@ -6,6 +6,7 @@
 //! Must not touch: images, networks (beyond bringing `lo` up), the daemon's database.
 //! Single-threaded and tokio-free by design: it must stay small and survive wharfd.
 
+mod executor;
 mod failpoint;
 mod launch;
 mod netns;

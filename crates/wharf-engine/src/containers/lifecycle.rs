@@ -33,7 +33,41 @@ fn internal(what: &str, e: impl Cause) -> EngineError {
 }
 
 impl ContainerService {
+    /// Creation cannot be cancelled half-way: it runs to its end in a task of its own, as
+    /// dockerd finishes a create whose client left. A client that hangs up (the server drops
+    /// this future) therefore leaves a whole container, listed and removable like any other,
+    /// never a directory, snapshot or record without the rest. What it cheaply can, the server
+    /// stops before this: a body still arriving is not read on.
     pub async fn create(
+        &self,
+        name: Option<String>,
+        platform: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> Result<ContainerCreateResponse, EngineError> {
+        self.run_whole("creating the container", move |me| async move {
+            me.create_whole(name, platform, req).await
+        })
+        .await
+    }
+
+    /// Runs `work` to its end in a task of its own, whatever becomes of the caller's future.
+    async fn run_whole<T, F>(
+        &self,
+        what: &str,
+        work: impl FnOnce(Arc<ContainerService>) -> F,
+    ) -> Result<T, EngineError>
+    where
+        F: std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self
+            .handle()
+            .upgrade()
+            .ok_or_else(|| EngineError::internal("the daemon is shutting down"))?;
+        tokio::spawn(work(me)).await.map_err(|e| e.during(what))?
+    }
+
+    async fn create_whole(
         &self,
         name: Option<String>,
         platform: Option<String>,
@@ -199,14 +233,20 @@ impl ContainerService {
         Ok(())
     }
 
+    /// Like a create, a start runs to its end in a task of its own: a client that hung up
+    /// would otherwise cut it between mounting the rootfs, launching the shim and saving
+    /// `Running`, and leave a live process under a record that says `created`.
     pub async fn start(&self, name: &str) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
-        let _op = c.op.lock().await;
-        if c.is_running() {
-            return Err(EngineError::not_modified());
-        }
-        self.mark_manually_stopped(&c, false);
-        self.start_locked(&c).await
+        self.run_whole("starting the container", move |me| async move {
+            let _op = c.op.lock().await;
+            if c.is_running() {
+                return Err(EngineError::not_modified());
+            }
+            me.mark_manually_stopped(&c, false);
+            me.start_locked(&c).await
+        })
+        .await
     }
 
     pub(super) async fn start_locked(&self, c: &Arc<Container>) -> Result<(), EngineError> {
@@ -445,12 +485,16 @@ impl ContainerService {
             Some(StartErrorKind::NotExecutable) => 126,
             _ => 128,
         };
-        Err((
-            code,
-            EngineError::invalid(format!(
-                "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
-            )),
-        ))
+        let msg = format!(
+            "failed to create task for container: OCI runtime create failed: wharf-shim: unable to start container process: {msg}: unknown"
+        );
+        // dockerd's setExitCodeFromError: a command that cannot be found or run is the
+        // client's (400); the kernel refusing the exec (E2BIG, ENOMEM) is "unknown" (500).
+        let err = match result.error_kind {
+            Some(StartErrorKind::Refused) => EngineError::internal(msg),
+            _ => EngineError::invalid(msg),
+        };
+        Err((code, err))
     }
 
     /// The files a container's output is read from: its json-file log, or with `none` the

@@ -14,6 +14,7 @@ impl ContainerService {
     pub async fn restore(&self, rebooted: bool) -> Result<usize, wharf_storage::StorageError> {
         let records = self.ctx.db.list_containers()?;
         let n = records.len();
+        let recorded: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
         // Launches that a killed daemon left running: judged once they are done.
         let launching = launchers();
         for rec in records {
@@ -113,7 +114,7 @@ impl ContainerService {
                 }
             }
         }
-        self.collect_orphans();
+        self.collect_orphans(&recorded);
         for c in self.all() {
             self.start_by_policy(&c);
         }
@@ -122,8 +123,10 @@ impl ContainerService {
 
     /// What a container whose record is gone left: a removal that the daemon did not finish
     /// tearing down before it stopped (writable layer, exec dir with maybe a live shim, runtime
-    /// state and cgroups, data dir).
-    fn collect_orphans(&self) {
+    /// state and cgroups, data dir), or a create cut before its record. Judged by the records'
+    /// ids, not by name lookup: a container may be named like another's 64-hex id, and a
+    /// record whose config cannot be read is still a record (its files stay for an operator).
+    fn collect_orphans(&self, recorded: &HashSet<String>) {
         let mut ids: HashSet<String> = HashSet::new();
         if let Ok(snaps) = self.ctx.snaps.list() {
             ids.extend(
@@ -145,7 +148,7 @@ impl ContainerService {
             }
         }
         for id in ids {
-            if self.resolve(&id).is_err() {
+            if !recorded.contains(&id) {
                 tracing::info!(container = %id, "restore: removing leftovers of a removed container (or of a create cut before its record)");
                 self.spawn_teardown(id.clone(), format!("{SNAPSHOT_PREFIX}{id}"));
             }

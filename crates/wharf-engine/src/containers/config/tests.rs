@@ -73,6 +73,22 @@ fn env_is_dockers_merge_and_unset() {
 }
 
 #[test]
+fn env_of_100k_entries_merges_in_linear_time() {
+    let user: Vec<String> = (0..100_000).map(|i| format!("V{i}={i}")).collect();
+    let image: Vec<String> = (0..100_000).map(|i| format!("I{i}={i}")).collect();
+    let merged = merge_env(&image, &user);
+    assert_eq!(merged.len(), 200_000);
+    let mut config = merged;
+    config.extend((0..100_000).map(|i| format!("V{i}=again")));
+    config.push("I7".into());
+    let env = process_env(&config, "h", "/root", false);
+    // PATH, HOSTNAME, the 100k V (replaced in place), 99,999 I, HOME.
+    assert_eq!(env.len(), 2 + 100_000 + 99_999 + 1);
+    assert_eq!(env[2], "V0=again");
+    assert!(!env.iter().any(|e| e == "I7=7"));
+}
+
+#[test]
 fn image_defaults_and_command() {
     let m = merge_json(json!({"Image": "x"}), &host()).unwrap();
     assert_eq!((m.path.as_str(), m.args.len()), ("sh", 0));
