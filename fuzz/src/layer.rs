@@ -11,11 +11,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// Per-process scratch: `<tmp>/wharf-fuzz-layer-<pid>/{root,outside}`.
+/// Per-process scratch: `<dir>/wharf-fuzz-layer-<pid>/{root,outside}`, where `<dir>` is
+/// `$WHARF_FUZZ_SCRATCH` (bench/fuzz makes one and removes it: libFuzzer never returns to let
+/// the target clean up) or the temp dir.
+fn scratch() -> PathBuf {
+    std::env::var_os("WHARF_FUZZ_SCRATCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("wharf-fuzz-layer-{}", std::process::id()))
+}
+
 fn base() -> &'static PathBuf {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     BASE.get_or_init(|| {
-        let b = std::env::temp_dir().join(format!("wharf-fuzz-layer-{}", std::process::id()));
+        let b = scratch();
         let _ = fs::remove_dir_all(&b);
         if let Err(e) = fs::create_dir_all(b.join("outside")) {
             panic!(
@@ -29,8 +38,7 @@ fn base() -> &'static PathBuf {
 
 /// Removes the scratch directory (the runner calls this on exit).
 pub fn cleanup() {
-    let b = std::env::temp_dir().join(format!("wharf-fuzz-layer-{}", std::process::id()));
-    let _ = fs::remove_dir_all(b);
+    let _ = fs::remove_dir_all(scratch());
 }
 
 pub fn layer(data: &[u8]) {
