@@ -7,18 +7,18 @@ pub fn normalize(name: &str) -> Result<String, String> {
         return Err("invalid reference format".into());
     }
     let mut s = name;
-    for p in [
-        "docker.io/library/",
-        "index.docker.io/library/",
-        "docker.io/",
-        "index.docker.io/",
-    ] {
+    for p in ["docker.io/", "index.docker.io/"] {
         if let Some(rest) = s.strip_prefix(p) {
             s = rest;
             break;
         }
     }
-    let s = s.strip_prefix("library/").unwrap_or(s);
+    // Docker's familiar form drops `library/` only before a single component: `library/a/b`
+    // is its own repository, not `a/b`.
+    let s = match s.strip_prefix("library/") {
+        Some(rest) if !split_tag(rest).0.contains('/') => rest,
+        _ => s,
+    };
     let (repo, tag) = split_tag(s);
     validate_repo(repo)?;
     let tag = match tag {
@@ -155,6 +155,12 @@ mod tests {
             normalize("localhost:5000/a/b:v1").unwrap(),
             "localhost:5000/a/b:v1"
         );
+        assert_eq!(normalize("library/a/b").unwrap(), "library/a/b:latest");
+        assert_eq!(
+            normalize("docker.io/library/a/b:v").unwrap(),
+            "library/a/b:v"
+        );
+        assert_eq!(normalize("library/busybox:1").unwrap(), "busybox:1");
         assert!(normalize("Busybox").is_err());
         assert!(normalize("a b").is_err());
         assert!(normalize("").is_err());
