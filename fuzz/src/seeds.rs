@@ -9,6 +9,14 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             r#"{"Image":"busybox","Env":["A=1","B"],"User":"1000:1000","Hostname":"h","Domainname":"d","Labels":{"a":"b"},"Tty":true,"OpenStdin":true,"WorkingDir":"/srv","Entrypoint":"sh","StopSignal":"SIGKILL","StopTimeout":5,"Healthcheck":{"Test":["CMD","true"],"Interval":1000000000,"Retries":3}}"#,
             r#"{"Image":"x","HostConfig":{"Memory":6291456,"MemorySwap":-1,"CpuShares":512,"NanoCpus":1000000000,"CpusetCpus":"0-1","PidsLimit":10,"Ulimits":[{"Name":"nofile","Soft":10,"Hard":20}],"Binds":["/a:/b:ro"],"NetworkMode":"none","RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2},"LogConfig":{"Type":"json-file","Config":{"max-size":"1m","max-file":"2"}},"CapAdd":["NET_ADMIN"],"CapDrop":["ALL"],"Privileged":false,"ReadonlyRootfs":true,"Tmpfs":{"/t":"size=1m"},"Sysctls":{"net.ipv4.ip_forward":"1"},"ExtraHosts":["h:1.2.3.4"],"ShmSize":67108864,"OomScoreAdj":500,"BlkioWeight":300,"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/n","CgroupPermissions":"rwm"}],"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]},"Mounts":[{"Type":"tmpfs","Target":"/m"}]}}"#,
             r#"{"image":"x","hostconfig":{"memory":"lots","cpushares":1.5e300,"Memory":18446744073709551615}}"#,
+            // One field each, so a mutated number reaches its own check without another
+            // field's refusal first.
+            r#"{"Image":"x","HostConfig":{"Memory":6291456}}"#,
+            r#"{"Image":"x","HostConfig":{"Memory":6291456,"MemorySwap":12582912}}"#,
+            r#"{"Image":"x","HostConfig":{"ShmSize":67108864,"PidsLimit":10}}"#,
+            r#"{"Image":"x","HostConfig":{"CpuShares":512,"NanoCpus":1000000000}}"#,
+            r#"{"Image":"x","HostConfig":{"CpuPeriod":100000,"CpuQuota":50000}}"#,
+            r#"{"Image":"x","StopTimeout":5,"Healthcheck":{"Interval":1000000000,"Retries":3}}"#,
             r#"{"Image":"x","ExposedPorts":{"80/tcp":{},"53/udp":{}},"Volumes":{"/v":{}},"NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["a"]}}}}"#,
         ],
         "filters" => &[

@@ -220,8 +220,24 @@ const TOKENS: &[&str] = &[
     "\"", "{", "}", "[", "]", ":", ",", "=", "/", "..", "../", "*", "?", "%", "%ff", "%00",
     "\\", "\n", "\r\n", " ", "\t", "\0", "-1", "0", "1e309", "-0", "1.5", "NaN", "true",
     "null", "18446744073709551615", "9223372036854775808", "-9223372036854775809",
+    "9223372036854775807", "-9223372036854775808", "4611686018427387904", "2147483648",
     "4294967295", "µs", "é", "\u{feff}", "\u{10ffff}", "ib", "GiB", ".wh.", "v1.44", "+",
     "&", "?", "#", "0x", "0o", "0b", "'", "\"\"", "{}", "[]", "\\u0000", "\\ud800",
+];
+
+/// Numbers at the edges of the integer types and of what doubling or scaling them overflows.
+const NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "4294967295",
+    "4294967296",
+    "2147483648",
+    "4611686018427387904",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "1e300",
+    "99999999999",
 ];
 
 /// Tokens worth splicing in: the seeds' words and punctuation, and values that break parsers.
@@ -293,6 +309,20 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, dict: &[Vec<u8>], pool: &[Vec<u8>]
                 }
             }
             8 if len > 0 => input.truncate(rng.below(len)),
+            9 if rng.chance(2) => {
+                // Swap a whole decimal number for a limit value: overflow hunting that keeps
+                // the JSON (or flag syntax) around it valid.
+                let from = rng.below(len + 1);
+                if let Some(start) = input[from..].iter().position(u8::is_ascii_digit) {
+                    let start = from + start;
+                    let end = input[start..]
+                        .iter()
+                        .position(|b| !b.is_ascii_digit())
+                        .map_or(input.len(), |n| start + n);
+                    let n = NUMBERS[rng.below(NUMBERS.len())];
+                    input.splice(start..end, n.bytes());
+                }
+            }
             _ => {
                 let i = rng.below(len + 1);
                 input.insert(i, rng.next() as u8);
