@@ -92,3 +92,31 @@ def raw(daemon, data, timeout=5):
     finally:
         s.close()
     return out
+
+
+def send_and_read(daemon, data, timeout=5):
+    """Like `raw`, but the daemon may close or reset the connection while `data` is still being
+    sent (it refuses an oversized head before reading the rest): returns (what came back, the
+    send error's name or None)."""
+    s = _connect(daemon, timeout)
+    out = b""
+    err = None
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            err = type(e).__name__
+        while True:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError as e:
+                err = err or type(e).__name__
+                break
+            if not b:
+                break
+            out += b
+    finally:
+        s.close()
+    return out, err

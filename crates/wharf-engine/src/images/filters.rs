@@ -91,7 +91,9 @@ fn go_time(value: &str) -> Option<DateTime<Utc>> {
             }
         }
         // `2006-01-02Z07:00`: a date at midnight in a zone.
-        let (date, zone) = v.split_at(v.len().checked_sub(6)?);
+        // `split_at_checked`: the last six bytes may start inside a multi-byte character
+        // (a client's `until` is any string).
+        let (date, zone) = v.split_at_checked(v.len().checked_sub(6)?)?;
         let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
         return DateTime::parse_from_str(&format!("{d}T00:00:00{zone}"), "%Y-%m-%dT%H:%M:%S%:z")
             .ok()
@@ -129,6 +131,8 @@ mod tests {
             1_700_000_000.0 - 5400.0
         );
         assert_eq!(until_seconds("0", now).unwrap(), 0.0);
+        // Found by fuzzing: a zone split inside a multi-byte character panicked.
+        assert!(until_seconds("102--1#-4:΄Ϯ:΄Ϯ", now).is_err());
         assert_eq!(until_seconds("1600000000", now).unwrap(), 1_600_000_000.0);
         assert_eq!(until_seconds("1600000000.5", now).unwrap(), 1_600_000_000.5);
         assert_eq!(

@@ -7,18 +7,18 @@ pub fn normalize(name: &str) -> Result<String, String> {
         return Err("invalid reference format".into());
     }
     let mut s = name;
-    for p in [
-        "docker.io/library/",
-        "index.docker.io/library/",
-        "docker.io/",
-        "index.docker.io/",
-    ] {
+    for p in ["docker.io/", "index.docker.io/"] {
         if let Some(rest) = s.strip_prefix(p) {
             s = rest;
             break;
         }
     }
-    let s = s.strip_prefix("library/").unwrap_or(s);
+    // Docker's familiar form drops `library/` only before a single component: `library/a/b`
+    // is its own repository, not `a/b`.
+    let s = match s.strip_prefix("library/") {
+        Some(rest) if !split_tag(rest).0.contains('/') => rest,
+        _ => s,
+    };
     let (repo, tag) = split_tag(s);
     validate_repo(repo)?;
     let tag = match tag {
@@ -90,19 +90,50 @@ fn validate_tag(t: &str) -> Result<(), String> {
 }
 
 /// Shell-style match of `pattern` (with `*` and `?`) against `s`, for `reference=` filters.
+///
+/// Neither wildcard crosses a `/` (Go's `path.Match`), so the `/`-separated segments match one
+/// to one, each in time linear in its pattern times its name: a backtracking matcher took
+/// exponential time (and stack) on a client's `*****…` pattern.
 pub fn glob_match(pattern: &str, s: &str) -> bool {
-    fn rec(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                rec(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && rec(p, &s[1..]))
-            }
-            (Some(b'?'), Some(c)) if *c != b'/' => rec(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
-            _ => false,
+    let mut ps = pattern.split('/');
+    let mut ss = s.split('/');
+    loop {
+        match (ps.next(), ss.next()) {
+            (None, None) => return true,
+            (Some(p), Some(n)) if segment_match(p, n) => {}
+            _ => return false,
         }
     }
-    rec(pattern.as_bytes(), s.as_bytes())
+}
+
+/// One segment (no `/` in either): the greedy match that backs up to the last `*` only.
+fn segment_match(pattern: &str, s: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    let (mut pi, mut si) = (0, 0);
+    // After a `*`: the pattern index just past it and the name index it has consumed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi + 1, si));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((after, upto)) => {
+                    star = Some((after, upto + 1));
+                    pi = after;
+                    si = upto + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
@@ -124,6 +155,12 @@ mod tests {
             normalize("localhost:5000/a/b:v1").unwrap(),
             "localhost:5000/a/b:v1"
         );
+        assert_eq!(normalize("library/a/b").unwrap(), "library/a/b:latest");
+        assert_eq!(
+            normalize("docker.io/library/a/b:v").unwrap(),
+            "library/a/b:v"
+        );
+        assert_eq!(normalize("library/busybox:1").unwrap(), "busybox:1");
         assert!(normalize("Busybox").is_err());
         assert!(normalize("a b").is_err());
         assert!(normalize("").is_err());
@@ -135,5 +172,22 @@ mod tests {
         assert!(glob_match("busybox", "busybox"));
         assert!(!glob_match("busy", "busybox"));
         assert!(glob_match("*:latest", "busybox:latest"));
+        assert!(glob_match("*/*:v?", "a/b:v1"));
+        assert!(!glob_match("*", "a/b"));
+        assert!(!glob_match("a?b", "a/b"));
+        assert!(glob_match("a*b*c", "axxbyybzc"));
+        assert!(!glob_match("a*b*c", "axxbyyb"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "a"));
+    }
+
+    #[test]
+    fn globs_in_linear_time() {
+        // Exponential for a backtracking matcher: this would not finish.
+        let stars = "*".repeat(5000);
+        assert!(!glob_match(&format!("{stars}x"), "busybox:latest"));
+        assert!(glob_match(&stars, "busybox:latest"));
+        let many = "*a".repeat(2000);
+        assert!(!glob_match(&format!("{many}c"), &"a".repeat(300)));
     }
 }
