@@ -25,7 +25,9 @@ def _read_response(f):
             break
         k, _, v = line.decode("latin-1").partition(":")
         headers[k.strip().lower()] = v.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
+    if status in (204, 304) or status < 200:
+        body = b""  # no body, whatever the headers say (RFC 9112 6.3)
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
         body = b""
         while True:
             size = int(f.readline().split(b";")[0], 16)
