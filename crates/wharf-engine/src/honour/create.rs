@@ -9,6 +9,9 @@ use serde_json::Value;
 const NETWORKING: &str = "issue 16: networking";
 const VOLUMES: &str = "issue 15: volumes";
 const RESOURCES: &str = "issue 17: the rest of the resource and security options";
+const HEALTH: &str = "health probes (containers/health.rs)";
+const LOGS: &str = "the shim's log writer";
+const RESTART: &str = "restart policies (containers/restart.rs)";
 
 const fn honoured(path: &'static str, effect: Effect) -> Field {
     Field {
@@ -66,10 +69,13 @@ pub const TABLE: &[Field] = &[
     ),
     honoured("Env", Spec),
     honoured("Cmd", Spec),
-    honoured(
-        "Healthcheck",
-        Engine("health probes (containers/health.rs)"),
-    ),
+    honoured("Healthcheck", Engine(HEALTH)),
+    honoured("Healthcheck.Test", Engine(HEALTH)),
+    honoured("Healthcheck.Interval", Engine(HEALTH)),
+    honoured("Healthcheck.Timeout", Engine(HEALTH)),
+    honoured("Healthcheck.StartPeriod", Engine(HEALTH)),
+    honoured("Healthcheck.StartInterval", Engine(HEALTH)),
+    honoured("Healthcheck.Retries", Engine(HEALTH)),
     refused("ArgsEscaped", "Windows only", is_zero),
     honoured("Image", Engine("the image the rootfs is made of")),
     refused("Volumes", VOLUMES, is_empty),
@@ -97,16 +103,16 @@ pub const TABLE: &[Field] = &[
         "HostConfig.ContainerIDFile",
         Stored("the docker CLI writes the file itself; dockerd ignores it"),
     ),
-    partly(
-        "HostConfig.LogConfig",
-        Engine("the shim's log writer"),
-        log_config,
-    ),
+    partly("HostConfig.LogConfig", Engine(LOGS), log_config),
+    honoured("HostConfig.LogConfig.Type", Engine(LOGS)),
+    honoured("HostConfig.LogConfig.Config", Engine(LOGS)),
     partly("HostConfig.NetworkMode", Spec, network_mode),
     refused("HostConfig.PortBindings", NETWORKING, is_empty),
+    honoured("HostConfig.RestartPolicy", Engine(RESTART)),
+    honoured("HostConfig.RestartPolicy.Name", Engine(RESTART)),
     honoured(
-        "HostConfig.RestartPolicy",
-        Engine("restart policies (containers/restart.rs)"),
+        "HostConfig.RestartPolicy.MaximumRetryCount",
+        Engine(RESTART),
     ),
     honoured(
         "HostConfig.AutoRemove",
@@ -191,6 +197,9 @@ pub const TABLE: &[Field] = &[
     honoured("HostConfig.CpusetCpus", Spec),
     honoured("HostConfig.CpusetMems", Spec),
     honoured("HostConfig.Devices", Spec),
+    honoured("HostConfig.Devices[].PathOnHost", Spec),
+    honoured("HostConfig.Devices[].PathInContainer", Spec),
+    honoured("HostConfig.Devices[].CgroupPermissions", Spec),
     honoured("HostConfig.DeviceCgroupRules", Spec),
     refused(
         "HostConfig.DeviceRequests",
@@ -205,11 +214,28 @@ pub const TABLE: &[Field] = &[
     honoured("HostConfig.OomKillDisable", Spec),
     honoured("HostConfig.PidsLimit", Spec),
     honoured("HostConfig.Ulimits", Spec),
+    honoured("HostConfig.Ulimits[].Name", Spec),
+    honoured("HostConfig.Ulimits[].Hard", Spec),
+    honoured("HostConfig.Ulimits[].Soft", Spec),
     refused("HostConfig.CpuCount", "Windows only", is_zero),
     refused("HostConfig.CpuPercent", "Windows only", is_zero),
     refused("HostConfig.IOMaximumIOps", "Windows only", is_zero),
     refused("HostConfig.IOMaximumBandwidth", "Windows only", is_zero),
     partly("HostConfig.Mounts", Spec, mounts),
+    honoured("HostConfig.Mounts[].Type", Spec),
+    // `mounts` refuses these first, in dockerd's words for a tmpfs mount.
+    refused("HostConfig.Mounts[].Source", VOLUMES, is_zero),
+    honoured("HostConfig.Mounts[].Target", Spec),
+    honoured("HostConfig.Mounts[].ReadOnly", Spec),
+    honoured(
+        "HostConfig.Mounts[].Consistency",
+        Stored("Docker Desktop's file sharing mode; dockerd on Linux keeps it and ignores it"),
+    ),
+    refused("HostConfig.Mounts[].BindOptions", VOLUMES, is_zero),
+    refused("HostConfig.Mounts[].VolumeOptions", VOLUMES, is_zero),
+    honoured("HostConfig.Mounts[].TmpfsOptions", Spec),
+    honoured("HostConfig.Mounts[].TmpfsOptions.SizeBytes", Spec),
+    honoured("HostConfig.Mounts[].TmpfsOptions.Mode", Spec),
     honoured("HostConfig.MaskedPaths", Spec),
     honoured("HostConfig.ReadonlyPaths", Spec),
     honoured(
@@ -217,10 +243,79 @@ pub const TABLE: &[Field] = &[
         Engine("Wharf's init as PID 1 (containers/init.rs)"),
     ),
     // NetworkingConfig
-    partly(
+    honoured(
         "NetworkingConfig.EndpointsConfig",
         Engine("the network NetworkMode names; no per-endpoint settings yet"),
-        endpoints_config,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.IPAMConfig",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.Links",
+        NETWORKING,
+        is_empty,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.Aliases",
+        NETWORKING,
+        is_empty,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.MacAddress",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.DriverOpts",
+        NETWORKING,
+        is_empty,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.NetworkID",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.EndpointID",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.Gateway",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.IPAddress",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.IPPrefixLen",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.IPv6Gateway",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.GlobalIPv6Address",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.GlobalIPv6PrefixLen",
+        NETWORKING,
+        is_zero,
+    ),
+    refused(
+        "NetworkingConfig.EndpointsConfig.*.DNSNames",
+        NETWORKING,
+        is_empty,
     ),
 ];
 
@@ -374,41 +469,6 @@ fn mounts(v: &Value) -> Result<(), String> {
         field("Source")?;
         field("BindOptions")?;
         field("VolumeOptions")?;
-        for (k, val) in m.as_object().into_iter().flatten() {
-            let known = [
-                "Type",
-                "Source",
-                "Target",
-                "ReadOnly",
-                "Consistency",
-                "BindOptions",
-                "VolumeOptions",
-                "TmpfsOptions",
-            ];
-            if !known.contains(&k.as_str()) && !is_zero(val) {
-                return Err(format!("Wharf does not support HostConfig.Mounts.{k}"));
-            }
-        }
-        for (k, val) in m["TmpfsOptions"].as_object().into_iter().flatten() {
-            if !["SizeBytes", "Mode"].contains(&k.as_str()) && !is_zero(val) {
-                return Err(format!(
-                    "Wharf does not support HostConfig.Mounts.TmpfsOptions.{k} yet"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn endpoints_config(v: &Value) -> Result<(), String> {
-    for (net, settings) in v.as_object().into_iter().flatten() {
-        for (k, val) in settings.as_object().into_iter().flatten() {
-            if !is_zero(val) {
-                return Err(format!(
-                    "Wharf does not support NetworkingConfig.EndpointsConfig.{net}.{k} yet ({NETWORKING})"
-                ));
-            }
-        }
     }
     Ok(())
 }

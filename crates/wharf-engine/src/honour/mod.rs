@@ -73,11 +73,13 @@ pub fn is_empty(v: &Value) -> bool {
 }
 
 /// `until` names the issue that will bring the field (`... yet (issue 15: volumes)`) or says
-/// why it is not planned.
-fn refusal(top: &str, path: &str, until: &str) -> EngineError {
+/// why it is not planned. `path` is the field as the client sent it, list indices and map keys
+/// included (`HostConfig.Mounts[0].TmpfsOptions.Options`).
+fn refusal(table: &[Field], top: &str, path: &str, until: &str) -> EngineError {
     // The create body has Config's fields at its top level; Docker's docs and inspect call
     // them `Config.X`.
-    let path = if top.is_empty() || path.contains('.') {
+    let first = path.split(['.', '[']).next().unwrap_or_default();
+    let path = if top.is_empty() || (path.contains('.') && lookup(table, first).is_none()) {
         path.to_string()
     } else {
         format!("{top}.{path}")
@@ -95,6 +97,8 @@ fn lookup<'a>(table: &'a [Field], path: &str) -> Option<&'a Field> {
     table.iter().find(|f| f.path == path)
 }
 
+/// Whether the table has fields below `path` (`path.X`; a list's elements are `path[].X`, a
+/// map's values `path.*.X`).
 fn has_children(table: &[Field], path: &str) -> bool {
     table.iter().any(|f| {
         f.path.len() > path.len()
@@ -106,40 +110,109 @@ fn has_children(table: &[Field], path: &str) -> bool {
 /// Checks a request body (its canonical JSON form) against a table. `top` names the body's
 /// top-level object in messages (`Config` for create, whose body has Config's fields at the
 /// top), or is empty.
+///
+/// An applied field whose value is a struct, a list of structs or a map of structs is walked
+/// into when the table lists its fields (`Healthcheck.Retries`, `HostConfig.Mounts[].Type`,
+/// `NetworkingConfig.EndpointsConfig.*.Aliases`), by the same rules as the top level.
 pub fn check(table: &[Field], top: &str, body: &Value) -> Result<(), EngineError> {
     match body {
-        Value::Object(o) => walk(table, top, "", o),
+        Value::Object(o) => walk(table, top, &At::root(), o),
         _ => Ok(()),
     }
 }
 
-fn walk(
-    table: &[Field],
-    top: &str,
-    prefix: &str,
-    obj: &Map<String, Value>,
-) -> Result<(), EngineError> {
-    for (k, v) in obj {
-        let path = if prefix.is_empty() {
-            k.clone()
+/// Where the walk is: the table's name for it and the client's.
+struct At {
+    /// `HostConfig.Mounts[].TmpfsOptions`.
+    pattern: String,
+    /// `HostConfig.Mounts[2].TmpfsOptions`.
+    shown: String,
+}
+
+impl At {
+    fn root() -> At {
+        At {
+            pattern: String::new(),
+            shown: String::new(),
+        }
+    }
+
+    fn key(&self, k: &str) -> At {
+        if self.pattern.is_empty() {
+            At {
+                pattern: k.to_string(),
+                shown: k.to_string(),
+            }
         } else {
-            format!("{prefix}.{k}")
-        };
-        match lookup(table, &path) {
-            Some(f) => apply(top, f, v)?,
+            At {
+                pattern: format!("{}.{k}", self.pattern),
+                shown: format!("{}.{k}", self.shown),
+            }
+        }
+    }
+
+    fn map_value(&self, k: &str) -> At {
+        At {
+            pattern: format!("{}.*", self.pattern),
+            shown: format!("{}.{k}", self.shown),
+        }
+    }
+
+    fn element(&self, i: usize) -> At {
+        At {
+            pattern: format!("{}[]", self.pattern),
+            shown: format!("{}[{i}]", self.shown),
+        }
+    }
+}
+
+fn walk(table: &[Field], top: &str, at: &At, obj: &Map<String, Value>) -> Result<(), EngineError> {
+    for (k, v) in obj {
+        let here = at.key(k);
+        match lookup(table, &here.pattern) {
+            Some(f) => {
+                apply(table, top, f, &here.shown, v)?;
+                if !matches!(f.rule, Rule::Refused { .. }) {
+                    descend(table, top, &here, v)?;
+                }
+            }
             None => match v {
-                Value::Object(inner) if has_children(table, &path) => {
-                    walk(table, top, &path, inner)?
+                Value::Object(inner) if has_children(table, &here.pattern) => {
+                    walk(table, top, &here, inner)?
                 }
                 _ if is_zero(v) => {}
-                _ => return Err(refusal(top, &path, "")),
+                _ => return Err(refusal(table, top, &here.shown, "")),
             },
         }
     }
     Ok(())
 }
 
-fn apply(top: &str, f: &Field, v: &Value) -> Result<(), EngineError> {
+/// Into an applied field's value, when the table lists what is inside it.
+fn descend(table: &[Field], top: &str, at: &At, v: &Value) -> Result<(), EngineError> {
+    let probe = |suffix: &str| has_children(table, &format!("{}{suffix}", at.pattern));
+    match v {
+        Value::Object(o) if probe(".*") => {
+            for (k, item) in o {
+                if let Value::Object(inner) = item {
+                    walk(table, top, &at.map_value(k), inner)?;
+                }
+            }
+        }
+        Value::Object(o) if probe("") => walk(table, top, at, o)?,
+        Value::Array(items) if probe("[]") => {
+            for (i, item) in items.iter().enumerate() {
+                if let Value::Object(inner) = item {
+                    walk(table, top, &at.element(i), inner)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn apply(table: &[Field], top: &str, f: &Field, shown: &str, v: &Value) -> Result<(), EngineError> {
     match f.rule {
         Rule::Honoured(_) => Ok(()),
         Rule::Partly(_, _) if is_zero(v) => Ok(()),
@@ -148,7 +221,7 @@ fn apply(top: &str, f: &Field, v: &Value) -> Result<(), EngineError> {
             if is_default(v) {
                 Ok(())
             } else {
-                Err(refusal(top, f.path, until))
+                Err(refusal(table, top, shown, until))
             }
         }
     }
@@ -179,7 +252,68 @@ mod tests {
             path: "Host.C",
             rule: Rule::Partly(Effect::Spec, never),
         },
+        Field {
+            path: "S",
+            rule: Rule::Honoured(Effect::Spec),
+        },
+        Field {
+            path: "S.X",
+            rule: Rule::Honoured(Effect::Spec),
+        },
+        Field {
+            path: "L",
+            rule: Rule::Honoured(Effect::Spec),
+        },
+        Field {
+            path: "L[].X",
+            rule: Rule::Refused {
+                until: "issue 99",
+                is_default: is_zero,
+            },
+        },
+        Field {
+            path: "M",
+            rule: Rule::Honoured(Effect::Spec),
+        },
+        Field {
+            path: "M.*.X",
+            rule: Rule::Honoured(Effect::Spec),
+        },
     ];
+
+    #[test]
+    fn walks_into_structs_lists_and_maps() {
+        let ok = json!({"S": {"X": 1, "Y": 0}, "L": [{"X": 0, "Y": ""}, {}], "M": {"k": {"X": 5, "Y": []}}});
+        assert!(check(TABLE, "Config", &ok).is_ok());
+        let msg = |body: Value| {
+            check(TABLE, "Config", &body)
+                .unwrap_err()
+                .message()
+                .to_string()
+        };
+        assert_eq!(
+            msg(json!({"S": {"Y": 1}})),
+            "Wharf does not support Config.S.Y"
+        );
+        assert_eq!(
+            msg(json!({"L": [{}, {"X": 2}]})),
+            "Wharf does not support Config.L[1].X yet (issue 99)"
+        );
+        assert_eq!(
+            msg(json!({"L": [{"Y": {"Z": 1}}]})),
+            "Wharf does not support Config.L[0].Y"
+        );
+        assert_eq!(
+            msg(json!({"M": {"k": {"Y": true}}})),
+            "Wharf does not support Config.M.k.Y"
+        );
+        assert_eq!(
+            msg(json!({"Host": {"D": 1}})),
+            "Wharf does not support Host.D"
+        );
+        // Scalars where a struct belongs are the typed decoding's business, not a refusal.
+        assert!(check(TABLE, "Config", &json!({"S": 3, "L": [1], "M": {"k": 2}})).is_ok());
+    }
 
     #[test]
     fn walks_and_refuses() {
