@@ -48,10 +48,36 @@ def daemon(request):
     d.extra_args = list(getattr(request.module, "WHARFD_ARGS", []))
     try:
         d.start()
+        rss_start = _status_kib(d, "VmRSS")
         yield d
+        _record_rss(d, name, rss_start)
     finally:
         errors = d.cleanup()
         assert not errors, f"cleanup of {name} failed: {errors}"
+
+
+def _status_kib(daemon, field):
+    try:
+        for line in open(f"/proc/{daemon.proc.pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
+def _record_rss(daemon, name, rss_start):
+    """With WHARF_HOSTILE_RSS=<file>: the module's daemon's RSS after start, its peak (VmHWM)
+    and its RSS 30 s after the module's last request, one line per module (issue 13's
+    "memory returns to idle"; a measurement, never an assertion)."""
+    out = os.environ.get("WHARF_HOSTILE_RSS")
+    if not out:
+        return
+    peak = _status_kib(daemon, "VmHWM")
+    time.sleep(30)
+    after = _status_kib(daemon, "VmRSS")
+    with open(out, "a") as f:
+        f.write(f"{name}\tstart_kib={rss_start}\tpeak_kib={peak}\tafter30s_kib={after}\n")
 
 
 @pytest.fixture(scope="session")

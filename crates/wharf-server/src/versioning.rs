@@ -9,6 +9,7 @@ use axum::http::uri::PathAndQuery;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::cmp::Ordering;
 use std::time::Instant;
 use wharf_api::version::{check_version, ApiVersion, API_VERSION, MIN_API_VERSION};
 
@@ -42,27 +43,36 @@ pub async fn version_middleware(mut req: Request, next: Next) -> Response {
         req.extensions_mut().insert(RequestedVersion(API_VERSION));
         return next.run(req).await;
     };
-    let Some(v) = ApiVersion::parse(ver) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid API version {ver:?}"),
-        );
-    };
-    if let Err(msg) = check_version(v) {
-        // dockerd answers "too old" in plain text and "too new" as JSON; clients print both.
-        if v < MIN_API_VERSION {
-            return (
-                StatusCode::BAD_REQUEST,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                )],
-                format!("{msg}\n"),
+    let v = match ApiVersion::parse(ver) {
+        Some(v) => match check_version(v) {
+            Ok(()) => v,
+            Err(msg) => return out_of_range(v < MIN_API_VERSION, &msg),
+        },
+        // dockerd's route takes any run of digits and dots and compares it as Go's
+        // `versions.Compare` does, so `999` is too new and `1.2.3` too old, in its words.
+        None if go_compare(ver, &API_VERSION.to_string()) == Ordering::Greater => {
+            return out_of_range(
+                false,
+                &format!(
+                    "client version {ver} is too new. Maximum supported API version is {API_VERSION}"
+                ),
             )
-                .into_response();
         }
-        return json_error(StatusCode::BAD_REQUEST, &msg);
-    }
+        None if go_compare(ver, &MIN_API_VERSION.to_string()) == Ordering::Less => {
+            return out_of_range(
+                true,
+                &format!(
+                    "client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+                ),
+            )
+        }
+        None => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid API version {ver:?}"),
+            )
+        }
+    };
     let pq = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
@@ -78,6 +88,47 @@ pub async fn version_middleware(mut req: Request, next: Next) -> Response {
     }
     req.extensions_mut().insert(RequestedVersion(v));
     next.run(req).await
+}
+
+/// dockerd answers "too old" in plain text and "too new" as JSON; clients print both.
+fn out_of_range(too_old: bool, msg: &str) -> Response {
+    if too_old {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            format!("{msg}\n"),
+        )
+            .into_response();
+    }
+    json_error(StatusCode::BAD_REQUEST, msg)
+}
+
+/// Go's `versions.Compare`: dot-separated parts compared as numbers, a missing part is 0, a
+/// part that is not a number is 0 and one too big for an int is the largest int (`Atoi`).
+fn go_compare(a: &str, b: &str) -> Ordering {
+    let part = |p: Option<&str>| -> u64 {
+        match p {
+            None | Some("") => 0,
+            Some(p) if p.bytes().all(|c| c.is_ascii_digit()) => {
+                p.parse().unwrap_or(i64::MAX as u64)
+            }
+            Some(_) => 0,
+        }
+    };
+    let (mut x, mut y) = (a.split('.'), b.split('.'));
+    loop {
+        let (p, q) = (x.next(), y.next());
+        if p.is_none() && q.is_none() {
+            return Ordering::Equal;
+        }
+        match part(p).cmp(&part(q)) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
 }
 
 const SERVER: &str = concat!("Wharf/", env!("CARGO_PKG_VERSION"), " (linux)");
@@ -134,5 +185,18 @@ mod tests {
         assert_eq!(split_version("/version"), None);
         assert_eq!(split_version("/volumes/x"), None);
         assert_eq!(split_version("/_ping"), None);
+    }
+
+    #[test]
+    fn compares_versions_as_go_does() {
+        assert_eq!(go_compare("999", "1.44"), Ordering::Greater);
+        assert_eq!(go_compare("1.2.3", "1.24"), Ordering::Less);
+        assert_eq!(go_compare("1.", "1.24"), Ordering::Less);
+        assert_eq!(go_compare("1.44.0", "1.44"), Ordering::Equal);
+        assert_eq!(
+            go_compare("99999999999999999999.1", "1.44"),
+            Ordering::Greater
+        );
+        assert_eq!(go_compare("1.24", "1.24"), Ordering::Equal);
     }
 }

@@ -121,6 +121,10 @@ fn invalid(what: impl std::fmt::Display) -> StorageError {
     StorageError::InvalidLayer(what.to_string())
 }
 
+fn not_a_tar(what: impl std::fmt::Display) -> StorageError {
+    StorageError::NotATar(what.to_string())
+}
+
 /// Applies the layer read from `r` into `dest` (an overlay upper dir that must exist). Every
 /// entry gets the owner the layer gives it, which takes CAP_CHOWN: wharfd runs as root, and
 /// without it this fails (`chown ...: Operation not permitted`) rather than leave files owned by
@@ -156,9 +160,9 @@ fn apply(
     owners: Owners,
     guard: Option<&Guard<'_>>,
 ) -> Result<ApplyStats> {
-    let (head, r) = peek::<_, 6>(r).map_err(|e| invalid(format!("reading layer: {e}")))?;
+    let (head, r) = peek::<_, 6>(r).map_err(|e| not_a_tar(format!("reading layer: {e}")))?;
     if head.is_empty() {
-        return Err(invalid("empty layer stream"));
+        return Err(not_a_tar("empty layer stream"));
     }
     let plain: Box<dyn Read> = match Compression::detect(&head) {
         Compression::None => Box::new(r),
@@ -191,9 +195,9 @@ fn apply(
         let mut archive = tar::Archive::new(&mut hr);
         let entries = archive
             .entries()
-            .map_err(|e| invalid(format!("reading tar: {e}")))?;
+            .map_err(|e| not_a_tar(format!("reading tar: {e}")))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| invalid(format!("reading tar: {e}")))?;
+            let mut entry = entry.map_err(|e| not_a_tar(format!("reading tar: {e}")))?;
             let name = entry_name(&entry.path_bytes());
             ap.apply(&mut entry, &name)
                 .map_err(|e| e.in_layer_entry(&name))?;
@@ -201,9 +205,9 @@ fn apply(
         }
     }
     // Whatever follows the end-of-archive marker is still part of the diff id.
-    io::copy(&mut hr, &mut io::sink()).map_err(|e| invalid(format!("reading layer: {e}")))?;
+    io::copy(&mut hr, &mut io::sink()).map_err(|e| not_a_tar(format!("reading layer: {e}")))?;
     if ap.entries == 0 && !(hr.head.len() == 1024 && hr.head.iter().all(|b| *b == 0)) {
-        return Err(invalid("no tar entries and no end-of-archive marker"));
+        return Err(not_a_tar("no tar entries and no end-of-archive marker"));
     }
     // Directory times last: creating children bumped them. Deepest first, so a parent's own
     // time is set after its children's.

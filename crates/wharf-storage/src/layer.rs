@@ -338,7 +338,7 @@ pub(crate) mod tests {
         let e = env();
         let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
         let err = imp(&e, &garbage[..], None).unwrap_err();
-        assert!(matches!(err, StorageError::InvalidLayer(_)), "{err:?}");
+        assert!(matches!(err, StorageError::NotATar(_)), "{err:?}");
         assert!(e.cs.list().unwrap().is_empty());
         assert!(e.snaps.list().unwrap().is_empty());
         let dirs = std::fs::read_dir(e._d.path().join("snapshots"))

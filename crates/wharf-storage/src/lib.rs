@@ -81,6 +81,10 @@ pub enum StorageError {
     SnapshotHasChildren { key: String, children: Vec<String> },
     #[error("invalid layer: {0}")]
     InvalidLayer(String),
+    /// The stream is not a tar archive at all (or is cut short), as opposed to a tar with a
+    /// bad entry.
+    #[error("not a tar archive (plain or gzip): {0}")]
+    NotATar(String),
     #[error("unsafe path in layer: {path:?}: {reason}")]
     UnsafePath { path: String, reason: &'static str },
     /// A file operation failed on one entry of a layer. Names the entry as the layer spells
@@ -165,6 +169,7 @@ impl StorageError {
             StorageError::InvalidDigest(_)
                 | StorageError::DigestMismatch { .. }
                 | StorageError::InvalidLayer(_)
+                | StorageError::NotATar(_)
                 | StorageError::UnsafePath { .. }
                 | StorageError::LayerTooLarge { .. }
                 | StorageError::LayerRatio { .. }

@@ -87,13 +87,24 @@ pub(crate) fn layer_error(
             tracing::warn!(reason = %why, elapsed_s = secs, "{what}: cancelled, the client went away; removed the partial layer");
             EngineError::internal(format!("{what}: {}", e.public_message()))
         }
-        S::InvalidLayer(_) => {
+        S::InvalidLayer(_) | S::NotATar(_) => {
             tracing::info!(error = %e, "{what}: refused");
-            // Parser errors can quote the garbage they choked on; keep the answer printable.
-            let detail: String = e.to_string().escape_debug().take(160).collect();
-            EngineError::invalid(format!(
-                "{what}: the body is not a tar archive (plain or gzip): {detail}"
-            ))
+            // Parser errors can quote the garbage they choked on: control characters are
+            // escaped so the answer stays printable, nothing else (quotes stay as they are).
+            let detail: String = e
+                .to_string()
+                .chars()
+                .take(200)
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect();
+            EngineError::invalid(format!("{what}: {detail}"))
         }
         _ if e.is_invalid_input() => {
             tracing::info!(error = %e, elapsed_s = secs, "{what}: refused");
