@@ -66,6 +66,16 @@ REFUSED = [
      "Wharf does not support NetworkingConfig.EndpointsConfig.default.Later"),
     ({"NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["db"]}}}},
      "Wharf does not support NetworkingConfig.EndpointsConfig.default.Aliases yet (issue 16: networking)"),
+    # Structs without a place for unknown keys once dropped them while decoding.
+    ({"HostConfig": {"RestartPolicy": {"Name": "no", "Later": 1}}},
+     "Wharf does not support HostConfig.RestartPolicy.Later"),
+    ({"HostConfig": {"LogConfig": {"Type": "json-file", "Later": "x"}}},
+     "Wharf does not support HostConfig.LogConfig.Later"),
+    ({"HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 1024, "Later": 1}]}},
+     "Wharf does not support HostConfig.Ulimits[0].Later"),
+    ({"HostConfig": {"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n",
+                                  "CgroupPermissions": "rwm", "Later": 1}]}},
+     "Wharf does not support HostConfig.Devices[0].Later"),
     ({"NetworkingConfig": {"EndpointsConfig": {"default": {"IPAMConfig": {"IPv4Address": "10.9.0.2"}}}}},
      "Wharf does not support NetworkingConfig.EndpointsConfig.default.IPAMConfig yet (issue 16: networking)"),
 ]

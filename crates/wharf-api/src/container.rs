@@ -215,6 +215,9 @@ pub struct RestartPolicy {
     pub name: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub maximum_retry_count: i64,
+    /// Keys this struct does not know, kept so the honour check can refuse them by name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `HostConfig.LogConfig`: the logging driver and its options.
@@ -225,6 +228,9 @@ pub struct LogConfig {
     pub r#type: String,
     #[serde(default)]
     pub config: Option<BTreeMap<String, String>>,
+    /// Keys this struct does not know, kept so the honour check can refuse them by name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `--blkio-weight-device`.
@@ -257,6 +263,9 @@ pub struct DeviceMapping {
     pub path_in_container: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cgroup_permissions: String,
+    /// Keys this struct does not know, kept so the honour check can refuse them by name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `--ulimit name=soft[:hard]`.
@@ -269,6 +278,9 @@ pub struct Ulimit {
     pub soft: i64,
     #[serde(default, deserialize_with = "null_as_default")]
     pub hard: i64,
+    /// Keys this struct does not know, kept so the honour check can refuse them by name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The cgroup and rlimit part of `HostConfig` (embedded in it, and the body of `update`).

@@ -48,6 +48,7 @@ fn writer() -> ContainerCreateRequest {
         log_config: LogConfig {
             r#type: "json-file".into(),
             config: Some(opts(&[("max-size", "1m"), ("max-file", "3")])),
+            ..Default::default()
         },
         ..Default::default()
     });
@@ -198,6 +199,7 @@ async fn rotation_under_a_100mb_writer() {
         LogConfig {
             r#type: "json-file".into(),
             config: Some(opts(&[("max-size", "1m"), ("max-file", "3")])),
+            ..Default::default()
         }
     );
     c.start(&id).await.unwrap();
@@ -325,6 +327,7 @@ async fn followers_keep_every_line_across_rotations() {
         log_config: LogConfig {
             r#type: String::new(),
             config: Some(opts(&[("max-size", "100k"), ("max-file", "3")])),
+            ..Default::default()
         },
         ..Default::default()
     });
@@ -335,6 +338,7 @@ async fn followers_keep_every_line_across_rotations() {
         LogConfig {
             r#type: "json-file".into(),
             config: Some(opts(&[("max-size", "100k"), ("max-file", "3")])),
+            ..Default::default()
         },
         "an empty Type is json-file, and the options stay"
     );

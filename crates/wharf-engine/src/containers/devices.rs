@@ -101,6 +101,7 @@ mod tests {
             path_on_host: host.into(),
             path_in_container: ctr.into(),
             cgroup_permissions: perms.into(),
+            ..Default::default()
         }
     }
 

@@ -200,6 +200,7 @@ mod tests {
             restart_policy: RestartPolicy {
                 name: name.into(),
                 maximum_retry_count: max,
+                ..Default::default()
             },
             auto_remove: rm,
             ..Default::default()
@@ -221,6 +222,7 @@ mod tests {
         let p = |n: &str, m| RestartPolicy {
             name: n.into(),
             maximum_retry_count: m,
+            ..Default::default()
         };
         assert!(wants_restart(&p("always", 0), 0, 100));
         assert!(!wants_restart(&p("on-failure", 0), 0, 0));

@@ -349,7 +349,10 @@ fn garbage_and_empty_are_invalid() {
     ] {
         let err = apply_layer(&body[..], d.path()).unwrap_err();
         assert!(
-            matches!(err, StorageError::InvalidLayer(_) | StorageError::NotATar(_)),
+            matches!(
+                err,
+                StorageError::InvalidLayer(_) | StorageError::NotATar(_)
+            ),
             "{name}: {err:?}"
         );
         assert!(err.is_invalid_input(), "{name}: {err:?}");
