@@ -338,7 +338,7 @@ def wharfd_bin():
     return target / "debug" / "wharfd"
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
+class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=2.0):
         super().__init__("localhost", timeout=timeout)
         self._path = path
@@ -352,7 +352,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 def ping(sock_path):
     try:
-        c = _UnixHTTPConnection(str(sock_path))
+        c = UnixHTTPConnection(str(sock_path))
         c.request("HEAD", "/_ping")
         r = c.getresponse()
         c.close()

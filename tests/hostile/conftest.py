@@ -6,10 +6,13 @@ Fixtures every file here may use (each test file owns its own cases; this file o
 plumbing):
 - `daemon`: a wharfd of the module's own (tests/wharfd_harness.py), started with the module's
   `WHARFD_ARGS` (a list, if the module defines it) and removed with everything it made.
-- `busybox_tar`: a busybox rootfs tar (scripts/mk-busybox-tar.sh), once per session.
+- `busybox_tar`: a busybox rootfs tar (scripts/mk-busybox-tar.sh), once per session;
+  `busybox`: that tar imported into the module's daemon as `busybox:latest`.
 - `hostile_client.api(daemon, method, path, body=None, headers=None, timeout=30)` -> (status, headers, body
   bytes), over the daemon's socket; `body` may be bytes, a dict/list (sent as JSON) or an
   iterable of bytes chunks (sent chunked).
+- `hostile_client.call(daemon, method, path, body=None)` -> (status, decoded JSON | bytes |
+  None), `message(body)`, `leftovers(daemon)` (containers, their dirs, snapshots).
 - `hostile_client.raw(daemon, data, timeout=5)` -> the bytes the daemon answered before closing or timing out
   (for malformed HTTP).
 - `outside_unchanged`: a fixture that snapshots the places an escape would land (/, /tmp, /etc,
@@ -110,3 +113,14 @@ def outside_unchanged(daemon):
 
 def docker_available():
     return shutil.which("docker") is not None
+
+
+@pytest.fixture(scope="module")
+def busybox(daemon, busybox_tar):
+    """The busybox rootfs imported into the module's daemon as `busybox:latest`."""
+    import hostile_client
+    status, _, raw = hostile_client.api(
+        daemon, "POST", "/images/create?fromSrc=-&repo=busybox&tag=latest",
+        busybox_tar.read_bytes(), timeout=120)
+    assert status == 200, raw[-300:]
+    return "busybox"

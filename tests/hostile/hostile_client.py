@@ -5,6 +5,8 @@ of what these tests send)."""
 import json
 import socket
 
+from wharfd_harness import UnixHTTPConnection as UnixHTTP
+
 
 def _connect(daemon, timeout):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -122,3 +124,42 @@ def send_and_read(daemon, data, timeout=5):
     finally:
         s.close()
     return out, err
+
+
+def call(daemon, method, path, body=None, timeout=120):
+    """One well-formed request (http.client: a 204 without a length, an answer before the
+    body is read). Returns (status, the answer: decoded if JSON, else bytes; None if empty)."""
+    c = UnixHTTP(str(daemon.socket), timeout)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        raw = r.read()
+        if not raw.strip():
+            return r.status, None
+        if r.getheader("Content-Type", "").startswith("application/json"):
+            return r.status, json.loads(raw)
+        return r.status, raw
+    finally:
+        c.close()
+
+
+def message(body):
+    """The `message` of a JSON error body, else the body as text."""
+    try:
+        return json.loads(body)["message"]
+    except (ValueError, KeyError, TypeError):
+        return body.decode(errors="replace")
+
+
+def leftovers(daemon):
+    """Every container the daemon knows of, every container dir in its roots and every
+    snapshot (a removal's teardown runs in the background, so entries may only go away)."""
+    _, listed = call(daemon, "GET", "/containers/json?all=1")
+    found = {c["Id"] for c in listed}
+    for root in (daemon.dir / "data" / "containers", daemon.dir / "exec" / "containers",
+                 daemon.dir / "data" / "snapshots"):
+        if root.is_dir():
+            found |= {str(p) for p in root.iterdir()}
+    return found

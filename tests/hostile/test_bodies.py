@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from hostile_client import api, raw, send_and_read
+from hostile_client import api, message, raw, send_and_read
 
 JSON = {"Content-Type": "application/json"}
 
@@ -17,10 +17,6 @@ JSON = {"Content-Type": "application/json"}
 def alive(daemon):
     status, _, body = api(daemon, "GET", "/_ping")
     return status == 200 and body == b"OK"
-
-
-def message(body):
-    return json.loads(body)["message"]
 
 
 def no_containers(daemon):

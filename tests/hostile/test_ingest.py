@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile_client import api
+from hostile_client import api, message
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import wharfd_harness as H  # noqa: E402
@@ -114,13 +114,6 @@ def assert_nothing_left(daemon, blobs_before):
 def import_(daemon, body, repo, timeout=120):
     return api(daemon, "POST", f"/v1.41/images/create?fromSrc=-&repo={repo}", body=body,
                timeout=timeout)
-
-
-def message(body):
-    try:
-        return json.loads(body)["message"]
-    except (ValueError, KeyError):
-        return body.decode(errors="replace")
 
 
 def assert_no_image(daemon, repo):

@@ -7,7 +7,6 @@ These tests do not use `outside_unchanged`: they write nothing outside the daemo
 construction, and the fixture also sees other processes' files (a compiler's /tmp/cc*.s while
 another build runs) as escapes."""
 
-import http.client
 import json
 import socket
 import sqlite3
@@ -17,42 +16,10 @@ import time
 import pytest
 
 import wharfd_harness as H
-from hostile_client import api
+from hostile_client import api, call
 
 IMAGE = "linear-busybox:latest"
 SETTLE = 120  # seconds a condition may take to become true
-
-
-class _UnixHTTP(http.client.HTTPConnection):
-    """http.client over the daemon's socket: it reads a 204 without a body correctly."""
-
-    def __init__(self, path, timeout):
-        super().__init__("docker", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
-
-
-def call(daemon, method, path, body=None, timeout=300):
-    """(status, the body: decoded if JSON, else bytes; None if empty)."""
-    c = _UnixHTTP(str(daemon.socket), timeout)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        c.request(method, path, body=data, headers=headers)
-        r = c.getresponse()
-        raw = r.read()
-        if not raw:
-            return r.status, None
-        if r.getheader("Content-Type", "").startswith("application/json"):
-            return r.status, json.loads(raw)
-        return r.status, raw
-    finally:
-        c.close()
 
 
 def wait_until(what, cond, bound=SETTLE, show=None):

@@ -8,35 +8,10 @@ nothing is made. Zero values (what the docker CLI, docker-py and compose send fo
 stay accepted, and what is accepted is shown back by inspect.
 """
 
-import json
 
 import pytest
 
-from hostile_client import api
-
-
-def call(daemon, method, path, body=None):
-    status, _, raw = api(daemon, method, path, body, timeout=60)
-    return status, (json.loads(raw) if raw.strip() else None)
-
-
-def leftovers(daemon):
-    """Every container the daemon knows of and every container dir or snapshot in its roots."""
-    _, listed = call(daemon, "GET", "/containers/json?all=1")
-    found = {c["Id"] for c in listed}
-    for root in (daemon.dir / "data" / "containers", daemon.dir / "exec" / "containers",
-                 daemon.dir / "data" / "snapshots"):
-        if root.is_dir():
-            found |= {str(p) for p in root.iterdir()}
-    return found
-
-
-@pytest.fixture(scope="module")
-def busybox(daemon, busybox_tar):
-    status, _, raw = api(daemon, "POST", "/images/create?fromSrc=-&repo=busybox&tag=latest",
-                         busybox_tar.read_bytes(), timeout=120)
-    assert status == 200, raw[-300:]
-    return "busybox"
+from hostile_client import call, leftovers
 
 
 def tmpfs(**extra):

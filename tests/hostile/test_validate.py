@@ -7,17 +7,15 @@ decoding. `User: "4294967295"` is `(uid_t)-1`, which setresuid reads as "unchang
 may let it, or any id beyond moby's range, reach a container process.
 """
 
-import http.client
 import io
 import json
 import shutil
-import socket
 import tarfile
 import urllib.parse
 
 import pytest
 
-from hostile_client import api
+from hostile_client import UnixHTTP, api, call, leftovers
 import wharfd_harness as H
 
 RANGE = "uids and gids must be in range 0-2147483647"
@@ -26,35 +24,9 @@ RANGE = "uids and gids must be in range 0-2147483647"
 # ---------------------------------------------------------------- helpers
 
 
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("docker", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
-
-
-def call(daemon, method, path, body=None, timeout=60):
-    """One well-formed request (http.client: a 204 without a length, an answer before the
-    body is read); the JSON answer decoded (None for an empty body)."""
-    conn = _Unix(str(daemon.socket), timeout)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, path, body=data, headers=headers)
-        r = conn.getresponse()
-        raw = r.read()
-        return r.status, (json.loads(raw) if raw.strip() else None)
-    finally:
-        conn.close()
-
-
 def stream(daemon, method, path, body):
     """A request whose answer is a raw stream read until the daemon ends it."""
-    conn = _Unix(str(daemon.socket), 60)
+    conn = UnixHTTP(str(daemon.socket), 60)
     try:
         conn.request(method, path, body=json.dumps(body).encode(),
                      headers={"Content-Type": "application/json"})
@@ -62,18 +34,6 @@ def stream(daemon, method, path, body):
         return r.status, r.read()
     finally:
         conn.close()
-
-
-def leftovers(daemon):
-    """Every container the daemon knows of, every container dir in its roots and every
-    snapshot (a removal's teardown runs in the background, so entries may only go away)."""
-    _, listed = call(daemon, "GET", "/containers/json?all=1")
-    found = {c["Id"] for c in listed}
-    for root in (daemon.dir / "data" / "containers", daemon.dir / "exec" / "containers",
-                 daemon.dir / "data" / "snapshots"):
-        if root.is_dir():
-            found |= {str(p) for p in root.iterdir()}
-    return found
 
 
 def assert_refused(daemon, path, body, status, message, exact=True):
@@ -116,14 +76,6 @@ def image_tar_with_passwd(busybox_tar, passwd, group):
             info.size, info.mode = len(data), 0o644
             dst.addfile(info, io.BytesIO(data))
     return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def busybox(daemon, busybox_tar):
-    status, _, raw = api(daemon, "POST", "/images/create?fromSrc=-&repo=busybox&tag=latest",
-                         busybox_tar.read_bytes(), timeout=120)
-    assert status == 200, raw[-300:]
-    return "busybox"
 
 
 @pytest.fixture(scope="module")
