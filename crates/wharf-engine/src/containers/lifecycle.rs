@@ -33,21 +33,39 @@ fn internal(what: &str, e: impl Cause) -> EngineError {
 }
 
 impl ContainerService {
-    /// Creation cannot be cancelled half-way: it runs to its end in a task of its own, as
-    /// dockerd finishes a create whose client left. A client that hangs up (the server drops
-    /// this future) therefore leaves a whole container, listed and removable like any other,
-    /// never a directory, snapshot or record without the rest. What it cheaply can, the server
-    /// stops before this: a body still arriving is not read on.
+    /// Creation cannot be cancelled half-way: it runs to its end in a task of its own, so a
+    /// client that hangs up (the server drops this future) never leaves a directory, snapshot
+    /// or record without the rest. Then, unlike dockerd, which keeps a container nobody will
+    /// hear of, the task removes what it made: an abandoned create leaves nothing. A body
+    /// still arriving is not read on, so a hang-up mid-body makes nothing at all. Past the
+    /// answer (the client gone while it is written) the container stays, listed and
+    /// removable like any other.
     pub async fn create(
         &self,
         name: Option<String>,
         platform: Option<String>,
         req: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, EngineError> {
-        self.run_whole("creating the container", move |me| async move {
-            me.create_whole(name, platform, req).await
-        })
-        .await
+        let me = self
+            .handle()
+            .upgrade()
+            .ok_or_else(|| EngineError::internal("the daemon is shutting down"))?;
+        let (answer, asked) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let created = me.create_whole(name, platform, req).await;
+            if let Err(Ok(abandoned)) = answer.send(created) {
+                tracing::info!(
+                    id = %abandoned.id,
+                    "creating the container: the client went away; removing the container it asked for"
+                );
+                if let Err(e) = me.remove(&abandoned.id, true).await {
+                    tracing::warn!(id = %abandoned.id, error = %e, "cannot remove the container of an abandoned create");
+                }
+            }
+        });
+        asked.await.map_err(|_| {
+            EngineError::internal("creating the container: the create ended without an answer")
+        })?
     }
 
     /// Runs `work` to its end in a task of its own, whatever becomes of the caller's future.
