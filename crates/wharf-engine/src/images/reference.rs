@@ -1,34 +1,18 @@
 //! Image references in Docker's familiar form: `busybox:latest`, `localhost:5000/a/b:v1`.
 
-/// Normalizes to the familiar form with a tag: `docker.io/library/busybox` → `busybox:latest`.
+/// Normalizes to the familiar form with a tag: `docker.io/library/busybox` → `busybox:latest`,
+/// by Docker's grammar and words (`wharf_distribution::Reference`). A reference with a digest
+/// is refused here until images record their repository digests (issue 14): accepting one
+/// and matching it by name alone would ignore the digest.
 pub fn normalize(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("invalid reference format".into());
+    let r = wharf_distribution::Reference::parse_normalized_named(name.trim())
+        .map_err(|e| e.to_string())?;
+    if r.digest().is_some() {
+        return Err(format!(
+            "{name}: references by digest are not supported in Wharf yet (issue 14: pull and push)"
+        ));
     }
-    let mut s = name;
-    for p in ["docker.io/", "index.docker.io/"] {
-        if let Some(rest) = s.strip_prefix(p) {
-            s = rest;
-            break;
-        }
-    }
-    // Docker's familiar form drops `library/` only before a single component: `library/a/b`
-    // is its own repository, not `a/b`.
-    let s = match s.strip_prefix("library/") {
-        Some(rest) if !split_tag(rest).0.contains('/') => rest,
-        _ => s,
-    };
-    let (repo, tag) = split_tag(s);
-    validate_repo(repo)?;
-    let tag = match tag {
-        Some(t) => {
-            validate_tag(t)?;
-            t
-        }
-        None => "latest",
-    };
-    Ok(format!("{repo}:{tag}"))
+    Ok(r.with_default_tag().familiar_string())
 }
 
 /// Splits `repo[:tag]`, where a `:` before the last `/` belongs to a registry port.
@@ -37,55 +21,6 @@ pub fn split_tag(s: &str) -> (&str, Option<&str>) {
     match s[last_slash..].rfind(':') {
         Some(i) => (&s[..last_slash + i], Some(&s[last_slash + i + 1..])),
         None => (s, None),
-    }
-}
-
-fn validate_repo(repo: &str) -> Result<(), String> {
-    let bad = || "invalid reference format".to_string();
-    if repo.is_empty() || repo.len() > 255 {
-        return Err(bad());
-    }
-    let mut parts = repo.split('/').peekable();
-    let mut first = true;
-    while let Some(p) = parts.next() {
-        let is_registry = first
-            && parts.peek().is_some()
-            && (p.contains('.') || p.contains(':') || p == "localhost");
-        first = false;
-        if is_registry {
-            if !p
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
-            {
-                return Err(bad());
-            }
-            continue;
-        }
-        if p.is_empty()
-            || !p.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-            })
-            || !p.starts_with(|c: char| c.is_ascii_alphanumeric())
-        {
-            if p.chars().any(|c| c.is_ascii_uppercase()) {
-                return Err("invalid reference format: repository name must be lowercase".into());
-            }
-            return Err(bad());
-        }
-    }
-    Ok(())
-}
-
-fn validate_tag(t: &str) -> Result<(), String> {
-    let ok = !t.is_empty()
-        && t.len() <= 128
-        && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err("invalid reference format".into())
     }
 }
 
@@ -161,7 +96,12 @@ mod tests {
             "library/a/b:v"
         );
         assert_eq!(normalize("library/busybox:1").unwrap(), "busybox:1");
-        assert!(normalize("Busybox").is_err());
+        assert_eq!(
+            normalize("Busybox").unwrap_err(),
+            "invalid reference format: repository name (library/Busybox) must be lowercase"
+        );
+        let pinned = format!("busybox@sha256:{}", "a".repeat(64));
+        assert!(normalize(&pinned).unwrap_err().contains("not supported"));
         assert!(normalize("a b").is_err());
         assert!(normalize("").is_err());
     }
