@@ -81,21 +81,7 @@ def api(daemon, method, path, body=None, headers=None, timeout=30):
 
 def raw(daemon, data, timeout=5):
     """Sends `data` as is; returns what came back before the daemon closed or `timeout`."""
-    s = _connect(daemon, timeout)
-    out = b""
-    try:
-        s.sendall(data)
-        while True:
-            try:
-                b = s.recv(65536)
-            except socket.timeout:
-                break
-            if not b:
-                break
-            out += b
-    finally:
-        s.close()
-    return out
+    return send_and_read(daemon, data, timeout)[0]
 
 
 def send_and_read(daemon, data, timeout=5):

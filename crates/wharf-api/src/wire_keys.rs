@@ -154,7 +154,9 @@ pub fn decode<T: WireKeys + DeserializeOwned>(mut value: Value) -> Result<T, Str
     typed::decode(&value)
 }
 
-/// Every field name declared by `keys`, nested ones as `Outer.Inner`, for tests and tables.
+/// Every field name declared by `keys`, nested ones as `Outer.Inner`, a list's elements as
+/// `List[].Inner` and a map's values as `Map.*.Inner` (the honour tables' names), for tests
+/// and tables.
 pub fn paths(keys: &'static [Key]) -> Vec<String> {
     fn walk(prefix: &str, inner: &Inner, out: &mut Vec<String>) {
         match inner {
@@ -174,7 +176,8 @@ pub fn paths(keys: &'static [Key]) -> Vec<String> {
                     walk(&p, &f.inner, out);
                 }
             }
-            Inner::List(e) | Inner::Map(e) => walk(prefix, e, out),
+            Inner::List(e) => walk(&format!("{prefix}[]"), e, out),
+            Inner::Map(e) => walk(&format!("{prefix}.*"), e, out),
         }
     }
     let mut out = Vec::new();

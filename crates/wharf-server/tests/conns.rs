@@ -3,9 +3,12 @@
 //! connection cap holds new clients until a slot frees.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use axum::body::{Body, Bytes};
 use axum::routing::get;
 use axum::Router;
+use common::read_head;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,20 +70,6 @@ async fn request(path: &std::path::Path, target: &str) -> UnixStream {
     s
 }
 
-async fn read_head(s: &mut UnixStream) -> String {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(LIMIT, s.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed inside the head");
-        buf.push(byte[0]);
-    }
-    String::from_utf8(buf).unwrap()
-}
-
 /// Reads until the server closes the connection; panics if it does not within LIMIT.
 async fn wait_closed(s: &mut UnixStream) {
     let mut buf = [0u8; 4096];
@@ -112,7 +101,7 @@ async fn a_short_body_is_dropped() {
         .unwrap();
     // The handler's read fails (axum answers 400), and the connection closes: its body never
     // ended.
-    assert!(read_head(&mut s).await.starts_with("HTTP/1.1 400"));
+    assert!(read_head(&mut s, LIMIT).await.starts_with("HTTP/1.1 400"));
     wait_closed(&mut s).await;
 }
 
@@ -120,9 +109,13 @@ async fn a_short_body_is_dropped() {
 async fn a_quiet_answer_outlives_every_timeout_and_an_idle_connection_does_not() {
     let srv = start(16);
     let mut quiet = request(&srv.path, "/quiet").await;
-    assert!(read_head(&mut quiet).await.starts_with("HTTP/1.1 200"));
+    assert!(read_head(&mut quiet, LIMIT)
+        .await
+        .starts_with("HTTP/1.1 200"));
     let mut idle = request(&srv.path, "/ping").await;
-    assert!(read_head(&mut idle).await.starts_with("HTTP/1.1 200"));
+    assert!(read_head(&mut idle, LIMIT)
+        .await
+        .starts_with("HTTP/1.1 200"));
     wait_closed(&mut idle).await;
     // Well past every bound, the quiet answer's connection is still open.
     tokio::time::sleep(MS(1000)).await;
@@ -140,7 +133,7 @@ async fn the_cap_holds_new_clients_until_a_slot_frees() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut s = request(&srv.path, "/quiet").await;
-        assert!(read_head(&mut s).await.starts_with("HTTP/1.1 200"));
+        assert!(read_head(&mut s, LIMIT).await.starts_with("HTTP/1.1 200"));
         held.push(s);
     }
     let mut waiting = request(&srv.path, "/ping").await;
@@ -150,5 +143,7 @@ async fn the_cap_holds_new_clients_until_a_slot_frees() {
         .await
         .is_err());
     drop(held.pop());
-    assert!(read_head(&mut waiting).await.starts_with("HTTP/1.1 200"));
+    assert!(read_head(&mut waiting, LIMIT)
+        .await
+        .starts_with("HTTP/1.1 200"));
 }

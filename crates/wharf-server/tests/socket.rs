@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{chunk, Fake};
+use common::{chunk, read_head, Fake};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,26 +43,6 @@ fn start(fake: Arc<Fake>) -> Server {
     }
 }
 
-/// Reads up to the end of the response head.
-async fn read_head(s: &mut UnixStream) -> String {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(LIMIT, s.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            n,
-            1,
-            "connection closed inside the head: {}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.push(byte[0]);
-    }
-    String::from_utf8(buf).unwrap()
-}
-
 async fn read_exact(s: &mut UnixStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     tokio::time::timeout(LIMIT, s.read_exact(&mut buf))
@@ -86,7 +66,7 @@ async fn attach_hijack_half_close_then_output_then_close() {
     s.write_all(ATTACH.replace("{STDIN}", "&stdin=1").as_bytes())
         .await
         .unwrap();
-    let head = read_head(&mut s).await;
+    let head = read_head(&mut s, LIMIT).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let lower = head.to_ascii_lowercase();
     assert!(
@@ -190,7 +170,7 @@ async fn attach_hijack_without_stdin_and_404() {
     s.write_all(ATTACH.replace("{STDIN}", "").as_bytes())
         .await
         .unwrap();
-    let head = read_head(&mut s).await;
+    let head = read_head(&mut s, LIMIT).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head
         .to_ascii_lowercase()
@@ -206,7 +186,7 @@ async fn attach_hijack_without_stdin_and_404() {
     let mut s = UnixStream::connect(&srv.path).await.unwrap();
     let req = ATTACH.replace("{STDIN}", "").replace("/web/", "/missing/");
     s.write_all(req.as_bytes()).await.unwrap();
-    let head = read_head(&mut s).await;
+    let head = read_head(&mut s, LIMIT).await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     drop(srv.stop);
     tokio::time::timeout(LIMIT, srv.task)
@@ -227,7 +207,7 @@ async fn wait_flushes_headers_before_the_body() {
         .await
         .unwrap();
     // The head arrives while the container is still running.
-    let head = read_head(&mut s).await;
+    let head = read_head(&mut s, LIMIT).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase()
@@ -268,13 +248,13 @@ async fn shutdown_does_not_wait_for_long_streams() {
     s.write_all(b"POST /containers/web/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         .await
         .unwrap();
-    read_head(&mut s).await;
+    read_head(&mut s, LIMIT).await;
     // An idle keep-alive connection must not hold shutdown either.
     let mut idle = UnixStream::connect(&srv.path).await.unwrap();
     idle.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    read_head(&mut idle).await;
+    read_head(&mut idle, LIMIT).await;
 
     let _ = srv.stop.take().unwrap().send(());
     tokio::time::timeout(LIMIT, srv.task)
@@ -304,7 +284,7 @@ async fn client_disconnect_ends_logs_follow_and_wait() {
     )
     .await
     .unwrap();
-    let head = read_head(&mut logs).await;
+    let head = read_head(&mut logs, LIMIT).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     out_tx
         .send(chunk(StdStream::Stdout, b"a\n", None))
@@ -323,7 +303,7 @@ async fn client_disconnect_ends_logs_follow_and_wait() {
     wait.write_all(b"POST /containers/web/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         .await
         .unwrap();
-    read_head(&mut wait).await;
+    read_head(&mut wait, LIMIT).await;
     drop(wait);
     let dropped = tokio::time::timeout(LIMIT, guard_rx).await.unwrap();
     assert!(dropped.is_err(), "the wait future was dropped");
@@ -337,7 +317,7 @@ async fn client_disconnect_ends_logs_follow_and_wait() {
 
 /// Reads one response with a `Content-Length` body: (head, body).
 async fn read_response(s: &mut UnixStream) -> (String, String) {
-    let head = read_head(s).await;
+    let head = read_head(s, LIMIT).await;
     let len = head
         .lines()
         .find_map(|l| {

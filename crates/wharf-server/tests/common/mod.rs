@@ -1,4 +1,5 @@
-//! A fake backend that records every call and answers from a script.
+//! A fake backend that records every call and answers from a script, and reading an answer's
+//! head off a raw socket.
 #![allow(dead_code)]
 
 use bytes::Bytes;
@@ -317,4 +318,26 @@ impl SystemBackend for Fake {
             "GET /events is not implemented in Wharf yet",
         ))
     }
+}
+
+/// Reads up to the end of a response head, each read bounded by `limit` so a broken server
+/// fails the test instead of hanging it.
+pub async fn read_head(s: &mut tokio::net::UnixStream, limit: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(limit, s.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed inside the head: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    String::from_utf8(buf).unwrap()
 }

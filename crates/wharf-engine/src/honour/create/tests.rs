@@ -9,7 +9,7 @@ use crate::containers::config::{self, MergeContext, StartContext};
 use crate::containers::rootfs::ResolvedUser;
 use serde_json::{json, Value};
 use wharf_api::container::ContainerCreateRequest;
-use wharf_api::wire_keys::{Inner, Key, WireKeys};
+use wharf_api::wire_keys::WireKeys;
 use wharf_runtime::spec::{build_spec, NsMode, RlimitCeiling, Shm};
 
 /// Every field of the create body in API 1.44 (generated from moby v25.0.0's
@@ -562,33 +562,7 @@ fn is_nested(path: &str) -> bool {
 /// Every field of Docker's create body (wharf_api's `WireKeys`, from moby's Go types) as the
 /// table names it: a list's elements `X[].Y`, a map's values `X.*.Y`.
 fn docker_schema() -> Vec<String> {
-    fn walk(prefix: &str, inner: &Inner, out: &mut Vec<String>) {
-        match inner {
-            Inner::Leaf => {}
-            Inner::Struct(fields) | Inner::Flatten(fields) => {
-                for f in *fields {
-                    walk_key(prefix, f, out);
-                }
-            }
-            Inner::List(e) => walk(&format!("{prefix}[]"), e, out),
-            Inner::Map(e) => walk(&format!("{prefix}.*"), e, out),
-        }
-    }
-    fn walk_key(prefix: &str, f: &Key, out: &mut Vec<String>) {
-        if let Inner::Flatten(_) = f.inner {
-            return walk(prefix, &f.inner, out);
-        }
-        let p = if prefix.is_empty() {
-            f.name.to_string()
-        } else {
-            format!("{prefix}.{}", f.name)
-        };
-        out.push(p.clone());
-        walk(&p, &f.inner, out);
-    }
-    let mut out = Vec::new();
-    walk("", &Inner::Struct(ContainerCreateRequest::KEYS), &mut out);
-    out
+    wharf_api::wire_keys::paths(ContainerCreateRequest::KEYS)
 }
 
 /// The field whose value holds `path` (`HostConfig.Mounts` for `HostConfig.Mounts[].Type`).
