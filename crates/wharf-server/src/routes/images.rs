@@ -110,7 +110,19 @@ async fn create<B: ImagesBackend>(
     };
     // Streamed, never buffered: an import can be gigabytes.
     let stream: BodyStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
-    let id = b.import(opts, stream).await?;
+    let id = match b.import(opts, stream).await {
+        Ok(id) => id,
+        Err(e) => {
+            // A refused import may leave its body unread (refused before the first byte, or
+            // mid-way); the connection cannot serve another request after it, so say so and
+            // close it rather than let a client queue its next request behind the unread body.
+            let mut refused = HttpError::from(e).into_response();
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(refused);
+        }
+    };
     let line = json_line(&serde_json::json!({ "status": id }), b"\r\n");
     Ok((
         [(
