@@ -1,0 +1,39 @@
+//! What can go wrong talking to a registry, worded as dockerd words it to its clients.
+
+use crate::digest::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DistributionError {
+    /// The registry answered 401 even with the credentials given (or none were given).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 403, or 401/404 on a repository the credentials cannot see: Docker's
+    /// `pull access denied for <name>, repository does not exist or may require 'docker login'`.
+    #[error("{0}")]
+    Denied(String),
+    /// The tag or digest is not in the repository (`manifest unknown`).
+    #[error("manifest for {reference} not found: {detail}")]
+    ManifestUnknown { reference: String, detail: String },
+    #[error("blob {0} not found in the registry")]
+    BlobUnknown(Digest),
+    /// Content that hashes to something other than what it was asked for.
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: Digest, actual: String },
+    /// A manifest or index Wharf cannot use (unknown media type, bad JSON, schema1).
+    #[error("{0}")]
+    InvalidManifest(String),
+    /// No manifest in an index for the asked platform: Docker's words.
+    #[error("no matching manifest for {0} in the manifest list entries")]
+    NoMatchingPlatform(String),
+    /// Any other registry error response: status and the registry's own error text.
+    #[error("{message}")]
+    Registry { status: u16, message: String },
+    /// Connecting, TLS, a broken stream after every retry.
+    #[error("{0}")]
+    Transport(String),
+    /// A setting or request Wharf refuses (bad `X-Registry-Auth`, a bad platform string).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = DistributionError> = std::result::Result<T, E>;
