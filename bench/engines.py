@@ -241,9 +241,9 @@ class Engine:
 
 
 class Wharf(Engine):
-    def __init__(self, bench, build=True, bin_dir=None, label=""):
+    def __init__(self, bench, build=True, bin_dir=None, label="", extra_args=()):
         """`label` tells a second Wharf (e.g. a saved baseline build) apart: its own socket,
-        roots and cgroup parent."""
+        roots and cgroup parent. `extra_args` go to wharfd's command line as they are."""
         self.name = "wharfd" + (f"-{label}" if label else "")
         self.bench = bench
         if build and not bin_dir:
@@ -259,7 +259,7 @@ class Wharf(Engine):
         self.proc = subprocess.Popen(
             [self.bin, "-H", f"unix://{self.sock}", "--data-root", os.path.join(bench.work, f"wharf-data{sfx}"),
              "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent, "--log-level", "warn",
-             "--shim-path", os.path.join(self.bin_dir, "wharf-shim")],
+             "--shim-path", os.path.join(self.bin_dir, "wharf-shim")] + list(extra_args),
             stdout=subprocess.DEVNULL, stderr=self.errlog)
         wait_for(lambda: os.path.exists(self.sock), 10, "wharfd socket")
         self.docker("import", bench.tar, "busybox")
@@ -385,10 +385,12 @@ def common_args(parser):
                              "if there, wharf), e.g. a build saved before a change, in the same run")
 
 
-def start_engines(bench, args):
-    engines = [bench.add(Wharf(bench, build=not args.no_build, bin_dir=args.bin_dir))]
+def start_engines(bench, args, wharfd_args=()):
+    """`wharfd_args`: extra wharfd flags, given to every Wharf (the baseline's too)."""
+    engines = [bench.add(Wharf(bench, build=not args.no_build, bin_dir=args.bin_dir, extra_args=wharfd_args))]
     if getattr(args, "baseline", None):
-        engines.append(bench.add(Wharf(bench, build=False, bin_dir=args.baseline, label="before")))
+        engines.append(bench.add(Wharf(bench, build=False, bin_dir=args.baseline, label="before",
+                                       extra_args=wharfd_args)))
     if args.with_docker:
         engines.append(bench.add(Docker(bench)))
     if args.with_podman:
