@@ -20,7 +20,7 @@ use crate::transport::Transport;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use http::{Method, StatusCode};
-use request::{success, Auth, Call, Target};
+use request::{success, Call, Target};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -252,17 +252,8 @@ impl Registries {
     ) -> Result<LoginOutcome, LoginError> {
         let url = ep.url("/v2/");
         let ping = Call::new(Method::GET, Target::Url(url.clone()));
-        let anonymous = Auth {
-            creds: &Credentials::Anonymous,
-            scopes: Vec::new(),
-            offline: false,
-        };
-        // The ping, as dockerd's PingV2Registry: learn the challenge without credentials.
-        let origin = request::origin_of(&url);
-        if let Ok(mut m) = self.inner.challenges.lock() {
-            m.remove(&origin);
-        }
-        let resp = self.send_authed(&url, &ping, &anonymous).await?;
+        // The ping, as dockerd's PingV2Registry: the challenge, learnt without credentials.
+        let resp = self.send_plain(&url, &ping).await?;
         let status = resp.status();
         let chosen = challenge::parse_headers(resp.headers())
             .into_iter()
@@ -313,7 +304,7 @@ impl Registries {
             }
             None => {}
         }
-        let resp = self.send_authed(&url, &retry, &anonymous).await?;
+        let resp = self.send_plain(&url, &retry).await?;
         let status = resp.status();
         self.drain(resp).await;
         if status == StatusCode::OK {

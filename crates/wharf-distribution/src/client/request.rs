@@ -67,8 +67,6 @@ impl Call {
 pub(crate) struct Auth<'a> {
     pub creds: &'a Credentials,
     pub scopes: Vec<String>,
-    /// Login asks for a refresh token (`offline_token=true`).
-    pub offline: bool,
 }
 
 /// Go's `url.Error` prefix: `Get "https://…":`.
@@ -189,7 +187,7 @@ impl Registries {
                     service,
                     scopes: &auth.scopes,
                     creds: auth.creds,
-                    offline: auth.offline,
+                    offline: false,
                 };
                 let token = self
                     .inner
@@ -252,6 +250,11 @@ impl Registries {
         self.inner.transport.send(req).await.map_err(|e| {
             DistributionError::Transport(format!("{}: {}", op_prefix(method, url), e.0))
         })
+    }
+
+    /// Sends `call` to `url` as it is: no authentication, no redirects (login's ping).
+    pub(crate) async fn send_plain(&self, url: &str, call: &Call) -> Result<Response<Incoming>> {
+        self.send_once(&call.method, url, call, None).await
     }
 
     /// Reads (and drops) a body we will not use, so its connection can be reused.
@@ -377,7 +380,6 @@ impl Repository {
         let auth = Auth {
             creds: &inner.creds,
             scopes,
-            offline: false,
         };
         let path = match &call.target {
             Target::Url(url) => return reg.send_authed(url, &call, &auth).await,
