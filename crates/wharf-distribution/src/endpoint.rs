@@ -78,6 +78,16 @@ impl Security {
         })
     }
 
+    /// No insecure registry at all, not even loopback: for tests of verified TLS on 127.0.0.1.
+    #[cfg(test)]
+    pub fn none() -> Security {
+        Security {
+            hosts: Vec::new(),
+            cidrs: Vec::new(),
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub fn hosts(&self) -> &[String] {
         &self.hosts
     }
