@@ -564,3 +564,31 @@ async fn docker_hub_mirrors_are_tried_in_order() {
     assert_eq!(st.log[0].path, "/v2/library/app/manifests/latest");
     assert!(st.log.iter().any(|l| l.path.contains("/blobs/")));
 }
+
+#[tokio::test]
+async fn an_unreachable_registry_reads_like_go() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let reg = registries();
+    let r = repo(&reg, closed, Credentials::Anonymous);
+    let e = r.manifest("latest").await.unwrap_err();
+    assert!(matches!(e, DistributionError::Transport(_)), "{e:?}");
+    // HTTPS was tried first; the error is plain HTTP's, the last endpoint tried.
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Get \"http://{closed}/v2/library/app/manifests/latest\": dial tcp {closed}: \
+             connect: connection refused"
+        )
+    );
+    let e = reg
+        .login(&closed.to_string(), &Credentials::Anonymous)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("Get \"http://{closed}/v2/\": dial tcp {closed}: connect: connection refused")
+    );
+}
