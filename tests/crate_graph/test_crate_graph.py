@@ -88,6 +88,27 @@ def test_engine_reaching_http_is_refused():
     assert graph.check(meta) == []
 
 
+def test_engine_may_reach_http_only_inside_the_registry_client():
+    hyper = {"id": "hyper 1.0.0 (registry+x)", "name": "hyper", "dependencies": []}
+    dist = pkg("wharf-distribution")
+    engine = pkg("wharf-engine", ["wharf-api", "wharf-distribution"])
+    meta = metadata(pkg("wharf-api"), dist, engine)
+    meta["packages"].append(hyper)
+    normal = [{"kind": None}]
+    meta["resolve"] = {
+        "nodes": [
+            {"id": engine["id"], "deps": [{"pkg": dist["id"], "dep_kinds": normal}]},
+            {"id": dist["id"], "deps": [{"pkg": hyper["id"], "dep_kinds": normal}]},
+        ]
+    }
+    assert graph.check(meta) == []
+    # Reached another way, it is still refused.
+    meta["resolve"]["nodes"][0]["deps"].append({"pkg": hyper["id"], "dep_kinds": normal})
+    assert graph.check(meta) == [
+        "wharf-engine reaches hyper: its dependency tree must not contain it"
+    ]
+
+
 def test_cli_exit_codes(tmp_path):
     f = tmp_path / "meta.json"
     f.write_text(json.dumps(metadata(*CLEAN, pkg("wharf-api-extra"))))
