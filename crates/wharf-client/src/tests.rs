@@ -626,7 +626,10 @@ async fn streams_carry_extra_headers_and_refuse_errors() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(401));
-    assert_eq!(err.to_string(), "Error response from daemon: authentication required (HTTP 401)");
+    assert_eq!(
+        err.to_string(),
+        "Error response from daemon: authentication required (HTTP 401)"
+    );
     assert!(srv
         .seen()
         .contains(&"POST /v1.44/images/localhost:5000/x/push?tag=v1".to_string()));

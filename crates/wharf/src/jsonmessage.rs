@@ -61,6 +61,15 @@ pub struct Term {
 }
 
 impl Term {
+    /// Nowhere: not a terminal, docker's default width.
+    pub fn nowhere() -> Term {
+        Term {
+            is_terminal: false,
+            width: Box::new(|| 200),
+            now: Box::new(|| 0.0),
+        }
+    }
+
     /// The terminal (or not) behind `fd`, as docker's `streams.Out` sees it.
     pub fn for_fd(fd: i32) -> Term {
         Term {
@@ -366,6 +375,7 @@ impl<W: Write> Display<W> {
         }
     }
 
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -458,20 +468,6 @@ impl<W: Write> Display<W> {
         }
         let _ = self.out.write_all(line.as_bytes());
         Ok(())
-    }
-
-    /// A whole stream held in memory (tests, short answers).
-    pub fn show_all(
-        &mut self,
-        bytes: &[u8],
-        aux: &mut dyn FnMut(&Value),
-    ) -> Result<(), StreamError> {
-        let mut dec = Decoder::default();
-        dec.feed(bytes);
-        while let Some(v) = dec.next_value() {
-            self.show(&decode(&v?)?, aux)?;
-        }
-        dec.finish()
     }
 }
 

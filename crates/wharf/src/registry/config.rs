@@ -209,8 +209,9 @@ impl ConfigFile {
     }
 
     /// The credentials for `server` (`GetAuthConfig`); none is an empty config. A helper's
-    /// failure is an error, with whatever the file holds alongside it.
-    pub fn get_auth(&self, server: &str) -> Result<AuthConfig, (AuthConfig, String)> {
+    /// failure is an error (docker then falls back on [`ConfigFile::file_get`] where it
+    /// ignores the error).
+    pub fn get_auth(&self, server: &str) -> Result<AuthConfig, String> {
         let from_file = self.file_get(server);
         let Some(helper) = self.helper_for(server) else {
             return Ok(from_file);
@@ -233,12 +234,27 @@ impl ConfigFile {
                 }
                 Ok(ac)
             }
-            Err(e) => Err((from_file, e)),
+            Err(e) => Err(e),
         }
     }
 
+    /// Every registry with credentials (`GetAllCredentials`' keys): the file's, or its
+    /// helper's list, and each registry that has a helper of its own.
+    pub fn credential_keys(&self) -> Result<Vec<String>, String> {
+        let mut keys: Vec<String> = match self.helper_for("") {
+            Some(h) => h.list()?,
+            None => self.auths.keys().cloned().collect(),
+        };
+        for k in self.cred_helpers().into_keys() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        Ok(keys)
+    }
+
     /// The file's entry: the key itself, else (old files) a key that is a URL of that host.
-    fn file_get(&self, server: &str) -> AuthConfig {
+    pub fn file_get(&self, server: &str) -> AuthConfig {
         if let Some(a) = self.auths.get(server) {
             return a.clone();
         }

@@ -56,10 +56,6 @@ impl Object {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
     pub fn compact(&self) -> String {
         let mut out = String::new();
         write_object(self, None, 0, &mut out);

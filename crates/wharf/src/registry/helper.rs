@@ -84,6 +84,17 @@ impl Helper {
             .map_err(|f| f.message("storing"))
     }
 
+    /// Every server the helper keeps credentials for (`list`).
+    pub fn list(&self) -> Result<Vec<String>, String> {
+        let out = self
+            .run("list", b"unused")
+            .map_err(|f| f.message("listing"))?;
+        let v: Value = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
+        Ok(v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
     pub fn erase(&self, server: &str) -> Result<(), String> {
         self.run("erase", server.as_bytes())
             .map(drop)

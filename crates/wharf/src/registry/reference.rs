@@ -83,9 +83,13 @@ impl Reference {
         Reference::parse(&format!("{domain}/{remainder}"))
     }
 
-    /// `ParseAnyReference`'s question: is this a bare image id (then it names no repository)?
-    pub fn is_image_id(s: &str) -> bool {
-        is_image_id(s)
+    /// `ParseAnyReference`: `None` for an image id (64 hex digits, or a whole digest), which
+    /// names no repository; else the named reference or docker's error.
+    pub fn parse_any(s: &str) -> Result<Option<Reference>, ReferenceError> {
+        if is_image_id(s) || validate_digest(s).is_ok() {
+            return Ok(None);
+        }
+        Reference::parse_normalized_named(s).map(Some)
     }
 
     /// The grammar alone (`reference.Parse`).
@@ -434,6 +438,9 @@ mod tests {
         assert_eq!(r.api_tag(), d);
         assert_eq!(r.name(), "docker.io/library/busybox");
         assert!(!r.is_name_only());
+        assert_eq!(Reference::parse_any(H), Ok(None));
+        assert_eq!(Reference::parse_any(&d), Ok(None));
+        assert!(Reference::parse_any("busybox").unwrap().is_some());
         let r = Reference::parse_normalized_named("localhost:5000/x").unwrap();
         assert_eq!(
             (r.domain(), r.api_tag().as_str()),
