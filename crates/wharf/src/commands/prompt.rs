@@ -78,13 +78,17 @@ pub fn read_input(message: &str) -> String {
     String::from_utf8_lossy(&line).trim().to_string()
 }
 
-/// Go's words for an errno (`syscall.Errno.Error()`): strerror, first letter lower case.
+/// Go's words for an errno (`syscall.Errno.Error()`): the C library's, first letter lower case.
 fn errno_words(e: nix::errno::Errno) -> String {
-    let desc = e.desc();
-    let mut c = desc.chars();
+    let text = std::io::Error::from_raw_os_error(e as i32).to_string();
+    let text = match text.rsplit_once(" (os error ") {
+        Some((words, _)) => words.to_string(),
+        None => text,
+    };
+    let mut c = text.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
-        None => desc.to_string(),
+        None => text,
     }
 }
 

@@ -202,24 +202,16 @@ pub async fn pull_for_create(
 
 pub async fn push(ctx: &Ctx, a: &PushArgs) -> Result<i32> {
     refuse_trust(a.disable_content_trust)?;
-    let platform = a.platform.as_deref().filter(|p| !p.is_empty());
-    if let Some(p) = platform {
-        if let Err(e) = crate::opts::network::platform_query(p) {
-            err_out(format!("Invalid platform {p}").as_bytes());
-            let msg = match e {
-                crate::opts::BadFlag::Parse(m) => m,
-                crate::opts::BadFlag::Value { reason, .. } => reason,
-            };
-            let msg = msg
-                .strip_prefix("error parsing specified platform: ")
-                .unwrap_or(&msg)
-                .to_string();
-            return Err(Exit::error(1, msg));
-        }
-        prompt::note(
-            To::Stdout,
-            "Using --platform pushes only the specified platform manifest of a multi-platform image index.\nOther components, like attestations, will not be included.\nTo push the complete multi-platform image, remove the --platform flag.\n",
-        );
+    if a.platform.is_some() {
+        // docker checks a flag's API version before the command runs: `--platform` needs
+        // 1.46, and wharf-client negotiates 1.44 at most.
+        let version = ctx.client.api_version().await.map_err(|e| ctx.err(1, &e))?;
+        return Err(Exit::error(
+            1,
+            format!(
+                "\"--platform\" requires API version 1.46, but the Docker daemon API version is {version}"
+            ),
+        ));
     }
     let mut r = parse(&a.name)?;
     if a.all_tags && !r.is_name_only() {
@@ -235,17 +227,6 @@ pub async fn push(ctx: &Ctx, a: &PushArgs) -> Result<i32> {
     let header = resolve_auth(&cfg, &r).header();
     if r.digest().is_some() {
         return Err(Exit::error(1, "cannot push a digest reference"));
-    }
-    if platform.is_some() {
-        // A JSON `platform` query parameter from API 1.46 on; wharf speaks 1.44 at most, so
-        // docker's client refuses it here, before sending.
-        let version = ctx.client.api_version().await.map_err(|e| ctx.err(1, &e))?;
-        return Err(Exit::error(
-            1,
-            format!(
-                "\"platform\" requires API version 1.46, but the Docker daemon API version is {version}"
-            ),
-        ));
     }
     let mut path = format!("/images/{}/push", r.name());
     if !a.all_tags {
