@@ -789,3 +789,130 @@ fn registry_commands_match_docker_cli() {
         failures.join("\n\n")
     );
 }
+
+/// Which of the tool's outputs is the terminal.
+#[derive(Clone, Copy, Debug)]
+enum OnTerminal {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `args` with stdout or stderr on a fresh pty `width` columns wide; returns what the
+/// terminal received (the line discipline's `\r\n` included) and the other stream.
+fn on_pty(
+    tool: &str,
+    sock: &Path,
+    root: &Path,
+    state: &Shared,
+    args: &[&str],
+    width: u16,
+    which: OnTerminal,
+) -> (Vec<u8>, Vec<u8>) {
+    let cfg = root.join("cfg");
+    let _ = std::fs::remove_dir_all(&cfg);
+    {
+        let mut s = state.lock().unwrap();
+        s.log.clear();
+        s.pulled.clear();
+    }
+    let size = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let bin = if tool == "docker" {
+        "docker".to_string()
+    } else {
+        env!("CARGO_BIN_EXE_wharf").to_string()
+    };
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(root)
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CONFIG", &cfg)
+        .env("WHARF_CONFIG", root.join("wharf"))
+        .env_remove("WHARF_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env("TZ", "UTC")
+        .stdin(Stdio::null());
+    let term = Stdio::from(pty.slave.try_clone().unwrap());
+    match which {
+        OnTerminal::Stdout => cmd.stdout(term).stderr(Stdio::piped()),
+        OnTerminal::Stderr => cmd.stderr(term).stdout(Stdio::piped()),
+    };
+    let mut child = cmd.spawn().unwrap();
+    // Only the child holds the terminal now: its exit ends the reads below.
+    drop(cmd);
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut other = Vec::new();
+    match which {
+        OnTerminal::Stdout => child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_end(&mut other)
+            .unwrap(),
+        OnTerminal::Stderr => child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_end(&mut other)
+            .unwrap(),
+    };
+    child.wait().unwrap();
+    (seen, other)
+}
+
+#[test]
+fn progress_on_a_terminal_is_drawn_like_docker() {
+    if !have_docker() {
+        wharf_testkit::skip("no docker CLI on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, state) = start_server(dir.path());
+    let cases: &[(&[&str], OnTerminal)] = &[
+        (&["pull", "localhost:5000/multi:v1"], OnTerminal::Stdout),
+        (&["pull", "localhost:5000/broken"], OnTerminal::Stdout),
+        (&["push", "localhost:5000/x"], OnTerminal::Stdout),
+        (&["push", "localhost:5000/multi:v1"], OnTerminal::Stdout),
+        (&["push", "localhost:5000/partial"], OnTerminal::Stdout),
+        (&["create", "newimage", "true"], OnTerminal::Stderr),
+    ];
+    let mut failures = Vec::new();
+    for (args, which) in cases {
+        // Bars only on terminals wider than 110 columns.
+        for width in [200, 80] {
+            let d = on_pty("docker", &sock, dir.path(), &state, args, width, *which);
+            let w = on_pty("wharf", &sock, dir.path(), &state, args, width, *which);
+            let d_other = as_wharf(&String::from_utf8_lossy(&d.1));
+            let w_other = String::from_utf8_lossy(&w.1).into_owned();
+            let d_term = as_wharf(&String::from_utf8_lossy(&d.0));
+            let w_term = String::from_utf8_lossy(&w.0).into_owned();
+            if d_term != w_term || d_other != w_other {
+                failures.push(format!(
+                    "{args:?} ({width} columns, {which:?} a terminal):\n--- docker\n{d_term:?}\n{d_other:?}\n--- wharf\n{w_term:?}\n{w_other:?}"
+                ));
+            } else {
+                // The comparison means something: lines redrawn in place, bars when wide.
+                if args[0] == "pull" && args[1].ends_with("multi:v1") {
+                    assert!(d_term.contains("\x1b[2A\x1b[2K\r"), "{d_term:?}");
+                    assert_eq!(d_term.contains("[===="), width > 110, "{d_term:?}");
+                }
+                println!("same on a {width}-column terminal: {args:?}");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

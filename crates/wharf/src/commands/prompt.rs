@@ -27,7 +27,7 @@ pub fn note(to: To, text: &str) {
     let fancy = tty::fd_is_terminal(fd);
     let (header, indent) = if fancy {
         (
-            "\x1b[1m\x1b[106m\x1b[30mi\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m",
+            "\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m",
             " ".repeat(9),
         )
     } else {
