@@ -916,3 +916,138 @@ fn progress_on_a_terminal_is_drawn_like_docker() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Runs `args` with stdin, stdout and stderr on one pty, typing each answer once its prompt
+/// has appeared; returns the terminal's bytes, the exit code and the requests made.
+fn interactive(
+    tool: &str,
+    sock: &Path,
+    root: &Path,
+    state: &Shared,
+    args: &[&str],
+    answers: &[(&str, &str)],
+) -> (String, i32, Vec<Req>) {
+    use std::os::fd::AsRawFd;
+    let cfg = root.join("cfg");
+    let _ = std::fs::remove_dir_all(&cfg);
+    {
+        let mut s = state.lock().unwrap();
+        s.log.clear();
+        s.pulled.clear();
+    }
+    let size = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let bin = if tool == "docker" {
+        "docker".to_string()
+    } else {
+        env!("CARGO_BIN_EXE_wharf").to_string()
+    };
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(root)
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CONFIG", &cfg)
+        .env("WHARF_CONFIG", root.join("wharf"))
+        .env_remove("WHARF_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_CLI_HINTS")
+        .env("TZ", "UTC")
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let fd = master.as_raw_fd();
+    let mut seen = Vec::new();
+    let mut pending = answers.iter();
+    let mut next = pending.next();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{tool} {args:?}: no end within 60 s: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        // Poll so that a prompt that never comes fails the deadline instead of hanging.
+        let mut fds = [nix::poll::PollFd::new(
+            unsafe_borrow(fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)).unwrap() == 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+        if let Some((prompt, reply)) = next {
+            if String::from_utf8_lossy(&seen).ends_with(prompt) {
+                master.write_all(reply.as_bytes()).unwrap();
+                next = pending.next();
+            }
+        }
+    }
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    let requests = state.lock().unwrap().log.clone();
+    (String::from_utf8_lossy(&seen).into_owned(), code, requests)
+}
+
+/// A borrowed fd for poll, valid while `master` (its owner) lives in the caller.
+fn unsafe_borrow(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the fd belongs to the pty master file held by `interactive` for the whole loop
+    // that polls it; the borrow never outlives that loop.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+#[test]
+fn prompts_on_a_terminal_are_dockers() {
+    if !have_docker() {
+        wharf_testkit::skip("no docker CLI on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, state) = start_server(dir.path());
+    type Answers = &'static [(&'static str, &'static str)];
+    let cases: &[(&[&str], Answers)] = &[
+        // A login typed at the terminal: the password is not echoed.
+        (
+            &["login", "localhost:5000"],
+            &[("Username: ", "capuser\n"), ("Password: ", "secretpw\n")],
+        ),
+        (
+            &["login", "-u", "capuser", "localhost:5000"],
+            &[("Password: ", "secretpw\n")],
+        ),
+        (&["login", "localhost:5000"], &[("Username: ", "\n")]),
+        // A 401 on pull: docker's prompt (with Docker Hub's hints, whatever the registry),
+        // then one retry with what was typed.
+        (
+            &["pull", "localhost:5000/private"],
+            &[("Username: ", "someone\n"), ("Password: ", "pw\n")],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (args, answers) in cases {
+        let d = interactive("docker", &sock, dir.path(), &state, args, answers);
+        let w = interactive("wharf", &sock, dir.path(), &state, args, answers);
+        let d_text = as_wharf(&d.0);
+        if (d_text.as_str(), d.1, &d.2) != (w.0.as_str(), w.1, &w.2) {
+            failures.push(format!(
+                "{args:?}:\n--- docker (exit {})\n{d_text:?}\n{:?}\n--- wharf (exit {})\n{:?}\n{:?}",
+                d.1, d.2, w.1, w.0, w.2
+            ));
+        } else {
+            assert!(!d.0.contains("secretpw"), "{:?}", d.0);
+            println!("same at a terminal (exit {}): {args:?}", d.1);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
