@@ -555,6 +555,18 @@ const CASES: &[Case] = &[
     case(&["login", "--password-stdin", "localhost:5000"]).code(1),
     case(&["login", "-u", "a", "-p", "b", "--password-stdin"]).code(1),
     case(&["login", "-u", "", "localhost:5000"]).code(1),
+    // `--config DIR` (here relative to the working dir) wins over $DOCKER_CONFIG.
+    case(&[
+        "--config",
+        "flagcfg",
+        "login",
+        "-u",
+        "capuser",
+        "--password-stdin",
+        "localhost:5000",
+    ])
+    .stdin("secretpw\n"),
+    case(&["--config", "flagcfg", "pull", "localhost:5000/x"]).config(LOCAL_AUTH),
     // logout
     case(&["logout", "localhost:5000"]).config(LOCAL_AUTH),
     case(&["logout", "https://localhost:5000"]).config(LOCAL_AUTH),
@@ -597,7 +609,8 @@ struct Outcome {
     stdout: String,
     stderr: String,
     code: i32,
-    config: Option<String>,
+    /// `$DOCKER_CONFIG/config.json` and `flagcfg/config.json` (`--config flagcfg`).
+    config: Vec<Option<String>>,
     helper_log: Option<String>,
 }
 
@@ -607,6 +620,7 @@ fn run_case(tool: &str, sock: &Path, root: &Path, state: &Shared, c: &Case) -> O
     let helper_dir = root.join("helper");
     let _ = std::fs::remove_dir_all(&cfg);
     let _ = std::fs::remove_dir_all(&helper_dir);
+    let _ = std::fs::remove_dir_all(root.join("flagcfg"));
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::create_dir_all(helper_dir.join("store")).unwrap();
     let helper = helper_dir.join("docker-credential-test");
@@ -672,7 +686,10 @@ fn run_case(tool: &str, sock: &Path, root: &Path, state: &Shared, c: &Case) -> O
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code: out.status.code().unwrap_or(-1),
-        config: std::fs::read_to_string(cfg.join("config.json")).ok(),
+        config: [cfg.join("config.json"), root.join("flagcfg/config.json")]
+            .iter()
+            .map(|p| std::fs::read_to_string(p).ok())
+            .collect(),
         helper_log: std::fs::read_to_string(helper_dir.join("helper.log")).ok(),
     }
 }
