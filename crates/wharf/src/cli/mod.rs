@@ -657,8 +657,8 @@ pub struct PullArgs {
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
     /// Skip image verification (default true)
-    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
-    pub disable_content_trust: bool,
+    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: Option<bool>,
     /// Set platform if server is multi-platform capable (default $DOCKER_DEFAULT_PLATFORM)
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,
@@ -675,8 +675,8 @@ pub struct PushArgs {
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
     /// Skip image signing (default true)
-    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
-    pub disable_content_trust: bool,
+    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: Option<bool>,
     /// Push a platform-specific manifest as a single-platform image to the registry (API 1.46)
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,

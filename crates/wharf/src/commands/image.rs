@@ -224,9 +224,13 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         .await
         .map_err(|e| ctx.err(1, &e))?;
     // The daemon's answer is a message stream like a pull's (the new id as its status).
-    super::pull::show(resp.response, super::pull::Sink::Stdout, &mut |_| {})
-        .await
-        .map_err(|e| Exit::error(1, e))?;
+    super::distribution::show(
+        resp.response,
+        super::distribution::Sink::Stdout,
+        &mut |_| {},
+    )
+    .await
+    .map_err(|e| Exit::error(1, e))?;
     Ok(0)
 }
 

@@ -4,12 +4,12 @@
 pub mod container;
 pub mod context;
 pub mod create_body;
+pub mod distribution;
 pub mod events;
 pub mod exec;
 pub mod image;
 pub mod login;
 pub mod prompt;
-pub mod pull;
 pub mod run;
 pub mod streams;
 pub mod system;
@@ -197,8 +197,8 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         }
         Cmd::Images(a) => image::images(ctx, &a).await,
         Cmd::Import(a) => image::import(ctx, &a).await,
-        Cmd::Pull(a) => pull::pull(ctx, &a).await,
-        Cmd::Push(a) => pull::push(ctx, &a).await,
+        Cmd::Pull(a) => distribution::pull(ctx, &a).await,
+        Cmd::Push(a) => distribution::push(ctx, &a).await,
         Cmd::Login(a) => login::login(ctx, &a).await,
         Cmd::Logout(a) => login::logout(ctx, &a).await,
         Cmd::Tag(a) => image::tag(ctx, &a).await,
@@ -244,8 +244,8 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
             ImageCmd::Tag(a) => image::tag(ctx, &a).await,
             ImageCmd::History(a) => image::history(ctx, &a).await,
             ImageCmd::Import(a) => image::import(ctx, &a).await,
-            ImageCmd::Pull(a) => pull::pull(ctx, &a).await,
-            ImageCmd::Push(a) => pull::push(ctx, &a).await,
+            ImageCmd::Pull(a) => distribution::pull(ctx, &a).await,
+            ImageCmd::Push(a) => distribution::push(ctx, &a).await,
         },
         Cmd::Context(_) | Cmd::Completion { .. } => Ok(0),
     }

@@ -77,8 +77,8 @@ async fn create_container(
         )))
         }
     }
-    if !h.disable_content_trust {
-        return Err(usage("--disable-content-trust=false: content trust (image signature verification) is not supported".into()));
+    if super::distribution::content_trust(h.disable_content_trust) {
+        return Err(usage(super::distribution::NO_CONTENT_TRUST.into()));
     }
     // docker asks the daemon's OS (from the ping) before accepting Windows-only flags.
     let windows_only: Vec<&str> = [
@@ -147,7 +147,7 @@ async fn create_container(
         // docker copies the stored registry credentials into the container after creating
         // it (through the archive API, which wharfd does not serve): refused rather than
         // left out.
-        let keys = super::pull::read_config(ctx)
+        let keys = super::distribution::read_config(ctx)
             .credential_keys()
             .map_err(|e| fail(format!("resolving credentials failed: {e}")))?;
         if !keys.is_empty() {
@@ -158,7 +158,7 @@ async fn create_container(
     }
     let platform = h.platform.clone().unwrap_or_default();
     if h.pull == "always" {
-        super::pull::pull_for_create(ctx, &req.image, &platform, h.quiet)
+        super::distribution::pull_for_create(ctx, &req.image, &platform, h.quiet)
             .await
             .map_err(fail)?;
     }
@@ -172,7 +172,7 @@ async fn create_container(
                     let shown = r.clone().with_default_tag().familiar_string();
                     err_out(format!("Unable to find image '{shown}' locally\n").as_bytes());
                 }
-                super::pull::pull_for_create(ctx, &req.image, &platform, h.quiet)
+                super::distribution::pull_for_create(ctx, &req.image, &platform, h.quiet)
                     .await
                     .map_err(fail)?;
                 ctx.client

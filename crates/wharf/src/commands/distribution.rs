@@ -115,13 +115,26 @@ async fn send_privileged(
     })
 }
 
-/// `--disable-content-trust=false` asks for signature checks wharf does not make.
-fn refuse_trust(disable_content_trust: bool) -> Result<()> {
-    if !disable_content_trust {
-        return Err(Exit::error(
-            1,
-            "--disable-content-trust=false: content trust (image signature verification) is not supported",
-        ));
+/// Whether docker would verify or sign (`ContentTrustEnabled`): `--disable-content-trust=false`,
+/// or without the flag a `DOCKER_CONTENT_TRUST` that is set and not false.
+pub fn content_trust(flag: Option<bool>) -> bool {
+    match flag {
+        Some(disable) => !disable,
+        None => match std::env::var("DOCKER_CONTENT_TRUST") {
+            Ok(v) if !v.is_empty() => {
+                !matches!(v.as_str(), "0" | "f" | "F" | "false" | "FALSE" | "False")
+            }
+            _ => false,
+        },
+    }
+}
+
+/// The words for asking for content trust, which wharf does not have.
+pub const NO_CONTENT_TRUST: &str = "content trust (image signature verification, --disable-content-trust=false or DOCKER_CONTENT_TRUST) is not supported";
+
+fn refuse_trust(flag: Option<bool>) -> Result<()> {
+    if content_trust(flag) {
+        return Err(Exit::error(1, NO_CONTENT_TRUST));
     }
     Ok(())
 }
