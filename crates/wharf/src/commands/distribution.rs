@@ -108,7 +108,7 @@ async fn send_privileged(
     }
     resp.map_err(|e| {
         let mut msg = ctx.msg(&e);
-        if msg.contains("when fetching 'plugin'") {
+        if command == "pull" && msg.contains("when fetching 'plugin'") {
             msg.push_str(" - Use `wharf plugin install`");
         }
         Exit::error(1, msg)
