@@ -261,6 +261,27 @@ impl Client {
             .await
     }
 
+    /// A bodyless request with extra headers (`X-Registry-Auth` on pull and push) whose
+    /// answer is read as it arrives; a non-2xx answer is read whole and returned as
+    /// `ClientError::Api`.
+    pub async fn stream_with_headers(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<transport::StreamingResponse, ClientError> {
+        let path = self.versioned(path_and_query).await?;
+        let resp = self
+            .inner
+            .transport
+            .send(method, &path, transport::empty_body(), headers)
+            .await?;
+        if !resp.status.is_success() {
+            return Err(resp.collect().await?.into_api_error());
+        }
+        Ok(resp)
+    }
+
     /// `GET` and decode; non-2xx becomes `ClientError::Api`.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let raw = self.request(Method::GET, path, None).await?;
@@ -520,12 +541,7 @@ impl Client {
         message: Option<&str>,
         platform: Option<&str>,
     ) -> Result<String, ClientError> {
-        let body = futures_util::stream::iter(
-            tar.chunks(32 * 1024)
-                .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
-                .collect::<Vec<_>>(),
-        );
-        self.import(body, repo, tag, changes, message, platform)
+        self.import(chunks(tar), repo, tag, changes, message, platform)
             .await
     }
 
@@ -554,6 +570,28 @@ impl Client {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
     {
+        let resp = self
+            .import_streaming(tar, repo, tag, changes, message, platform)
+            .await?;
+        let path = resp.path.clone();
+        let raw = resp.response.collect().await?;
+        parse_import_stream(&raw.body, &path)
+    }
+
+    /// `docker import` whose answer, the daemon's JSON message stream, is read as it arrives
+    /// (for a display of its own); a non-2xx answer is `ClientError::Api`.
+    pub async fn import_streaming<S>(
+        &self,
+        tar: S,
+        repo: &str,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+        platform: Option<&str>,
+    ) -> Result<ImportResponse, ClientError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    {
         let mut q = vec!["fromSrc=-".to_string()];
         if !repo.is_empty() {
             q.push(format!("repo={}", encode(repo)));
@@ -571,7 +609,7 @@ impl Client {
             q.push(format!("platform={}", encode(p)));
         }
         let path = self.versioned(&with_query("/images/create", &q)).await?;
-        let raw = self
+        let response = self
             .inner
             .transport
             .send(
@@ -580,11 +618,11 @@ impl Client {
                 transport::stream_body(tar),
                 &[("content-type", "text/plain")],
             )
-            .await?
-            .collect()
-            .await?
-            .error_for_status()?;
-        parse_import_stream(&raw.body, &path)
+            .await?;
+        if !response.status.is_success() {
+            return Err(response.collect().await?.into_api_error());
+        }
+        Ok(ImportResponse { path, response })
     }
 
     pub async fn list_images(&self, all: bool) -> Result<Vec<ImageSummary>, ClientError> {
@@ -628,6 +666,24 @@ impl Client {
         self.get_json(&format!("/images/{}/history", encode_name(name)))
             .await
     }
+}
+
+/// A body held in memory as the stream of 32 KiB chunks a chunked upload sends (as the CLI
+/// sends import and load bodies).
+pub fn chunks(data: Vec<u8>) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync {
+    futures_util::stream::iter(
+        data.chunks(32 * 1024)
+            .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// An import whose answer is still arriving.
+#[derive(Debug)]
+pub struct ImportResponse {
+    /// The request's path, for error messages.
+    pub path: String,
+    pub response: transport::StreamingResponse,
 }
 
 /// A `wait` whose response head has arrived.

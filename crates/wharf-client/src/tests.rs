@@ -140,6 +140,24 @@ async fn handle(cfg: Cfg, mut req: Request<Incoming>) -> Result<Response<RespBod
                 .unwrap()
         }
         "/containers/gone/attach" => full(404, r#"{"message":"No such container: gone"}"#),
+        "/images/localhost:5000/x/push" => {
+            let auth = req
+                .headers()
+                .get("x-registry-auth")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string();
+            let pieces: Vec<Bytes> = vec![
+                Bytes::from(format!("{{\"status\":\"{auth}\"}}\r\n{{\"sta")),
+                Bytes::from_static(b"tus\":\"done\"}\r\n"),
+            ];
+            let s = futures_util::stream::iter(pieces.into_iter().map(|b| Ok(Frame::data(b))));
+            Response::builder()
+                .status(200)
+                .body(StreamBody::new(s).boxed_unsync())
+                .unwrap()
+        }
+        "/images/denied/push" => full(401, r#"{"message":"authentication required"}"#),
         "/images/create" => {
             let body = req
                 .into_body()
@@ -584,4 +602,35 @@ async fn finished_exchanges_reuse_one_connection() {
         c.version().await.unwrap();
     }
     assert_eq!(conns.load(Ordering::SeqCst), 4, "{:?}", s.seen());
+}
+
+#[tokio::test]
+async fn streams_carry_extra_headers_and_refuse_errors() {
+    let srv = serve_unix(Some("1.44")).await;
+    let c = Client::new(&srv.host).unwrap();
+    let mut resp = c
+        .stream_with_headers(
+            Method::POST,
+            "/images/localhost:5000/x/push?tag=v1",
+            &[("X-Registry-Auth", "e30=")],
+        )
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.next_chunk().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(body, b"{\"status\":\"e30=\"}\r\n{\"status\":\"done\"}\r\n");
+    let err = c
+        .stream_with_headers(Method::POST, "/images/denied/push", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(
+        err.to_string(),
+        "Error response from daemon: authentication required (HTTP 401)"
+    );
+    assert!(srv
+        .seen()
+        .contains(&"POST /v1.44/images/localhost:5000/x/push?tag=v1".to_string()));
 }

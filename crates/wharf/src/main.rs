@@ -9,8 +9,10 @@ mod commands;
 mod exit;
 mod format;
 mod host;
+mod jsonmessage;
 mod log;
 mod opts;
+mod registry;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Cmd};

@@ -292,6 +292,19 @@ const SHARED: &[Case] = &[
     ]),
     case(&["images", "busybox"]),
     case(&["images", "--digests"]),
+    // Registry commands against a registry that is not there (127.0.0.1:1 refuses at once, so
+    // nothing leaves the machine): before wharfd pulls, both tools show its 501; after, its
+    // error. `run` and `create` first say the image is missing, then try to pull it.
+    err_case(&["pull", "127.0.0.1:1/eq-nosuch"]),
+    err_case(&["pull", "-q", "127.0.0.1:1/eq-nosuch:v1"]),
+    err_case(&["run", "--rm", "127.0.0.1:1/eq-nosuch", "true"]).code(125),
+    err_case(&["create", "127.0.0.1:1/eq-nosuch", "true"]),
+    err_case(&["create", "--pull=never", "127.0.0.1:1/eq-nosuch", "true"]),
+    // stderr not compared: wharfd's words for a push it cannot make may name `docker push`,
+    // which the comparison would read as `wharf push` in docker's output only.
+    err_case(&["push", "127.0.0.1:1/eq-nosuch"]).any_stderr(),
+    err_case(&["login", "-u", "eq", "--password-stdin", "127.0.0.1:1"]).stdin("pw\n"),
+    case(&["logout", "127.0.0.1:1"]),
     case(&["image", "ls", "nosuchrepo"]),
     case(&["history", "-q", "busybox"]),
     case(&[

@@ -253,8 +253,8 @@ pub struct HostFlags {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Skip image verification (default true)
-    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
-    pub disable_content_trust: bool,
+    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: Option<bool>,
     /// Bind mount Docker API socket and required auth
     #[arg(long = "use-api-socket")]
     pub use_api_socket: bool,

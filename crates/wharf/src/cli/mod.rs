@@ -21,7 +21,8 @@ pub struct Cli {
     /// Name of the context to use (overrides WHARF_HOST, DOCKER_HOST and `context use`)
     #[arg(short = 'c', long)]
     pub context: Option<String>,
-    /// Location of client config files (default ~/.wharf, or $WHARF_CONFIG)
+    /// Location of client config files: contexts (default ~/.wharf, or $WHARF_CONFIG) and
+    /// registry credentials, in docker's config.json (default ~/.docker, or $DOCKER_CONFIG)
     #[arg(long, value_name = "DIR")]
     pub config: Option<String>,
     /// Use TLS; implied by --tlsverify
@@ -101,6 +102,14 @@ pub enum Cmd {
     Images(ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Authenticate to a registry (Docker Hub when no server is given)
+    Login(LoginArgs),
+    /// Log out from a registry (Docker Hub when no server is given)
+    Logout(LogoutArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
     /// Remove one or more images
@@ -189,6 +198,10 @@ pub enum ImageCmd {
     History(HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -636,6 +649,63 @@ pub struct ImportArgs {
     pub source: String,
     /// REPOSITORY[:TAG]
     pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Skip image verification (default true)
+    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: Option<bool>,
+    /// Set platform if server is multi-platform capable (default $DOCKER_DEFAULT_PLATFORM)
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Skip image signing (default true)
+    #[arg(long = "disable-content-trust", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: Option<bool>,
+    /// Push a platform-specific manifest as a single-platform image to the registry (API 1.46)
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long, value_name = "string")]
+    pub username: Option<String>,
+    /// Password or Personal Access Token (PAT)
+    #[arg(short, long, value_name = "string")]
+    pub password: Option<String>,
+    /// Take the Password or Personal Access Token (PAT) from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// SERVER
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// SERVER
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]

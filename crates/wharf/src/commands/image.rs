@@ -3,6 +3,7 @@
 use super::{filters_json, out, Ctx, Exit};
 use crate::cli::{HistoryArgs, ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use crate::format::{ellipsis, truncate_id, units, Format};
+use crate::registry::reference::Reference;
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -36,15 +37,12 @@ pub fn split_reference(reference: &str) -> (String, String) {
     }
 }
 
-/// docker's familiar name: `docker.io/library/busybox` → `busybox`.
-fn familiar(name: &str) -> String {
-    let name = name.strip_prefix("docker.io/").unwrap_or(name);
-    name.strip_prefix("library/").unwrap_or(name).to_string()
-}
-
-/// The rows docker shows for one image: one per repository:tag (and per digest with
-/// `--digests`), a single `<none>` row for a dangling image.
-pub fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
+/// The rows docker shows for one image (`imageFormatTaggedAndDigest`): one per
+/// repository:tag, per digest of its repository too when digests are shown; a `<none>` tag
+/// row for a repository known only by digest (pulled by digest, or untagged since); a single
+/// `<none>` row for a dangling image. References docker cannot parse are skipped, as docker
+/// skips them.
+pub fn image_rows(img: &Value, trunc: bool, digests: bool, need_digest: bool) -> Vec<Value> {
     let strs = |k: &str| -> Vec<String> {
         img.get(k)
             .and_then(Value::as_array)
@@ -86,40 +84,50 @@ pub fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
     if dangling {
         return vec![row("<none>", "<none>", "<none>")];
     }
+    // Repositories in the order first seen (docker walks a Go map: any order).
+    let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
+    for t in &tags {
+        let Ok(r) = Reference::parse_normalized_named(t) else {
+            continue;
+        };
+        if let Some(tag) = r.tag() {
+            let repo = r.familiar_name();
+            match repo_tags.iter_mut().find(|(name, _)| *name == repo) {
+                Some((_, list)) => list.push(tag.to_string()),
+                None => repo_tags.push((repo, vec![tag.to_string()])),
+            }
+        }
+    }
     let mut digest_map: Vec<(String, Vec<String>)> = Vec::new();
     for d in &repo_digests {
-        if let Some((repo, digest)) = d.split_once('@') {
-            let repo = familiar(repo);
-            match digest_map.iter_mut().find(|(r, _)| *r == repo) {
+        let Ok(r) = Reference::parse_normalized_named(d) else {
+            continue;
+        };
+        if let Some(digest) = r.digest() {
+            let repo = r.familiar_name();
+            match digest_map.iter_mut().find(|(name, _)| *name == repo) {
                 Some((_, list)) => list.push(digest.to_string()),
                 None => digest_map.push((repo, vec![digest.to_string()])),
             }
         }
     }
     let mut rows = Vec::new();
-    for t in &tags {
-        let (repo, tag) = split_reference(t);
-        let repo = familiar(&repo);
-        let ds = match digest_map.iter().position(|(r, _)| *r == repo) {
-            Some(i) if digests => digest_map[i].1.clone(),
-            _ => Vec::new(),
+    for (repo, tags) in &repo_tags {
+        let ds = match digest_map.iter().position(|(r, _)| r == repo) {
+            Some(i) => digest_map.remove(i).1,
+            None => Vec::new(),
         };
-        if ds.is_empty() {
-            rows.push(row(&repo, &tag, "<none>"));
-        } else {
-            for d in ds {
-                rows.push(row(&repo, &tag, &d));
+        let ds = if need_digest { ds } else { Vec::new() };
+        for tag in tags {
+            if ds.is_empty() {
+                rows.push(row(repo, tag, "<none>"));
+            }
+            for d in &ds {
+                rows.push(row(repo, tag, d));
             }
         }
     }
-    let tagged: Vec<String> = tags
-        .iter()
-        .map(|t| familiar(&split_reference(t).0))
-        .collect();
     for (repo, ds) in &digest_map {
-        if tagged.contains(repo) {
-            continue;
-        }
         if digests {
             for d in ds {
                 rows.push(row(repo, "<none>", d));
@@ -138,11 +146,22 @@ pub async fn images(ctx: &Ctx, a: &ImagesArgs) -> Result<i32> {
     } else {
         IMAGES_TABLE
     };
+    // docker adds the column to a table format of one's own that lacks it.
+    let user = if a.digests
+        && user.trim().starts_with("table")
+        && user.trim() != "table"
+        && !user.contains("{{.Digest}}")
+    {
+        format!("{user}\t{{{{.Digest}}}}")
+    } else {
+        user
+    };
     let format = if a.quiet && matches!(user.trim(), "" | "table") {
         Format::new("{{.ID}}", default)?
     } else {
         Format::new(&user, default).map_err(|e| Exit::error(1, format!("{e:#}")))?
     };
+    let need_digest = a.digests || user.contains("{{.Digest}}");
     let extra: Vec<(&str, &str)> = a
         .reference
         .as_deref()
@@ -162,7 +181,7 @@ pub async fn images(ctx: &Ctx, a: &ImagesArgs) -> Result<i32> {
         .map(|a| a.as_slice())
         .unwrap_or_default()
         .iter()
-        .flat_map(|img| image_rows(img, !a.no_trunc, a.digests))
+        .flat_map(|img| image_rows(img, !a.no_trunc, a.digests, need_digest))
         .collect();
     out(format.render(&rows, &images_headers())?.as_bytes());
     Ok(0)
@@ -184,26 +203,34 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     } else {
         std::fs::read(&a.source).map_err(|e| Exit::error(1, format!("open {}: {e}", a.source)))?
     };
-    let (repo, tag) = match &a.reference {
+    // docker sends the reference whole as `repo`, after checking that it parses.
+    let repo = match &a.reference {
         Some(r) => {
-            let (repo, tag) = split_reference(r);
-            (repo, Some(tag))
+            Reference::parse_normalized_named(r).map_err(|e| Exit::error(1, e.to_string()))?;
+            r.clone()
         }
-        None => (String::new(), None),
+        None => String::new(),
     };
-    let id = ctx
+    let resp = ctx
         .client
-        .import_image_on(
-            tar,
+        .import_streaming(
+            wharf_client::chunks(tar),
             &repo,
-            tag.as_deref(),
+            None,
             &a.change,
             a.message.as_deref(),
             a.platform.as_deref(),
         )
         .await
         .map_err(|e| ctx.err(1, &e))?;
-    out(format!("{id}\n").as_bytes());
+    // The daemon's answer is a message stream like a pull's (the new id as its status).
+    super::distribution::show(
+        resp.response,
+        super::distribution::Sink::Stdout,
+        &mut |_| {},
+    )
+    .await
+    .map_err(|e| Exit::error(1, e))?;
     Ok(0)
 }
 
@@ -332,15 +359,48 @@ mod tests {
     fn rows_per_tag_and_dangling() {
         let img = json!({"Id": "sha256:0123456789abcdef", "RepoTags": ["busybox:latest", "bb:v1"],
                          "RepoDigests": [], "Created": 0, "Size": 4_261_234, "Containers": -1});
-        let rows = image_rows(&img, true, false);
+        let rows = image_rows(&img, true, false, false);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["Repository"], "busybox");
         assert_eq!(rows[1]["Tag"], "v1");
         assert_eq!(rows[0]["ID"], "0123456789ab");
         assert_eq!(rows[0]["Size"], "4.26MB");
         assert_eq!(rows[0]["CreatedSince"], "N/A");
+        // Digests: shown per tag of their repository with --digests, and a repository known
+        // only by digest gets a `<none>` tag row.
+        let d1 = format!("sha256:{}", "1".repeat(64));
+        let d2 = format!("sha256:{}", "2".repeat(64));
+        let pulled = json!({"Id": "sha256:0123456789abcdef",
+            "RepoTags": ["localhost:5000/x:v1", "docker.io/library/busybox:latest"],
+            "RepoDigests": [format!("localhost:5000/x@{d1}"), format!("other@{d2}"), "bad@x"]});
+        let shown = |digests, need| -> Vec<(String, String, String)> {
+            image_rows(&pulled, true, digests, need)
+                .iter()
+                .map(|r| {
+                    let s = |k: &str| r[k].as_str().unwrap().to_string();
+                    (s("Repository"), s("Tag"), s("Digest"))
+                })
+                .collect()
+        };
+        let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            shown(true, true),
+            vec![
+                t("localhost:5000/x", "v1", &d1),
+                t("busybox", "latest", "<none>"),
+                t("other", "<none>", &d2)
+            ]
+        );
+        assert_eq!(
+            shown(false, false),
+            vec![
+                t("localhost:5000/x", "v1", "<none>"),
+                t("busybox", "latest", "<none>"),
+                t("other", "<none>", "")
+            ]
+        );
         let dangling = json!({"Id": "sha256:ab", "RepoTags": [], "RepoDigests": []});
-        let rows = image_rows(&dangling, true, false);
+        let rows = image_rows(&dangling, true, false, false);
         assert_eq!(rows[0]["Repository"], "<none>");
         assert_eq!(rows[0]["Tag"], "<none>");
     }

@@ -4,9 +4,12 @@
 pub mod container;
 pub mod context;
 pub mod create_body;
+pub mod distribution;
 pub mod events;
 pub mod exec;
 pub mod image;
+pub mod login;
+pub mod prompt;
 pub mod run;
 pub mod streams;
 pub mod system;
@@ -39,6 +42,8 @@ pub struct Ctx {
     pub client: Client,
     pub host: String,
     pub context: String,
+    /// `--config`: where credentials are kept, over `$DOCKER_CONFIG` and `~/.docker`.
+    pub config_dir: Option<String>,
 }
 
 impl Ctx {
@@ -126,6 +131,7 @@ impl Ctx {
             client,
             host: target.host,
             context: target.context,
+            config_dir: cli.config.clone(),
         })
     }
 
@@ -191,6 +197,10 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         }
         Cmd::Images(a) => image::images(ctx, &a).await,
         Cmd::Import(a) => image::import(ctx, &a).await,
+        Cmd::Pull(a) => distribution::pull(ctx, &a).await,
+        Cmd::Push(a) => distribution::push(ctx, &a).await,
+        Cmd::Login(a) => login::login(ctx, &a).await,
+        Cmd::Logout(a) => login::logout(ctx, &a).await,
         Cmd::Tag(a) => image::tag(ctx, &a).await,
         Cmd::Rmi(a) => image::rmi(ctx, &a).await,
         Cmd::History(a) => image::history(ctx, &a).await,
@@ -234,6 +244,8 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
             ImageCmd::Tag(a) => image::tag(ctx, &a).await,
             ImageCmd::History(a) => image::history(ctx, &a).await,
             ImageCmd::Import(a) => image::import(ctx, &a).await,
+            ImageCmd::Pull(a) => distribution::pull(ctx, &a).await,
+            ImageCmd::Push(a) => distribution::push(ctx, &a).await,
         },
         Cmd::Context(_) | Cmd::Completion { .. } => Ok(0),
     }

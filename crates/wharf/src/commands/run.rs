@@ -4,6 +4,7 @@
 
 use super::{create_body, err_out, out, streams, tty, Ctx, Exit};
 use crate::cli::{ContainerOpts, RunArgs, StartArgs};
+use crate::registry::reference::Reference;
 use anyhow::Result;
 use serde_json::{json, Value};
 use wharf_client::{encode, with_query, AttachOptions, ClientError};
@@ -69,22 +70,15 @@ async fn create_container(
     };
     let h = &o.host;
     match h.pull.as_str() {
-        "missing" | "never" => {}
-        // Pulling needs a registry client wharf does not have yet: refuse rather than
-        // silently use whatever image is local.
-        "always" => {
-            return Err(usage(
-                "--pull=always is not supported yet: wharf cannot pull images".into(),
-            ))
-        }
+        "missing" | "never" | "always" | "" => {}
         other => {
             return Err(usage(format!(
             "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
         )))
         }
     }
-    if !h.disable_content_trust {
-        return Err(usage("--disable-content-trust=false: content trust (image signature verification) is not supported".into()));
+    if super::distribution::content_trust(h.disable_content_trust) {
+        return Err(usage(super::distribution::NO_CONTENT_TRUST.into()));
     }
     // docker asks the daemon's OS (from the ping) before accepting Windows-only flags.
     let windows_only: Vec<&str> = [
@@ -129,25 +123,65 @@ async fn create_container(
     if let Some(cid) = h.cidfile.as_deref().filter(|c| !c.is_empty()) {
         claim_cidfile(cid, command)?;
     }
+    // docker's `create` returns its errors as they are (exit 1); `run` reports them with the
+    // usage hint and an exit code chosen from their words.
+    let fail = |msg: String| {
+        if command == "create" {
+            Exit::error(1, msg)
+        } else {
+            Exit::error(
+                run_exit_code(&msg),
+                format!("wharf: {msg}\n\nRun 'wharf {command} --help' for more information"),
+            )
+        }
+    };
+    // A bare image id names no repository: it is never pulled.
+    let named = Reference::parse_any(&req.image).map_err(|e| fail(e.to_string()))?;
+    if h.use_api_socket
+        && !req.body["Env"].as_array().is_some_and(|env| {
+            env.iter()
+                .filter_map(Value::as_str)
+                .any(|e| e.starts_with("DOCKER_CONFIG="))
+        })
+    {
+        // docker copies the stored registry credentials into the container after creating
+        // it (through the archive API, which wharfd does not serve): refused rather than
+        // left out.
+        let keys = super::distribution::read_config(ctx)
+            .credential_keys()
+            .map_err(|e| fail(format!("resolving credentials failed: {e}")))?;
+        if !keys.is_empty() {
+            return Err(usage(
+                "--use-api-socket with stored registry credentials is not supported yet: wharf cannot copy them into the container".into(),
+            ));
+        }
+    }
+    let platform = h.platform.clone().unwrap_or_default();
+    if h.pull == "always" {
+        super::distribution::pull_for_create(ctx, &req.image, &platform, h.quiet)
+            .await
+            .map_err(fail)?;
+    }
     let path = with_query("/containers/create", &req.query);
     let resp = match ctx.client.post_json::<Value>(&path, &req.body).await {
         Ok(v) => v,
-        Err(e) => {
-            if e.is_not_found()
-                && ctx.msg(&e).contains("No such image")
-                && h.pull == "missing"
-                && !h.quiet
-            {
-                err_out(format!("Unable to find image '{}' locally\n", req.image).as_bytes());
+        Err(e) => match &named {
+            // Any 404, as docker: the image is the likely thing missing.
+            Some(r) if e.is_not_found() && h.pull == "missing" => {
+                if !h.quiet {
+                    let shown = r.clone().with_default_tag().familiar_string();
+                    err_out(format!("Unable to find image '{shown}' locally\n").as_bytes());
+                }
+                super::distribution::pull_for_create(ctx, &req.image, &platform, h.quiet)
+                    .await
+                    .map_err(fail)?;
+                ctx.client
+                    .post_json::<Value>(&path, &req.body)
+                    .await
+                    .map_err(|e| fail(ctx.msg(&e)))?
             }
-            let msg = ctx.msg(&e);
-            // docker's `create` returns the daemon's error as is (exit 1); `run` reports it
-            // with the usage hint and 125.
-            if command == "create" {
-                return Err(Exit::error(1, msg));
-            }
-            return Err(usage(msg));
-        }
+            _ => return Err(fail(ctx.msg(&e))),
+        },
     };
     if let Some(warnings) = resp.get("Warnings").and_then(Value::as_array) {
         for w in warnings.iter().filter_map(Value::as_str) {

@@ -25,6 +25,54 @@ pub fn stdout_is_terminal() -> bool {
 
 nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::libc::winsize);
 
+/// Whether `fd` (1 or 2) is a terminal, as docker's `streams.Out` decides where progress bars go.
+pub fn fd_is_terminal(fd: i32) -> bool {
+    match fd {
+        1 => std::io::stdout().is_terminal(),
+        2 => std::io::stderr().is_terminal(),
+        _ => false,
+    }
+}
+
+/// The width of the terminal on `fd`, `None` when it is not one (docker then assumes 200).
+pub fn fd_width(fd: i32) -> Option<u16> {
+    let mut ws = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the pointed-to struct, which lives for the
+    // whole call; on a closed or non-terminal fd the ioctl fails and nothing is written.
+    match unsafe { tiocgwinsz(fd, &mut ws) } {
+        Ok(_) => Some(ws.ws_col),
+        Err(_) => None,
+    }
+}
+
+/// Turns echo off on stdin's terminal (for a password) until dropped; the terminal's state is
+/// put back as it was, as docker's `DisableInputEcho` does.
+pub struct EchoOff {
+    saved: Termios,
+}
+
+impl EchoOff {
+    pub fn new() -> Result<EchoOff> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd())?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(termios::LocalFlags::ECHO);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet)?;
+        Ok(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
 /// `(height, width)` of the terminal on stdout, `(0, 0)` when stdout is not a terminal (as
 /// docker's `GetTtySize`, which is what it sends as `ConsoleSize`).
 pub fn size() -> (u16, u16) {
