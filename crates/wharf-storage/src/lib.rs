@@ -35,8 +35,8 @@ pub use diff::{apply_layer, ApplyStats, Compression};
 pub use digest::{chain_id, chain_id_next, Digest};
 pub use ingest::{Cancel, IngestLimits, IngestPolicy, MinFree, Space, SpaceProbe};
 pub use layer::{
-    cleanup_interrupted_imports, import_layer, LayerImport, LayerIngest, MEDIA_TYPE_LAYER_TAR,
-    MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_ZSTD,
+    cleanup_interrupted_imports, import_layer, import_layer_detached, DetachedLayer, LayerImport,
+    LayerIngest, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_ZSTD,
 };
 pub use layout::DataRoot;
 pub use meta::{ContainerRecord, Db, ImageRecord, SnapshotKind, SnapshotRecord};
