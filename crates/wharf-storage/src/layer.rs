@@ -420,6 +420,31 @@ pub(crate) mod tests {
         )
     }
 
+    /// Hands out `data` in small reads and raises `cancel` after `after` bytes, as a request
+    /// dropped mid-body does.
+    pub(crate) struct CancelAfter<'a> {
+        pub(crate) data: &'a [u8],
+        pub(crate) pos: usize,
+        pub(crate) after: usize,
+        pub(crate) cancel: Cancel,
+        pub(crate) reads_after_cancel: usize,
+    }
+
+    impl Read for CancelAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.cancel.is_cancelled() {
+                self.reads_after_cancel += 1;
+            }
+            let n = buf.len().min(4096).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            if self.pos >= self.after {
+                self.cancel.cancel();
+            }
+            Ok(n)
+        }
+    }
+
     #[test]
     fn import_twice_same_chain_one_snapshot() {
         if skip_unless_root() {
@@ -586,31 +611,6 @@ mod bounded {
         // Just under the limit passes.
         let ok = zeros_layer(100 << 10);
         run(&e, &ok[..], &p, &Cancel::new()).unwrap();
-    }
-
-    /// Hands out `data` in small reads and raises `cancel` after `after` bytes, as a request
-    /// dropped mid-body does.
-    struct CancelAfter<'a> {
-        data: &'a [u8],
-        pos: usize,
-        after: usize,
-        cancel: Cancel,
-        reads_after_cancel: usize,
-    }
-
-    impl Read for CancelAfter<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.cancel.is_cancelled() {
-                self.reads_after_cancel += 1;
-            }
-            let n = buf.len().min(4096).min(self.data.len() - self.pos);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            if self.pos >= self.after {
-                self.cancel.cancel();
-            }
-            Ok(n)
-        }
     }
 
     #[test]

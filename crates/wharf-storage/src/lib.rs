@@ -3,7 +3,7 @@
 //! Owns:
 //! - [`content`]: immutable blobs addressed by sha256, verified on ingest before they become visible;
 //! - [`snapshot`]: an overlayfs snapshotter (containerd-style) that hands out [`Mount`]s and never sees tar;
-//! - [`diff`]: applying layer tars (plain or gzip) into an overlay upper dir, with whiteouts;
+//! - [`diff`]: applying layer tars (plain, gzip or zstd) into an overlay upper dir, with whiteouts;
 //! - [`layer`]: the glue "blob in, committed snapshot out" used by every layer source;
 //! - [`ingest`]: the limits and cancellation every layer ingest runs under;
 //! - [`meta`]: the SQLite metadata database (schema, migrations, typed records);
@@ -83,7 +83,7 @@ pub enum StorageError {
     InvalidLayer(String),
     /// The stream is not a tar archive at all (or is cut short), as opposed to a tar with a
     /// bad entry.
-    #[error("not a tar archive (plain or gzip): {0}")]
+    #[error("not a tar archive (plain, gzip or zstd): {0}")]
     NotATar(String),
     #[error("unsafe path in layer: {path:?}: {reason}")]
     UnsafePath { path: String, reason: &'static str },

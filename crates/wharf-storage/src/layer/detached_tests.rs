@@ -7,10 +7,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use super::tests::{
-    assert_nothing_left, count, env, import_unlimited, limits, skip_unless_root, Env,
+    assert_nothing_left, count, env, import_unlimited, limits, skip_unless_root, CancelAfter, Env,
 };
 use super::*;
-use crate::diff::tests::{gzip, tar_bytes, E};
+use crate::diff::tests::{gzip, tar_bytes, zstd, E};
 
 pub(crate) fn detached(e: &Env, r: impl Read) -> Result<DetachedLayer> {
     let p = limits(|_| {});
@@ -244,11 +244,12 @@ fn discard_and_failed_commit_leave_nothing() {
     assert_nothing_left(&e);
     let p = limits(|_| {});
     let cancel = Cancel::new();
-    let mut r = CancelAt {
+    let mut r = CancelAfter {
         data: &l,
         pos: 0,
-        at: l.len() / 2,
+        after: l.len() / 2,
         cancel: cancel.clone(),
+        reads_after_cancel: 0,
     };
     let how = LayerIngest {
         policy: &p,
@@ -260,23 +261,31 @@ fn discard_and_failed_commit_leave_nothing() {
     assert_nothing_left(&e);
 }
 
-/// Hands out `data` in small reads and raises `cancel` once `at` bytes were handed out, as a
-/// request dropped mid-body does.
-pub(crate) struct CancelAt<'a> {
-    pub(crate) data: &'a [u8],
-    pub(crate) pos: usize,
-    pub(crate) at: usize,
-    pub(crate) cancel: Cancel,
-}
-
-impl Read for CancelAt<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(512).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        if self.pos >= self.at {
-            self.cancel.cancel();
-        }
-        Ok(n)
+#[test]
+fn zstd_layers_import_like_gzip_ones() {
+    if skip_unless_root() {
+        return;
     }
+    let e = env();
+    let plain = tar_bytes(&[E::Dir("etc/"), E::File("etc/z", &[5u8; 200 << 10])]);
+    let (gz, zs) = (gzip(&plain), zstd(&plain));
+    let g = import_unlimited(&e.cs, &e.snaps, &gz[..], None).unwrap();
+    let z = detached(&e, &zs[..]).unwrap();
+    assert_eq!(z.media_type(), MEDIA_TYPE_LAYER_TAR_ZSTD);
+    assert_eq!(z.blob(), &Digest::sha256_of(&zs));
+    assert_eq!(z.diff_id(), &g.diff_id);
+    assert_eq!(z.file_bytes(), 200 << 10);
+    // Same diff id on the same parent: the gzip import's chain stands.
+    let zi = z.commit_onto(&e.cs, &e.snaps, None).unwrap();
+    assert_eq!(zi.chain_id, g.chain_id);
+    assert_eq!(e.snaps.list().unwrap().len(), 1);
+    // Through import_layer too, on top of it.
+    let top = zstd(&tar_bytes(&[E::File("etc/.wh.z", b"")]));
+    let t = import_unlimited(&e.cs, &e.snaps, &top[..], Some(&g.chain_id)).unwrap();
+    assert_eq!(t.media_type, MEDIA_TYPE_LAYER_TAR_ZSTD);
+    let up = fs_dir(&e, t.chain_id.as_str());
+    assert!(fs::symlink_metadata(up.join("etc/z"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
 }
