@@ -86,21 +86,41 @@ pub fn import_layer(
         }
     }
     // Unpacked on the parent itself, which keeps the parent from being removed meanwhile.
-    unpack(content, snaps, r, parent_chain, how)?.commit_onto(content, snaps, parent_chain)
+    unpack(content, snaps, r, parent_chain, how, Resume::No)?.commit_onto(
+        content,
+        snaps,
+        parent_chain,
+    )
+}
+
+/// Whether a cut-off download keeps what it received, and where the caller's reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resume {
+    /// A cut-off ingest leaves nothing, as [`import_layer`]'s.
+    #[default]
+    No,
+    /// Resumable under `how.expected_blob` (which it needs): cancelled, the ingest keeps the
+    /// bytes it received ([`crate::content::partial`]); the reader yields the blob from this
+    /// offset, which is [`ContentStore::partial_len`] read before the source was opened (0:
+    /// from the start; a source that ignored the range asked for starts at 0 too). The kept
+    /// bytes are replayed before the reader's.
+    From(u64),
 }
 
 /// Stores the layer read from `r` and unpacks it into a temporary snapshot of its own, on no
 /// parent, under `how`'s limits, so that the layers of an image can be unpacked at the same
 /// time. The blob is committed (and checked against `how.expected_blob`) before this returns;
 /// the snapshot is committed by [`DetachedLayer::commit_onto`] once its parent is. On error
-/// or cancellation nothing is left, as with [`import_layer`].
+/// or cancellation nothing is left, as with [`import_layer`], but for what `resume` keeps.
+/// A [`StorageError::ResumeUnavailable`] asks the caller to start over from 0.
 pub fn import_layer_detached(
     content: &ContentStore,
     snaps: &Snapshotter,
     r: impl Read,
     how: LayerIngest<'_>,
+    resume: Resume,
 ) -> Result<DetachedLayer> {
-    unpack(content, snaps, r, None, how)
+    unpack(content, snaps, r, None, how, resume)
 }
 
 /// A layer stored and unpacked, waiting for its parent: see [`import_layer_detached`]. Hand
@@ -245,41 +265,80 @@ impl<R: Read> Read for Tee<'_, '_, '_, R> {
 }
 
 /// Stores and unpacks the layer into a new temporary snapshot on `parent`; the blob is
-/// committed, the snapshot not yet. On error, nothing of it is left.
+/// committed, the snapshot not yet. On error, nothing of it is left but a resumable
+/// download's kept bytes.
 fn unpack(
     content: &ContentStore,
     snaps: &Snapshotter,
     r: impl Read,
     parent: Option<&Digest>,
     how: LayerIngest<'_>,
+    resume: Resume,
 ) -> Result<DetachedLayer> {
     let guard = how.policy.guard(how.cancel)?;
-    let mut writer = content.writer()?;
     let key = format!("{IMPORT_PREFIX}{}", random_hex(8));
     snaps.prepare(&key, parent.map(Digest::as_str))?;
-    let done = snaps
-        .upper_dir(&key)
-        .and_then(|upper| stream(r, &upper, &mut writer, &guard))
-        .and_then(|(stats, head)| {
-            let media_type = match Compression::detect(&head) {
-                Compression::Gzip => MEDIA_TYPE_LAYER_TAR_GZIP,
-                Compression::Zstd => MEDIA_TYPE_LAYER_TAR_ZSTD,
-                _ => MEDIA_TYPE_LAYER_TAR,
-            };
-            let blob = writer.commit(how.expected_blob)?;
-            Ok(DetachedLayer {
-                key: key.clone(),
-                blob,
-                media_type,
-                stats,
-            })
-        });
+    let done = fill(content, snaps, &key, r, &guard, how.expected_blob, resume);
     if done.is_err() {
         if let Err(re) = snaps.remove(&key) {
             tracing::warn!(key = %key, error = %re, "cannot remove snapshot of failed import");
         }
     }
     done
+}
+
+/// Streams the layer into the prepared snapshot `key` and commits its blob.
+fn fill(
+    content: &ContentStore,
+    snaps: &Snapshotter,
+    key: &str,
+    r: impl Read,
+    guard: &Guard<'_>,
+    expected: Option<&Digest>,
+    resume: Resume,
+) -> Result<DetachedLayer> {
+    let upper = snaps.upper_dir(key)?;
+    let (mut writer, kept) = stage(content, expected, resume)?;
+    let (stats, head) = match stream(kept.chain(r), &upper, &mut writer, guard) {
+        Ok(s) => s,
+        Err(e) => {
+            if matches!(e, StorageError::Cancelled(_)) {
+                writer.keep_for_resume();
+            }
+            return Err(e);
+        }
+    };
+    let media_type = match Compression::detect(&head) {
+        Compression::Gzip => MEDIA_TYPE_LAYER_TAR_GZIP,
+        Compression::Zstd => MEDIA_TYPE_LAYER_TAR_ZSTD,
+        _ => MEDIA_TYPE_LAYER_TAR,
+    };
+    Ok(DetachedLayer {
+        key: key.to_owned(),
+        blob: writer.commit(expected)?,
+        media_type,
+        stats,
+    })
+}
+
+/// The blob's writer, and the bytes a resumed download replays before its source.
+fn stage<'c>(
+    content: &'c ContentStore,
+    expected: Option<&Digest>,
+    resume: Resume,
+) -> Result<(BlobWriter<'c>, Box<dyn Read>)> {
+    if let Resume::From(from) = resume {
+        let Some(d) = expected else {
+            return Err(StorageError::InvalidLayer(
+                "a resumable download needs the blob's digest".into(),
+            ));
+        };
+        if let Some((w, kept)) = content.resumable_writer(d, from)? {
+            return Ok((w, Box::new(kept)));
+        }
+        // Another download of the same blob holds its kept bytes: this one goes without.
+    }
+    Ok((content.writer()?, Box::new(io::empty())))
 }
 
 /// Reads the whole stream through the tee into the applier; the stats and the stream's
@@ -533,6 +592,9 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod detached_tests;
+
+#[cfg(test)]
+mod resume_tests;
 
 #[cfg(test)]
 mod bounded {

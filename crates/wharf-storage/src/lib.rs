@@ -36,7 +36,8 @@ pub use digest::{chain_id, chain_id_next, Digest};
 pub use ingest::{Cancel, IngestLimits, IngestPolicy, MinFree, Space, SpaceProbe};
 pub use layer::{
     cleanup_interrupted_imports, import_layer, import_layer_detached, DetachedLayer, LayerImport,
-    LayerIngest, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_ZSTD,
+    LayerIngest, Resume, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP,
+    MEDIA_TYPE_LAYER_TAR_ZSTD,
 };
 pub use layout::DataRoot;
 pub use meta::{ContainerRecord, Db, ImageRecord, SnapshotKind, SnapshotRecord};
@@ -114,6 +115,13 @@ pub enum StorageError {
     },
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// A download cannot go on from where its caller asked: start it over from byte 0.
+    #[error("cannot resume the download of {digest} at byte {offset}: {reason}")]
+    ResumeUnavailable {
+        digest: digest::Digest,
+        offset: u64,
+        reason: String,
+    },
     #[error("mount {kind} {source_path} on {target}: {errno}")]
     Mount {
         kind: String,

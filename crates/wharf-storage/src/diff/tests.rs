@@ -137,7 +137,7 @@ fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
     super::apply(r, dest, owners, None)
 }
 
-fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+pub(crate) fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let cp = CString::new(p.as_os_str().as_bytes()).unwrap();
     let cn = CString::new(name).unwrap();
     let mut buf = vec![0u8; 256];

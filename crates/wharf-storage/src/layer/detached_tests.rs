@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
@@ -10,7 +9,7 @@ use super::tests::{
     assert_nothing_left, count, env, import_unlimited, limits, skip_unless_root, CancelAfter, Env,
 };
 use super::*;
-use crate::diff::tests::{gzip, tar_bytes, zstd, E};
+use crate::diff::tests::{getxattr, gzip, tar_bytes, zstd, E};
 
 pub(crate) fn detached(e: &Env, r: impl Read) -> Result<DetachedLayer> {
     let p = limits(|_| {});
@@ -23,6 +22,7 @@ pub(crate) fn detached(e: &Env, r: impl Read) -> Result<DetachedLayer> {
             cancel: &Cancel::new(),
             expected_blob: None,
         },
+        Resume::No,
     )
 }
 
@@ -38,7 +38,7 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
             let ft = m.file_type();
             let what = if ft.is_dir() {
                 stack.push(p.clone());
-                let opaque = xattr(&p, "trusted.overlay.opaque");
+                let opaque = getxattr(&p, "trusted.overlay.opaque");
                 format!("dir opaque={opaque:?}")
             } else if ft.is_symlink() {
                 format!("symlink -> {:?}", fs::read_link(&p).unwrap())
@@ -64,18 +64,9 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let cp = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let cn = std::ffi::CString::new(name).unwrap();
-    let mut buf = vec![0u8; 64];
-    // SAFETY: NUL-terminated strings that outlive the call; the kernel writes at most buf.len().
-    let n =
-        unsafe { libc::lgetxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (n >= 0).then(|| buf[..n as usize].to_vec())
-}
-
 /// Three layers that use what a layer can say about the ones below: whiteouts, an opaque
-/// dir, files replaced, owners, hard links and symlinks (gzip and plain).
+/// dir, files replaced, owners, hard links and symlinks (gzip and plain). Every directory has
+/// its entry: one made implicitly gets the time of the unpack.
 fn three_layers() -> Vec<Vec<u8>> {
     let big = vec![7u8; 300 << 10];
     vec![
@@ -85,6 +76,8 @@ fn three_layers() -> Vec<Vec<u8>> {
             E::File("etc/b", b"2"),
             E::Dir("d/"),
             E::File("d/x", b"X"),
+            E::Dir("home/"),
+            E::Dir("home/u/"),
             E::FileAttrs {
                 path: "home/u/f",
                 data: b"mine",
@@ -97,6 +90,7 @@ fn three_layers() -> Vec<Vec<u8>> {
             E::Hardlink("etc/h", "etc/a"),
         ]),
         gzip(&tar_bytes(&[
+            E::Dir("etc/"),
             E::File("etc/.wh.b", b""),
             E::Dir("d/"),
             E::File("d/.wh..wh..opq", b""),
@@ -104,6 +98,7 @@ fn three_layers() -> Vec<Vec<u8>> {
             E::Char("dev-null", 1, 3),
         ])),
         gzip(&tar_bytes(&[
+            E::Dir("etc/"),
             E::File("etc/a", b"3"),
             E::Hardlink("etc/a2", "etc/a"),
             E::File(".wh.lnk", b""),
@@ -256,7 +251,7 @@ fn discard_and_failed_commit_leave_nothing() {
         cancel: &cancel,
         expected_blob: None,
     };
-    let err = import_layer_detached(&e.cs, &e.snaps, &mut r, how).unwrap_err();
+    let err = import_layer_detached(&e.cs, &e.snaps, &mut r, how, Resume::No).unwrap_err();
     assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
     assert_nothing_left(&e);
 }
