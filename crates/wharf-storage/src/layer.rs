@@ -489,6 +489,18 @@ pub(crate) mod tests {
         pub(crate) reads_after_cancel: usize,
     }
 
+    impl<'a> CancelAfter<'a> {
+        pub(crate) fn new(data: &'a [u8], after: usize) -> Self {
+            CancelAfter {
+                data,
+                pos: 0,
+                after,
+                cancel: Cancel::new(),
+                reads_after_cancel: 0,
+            }
+        }
+    }
+
     impl Read for CancelAfter<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             if self.cancel.is_cancelled() {
@@ -685,14 +697,8 @@ mod bounded {
             E::File("a", &[1u8; 300 << 10]),
             E::File("b", &[2u8; 300 << 10]),
         ]);
-        let cancel = Cancel::new();
-        let mut r = CancelAfter {
-            data: &layer,
-            pos: 0,
-            after: 200 << 10,
-            cancel: cancel.clone(),
-            reads_after_cancel: 0,
-        };
+        let mut r = CancelAfter::new(&layer, 200 << 10);
+        let cancel = r.cancel.clone();
         let p = limits(|_| {});
         let err = run(&e, &mut r, &p, &cancel).unwrap_err();
         assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
@@ -703,14 +709,8 @@ mod bounded {
         // Cancelled while the stream ends cleanly (a dropped request's body can look like
         // that): still nothing.
         let small = tar_bytes(&[E::File("a", b"1")]);
-        let cancel = Cancel::new();
-        let mut r = CancelAfter {
-            data: &small,
-            pos: 0,
-            after: small.len(),
-            cancel: cancel.clone(),
-            reads_after_cancel: 0,
-        };
+        let mut r = CancelAfter::new(&small, small.len());
+        let cancel = r.cancel.clone();
         let err = run(&e, &mut r, &p, &cancel).unwrap_err();
         assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
         assert_nothing_left(&e);

@@ -1,10 +1,12 @@
 //! Wharf's storage layer: everything the daemon keeps on disk except container runtime state.
 //!
 //! Owns:
-//! - [`content`]: immutable blobs addressed by sha256, verified on ingest before they become visible;
+//! - [`content`]: immutable blobs addressed by sha256, verified on ingest before they become visible,
+//!   and what cut-off downloads received, for the next to resume;
 //! - [`snapshot`]: an overlayfs snapshotter (containerd-style) that hands out [`Mount`]s and never sees tar;
 //! - [`diff`]: applying layer tars (plain, gzip or zstd) into an overlay upper dir, with whiteouts;
-//! - [`layer`]: the glue "blob in, committed snapshot out" used by every layer source;
+//! - [`layer`]: the glue "blob in, committed snapshot out" used by every layer source, whole or in
+//!   two halves (unpacked on no parent, then committed onto its parent) for layers unpacked side by side;
 //! - [`ingest`]: the limits and cancellation every layer ingest runs under;
 //! - [`meta`]: the SQLite metadata database (schema, migrations, typed records);
 //! - [`layout`]: where each of those lives under the data root.

@@ -238,14 +238,8 @@ fn discard_and_failed_commit_leave_nothing() {
     ));
     assert_nothing_left(&e);
     let p = limits(|_| {});
-    let cancel = Cancel::new();
-    let mut r = CancelAfter {
-        data: &l,
-        pos: 0,
-        after: l.len() / 2,
-        cancel: cancel.clone(),
-        reads_after_cancel: 0,
-    };
+    let mut r = CancelAfter::new(&l, l.len() / 2);
+    let cancel = r.cancel.clone();
     let how = LayerIngest {
         policy: &p,
         cancel: &cancel,

@@ -70,14 +70,8 @@ fn a_resumed_download_reads_only_the_rest() {
     assert_eq!(e.cs.partial_len(&d), 0);
 
     // Cut off at about 60 %: the bytes received are kept, and nothing else.
-    let cancel = Cancel::new();
-    let mut r = CancelAfter {
-        data: &layer,
-        pos: 0,
-        after: layer.len() * 6 / 10,
-        cancel: cancel.clone(),
-        reads_after_cancel: 0,
-    };
+    let mut r = CancelAfter::new(&layer, layer.len() * 6 / 10);
+    let cancel = r.cancel.clone();
     let err = resumable(&e, &mut r, &d, &cancel, Resume::From(0)).unwrap_err();
     assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
     let kept = e.cs.partial_len(&d);
@@ -188,14 +182,8 @@ fn resume_refusals_and_what_is_not_kept() {
     assert!(import_layer_detached(&e.cs, &e.snaps, &layer[..], how, Resume::From(0)).is_err());
     assert_nothing_left(&e);
     // Not resumable: a cut-off download keeps nothing, digest or not.
-    let cancel = Cancel::new();
-    let mut r = CancelAfter {
-        data: &layer,
-        pos: 0,
-        after: layer.len() / 2,
-        cancel: cancel.clone(),
-        reads_after_cancel: 0,
-    };
+    let mut r = CancelAfter::new(&layer, layer.len() / 2);
+    let cancel = r.cancel.clone();
     let err = resumable(&e, &mut r, &d, &cancel, Resume::No).unwrap_err();
     assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
     assert_nothing_left(&e);
