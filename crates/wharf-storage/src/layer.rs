@@ -125,7 +125,7 @@ pub fn import_layer_detached(
 
 /// A layer stored and unpacked, waiting for its parent: see [`import_layer_detached`]. Hand
 /// it to [`DetachedLayer::commit_onto`] or [`DetachedLayer::discard`]; one that is merely
-/// dropped leaves its temporary snapshot (and its blob) until the next daemon start.
+/// dropped leaves its temporary snapshot until the next daemon start, and its blob.
 #[derive(Debug)]
 #[must_use = "commit it onto its parent or discard it"]
 pub struct DetachedLayer {

@@ -307,5 +307,6 @@ mod send_sync {
         assert_send_sync::<super::Db>();
         assert_send_sync::<super::StorageError>();
         assert_send_sync::<super::Digest>();
+        assert_send_sync::<super::DetachedLayer>();
     }
 }
