@@ -2,6 +2,8 @@
 //!
 //! A blob becomes visible only after its bytes were hashed, compared with the expected digest,
 //! fsynced and renamed into place, so every file under `blobs/` is complete and matches its name.
+//! What a cut-off download received is kept in `ingest/<hex>.partial` for the next one to
+//! resume ([`partial`]); those files are never blobs.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -11,6 +13,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::{random_hex, Digest, IoContext, Result, StorageError};
+
+pub mod partial;
 
 /// Prefix of our own temp files in `ingest/`; other names there (resumable downloads) are left alone.
 const TMP_PREFIX: &str = "tmp-";
@@ -32,7 +36,8 @@ pub struct ContentStore {
 }
 
 impl ContentStore {
-    /// Opens (creating) the store and deletes temp files left by an ingest that died mid-way.
+    /// Opens (creating) the store and deletes temp files left by an ingest that died mid-way,
+    /// and resumable downloads too old or too many to keep ([`partial`]).
     pub fn open(root: &Path) -> Result<ContentStore> {
         let blobs = root.join("blobs").join("sha256");
         let ingest = root.join("ingest");
@@ -52,6 +57,7 @@ impl ContentStore {
                 }
             }
         }
+        partial::sweep(&ingest)?;
         Ok(ContentStore {
             root: root.to_owned(),
             blobs,
@@ -126,6 +132,8 @@ impl ContentStore {
             file: Some(f),
             hasher: Sha256::new(),
             size: 0,
+            resumable: false,
+            on_disk: 0,
         })
     }
 
@@ -197,6 +205,11 @@ pub struct BlobWriter<'a> {
     file: Option<File>,
     hasher: Sha256,
     size: u64,
+    /// The file is `<hex>.partial`, locked, kept by [`Self::keep_for_resume`].
+    resumable: bool,
+    /// How many bytes at the start of the stream the file already holds (a resumed download
+    /// replays them): hashed, not written again.
+    on_disk: u64,
 }
 
 impl BlobWriter<'_> {
@@ -205,7 +218,11 @@ impl BlobWriter<'_> {
             return Ok(());
         };
         self.hasher.update(data);
-        f.write_all(data).ctx("write", &self.tmp)?;
+        let held = self
+            .on_disk
+            .saturating_sub(self.size)
+            .min(data.len() as u64) as usize;
+        f.write_all(&data[held..]).ctx("write", &self.tmp)?;
         self.size += data.len() as u64;
         Ok(())
     }
@@ -230,8 +247,9 @@ impl BlobWriter<'_> {
         let tmp = self.tmp.clone();
         if let Some(exp) = expected {
             if *exp != actual {
-                drop(f);
+                // Removed before it is closed: a resumable file's lock goes with the close.
                 let _ = fs::remove_file(&tmp);
+                drop(f);
                 return Err(StorageError::DigestMismatch {
                     expected: exp.clone(),
                     actual,
@@ -239,21 +257,23 @@ impl BlobWriter<'_> {
             }
         }
         let store = self.store;
-        // From here the temp file is handled below, not by Drop.
+        // From here the temp file is handled below, not by Drop. It stays open until it is
+        // renamed or removed: a resumable file's lock keeps the next download of the same
+        // blob from taking it meanwhile.
         let res = (|| {
             let dst = store.blob_path(&actual);
             if dst.exists() {
                 return Ok(false);
             }
             f.sync_all().ctx("fsync", &tmp)?;
-            drop(f);
             // Read-only on disk: a blob is immutable and a stray write would silently break its digest.
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444)).ctx("chmod", &tmp)?;
+            f.set_permissions(fs::Permissions::from_mode(0o444))
+                .ctx("chmod", &tmp)?;
             fs::rename(&tmp, &dst).ctx("rename into", &dst)?;
             wharf_fs::fsync_dir(&store.blobs).ctx("fsync dir", &store.blobs)?;
             Ok(true)
         })();
-        match res {
+        let done = match res {
             Ok(created) => {
                 if !created {
                     fs::remove_file(&tmp).ctx("remove", &tmp)?;
@@ -268,16 +288,34 @@ impl BlobWriter<'_> {
                 let _ = fs::remove_file(&tmp);
                 Err(e)
             }
+        };
+        drop(f);
+        done
+    }
+
+    /// Stops a resumable ingest and keeps what it received, fsynced, for a later one to
+    /// resume ([`partial`]). Any other writer is dropped: its temp file goes.
+    pub fn keep_for_resume(mut self) {
+        if !self.resumable {
+            return;
+        }
+        if let Some(f) = self.file.take() {
+            if let Err(e) = f.sync_all() {
+                // Kept all the same: a bad prefix only fails the next download's digest check.
+                tracing::warn!(path = %self.tmp.display(), error = %e, "cannot fsync a partial download");
+            }
         }
     }
 }
 
 impl Drop for BlobWriter<'_> {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if let Some(f) = self.file.take() {
+            // Removed before it is closed: a resumable file's lock goes with the close.
             if let Err(e) = fs::remove_file(&self.tmp) {
                 tracing::warn!(path = %self.tmp.display(), error = %e, "cannot remove the partial blob of a failed ingest");
             }
+            drop(f);
         }
     }
 }

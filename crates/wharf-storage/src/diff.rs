@@ -1,4 +1,4 @@
-//! Applying a layer tar (plain or gzip) into an overlay upper dir.
+//! Applying a layer tar (plain, gzip or zstd) into an overlay upper dir.
 //!
 //! The tar crate only parses headers here; every filesystem write is ours, because its `unpack()`
 //! follows symlinks already present in the destination. The rules:
@@ -167,6 +167,10 @@ fn apply(
     let plain: Box<dyn Read> = match Compression::detect(&head) {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(zstd::ZstdFrames::new(io::BufReader::with_capacity(
+            128 * 1024,
+            r,
+        ))),
         other => return Err(invalid(format!("unsupported layer compression {other:?}"))),
     };
     let mut hr = HashingReader {
@@ -614,6 +618,8 @@ fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> Result<()> {
     }
     Err(StorageError::io("set xattr on", p, e))
 }
+
+mod zstd;
 
 #[cfg(test)]
 pub(crate) mod tests;

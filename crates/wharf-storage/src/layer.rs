@@ -1,25 +1,33 @@
 //! Importing one layer: a stream in, a stored blob and a committed snapshot out, in one pass.
 //!
 //! Every layer source (import today; load, pull, build, commit and cp to come) goes through
-//! [`import_layer`]. The stream is read once: each chunk is hashed and written to the blob's
-//! temp file as it arrives, and the same bytes go on to the decompressor and the tar applier,
-//! which unpacks into a temporary active snapshot. Nothing is buffered whole, so a client that
-//! goes away, a layer that expands past a limit, or a filesystem that drops below its reserve
-//! stops the ingest within a read (see [`crate::ingest`]). Only once the stream ended cleanly
-//! is the blob verified against its digest and made visible, and the snapshot committed under
-//! its chain id. A failed or cancelled import removes what it made, so the store holds either
-//! the whole layer or nothing of it. A crash mid-import can leave a temporary snapshot and a
-//! temp file in `ingest/`; [`cleanup_interrupted_imports`] and [`ContentStore::open`] remove
-//! those at daemon start.
+//! [`import_layer`] or its two halves, [`import_layer_detached`] and
+//! [`DetachedLayer::commit_onto`]. The stream is read once: each chunk is hashed and written
+//! to the blob's temp file as it arrives, and the same bytes go on to the decompressor and
+//! the tar applier, which unpacks into a temporary active snapshot. Nothing is buffered
+//! whole, so a client that goes away, a layer that expands past a limit, or a filesystem that
+//! drops below its reserve stops the ingest within a read (see [`crate::ingest`]). Only once
+//! the stream ended cleanly is the blob verified against its digest and made visible, and
+//! the snapshot committed under its chain id. A failed or cancelled import removes what it
+//! made, so the store holds either the whole layer or nothing of it. A crash mid-import can
+//! leave a temporary snapshot and a temp file in `ingest/`; [`cleanup_interrupted_imports`]
+//! and [`ContentStore::open`] remove those at daemon start.
+//!
+//! Detached layers: an overlay upper dir does not depend on the layers below it (a whiteout
+//! is a 0/0 char device, an opaque dir an xattr, hard links only reach files of the same
+//! layer), so the layers of an image can be unpacked at the same time, each into a
+//! temporary snapshot on no parent, and stacked in order as they finish:
+//! [`DetachedLayer::commit_onto`] puts the snapshot on its parent as it commits it
+//! ([`Snapshotter::commit_with_parent`], one DB transaction).
 
 use std::io::{self, Read};
 
 use crate::content::BlobWriter;
-use crate::diff::{apply_layer_guarded, Compression};
+use crate::diff::{apply_layer_guarded, ApplyStats, Compression};
 use crate::digest::chain_id_next;
 use crate::ingest::{Cancel, Guard, IngestPolicy};
 use crate::meta::SnapshotKind;
-use crate::{random_hex, ContentStore, Digest, Result, Snapshotter, StorageError};
+use crate::{random_hex, ContentStore, Digest, Ingested, Result, Snapshotter, StorageError};
 
 pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_TYPE_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -77,35 +85,144 @@ pub fn import_layer(
             Some(_) => {}
         }
     }
-    let guard = how.policy.guard(how.cancel)?;
-    let writer = content.writer()?;
-    let tmp_key = format!("{IMPORT_PREFIX}{}", random_hex(8));
-    let mut prepared = false;
-    let mut blob_created: Option<Digest> = None;
-    let result = unpack(
+    // Unpacked on the parent itself, which keeps the parent from being removed meanwhile.
+    unpack(content, snaps, r, parent_chain, how, Resume::No)?.commit_onto(
+        content,
         snaps,
-        r,
-        writer,
-        &guard,
-        &tmp_key,
         parent_chain,
-        how.expected_blob,
-        &mut prepared,
-        &mut blob_created,
-    );
-    if result.is_err() {
-        if prepared {
-            if let Err(re) = snaps.remove(&tmp_key) {
-                tracing::warn!(key = %tmp_key, error = %re, "cannot remove snapshot of failed import");
+    )
+}
+
+/// Whether a cut-off download keeps what it received, and where the caller's reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resume {
+    /// A cut-off ingest leaves nothing, as [`import_layer`]'s.
+    #[default]
+    No,
+    /// Resumable under `how.expected_blob` (which it needs): cancelled, the ingest keeps the
+    /// bytes it received ([`crate::content::partial`]); the reader yields the blob from this
+    /// offset, which is [`ContentStore::partial_len`] read before the source was opened (0:
+    /// from the start; a source that ignored the range asked for starts at 0 too). The kept
+    /// bytes are replayed before the reader's.
+    From(u64),
+}
+
+/// Stores the layer read from `r` and unpacks it into a temporary snapshot of its own, on no
+/// parent, under `how`'s limits, so that the layers of an image can be unpacked at the same
+/// time. The blob is committed (and checked against `how.expected_blob`) before this returns;
+/// the snapshot is committed by [`DetachedLayer::commit_onto`] once its parent is. On error
+/// or cancellation nothing is left, as with [`import_layer`], but for what `resume` keeps.
+/// A [`StorageError::ResumeUnavailable`] asks the caller to start over from 0.
+pub fn import_layer_detached(
+    content: &ContentStore,
+    snaps: &Snapshotter,
+    r: impl Read,
+    how: LayerIngest<'_>,
+    resume: Resume,
+) -> Result<DetachedLayer> {
+    unpack(content, snaps, r, None, how, resume)
+}
+
+/// A layer stored and unpacked, waiting for its parent: see [`import_layer_detached`]. Hand
+/// it to [`DetachedLayer::commit_onto`] or [`DetachedLayer::discard`]; one that is merely
+/// dropped leaves its temporary snapshot until the next daemon start, and its blob.
+#[derive(Debug)]
+#[must_use = "commit it onto its parent or discard it"]
+pub struct DetachedLayer {
+    /// Key of the temporary active snapshot holding the unpacked files.
+    key: String,
+    blob: Ingested,
+    media_type: &'static str,
+    stats: ApplyStats,
+}
+
+impl DetachedLayer {
+    /// Digest of the stored (possibly compressed) blob.
+    pub fn blob(&self) -> &Digest {
+        &self.blob.digest
+    }
+
+    pub fn blob_size(&self) -> u64 {
+        self.blob.size
+    }
+
+    pub fn media_type(&self) -> &'static str {
+        self.media_type
+    }
+
+    /// sha256 of the uncompressed tar: what an image config's `rootfs.diff_ids` must name.
+    pub fn diff_id(&self) -> &Digest {
+        &self.stats.diff_id
+    }
+
+    /// Bytes of file content unpacked ([`LayerImport::size`]).
+    pub fn file_bytes(&self) -> u64 {
+        self.stats.file_bytes
+    }
+
+    /// Puts the layer on the committed snapshot `parent_chain` (`None` for a base layer) and
+    /// commits it under `chain_id_next(parent_chain, diff_id)`. If that chain is already
+    /// committed (the same layer on the same parent came in another way), the temporary
+    /// snapshot is dropped and the existing one stands. On error the layer is discarded.
+    pub fn commit_onto(
+        self,
+        content: &ContentStore,
+        snaps: &Snapshotter,
+        parent_chain: Option<&Digest>,
+    ) -> Result<LayerImport> {
+        let chain = chain_id_next(parent_chain, &self.stats.diff_id);
+        if let Err(e) = self.settle(snaps, &chain, parent_chain) {
+            if let Err(re) = self.remove(content, snaps) {
+                tracing::warn!(key = %self.key, error = %re, "cannot remove the layer of a failed import");
             }
+            return Err(e);
         }
-        if let Some(d) = blob_created {
-            if let Err(de) = content.delete(&d) {
-                tracing::warn!(blob = %d, error = %de, "cannot remove blob of failed import");
-            }
+        Ok(LayerImport {
+            blob: self.blob.digest,
+            blob_size: self.blob.size,
+            media_type: self.media_type.to_owned(),
+            diff_id: self.stats.diff_id,
+            chain_id: chain,
+            size: self.stats.file_bytes,
+        })
+    }
+
+    /// Removes the temporary snapshot, and the blob if this import stored it.
+    pub fn discard(self, content: &ContentStore, snaps: &Snapshotter) -> Result<()> {
+        self.remove(content, snaps)
+    }
+
+    fn settle(&self, snaps: &Snapshotter, chain: &Digest, parent: Option<&Digest>) -> Result<()> {
+        let exists = |snaps: &Snapshotter| -> Result<bool> {
+            Ok(snaps
+                .stat(chain.as_str())?
+                .is_some_and(|i| i.kind == SnapshotKind::Committed))
+        };
+        if exists(snaps)? {
+            return snaps.remove(&self.key);
+        }
+        match snaps.commit_with_parent(chain.as_str(), &self.key, parent.map(Digest::as_str)) {
+            Ok(()) => Ok(()),
+            // Another import of the same layer won the race: theirs is as good as ours.
+            Err(StorageError::SnapshotExists(_)) if exists(snaps)? => snaps.remove(&self.key),
+            Err(e) => Err(e),
         }
     }
-    result
+
+    fn remove(&self, content: &ContentStore, snaps: &Snapshotter) -> Result<()> {
+        let snap = match snaps.remove(&self.key) {
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r,
+        };
+        let blob = match self.blob.created {
+            true => match content.delete(&self.blob.digest) {
+                Err(e) if e.is_not_found() => Ok(()),
+                r => r,
+            },
+            false => Ok(()),
+        };
+        snap.and(blob)
+    }
 }
 
 /// Passes the source through to the decompressor while storing and hashing it, and counting
@@ -147,33 +264,103 @@ impl<R: Read> Read for Tee<'_, '_, '_, R> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Stores and unpacks the layer into a new temporary snapshot on `parent`; the blob is
+/// committed, the snapshot not yet. On error, nothing of it is left but a resumable
+/// download's kept bytes.
 fn unpack(
+    content: &ContentStore,
     snaps: &Snapshotter,
     r: impl Read,
-    mut writer: BlobWriter<'_>,
+    parent: Option<&Digest>,
+    how: LayerIngest<'_>,
+    resume: Resume,
+) -> Result<DetachedLayer> {
+    let guard = how.policy.guard(how.cancel)?;
+    let key = format!("{IMPORT_PREFIX}{}", random_hex(8));
+    snaps.prepare(&key, parent.map(Digest::as_str))?;
+    let done = fill(content, snaps, &key, r, &guard, how.expected_blob, resume);
+    if done.is_err() {
+        if let Err(re) = snaps.remove(&key) {
+            tracing::warn!(key = %key, error = %re, "cannot remove snapshot of failed import");
+        }
+    }
+    done
+}
+
+/// Streams the layer into the prepared snapshot `key` and commits its blob.
+fn fill(
+    content: &ContentStore,
+    snaps: &Snapshotter,
+    key: &str,
+    r: impl Read,
     guard: &Guard<'_>,
-    tmp_key: &str,
-    parent_chain: Option<&Digest>,
-    expected_blob: Option<&Digest>,
-    prepared: &mut bool,
-    blob_created: &mut Option<Digest>,
-) -> Result<LayerImport> {
-    snaps.prepare(tmp_key, parent_chain.map(Digest::as_str))?;
-    *prepared = true;
-    let upper = snaps.upper_dir(tmp_key)?;
+    expected: Option<&Digest>,
+    resume: Resume,
+) -> Result<DetachedLayer> {
+    let upper = snaps.upper_dir(key)?;
+    let (mut writer, kept) = stage(content, expected, resume)?;
+    let (stats, head) = match stream(kept.chain(r), &upper, &mut writer, guard) {
+        Ok(s) => s,
+        Err(e) => {
+            if matches!(e, StorageError::Cancelled(_)) {
+                writer.keep_for_resume();
+            }
+            return Err(e);
+        }
+    };
+    let media_type = match Compression::detect(&head) {
+        Compression::Gzip => MEDIA_TYPE_LAYER_TAR_GZIP,
+        Compression::Zstd => MEDIA_TYPE_LAYER_TAR_ZSTD,
+        _ => MEDIA_TYPE_LAYER_TAR,
+    };
+    Ok(DetachedLayer {
+        key: key.to_owned(),
+        blob: writer.commit(expected)?,
+        media_type,
+        stats,
+    })
+}
+
+/// The blob's writer, and the bytes a resumed download replays before its source.
+fn stage<'c>(
+    content: &'c ContentStore,
+    expected: Option<&Digest>,
+    resume: Resume,
+) -> Result<(BlobWriter<'c>, Box<dyn Read>)> {
+    if let Resume::From(from) = resume {
+        let Some(d) = expected else {
+            return Err(StorageError::InvalidLayer(
+                "a resumable download needs the blob's digest".into(),
+            ));
+        };
+        if let Some((w, kept)) = content.resumable_writer(d, from)? {
+            return Ok((w, Box::new(kept)));
+        }
+        // Another download of the same blob holds its kept bytes: this one goes without.
+    }
+    Ok((content.writer()?, Box::new(io::empty())))
+}
+
+/// Reads the whole stream through the tee into the applier; the stats and the stream's
+/// first bytes (which name its compression).
+fn stream(
+    r: impl Read,
+    upper: &std::path::Path,
+    writer: &mut BlobWriter<'_>,
+    guard: &Guard<'_>,
+) -> Result<(ApplyStats, Vec<u8>)> {
     // Buffered above the tee: the tar parser reads 512-byte headers, and each read of the
     // tee is a write to the blob and a wait on the request body.
     let mut src = io::BufReader::with_capacity(
         256 * 1024,
         Tee {
             inner: r,
-            blob: &mut writer,
+            blob: writer,
             guard,
             head: Vec::with_capacity(6),
         },
     );
-    let applied = apply_layer_guarded(&mut src, &upper, guard).and_then(|stats| {
+    let applied = apply_layer_guarded(&mut src, upper, guard).and_then(|stats| {
         // The blob is the whole stream, whatever follows the compressed data.
         io::copy(&mut src, &mut io::sink())
             .map_err(|e| StorageError::InvalidLayer(format!("reading layer: {e}")))?;
@@ -193,45 +380,7 @@ fn unpack(
             .take_stop()
             .unwrap_or_else(|| StorageError::Cancelled("the client went away".into())));
     }
-    let media_type = match Compression::detect(&head) {
-        Compression::Gzip => MEDIA_TYPE_LAYER_TAR_GZIP,
-        Compression::Zstd => MEDIA_TYPE_LAYER_TAR_ZSTD,
-        _ => MEDIA_TYPE_LAYER_TAR,
-    };
-    let blob = writer.commit(expected_blob)?;
-    if blob.created {
-        *blob_created = Some(blob.digest.clone());
-    }
-    let chain = chain_id_next(parent_chain, &stats.diff_id);
-    let exists = |snaps: &Snapshotter| -> Result<bool> {
-        Ok(snaps
-            .stat(chain.as_str())?
-            .is_some_and(|i| i.kind == SnapshotKind::Committed))
-    };
-    if exists(snaps)? {
-        snaps.remove(tmp_key)?;
-        *prepared = false;
-    } else {
-        match snaps.commit(chain.as_str(), tmp_key) {
-            Ok(()) => {
-                *prepared = false;
-            }
-            // Another import of the same layer won the race: theirs is as good as ours.
-            Err(StorageError::SnapshotExists(_)) if exists(snaps)? => {
-                snaps.remove(tmp_key)?;
-                *prepared = false;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(LayerImport {
-        blob: blob.digest,
-        blob_size: blob.size,
-        media_type: media_type.to_owned(),
-        diff_id: stats.diff_id,
-        chain_id: chain,
-        size: stats.file_bytes,
-    })
+    Ok((stats, head))
 }
 
 /// Removes temporary import snapshots left by a crash. Call once at start, before any import.
@@ -255,14 +404,56 @@ pub(crate) mod tests {
     use crate::Db;
     use std::sync::Arc;
 
-    struct Env {
-        _d: tempfile::TempDir,
-        cs: ContentStore,
-        snaps: Snapshotter,
+    pub(crate) struct Env {
+        pub(crate) d: tempfile::TempDir,
+        pub(crate) cs: ContentStore,
+        pub(crate) snaps: Snapshotter,
     }
 
-    /// Importing gives each file the owner its layer names, which takes CAP_CHOWN.
-    const NEEDS_CHOWN: &str = "needs root: applying a layer gives files their owners (CAP_CHOWN)";
+    pub(crate) fn env() -> Env {
+        let d = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&d.path().join("meta.db")).unwrap());
+        let cs = ContentStore::open(&d.path().join("content")).unwrap();
+        let snaps = Snapshotter::new(d.path(), db).unwrap();
+        Env { d, cs, snaps }
+    }
+
+    /// Importing gives each file the owner its layer names, which takes CAP_CHOWN: without
+    /// root, records a skip and says so.
+    pub(crate) fn skip_unless_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return false;
+        }
+        crate::test_skip::skip("needs root: applying a layer gives files their owners (CAP_CHOWN)");
+        true
+    }
+
+    /// A policy with no limit but those `f` sets.
+    pub(crate) fn limits(f: impl FnOnce(&mut IngestLimits)) -> IngestPolicy {
+        let mut l = IngestLimits::unlimited();
+        f(&mut l);
+        IngestPolicy::new(l, Arc::new(Statvfs("/".into())))
+    }
+
+    pub(crate) fn count(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// No blob, no temp file, no snapshot (row or directory).
+    pub(crate) fn assert_nothing_left(e: &Env) {
+        assert!(e.cs.list().unwrap().is_empty(), "blobs left");
+        assert_eq!(
+            count(&e.d.path().join("content/ingest")),
+            0,
+            "temp files left"
+        );
+        assert!(e.snaps.list().unwrap().is_empty(), "snapshots left");
+        assert_eq!(
+            count(&e.d.path().join("snapshots")),
+            0,
+            "snapshot dirs left"
+        );
+    }
 
     fn imp(e: &Env, r: impl Read, parent: Option<&Digest>) -> Result<LayerImport> {
         import_unlimited(&e.cs, &e.snaps, r, parent)
@@ -275,32 +466,59 @@ pub(crate) mod tests {
         r: impl Read,
         parent: Option<&Digest>,
     ) -> Result<LayerImport> {
-        let p = IngestPolicy::new(IngestLimits::unlimited(), Arc::new(Statvfs("/".into())));
         import_layer(
             cs,
             snaps,
             r,
             parent,
             LayerIngest {
-                policy: &p,
+                policy: &limits(|_| {}),
                 cancel: &Cancel::new(),
                 expected_blob: None,
             },
         )
     }
 
-    fn env() -> Env {
-        let d = tempfile::tempdir().unwrap();
-        let db = Arc::new(Db::open(&d.path().join("meta.db")).unwrap());
-        let cs = ContentStore::open(&d.path().join("content")).unwrap();
-        let snaps = Snapshotter::new(d.path(), db).unwrap();
-        Env { _d: d, cs, snaps }
+    /// Hands out `data` in small reads and raises `cancel` after `after` bytes, as a request
+    /// dropped mid-body does.
+    pub(crate) struct CancelAfter<'a> {
+        pub(crate) data: &'a [u8],
+        pub(crate) pos: usize,
+        pub(crate) after: usize,
+        pub(crate) cancel: Cancel,
+        pub(crate) reads_after_cancel: usize,
+    }
+
+    impl<'a> CancelAfter<'a> {
+        pub(crate) fn new(data: &'a [u8], after: usize) -> Self {
+            CancelAfter {
+                data,
+                pos: 0,
+                after,
+                cancel: Cancel::new(),
+                reads_after_cancel: 0,
+            }
+        }
+    }
+
+    impl Read for CancelAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.cancel.is_cancelled() {
+                self.reads_after_cancel += 1;
+            }
+            let n = buf.len().min(4096).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            if self.pos >= self.after {
+                self.cancel.cancel();
+            }
+            Ok(n)
+        }
     }
 
     #[test]
     fn import_twice_same_chain_one_snapshot() {
-        if !nix::unistd::geteuid().is_root() {
-            crate::test_skip::skip(NEEDS_CHOWN);
+        if skip_unless_root() {
             return;
         }
         let e = env();
@@ -331,8 +549,7 @@ pub(crate) mod tests {
 
     #[test]
     fn failed_import_leaves_nothing() {
-        if !nix::unistd::geteuid().is_root() {
-            crate::test_skip::skip(NEEDS_CHOWN);
+        if skip_unless_root() {
             return;
         }
         let e = env();
@@ -341,7 +558,7 @@ pub(crate) mod tests {
         assert!(matches!(err, StorageError::NotATar(_)), "{err:?}");
         assert!(e.cs.list().unwrap().is_empty());
         assert!(e.snaps.list().unwrap().is_empty());
-        let dirs = std::fs::read_dir(e._d.path().join("snapshots"))
+        let dirs = std::fs::read_dir(e.d.path().join("snapshots"))
             .unwrap()
             .count();
         assert_eq!(dirs, 0);
@@ -353,7 +570,7 @@ pub(crate) mod tests {
         assert!(e.cs.list().unwrap().is_empty());
         assert!(e.snaps.list().unwrap().is_empty());
         assert_eq!(
-            std::fs::read_dir(e._d.path().join("snapshots"))
+            std::fs::read_dir(e.d.path().join("snapshots"))
                 .unwrap()
                 .count(),
             0
@@ -386,30 +603,20 @@ pub(crate) mod tests {
 }
 
 #[cfg(test)]
+mod detached_tests;
+
+#[cfg(test)]
+mod resume_tests;
+
+#[cfg(test)]
 mod bounded {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::tests::*;
     use super::*;
     use crate::diff::tests::{gzip, tar_bytes, E};
-    use crate::ingest::{IngestLimits, MinFree, Space, SpaceProbe, Statvfs};
-    use crate::Db;
-    use std::path::Path;
+    use crate::ingest::{IngestLimits, MinFree, Space, SpaceProbe};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-
-    struct Env {
-        d: tempfile::TempDir,
-        cs: ContentStore,
-        snaps: Snapshotter,
-    }
-
-    fn env() -> Env {
-        let d = tempfile::tempdir().unwrap();
-        let db = Arc::new(Db::open(&d.path().join("meta.db")).unwrap());
-        let cs = ContentStore::open(&d.path().join("content")).unwrap();
-        let snaps = Snapshotter::new(d.path(), db).unwrap();
-        Env { d, cs, snaps }
-    }
 
     fn run(e: &Env, r: impl Read, policy: &IngestPolicy, cancel: &Cancel) -> Result<LayerImport> {
         import_layer(
@@ -425,42 +632,8 @@ mod bounded {
         )
     }
 
-    fn limits(f: impl FnOnce(&mut IngestLimits)) -> IngestPolicy {
-        let mut l = IngestLimits::unlimited();
-        f(&mut l);
-        IngestPolicy::new(l, Arc::new(Statvfs("/".into())))
-    }
-
-    fn count(p: &Path) -> usize {
-        std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0)
-    }
-
-    /// No blob, no temp file, no snapshot (row or directory).
-    fn assert_nothing_left(e: &Env) {
-        assert!(e.cs.list().unwrap().is_empty(), "blobs left");
-        assert_eq!(
-            count(&e.d.path().join("content/ingest")),
-            0,
-            "temp files left"
-        );
-        assert!(e.snaps.list().unwrap().is_empty(), "snapshots left");
-        assert_eq!(
-            count(&e.d.path().join("snapshots")),
-            0,
-            "snapshot dirs left"
-        );
-    }
-
     fn zeros_layer(n: usize) -> Vec<u8> {
         tar_bytes(&[E::File("zeros", &vec![0u8; n])])
-    }
-
-    fn skip_unless_root() -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return false;
-        }
-        crate::test_skip::skip("needs root: applying a layer gives files their owners (CAP_CHOWN)");
-        true
     }
 
     #[test]
@@ -514,31 +687,6 @@ mod bounded {
         run(&e, &ok[..], &p, &Cancel::new()).unwrap();
     }
 
-    /// Hands out `data` in small reads and raises `cancel` after `after` bytes, as a request
-    /// dropped mid-body does.
-    struct CancelAfter<'a> {
-        data: &'a [u8],
-        pos: usize,
-        after: usize,
-        cancel: Cancel,
-        reads_after_cancel: usize,
-    }
-
-    impl Read for CancelAfter<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.cancel.is_cancelled() {
-                self.reads_after_cancel += 1;
-            }
-            let n = buf.len().min(4096).min(self.data.len() - self.pos);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            if self.pos >= self.after {
-                self.cancel.cancel();
-            }
-            Ok(n)
-        }
-    }
-
     #[test]
     fn cancelled_mid_stream_leaves_nothing() {
         if skip_unless_root() {
@@ -549,14 +697,8 @@ mod bounded {
             E::File("a", &[1u8; 300 << 10]),
             E::File("b", &[2u8; 300 << 10]),
         ]);
-        let cancel = Cancel::new();
-        let mut r = CancelAfter {
-            data: &layer,
-            pos: 0,
-            after: 200 << 10,
-            cancel: cancel.clone(),
-            reads_after_cancel: 0,
-        };
+        let mut r = CancelAfter::new(&layer, 200 << 10);
+        let cancel = r.cancel.clone();
         let p = limits(|_| {});
         let err = run(&e, &mut r, &p, &cancel).unwrap_err();
         assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
@@ -567,14 +709,8 @@ mod bounded {
         // Cancelled while the stream ends cleanly (a dropped request's body can look like
         // that): still nothing.
         let small = tar_bytes(&[E::File("a", b"1")]);
-        let cancel = Cancel::new();
-        let mut r = CancelAfter {
-            data: &small,
-            pos: 0,
-            after: small.len(),
-            cancel: cancel.clone(),
-            reads_after_cancel: 0,
-        };
+        let mut r = CancelAfter::new(&small, small.len());
+        let cancel = r.cancel.clone();
         let err = run(&e, &mut r, &p, &cancel).unwrap_err();
         assert!(matches!(err, StorageError::Cancelled(_)), "{err:?}");
         assert_nothing_left(&e);

@@ -1,10 +1,12 @@
 //! Wharf's storage layer: everything the daemon keeps on disk except container runtime state.
 //!
 //! Owns:
-//! - [`content`]: immutable blobs addressed by sha256, verified on ingest before they become visible;
+//! - [`content`]: immutable blobs addressed by sha256, verified on ingest before they become visible,
+//!   and what cut-off downloads received, for the next to resume;
 //! - [`snapshot`]: an overlayfs snapshotter (containerd-style) that hands out [`Mount`]s and never sees tar;
-//! - [`diff`]: applying layer tars (plain or gzip) into an overlay upper dir, with whiteouts;
-//! - [`layer`]: the glue "blob in, committed snapshot out" used by every layer source;
+//! - [`diff`]: applying layer tars (plain, gzip or zstd) into an overlay upper dir, with whiteouts;
+//! - [`layer`]: the glue "blob in, committed snapshot out" used by every layer source, whole or in
+//!   two halves (unpacked on no parent, then committed onto its parent) for layers unpacked side by side;
 //! - [`ingest`]: the limits and cancellation every layer ingest runs under;
 //! - [`meta`]: the SQLite metadata database (schema, migrations, typed records);
 //! - [`layout`]: where each of those lives under the data root.
@@ -35,8 +37,9 @@ pub use diff::{apply_layer, ApplyStats, Compression};
 pub use digest::{chain_id, chain_id_next, Digest};
 pub use ingest::{Cancel, IngestLimits, IngestPolicy, MinFree, Space, SpaceProbe};
 pub use layer::{
-    cleanup_interrupted_imports, import_layer, LayerImport, LayerIngest, MEDIA_TYPE_LAYER_TAR,
-    MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_ZSTD,
+    cleanup_interrupted_imports, import_layer, import_layer_detached, DetachedLayer, LayerImport,
+    LayerIngest, Resume, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP,
+    MEDIA_TYPE_LAYER_TAR_ZSTD,
 };
 pub use layout::DataRoot;
 pub use meta::{ContainerRecord, Db, ImageRecord, SnapshotKind, SnapshotRecord};
@@ -83,7 +86,7 @@ pub enum StorageError {
     InvalidLayer(String),
     /// The stream is not a tar archive at all (or is cut short), as opposed to a tar with a
     /// bad entry.
-    #[error("not a tar archive (plain or gzip): {0}")]
+    #[error("not a tar archive (plain, gzip or zstd): {0}")]
     NotATar(String),
     #[error("unsafe path in layer: {path:?}: {reason}")]
     UnsafePath { path: String, reason: &'static str },
@@ -114,6 +117,13 @@ pub enum StorageError {
     },
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// A download cannot go on from where its caller asked: start it over from byte 0.
+    #[error("cannot resume the download of {digest} at byte {offset}: {reason}")]
+    ResumeUnavailable {
+        digest: digest::Digest,
+        offset: u64,
+        reason: String,
+    },
     #[error("mount {kind} {source_path} on {target}: {errno}")]
     Mount {
         kind: String,
@@ -297,5 +307,6 @@ mod send_sync {
         assert_send_sync::<super::Db>();
         assert_send_sync::<super::StorageError>();
         assert_send_sync::<super::Digest>();
+        assert_send_sync::<super::DetachedLayer>();
     }
 }

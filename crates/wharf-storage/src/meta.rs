@@ -505,17 +505,7 @@ impl Db {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         if let Some(p) = &s.parent {
-            match snapshot_get(&tx, p)? {
-                None => return Err(StorageError::SnapshotNotFound(p.clone())),
-                Some(ps) if ps.kind != SnapshotKind::Committed => {
-                    return Err(StorageError::SnapshotWrongKind {
-                        key: p.clone(),
-                        expected: SnapshotKind::Committed,
-                        actual: ps.kind,
-                    })
-                }
-                Some(_) => {}
-            }
+            check_parent(&tx, p)?;
         }
         let r = tx.execute(
             &format!("INSERT INTO snapshots ({SNAPSHOT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
@@ -556,6 +546,28 @@ impl Db {
 
     /// Turns the active snapshot `key` into the committed snapshot `name`, atomically.
     pub fn commit_snapshot(&self, key: &str, name: &str) -> Result<SnapshotRecord> {
+        self.commit_snapshot_as(key, name, None)
+    }
+
+    /// [`Self::commit_snapshot`] that also gives the snapshot a new parent (`None`: none), in
+    /// the same transaction: a layer unpacked on its own is put on its parent as it is
+    /// committed. The parent must be committed.
+    pub fn commit_snapshot_with_parent(
+        &self,
+        key: &str,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<SnapshotRecord> {
+        self.commit_snapshot_as(key, name, Some(parent))
+    }
+
+    /// `reparent`: `None` keeps the parent, `Some(p)` sets it to `p`.
+    fn commit_snapshot_as(
+        &self,
+        key: &str,
+        name: &str,
+        reparent: Option<Option<&str>>,
+    ) -> Result<SnapshotRecord> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let cur = snapshot_get(&tx, key)?
@@ -570,18 +582,29 @@ impl Db {
         if snapshot_get(&tx, name)?.is_some() {
             return Err(StorageError::SnapshotExists(name.to_owned()));
         }
+        // `name` is new and the parent committed, so no cycle can form.
+        let parent = match reparent {
+            Some(Some(p)) => {
+                check_parent(&tx, p)?;
+                Some(p.to_owned())
+            }
+            Some(None) => None,
+            None => cur.parent.clone(),
+        };
         let created = now_rfc3339();
         // An active snapshot never has children (insert refuses active parents), so renaming its
         // key cannot orphan a foreign key.
         tx.execute(
-            "UPDATE snapshots SET key = ?2, kind = 'committed', created = ?3 WHERE key = ?1",
-            params![key, name, created],
+            "UPDATE snapshots SET key = ?2, kind = 'committed', created = ?3, parent = ?4
+             WHERE key = ?1",
+            params![key, name, created, parent],
         )?;
         tx.commit()?;
         Ok(SnapshotRecord {
             key: name.to_owned(),
             kind: SnapshotKind::Committed,
             created,
+            parent,
             ..cur
         })
     }
@@ -621,6 +644,19 @@ fn snapshot_get(conn: &Connection, key: &str) -> Result<Option<SnapshotRecord>> 
             snapshot_row,
         )
         .optional()?)
+}
+
+/// A parent must exist and be committed: only frozen snapshots can be built on.
+fn check_parent(conn: &Connection, key: &str) -> Result<()> {
+    match snapshot_get(conn, key)? {
+        None => Err(StorageError::SnapshotNotFound(key.to_owned())),
+        Some(p) if p.kind != SnapshotKind::Committed => Err(StorageError::SnapshotWrongKind {
+            key: key.to_owned(),
+            expected: SnapshotKind::Committed,
+            actual: p.kind,
+        }),
+        Some(_) => Ok(()),
+    }
 }
 
 fn snapshot_children(conn: &Connection, key: &str) -> Result<Vec<String>> {
@@ -894,5 +930,46 @@ mod tests {
         db.delete_snapshot("b").unwrap();
         db.delete_snapshot("A").unwrap();
         assert!(db.list_snapshots().unwrap().is_empty());
+    }
+
+    #[test]
+    fn commit_with_a_new_parent() {
+        let db = Db::open_in_memory().unwrap();
+        let rec = |key: &str, id, parent: Option<&str>| SnapshotRecord {
+            key: key.into(),
+            id,
+            parent: parent.map(Into::into),
+            kind: SnapshotKind::Active,
+            created: now_rfc3339(),
+        };
+        db.insert_snapshot(&rec("base-tmp", 1, None)).unwrap();
+        db.commit_snapshot("base-tmp", "base").unwrap();
+        db.insert_snapshot(&rec("other", 2, None)).unwrap();
+        db.insert_snapshot(&rec("top-tmp", 3, None)).unwrap();
+        // A missing or active parent is refused and changes nothing.
+        assert!(db
+            .commit_snapshot_with_parent("top-tmp", "top", Some("nope"))
+            .unwrap_err()
+            .is_not_found());
+        assert!(matches!(
+            db.commit_snapshot_with_parent("top-tmp", "top", Some("other")),
+            Err(StorageError::SnapshotWrongKind { .. })
+        ));
+        let t = db.get_snapshot("top-tmp").unwrap().unwrap();
+        assert_eq!((t.kind, t.parent), (SnapshotKind::Active, None));
+        let top = db
+            .commit_snapshot_with_parent("top-tmp", "top", Some("base"))
+            .unwrap();
+        assert_eq!(top.parent.as_deref(), Some("base"));
+        assert_eq!(db.get_snapshot("top").unwrap().unwrap(), top);
+        assert!(db.get_snapshot("top-tmp").unwrap().is_none());
+        assert_eq!(db.snapshot_children("base").unwrap(), vec!["top"]);
+        // `None` takes a parent away; a plain commit keeps the one it has.
+        db.insert_snapshot(&rec("x-tmp", 4, Some("base"))).unwrap();
+        let x = db.commit_snapshot_with_parent("x-tmp", "x", None).unwrap();
+        assert_eq!(x.parent, None);
+        db.insert_snapshot(&rec("y-tmp", 5, Some("base"))).unwrap();
+        let y = db.commit_snapshot("y-tmp", "y").unwrap();
+        assert_eq!(y.parent.as_deref(), Some("base"));
     }
 }

@@ -174,6 +174,19 @@ impl Snapshotter {
 
     /// Freezes the active snapshot `key` as the committed snapshot `name`.
     pub fn commit(&self, name: &str, key: &str) -> Result<()> {
+        self.freeze(key, |db| db.commit_snapshot(key, name))
+    }
+
+    /// [`Self::commit`] that also puts the snapshot on the committed `parent` (`None`: on
+    /// nothing), whatever it was prepared on. With overlayfs a layer's upper dir does not
+    /// depend on what lies below it, so layers can be unpacked side by side, each on no
+    /// parent, and stacked as they are committed. One DB transaction sets the key, the kind
+    /// and the parent together: a crash leaves the active snapshot or the committed one.
+    pub fn commit_with_parent(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        self.freeze(key, |db| db.commit_snapshot_with_parent(key, name, parent))
+    }
+
+    fn freeze(&self, key: &str, commit: impl FnOnce(&Db) -> Result<SnapshotRecord>) -> Result<()> {
         let rec = self.get(key)?;
         if rec.kind != SnapshotKind::Active {
             return Err(StorageError::SnapshotWrongKind {
@@ -188,7 +201,7 @@ impl Snapshotter {
         let d = fs::File::open(&fs_dir).ctx("open", &fs_dir)?;
         nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&d))
             .map_err(|e| StorageError::io("syncfs", &fs_dir, e.into()))?;
-        self.db.commit_snapshot(key, name)?;
+        commit(&self.db)?;
         Ok(())
     }
 
@@ -495,6 +508,47 @@ pub mod conformance {
             mb[0].options,
             vec![format!("lowerdir={}:{}", upb.display(), up.display())]
         );
+        // Unpacked on nothing, put on its parent as it is committed.
+        s.prepare("suite-c-active", None).unwrap();
+        let upc = s.upper_dir("suite-c-active").unwrap();
+        expect_kind(
+            s.commit_with_parent("suite-c", "suite-c-active", Some("nope")),
+            "commit onto a missing parent",
+            |e| e.is_not_found(),
+        );
+        s.prepare("suite-d-active", None).unwrap();
+        expect_kind(
+            s.commit_with_parent("suite-c", "suite-c-active", Some("suite-d-active")),
+            "commit onto an active parent",
+            |e| matches!(e, StorageError::SnapshotWrongKind { .. }),
+        );
+        s.remove("suite-d-active").unwrap();
+        assert_eq!(
+            s.stat("suite-c-active").unwrap().unwrap().kind,
+            SnapshotKind::Active
+        );
+        s.commit_with_parent("suite-c", "suite-c-active", Some("suite-b"))
+            .unwrap();
+        let c = s.stat("suite-c").unwrap().unwrap();
+        assert_eq!(
+            (c.kind, c.parent.as_deref()),
+            (SnapshotKind::Committed, Some("suite-b"))
+        );
+        assert_eq!(
+            s.mounts("suite-c").unwrap()[0].options,
+            vec![format!(
+                "lowerdir={}:{}:{}",
+                upc.display(),
+                upb.display(),
+                up.display()
+            )]
+        );
+        expect_kind(
+            s.remove("suite-b"),
+            "remove under a reparented child",
+            |e| matches!(e, StorageError::SnapshotHasChildren { .. }),
+        );
+        s.remove("suite-c").unwrap();
         expect_kind(s.remove("suite-a"), "remove with children", |e| {
             matches!(e, StorageError::SnapshotHasChildren { .. })
         });

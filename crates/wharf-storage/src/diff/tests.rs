@@ -118,6 +118,10 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+pub(crate) fn zstd(data: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -133,7 +137,7 @@ fn apply_layer(r: impl Read, dest: &Path) -> Result<ApplyStats> {
     super::apply(r, dest, owners, None)
 }
 
-fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+pub(crate) fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let cp = CString::new(p.as_os_str().as_bytes()).unwrap();
     let cn = CString::new(name).unwrap();
     let mut buf = vec![0u8; 256];
@@ -346,6 +350,10 @@ fn garbage_and_empty_are_invalid() {
         ("truncated gzip", truncated_gz),
         ("bad gzip header", vec![0x1f, 0x8b, 0, 0, 0]),
         ("zstd", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]),
+        (
+            "truncated zstd",
+            zstd(&tar_bytes(&[E::File("f", &[7u8; 10000])]))[..40].to_vec(),
+        ),
     ] {
         let err = apply_layer(&body[..], d.path()).unwrap_err();
         assert!(
@@ -372,14 +380,16 @@ fn canonical_empty_layer_is_accepted() {
 }
 
 #[test]
-fn gzip_and_trailing_bytes() {
-    let d = tempfile::tempdir().unwrap();
+fn gzip_zstd_and_trailing_bytes() {
     let mut plain = tar_bytes(&[E::File("f", b"gz")]);
     plain.extend_from_slice(&[0u8; 4096]);
-    let st = apply_layer(&gzip(&plain)[..], d.path()).unwrap();
-    assert_eq!(st.diff_id, Digest::sha256_of(&plain));
-    assert_eq!(st.size, plain.len() as u64);
-    assert_eq!(fs::read(d.path().join("f")).unwrap(), b"gz");
+    for compress in [gzip, zstd] {
+        let d = tempfile::tempdir().unwrap();
+        let st = apply_layer(&compress(&plain)[..], d.path()).unwrap();
+        assert_eq!(st.diff_id, Digest::sha256_of(&plain));
+        assert_eq!(st.size, plain.len() as u64);
+        assert_eq!(fs::read(d.path().join("f")).unwrap(), b"gz");
+    }
 }
 
 #[test]
