@@ -48,16 +48,9 @@ pub fn wait_body(fut: BoxFuture<'static, WaitResponse>) -> Body {
     }))
 }
 
-/// One JSON message as Go's encoder writes it: `<`, `>` and `&` escaped, then `sep`.
+/// One JSON message as Go's encoder writes it (`<`, `>` and `&` escaped...), then `sep`.
 pub fn json_line<T: Serialize>(v: &T, sep: &[u8]) -> Bytes {
-    let text = serde_json::to_string(v)
-        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string());
-    // These characters can only occur inside JSON strings, so a plain replace is safe.
-    let mut out = text
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .into_bytes();
+    let mut out = wharf_api::jsonmessage::go_json(v);
     out.extend_from_slice(sep);
     out.into()
 }
