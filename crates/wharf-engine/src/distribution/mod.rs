@@ -46,6 +46,7 @@ pub(crate) fn registry_error(e: DistributionError) -> EngineError {
             EngineError::not_found(message)
         }
         D::Registry { status: 404, .. } => EngineError::not_found(message),
+        D::Registry { status: 501, .. } => EngineError::not_implemented(message),
         D::InvalidManifest(_) | D::Invalid(_) => EngineError::invalid(message),
         _ => EngineError::internal(message),
     }
@@ -86,22 +87,19 @@ impl DistributionService {
     ) -> Result<BoxStream<'static, Item>, EngineError> {
         let target = request::target(&opts.from_image, &opts.tag)?;
         let platform = request::platform(&opts.platform)?;
-        let r = match target {
-            request::Target::One(r) => r,
-            request::Target::AllTags(r) => {
-                return Err(EngineError::not_implemented(format!(
-                    "pulling every tag of {} (docker pull --all-tags) is not implemented in Wharf yet: its registry client cannot list tags",
-                    r.familiar_name()
-                )))
-            }
-        };
         let creds = request::credentials(&opts.registry_auth);
         let (tx, rx) = mpsc::channel(CHANNEL);
         let me = self.clone();
         let task = tokio::spawn(async move {
             let out = Out::new(tx);
-            let remote = me.registry.repository(&r, creds);
-            if let Err(e) = me.pull_one(&r, platform.as_ref(), &remote, &out).await {
+            let r = match &target {
+                request::Target::One(r) | request::Target::AllTags(r) => r,
+            };
+            let remote = me.registry.repository(r, creds);
+            if let Err(e) = me
+                .pull_target(&target, platform.as_ref(), &remote, &out)
+                .await
+            {
                 tracing::info!(image = %r, error = %e, "pull failed");
                 out.fail(e).await;
             }
@@ -124,11 +122,8 @@ impl DistributionService {
     /// `POST /auth`: the credentials checked against their registry (Docker Hub when the
     /// body names none).
     pub async fn login(&self, auth: AuthConfig) -> Result<AuthResponse, EngineError> {
-        let server = if auth.serveraddress.is_empty() {
-            "https://index.docker.io/v1/".to_owned()
-        } else {
-            auth.serveraddress.clone()
-        };
+        // Empty means Docker Hub; the client knows its names.
+        let server = auth.serveraddress.clone();
         let creds =
             wharf_distribution::Credentials::from_auth_config(&wharf_distribution::AuthConfig {
                 username: auth.username,

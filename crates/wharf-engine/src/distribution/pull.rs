@@ -5,13 +5,15 @@
 //!
 //! Messages, in dockerd's order: `<tag>: Pulling from <path>`, the layers' steps
 //! ([`super::layers`]), `Digest: <what was asked for>` (the index's digest for a multi-arch
-//! tag), `Status: Downloaded newer image for <ref>` or `Status: Image is up to date for
-//! <ref>`. Nothing is said before the manifest is fetched, so a missing one is an ordinary 404.
+//! tag); for every tag of a repository (`pull -a`) that much per tag; then `Status:
+//! Downloaded newer image for <ref>` or `Status: Image is up to date for <ref>`, and
+//! dockerd's warning when a single-platform image is not of the platform asked for. Nothing is
+//! said before the (first) manifest is fetched, so a missing one is an ordinary 404.
 
 use super::layers::{self, Fetcher};
 use super::progress::Out;
 use super::remote::Remote;
-use super::request::format_platform;
+use super::request::{format_platform, Target};
 use super::{registry_error, DistributionService, MAX_CONFIG};
 use crate::error::{Cause, EngineError};
 use crate::images::reference;
@@ -94,15 +96,72 @@ fn check_os(os: &str) -> Result<(), EngineError> {
     }
 }
 
+/// What one tag's pull did, for the lines and the event that follow it.
+pub(super) struct Pulled {
+    /// The name now points at an image it did not point at before.
+    updated: bool,
+    labels: Option<BTreeMap<String, String>>,
+    /// dockerd's warning for a single-platform image of another platform than asked.
+    warning: Option<String>,
+}
+
 impl DistributionService {
+    /// A pull as dockerd's `pullRepository` and `PullImage` make it: each tag, then the
+    /// `Status` line, the `pull` event and any platform warning.
+    pub(super) async fn pull_target(
+        &self,
+        target: &Target,
+        want: Option<&Platform>,
+        remote: &Arc<dyn Remote>,
+        out: &Out,
+    ) -> Result<(), EngineError> {
+        let (r, pulled) = match target {
+            Target::One(r) => (r, vec![self.pull_tag(r, want, remote, out).await?]),
+            Target::AllTags(r) => {
+                // Nothing said yet: a repository that cannot be listed is an ordinary error.
+                let tags = remote.tags().await.map_err(registry_error)?;
+                let mut pulled = Vec::with_capacity(tags.len());
+                for t in &tags {
+                    let tagged = r
+                        .clone()
+                        .with_tag(t)
+                        .map_err(|e| EngineError::invalid(e.to_string()))?;
+                    let mut p = self.pull_tag(&tagged, want, remote, out).await?;
+                    // The event names the repository: the default tag's labels, if pulled.
+                    if t != wharf_distribution::reference::DEFAULT_TAG {
+                        p.labels = None;
+                    }
+                    p.warning = None;
+                    pulled.push(p);
+                }
+                (r, pulled)
+            }
+        };
+        let shown = r.familiar_string();
+        let status = if pulled.iter().any(|p| p.updated) {
+            format!("Status: Downloaded newer image for {shown}")
+        } else {
+            format!("Status: Image is up to date for {shown}")
+        };
+        out.send(JsonMessage::status("", status)).await;
+        let labels = pulled.iter().find_map(|p| p.labels.as_ref());
+        self.ctx
+            .events
+            .image("pull", &shown, &r.familiar_name(), labels);
+        for w in pulled.iter().filter_map(|p| p.warning.as_ref()) {
+            out.send(JsonMessage::status("", w)).await;
+        }
+        Ok(())
+    }
+
     /// Pulls one tag or digest; the messages go to `out`.
-    pub(super) async fn pull_one(
+    async fn pull_tag(
         &self,
         r: &Reference,
         want: Option<&Platform>,
         remote: &Arc<dyn Remote>,
         out: &Out,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Pulled, EngineError> {
         let by_digest = r.digest().is_some();
         let wanted = match r.digest() {
             Some(d) => d.to_string(),
@@ -160,20 +219,8 @@ impl DistributionService {
         let updated = self
             .record(r, &image_id, made, &resolved, by_digest)
             .await?;
-        let shown = r.familiar_string();
-        let status = if updated {
-            format!("Status: Downloaded newer image for {shown}")
-        } else {
-            format!("Status: Image is up to date for {shown}")
-        };
-        out.send(JsonMessage::status("", status)).await;
-        self.ctx.events.image(
-            "pull",
-            &shown,
-            &r.familiar_name(),
-            doc.config.as_ref().and_then(|c| c.labels.as_ref()),
-        );
         // A single-platform image is kept whatever its platform, with dockerd's warning.
+        let mut warning = None;
         if let (Some(p), None) = (want, &resolved.index) {
             let got = &doc.platform;
             let variant_differs = p
@@ -187,18 +234,18 @@ impl DistributionService {
                     os_version: None,
                     variant: got.variant.clone(),
                 };
-                out.send(JsonMessage::status(
-                    "",
-                    format!(
-                        "WARNING: image with reference {r} was found but does not match the specified platform: wanted {}, actual: {}",
-                        format_platform(p),
-                        format_platform(&actual)
-                    ),
-                ))
-                .await;
+                warning = Some(format!(
+                    "WARNING: image with reference {r} was found but does not match the specified platform: wanted {}, actual: {}",
+                    format_platform(p),
+                    format_platform(&actual)
+                ));
             }
         }
-        Ok(())
+        Ok(Pulled {
+            updated,
+            labels: doc.config.and_then(|c| c.labels),
+            warning,
+        })
     }
 
     /// The config of an image that is already here, whole (record and top layer).

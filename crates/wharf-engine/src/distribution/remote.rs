@@ -6,7 +6,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use wharf_distribution::error::Result as DResult;
-use wharf_distribution::{BlobStream, Credentials, Digest, Fetched, LoginOutcome, Reference};
+use wharf_distribution::{
+    BlobStream, Credentials, Digest, DistributionError, Fetched, LoginOutcome, Reference,
+};
 
 /// A daemon's registries.
 pub(crate) trait Registry: Send + Sync {
@@ -28,6 +30,8 @@ pub(crate) trait Remote: Send + Sync {
     fn blob_bytes<'a>(&'a self, digest: &'a Digest, max: u64) -> BoxFuture<'a, DResult<Bytes>>;
     /// A layer's bytes from `offset` on; the reader verifies the digest.
     fn blob_stream(&self, digest: &Digest, size: u64, offset: u64) -> BlobStream;
+    /// Every tag of the repository (`docker pull --all-tags`).
+    fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>>;
 }
 
 impl Registry for wharf_distribution::Registries {
@@ -59,5 +63,16 @@ impl Remote for wharf_distribution::Repository {
 
     fn blob_stream(&self, digest: &Digest, size: u64, offset: u64) -> BlobStream {
         wharf_distribution::Repository::blob_stream(self, digest, size, offset)
+    }
+
+    // The client lists tags once its `Repository::tags` is merged; this line becomes
+    // `Box::pin(wharf_distribution::Repository::tags(self))`.
+    fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>> {
+        Box::pin(async {
+            Err(DistributionError::Registry {
+                status: 501,
+                message: "pulling every tag of a repository (docker pull --all-tags) is not implemented in Wharf yet: its registry client cannot list tags".into(),
+            })
+        })
     }
 }

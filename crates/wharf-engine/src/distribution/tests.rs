@@ -37,6 +37,9 @@ fn layer(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_cksum();
         b.append_data(&mut h, name, *data).unwrap();
     }
@@ -203,17 +206,30 @@ impl Remote for FakeRepo {
             let e = std::io::Error::other(DistributionError::BlobUnknown(d.clone()));
             return Box::pin(futures_util::stream::iter([Err(e)]));
         };
-        let chunks: Vec<std::io::Result<Bytes>> = bytes
-            .chunks(100)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
         if self.stall.lock().unwrap().contains(&d.to_string()) {
-            let first = chunks.into_iter().take(1);
+            let half = Ok(Bytes::copy_from_slice(&bytes[..bytes.len() / 2]));
             return Box::pin(
-                futures_util::stream::iter(first).chain(futures_util::stream::pending()),
+                futures_util::stream::iter([half]).chain(futures_util::stream::pending()),
             );
         }
+        let chunks: Vec<std::io::Result<Bytes>> = bytes
+            .chunks(64 << 10)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         Box::pin(futures_util::stream::iter(chunks))
+    }
+
+    fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>> {
+        let mut tags: Vec<String> = self
+            .manifests
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| !k.starts_with("sha256:"))
+            .cloned()
+            .collect();
+        tags.sort();
+        Box::pin(async move { Ok(tags) })
     }
 }
 
@@ -654,13 +670,46 @@ async fn a_blob_named_twice_is_downloaded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_name_pulls_every_tag() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let one = two_layers();
+    let two = Image::new(&[layer(&[("two", b"2")])], "amd64");
+    e.repo.add("v1", &one);
+    e.repo.add("v2", &two);
+    let lines = pull(&e, opts("localhost:5000/x", "")).await;
+    let heads: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("Pulling from"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            r#"{"status":"Pulling from x","id":"v1"}"#,
+            r#"{"status":"Pulling from x","id":"v2"}"#
+        ]
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &status("Status: Downloaded newer image for localhost:5000/x")
+    );
+    assert_eq!(
+        e.ctx.db.resolve_tag("localhost:5000/x:v2").unwrap(),
+        Some(two.id())
+    );
+    assert_eq!(
+        e.ctx.db.resolve_tag("localhost:5000/x:v1").unwrap(),
+        Some(one.id())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_before_anything_is_fetched() {
     let e = env();
     let err = |o| e.svc.pull(o).err().unwrap();
-    assert_eq!(
-        err(opts("localhost:5000/x", "")).to_string(),
-        "pulling every tag of localhost:5000/x (docker pull --all-tags) is not implemented in Wharf yet: its registry client cannot list tags"
-    );
     assert!(matches!(
         err(opts("scratch", "latest")),
         EngineError::Forbidden(_)
