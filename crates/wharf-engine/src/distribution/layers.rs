@@ -27,6 +27,7 @@ use crate::error::{Cause, EngineError};
 use crate::images::ingest;
 use futures_util::StreamExt;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{watch, Semaphore};
@@ -203,9 +204,8 @@ impl Job<'_> {
             self.wait_parent().await;
             f.import_stored(p).await?
         } else if f.ctx.content.exists(&p.blob) {
-            f.out
-                .send(JsonMessage::action(&p.id, "Download complete"))
-                .await;
+            // Kept by an earlier, interrupted pull; verified again as it is unpacked.
+            f.downloaded(p).await;
             self.wait_parent().await;
             f.import_stored(p).await?
         } else {
@@ -269,12 +269,10 @@ impl Job<'_> {
 
 /// A layer's bytes as they arrive, counted into `Downloading` bars; the stream's own error,
 /// if it breaks, is kept for the message (the ingest only sees a broken stream).
-fn metered_stream(
-    f: &Fetcher,
-    p: &Plan,
-) -> (wharf_distribution::BlobStream, Arc<Mutex<Option<String>>>) {
-    let broke = Arc::new(Mutex::new(None));
-    let seen = broke.clone();
+fn metered_stream(f: &Fetcher, p: &Plan) -> (wharf_distribution::BlobStream, Counted) {
+    let counted = Counted::default();
+    let seen = counted.broke.clone();
+    let whole = counted.whole_bar_sent.clone();
     let out = f.out.clone();
     let mut meter = Meter::new(&p.id, "Downloading", p.desc.size);
     let stream = f
@@ -284,7 +282,13 @@ fn metered_stream(
             match &r {
                 Ok(b) => {
                     if let Some(bar) = meter.advance(b.len() as u64, Instant::now()) {
-                        out.bar(bar);
+                        let is_whole = bar
+                            .progress_detail
+                            .as_ref()
+                            .is_some_and(|d| d.current == d.total);
+                        if out.bar(bar) && is_whole {
+                            whole.store(true, Ordering::SeqCst);
+                        }
                     }
                 }
                 Err(e) => {
@@ -293,7 +297,26 @@ fn metered_stream(
             }
             r
         });
-    (Box::pin(stream), broke)
+    (Box::pin(stream), counted)
+}
+
+/// What the count of a download saw: the stream's own error, and whether the client was sent
+/// the whole bar (bars are dropped when it reads slowly; the last one must arrive).
+#[derive(Default, Clone)]
+struct Counted {
+    broke: Arc<Mutex<Option<String>>>,
+    whole_bar_sent: Arc<AtomicBool>,
+}
+
+impl Counted {
+    async fn finish(&self, f: &Fetcher, p: &Plan) {
+        if !self.whole_bar_sent.load(Ordering::SeqCst) {
+            let n = p.desc.size as i64;
+            f.out
+                .send(JsonMessage::progress(&p.id, "Downloading", n, n))
+                .await;
+        }
+    }
 }
 
 /// Counts a stored blob's bytes into `Extracting` bars as they are unpacked.
@@ -307,7 +330,7 @@ impl<R: Read> Read for Metered<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(bar) = self.meter.advance(n as u64, Instant::now()) {
-            self.out.bar(bar);
+            let _ = self.out.bar(bar);
         }
         Ok(n)
     }
@@ -322,7 +345,7 @@ impl Fetcher {
 
     /// Network to committed snapshot in one pass, onto the committed parent.
     async fn import_streamed(&self, p: &Plan) -> Result<LayerImport, EngineError> {
-        let (stream, broke) = metered_stream(self, p);
+        let (stream, counted) = metered_stream(self, p);
         let (mut guard, cancel, reader) = ingest::cancellable_body(stream);
         let ctx = self.ctx.clone();
         let (parent, blob) = (p.parent.clone(), p.blob.clone());
@@ -337,13 +360,16 @@ impl Fetcher {
         })
         .await;
         guard.disarm();
-        res.map_err(|e| e.during("pulling a layer"))?
-            .map_err(|e| layer_failed(p, e, &broke, started))
+        let layer = res
+            .map_err(|e| e.during("pulling a layer"))?
+            .map_err(|e| layer_failed(p, e, &counted.broke, started))?;
+        counted.finish(self, p).await;
+        Ok(layer)
     }
 
     /// Network to the content store, verified, for a layer whose parent is not there yet.
     async fn download(&self, p: &Plan) -> Result<(), EngineError> {
-        let (stream, broke) = metered_stream(self, p);
+        let (stream, counted) = metered_stream(self, p);
         let (mut guard, cancel, reader) = ingest::cancellable_body(stream);
         let ctx = self.ctx.clone();
         let blob = p.blob.clone();
@@ -361,7 +387,9 @@ impl Fetcher {
         .await;
         guard.disarm();
         res.map_err(|e| e.during("pulling a layer"))?
-            .map_err(|e| layer_failed(p, e, &broke, started))
+            .map_err(|e| layer_failed(p, e, &counted.broke, started))?;
+        counted.finish(self, p).await;
+        Ok(())
     }
 
     /// A blob of the content store unpacked onto the committed parent, with `Extracting`

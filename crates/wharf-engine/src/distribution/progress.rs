@@ -29,9 +29,10 @@ impl Out {
         let _ = self.tx.send(Ok(m)).await;
     }
 
-    /// A bar, from any thread: dropped when the client is behind, as the next one says more.
-    pub(crate) fn bar(&self, m: JsonMessage) {
-        let _ = self.tx.try_send(Ok(m));
+    /// A bar, from any thread: dropped when the client is behind, as the next one says more;
+    /// whether it went.
+    pub(crate) fn bar(&self, m: JsonMessage) -> bool {
+        self.tx.try_send(Ok(m)).is_ok()
     }
 
     /// The pull failed: the stream's last item.

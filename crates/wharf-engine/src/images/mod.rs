@@ -34,6 +34,8 @@ pub struct ImageConfigDoc {
     #[serde(default)]
     pub architecture: String,
     #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
     pub os: String,
     #[serde(default)]
     pub config: ContainerConfig,
@@ -443,6 +445,7 @@ impl ImageService {
             author: img.config.author.clone().unwrap_or_default(),
             config: img.config.config.clone(),
             architecture: img.config.architecture.clone(),
+            variant: img.config.variant.clone().unwrap_or_default(),
             os: img.config.os.clone(),
             size: img.record.size,
             virtual_size: None,
