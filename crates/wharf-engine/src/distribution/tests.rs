@@ -762,3 +762,56 @@ async fn login_and_distribution_inspect() {
         .unwrap_err();
     assert!(matches!(missing, EngineError::NotFound(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repository_digests_resolve_list_and_untag_as_dockers_do() {
+    if !client_ready() {
+        return;
+    }
+    use wharf_api::image::ImageDeleteItem::{Deleted, Untagged};
+    let e = env();
+    let img = two_layers();
+    e.repo.add("v1", &img);
+    pull(&e, opts("localhost:5000/x", "v1")).await;
+    let images = crate::images::ImageService::new(e.ctx.clone());
+    let by_digest = format!("localhost:5000/x@{}", img.digest());
+    assert_eq!(images.inspect(&by_digest).unwrap().id, img.id());
+    let shown = images.inspect("localhost:5000/x:v1").unwrap();
+    assert_eq!(shown.repo_digests, [by_digest.clone()]);
+    assert_eq!(shown.repo_tags, ["localhost:5000/x:v1"]);
+    let listed = images
+        .list(&wharf_backend::ListImagesOptions::default())
+        .unwrap();
+    assert_eq!(listed[0].repo_digests, [by_digest.clone()]);
+
+    // `rmi repo@digest` removes that name only.
+    let none = |_: &str| Vec::new();
+    assert_eq!(
+        images.remove(&by_digest, false, false, &none).unwrap(),
+        [Untagged(by_digest.clone())]
+    );
+    assert!(images
+        .inspect("localhost:5000/x:v1")
+        .unwrap()
+        .repo_digests
+        .is_empty());
+    // Pulled again: up to date, and the digest is back.
+    let again = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        again.last().unwrap(),
+        &status("Status: Image is up to date for localhost:5000/x:v1")
+    );
+    // A repository's last tag takes its digests along, then the image goes.
+    assert_eq!(
+        images
+            .remove("localhost:5000/x:v1", false, false, &none)
+            .unwrap(),
+        [
+            Untagged("localhost:5000/x:v1".into()),
+            Untagged(by_digest.clone()),
+            Deleted(img.id())
+        ]
+    );
+    assert!(!e.ctx.content.exists(&img.digest().parse().unwrap()));
+    assert!(images.inspect(&by_digest).is_err());
+}
