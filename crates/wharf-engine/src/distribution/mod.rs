@@ -2,13 +2,14 @@
 //! router and the image router's pull and push), between the registries
 //! (`wharf_distribution`, behind [`remote::Registry`]) and the stores.
 //!
-//! Owns: what a pull does and says (the JSON message stream of dockerd), the names a pull
-//! records (tag, repository digest), and wharfd's registry settings.
+//! Owns: what a pull and a push do and say (the JSON message streams of dockerd), the names
+//! they record (tag, repository digest), and wharfd's registry settings.
 //! Must not touch: the registry protocol (the client crate's), layer unpacking (storage's).
 
 mod layers;
 mod progress;
 mod pull;
+mod push;
 mod remote;
 mod request;
 pub mod settings;
@@ -52,13 +53,13 @@ pub(crate) fn registry_error(e: DistributionError) -> EngineError {
     }
 }
 
-/// Aborts the pull's task when its stream is dropped (the client went away).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a pull's or a push's task when its stream is dropped (the client went away).
+struct AbortOnDrop(tokio::task::JoinHandle<()>, &'static str);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if !self.0.is_finished() {
-            tracing::info!("pull: the client went away; cancelling the pull");
+            tracing::info!("{}: the client went away; cancelling", self.1);
             self.0.abort();
         }
     }
@@ -88,35 +89,66 @@ impl DistributionService {
         let target = request::target(&opts.from_image, &opts.tag)?;
         let platform = request::platform(&opts.platform)?;
         let creds = request::credentials(&opts.registry_auth);
+        let r = match &target {
+            request::Target::One(r) | request::Target::AllTags(r) => r.clone(),
+        };
+        Ok(
+            self.spawn("pull", &r, creds, move |me, remote, out| async move {
+                me.pull_target(&target, platform.as_ref(), &remote, &out)
+                    .await
+            }),
+        )
+    }
+
+    /// `POST /images/{name}/push`: as a pull, on a task of its own that a dropped stream
+    /// aborts.
+    pub fn push(
+        self: &Arc<Self>,
+        opts: &PushOptions,
+    ) -> Result<BoxStream<'static, Item>, EngineError> {
+        let invalid = |e: wharf_distribution::ReferenceError| EngineError::invalid(e.to_string());
+        let mut r = Reference::parse_normalized_named(&opts.name).map_err(invalid)?;
+        if !opts.tag.is_empty() {
+            r = r.with_tag(&opts.tag).map_err(invalid)?;
+        }
+        let creds = request::credentials(&opts.registry_auth);
+        let target = r.clone();
+        Ok(
+            self.spawn("push", &r, creds, move |me, remote, out| async move {
+                me.push_target(&target, &remote, &out).await
+            }),
+        )
+    }
+
+    /// Runs `work` on a task of its own with `r`'s repository; its messages (and its error,
+    /// last) are the stream, and dropping the stream aborts the task.
+    fn spawn<F, Fut>(
+        self: &Arc<Self>,
+        what: &'static str,
+        r: &Reference,
+        creds: wharf_distribution::Credentials,
+        work: F,
+    ) -> BoxStream<'static, Item>
+    where
+        F: FnOnce(Arc<Self>, Arc<dyn remote::Remote>, Out) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), EngineError>> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let me = self.clone();
+        let remote = self.registry.repository(r, creds);
+        let name = r.to_string();
         let task = tokio::spawn(async move {
             let out = Out::new(tx);
-            let r = match &target {
-                request::Target::One(r) | request::Target::AllTags(r) => r,
-            };
-            let remote = me.registry.repository(r, creds);
-            if let Err(e) = me
-                .pull_target(&target, platform.as_ref(), &remote, &out)
-                .await
-            {
-                tracing::info!(image = %r, error = %e, "pull failed");
+            if let Err(e) = work(me, remote, out.clone()).await {
+                tracing::info!(image = %name, error = %e, "{what} failed");
                 out.fail(e).await;
             }
         });
-        let guard = AbortOnDrop(task);
+        let guard = AbortOnDrop(task, what);
         let stream = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
             rx.recv().await.map(|item| (item, (rx, guard)))
         });
-        Ok(Box::pin(stream))
-    }
-
-    /// `POST /images/{name}/push`: not yet.
-    pub fn push(&self, opts: &PushOptions) -> Result<BoxStream<'static, Item>, EngineError> {
-        Err(EngineError::not_implemented(format!(
-            "POST /images/{}/push (docker push) is not implemented in Wharf yet",
-            opts.name
-        )))
+        Box::pin(stream)
     }
 
     /// `POST /auth`: the credentials checked against their registry (Docker Hub when the

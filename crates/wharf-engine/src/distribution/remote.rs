@@ -32,6 +32,25 @@ pub(crate) trait Remote: Send + Sync {
     fn blob_stream(&self, digest: &Digest, size: u64, offset: u64) -> BlobStream;
     /// Every tag of the repository (`docker pull --all-tags`).
     fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>>;
+    /// `HEAD` of a blob: its size when the registry has it.
+    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, DResult<Option<u64>>>;
+    /// A cross-repository mount from `from` (a path on the same registry); false when the
+    /// registry started an upload instead.
+    fn mount_blob<'a>(&'a self, digest: &'a Digest, from: &'a str) -> BoxFuture<'a, DResult<bool>>;
+    /// Uploads a blob; the registry checks its digest.
+    fn upload_blob<'a>(
+        &'a self,
+        digest: &'a Digest,
+        size: u64,
+        body: BlobStream,
+    ) -> BoxFuture<'a, DResult<()>>;
+    /// `PUT` of a manifest under `reference` (a tag).
+    fn put_manifest<'a>(
+        &'a self,
+        reference: &'a str,
+        media_type: &'a str,
+        bytes: Bytes,
+    ) -> BoxFuture<'a, DResult<Digest>>;
 }
 
 impl Registry for wharf_distribution::Registries {
@@ -67,6 +86,38 @@ impl Remote for wharf_distribution::Repository {
 
     // The client lists tags once its `Repository::tags` is merged; this line becomes
     // `Box::pin(wharf_distribution::Repository::tags(self))`.
+    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, DResult<Option<u64>>> {
+        Box::pin(wharf_distribution::Repository::blob_exists(self, digest))
+    }
+
+    fn mount_blob<'a>(&'a self, digest: &'a Digest, from: &'a str) -> BoxFuture<'a, DResult<bool>> {
+        Box::pin(wharf_distribution::Repository::mount_blob(
+            self, digest, from,
+        ))
+    }
+
+    fn upload_blob<'a>(
+        &'a self,
+        digest: &'a Digest,
+        size: u64,
+        body: BlobStream,
+    ) -> BoxFuture<'a, DResult<()>> {
+        Box::pin(wharf_distribution::Repository::upload_blob(
+            self, digest, size, body,
+        ))
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        reference: &'a str,
+        media_type: &'a str,
+        bytes: Bytes,
+    ) -> BoxFuture<'a, DResult<Digest>> {
+        Box::pin(wharf_distribution::Repository::put_manifest(
+            self, reference, media_type, bytes,
+        ))
+    }
+
     fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>> {
         Box::pin(async {
             Err(DistributionError::Registry {

@@ -8,7 +8,7 @@ use crate::error::EngineError;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use wharf_api::jsonmessage::JsonMessage;
@@ -55,6 +55,7 @@ struct Image {
     manifest: Vec<u8>,
     config: Vec<u8>,
     layers: Vec<Vec<u8>>,
+    diff_ids: Vec<String>,
 }
 
 impl Image {
@@ -81,6 +82,7 @@ impl Image {
             manifest,
             config,
             layers: layers.iter().map(|l| l.0.clone()).collect(),
+            diff_ids: layers.iter().map(|l| l.1.clone()).collect(),
         }
     }
 
@@ -97,15 +99,49 @@ impl Image {
     }
 }
 
-/// A registry of one repository: manifests by tag and digest, blobs by digest.
-#[derive(Default)]
+/// One repository of the fake registry: manifests by tag and digest; its blobs are in
+/// [`Shared`], with which repository holds which.
 struct FakeRepo {
+    /// `localhost:5000/x`.
+    name: String,
+    shared: Arc<Shared>,
     manifests: Mutex<HashMap<String, (String, Vec<u8>)>>,
-    blobs: Mutex<HashMap<String, Vec<u8>>>,
-    /// Blobs served as their first chunk and then nothing, until the stream is dropped.
+    /// Blobs served as their first half and then nothing, until the stream is dropped.
     stall: Mutex<Vec<String>>,
     /// Blob digests streamed, in order.
     streamed: Mutex<Vec<String>>,
+}
+
+/// What the fake registry's repositories share.
+#[derive(Default)]
+struct Shared {
+    /// Blob bytes by digest.
+    blobs: Mutex<HashMap<String, Vec<u8>>>,
+    /// (repository, digest): which repository holds which blob.
+    held: Mutex<HashSet<(String, String)>>,
+    /// (repository, digest) uploaded, and (repository, digest, from) mounted.
+    uploads: Mutex<Vec<(String, String)>>,
+    mounts: Mutex<Vec<(String, String, String)>>,
+    repos: Mutex<HashMap<String, Arc<FakeRepo>>>,
+}
+
+impl Shared {
+    fn repo(self: &Arc<Self>, name: &str) -> Arc<FakeRepo> {
+        self.repos
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(FakeRepo {
+                    name: name.to_owned(),
+                    shared: self.clone(),
+                    manifests: Mutex::default(),
+                    stall: Mutex::default(),
+                    streamed: Mutex::default(),
+                })
+            })
+            .clone()
+    }
 }
 
 impl FakeRepo {
@@ -115,12 +151,25 @@ impl FakeRepo {
         m.insert(sha(bytes), (media_type.into(), bytes.to_vec()));
     }
 
+    fn hold(&self, bytes: &[u8]) {
+        let d = sha(bytes);
+        self.shared
+            .blobs
+            .lock()
+            .unwrap()
+            .insert(d.clone(), bytes.to_vec());
+        self.shared
+            .held
+            .lock()
+            .unwrap()
+            .insert((self.name.clone(), d));
+    }
+
     fn add(&self, tag: &str, img: &Image) {
         self.put_manifest(tag, DOCKER_MANIFEST, &img.manifest);
-        let mut b = self.blobs.lock().unwrap();
-        b.insert(sha(&img.config), img.config.clone());
+        self.hold(&img.config);
         for l in &img.layers {
-            b.insert(sha(l), l.clone());
+            self.hold(l);
         }
     }
 
@@ -140,13 +189,21 @@ impl FakeRepo {
         self.put_manifest(tag, OCI_INDEX, &index);
         sha(&index)
     }
+
+    fn holds(&self, digest: &str) -> bool {
+        self.shared
+            .held
+            .lock()
+            .unwrap()
+            .contains(&(self.name.clone(), digest.to_owned()))
+    }
 }
 
-struct FakeRegistry(Arc<FakeRepo>);
+struct FakeRegistry(Arc<Shared>);
 
 impl Registry for FakeRegistry {
-    fn repository(&self, _name: &Reference, _creds: Credentials) -> Arc<dyn Remote> {
-        self.0.clone()
+    fn repository(&self, name: &Reference, _creds: Credentials) -> Arc<dyn Remote> {
+        self.0.repo(&name.name())
     }
     fn login<'a>(
         &'a self,
@@ -178,7 +235,7 @@ impl Remote for FakeRepo {
                     bytes: Bytes::from(bytes),
                 }),
                 None => Err(DistributionError::ManifestUnknown {
-                    reference: format!("localhost:5000/x:{reference}"),
+                    reference: format!("{}:{reference}", self.name),
                     detail: "manifest unknown: manifest unknown".into(),
                 }),
             }
@@ -191,7 +248,8 @@ impl Remote for FakeRepo {
         _max: u64,
     ) -> BoxFuture<'a, DResult<Bytes>> {
         Box::pin(async move {
-            self.blobs
+            self.shared
+                .blobs
                 .lock()
                 .unwrap()
                 .get(d.as_str())
@@ -202,7 +260,7 @@ impl Remote for FakeRepo {
 
     fn blob_stream(&self, d: &wharf_distribution::Digest, _size: u64, _offset: u64) -> BlobStream {
         self.streamed.lock().unwrap().push(d.to_string());
-        let Some(bytes) = self.blobs.lock().unwrap().get(d.as_str()).cloned() else {
+        let Some(bytes) = self.shared.blobs.lock().unwrap().get(d.as_str()).cloned() else {
             let e = std::io::Error::other(DistributionError::BlobUnknown(d.clone()));
             return Box::pin(futures_util::stream::iter([Err(e)]));
         };
@@ -217,6 +275,98 @@ impl Remote for FakeRepo {
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
         Box::pin(futures_util::stream::iter(chunks))
+    }
+
+    fn blob_exists<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+    ) -> BoxFuture<'a, DResult<Option<u64>>> {
+        let size = self
+            .holds(d.as_str())
+            .then(|| self.shared.blobs.lock().unwrap()[d.as_str()].len() as u64);
+        Box::pin(async move { Ok(size) })
+    }
+
+    fn mount_blob<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+        from: &'a str,
+    ) -> BoxFuture<'a, DResult<bool>> {
+        let source = self.name.split_once('/').map_or("", |(domain, _)| domain);
+        let from_repo = format!("{source}/{from}");
+        let there = self
+            .shared
+            .held
+            .lock()
+            .unwrap()
+            .contains(&(from_repo, d.to_string()));
+        if there {
+            self.shared
+                .held
+                .lock()
+                .unwrap()
+                .insert((self.name.clone(), d.to_string()));
+            self.shared.mounts.lock().unwrap().push((
+                self.name.clone(),
+                d.to_string(),
+                from.to_owned(),
+            ));
+        }
+        Box::pin(async move { Ok(there) })
+    }
+
+    fn upload_blob<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+        size: u64,
+        body: BlobStream,
+    ) -> BoxFuture<'a, DResult<()>> {
+        Box::pin(async move {
+            let chunks: Vec<_> = body.collect().await;
+            let mut bytes = Vec::new();
+            for c in chunks {
+                bytes.extend_from_slice(
+                    &c.map_err(|e| DistributionError::Transport(e.to_string()))?,
+                );
+            }
+            if sha(&bytes) != d.as_str() || bytes.len() as u64 != size {
+                return Err(DistributionError::Registry {
+                    status: 400,
+                    message: "digest invalid: provided digest did not match uploaded content"
+                        .into(),
+                });
+            }
+            self.hold(&bytes);
+            self.shared
+                .uploads
+                .lock()
+                .unwrap()
+                .push((self.name.clone(), d.to_string()));
+            Ok(())
+        })
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        reference: &'a str,
+        media_type: &'a str,
+        bytes: Bytes,
+    ) -> BoxFuture<'a, DResult<wharf_distribution::Digest>> {
+        Box::pin(async move {
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let named = std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap());
+            for d in named {
+                let d = d["digest"].as_str().unwrap();
+                if !self.holds(d) {
+                    return Err(DistributionError::Registry {
+                        status: 400,
+                        message: format!("manifest blob unknown: {d}"),
+                    });
+                }
+            }
+            FakeRepo::put_manifest(self, reference, media_type, &bytes);
+            Ok(digest(&sha(&bytes)))
+        })
     }
 
     fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>> {
@@ -248,6 +398,8 @@ fn client_ready() -> bool {
 struct Env {
     _dir: tempfile::TempDir,
     ctx: Arc<Ctx>,
+    registry: Arc<Shared>,
+    /// `localhost:5000/x`.
     repo: Arc<FakeRepo>,
     svc: Arc<DistributionService>,
 }
@@ -255,11 +407,14 @@ struct Env {
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let ctx = Arc::new(Ctx::for_tests(dir.path()));
-    let repo = Arc::new(FakeRepo::default());
-    let svc = DistributionService::with_registry(ctx.clone(), Arc::new(FakeRegistry(repo.clone())));
+    let registry = Arc::new(Shared::default());
+    let repo = registry.repo("localhost:5000/x");
+    let svc =
+        DistributionService::with_registry(ctx.clone(), Arc::new(FakeRegistry(registry.clone())));
     Env {
         _dir: dir,
         ctx,
+        registry,
         repo,
         svc,
     }
@@ -398,6 +553,27 @@ async fn a_two_layer_pull_says_what_dockerd_says_and_records_the_image() {
     for l in &img.layers {
         assert_eq!(&stored(&sha(l)), l);
     }
+    // One `pull` event, named as dockerd names it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let events: Vec<_> = e
+        .ctx
+        .events
+        .subscribe(wharf_backend::EventsOptions {
+            since: Some(0.0),
+            until: Some(now + 1.0),
+            ..Default::default()
+        })
+        .unwrap()
+        .collect()
+        .await;
+    let pulls: Vec<_> = events.iter().filter(|ev| ev.action == "pull").collect();
+    assert_eq!(pulls.len(), 1, "{events:?}");
+    assert_eq!(pulls[0].actor.id, "localhost:5000/x:v1");
+    assert_eq!(pulls[0].actor.attributes["name"], "localhost:5000/x");
+    assert_eq!(pulls[0].actor.attributes["made.by"], "the test");
     let top = e.ctx.snaps.stat(&rec.chain_id).unwrap().unwrap();
     assert_eq!(top.kind, SnapshotKind::Committed);
     assert!(rec.size > 0);
@@ -460,7 +636,7 @@ async fn a_missing_manifest_is_an_ordinary_404() {
     let lines = pull(&e, opts("localhost:5000/nosuch", "tag")).await;
     assert_eq!(
         lines,
-        ["ERROR NotFound manifest for localhost:5000/x:tag not found: manifest unknown: manifest unknown"]
+        ["ERROR NotFound manifest for localhost:5000/nosuch:tag not found: manifest unknown: manifest unknown"]
     );
 }
 
@@ -542,6 +718,7 @@ async fn a_layer_that_is_not_its_digest_fails_the_pull_and_leaves_nothing() {
     // The registry serves other bytes under the second layer's digest.
     let wrong = layer(&[("evil", b"x")]).0;
     e.repo
+        .shared
         .blobs
         .lock()
         .unwrap()
@@ -777,12 +954,12 @@ async fn repository_digests_resolve_list_and_untag_as_dockers_do() {
     let by_digest = format!("localhost:5000/x@{}", img.digest());
     assert_eq!(images.inspect(&by_digest).unwrap().id, img.id());
     let shown = images.inspect("localhost:5000/x:v1").unwrap();
-    assert_eq!(shown.repo_digests, [by_digest.clone()]);
+    assert_eq!(shown.repo_digests, std::slice::from_ref(&by_digest));
     assert_eq!(shown.repo_tags, ["localhost:5000/x:v1"]);
     let listed = images
         .list(&wharf_backend::ListImagesOptions::default())
         .unwrap();
-    assert_eq!(listed[0].repo_digests, [by_digest.clone()]);
+    assert_eq!(listed[0].repo_digests, std::slice::from_ref(&by_digest));
 
     // `rmi repo@digest` removes that name only.
     let none = |_: &str| Vec::new();
@@ -814,4 +991,180 @@ async fn repository_digests_resolve_list_and_untag_as_dockers_do() {
     );
     assert!(!e.ctx.content.exists(&img.digest().parse().unwrap()));
     assert!(images.inspect(&by_digest).is_err());
+}
+
+async fn push(e: &Env, name: &str, tag: &str) -> Vec<String> {
+    let stream = e
+        .svc
+        .push(&wharf_backend::PushOptions {
+            name: name.into(),
+            tag: tag.into(),
+            ..Default::default()
+        })
+        .unwrap();
+    stream
+        .map(|item| match item {
+            Ok(m) => String::from_utf8(m.to_line())
+                .unwrap()
+                .trim_end()
+                .to_string(),
+            Err(err) => format!("ERROR {:?} {err}", err.kind()),
+        })
+        .collect()
+        .await
+}
+
+/// The digest and size of the push's `<tag>: digest: ... size: ...` line.
+fn pushed(lines: &[String], tag: &str) -> (String, usize) {
+    let prefix = format!("{{\"status\":\"{tag}: digest: ");
+    let line = lines.iter().find(|l| l.starts_with(&prefix)).unwrap();
+    let rest = &line[prefix.len()..line.len() - 2];
+    let (d, size) = rest.split_once(" size: ").unwrap();
+    (d.to_owned(), size.parse().unwrap())
+}
+
+fn tag(e: &Env, from: &str, repo: &str, tag: &str) {
+    crate::images::ImageService::new(e.ctx.clone())
+        .tag(from, repo, tag)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_image_pushed_to_another_repository_is_mounted_then_found() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let img = two_layers();
+    e.repo.add("v1", &img);
+    pull(&e, opts("localhost:5000/x", "v1")).await;
+    tag(&e, "localhost:5000/x:v1", "localhost:5000/copy", "v1");
+    let lines = push(&e, "localhost:5000/copy", "v1").await;
+    let (d0, d1) = (&img.diff_ids[0][7..19], &img.diff_ids[1][7..19]);
+    assert_eq!(
+        lines[..3],
+        [
+            status("The push refers to repository [localhost:5000/copy]"),
+            step(d1, "Preparing"),
+            step(d0, "Preparing"),
+        ]
+    );
+    let mut mounted = lines[3..5].to_vec();
+    mounted.sort();
+    let mut want = vec![step(d0, "Mounted from x"), step(d1, "Mounted from x")];
+    want.sort();
+    assert_eq!(mounted, want, "{lines:?}");
+    let (digest, size) = pushed(&lines, "v1");
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            r#"{{"progressDetail":{{}},"aux":{{"Tag":"v1","Digest":"{digest}","Size":{size}}}}}"#
+        )
+    );
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    // The registry holds the manifest pushed, naming the same blobs and config.
+    let copy = e.registry.repo("localhost:5000/copy");
+    let (mt, bytes) = copy.manifests.lock().unwrap()["v1"].clone();
+    assert_eq!(
+        (mt.as_str(), sha(&bytes), bytes.len()),
+        (DOCKER_MANIFEST, digest.clone(), size)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m["config"]["digest"], img.id());
+    let layers: Vec<_> = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        layers,
+        img.layers.iter().map(|l| sha(l)).collect::<Vec<_>>()
+    );
+    assert_eq!(e.registry.mounts.lock().unwrap().len(), 2);
+    assert_eq!(
+        *e.registry.uploads.lock().unwrap(),
+        [("localhost:5000/copy".to_string(), img.id())],
+        "only the config went up"
+    );
+    // Named as dockerd names a pushed image.
+    assert!(e
+        .ctx
+        .db
+        .repo_digests_for(&img.id())
+        .unwrap()
+        .contains(&format!("localhost:5000/copy@{digest}")));
+
+    // Again: everything is there.
+    let again = push(&e, "localhost:5000/copy", "v1").await;
+    assert_eq!(
+        again[3..5]
+            .iter()
+            .filter(|l| l.contains("Layer already exists"))
+            .count(),
+        2,
+        "{again:?}"
+    );
+    assert_eq!(pushed(&again, "v1"), (digest, size));
+    assert_eq!(e.registry.uploads.lock().unwrap().len(), 1);
+    assert_eq!(e.registry.mounts.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_another_registry_uploads_every_blob_with_its_bar() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let img = two_layers();
+    e.repo.add("v1", &img);
+    pull(&e, opts("localhost:5000/x", "v1")).await;
+    tag(&e, "localhost:5000/x:v1", "other.example:5000/y", "");
+    // No tag: every tag of the repository (here latest).
+    let lines = push(&e, "other.example:5000/y", "").await;
+    for (i, l) in img.layers.iter().enumerate() {
+        let id = &img.diff_ids[i][7..19];
+        assert_eq!(
+            of(&lines, id),
+            [
+                step(id, "Preparing"),
+                bar(id, "Pushing", l.len()),
+                step(id, "Pushed"),
+            ]
+        );
+    }
+    assert!(pushed(&lines, "latest").1 > 0);
+    let up: Vec<_> = e
+        .registry
+        .uploads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(up.len(), 3, "two layers and the config: {up:?}");
+    assert!(up.contains(&img.id()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushing_what_is_not_here_says_so_after_the_first_line() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    assert_eq!(
+        push(&e, "localhost:5000/nosuch", "v1").await,
+        [
+            status("The push refers to repository [localhost:5000/nosuch]"),
+            "ERROR NotFound An image does not exist locally with the tag: localhost:5000/nosuch"
+                .to_string()
+        ]
+    );
+    let img = two_layers();
+    e.repo.add("v1", &img);
+    pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        push(&e, "localhost:5000/x", "v9").await.last().unwrap(),
+        "ERROR NotFound tag does not exist: localhost:5000/x:v9"
+    );
 }

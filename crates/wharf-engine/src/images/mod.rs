@@ -666,18 +666,8 @@ impl ImageService {
             .list_images()
             .map(|l| l.iter().any(|i| i.chain_id == rec.chain_id))
             .unwrap_or(true);
-        let mut layer_blobs = Vec::new();
+        let layer_blobs = self.layer_blobs(&rec.manifest_digest);
         if let Ok(m) = rec.manifest_digest.parse::<Digest>() {
-            if let Ok(bytes) = self.ctx.content.read(&m) {
-                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                    for l in v["layers"].as_array().into_iter().flatten() {
-                        if let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok())
-                        {
-                            layer_blobs.push(d);
-                        }
-                    }
-                }
-            }
             let _ = self.ctx.content.delete(&m);
         }
         if let Ok(c) = rec.config_digest.parse::<Digest>() {
@@ -697,12 +687,42 @@ impl ImageService {
         if !others_share_chain {
             // Fails harmlessly while a container's writable layer still sits on it.
             if self.ctx.snaps.remove(&rec.chain_id).is_ok() {
-                for b in layer_blobs {
+                // A blob another image's manifest names stays: a pull that found its layer
+                // already here named the same blob, which its push needs.
+                let kept: std::collections::HashSet<Digest> = db
+                    .list_images()
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|i| self.layer_blobs(&i.manifest_digest))
+                    .collect();
+                for b in layer_blobs.into_iter().filter(|b| !kept.contains(b)) {
                     let _ = self.ctx.content.delete(&b);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The layer blobs a stored manifest names.
+    fn layer_blobs(&self, manifest_digest: &str) -> Vec<Digest> {
+        let Ok(m) = manifest_digest.parse::<Digest>() else {
+            return Vec::new();
+        };
+        let Some(v) = self
+            .ctx
+            .content
+            .read(&m)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            return Vec::new();
+        };
+        v["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str()?.parse::<Digest>().ok())
+            .collect()
     }
 }
 
