@@ -84,8 +84,6 @@ impl Remote for wharf_distribution::Repository {
         wharf_distribution::Repository::blob_stream(self, digest, size, offset)
     }
 
-    // The client lists tags once its `Repository::tags` is merged; this line becomes
-    // `Box::pin(wharf_distribution::Repository::tags(self))`.
     fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, DResult<Option<u64>>> {
         Box::pin(wharf_distribution::Repository::blob_exists(self, digest))
     }
@@ -118,6 +116,8 @@ impl Remote for wharf_distribution::Repository {
         ))
     }
 
+    // The client lists tags once its `Repository::tags` is merged; this line becomes
+    // `Box::pin(wharf_distribution::Repository::tags(self))`.
     fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>> {
         Box::pin(async {
             Err(DistributionError::Registry {
