@@ -183,7 +183,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/images/{name}",
         &[("force", Applied), ("noprune", Applied)],
     ),
-    // The engine answers push with a 501 naming it until push is built.
+    // `tag`: the tag to push; none pushes every tag of the repository. With `X-Registry-Auth`.
     ep("POST", "/images/{name}/push", &[("tag", Applied)]),
     ep("POST", "/auth", &[]),
     ep("GET", "/distribution/{name}/json", &[]),
