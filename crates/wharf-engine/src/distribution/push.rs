@@ -83,6 +83,14 @@ struct StoredDescriptor {
 struct ConfigRootFs {
     #[serde(default)]
     rootfs: RootFs,
+    #[serde(default)]
+    config: Option<ConfigLabels>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConfigLabels {
+    #[serde(default, rename = "Labels")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -167,6 +175,7 @@ impl DistributionService {
             tags.truncate(1);
             let _ = tag;
         }
+        let mut labels = None;
         for (name, id) in tags {
             let (_, tag) = reference::split_tag(&name);
             let tagged = r
@@ -174,18 +183,23 @@ impl DistributionService {
                 .trim()
                 .with_tag(tag.unwrap_or(wharf_distribution::reference::DEFAULT_TAG))
                 .map_err(|e| EngineError::invalid(e.to_string()))?;
-            self.push_tag(&tagged, &id, remote, out).await?;
+            labels = self.push_tag(&tagged, &id, remote, out).await?;
         }
+        // dockerd's `push` event: named by the reference pushed, `name` its repository.
+        self.ctx
+            .events
+            .image("push", &r.familiar_string(), &repo, labels.as_ref());
         Ok(())
     }
 
+    /// Pushes one tag; the image's labels, for the event.
     async fn push_tag(
         &self,
         r: &Reference,
         image_id: &str,
         remote: &Arc<dyn Remote>,
         out: &Out,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, EngineError> {
         let tag = r
             .tag()
             .unwrap_or(wharf_distribution::reference::DEFAULT_TAG)
@@ -211,6 +225,10 @@ impl DistributionService {
             .read(&config_digest)
             .map_err(|e| e.during("reading the image config"))?;
         let layers = self.layers_of(&rec, &config)?;
+        let labels = serde_json::from_slice::<ConfigRootFs>(&config)
+            .ok()
+            .and_then(|c| c.config)
+            .and_then(|c| c.labels);
 
         // Top down, as dockerd walks the layer chain.
         for l in layers.iter().rev() {
@@ -300,7 +318,7 @@ impl DistributionService {
             size: bytes.len() as i64,
         }))
         .await;
-        Ok(())
+        Ok(labels)
     }
 
     /// The image's layers with the blobs that hold them: its own manifest's, or, for a layer
