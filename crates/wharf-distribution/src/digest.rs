@@ -50,14 +50,6 @@ impl Digest {
         })
     }
 
-    /// A digest made from a hash this crate computed: the hex is the hash's own output.
-    pub(crate) fn from_hash(algorithm: &str, hex: &str) -> Self {
-        Digest {
-            text: format!("{algorithm}:{hex}"),
-            colon: algorithm.len(),
-        }
-    }
-
     pub fn algorithm(&self) -> &str {
         &self.text[..self.colon]
     }
