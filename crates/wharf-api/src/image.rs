@@ -50,6 +50,9 @@ pub struct ImageInspect {
     pub author: String,
     pub config: ContainerConfig,
     pub architecture: String,
+    /// The CPU variant (`v8`), when the image's config names one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
     pub os: String,
     pub size: i64,
     /// Deprecated: equal to `Size`, given only before API 1.44.

@@ -1,5 +1,5 @@
-//! Engine API wire types: Docker's JSON field names, API versions, error bodies, filters and
-//! stdcopy framing.
+//! Engine API wire types: Docker's JSON field names, API versions, error bodies, filters,
+//! stdcopy framing and the JSON message streams of pull and push.
 //!
 //! Owns: what goes over the wire between Engine API clients and wharfd.
 //! Must not touch: any I/O. Everything here is plain data and pure functions.
@@ -11,7 +11,9 @@ pub mod event;
 pub mod exec;
 pub mod filters;
 pub mod image;
+pub mod jsonmessage;
 pub mod query;
+pub mod registry;
 pub mod stdcopy;
 pub mod system;
 pub mod units;

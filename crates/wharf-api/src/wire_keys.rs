@@ -353,6 +353,10 @@ mod tests {
             "DetachKeys": "ctrl-a", "Env": ["A=1"], "WorkingDir": "/", "Cmd": ["sh"]
         }));
         round_trip::<ExecStartRequest>(json!({"Detach": true, "Tty": true, "ConsoleSize": [1, 2]}));
+        round_trip::<crate::registry::AuthConfig>(json!({
+            "Username": "u", "password": "p", "auth": "", "Email": "e",
+            "ServerAddress": "localhost:5000", "identitytoken": "", "registrytoken": ""
+        }));
         assert!(paths(HOST_CONFIG_FOR_TEST).contains(&"Memory".to_string()));
     }
 

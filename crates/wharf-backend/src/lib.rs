@@ -1,7 +1,8 @@
 //! The seam between the Engine API server and the engine: one backend trait per API group,
 //! like moby's `api/server/router/*/backend.go`, in terms of `wharf-api` types.
 //!
-//! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `SystemBackend`), the
+//! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `DistributionBackend`,
+//! `SystemBackend`), the
 //! options and session types they exchange, and [`BackendResult`] (an [`ApiError`] carries the
 //! engine's error kind; the server maps the kind to a status in one place).
 //! Must not touch: HTTP types, I/O. The server parses, calls one of these, and formats the
@@ -18,6 +19,8 @@ use wharf_api::container::{
 use wharf_api::exec::{ExecCreateRequest, ExecInspect, ExecStartRequest};
 use wharf_api::filters::Filters;
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
+use wharf_api::jsonmessage::JsonMessage;
+use wharf_api::registry::{AuthConfig, AuthResponse, DistributionInspect};
 use wharf_api::stdcopy::StdStream;
 use wharf_api::system::{Info, Version};
 use wharf_api::ApiError;
@@ -270,6 +273,51 @@ pub trait ImagesBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<Vec<ImageDeleteItem>>> + Send;
 }
 
+/// The progress of a pull or a push, one message at a time.
+///
+/// An error as the stream's *first* item means nothing a client must hear about happened yet
+/// (a bad reference, an unknown manifest): the server answers it as an ordinary error, status
+/// and `{"message"}`, as dockerd does before its first write. A later error is the stream's
+/// last item and goes out as an `errorDetail` line under the 200 already sent. Dropping the
+/// stream (the client went away) cancels the operation.
+pub type MessageStream = BoxStream<'static, Result<JsonMessage, ApiError>>;
+
+/// `POST /images/create?fromImage=`.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `fromImage`: a name, perhaps with a tag or digest.
+    pub from_image: String,
+    /// `tag`: a tag or a digest. Empty with a bare name means every tag (`docker pull -a`).
+    pub tag: String,
+    /// `platform`: `os[/arch[/variant]]`; empty means the daemon's own.
+    pub platform: String,
+    /// The `X-Registry-Auth` header as sent (base64url JSON); empty when absent.
+    pub registry_auth: String,
+}
+
+/// `POST /images/{name}/push`.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    pub name: String,
+    /// Empty: every tag of the repository.
+    pub tag: String,
+    pub registry_auth: String,
+}
+
+/// Registries: moby's distribution router plus the image router's pull and push.
+pub trait DistributionBackend: Send + Sync + 'static {
+    fn pull(&self, opts: PullOptions) -> impl Future<Output = BackendResult<MessageStream>> + Send;
+    fn push(&self, opts: PushOptions) -> impl Future<Output = BackendResult<MessageStream>> + Send;
+    /// `POST /auth`: checks the credentials against their registry.
+    fn login(&self, auth: AuthConfig) -> impl Future<Output = BackendResult<AuthResponse>> + Send;
+    /// `GET /distribution/{name}/json`.
+    fn distribution_inspect(
+        &self,
+        name: &str,
+        registry_auth: &str,
+    ) -> impl Future<Output = BackendResult<DistributionInspect>> + Send;
+}
+
 /// `GET /events` parameters: unix seconds (fractions allowed); `until` = None streams forever.
 #[derive(Debug, Clone, Default)]
 pub struct EventsOptions {
@@ -291,5 +339,11 @@ pub trait SystemBackend: Send + Sync + 'static {
 }
 
 /// Everything a full daemon implements.
-pub trait Backend: ContainersBackend + ExecBackend + ImagesBackend + SystemBackend {}
-impl<T: ContainersBackend + ExecBackend + ImagesBackend + SystemBackend> Backend for T {}
+pub trait Backend:
+    ContainersBackend + ExecBackend + ImagesBackend + DistributionBackend + SystemBackend
+{
+}
+impl<T: ContainersBackend + ExecBackend + ImagesBackend + DistributionBackend + SystemBackend>
+    Backend for T
+{
+}

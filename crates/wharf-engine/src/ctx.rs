@@ -18,6 +18,8 @@ pub struct EngineConfig {
     /// Bounds of every layer ingest (`--max-layer-size`, `--max-layer-ratio`,
     /// `--min-free-space`).
     pub ingest_limits: wharf_storage::IngestLimits,
+    /// `--registry-mirror`, `--insecure-registry`, `--certs-dir`, `--max-concurrent-*`.
+    pub registry: crate::distribution::settings::RegistryFlags,
 }
 
 pub struct Ctx {
@@ -38,4 +40,41 @@ pub struct Ctx {
     pub host_gateway_ip: Option<std::net::IpAddr>,
     /// The ingest limits, with statvfs of the data root as the free-space probe.
     pub ingest: wharf_storage::IngestPolicy,
+    /// The registry client, built once from the registry flags: its connections and tokens
+    /// are shared by every pull.
+    pub registries: wharf_distribution::Registries,
+    pub registry: crate::distribution::settings::RegistrySettings,
+}
+
+#[cfg(test)]
+impl Ctx {
+    /// Stores on `root` and this host's facts, for tests of the services.
+    pub fn for_tests(root: &std::path::Path) -> Ctx {
+        let db = Arc::new(Db::open(&root.join("meta.db")).expect("meta.db"));
+        let registry = crate::distribution::settings::RegistrySettings::new(
+            &crate::distribution::settings::RegistryFlags::default(),
+        )
+        .expect("default registry settings");
+        Ctx {
+            data_root: root.to_path_buf(),
+            exec_root: root.join("exec"),
+            shim_path: root.join("wharf-shim"),
+            cgroup_parent: "wharf-test".into(),
+            content: Arc::new(ContentStore::open(&root.join("content")).expect("content")),
+            snaps: Arc::new(Snapshotter::new(root, db.clone()).expect("snapshots")),
+            db,
+            boot_id: String::new(),
+            cgroup_warmer: None,
+            events: crate::events::EventBus::default(),
+            host: crate::host::HostFacts::probe(),
+            host_gateway_ip: None,
+            ingest: wharf_storage::IngestPolicy::statvfs(
+                wharf_storage::IngestLimits::unlimited(),
+                root,
+            ),
+            registries: wharf_distribution::Registries::new(registry.client_options("test"))
+                .expect("registries"),
+            registry,
+        }
+    }
 }

@@ -29,6 +29,12 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// Not allowed, whatever the state (`'scratch' is a reserved name`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A registry refused the credentials (`POST /auth`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// Nothing to do (already started, already stopped): HTTP 304, no body.
     #[error("not modified")]
     NotModified,
@@ -152,6 +158,8 @@ impl EngineError {
             | EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Invalid(_) => ErrorKind::InvalidArgument,
             EngineError::NotImplemented(_) => ErrorKind::NotImplemented,
+            EngineError::Forbidden(_) => ErrorKind::Forbidden,
+            EngineError::Unauthorized(_) => ErrorKind::Unauthorized,
             EngineError::NotModified => ErrorKind::NotModified,
             EngineError::Io { .. }
             | EngineError::Storage { .. }
@@ -220,10 +228,9 @@ impl From<ApiError> for EngineError {
             ErrorKind::Conflict => EngineError::Conflict(e.message),
             ErrorKind::NotModified => EngineError::NotModified,
             ErrorKind::NotImplemented => EngineError::NotImplemented(e.message),
-            ErrorKind::Unavailable
-            | ErrorKind::Forbidden
-            | ErrorKind::Unauthorized
-            | ErrorKind::Internal => EngineError::Internal(e.message),
+            ErrorKind::Forbidden => EngineError::Forbidden(e.message),
+            ErrorKind::Unauthorized => EngineError::Unauthorized(e.message),
+            ErrorKind::Unavailable | ErrorKind::Internal => EngineError::Internal(e.message),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod containers;
 mod ctx;
+pub mod distribution;
 pub mod error;
 pub mod events;
 mod exec;
@@ -31,8 +32,10 @@ pub use wharf_storage::ingest;
 
 use containers::ContainerService;
 use ctx::Ctx;
+use distribution::DistributionService;
 use exec::ExecService;
 use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use images::ImageService;
 use std::sync::Arc;
 use wharf_api::container::{
@@ -41,6 +44,7 @@ use wharf_api::container::{
 };
 use wharf_api::image::{HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary};
 use wharf_api::system::{Info, Version};
+use wharf_api::ApiError;
 use wharf_backend::*;
 use wharf_storage::{ContentStore, Db, Snapshotter};
 
@@ -52,6 +56,7 @@ pub struct Engine {
     containers: Arc<ContainerService>,
     execs: Arc<ExecService>,
     images: Arc<ImageService>,
+    distribution: Arc<DistributionService>,
     daemon_id: String,
 }
 
@@ -105,6 +110,11 @@ impl Engine {
             }
         };
         let ingest = wharf_storage::IngestPolicy::statvfs(cfg.ingest_limits, &cfg.data_root);
+        let registry = distribution::settings::RegistrySettings::new(&cfg.registry)
+            .map_err(EngineError::invalid)?;
+        let user_agent = format!("wharfd/{}", system::WHARF_VERSION);
+        let registries = wharf_distribution::Registries::new(registry.client_options(&user_agent))
+            .map_err(|e| EngineError::invalid(format!("the registry settings: {e}")))?;
         images::ingest::log_limits(&ingest);
         let ctx = Arc::new(Ctx {
             ingest,
@@ -120,6 +130,8 @@ impl Engine {
             events: events::EventBus::default(),
             host: host::HostFacts::probe(),
             host_gateway_ip: cfg.host_gateway_ip.or_else(host::default_route_ipv4),
+            registries,
+            registry,
         });
         let boot_file = ctx.exec_root.join("boot-id");
         let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();
@@ -130,6 +142,7 @@ impl Engine {
             wharf_fs::atomic_write(&boot_file, boot_id.as_bytes()).map_err(io(&boot_file))?;
         }
         let images = Arc::new(ImageService::new(ctx.clone()));
+        let distribution = DistributionService::new(ctx.clone());
         // Before any container is restored or request served: nothing may import or remove
         // an image meanwhile.
         images.recover();
@@ -149,6 +162,7 @@ impl Engine {
             containers,
             execs,
             images,
+            distribution,
             daemon_id,
         }))
     }
@@ -293,6 +307,30 @@ impl ImagesBackend for Engine {
         Ok(self.images.remove(name, force, no_prune, &move |id| {
             containers.users_of_image(id)
         })?)
+    }
+}
+
+impl DistributionBackend for Engine {
+    async fn pull(&self, opts: PullOptions) -> BackendResult<MessageStream> {
+        let stream = self.distribution.pull(opts)?;
+        Ok(Box::pin(stream.map(|item| item.map_err(ApiError::from))))
+    }
+    async fn push(&self, opts: PushOptions) -> BackendResult<MessageStream> {
+        let stream = self.distribution.push(&opts)?;
+        Ok(Box::pin(stream.map(|item| item.map_err(ApiError::from))))
+    }
+    async fn login(
+        &self,
+        auth: wharf_api::registry::AuthConfig,
+    ) -> BackendResult<wharf_api::registry::AuthResponse> {
+        Ok(self.distribution.login(auth).await?)
+    }
+    async fn distribution_inspect(
+        &self,
+        name: &str,
+        registry_auth: &str,
+    ) -> BackendResult<wharf_api::registry::DistributionInspect> {
+        Ok(self.distribution.inspect(name, registry_auth).await?)
     }
 }
 

@@ -149,7 +149,7 @@ impl Engine {
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
+            "RegistryConfig": self.ctx.registry.info(),
             "NCPU": ncpu,
             "MemTotal": mem_total(),
             "GenericResources": null,

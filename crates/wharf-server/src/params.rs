@@ -143,7 +143,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("POST", "/containers/{id}/update", &[]),
     ep("POST", "/containers/{id}/pause", &[]),
     ep("POST", "/containers/{id}/unpause", &[]),
-    // `digests` only adds RepoDigests, which Wharf's images (imported) never have.
+    // `digests`: RepoDigests are always in the answer (pulled images have them), as dockerd's.
     ep(
         "GET",
         "/images/json",
@@ -154,7 +154,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("digests", Applied),
         ],
     ),
-    // `fromImage` (pull) and `fromSrc=<url>` are refused by the handler with a 501.
+    // `fromImage` pulls: with `tag` (a tag or a digest; none with a bare name is every tag),
+    // `platform` (the index entry, or dockerd's warning for a single-platform image) and the
+    // `X-Registry-Auth` header. Without it, `fromSrc=-` imports (`repo`, `tag`, `message`,
+    // `changes`, `platform`); `fromSrc=<url>` is refused by the handler with a 501.
     ep(
         "POST",
         "/images/create",
@@ -180,11 +183,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/images/{name}",
         &[("force", Applied), ("noprune", Applied)],
     ),
+    // `tag`: the tag to push; none pushes every tag of the repository. With `X-Registry-Auth`.
+    ep("POST", "/images/{name}/push", &[("tag", Applied)]),
+    ep("POST", "/auth", &[]),
+    ep("GET", "/distribution/{name}/json", &[]),
 ];
 
 /// The swagger path of a request, from axum's matched route; image routes are matched by
 /// hand (names contain `/`), so their operation is read from the path's end.
 fn swagger_path<'a>(method: &Method, matched: &'a str, path: &str) -> Option<&'a str> {
+    if matched == "/distribution/{*rest}" {
+        return path
+            .ends_with("/json")
+            .then_some("/distribution/{name}/json");
+    }
     if matched != "/images/{*rest}" {
         return Some(matched);
     }
@@ -195,6 +207,7 @@ fn swagger_path<'a>(method: &Method, matched: &'a str, path: &str) -> Option<&'a
         ("GET", r) if r.ends_with("/json") => "/images/{name}/json",
         ("GET", r) if r.ends_with("/history") => "/images/{name}/history",
         ("POST", r) if r.ends_with("/tag") => "/images/{name}/tag",
+        ("POST", r) if r.ends_with("/push") => "/images/{name}/push",
         ("DELETE", _) => "/images/{name}",
         _ => return None,
     })
@@ -290,7 +303,19 @@ mod tests {
             swagger_path(&m("DELETE"), img, "/images/a/b"),
             Some("/images/{name}")
         );
-        assert_eq!(swagger_path(&m("POST"), img, "/images/a/push"), None);
+        assert_eq!(
+            swagger_path(&m("POST"), img, "/images/a/push"),
+            Some("/images/{name}/push")
+        );
+        assert_eq!(swagger_path(&m("POST"), img, "/images/a/frob"), None);
+        assert_eq!(
+            swagger_path(
+                &m("GET"),
+                "/distribution/{*rest}",
+                "/distribution/a/b:1/json"
+            ),
+            Some("/distribution/{name}/json")
+        );
         for e in ENDPOINTS {
             assert!(endpoint(&m(e.method), e.path).is_some());
         }

@@ -9,8 +9,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use std::convert::Infallible;
 use wharf_api::container::WaitResponse;
+use wharf_api::jsonmessage::JsonMessage;
 use wharf_api::stdcopy::encode_frame;
-use wharf_backend::{OutputChunk, OutputStream};
+use wharf_backend::{MessageStream, OutputChunk, OutputStream};
 
 /// The bytes a chunk of output becomes on the wire: one stdcopy frame unless the container has a
 /// TTY, with the chunk's timestamp and a space inside the payload when asked for.
@@ -48,16 +49,50 @@ pub fn wait_body(fut: BoxFuture<'static, WaitResponse>) -> Body {
     }))
 }
 
-/// One JSON message as Go's encoder writes it: `<`, `>` and `&` escaped, then `sep`.
+/// A pull's or a push's progress as dockerd answers it: nothing is sent until the first
+/// message, so an error before it is an ordinary answer (status and `{"message"}`); after it,
+/// a 200 with `\r\n`-separated messages, and an error as a last `errorDetail` line. The
+/// body owns the stream: a client that goes away drops it, and with it the operation.
+pub async fn message_body(
+    mut messages: MessageStream,
+) -> Result<axum::response::Response, crate::errors::HttpError> {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let first = match messages.next().await {
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(m)) => Some(m),
+        None => None,
+    };
+    let lines = futures_util::stream::iter(first.map(Ok))
+        .chain(messages)
+        .scan(false, |failed, item| {
+            // Nothing follows an error.
+            if *failed {
+                return futures_util::future::ready(None);
+            }
+            let line = match item {
+                Ok(m) => m.to_line(),
+                Err(e) => {
+                    *failed = true;
+                    let words = crate::errors::redact(&e.message).into_owned();
+                    JsonMessage::error(words).to_line()
+                }
+            };
+            futures_util::future::ready(Some(Ok::<Bytes, Infallible>(Bytes::from(line))))
+        });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+/// One JSON message as Go's encoder writes it (`<`, `>` and `&` escaped...), then `sep`.
 pub fn json_line<T: Serialize>(v: &T, sep: &[u8]) -> Bytes {
-    let text = serde_json::to_string(v)
-        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string());
-    // These characters can only occur inside JSON strings, so a plain replace is safe.
-    let mut out = text
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .into_bytes();
+    let mut out = wharf_api::jsonmessage::go_json(v);
     out.extend_from_slice(sep);
     out.into()
 }

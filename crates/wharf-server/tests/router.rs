@@ -336,9 +336,6 @@ async fn unknown_routes_are_501_and_inspect_probes_are_404() {
     );
     let (s, _, _) = post(&app, "/v1.44/images/localhost:5000/a/b/push?tag=v1").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
-    let (s, _, b) = post(&app, "/v1.44/images/create?fromImage=busybox&tag=latest").await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
-    assert!(message(&b).contains("not implemented in Wharf yet"));
     let (s, _, _) = get(&app, "/v1.44/networks").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
 
@@ -702,4 +699,157 @@ async fn unserved_query_parameters_are_refused_by_name() {
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+}
+
+async fn call_with(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn pull_streams_messages_as_dockerd_does() {
+    let (fake, app) = app();
+    let (s, h, b) = call_with(
+        &app,
+        Method::POST,
+        "/v1.41/images/create?fromImage=localhost%3A5000%2Fx&tag=latest&platform=linux%2Farm64",
+        &[("X-Registry-Auth", "e30=")],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(
+        std::str::from_utf8(&b).unwrap(),
+        concat!(
+            "{\"status\":\"Pulling from x\",\"id\":\"latest\"}\r\n",
+            "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":126,\"total\":126},\"progress\":\"[==================================================\\u003e]     126B/126B\",\"id\":\"b3da9f41977a\"}\r\n",
+            "{\"status\":\"Status: Downloaded newer image for a\\u003eb\\u0026c\"}\r\n",
+        )
+    );
+    let o = fake.pull_opts.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        (
+            o.from_image.as_str(),
+            o.tag.as_str(),
+            o.platform.as_str(),
+            o.registry_auth.as_str()
+        ),
+        ("localhost:5000/x", "latest", "linux/arm64", "e30=")
+    );
+}
+
+#[tokio::test]
+async fn pull_errors_before_the_first_message_are_ordinary_answers() {
+    let (_, app) = app();
+    let (s, h, b) = post(&app, "/v1.41/images/create?fromImage=missing&tag=tag").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(
+        message(&b),
+        "manifest for localhost:5000/nosuch:tag not found: manifest unknown: manifest unknown"
+    );
+    // After it, an errorDetail line under the 200 already sent, and nothing more.
+    let (s, _, b) = post(&app, "/v1.41/images/create?fromImage=broken&tag=v1").await;
+    assert_eq!(s, StatusCode::OK);
+    let lines: Vec<&str> = std::str::from_utf8(&b)
+        .unwrap()
+        .split_terminator("\r\n")
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[2],
+        "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}"
+    );
+}
+
+#[tokio::test]
+async fn a_pull_whose_client_goes_away_is_dropped() {
+    let (fake, app) = app();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (guard_tx, mut guard_rx) = tokio::sync::oneshot::channel();
+    *fake.pull_messages.lock().unwrap() = Some(rx);
+    *fake.pull_guard.lock().unwrap() = Some(guard_tx);
+    tx.send(Ok(wharf_api::jsonmessage::JsonMessage::status(
+        "v1",
+        "Pulling from x",
+    )))
+    .await
+    .unwrap();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1.44/images/create?fromImage=x&tag=v1")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(
+        &first[..],
+        b"{\"status\":\"Pulling from x\",\"id\":\"v1\"}\r\n"
+    );
+    assert!(guard_rx
+        .try_recv()
+        .is_err_and(|e| e == tokio::sync::oneshot::error::TryRecvError::Empty));
+    drop(body);
+    // The engine's stream went with the body.
+    assert!(guard_rx.await.is_err());
+}
+
+#[tokio::test]
+async fn auth_and_distribution_inspect() {
+    let (fake, app) = app();
+    let body = r#"{"Username":"u","password":"right","serveraddress":"localhost:5000"}"#;
+    let (s, _, b) = call(&app, Method::POST, "/v1.44/auth", Body::from(body)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&b).unwrap(),
+        serde_json::json!({"IdentityToken": "", "Status": "Login Succeeded"})
+    );
+    let wrong = r#"{"username":"u","password":"no","serveraddress":"localhost:5000"}"#;
+    let (s, _, b) = call(&app, Method::POST, "/v1.44/auth", Body::from(wrong)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(message(&b), "unauthorized: incorrect username or password");
+    let (s, _, _) = call(&app, Method::POST, "/v1.44/auth", Body::empty()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let (s, _, b) = call_with(
+        &app,
+        Method::GET,
+        "/v1.44/distribution/localhost:5000/x:latest/json",
+        &[("X-Registry-Auth", "e30=")],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&b).unwrap(),
+        serde_json::json!({
+            "Descriptor": {
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "digest": "sha256:4a71447f1d639552ba6cdedd5e5e3ea503c5a545b63fe983635a9a3240fdb8e6",
+                "size": 527
+            },
+            "Platforms": [{"architecture": "amd64", "os": "linux"}]
+        })
+    );
+    assert!(fake
+        .calls()
+        .contains(&"distribution localhost:5000/x:latest auth=e30=".to_string()));
+    let (s, _, b) = post(&app, "/v1.44/images/localhost:5000/x/push?tag=v1").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(message(&b).contains("push"), "{}", message(&b));
 }

@@ -349,9 +349,9 @@ async fn refusals_drain_a_large_body_before_the_client_reads() {
         ("POST /v1.99/build", "400", "client version 1.99 is too new"),
         // a handler that refuses before it reads its body
         (
-            "POST /v1.44/images/create?fromImage=busybox",
-            "501",
-            "pull of busybox",
+            "POST /v1.44/images/create?fromImage=missing&tag=tag",
+            "404",
+            "manifest unknown",
         ),
     ];
     for (line, status, words) in cases {

@@ -1,19 +1,28 @@
 //! The metadata database: one SQLite file, `meta.db`, in WAL mode.
 //!
-//! Schema (version 1; `PRAGMA user_version` holds the applied version, migrations only go forward):
+//! Schema (version 2; `PRAGMA user_version` holds the applied version, migrations only go forward):
 //!
 //! ```text
 //! +--------------------------------+     +------------------------------+
 //! | images                         |     | tags                         |
 //! |--------------------------------|     |------------------------------|
 //! | id              TEXT PK        |<----| image_id   TEXT FK ON DEL    |
-//! |                 (config digest)|     |                    CASCADE   |
-//! | manifest_digest TEXT           |     | reference  TEXT PK           |
-//! | config_digest   TEXT           |     | created    TEXT              |
-//! | chain_id        TEXT (top snap)|     +------------------------------+
-//! | size            INTEGER        |
-//! | created         TEXT           |
-//! +--------------------------------+
+//! |                 (config digest)|  |  |                    CASCADE   |
+//! | manifest_digest TEXT           |  |  | reference  TEXT PK           |
+//! | config_digest   TEXT           |  |  |   (`busybox:latest`)         |
+//! | chain_id        TEXT (top snap)|  |  | created    TEXT              |
+//! | size            INTEGER        |  |  +------------------------------+
+//! | created         TEXT           |  |
+//! +--------------------------------+  |  +------------------------------+
+//!                                     |  | repo_digests (v2)            |
+//!                                     |  |------------------------------|
+//!                                     +--| image_id   TEXT FK ON DEL    |
+//!                                        |                    CASCADE   |
+//!                                        | reference  TEXT PK           |
+//!                                        |   (`busybox@sha256:...`: the |
+//!                                        |   manifest or index pulled)  |
+//!                                        | created    TEXT              |
+//!                                        +------------------------------+
 //!
 //! +--------------------------------+     +------------------------------+
 //! | containers                     |     | snapshots                    |
@@ -78,6 +87,15 @@ const MIGRATIONS: &[&str] = &[
         created TEXT NOT NULL
     );
     CREATE INDEX snapshots_parent ON snapshots(parent);",
+    // v2: what a pull recorded (issue 14), Docker's RepoDigests: `<familiar repo>@<digest>` of
+    // the manifest or index the registry served. A name like a tag, kept apart so that a tag
+    // never reads as a digest and the reverse.
+    "CREATE TABLE repo_digests (
+        reference TEXT PRIMARY KEY NOT NULL,
+        image_id  TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        created   TEXT NOT NULL
+    );
+    CREATE INDEX repo_digests_image_id ON repo_digests(image_id);",
 ];
 
 /// The version this binary writes; a newer file is refused rather than misread.
@@ -387,6 +405,101 @@ impl Db {
         let mut st = conn.prepare("SELECT reference, image_id FROM tags ORDER BY reference")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- repository digests -------------------------------------------------------------------
+
+    /// Saves what a pull made, in one transaction, so a crash leaves all of it or none: the
+    /// image record (`save_record`; false when the image was already there and only gains
+    /// names), the tag `tag` pointing at it (moved if it pointed elsewhere) and the repository
+    /// digest `repo_digest`, moved from another image only with `move_repo_digest` (a pull by
+    /// digest; a pull by tag keeps an existing one, as dockerd's reference store does).
+    pub fn put_pulled_image(
+        &self,
+        img: &ImageRecord,
+        save_record: bool,
+        tag: Option<&str>,
+        repo_digest: Option<&str>,
+        move_repo_digest: bool,
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if save_record {
+            upsert_image(&tx, img)?;
+        }
+        let now = now_rfc3339();
+        let named = |sql: &str, reference: &str| -> Result<()> {
+            match tx.execute(sql, params![reference, img.id, now]) {
+                Ok(_) => Ok(()),
+                Err(e) if constraint(&e) == Some(SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                    Err(StorageError::ImageNotFound(img.id.clone()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        };
+        if let Some(t) = tag {
+            named(
+                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+                   created = excluded.created",
+                t,
+            )?;
+        }
+        if let Some(d) = repo_digest {
+            let sql = if move_repo_digest {
+                "INSERT INTO repo_digests (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+                   created = excluded.created"
+            } else {
+                "INSERT INTO repo_digests (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO NOTHING"
+            };
+            named(sql, d)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn resolve_repo_digest(&self, reference: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT image_id FROM repo_digests WHERE reference = ?1",
+                [reference],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn repo_digests_for(&self, image_id: &str) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare("SELECT reference FROM repo_digests WHERE image_id = ?1 ORDER BY reference")?;
+        let rows = st.query_map([image_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// All `(reference, image_id)` pairs.
+    pub fn list_repo_digests(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT reference, image_id FROM repo_digests ORDER BY reference")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Removes every name in `references`, tags and repository digests alike, in one
+    /// transaction (an untag must not stop half way); how many existed.
+    pub fn remove_references(&self, references: &[String]) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        for r in references {
+            n += tx.execute("DELETE FROM tags WHERE reference = ?1", [r])?;
+            n += tx.execute("DELETE FROM repo_digests WHERE reference = ?1", [r])?;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     // ---- containers ---------------------------------------------------------------------------
@@ -773,6 +886,76 @@ mod tests {
         db.set_tag("docker.io/library/a:3", "sha256:aaaa").unwrap();
         db.delete_image("sha256:aaaa").unwrap();
         assert!(db.resolve_tag("docker.io/library/a:3").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_pull_saves_its_record_tag_and_digest_together() {
+        let db = Db::open_in_memory().unwrap();
+        let a = img("sha256:aaaa");
+        db.put_pulled_image(&a, true, Some("x:1"), Some("x@sha256:d1"), false)
+            .unwrap();
+        assert_eq!(
+            db.resolve_tag("x:1").unwrap().as_deref(),
+            Some("sha256:aaaa")
+        );
+        assert_eq!(db.repo_digests_for("sha256:aaaa").unwrap(), ["x@sha256:d1"]);
+        // A pull by tag keeps a digest that already names another image; one by digest moves it.
+        let b = img("sha256:bbbb");
+        db.put_pulled_image(&b, true, None, Some("x@sha256:d1"), false)
+            .unwrap();
+        assert_eq!(
+            db.resolve_repo_digest("x@sha256:d1").unwrap().as_deref(),
+            Some("sha256:aaaa")
+        );
+        db.put_pulled_image(&b, false, None, Some("x@sha256:d1"), true)
+            .unwrap();
+        assert_eq!(
+            db.resolve_repo_digest("x@sha256:d1").unwrap().as_deref(),
+            Some("sha256:bbbb")
+        );
+        // Names only for an image that is not there: nothing is saved.
+        let ghost = img("sha256:cccc");
+        assert!(db
+            .put_pulled_image(&ghost, false, Some("y:1"), Some("y@sha256:d2"), true)
+            .unwrap_err()
+            .is_not_found());
+        assert!(db.resolve_tag("y:1").unwrap().is_none());
+        // Names go together, and with their image.
+        db.put_pulled_image(&a, false, None, Some("x@sha256:d3"), false)
+            .unwrap();
+        assert_eq!(
+            db.remove_references(&["x:1".into(), "x@sha256:d3".into(), "nope".into()])
+                .unwrap(),
+            2
+        );
+        assert!(db.repo_digests_for("sha256:aaaa").unwrap().is_empty());
+        db.delete_image("sha256:bbbb").unwrap();
+        assert!(db.list_repo_digests().unwrap().is_empty());
+    }
+
+    #[test]
+    fn version_one_databases_gain_repo_digests() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("meta.db");
+        {
+            let mut c = Connection::open(&p).unwrap();
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.execute_batch("PRAGMA user_version = 1").unwrap();
+            tx.commit().unwrap();
+            c.execute(
+                "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
+                 VALUES ('sha256:aaaa', 'm', 'c', 'ch', 1, 't')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Db::open(&p).unwrap();
+        assert_eq!(db.schema_version().unwrap(), 2);
+        assert_eq!(db.list_images().unwrap().len(), 1);
+        db.put_pulled_image(&img("sha256:aaaa"), false, None, Some("x@sha256:d"), false)
+            .unwrap();
+        assert_eq!(db.repo_digests_for("sha256:aaaa").unwrap(), ["x@sha256:d"]);
     }
 
     #[test]

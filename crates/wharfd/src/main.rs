@@ -80,6 +80,24 @@ struct Flags {
     /// Threads for blocking work (file system, image layers, store); more requests wait.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     max_blocking_threads: u16,
+
+    // Registries (docs/architecture.md, "Pulling an image"), dockerd's flags.
+    /// A mirror of Docker Hub, tried before it (repeatable): https://mirror.example.
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirrors: Vec<String>,
+    /// A registry (host[:port]) or network (CIDR) that may be reached over plain HTTP or
+    /// TLS without verification (repeatable); 127.0.0.0/8 always is.
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    insecure_registries: Vec<String>,
+    /// Layers one pull downloads at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_downloads: u32,
+    /// Layers one push uploads at once.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_uploads: u32,
+    /// Per-registry TLS files: <dir>/<host[:port]>/{ca.crt, client.cert, client.key}.
+    #[arg(long, default_value = wharf_engine::distribution::settings::DEFAULT_CERTS_DIR)]
+    certs_dir: PathBuf,
 }
 
 /// `90`, `90s`, `5m`, `1h` (whole seconds, minutes, hours).
@@ -110,6 +128,16 @@ impl Flags {
             min_free: self
                 .min_free_space
                 .unwrap_or(wharf_engine::ingest::MinFree::Default),
+        }
+    }
+
+    fn registry(&self) -> wharf_engine::distribution::settings::RegistryFlags {
+        wharf_engine::distribution::settings::RegistryFlags {
+            mirrors: self.registry_mirrors.clone(),
+            insecure_registries: self.insecure_registries.clone(),
+            certs_dir: self.certs_dir.clone(),
+            max_concurrent_downloads: self.max_concurrent_downloads as usize,
+            max_concurrent_uploads: self.max_concurrent_uploads as usize,
         }
     }
 
@@ -254,6 +282,7 @@ async fn run(flags: Flags) -> Result<()> {
         cgroup_parent: flags.cgroup_parent.clone(),
         host_gateway_ip: flags.host_gateway_ip,
         ingest_limits: flags.ingest_limits(),
+        registry: flags.registry(),
     })
     .await
     .context("opening the engine state")?;
@@ -327,6 +356,33 @@ mod tests {
         assert_eq!(l.idle_timeout, None);
         assert_eq!(l.max_connections, None);
         assert_eq!(l.header_timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn registry_flags_repeat_and_default_as_dockerds() {
+        let f = Flags::parse_from([
+            "wharfd",
+            "--registry-mirror",
+            "https://m1",
+            "--registry-mirror=https://m2",
+            "--insecure-registry",
+            "myreg:5000",
+            "--max-concurrent-downloads",
+            "8",
+        ]);
+        let r = f.registry();
+        assert_eq!(r.mirrors, ["https://m1", "https://m2"]);
+        assert_eq!(r.insecure_registries, ["myreg:5000"]);
+        assert_eq!(r.max_concurrent_downloads, 8);
+        assert_eq!(r.max_concurrent_uploads, 5);
+        assert_eq!(r.certs_dir, PathBuf::from("/etc/wharf/certs.d"));
+        assert_eq!(
+            Flags::parse_from(["wharfd"])
+                .registry()
+                .max_concurrent_downloads,
+            3
+        );
+        assert!(Flags::try_parse_from(["wharfd", "--max-concurrent-downloads", "0"]).is_err());
     }
 
     #[test]

@@ -260,3 +260,17 @@ impl WireKeys for ExecStartRequest {
     const GO_NAME: &'static str = "ExecStartCheck";
     const KEYS: &'static [Key] = &leaves(["Detach", "Tty", "ConsoleSize"]);
 }
+
+/// `registry.AuthConfig`, `POST /auth`'s body (its JSON names are lower case).
+impl WireKeys for crate::registry::AuthConfig {
+    const GO_NAME: &'static str = "AuthConfig";
+    const KEYS: &'static [Key] = &leaves([
+        "username",
+        "password",
+        "auth",
+        "email",
+        "serveraddress",
+        "identitytoken",
+        "registrytoken",
+    ]);
+}

@@ -1,4 +1,4 @@
-//! What every layer source (import today; load, pull, build, commit and cp later) shares
+//! What every layer source (import and pull today; load, build, commit and cp later) shares
 //! around `wharf_storage::import_layer`: a request body as a cancellable blocking reader, the
 //! mapping of a failed ingest to the client's error, and the limits as `docker info` and the
 //! start log show them.
@@ -69,6 +69,19 @@ pub(crate) fn cancellable_body(
         _wake: wake_tx,
     };
     (guard, cancel, reader(body, wake_rx))
+}
+
+/// A guard and its flag for an ingest that reads no request body (a stored blob, a pull's
+/// download): dropping the guard, with the request future holding it, cancels the ingest.
+pub(crate) fn cancel_guard() -> (CancelOnDrop, wharf_storage::Cancel) {
+    let (wake_tx, _) = tokio::sync::oneshot::channel();
+    let cancel = wharf_storage::Cancel::new();
+    let guard = CancelOnDrop {
+        cancel: cancel.clone(),
+        armed: true,
+        _wake: wake_tx,
+    };
+    (guard, cancel)
 }
 
 /// A failed layer ingest as the client sees it: the layer's faults (not a tar, unsafe or

@@ -2,7 +2,9 @@
 //!
 //! An image is an OCI manifest and config in the content store, one committed snapshot per
 //! layer chain, a row in `images` keyed by the config digest (the image ID, as in Docker) and
-//! any number of rows in `tags`.
+//! any number of names: rows in `tags` (`busybox:latest`) and, for a pulled image, in
+//! `repo_digests` (`busybox@sha256:...`, what the registry served; the crate `distribution`
+//! writes them).
 
 pub mod changes;
 pub mod filters;
@@ -31,6 +33,8 @@ pub struct ImageConfigDoc {
     pub author: Option<String>,
     #[serde(default)]
     pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
     #[serde(default)]
     pub os: String,
     #[serde(default)]
@@ -104,10 +108,12 @@ impl ImageService {
     fn record_for(&self, name: &str) -> Result<Option<ImageRecord>, EngineError> {
         let db = &self.ctx.db;
         if let Ok(r) = reference::normalize(name) {
-            if let Some(id) = db
-                .resolve_tag(&r)
-                .map_err(|e| internal("reading tags", e))?
-            {
+            let id = if reference::is_digest_name(&r) {
+                db.resolve_repo_digest(&r)
+            } else {
+                db.resolve_tag(&r)
+            };
+            if let Some(id) = id.map_err(|e| internal("reading image names", e))? {
                 return db.get_image(&id).map_err(|e| internal("reading images", e));
             }
         }
@@ -146,6 +152,25 @@ impl ImageService {
         }
     }
 
+    /// The image's repository digests (`busybox@sha256:...`), Docker's `RepoDigests`.
+    pub fn repo_digests(&self, id: &str) -> Result<Vec<String>, EngineError> {
+        self.ctx
+            .db
+            .repo_digests_for(id)
+            .map_err(|e| internal("reading repository digests", e))
+    }
+
+    /// Every name of an image, as dockerd's reference store lists them: tags, then digests.
+    fn names_of(&self, id: &str) -> Result<Vec<String>, EngineError> {
+        let mut names = self
+            .ctx
+            .db
+            .tags_for(id)
+            .map_err(|e| internal("reading tags", e))?;
+        names.extend(self.repo_digests(id)?);
+        Ok(names)
+    }
+
     pub fn size_of(&self, id: &str) -> i64 {
         self.ctx
             .db
@@ -177,7 +202,10 @@ impl ImageService {
             } else {
                 format!("{}:{}", opts.repo, opts.tag)
             };
-            Some(reference::normalize(&full).map_err(EngineError::invalid)?)
+            Some(
+                reference::tag_reference(&full, "cannot import digest reference")
+                    .map_err(EngineError::invalid)?,
+            )
         };
         let (os, arch, variant) = import_platform(&opts.platform)?;
         let mut cfg = Map::new();
@@ -324,12 +352,15 @@ impl ImageService {
                 .db
                 .tags_for(&rec.id)
                 .map_err(|e| internal("reading tags", e))?;
+            let digests = self.repo_digests(&rec.id)?;
             let img = self.load(rec)?;
             let created = Self::created_unix(&img);
-            if let Some(d) = dangling {
-                if d != tags.is_empty() {
-                    continue;
-                }
+            // dockerd's: dangling means untagged (a pulled image may keep its digests);
+            // `dangling=false` drops only images without any name.
+            match dangling {
+                Some(true) if !tags.is_empty() => continue,
+                Some(false) if tags.is_empty() && digests.is_empty() => continue,
+                _ => {}
             }
             let exact = Self::created_nanos(&img);
             if before.is_some_and(|b| exact >= b) || since.is_some_and(|s| exact <= s) {
@@ -340,20 +371,22 @@ impl ImageService {
                 continue;
             }
             let refs = f.get("reference");
-            let shown_tags: Vec<String> = if refs.is_empty() {
-                tags.clone()
-            } else {
-                tags.iter()
+            let matching = |names: &[String]| -> Vec<String> {
+                names
+                    .iter()
                     .filter(|t| {
-                        refs.iter().any(|p| {
-                            let (repo, _) = reference::split_tag(t);
-                            reference::glob_match(p, t) || reference::glob_match(p, repo)
-                        })
+                        refs.is_empty()
+                            || refs.iter().any(|p| {
+                                reference::glob_match(p, t)
+                                    || reference::glob_match(p, reference::repository_of(t))
+                            })
                     })
                     .cloned()
                     .collect()
             };
-            if !refs.is_empty() && shown_tags.is_empty() {
+            let shown_tags = matching(&tags);
+            let shown_digests = matching(&digests);
+            if !refs.is_empty() && shown_tags.is_empty() && shown_digests.is_empty() {
                 continue;
             }
             out.push(ImageSummary {
@@ -362,7 +395,7 @@ impl ImageService {
                 id: img.record.id.clone(),
                 labels: Self::labels(&img.config),
                 parent_id: String::new(),
-                repo_digests: Vec::new(),
+                repo_digests: shown_digests,
                 repo_tags: shown_tags,
                 shared_size: -1,
                 size: img.record.size,
@@ -397,7 +430,7 @@ impl ImageService {
         Ok(ImageInspect {
             id: img.record.id.clone(),
             repo_tags: tags,
-            repo_digests: Vec::new(),
+            repo_digests: self.repo_digests(&img.record.id)?,
             parent: String::new(),
             comment,
             created: img
@@ -412,6 +445,7 @@ impl ImageService {
             author: img.config.author.clone().unwrap_or_default(),
             config: img.config.config.clone(),
             architecture: img.config.architecture.clone(),
+            variant: img.config.variant.clone().unwrap_or_default(),
             os: img.config.os.clone(),
             size: img.record.size,
             virtual_size: None,
@@ -469,7 +503,8 @@ impl ImageService {
         } else {
             format!("{repo}:{tag}")
         };
-        let r = reference::normalize(&full).map_err(EngineError::invalid)?;
+        let r = reference::tag_reference(&full, "refusing to create a tag with a digest reference")
+            .map_err(EngineError::invalid)?;
         self.ctx
             .db
             .set_tag(&r, &img.record.id)
@@ -523,35 +558,62 @@ impl ImageService {
         let rec = self
             .record_for(name)?
             .ok_or_else(|| Self::not_found(name))?;
-        let tags = db
-            .tags_for(&rec.id)
-            .map_err(|e| internal("reading tags", e))?;
-        let by_tag = reference::normalize(name).ok().filter(|r| tags.contains(r));
+        // Tags and repository digests are names alike: `rmi busybox@sha256:...` removes that
+        // digest as `rmi busybox:1` removes that tag.
+        let names = self.names_of(&rec.id)?;
+        let by_name = reference::normalize(name)
+            .ok()
+            .filter(|r| names.contains(r));
         let mut out = Vec::new();
         let using = users(&rec.id);
         let short = ids::short(&rec.id).to_string();
+        let untagged = |names: &[String]| -> Vec<ImageDeleteItem> {
+            names
+                .iter()
+                .cloned()
+                .map(ImageDeleteItem::Untagged)
+                .collect()
+        };
 
-        if let Some(r) = by_tag {
-            if tags.len() > 1 {
-                db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
-                return Ok(vec![ImageDeleteItem::Untagged(r)]);
-            }
-            if let Some((cid, _)) = using.first() {
-                if !force {
+        if let Some(r) = by_name {
+            if !force && is_single_reference(&names) {
+                if let Some((cid, _)) = using.first() {
                     return Err(EngineError::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
                         ids::short(cid)
                     )));
                 }
-                // Forced: the tag goes and, as dockerd does for a running user, the image stays
-                // for its containers. (dockerd deletes it when the users are all stopped, its
-                // layer store keeping their layers; ours would delete them.)
-                db.remove_tag(&r).map_err(|e| internal("untagging", e))?;
-                return Ok(vec![ImageDeleteItem::Untagged(r)]);
             }
-            // Its last tag: deleting the record below removes it in the same statement, so a
-            // crash cannot leave the image untagged but not deleted.
-            out.push(ImageDeleteItem::Untagged(r));
+            // dockerd's rule: a repository's last tag takes that repository's digests along.
+            let mut gone = vec![r.clone()];
+            if !reference::is_digest_name(&r) {
+                let repo = reference::repository_of(&r);
+                let tag_left = names.iter().any(|n| {
+                    *n != r && !reference::is_digest_name(n) && reference::repository_of(n) == repo
+                });
+                if !tag_left {
+                    gone.extend(
+                        names
+                            .iter()
+                            .filter(|n| {
+                                reference::is_digest_name(n) && reference::repository_of(n) == repo
+                            })
+                            .cloned(),
+                    );
+                }
+            }
+            // Other names left, or (forced) containers still using it: only these names go,
+            // as dockerd keeps an image a running container uses. (dockerd deletes it when the
+            // users are all stopped, its layer store keeping their layers; ours would delete
+            // them.)
+            if names.iter().any(|n| !gone.contains(n)) || !using.is_empty() {
+                db.remove_references(&gone)
+                    .map_err(|e| internal("untagging", e))?;
+                return Ok(untagged(&gone));
+            }
+            // Its last names: deleting the record below removes them in the same statement,
+            // so a crash cannot leave the image unnamed but not deleted.
+            out.extend(untagged(&gone));
         } else {
             if let Some((cid, running)) = using.first() {
                 let how = if *running {
@@ -567,19 +629,19 @@ impl ImageService {
                     )));
                 }
             }
-            if tags.len() > 1 && !force {
+            if names.len() > 1 && !is_single_reference(&names) && !force {
                 return Err(EngineError::conflict(format!(
                     "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
                 )));
             }
-            out.extend(tags.iter().cloned().map(ImageDeleteItem::Untagged));
+            out.extend(untagged(&names));
             if !using.is_empty() {
-                // Kept for its containers: only the tags go, all of them or none.
-                db.remove_tags(&tags)
+                // Kept for its containers: only the names go, all of them or none.
+                db.remove_references(&names)
                     .map_err(|e| internal("untagging", e))?;
                 return Ok(out);
             }
-            // Deleting the record takes its tags with it, in the same statement.
+            // Deleting the record takes its names with it, in the same statement.
         }
         self.delete_image(&rec)?;
         out.push(ImageDeleteItem::Deleted(rec.id.clone()));
@@ -588,6 +650,13 @@ impl ImageService {
 
     fn delete_image(&self, rec: &ImageRecord) -> Result<(), EngineError> {
         let db = &self.ctx.db;
+        // The manifests and indexes its repository digests name (kept since its pull).
+        let pulled: Vec<String> = self
+            .repo_digests(&rec.id)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| n.split_once('@').map(|(_, d)| d.to_string()))
+            .collect();
         db.delete_image(&rec.id)
             .map_err(|e| internal("deleting the image", e))?;
         // The record was the image: what follows only frees space, and what a crash keeps
@@ -597,33 +666,84 @@ impl ImageService {
             .list_images()
             .map(|l| l.iter().any(|i| i.chain_id == rec.chain_id))
             .unwrap_or(true);
-        let mut layer_blobs = Vec::new();
+        let layer_blobs = self.layer_blobs(&rec.manifest_digest);
         if let Ok(m) = rec.manifest_digest.parse::<Digest>() {
-            if let Ok(bytes) = self.ctx.content.read(&m) {
-                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                    for l in v["layers"].as_array().into_iter().flatten() {
-                        if let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok())
-                        {
-                            layer_blobs.push(d);
-                        }
-                    }
-                }
-            }
             let _ = self.ctx.content.delete(&m);
         }
         if let Ok(c) = rec.config_digest.parse::<Digest>() {
             let _ = self.ctx.content.delete(&c);
         }
+        // An index another image's digest still names stays (two platforms of one index).
+        let still_named: Vec<String> = db
+            .list_repo_digests()
+            .map(|l| l.into_iter().map(|(n, _)| n).collect())
+            .unwrap_or_default();
+        for d in pulled {
+            let named = still_named.iter().any(|n| n.ends_with(&format!("@{d}")));
+            if let (false, Ok(d)) = (named, d.parse::<Digest>()) {
+                let _ = self.ctx.content.delete(&d);
+            }
+        }
         if !others_share_chain {
             // Fails harmlessly while a container's writable layer still sits on it.
             if self.ctx.snaps.remove(&rec.chain_id).is_ok() {
-                for b in layer_blobs {
+                // A blob another image's manifest names stays: a pull that found its layer
+                // already here named the same blob, which its push needs.
+                let kept: std::collections::HashSet<Digest> = db
+                    .list_images()
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|i| self.layer_blobs(&i.manifest_digest))
+                    .collect();
+                for b in layer_blobs.into_iter().filter(|b| !kept.contains(b)) {
                     let _ = self.ctx.content.delete(&b);
                 }
             }
         }
         Ok(())
     }
+
+    /// The layer blobs a stored manifest names.
+    fn layer_blobs(&self, manifest_digest: &str) -> Vec<Digest> {
+        let Ok(m) = manifest_digest.parse::<Digest>() else {
+            return Vec::new();
+        };
+        let Some(v) = self
+            .ctx
+            .content
+            .read(&m)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            return Vec::new();
+        };
+        v["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str()?.parse::<Digest>().ok())
+            .collect()
+    }
+}
+
+/// dockerd's `isSingleReference`: all names of one repository, at most one of them a tag.
+fn is_single_reference(names: &[String]) -> bool {
+    if names.len() <= 1 {
+        return names.len() == 1;
+    }
+    let mut tag: Option<&String> = None;
+    let mut digest_repos = std::collections::BTreeSet::new();
+    for n in names {
+        if reference::is_digest_name(n) {
+            digest_repos.insert(reference::repository_of(n));
+        } else if tag.is_none() {
+            tag = Some(n);
+        } else {
+            return false;
+        }
+    }
+    let single = tag.unwrap_or(&names[0]);
+    digest_repos.len() == 1 && digest_repos.contains(reference::repository_of(single))
 }
 
 /// The platform an import is labelled with, as dockerd's `ImportImage` does: the `platform`
@@ -681,7 +801,23 @@ fn import_platform(p: &str) -> Result<(String, String, Option<String>), EngineEr
 
 #[cfg(test)]
 mod tests {
-    use super::import_platform;
+    use super::{import_platform, is_single_reference};
+
+    #[test]
+    fn single_references_as_dockerd_counts_them() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!is_single_reference(&[]));
+        assert!(is_single_reference(&v(&["a:1"])));
+        assert!(is_single_reference(&v(&["a@sha256:1"])));
+        assert!(is_single_reference(&v(&[
+            "a:1",
+            "a@sha256:1",
+            "a@sha256:2"
+        ])));
+        assert!(!is_single_reference(&v(&["a:1", "a:2"])));
+        assert!(!is_single_reference(&v(&["a:1", "b@sha256:1"])));
+        assert!(!is_single_reference(&v(&["a@sha256:1", "b@sha256:1"])));
+    }
 
     #[test]
     fn import_platforms_as_containerd_parses_them() {

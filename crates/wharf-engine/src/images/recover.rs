@@ -115,6 +115,19 @@ impl ImageService {
             wanted.insert(config);
             wanted.extend(layers);
         }
+        // What pulls recorded: a repository digest names the manifest or index the registry
+        // served, kept byte for byte for the digest to stay true.
+        match self.ctx.db.list_repo_digests() {
+            Ok(names) => wanted.extend(
+                names
+                    .iter()
+                    .filter_map(|(n, _)| n.split_once('@')?.1.parse::<Digest>().ok()),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading repository digests; no blob is removed");
+                return;
+            }
+        }
         let stored = match content.list() {
             Ok(l) => l,
             Err(e) => {

@@ -1,18 +1,46 @@
-//! Image references in Docker's familiar form: `busybox:latest`, `localhost:5000/a/b:v1`.
+//! Image references in Docker's familiar form: `busybox:latest`, `localhost:5000/a/b:v1`,
+//! `busybox@sha256:...`.
 
-/// Normalizes to the familiar form with a tag: `docker.io/library/busybox` → `busybox:latest`,
-/// by Docker's grammar and words (`wharf_distribution::Reference`). A reference with a digest
-/// is refused here until images record their repository digests (issue 14): accepting one
-/// and matching it by name alone would ignore the digest.
+use wharf_distribution::Reference;
+
+/// Normalizes a name as the images' names are stored, by Docker's grammar and words
+/// (`wharf_distribution::Reference`): the familiar form with the default tag
+/// (`docker.io/library/busybox` → `busybox:latest`), or `repo@digest` for a reference by
+/// digest, whose tag (if any) is dropped as dockerd's reference store drops it on lookup.
 pub fn normalize(name: &str) -> Result<String, String> {
-    let r = wharf_distribution::Reference::parse_normalized_named(name.trim())
-        .map_err(|e| e.to_string())?;
+    let r = Reference::parse_normalized_named(name.trim()).map_err(|e| e.to_string())?;
+    Ok(familiar_key(r))
+}
+
+/// A reference's stored name: `repo:tag` or, when it names a digest, `repo@digest`.
+pub fn familiar_key(r: Reference) -> String {
+    match r.digest().cloned() {
+        Some(d) => r.trim().with_digest(d).familiar_string(),
+        None => r.with_default_tag().familiar_string(),
+    }
+}
+
+/// A name to create as a tag (`docker tag`, an import's `repo`): [`normalize`]d, and never a
+/// digest, which only a pull records. `digest_words` is dockerd's refusal for the caller.
+pub fn tag_reference(name: &str, digest_words: &str) -> Result<String, String> {
+    let r = Reference::parse_normalized_named(name.trim()).map_err(|e| e.to_string())?;
     if r.digest().is_some() {
-        return Err(format!(
-            "{name}: references by digest are not supported in Wharf yet (issue 14: pull and push)"
-        ));
+        return Err(digest_words.to_owned());
     }
     Ok(r.with_default_tag().familiar_string())
+}
+
+/// Whether a stored name is a repository digest (`repo@sha256:...`) rather than a tag.
+pub fn is_digest_name(name: &str) -> bool {
+    name.contains('@')
+}
+
+/// The repository of a stored name, tag or digest (`localhost:5000/a` of `localhost:5000/a:1`).
+pub fn repository_of(name: &str) -> &str {
+    match name.split_once('@') {
+        Some((repo, _)) => repo,
+        None => split_tag(name).0,
+    }
 }
 
 /// Splits `repo[:tag]`, where a `:` before the last `/` belongs to a registry port.
@@ -100,8 +128,22 @@ mod tests {
             normalize("Busybox").unwrap_err(),
             "invalid reference format: repository name (library/Busybox) must be lowercase"
         );
-        let pinned = format!("busybox@sha256:{}", "a".repeat(64));
-        assert!(normalize(&pinned).unwrap_err().contains("not supported"));
+        let hex = "a".repeat(64);
+        let pinned = format!("busybox@sha256:{hex}");
+        assert_eq!(normalize(&pinned).unwrap(), pinned);
+        assert_eq!(
+            normalize(&format!("docker.io/library/busybox:1@sha256:{hex}")).unwrap(),
+            pinned,
+            "the tag goes, as dockerd's lookups drop it"
+        );
+        assert_eq!(
+            tag_reference(&pinned, "refusing to create a tag with a digest reference").unwrap_err(),
+            "refusing to create a tag with a digest reference"
+        );
+        assert_eq!(tag_reference("a", "x").unwrap(), "a:latest");
+        assert!(is_digest_name(&pinned) && !is_digest_name("localhost:5000/a:1"));
+        assert_eq!(repository_of(&pinned), "busybox");
+        assert_eq!(repository_of("localhost:5000/a:1"), "localhost:5000/a");
         assert!(normalize("a b").is_err());
         assert!(normalize("").is_err());
     }

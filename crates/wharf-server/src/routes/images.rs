@@ -1,33 +1,41 @@
 use crate::errors::HttpError;
 use crate::query::Params;
 use crate::routes::not_implemented_response;
-use crate::stream::json_line;
+use crate::stream::{json_line, message_body};
 use crate::versioning::RequestedVersion;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
-use wharf_backend::{BodyStream, ImagesBackend, ImportOptions, ListImagesOptions};
+use wharf_backend::{
+    BodyStream, DistributionBackend, ImagesBackend, ImportOptions, ListImagesOptions, PullOptions,
+    PushOptions,
+};
 
 type Res = Result<Response, HttpError>;
 
 /// `/images/{*rest}`: names like `localhost:5000/a/b:tag` contain slashes, so the operation is
 /// the suffix, not a path segment.
-pub async fn dispatch<B: ImagesBackend>(
+#[allow(clippy::too_many_arguments)]
+pub async fn dispatch<B: ImagesBackend + DistributionBackend>(
     State(b): State<Arc<B>>,
     Extension(version): Extension<RequestedVersion>,
     method: Method,
     uri: Uri,
     Path(rest): Path<String>,
     q: Params,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let result = match method {
         Method::GET if rest == "json" => list(&*b, &q).await,
-        Method::POST if rest == "create" => create(&*b, &method, &uri, &q, body).await,
+        Method::POST if rest == "create" => match q.non_empty("fromImage") {
+            Some(image) => pull(&*b, image, &q, &headers).await,
+            None => create(&*b, &method, &uri, &q, body).await,
+        },
         Method::GET => match (rest.strip_suffix("/json"), rest.strip_suffix("/history")) {
             (Some(name), _) if !name.is_empty() => b
                 .inspect(name)
@@ -44,8 +52,9 @@ pub async fn dispatch<B: ImagesBackend>(
                 .map_err(Into::into),
             _ => Ok(not_implemented_response(&method, &uri)),
         },
-        Method::POST => match rest.strip_suffix("/tag") {
-            Some(name) if !name.is_empty() => tag(&*b, name, &q).await,
+        Method::POST => match (rest.strip_suffix("/tag"), rest.strip_suffix("/push")) {
+            (Some(name), _) if !name.is_empty() => tag(&*b, name, &q).await,
+            (_, Some(name)) if !name.is_empty() => push(&*b, name, &q, &headers).await,
             _ => Ok(not_implemented_response(&method, &uri)),
         },
         Method::DELETE => b
@@ -77,7 +86,37 @@ async fn tag<B: ImagesBackend>(b: &B, name: &str, q: &Params) -> Res {
     Ok(StatusCode::CREATED.into_response())
 }
 
-/// `POST /images/create`: import (`fromSrc=-`) is served; pull (`fromImage=`) is not yet.
+/// The `X-Registry-Auth` header as sent (base64url JSON), empty when absent.
+pub(crate) fn registry_auth(headers: &HeaderMap) -> String {
+    headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `POST /images/create?fromImage=`: the pull's messages as they come.
+async fn pull<B: DistributionBackend>(b: &B, image: &str, q: &Params, headers: &HeaderMap) -> Res {
+    let opts = PullOptions {
+        from_image: image.to_string(),
+        tag: q.get("tag").unwrap_or("").to_string(),
+        platform: q.get("platform").unwrap_or("").to_string(),
+        registry_auth: registry_auth(headers),
+    };
+    message_body(b.pull(opts).await?).await
+}
+
+/// `POST /images/{name}/push`.
+async fn push<B: DistributionBackend>(b: &B, name: &str, q: &Params, headers: &HeaderMap) -> Res {
+    let opts = PushOptions {
+        name: name.to_string(),
+        tag: q.get("tag").unwrap_or("").to_string(),
+        registry_auth: registry_auth(headers),
+    };
+    message_body(b.push(opts).await?).await
+}
+
+/// `POST /images/create?fromSrc=`: import (`fromSrc=-`) is served, a URL not yet.
 async fn create<B: ImagesBackend>(
     b: &B,
     method: &Method,
@@ -85,12 +124,6 @@ async fn create<B: ImagesBackend>(
     q: &Params,
     body: Body,
 ) -> Res {
-    if let Some(image) = q.non_empty("fromImage") {
-        return Err(HttpError::not_implemented(format!(
-            "{method} {} (pull of {image}) is not implemented in Wharf yet",
-            uri.path()
-        )));
-    }
     match q.non_empty("fromSrc") {
         Some("-") => {}
         Some(_) => {

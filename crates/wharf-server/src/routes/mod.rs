@@ -1,6 +1,7 @@
 //! The route table. Grouped like Docker's routers; anything not listed answers 501.
 
 mod containers;
+mod distribution;
 mod exec;
 mod images;
 mod probes;
@@ -44,6 +45,8 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
         // Image names contain `/` and `:`, so the suffix is matched by hand.
         .route("/images/{*rest}", any(images::dispatch::<B>))
+        .route("/auth", post(distribution::login::<B>))
+        .route("/distribution/{*rest}", get(distribution::inspect::<B>))
         .route("/networks/{id}", get(probes::network))
         .route("/volumes/{name}", get(probes::volume))
         .route("/plugins/{*rest}", get(probes::plugin))

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use wharf_api::container::*;
 use wharf_api::image::*;
+use wharf_api::jsonmessage::JsonMessage;
+use wharf_api::registry::{AuthConfig, AuthResponse, DistributionInspect};
 use wharf_api::stdcopy::StdStream;
 use wharf_api::system::{Info, Version};
 use wharf_api::ApiError;
@@ -36,6 +38,11 @@ pub struct Fake {
     pub wait_guard: Mutex<Option<oneshot::Sender<()>>>,
     /// Filled with what the hijack wrote to stdin, and `true` once the sender was dropped.
     pub stdin_seen: Arc<Mutex<(Vec<u8>, bool)>>,
+    pub pull_opts: Mutex<Option<PullOptions>>,
+    /// When set, the pull's messages come from this channel; its stream, dropped by the
+    /// server when the client goes away, drops the guard.
+    pub pull_messages: Mutex<Option<mpsc::Receiver<Result<JsonMessage, ApiError>>>>,
+    pub pull_guard: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 pub fn chunk(stream: StdStream, data: &'static [u8], ts: Option<&str>) -> OutputChunk {
@@ -301,6 +308,82 @@ impl ImagesBackend for Fake {
             ImageDeleteItem::Untagged(name.into()),
             ImageDeleteItem::Deleted("sha256:feed".into()),
         ])
+    }
+}
+
+/// Pull scripts by name: "missing" fails before any message, "broken" after two.
+impl DistributionBackend for Fake {
+    async fn pull(&self, opts: PullOptions) -> BackendResult<MessageStream> {
+        self.rec(format!(
+            "pull {} {} {}",
+            opts.from_image, opts.tag, opts.platform
+        ));
+        *self.pull_opts.lock().unwrap() = Some(opts.clone());
+        if let Some(mut rx) = self.pull_messages.lock().unwrap().take() {
+            let guard = self.pull_guard.lock().unwrap().take();
+            return Ok(futures_util::stream::poll_fn(move |cx| {
+                let _keep = &guard;
+                rx.poll_recv(cx)
+            })
+            .boxed());
+        }
+        let items: Vec<Result<JsonMessage, ApiError>> = match opts.from_image.as_str() {
+            "missing" => vec![Err(ApiError::not_found(
+                "manifest for localhost:5000/nosuch:tag not found: manifest unknown: manifest unknown",
+            ))],
+            "broken" => vec![
+                Ok(JsonMessage::status("v1", "Pulling from broken")),
+                Ok(JsonMessage::action("389ed6bbf73b", "Pulling fs layer")),
+                Err(ApiError::internal("unexpected EOF")),
+                Ok(JsonMessage::status("", "never sent")),
+            ],
+            _ => vec![
+                Ok(JsonMessage::status("latest", "Pulling from x")),
+                Ok(JsonMessage::progress("b3da9f41977a", "Downloading", 126, 126)),
+                Ok(JsonMessage::status("", "Status: Downloaded newer image for a>b&c")),
+            ],
+        };
+        Ok(futures_util::stream::iter(items).boxed())
+    }
+    async fn push(&self, opts: PushOptions) -> BackendResult<MessageStream> {
+        self.rec(format!("push {} {}", opts.name, opts.tag));
+        Err(ApiError::not_implemented(
+            "POST /images/{name}/push (docker push) is not implemented in Wharf yet",
+        ))
+    }
+    async fn login(&self, auth: AuthConfig) -> BackendResult<AuthResponse> {
+        self.rec(format!("login {} {}", auth.username, auth.serveraddress));
+        if auth.password != "right" {
+            return Err(ApiError::new(
+                wharf_api::ErrorKind::Unauthorized,
+                "unauthorized: incorrect username or password",
+            ));
+        }
+        Ok(AuthResponse {
+            identity_token: String::new(),
+            status: "Login Succeeded".into(),
+        })
+    }
+    async fn distribution_inspect(
+        &self,
+        name: &str,
+        registry_auth: &str,
+    ) -> BackendResult<DistributionInspect> {
+        self.rec(format!("distribution {name} auth={registry_auth}"));
+        Ok(DistributionInspect {
+            descriptor: wharf_api::registry::Descriptor {
+                media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+                digest: "sha256:4a71447f1d639552ba6cdedd5e5e3ea503c5a545b63fe983635a9a3240fdb8e6"
+                    .into(),
+                size: 527,
+                urls: vec![],
+            },
+            platforms: vec![wharf_api::registry::Platform {
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                ..Default::default()
+            }],
+        })
     }
 }
 
