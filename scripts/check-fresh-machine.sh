@@ -95,6 +95,10 @@ if [ "${1:-}" = --inside ]; then
       tmux -V
       /bin/busybox true && echo "/bin/busybox runs"
       openssl version
+      skopeo --version
+      zstd --version
+      /usr/local/lib/wharf/docker-registry --version
+      python3 -c "import cryptography; print(\"cryptography\", cryptography.__version__)"
       ps --version
       ip -V
       docker-compose version --short
@@ -115,7 +119,7 @@ if [ "${1:-}" = --inside ]; then
         echo "fresh-machine: install-deps added an apt source beyond Debian 12" >&2
         exit 1
       fi
-      if dpkg-query -W -f="\${Package} \${Version}\n" | grep -E "^(docker-cli|docker\.io|containerd|runc) "; then
+      if dpkg-query -W -f="\${Package} \${Version}\n" | grep -E "^(docker-cli|docker\.io|containerd|runc|docker-registry) "; then
         echo "fresh-machine: dpkg has a Docker package (above)" >&2
         exit 1
       fi
@@ -123,7 +127,7 @@ if [ "${1:-}" = --inside ]; then
         echo "fresh-machine: dockerd is installed" >&2
         exit 1
       fi
-      echo "apt sources: Debian 12 only; dpkg has no docker-cli, docker.io, containerd or runc; no dockerd"
+      echo "apt sources: Debian 12 only; dpkg has no docker-cli, docker.io, containerd, runc or docker-registry; no dockerd"
       cat /usr/local/lib/wharf/docker-cli-*/SOURCE
       step "pytest, as the suite runs it"
       export PYTHONDONTWRITEBYTECODE=1
