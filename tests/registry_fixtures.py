@@ -229,6 +229,31 @@ class RegistryClient:
         return http_request(self.host, self.port, method, path, headers, body)
 
 
+class LocalHTTPServer(ThreadingHTTPServer):
+    """http.server on 127.0.0.1 that answers a TLS ClientHello as Go's HTTP server does (a 400
+    naming the mistake) instead of reading it as a request line: docker tries https first on an
+    insecure registry and would otherwise wait out its handshake timeout before plain HTTP."""
+
+    daemon_threads = True
+
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+
+    def finish_request(self, request, client_address):
+        try:
+            request.settimeout(60)
+            first = request.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first == b"\x16":
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                                b"Client sent an HTTP request to an HTTPS server.\n")
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
 # ---------------------------------------------------------------- the token server
 
 
@@ -309,8 +334,7 @@ class TokenServer:
             def do_POST(self):
                 owner._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LocalHTTPServer(Handler)
         self.port = self.server.server_address[1]
         self.realm = f"http://127.0.0.1:{self.port}/token"
         threading.Thread(target=self.server.serve_forever, daemon=True,
@@ -753,6 +777,11 @@ class Layer:
     def descriptor(self):
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
 
+    def files(self):
+        """{path: bytes} of the regular files in the layer's tar."""
+        t = tarfile.open(fileobj=io.BytesIO(self.tar))
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
 
 def compress(tar, compression="gzip", level=6):
     if compression == "gzip":
@@ -1066,7 +1095,8 @@ class CuttingProxy:
     (the Range header of every blob GET, None without one), and `served_at_cut` (what had been
     served of it when it was cut). `reserved(digest)` is what was served after the cut: the
     bytes a resumed download fetched again or for the first time. `requests` lists
-    (method, path, Range, status) of everything that went through."""
+    (method, path with query, Range, status) of everything that went through; `uploads()` and
+    `mounts()` read pushes from it."""
 
     def __init__(self, upstream, cut_digest=None, at=0.9, cuts=1):
         self.upstream = upstream
@@ -1094,6 +1124,32 @@ class CuttingProxy:
         if digest:
             r += f"@{digest}"
         return r
+
+    def uploads(self, since=0):
+        """[(repository, digest)] of the blob uploads completed (PUT .../blobs/uploads/...?digest=)
+        from request number `since` on."""
+        out = []
+        with self.lock:
+            reqs = self.requests[since:]
+        for method, target, _, status in reqs:
+            url = urllib.parse.urlsplit(target)
+            m = re.match(r"^/v2/(.+)/blobs/uploads/", url.path)
+            if method == "PUT" and m and status == 201:
+                out.append((m.group(1), urllib.parse.parse_qs(url.query).get("digest", [""])[0]))
+        return out
+
+    def mounts(self, since=0):
+        """[(repository, digest, from)] of the cross-repository mounts the registry did (201)."""
+        out = []
+        with self.lock:
+            reqs = self.requests[since:]
+        for method, target, _, status in reqs:
+            url = urllib.parse.urlsplit(target)
+            m = re.match(r"^/v2/(.+)/blobs/uploads/$", url.path)
+            q = urllib.parse.parse_qs(url.query)
+            if method == "POST" and m and "mount" in q and status == 201:
+                out.append((m.group(1), q["mount"][0], q.get("from", [""])[0]))
+        return out
 
     def reserved(self, digest):
         with self.lock:
@@ -1165,7 +1221,7 @@ class CuttingProxy:
                 m = BLOB_PATH.match(path) if method == "GET" else None
                 digest = m.group(2) if m and status in (200, 206) else None
                 with self.lock:
-                    self.requests.append((method, path, headers.get("range"), status))
+                    self.requests.append((method, target, headers.get("range"), status))
                     if m:
                         self.ranges.setdefault(m.group(2), []).append(headers.get("range"))
                 client.sendall(rhead)
@@ -1244,7 +1300,7 @@ class FakeRegistry:
     """A registry from memory (http.server on 127.0.0.1), no auth: `manifests` {(repo,
     reference): (media type, bytes)} and `blobs` {digest: bytes}. `serve_instead(digest, data)`
     makes GET/HEAD of that blob answer `data`, whatever its digest: what a broken or malicious
-    registry does. Supports Range. `requests` lists (method, path, Range, status)."""
+    registry does. Supports Range. `requests` lists (method, path with query, Range, status)."""
 
     def __init__(self):
         self.manifests = {}
@@ -1296,8 +1352,7 @@ class FakeRegistry:
             def do_HEAD(self):
                 owner._handle(self, body=False)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LocalHTTPServer(Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True,
                          name=f"fake-registry-{self.port}").start()

@@ -141,7 +141,9 @@ def test_token_registry_speaks_the_challenges_docker_reads(registries, images):
     assert status == 404 and json.loads(body)["errors"][0]["code"] == "MANIFEST_UNKNOWN"
     status, _, body = rf.http_request("127.0.0.1", reg.port, "GET", "/v2/nosuch/manifests/v1",
                                       {"Authorization": f"Bearer {good}", "Accept": rf.MT_OCI_MANIFEST})
-    assert status == 404 and json.loads(body)["errors"][0]["code"] in ("NAME_UNKNOWN", "MANIFEST_UNKNOWN")
+    # An unknown repository's manifest is MANIFEST_UNKNOWN too (docker: `manifest for ... not
+    # found: manifest unknown: manifest unknown`), only its tag list is NAME_UNKNOWN.
+    assert status == 404 and json.loads(body)["errors"][0]["code"] == "MANIFEST_UNKNOWN"
 
 
 def test_token_server_refresh_tokens(registries):
@@ -347,6 +349,18 @@ def test_cutting_proxy_carries_pushes_and_token_auth(registries, images):
     assert reg.manifest("bb", "v1")[1] == img.digest
     methods = {m for m, _, _, _ in proxy.requests}
     assert {"POST", "PUT", "HEAD"} <= methods, proxy.requests
+    assert sorted(proxy.uploads()) == sorted(("bb", d) for d in img.blobs()), proxy.requests
+    assert proxy.mounts() == []
+    # skopeo mounts layers the registry has in another repository (counted as mounts, not
+    # uploads) and uploads the config again, as docker does.
+    n = len(proxy.requests)
+    rf.skopeo(["copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+               "--src-creds", f"{rf.USER}:{rf.PASSWORD}", "--dest-creds", f"{rf.USER}:{rf.PASSWORD}",
+               f"docker://{proxy.ref('bb', 'v1')}", f"docker://{proxy.ref('copy', 'v1')}"],
+              images.workdir / "skopeo")
+    assert proxy.uploads(n) == [("copy", img.id)]
+    assert sorted(d for _, d, _ in proxy.mounts(n)) == sorted(lay.digest for lay in img.layers), proxy.requests[n:]
+    assert {(r, f) for r, _, f in proxy.mounts(n)} == {("copy", "bb")}
     check_read_back(images, reg, img, proxy.ref("bb", "v1"), reg.creds)
 
 
@@ -426,3 +440,22 @@ def test_a_crashed_runs_registry_is_removed_at_start(images):
         regs.cleanup()
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, 9)
+
+
+def test_tls_first_clients_fall_back_at_once(registries, images):
+    """docker tries https first on an insecure registry: every listener here answers a TLS
+    ClientHello with Go's plain-HTTP 400, as docker-registry does, so the handshake fails at
+    once (an SSLError, not the socket timeout) and the client falls back to HTTP."""
+    import ssl
+    reg = registries.start("token")
+    hosts = [("registry", reg.port), ("token server", reg.token_server.port),
+             ("proxy", registries.proxy(reg).port), ("fake", registries.fake().port)]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    for what, port in hosts:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            with pytest.raises(ssl.SSLError):
+                ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        # And plain HTTP still works after it.
+        assert rf.http_request("127.0.0.1", port, "GET", "/v2/" if what != "token server" else "/token")[0] in (200, 401), what
