@@ -283,3 +283,32 @@ def files_named(root, *hexes):
             if any(h in n for h in hexes):
                 found.append(os.path.join(dirpath, n))
     return found
+
+
+# ---------------------------------------------------------------- reading push output
+
+
+PUSH_DIGEST = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
+
+
+def check_push_output(r, name, tag, layers):
+    """A docker push that worked: stdout is `The push refers to repository [<name>]`, then per
+    layer (keyed by the 12 first hex digits of its diff ID) `Preparing` and then the status
+    `layers` gives for it (Pushed, Layer already exists, Mounted from <repo>), give or take
+    Waiting, then `<tag>: digest: <digest> size: <size>`. Returns (digest, size)."""
+    ok(r)
+    lines = r.stdout.splitlines()
+    assert lines[0] == push_refers_to(name), r.stdout
+    m = PUSH_DIGEST.match(lines[-1])
+    assert m and m.group(1) == tag, r.stdout
+    statuses = layer_statuses(lines[1:-1])
+    assert set(statuses) == set(layers), f"layer lines for {sorted(statuses)}, expected {sorted(layers)}\n{r.stdout}"
+    for short, final in layers.items():
+        assert essential(statuses[short]) == [PREPARING, final], f"{short}: {statuses[short]}\n{r.stdout}"
+    assert r.stderr == "", r.stderr
+    return m.group(2), int(m.group(3))
+
+
+def diff_short(diff_id):
+    """The ID docker's push shows for a layer: its diff ID's (distribution/push_v2.go:250-252)."""
+    return diff_id.split(":")[-1][:12]

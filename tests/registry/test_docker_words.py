@@ -115,3 +115,30 @@ def test_push_lines_read_as_docker_prints_them():
     # 48-pull-missing.txt
     assert rs.manifest_not_found("localhost:5000/nosuch:tag") == \
         "Error response from daemon: manifest for localhost:5000/nosuch:tag not found: manifest unknown: manifest unknown"
+
+
+# docker push localhost:5000/multi:v1, stdout (46-push.txt).
+PUSH = """The push refers to repository [localhost:5000/multi]
+c8cffd6ed0e6: Preparing
+9d6e4e5ab5a5: Preparing
+80e0452609cc: Preparing
+80e0452609cc: Mounted from x
+c8cffd6ed0e6: Pushed
+9d6e4e5ab5a5: Pushed
+v1: digest: sha256:eee9fd10dd0028a38be91307f0af88f332544fc1028fbf9bf201671625321c94 size: 942
+"""
+
+
+def test_check_push_output_accepts_dockers_push():
+    got = rs.check_push_output(done(PUSH), "localhost:5000/multi", "v1",
+                               {"c8cffd6ed0e6": rs.PUSHED, "9d6e4e5ab5a5": rs.PUSHED,
+                                "80e0452609cc": rs.mounted_from("x")})
+    assert got == ("sha256:eee9fd10dd0028a38be91307f0af88f332544fc1028fbf9bf201671625321c94", 942)
+    with pytest.raises(AssertionError):
+        rs.check_push_output(done(PUSH), "localhost:5000/multi", "v1",
+                             {"c8cffd6ed0e6": rs.PUSHED, "9d6e4e5ab5a5": rs.PUSHED,
+                              "80e0452609cc": rs.PUSHED})
+    with pytest.raises(AssertionError):
+        rs.check_push_output(done(PUSH.replace("9d6e4e5ab5a5: Preparing\n", "")), "localhost:5000/multi", "v1",
+                             {"c8cffd6ed0e6": rs.PUSHED, "9d6e4e5ab5a5": rs.PUSHED,
+                              "80e0452609cc": rs.mounted_from("x")})
