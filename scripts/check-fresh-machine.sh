@@ -132,12 +132,13 @@ if [ "${1:-}" = --inside ]; then
       step "pytest, as the suite runs it"
       export PYTHONDONTWRITEBYTECODE=1
       # Collecting imports every conftest.py and docker-py under the installed pytest; the suites
-      # that need no wharfd run: the version checks (CI'"'"'s short form of this script) and the
-      # crate-graph fixtures.
+      # that need no wharfd run: the version checks (CI'"'"'s short form of this script), the
+      # crate-graph fixtures and the registry fixtures (docker-registry, skopeo, zstd and
+      # cryptography as install-deps left them).
       python3 -m pytest -q -p no:cacheprovider --collect-only tests/compat tests/crate_graph \
-        tests/suite | tail -1
-      python3 -m pytest -q -p no:cacheprovider -rs tests/suite/test_install_deps.py \
-        tests/crate_graph
+        tests/suite tests/registry | tail -1
+      WHARF_TESTS_REQUIRE_ALL=1 python3 -m pytest -q -p no:cacheprovider -rs \
+        tests/suite/test_install_deps.py tests/crate_graph tests/registry
       echo "fresh-machine: install-deps first run $((t1 - t0))s, second run $((t2 - t1))s"
     '
   exit
