@@ -214,12 +214,27 @@ def remove_images_from(cli, hosts, containers_before=()):
     `hosts` (the test's registries), so the next test pulls into a daemon without them."""
     for cid in sorted(cli.containers() - set(containers_before)):
         cli("rm", "-f", cid, timeout=60)
+    # By reference, not by ID: an image the test tagged from another (busybox) keeps its
+    # other names. Removing a tag may leave the image under its digest: a few rounds.
     prefixes = tuple(f"{h}/" for h in hosts)
-    ids = sorted({row[0] for row in cli.image_list() if row[1].startswith(prefixes)})
-    if ids:
-        r = cli("rmi", "-f", *ids, timeout=120)
+    for _ in range(3):
+        rows = [row for row in cli.image_list() if row[1].startswith(prefixes)]
+        if not rows:
+            return
+        refs = sorted({f"{repo}:{tag}" if tag != "<none>" else f"{repo}@{digest}"
+                       for _, repo, tag, digest in rows})
+        r = cli("rmi", "-f", *refs, timeout=120)
         if r.returncode != 0:
-            print(f"warning: rmi of the test's images failed: {r.stderr}")
+            print(f"warning: rmi of the test's images: {r.stderr}")
+    # Last resort: by ID, those that no other repository names.
+    rows = cli.image_list()
+    ours = {row[0] for row in rows if row[1].startswith(prefixes)}
+    theirs = {row[0] for row in rows if not row[1].startswith(prefixes)}
+    if ours - theirs:
+        cli("rmi", "-f", *sorted(ours - theirs), timeout=120)
+    left = [row for row in cli.image_list() if row[1].startswith(prefixes)]
+    if left:
+        print(f"warning: the test's images are still there: {left}")
 
 
 # ---------------------------------------------------------------- reading pull output
