@@ -1550,4 +1550,8 @@ def registries(request):
 @pytest.fixture
 def images(request, tmp_path):
     require_tools()
-    yield Images(test_slug(request), tmp_path)
+    workdir = tmp_path / "images"
+    try:
+        yield Images(test_slug(request), workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # layouts and copies: megabytes a test

@@ -12,6 +12,7 @@ their directories go with the `registries` fixture.
 import base64
 import hashlib
 import json
+import shutil
 
 import pytest
 
@@ -33,6 +34,7 @@ def cli(wharfd, registries, tmp_path):
     c = DockerCli(wharfd, tmp_path / "docker-config")
     before = c.containers()
     yield c
+    shutil.rmtree(c.config_dir, ignore_errors=True)
     remove_images_from(c, [r.host for r in registries.started], before)
 
 

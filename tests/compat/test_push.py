@@ -13,6 +13,7 @@ rather than mounting it (the tests allow either). Each test removes its images a
 import gzip
 import hashlib
 import json
+import shutil
 
 import pytest
 
@@ -31,6 +32,7 @@ def cli(wharfd, registries, tmp_path):
     c = DockerCli(wharfd, tmp_path / "docker-config")
     before = c.containers()
     yield c
+    shutil.rmtree(c.config_dir, ignore_errors=True)
     remove_images_from(c, [r.host for r in registries.started if hasattr(r, "host")], before)
 
 
