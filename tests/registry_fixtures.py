@@ -121,7 +121,7 @@ def require_tools():
         pytest.skip(f"registry tests need {', '.join(missing)}: run scripts/install-deps.sh")
 
 
-def test_slug(request, limit=30):
+def slug_of(request, limit=30):
     """The test's name as a file-name part: `[a-z0-9-]`, at most `limit` characters (a hash of
     the full name keeps truncated ones apart)."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
@@ -129,13 +129,6 @@ def test_slug(request, limit=30):
         h = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
         name = name[:limit - 7].rstrip("-") + "-" + h
     return name
-
-
-def free_port():
-    """A port nothing listens on now (for a listener that cannot take port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout, what, every=0.02):
@@ -1539,7 +1532,7 @@ class Images:
 @pytest.fixture
 def registries(request):
     require_tools()
-    r = Registries(test_slug(request))
+    r = Registries(slug_of(request))
     try:
         yield r
     finally:
@@ -1552,6 +1545,6 @@ def images(request, tmp_path):
     require_tools()
     workdir = tmp_path / "images"
     try:
-        yield Images(test_slug(request), workdir)
+        yield Images(slug_of(request), workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # layouts and copies: megabytes a test
