@@ -95,6 +95,10 @@ if [ "${1:-}" = --inside ]; then
       tmux -V
       /bin/busybox true && echo "/bin/busybox runs"
       openssl version
+      skopeo --version
+      zstd --version
+      /usr/local/lib/wharf/docker-registry --version
+      python3 -c "import cryptography; print(\"cryptography\", cryptography.__version__)"
       ps --version
       ip -V
       docker-compose version --short
@@ -115,7 +119,7 @@ if [ "${1:-}" = --inside ]; then
         echo "fresh-machine: install-deps added an apt source beyond Debian 12" >&2
         exit 1
       fi
-      if dpkg-query -W -f="\${Package} \${Version}\n" | grep -E "^(docker-cli|docker\.io|containerd|runc) "; then
+      if dpkg-query -W -f="\${Package} \${Version}\n" | grep -E "^(docker-cli|docker\.io|containerd|runc|docker-registry) "; then
         echo "fresh-machine: dpkg has a Docker package (above)" >&2
         exit 1
       fi
@@ -123,17 +127,18 @@ if [ "${1:-}" = --inside ]; then
         echo "fresh-machine: dockerd is installed" >&2
         exit 1
       fi
-      echo "apt sources: Debian 12 only; dpkg has no docker-cli, docker.io, containerd or runc; no dockerd"
+      echo "apt sources: Debian 12 only; dpkg has no docker-cli, docker.io, containerd, runc or docker-registry; no dockerd"
       cat /usr/local/lib/wharf/docker-cli-*/SOURCE
       step "pytest, as the suite runs it"
       export PYTHONDONTWRITEBYTECODE=1
       # Collecting imports every conftest.py and docker-py under the installed pytest; the suites
-      # that need no wharfd run: the version checks (CI'"'"'s short form of this script) and the
-      # crate-graph fixtures.
+      # that need no wharfd run: the version checks (CI'"'"'s short form of this script), the
+      # crate-graph fixtures and the registry fixtures (docker-registry, skopeo, zstd and
+      # cryptography as install-deps left them).
       python3 -m pytest -q -p no:cacheprovider --collect-only tests/compat tests/crate_graph \
-        tests/suite | tail -1
-      python3 -m pytest -q -p no:cacheprovider -rs tests/suite/test_install_deps.py \
-        tests/crate_graph
+        tests/suite tests/registry | tail -1
+      WHARF_TESTS_REQUIRE_ALL=1 python3 -m pytest -q -p no:cacheprovider -rs \
+        tests/suite/test_install_deps.py tests/crate_graph tests/registry
       echo "fresh-machine: install-deps first run $((t1 - t0))s, second run $((t2 - t1))s"
     '
   exit

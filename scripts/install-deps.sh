@@ -8,8 +8,9 @@
 #   scripts/install-deps.sh --check   report only, install nothing (any user)
 #
 # Sources: Debian 12's apt; PyPI for docker-py 7.1 (Debian 12 has 5.0.3); Debian unstable (sid)
-# for a docker CLI >= 28 when the one on PATH is older (Debian 12's docker.io is 20.10). Never
-# starts a Docker daemon. docs/fresh-machine.md says what goes where and how to undo it.
+# for a docker CLI >= 28 when the one on PATH is older (Debian 12's docker.io is 20.10); Debian
+# 12's docker-registry .deb, unpacked, not installed (its package would start a registry). Never
+# starts a Docker daemon or a registry. docs/fresh-machine.md says what goes where and how to undo it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,10 @@ rust_min=$(sed -n '/^rust-version *=/ { s/^[^"]*"\([0-9.]*\)".*/\1/p; q }' "$rep
 # of 48 and 8 of 139 cases there (and 25 is the least for --health-start-interval).
 docker_min=28
 docker_suite=sid
+# The registry the pull/push tests run on 127.0.0.1 (tests/registry_fixtures.py): Debian 12's
+# docker-registry, i.e. distribution 2.8, the registry most clients are tested against.
+registry_min=2.8.2
+skopeo_min=1.9
 dockerpy_min=7.1
 dockerpy_pin=7.1.0
 python_min=3.11
@@ -29,6 +34,7 @@ python_min=3.11
 # a directory of ours: no sid apt source is added to the system, nothing else comes from sid,
 # and no dockerd comes at all.
 wharf_lib=/usr/local/lib/wharf
+registry_bin=$wharf_lib/docker-registry
 docker_link=/usr/local/bin/docker
 compose_wrapper=/usr/local/bin/docker-compose
 wrapper_mark="installed by Wharf's scripts/install-deps.sh"
@@ -81,9 +87,10 @@ install_packages() {
   # Build: gcc/libc6-dev (linker; the --init binary links static glibc), pkg-config and the two
   # C libraries. Tests: busybox-static (image fixtures), openssl (TLS certificates), tmux (the
   # real-terminal tests), procps (`ps` for top's ps_args, `kill`), iproute2 (`ip`), curl
-  # (quickstart), docker-compose (Debian's 1.29: tests/compat/test_compose_refusals.py).
+  # (quickstart), docker-compose (Debian's 1.29: tests/compat/test_compose_refusals.py), skopeo
+  # (pushes the registry tests' images, reads back what Wharf pushed) and zstd (zstd layers).
   local pkgs=(gcc libc6-dev pkg-config libseccomp-dev libsqlite3-dev busybox-static curl
-    ca-certificates openssl tmux procps iproute2 python3 docker-compose)
+    ca-certificates openssl tmux procps iproute2 python3 docker-compose skopeo zstd)
   local installed missing=() p
   # One dpkg-query for all: this runs at the start of every test run.
   installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null || true)
@@ -94,21 +101,30 @@ install_packages() {
 }
 
 install_python_modules() {
-  local pytest_v dockerpy_v
-  # One interpreter for both: this runs at the start of every test run.
-  read -r pytest_v dockerpy_v < <(python3 -c '
-for name in ("pytest", "docker"):
+  local pytest_v dockerpy_v crypto_v
+  # One interpreter for all: this runs at the start of every test run.
+  read -r pytest_v dockerpy_v crypto_v < <(python3 -c '
+for name in ("pytest", "docker", "cryptography"):
     try:
         print(__import__(name).__version__, end=" ")
     except Exception:
         print("-", end=" ")
-print()' 2>/dev/null || echo "- -")
+print()' 2>/dev/null || echo "- - -")
   if [ "$pytest_v" = - ]; then
     if debian_python; then
       apt_install python3-pytest
     else
       log "pytest missing: pip install pytest"
       python3 -m pip install -q --root-user-action=ignore pytest
+    fi
+  fi
+  # The registry tests' token server signs its JWTs (ES256) and certificate with it.
+  if [ "$crypto_v" = - ]; then
+    if debian_python; then
+      apt_install python3-cryptography
+    else
+      log "cryptography missing: pip install cryptography"
+      python3 -m pip install -q --root-user-action=ignore cryptography
     fi
   fi
   if [ "$dockerpy_v" = - ] || ! ver_ge "$dockerpy_v" "$dockerpy_min"; then
@@ -196,11 +212,45 @@ install_docker_cli() {
   log "installed docker $("$dest/docker" --version | sed 's/^Docker version //') at $docker_link"
 }
 
+# grep finds nothing when the binary is missing: under pipefail that must not end the script.
+registry_version() { version_of "$registry_bin" --version || true; }
+
+# Debian's docker-registry package ships a systemd unit that starts a registry on :5000 and a
+# system user: only its binary is taken, from the .deb apt-get downloads (verified against
+# Debian 12's signed index), into a directory of ours; dpkg never learns about it.
+install_docker_registry() {
+  local have
+  have=$(registry_version)
+  if [ -n "$have" ] && ver_ge "$have" "$registry_min"; then return 0; fi
+  need_root "docker-registry ${have:-missing} at $registry_bin"
+  log "taking /usr/bin/docker-registry from Debian's docker-registry .deb (not installing the package)"
+  local tmp
+  tmp=$(mktemp -d /var/tmp/wharf-docker-registry.XXXXXX)
+  tmpdirs+=("$tmp")
+  chmod 755 "$tmp"                               # apt downloads as _apt
+  mkdir "$tmp/deb"
+  if id _apt >/dev/null 2>&1; then chown _apt:root "$tmp/deb"; fi
+  if ! (cd "$tmp/deb" && apt-get download -qq docker-registry 2>/dev/null); then
+    apt-get update -qq
+    apt_updated=1
+    (cd "$tmp/deb" && apt-get download -qq docker-registry)
+  fi
+  local deb ver
+  deb=$(ls "$tmp"/deb/docker-registry_*.deb)
+  ver=$(dpkg-deb -f "$deb" Version)
+  ver_ge "$ver" "$registry_min" || die "Debian's docker-registry is $ver, older than $registry_min"
+  dpkg-deb -x "$deb" "$tmp/x"
+  install -D -m 755 "$tmp/x/usr/bin/docker-registry" "$registry_bin"
+  echo "$(basename "$deb") from Debian's apt, binary only; $wrapper_mark" >"$registry_bin.SOURCE"
+  log "installed docker-registry $(registry_version) at $registry_bin"
+}
+
 if [ "$check_only" = 0 ]; then
   install_packages
   install_python_modules
   install_compose_wrapper
   install_docker_cli
+  install_docker_registry
 fi
 
 # --- The report: one line per tool, then every problem, then the exit status. ---
@@ -229,12 +279,12 @@ def mod(name):
         return m.__version__, os.path.dirname(m.__file__)
     except Exception:
         return "", ""
-d, p = mod("docker"), mod("pytest")
-print("%d.%d.%d" % sys.version_info[:3], sys.executable, d[0], d[1], p[0], sep="|")
+d, p, c = mod("docker"), mod("pytest"), mod("cryptography")
+print("%d.%d.%d" % sys.version_info[:3], sys.executable, d[0], d[1], p[0], c[0], sep="|")
 EOF
 )
 # `|`, not a tab: read collapses runs of whitespace separators, so an empty field would shift.
-IFS='|' read -r py_ver py_exe dockerpy_ver dockerpy_dir pytest_ver <<<"$py_info"
+IFS='|' read -r py_ver py_exe dockerpy_ver dockerpy_dir pytest_ver crypto_ver <<<"$py_info"
 bb=""
 if [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then bb=$(version_of /bin/busybox); fi
 docker_path=$(command -v docker || true)
@@ -260,6 +310,13 @@ need docker-py "${dockerpy_ver:-}" "$dockerpy_min" \
 need pytest "${pytest_ver:-}" "" "tests/compat, tests/suite; apt-get install python3-pytest"
 need tmux "$(version_of tmux -V)" "" "crates/wharf/tests/pty.rs; apt-get install tmux"
 need busybox-static "$bb" "" "a static /bin/busybox for the test images"
+need cryptography "${crypto_ver:-}" "" \
+  "the registry tests' token server (tests/registry_fixtures.py); apt-get install python3-cryptography"
+need skopeo "$(version_of skopeo --version)" "$skopeo_min" \
+  "pushes the registry tests' images; apt-get install skopeo"
+need docker-registry "$(registry_version)" "$registry_min" \
+  "the registry the pull/push tests run; scripts/install-deps.sh unpacks Debian's .deb" "$registry_bin"
+need zstd "$(version_of zstd --version)" "" "zstd layers in the registry tests; apt-get install zstd"
 need openssl "$(version_of openssl version)" "" "TLS tests make certificates"
 need curl "$(version_of curl --version)" "" "scripts/quickstart.sh"
 need ps "$(version_of ps --version)" "" "top's ps_args (procps)"

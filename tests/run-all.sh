@@ -2,7 +2,7 @@
 # The one test command, run as root: build the workspace, check style, lints and the crate graph,
 # run every cargo test, then the pytest suites (the docker CLI / docker-py compatibility suite
 # against the freshly built wharfd, the crash suite in its short mode, the crate-graph fixtures,
-# the suite's own checks).
+# the suite's own checks, the registry fixtures' self-tests).
 #
 # A skip is never a pass. Every test that cannot run here says so (`SKIP <test>: <reason>`) and
 # is recorded in $WHARF_SKIP_LOG (crates/wharf-testkit/src/skip.rs, tests/conftest.py). The
@@ -105,7 +105,7 @@ returned=$(awk -F'\t' '$3 != "failed" && $2 != "#[ignore]"' "$logs/skips-cargo.t
 passed=$((passed + cp - returned))
 failed=$((failed + cf))
 
-echo "==> pytest tests/crate_graph tests/suite tests/compat tests/crash tests/hostile (WHARFD_BIN=$target/debug/wharfd)"
+echo "==> pytest tests/crate_graph tests/suite tests/registry tests/compat tests/crash tests/hostile (WHARFD_BIN=$target/debug/wharfd)"
 if ! python3 -m pytest --version >/dev/null 2>&1; then
     echo "pytest is not installed (python3 -m pip install pytest)" >&2
     failed=$((failed + 1))
@@ -113,7 +113,7 @@ else
     # -rs lists each skip with its reason; tests/conftest.py logs them and, under CI, fails
     # those not allowlisted.
     WHARF_SKIP_LOG="$logs/skips-pytest.tsv" WHARFD_BIN="$target/debug/wharfd" CARGO_TARGET_DIR="$target" \
-        python3 -m pytest -q -rs -p no:cacheprovider tests/crate_graph tests/suite tests/compat tests/crash tests/hostile 2>&1 |
+        python3 -m pytest -q -rs -p no:cacheprovider tests/crate_graph tests/suite tests/registry tests/compat tests/crash tests/hostile 2>&1 |
         tee "$logs/pytest.txt"
     py_rc=${PIPESTATUS[0]}
     # Summary like `3 failed, 45 passed, 2 skipped, 1 error in 12.3s`.
