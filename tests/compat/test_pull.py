@@ -440,6 +440,29 @@ def test_dockerpy_pull_returns_the_image(cli, registries, images, dclient):
     assert got.attrs["RepoDigests"] == [f"{reg.host}/bb@{img.digest}"]
 
 
+def test_dockerpy_login_then_pull_with_its_credentials(cli, registries, images, dclient):
+    """docker-py's login (reauth: its own cache would answer otherwise) goes through POST
+    /auth; the credentials it keeps go with its next pull as X-Registry-Auth."""
+    import docker as dockerpy
+
+    reg = registries.start("htpasswd")
+    img = images.busybox(marker="pylogin")
+    images.push(img, reg, "bb", "v1", creds=reg.creds)
+    with pytest.raises(dockerpy.errors.APIError) as e:
+        dclient.images.pull(f"{reg.host}/bb", tag="v1")
+    assert e.value.explanation == no_basic_auth_credentials(reg.host, "bb", "v1").removeprefix(
+        "Error response from daemon: "), e.value
+    with pytest.raises(dockerpy.errors.APIError) as e:
+        dclient.login(rf.USER, "wrong", registry=reg.host, reauth=True)
+    assert e.value.explanation == login_failed_basic(reg.host).removeprefix(
+        "Error response from daemon: "), e.value
+    r = dclient.login(rf.USER, rf.PASSWORD, registry=reg.host, reauth=True)
+    assert r["Status"] == LOGIN_SUCCEEDED, r
+    got = dclient.images.pull(f"{reg.host}/bb", tag="v1")
+    assert got.id == img.id
+    assert got.attrs["RepoDigests"] == [f"{reg.host}/bb@{img.digest}"]
+
+
 def test_dockerpy_pull_stream_has_dockers_message_shapes(cli, registries, images, dclient):
     reg = registries.start("open")
     big = images.random_layer(2_000_000)
