@@ -771,11 +771,22 @@ mod tests {
         assert!(!r.index_info("127.0.0.1:5000").secure);
         assert!(r.index_info("other.example").secure);
         let sc = r.service_config();
+        // dockerd's order: the flags', then its defaults.
         assert_eq!(
             sc.insecure_registry_cidrs,
-            ["10.0.0.0/8", "127.0.0.0/8", "::1/128"]
+            ["10.0.0.0/8", "::1/128", "127.0.0.0/8"]
         );
-        assert!(sc.index_configs.contains_key("myreg:5000"));
-        assert!(sc.index_configs["docker.io"].official);
+        assert_eq!(
+            sc.index_configs["myreg:5000"],
+            IndexInfo {
+                name: "myreg:5000".into(),
+                mirrors: vec![],
+                secure: false,
+                official: false
+            }
+        );
+        assert_eq!(sc.index_configs["docker.io"], hub);
+        assert_eq!(sc.index_configs.len(), 2);
+        assert_eq!(sc.mirrors, ["https://mirror.example/"]);
     }
 }
