@@ -395,6 +395,14 @@ struct RepoInner {
     pinged: tokio::sync::Mutex<HashSet<String>>,
 }
 
+/// The `Docker-Content-Digest` a registry answered, when it is a digest.
+pub(crate) fn content_digest(headers: &http::HeaderMap) -> Option<Digest> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Digest::parse(v.trim()).ok())
+}
+
 /// The hash of some bytes under `algorithm` (sha256 when it is not one Docker knows).
 pub(crate) fn digest_of(algorithm: &str, bytes: &[u8]) -> Digest {
     let mut h = crate::client::blob::Hasher::new(algorithm);
@@ -510,12 +518,7 @@ impl Repository {
     async fn head_manifest(&self, tag: &str, ctx: &Context) -> Result<Option<Digest>> {
         let call = self.manifest_call(Method::HEAD, tag);
         let resp = self.call(false, call, success, ctx).await?;
-        let digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| Digest::parse(v.trim()).ok())
-            .filter(|_| resp.status().is_success());
+        let digest = content_digest(resp.headers()).filter(|_| resp.status().is_success());
         self.inner.registries.drain(resp).await;
         Ok(digest)
     }
@@ -555,17 +558,11 @@ impl Repository {
             .unwrap_or("")
             .trim()
             .to_owned();
-        let header_digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| Digest::parse(v.trim()).ok());
+        let header_digest = content_digest(resp.headers());
         let bytes = self
             .inner
             .registries
-            .inner
-            .transport
-            .read_body(resp.into_body(), MAX_MANIFEST_SIZE)
+            .read_body(resp, MAX_MANIFEST_SIZE)
             .await
             .map_err(|e| {
                 DistributionError::Transport(format!("reading manifest {reference}: {e}"))
@@ -684,9 +681,7 @@ impl Repository {
             let body = self
                 .inner
                 .registries
-                .inner
-                .transport
-                .read_body(resp.into_body(), MAX_MANIFEST_SIZE)
+                .read_body(resp, MAX_MANIFEST_SIZE)
                 .await
                 .map_err(|e| DistributionError::Transport(format!("reading tags: {e}")))?;
             let page: Page =

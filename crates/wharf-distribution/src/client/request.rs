@@ -280,11 +280,31 @@ impl Registries {
 
     /// Reads (and drops) a body we will not use, so its connection can be reused.
     pub(crate) async fn drain(&self, resp: Response<Incoming>) {
-        let _ = self
-            .inner
-            .transport
-            .read_body(resp.into_body(), MAX_ERROR_BODY)
-            .await;
+        let _ = self.read_body(resp, MAX_ERROR_BODY).await;
+    }
+
+    /// A response's whole body, refused past `max` bytes.
+    pub(crate) async fn read_body(
+        &self,
+        resp: Response<Incoming>,
+        max: u64,
+    ) -> std::io::Result<Bytes> {
+        self.inner.transport.read_body(resp.into_body(), max).await
+    }
+
+    /// The error a registry's error response says, worded for `ctx`.
+    pub(crate) async fn error_of(
+        &self,
+        resp: Response<Incoming>,
+        ctx: &Context,
+    ) -> DistributionError {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = self
+            .read_body(resp, MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        errcode::to_error(status, &headers, &body, ctx)
     }
 
     /// Sends `call` to `url` with authentication, following redirects of GET and HEAD.
@@ -467,15 +487,7 @@ impl Repository {
                 Ok(resp) => {
                     reg.remember_scheme(ep);
                     if ep.mirror && !accept(resp.status()) {
-                        let status = resp.status();
-                        let headers = resp.headers().clone();
-                        let body = reg
-                            .inner
-                            .transport
-                            .read_body(resp.into_body(), MAX_ERROR_BODY)
-                            .await
-                            .unwrap_or_default();
-                        let e = errcode::to_error(status, &headers, &body, ctx);
+                        let e = reg.error_of(resp, ctx).await;
                         tracing::debug!(endpoint = %url, error = %e, "mirror failed, trying the next endpoint");
                         last_err = Some(e);
                         continue;
@@ -511,17 +523,7 @@ impl Repository {
         resp: Response<Incoming>,
         ctx: &Context,
     ) -> DistributionError {
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = self
-            .inner
-            .registries
-            .inner
-            .transport
-            .read_body(resp.into_body(), MAX_ERROR_BODY)
-            .await
-            .unwrap_or_default();
-        errcode::to_error(status, &headers, &body, ctx)
+        self.inner.registries.error_of(resp, ctx).await
     }
 }
 

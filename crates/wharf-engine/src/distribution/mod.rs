@@ -200,13 +200,7 @@ impl DistributionService {
     ) -> Result<DistributionInspect, EngineError> {
         let r = Reference::parse_normalized_named(name)
             .map_err(|e| EngineError::invalid(e.to_string()))?;
-        let wanted = match r.digest() {
-            Some(d) => d.to_string(),
-            None => r
-                .tag()
-                .unwrap_or(wharf_distribution::reference::DEFAULT_TAG)
-                .to_owned(),
-        };
+        let wanted = r.tag_or_digest();
         let remote = self
             .registry
             .repository(&r, request::credentials(registry_auth));
