@@ -59,7 +59,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wharfd_harness import cleanup_dir, cleanup_stale, owner_stamp  # noqa: E402
+from wharfd_harness import cleanup_dir, cleanup_stale, owner_stamp, wait_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY_BIN = Path(os.environ.get("WHARF_DOCKER_REGISTRY") or "/usr/local/lib/wharf/docker-registry")
@@ -129,17 +129,6 @@ def slug_of(request, limit=30):
         h = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
         name = name[:limit - 7].rstrip("-") + "-" + h
     return name
-
-
-def wait_for(pred, timeout, what, every=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 def bcrypt_hash(password):
@@ -475,7 +464,25 @@ class TokenServer:
 # ---------------------------------------------------------------- the registry
 
 
-class Registry:
+class OnLoopback:
+    """What a registry (or a proxy before one) on 127.0.0.1 is named by, once its `port` is
+    known."""
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def ref(self, repo, tag=None, digest=None):
+        """`127.0.0.1:<port>/<repo>[:tag][@digest]`."""
+        r = f"{self.host}/{repo}"
+        if tag:
+            r += f":{tag}"
+        if digest:
+            r += f"@{digest}"
+        return r
+
+
+class Registry(OnLoopback):
     """docker-registry 2.8 on 127.0.0.1 with a root, config and log in `dir`.
 
     mode "open": anyone pulls and pushes. "htpasswd": basic auth; `users` {name: password}
@@ -506,25 +513,12 @@ class Registry:
         self.log = self.dir / "registry.log"
 
     @property
-    def host(self):
-        return f"127.0.0.1:{self.port}"
-
-    @property
     def url(self):
         return f"http://{self.host}"
 
     @property
     def creds(self):
         return None if self.mode == "open" else (USER, self.users.get(USER, PASSWORD))
-
-    def ref(self, repo, tag=None, digest=None):
-        """`127.0.0.1:<port>/<repo>[:tag][@digest]`."""
-        r = f"{self.host}/{repo}"
-        if tag:
-            r += f":{tag}"
-        if digest:
-            r += f"@{digest}"
-        return r
 
     def start(self):
         for err in cleanup_stale(self.name):
@@ -1078,7 +1072,7 @@ def _relay_chunked(src, buf, dst):
 BLOB_PATH = re.compile(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$")
 
 
-class CuttingProxy:
+class CuttingProxy(OnLoopback):
     """An HTTP/1.1 proxy on 127.0.0.1 in front of `upstream` (host, port) that passes every
     request and response through unchanged, except that the response to a GET of blob
     `cut_digest` is cut (connection closed, after the bytes before it were sent) once its
@@ -1105,18 +1099,6 @@ class CuttingProxy:
         self.sock = None
         self.conns = set()
         self.stopping = False
-
-    @property
-    def host(self):
-        return f"127.0.0.1:{self.port}"
-
-    def ref(self, repo, tag=None, digest=None):
-        r = f"{self.host}/{repo}"
-        if tag:
-            r += f":{tag}"
-        if digest:
-            r += f"@{digest}"
-        return r
 
     def uploads(self, since=0):
         """[(repository, digest)] of the blob uploads completed (PUT .../blobs/uploads/...?digest=)
@@ -1289,7 +1271,7 @@ class CuttingProxy:
 # ---------------------------------------------------------------- the fake registry
 
 
-class FakeRegistry:
+class FakeRegistry(OnLoopback):
     """A registry from memory (http.server on 127.0.0.1), no auth: `manifests` {(repo,
     reference): (media type, bytes)} and `blobs` {digest: bytes}. `serve_instead(digest, data)`
     makes GET/HEAD of that blob answer `data`, whatever its digest: what a broken or malicious
@@ -1302,18 +1284,6 @@ class FakeRegistry:
         self.requests = []
         self.lock = threading.Lock()
         self.server = None
-
-    @property
-    def host(self):
-        return f"127.0.0.1:{self.port}"
-
-    def ref(self, repo, tag=None, digest=None):
-        r = f"{self.host}/{repo}"
-        if tag:
-            r += f":{tag}"
-        if digest:
-            r += f"@{digest}"
-        return r
 
     def add(self, obj, repo, tag):
         """Serves an Image or Index as repo:tag (and by digest)."""

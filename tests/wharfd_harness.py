@@ -453,16 +453,29 @@ class WharfDaemon:
         return errors
 
 
+def wait_for(pred, timeout=60.0, what="condition", every=0.05):
+    """Polls `pred` until it returns something true (which is returned); fails after
+    `timeout` seconds. A bound, not a measure: tests pass long before it under any load."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
 # ---------------------------------------------------------------- clients
 
 
-def run_docker(daemon, *args, input=None, timeout=60, check=False):
-    """Runs `docker ARGS` against the test daemon. `input` may be str or bytes (a tar); stdout
-    and stderr come back as str."""
+def run_docker(daemon, *args, input=None, timeout=60, check=False, env=None):
+    """Runs `docker ARGS` against the test daemon (`env`: the daemon's, unless given). `input`
+    may be str or bytes (a tar); stdout and stderr come back as str."""
     if isinstance(input, str):
         input = input.encode()
-    r = subprocess.run(["docker", *args], env=daemon.env(), input=input, capture_output=True,
-                       timeout=timeout)
+    r = subprocess.run(["docker", *args], env=env or daemon.env(), input=input,
+                       capture_output=True, timeout=timeout)
     r.stdout = r.stdout.decode(errors="replace")
     r.stderr = r.stderr.decode(errors="replace")
     if check and r.returncode != 0:

@@ -12,10 +12,10 @@ holds the per-layer statuses without Downloading/Extracting, which the API strea
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from support import ok
+from wharfd_harness import run_docker
 
 # Per-layer statuses of a pull that the CLI prints without a terminal.
 PULLING_FS_LAYER = "Pulling fs layer"       # distribution/xfer/download.go:166
@@ -178,13 +178,7 @@ class DockerCli:
         return e
 
     def __call__(self, *args, input=None, timeout=300):
-        if isinstance(input, str):
-            input = input.encode()
-        r = subprocess.run(["docker", *args], env=self.env(), input=input, capture_output=True,
-                           timeout=timeout)
-        r.stdout = r.stdout.decode(errors="replace")
-        r.stderr = r.stderr.decode(errors="replace")
-        return r
+        return run_docker(self.daemon, *args, input=input, timeout=timeout, env=self.env())
 
     def config_json(self):
         p = self.config_dir / "config.json"

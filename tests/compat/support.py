@@ -3,7 +3,8 @@
 import http.client
 import json
 import socket
-import time
+
+from wharfd_harness import wait_for  # noqa: F401  (the tests' one, shared with the fixtures)
 
 
 def ok(r):
@@ -15,19 +16,6 @@ def ok(r):
 def inspect(docker, name, fmt):
     """`docker inspect -f fmt name`, stripped."""
     return ok(docker("inspect", "-f", fmt, name)).stdout.strip()
-
-
-def wait_for(pred, timeout=60.0, what="condition", every=0.05):
-    """Polls `pred` until it returns something true (which is returned); fails after
-    `timeout` seconds. A bound, not a measure: tests pass long before it under any load."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 class Api:

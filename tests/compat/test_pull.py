@@ -303,12 +303,15 @@ def test_token_pull_denied_without_login(cli, registries, images):
     reg = registries.start("token")
     img = images.busybox(marker="token")
     images.push(img, reg, "bb", "v1", creds=reg.creds)
+    # Only the daemon's token requests: the push above (skopeo, as the admin) asked too.
+    n = len(reg.token_server.requests)
     r = cli("pull", reg.ref("bb", "v1"))
     assert (r.returncode, r.stdout, r.stderr) == (1, "", pull_access_denied(f"{reg.host}/bb") + "\n"), r
     assert cli.inspect(reg.ref("bb", "v1")) is None
     # The daemon asked the token server, anonymously, for pull on bb, and got nothing.
-    asked = [q for q in reg.token_server.requests if "repository:bb:pull" in q["scopes"]]
-    assert asked and all(q["user"] is None and q["access"] == [] for q in asked), reg.token_server.requests
+    by_daemon = reg.token_server.requests[n:]
+    asked = [q for q in by_daemon if "repository:bb:pull" in q["scopes"]]
+    assert asked and all(q["user"] is None and q["access"] == [] for q in by_daemon), by_daemon
 
     r = login(cli, reg, password="wrong")
     assert r.returncode == 1, r
@@ -434,6 +437,29 @@ def test_dockerpy_pull_returns_the_image(cli, registries, images, dclient):
     got = dclient.images.pull(f"{reg.host}/bb", tag="v1")
     assert got.id == img.id
     assert got.tags == [reg.ref("bb", "v1")]
+    assert got.attrs["RepoDigests"] == [f"{reg.host}/bb@{img.digest}"]
+
+
+def test_dockerpy_login_then_pull_with_its_credentials(cli, registries, images, dclient):
+    """docker-py's login (reauth: its own cache would answer otherwise) goes through POST
+    /auth; the credentials it keeps go with its next pull as X-Registry-Auth."""
+    import docker as dockerpy
+
+    reg = registries.start("htpasswd")
+    img = images.busybox(marker="pylogin")
+    images.push(img, reg, "bb", "v1", creds=reg.creds)
+    with pytest.raises(dockerpy.errors.APIError) as e:
+        dclient.images.pull(f"{reg.host}/bb", tag="v1")
+    assert e.value.explanation == no_basic_auth_credentials(reg.host, "bb", "v1").removeprefix(
+        "Error response from daemon: "), e.value
+    with pytest.raises(dockerpy.errors.APIError) as e:
+        dclient.login(rf.USER, "wrong", registry=reg.host, reauth=True)
+    assert e.value.explanation == login_failed_basic(reg.host).removeprefix(
+        "Error response from daemon: "), e.value
+    r = dclient.login(rf.USER, rf.PASSWORD, registry=reg.host, reauth=True)
+    assert r["Status"] == LOGIN_SUCCEEDED, r
+    got = dclient.images.pull(f"{reg.host}/bb", tag="v1")
+    assert got.id == img.id
     assert got.attrs["RepoDigests"] == [f"{reg.host}/bb@{img.digest}"]
 
 

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use http::{Method, StatusCode};
 use request::{success, Call, Target};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,6 +148,7 @@ impl Registries {
                 preferred: AtomicUsize::new(0),
                 pushing: AtomicBool::new(false),
                 uploads: Mutex::new(HashMap::new()),
+                pinged: tokio::sync::Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -280,11 +281,16 @@ impl Registries {
                         let t = self
                             .fetch_token_for_login(&c, &url, creds)
                             .await
-                            .map_err(|e| match e {
-                                DistributionError::Registry { status: 401, .. } => {
+                            .map_err(|e| match &e {
+                                DistributionError::Request { cause, .. }
+                                    if matches!(
+                                        **cause,
+                                        DistributionError::Registry { status: 401, .. }
+                                    ) =>
+                                {
                                     LoginError::Refused(e)
                                 }
-                                e => LoginError::Other(e),
+                                _ => LoginError::Other(e),
                             })?;
                         if let Some(r) = t.refresh_token {
                             identity_token = Some(r);
@@ -295,12 +301,16 @@ impl Registries {
                 retry = retry.header(http::header::AUTHORIZATION, &format!("Bearer {t}"));
             }
             Some(_) => {
-                if let Some((u, p)) = creds.basic() {
-                    retry = retry.header(
-                        http::header::AUTHORIZATION,
-                        &crate::auth::basic_header(u, p),
-                    );
-                }
+                let Some((u, p)) = creds.basic() else {
+                    return Err(LoginError::Other(DistributionError::of_request(
+                        request::op_prefix(&Method::GET, &url),
+                        DistributionError::NoBasicAuthCredentials,
+                    )));
+                };
+                retry = retry.header(
+                    http::header::AUTHORIZATION,
+                    &crate::auth::basic_header(u, p),
+                );
             }
             None => {}
         }
@@ -381,6 +391,16 @@ struct RepoInner {
     pushing: AtomicBool,
     /// Uploads a mount attempt started (202), used by the next upload of that blob.
     uploads: Mutex<HashMap<Digest, String>>,
+    /// The endpoints (their `/v2/` URLs) this repository has pinged.
+    pinged: tokio::sync::Mutex<HashSet<String>>,
+}
+
+/// The `Docker-Content-Digest` a registry answered, when it is a digest.
+pub(crate) fn content_digest(headers: &http::HeaderMap) -> Option<Digest> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Digest::parse(v.trim()).ok())
 }
 
 /// The hash of some bytes under `algorithm` (sha256 when it is not one Docker knows).
@@ -447,12 +467,24 @@ impl Repository {
         self.inner.pushing.store(true, Ordering::Relaxed);
     }
 
-    /// `GET /v2/<name>/manifests/<tag or digest>` with Docker's Accept list. A digest
-    /// reference is verified against the bytes, and the registry's `Docker-Content-Digest`
-    /// must agree with them.
+    /// A manifest or index by tag or digest, with Docker's Accept list. A tag is resolved
+    /// as dockerd's tag service does: `HEAD` for its digest, then `GET` by that digest
+    /// (`GET` by tag when the `HEAD` fails or names no digest, for the registry's own
+    /// error). A digest is verified against the bytes, and the registry's
+    /// `Docker-Content-Digest` must agree with them.
     pub async fn manifest(&self, reference: &str) -> Result<Fetched> {
         let pinned = Digest::parse(reference).ok();
-        let familiar = match &pinned {
+        let ctx = self.manifest_ctx(reference, pinned.as_ref());
+        if pinned.is_none() {
+            if let Some(d) = self.head_manifest(reference, &ctx).await? {
+                return self.get_manifest(&d.to_string(), Some(&d), &ctx).await;
+            }
+        }
+        self.get_manifest(reference, pinned.as_ref(), &ctx).await
+    }
+
+    fn manifest_ctx(&self, reference: &str, pinned: Option<&Digest>) -> Context {
+        let familiar = match pinned {
             Some(d) => self
                 .inner
                 .name
@@ -465,34 +497,56 @@ impl Repository {
                 Err(_) => format!("{}:{reference}", self.familiar_name()),
             },
         };
-        let ctx = Context::Manifest {
+        Context::Manifest {
             name: self.familiar_name(),
             reference: familiar,
-        };
+        }
+    }
+
+    fn manifest_call(&self, method: Method, reference: &str) -> Call {
         let mut call = Call::new(
-            Method::GET,
+            method,
             Target::Path(self.api_path(&format!("manifests/{reference}"))),
         );
         for t in manifest::PULL_ACCEPT {
             call = call.header(http::header::ACCEPT, t);
         }
-        let resp = self.call(false, call, success, &ctx).await?;
+        call
+    }
+
+    /// The digest a `HEAD` of a tag answers, when it answers one.
+    async fn head_manifest(&self, tag: &str, ctx: &Context) -> Result<Option<Digest>> {
+        let call = self.manifest_call(Method::HEAD, tag);
+        let resp = self.call(false, call, success, ctx).await?;
+        let digest = content_digest(resp.headers()).filter(|_| resp.status().is_success());
+        self.inner.registries.drain(resp).await;
+        Ok(digest)
+    }
+
+    async fn get_manifest(
+        &self,
+        reference: &str,
+        pinned: Option<&Digest>,
+        ctx: &Context,
+    ) -> Result<Fetched> {
+        let call = self.manifest_call(Method::GET, reference);
+        let resp = self.call(false, call, success, ctx).await?;
         if resp.status() == StatusCode::NOT_FOUND {
-            let e = self.error_of(resp, &ctx).await;
+            let e = self.error_of(resp, ctx).await;
             // A 404 without an error body still means the manifest is not there.
-            return Err(match e {
-                DistributionError::Registry { status: 404, .. } => match ctx {
-                    Context::Manifest { reference, .. } => DistributionError::ManifestUnknown {
-                        reference,
-                        detail: "manifest unknown: manifest unknown".into(),
-                    },
-                    _ => e,
+            return Err(match (e, ctx) {
+                (
+                    DistributionError::Registry { status: 404, .. },
+                    Context::Manifest { reference, .. },
+                ) => DistributionError::ManifestUnknown {
+                    reference: reference.clone(),
+                    detail: "manifest unknown: manifest unknown".into(),
                 },
-                e => e,
+                (e, _) => e,
             });
         }
         if !resp.status().is_success() {
-            return Err(self.error_of(resp, &ctx).await);
+            return Err(self.error_of(resp, ctx).await);
         }
         let content_type = resp
             .headers()
@@ -504,24 +558,18 @@ impl Repository {
             .unwrap_or("")
             .trim()
             .to_owned();
-        let header_digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| Digest::parse(v.trim()).ok());
+        let header_digest = content_digest(resp.headers());
         let bytes = self
             .inner
             .registries
-            .inner
-            .transport
-            .read_body(resp.into_body(), MAX_MANIFEST_SIZE)
+            .read_body(resp, MAX_MANIFEST_SIZE)
             .await
             .map_err(|e| {
                 DistributionError::Transport(format!("reading manifest {reference}: {e}"))
             })?;
-        let algorithm = pinned.as_ref().map_or("sha256", |d| d.algorithm());
+        let algorithm = pinned.map_or("sha256", |d| d.algorithm());
         let digest = digest_of(algorithm, &bytes);
-        if let Some(want) = &pinned {
+        if let Some(want) = pinned {
             if *want != digest {
                 return Err(DistributionError::DigestMismatch {
                     expected: want.clone(),
@@ -633,9 +681,7 @@ impl Repository {
             let body = self
                 .inner
                 .registries
-                .inner
-                .transport
-                .read_body(resp.into_body(), MAX_MANIFEST_SIZE)
+                .read_body(resp, MAX_MANIFEST_SIZE)
                 .await
                 .map_err(|e| DistributionError::Transport(format!("reading tags: {e}")))?;
             let page: Page =
@@ -720,11 +766,22 @@ mod tests {
         assert!(!r.index_info("127.0.0.1:5000").secure);
         assert!(r.index_info("other.example").secure);
         let sc = r.service_config();
+        // dockerd's order: the flags', then its defaults.
         assert_eq!(
             sc.insecure_registry_cidrs,
-            ["10.0.0.0/8", "127.0.0.0/8", "::1/128"]
+            ["10.0.0.0/8", "::1/128", "127.0.0.0/8"]
         );
-        assert!(sc.index_configs.contains_key("myreg:5000"));
-        assert!(sc.index_configs["docker.io"].official);
+        assert_eq!(
+            sc.index_configs["myreg:5000"],
+            IndexInfo {
+                name: "myreg:5000".into(),
+                mirrors: vec![],
+                secure: false,
+                official: false
+            }
+        );
+        assert_eq!(sc.index_configs["docker.io"], hub);
+        assert_eq!(sc.index_configs.len(), 2);
+        assert_eq!(sc.mirrors, ["https://mirror.example/"]);
     }
 }

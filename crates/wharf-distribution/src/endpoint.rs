@@ -12,8 +12,8 @@ use std::sync::Mutex;
 pub(crate) const DEFAULT_REGISTRY_HOST: &str = "registry-1.docker.io";
 /// Docker Hub's index name, which login normalises to docker.io.
 pub(crate) const INDEX_HOSTNAME: &str = "index.docker.io";
-/// Always insecure in Docker (`127.0.0.0/8`); `::1` too, as the loopback of the other family.
-const DEFAULT_INSECURE: &[&str] = &["127.0.0.0/8", "::1/128"];
+/// Always insecure in Docker, after the ones given (dockerd's `loadInsecureRegistries`).
+const DEFAULT_INSECURE: &[&str] = &["::1/128", "127.0.0.0/8"];
 
 /// The docker.io names a client may use for Docker Hub.
 pub(crate) fn is_docker_hub(domain: &str) -> bool {
@@ -45,8 +45,10 @@ impl Security {
             validate_index_name(raw)?;
             let lower = raw.to_ascii_lowercase();
             let r = if lower.starts_with("http://") {
+                tracing::warn!("insecure registry {raw} should not contain 'http://' and 'http://' has been removed from the insecure registry config");
                 &raw[7..]
             } else if lower.starts_with("https://") {
+                tracing::warn!("insecure registry {raw} should not contain 'https://' and 'https://' has been removed from the insecure registry config");
                 &raw[8..]
             } else if raw.contains("://") {
                 return Err(invalid(format!(
@@ -55,20 +57,21 @@ impl Security {
             } else {
                 raw
             };
-            if r.contains('/') {
-                let net: IpNet = r.parse().map_err(|_| {
-                    invalid(format!(
-                        "insecure registry {r} is not valid: invalid CIDR address: {r}"
-                    ))
-                })?;
-                let net = net.trunc();
-                if !cidrs.contains(&net) {
-                    cidrs.push(net);
+            // As Go's ParseCIDR: anything else is read as a host.
+            match r.parse::<IpNet>() {
+                Ok(net) => {
+                    let net = net.trunc();
+                    if !cidrs.contains(&net) {
+                        cidrs.push(net);
+                    }
                 }
-            } else {
-                validate_host_port(r)
-                    .map_err(|e| invalid(format!("insecure registry {r} is not valid: {e}")))?;
-                hosts.push(r.to_owned());
+                Err(_) => {
+                    validate_host_port(r)
+                        .map_err(|e| invalid(format!("insecure registry {r} is not valid: {e}")))?;
+                    if !hosts.iter().any(|h| h == r) {
+                        hosts.push(r.to_owned());
+                    }
+                }
             }
         }
         Ok(Security {
@@ -165,28 +168,52 @@ fn is_domain_component(c: &str) -> bool {
         && !c.ends_with('-')
 }
 
+/// Go's `net.SplitHostPort`: `host:port` or `[v6]:port`; `None` without a port or with a
+/// host of too many colons.
+fn split_host_port(s: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return Some((host, after.strip_prefix(':')?));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    (!host.contains(':')).then_some((host, port))
+}
+
+/// distribution's `DomainRegexp`, anchored: a domain name or a bracketed IPv6 address, and
+/// an optional `:digits`.
+fn is_domain_and_port(s: &str) -> bool {
+    let port = if let Some(rest) = s.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+            return false;
+        }
+        after
+    } else {
+        let (host, port) = s.find(':').map_or((s, ""), |i| s.split_at(i));
+        if !host.split('.').all(is_domain_component) {
+            return false;
+        }
+        port
+    };
+    port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// dockerd's `validateHostPort`: a domain or an address, and an optional port.
 fn validate_host_port(s: &str) -> std::result::Result<(), String> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((h, tail)) => (h, tail.strip_prefix(':')),
-            None => return Err(format!("invalid host {s:?}")),
-        }
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h, Some(p)),
-            _ => (s, None),
-        }
-    };
-    let is_ip = host.parse::<IpAddr>().is_ok();
-    if !is_ip && !host.split('.').all(is_domain_component) {
+    let (host, port) = split_host_port(s).unwrap_or((s, ""));
+    if !is_domain_and_port(s) && host.parse::<IpAddr>().is_err() {
         return Err(format!("invalid host {host:?}"));
     }
-    if let Some(p) = port {
-        match p.parse::<u32>() {
-            Ok(v) if v <= 65535 => {}
-            Ok(_) => return Err(format!("invalid port {p:?}")),
-            Err(_) => return Err(format!("strconv.Atoi: parsing {p:?}: invalid syntax")),
+    if !port.is_empty() {
+        match port.parse::<i64>() {
+            Ok(v) if (0..=65535).contains(&v) => {}
+            Ok(_) => return Err(format!("invalid port {port:?}")),
+            Err(_) => return Err(format!("strconv.Atoi: parsing {port:?}: invalid syntax")),
         }
     }
     Ok(())
@@ -204,53 +231,64 @@ pub(crate) struct Mirror {
 pub(crate) fn parse_mirrors(list: &[String]) -> Result<Vec<Mirror>> {
     let mut out: Vec<Mirror> = Vec::new();
     for raw in list {
-        let (scheme, rest) = match raw.split_once("://") {
-            Some((s, r)) => (s, r),
-            None => ("", raw.as_str()),
-        };
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "http" => "http",
-            "https" => "https",
-            other => {
-                return Err(invalid(format!(
-                    "invalid mirror: unsupported scheme {other:?} in {raw:?}"
-                )))
-            }
-        };
-        if rest.contains('?') || rest.contains('#') {
-            return Err(invalid(format!(
-                "invalid mirror: query or fragment at end of the URI {raw:?}"
-            )));
+        let mirror = parse_mirror(raw)?;
+        if !out.iter().any(|m| m.url == mirror.url) {
+            out.push(mirror);
         }
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if authority.contains('@') {
-            return Err(invalid(format!(
-                "invalid mirror: username/password not allowed in URI {raw:?}"
-            )));
-        }
-        if authority.is_empty() || validate_host_port(authority).is_err() {
-            return Err(invalid(format!(
-                "invalid mirror: {raw:?} is not a valid URI"
-            )));
-        }
-        let url = format!("{}/", raw.trim_end_matches('/'));
-        if out.iter().any(|m| m.url == url) {
-            continue;
-        }
-        out.push(Mirror {
-            url,
-            endpoint: Endpoint {
-                scheme,
-                authority: authority.to_owned(),
-                prefix: path.trim_end_matches('/').to_owned(),
-                mirror: true,
-            },
-        });
     }
     Ok(out)
+}
+
+const MIRROR_SCHEMES: &str = "must use either 'https://' or 'http://'";
+
+fn parse_mirror(raw: &str) -> Result<Mirror> {
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((s, r)) if !s.is_empty() => (s.to_ascii_lowercase(), r),
+        _ => {
+            return Err(invalid(format!(
+                "invalid mirror: no scheme specified for {raw:?}: {MIRROR_SCHEMES}"
+            )))
+        }
+    };
+    // Go's URL as it prints itself: the scheme in lower case.
+    let shown = format!("{scheme}://{rest}");
+    let scheme = match scheme.as_str() {
+        "http" => "http",
+        "https" => "https",
+        other => {
+            return Err(invalid(format!(
+                "invalid mirror: unsupported scheme {other:?} in {shown:?}: {MIRROR_SCHEMES}"
+            )))
+        }
+    };
+    if rest.contains('?') || rest.contains('#') {
+        return Err(invalid(format!(
+            "invalid mirror: query or fragment at end of the URI {shown:?}"
+        )));
+    }
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if let Some((userinfo, host)) = authority.rsplit_once('@') {
+        // The password is not shown (dockerd puts xxxxx in its place).
+        let user = userinfo.split(':').next().unwrap_or("");
+        return Err(invalid(format!(
+            "invalid mirror: username/password not allowed in URI \"{scheme}://{user}:xxxxx@{host}{path}\""
+        )));
+    }
+    // dockerd would take a mirror without a host, and then never reach it.
+    if authority.is_empty() {
+        return Err(invalid(format!(
+            "invalid mirror: {raw:?} is not a valid URI: missing host"
+        )));
+    }
+    Ok(Mirror {
+        url: format!("{}/", raw.trim_end_matches('/')),
+        endpoint: Endpoint {
+            scheme,
+            authority: authority.to_owned(),
+            prefix: path.trim_end_matches('/').to_owned(),
+            mirror: true,
+        },
+    })
 }
 
 /// One base URL a registry's API is served at.
@@ -340,10 +378,31 @@ mod tests {
             err("myreg:99999"),
             "insecure registry myreg:99999 is not valid: invalid port \"99999\""
         );
+        // Not a CIDR, so read as a host, as Go's ParseCIDR then validateHostPort do.
         assert_eq!(
             err("10.0.0.0/99"),
-            "insecure registry 10.0.0.0/99 is not valid: invalid CIDR address: 10.0.0.0/99"
+            "insecure registry 10.0.0.0/99 is not valid: invalid host \"10.0.0.0/99\""
         );
+        assert_eq!(
+            err("myreg:x"),
+            "insecure registry myreg:x is not valid: invalid host \"myreg\""
+        );
+        assert_eq!(
+            err("10.0.0.1:x"),
+            "insecure registry 10.0.0.1:x is not valid: strconv.Atoi: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(err("::1"), "ok");
+        assert_eq!(err("[fd00::1]:5000"), "ok");
+        let s = sec(&[
+            "10.1.2.3/8",
+            "10.0.0.0/8",
+            "fd00::1/8",
+            "myreg:5000",
+            "myreg:5000",
+        ]);
+        let cidrs: Vec<String> = s.cidrs().iter().map(|c| c.to_string()).collect();
+        assert_eq!(cidrs, ["10.0.0.0/8", "fd00::/8", "::1/128", "127.0.0.0/8"]);
+        assert_eq!(s.hosts(), ["myreg:5000"]);
     }
 
     #[tokio::test]
@@ -375,15 +434,21 @@ mod tests {
         );
         assert_eq!(
             one("mirror.example").unwrap_err(),
-            "invalid mirror: unsupported scheme \"\" in \"mirror.example\""
+            "invalid mirror: no scheme specified for \"mirror.example\": must use either \
+             'https://' or 'http://'"
+        );
+        assert_eq!(
+            one("FTP://m").unwrap_err(),
+            "invalid mirror: unsupported scheme \"ftp\" in \"ftp://m\": must use either \
+             'https://' or 'http://'"
         );
         assert_eq!(
             one("https://m.example/?a=b").unwrap_err(),
             "invalid mirror: query or fragment at end of the URI \"https://m.example/?a=b\""
         );
         assert_eq!(
-            one("https://u:p@m.example").unwrap_err(),
-            "invalid mirror: username/password not allowed in URI \"https://u:p@m.example\""
+            one("https://u:p@m.example/x").unwrap_err(),
+            "invalid mirror: username/password not allowed in URI \"https://u:xxxxx@m.example/x\""
         );
         let two = parse_mirrors(&["http://a:1".into(), "http://a:1/".into()]).unwrap();
         assert_eq!(two.len(), 1);

@@ -121,6 +121,16 @@ impl Reference {
         self.digest.as_ref()
     }
 
+    /// What a registry is asked for: the digest when there is one (it wins over a tag, as
+    /// in dockerd), else the tag, else `latest`.
+    pub fn tag_or_digest(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => DEFAULT_TAG.to_owned(),
+        }
+    }
+
     /// Registry and path (`docker.io/library/busybox`), without tag or digest.
     pub fn name(&self) -> String {
         if self.domain.is_empty() {

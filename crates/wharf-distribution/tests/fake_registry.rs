@@ -89,7 +89,20 @@ async fn anonymous_pull_of_manifest_config_and_layer() {
     assert_eq!(tail, layer[60_000..].to_vec());
 
     let st = state.lock().unwrap();
-    let first = &st.log[0];
+    // As dockerd: the ping, the tag's HEAD for its digest, the GET by that digest.
+    let seen: Vec<_> = st.log[..3]
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.path))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /v2/".to_owned(),
+            "HEAD /v2/library/app/manifests/latest".to_owned(),
+            format!("GET /v2/library/app/manifests/{}", img.manifest_digest),
+        ]
+    );
+    let first = &st.log[1];
     assert_eq!(first.user_agent.as_deref(), Some("wharf-test/1.0"));
     assert_eq!(
         first.accept,
@@ -126,25 +139,54 @@ async fn basic_auth_answers_the_challenge() {
         .unwrap();
     {
         let st = state.lock().unwrap();
-        // One 401 to learn the challenge; from then on the header goes with every request.
-        assert_eq!(st.log.len(), 3, "{:?}", st.log);
+        // The ping's 401 tells the challenge; from then on the header goes with every
+        // request (HEAD of the tag, GET by digest, the blob).
+        assert_eq!(st.log.len(), 4, "{:?}", st.log);
+        assert_eq!(st.log[0].path, "/v2/");
         assert_eq!(st.log[0].authorization, None);
-        assert!(st.log[1]
-            .authorization
-            .as_deref()
-            .unwrap()
-            .starts_with("Basic "));
-        assert!(st.log[2].authorization.is_some());
+        for l in &st.log[1..] {
+            assert!(l.authorization.as_deref().unwrap().starts_with("Basic "));
+        }
     }
     let wrong = repo(&reg, server.addr, basic("u", "nope"));
     let e = wrong.manifest("v1").await.unwrap_err();
     assert!(matches!(e, DistributionError::Unauthorized(_)), "{e:?}");
     assert_eq!(e.to_string(), "unauthorized: authentication required");
+    // Without credentials the request is not sent: distribution's ErrNoBasicAuthCredentials
+    // in Go's url.Error, named by the tag's HEAD, as dockerd says it.
+    let sent = state.lock().unwrap().log.len();
     let anon = repo(&reg, server.addr, Credentials::Anonymous);
+    let e = anon.manifest("v1").await.unwrap_err();
     assert_eq!(
-        anon.manifest("v1").await.unwrap_err().to_string(),
-        "unauthorized: authentication required"
+        e.to_string(),
+        format!(
+            "Head \"http://{}/v2/library/app/manifests/v1\": no basic auth credentials",
+            server.addr
+        )
     );
+    assert!(matches!(
+        e.into_cause(),
+        DistributionError::NoBasicAuthCredentials
+    ));
+    {
+        let log = &state.lock().unwrap().log;
+        assert!(
+            log[sent..].iter().all(|l| l.path == "/v2/"),
+            "{:?}",
+            &log[sent..]
+        );
+    }
+    // A push's upload says it without the request, as dockerd's retryOnError leaves it.
+    let img2 = image(21, &[10]);
+    let e = anon
+        .upload_blob(
+            &d(&sha256(&img2.config)),
+            img2.config.len() as u64,
+            futures_util::stream::iter([Ok(img2.config.clone())]).boxed(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.into_cause().to_string(), "no basic auth credentials");
 }
 
 fn bearer_state() -> State {
@@ -206,12 +248,15 @@ async fn bearer_tokens_are_fetched_once_cached_and_refreshed_on_401() {
     assert_eq!(
         e.to_string(),
         format!(
-            "Get \"http://{}/v2/library/app/manifests/latest\": unauthorized: incorrect \
+            "Head \"http://{}/v2/library/app/manifests/latest\": unauthorized: incorrect \
              username or password",
             server.addr
         )
     );
-    assert!(matches!(e, DistributionError::Registry { status: 401, .. }));
+    assert!(matches!(
+        e.into_cause(),
+        DistributionError::Registry { status: 401, .. }
+    ));
 }
 
 #[tokio::test]
@@ -561,7 +606,8 @@ async fn docker_hub_mirrors_are_tried_in_order() {
         .unwrap();
     assert_eq!(got, layer.to_vec());
     let st = state.lock().unwrap();
-    assert_eq!(st.log[0].path, "/v2/library/app/manifests/latest");
+    assert_eq!(st.log[0].path, "/v2/");
+    assert_eq!(st.log[1].path, "/v2/library/app/manifests/latest");
     assert!(st.log.iter().any(|l| l.path.contains("/blobs/")));
 }
 
@@ -574,14 +620,12 @@ async fn an_unreachable_registry_reads_like_go() {
     let reg = registries();
     let r = repo(&reg, closed, Credentials::Anonymous);
     let e = r.manifest("latest").await.unwrap_err();
-    assert!(matches!(e, DistributionError::Transport(_)), "{e:?}");
-    // HTTPS was tried first; the error is plain HTTP's, the last endpoint tried.
+    assert!(e.is_transport(), "{e:?}");
+    // HTTPS was tried first; the error is plain HTTP's, the last endpoint tried, on the
+    // ping that comes before a repository's first request, as dockerd's.
     assert_eq!(
         e.to_string(),
-        format!(
-            "Get \"http://{closed}/v2/library/app/manifests/latest\": dial tcp {closed}: \
-             connect: connection refused"
-        )
+        format!("Get \"http://{closed}/v2/\": dial tcp {closed}: connect: connection refused")
     );
     let e = reg
         .login(&closed.to_string(), &Credentials::Anonymous)

@@ -63,13 +63,19 @@ async fn requests_go_through_the_environments_proxy() {
         assert_eq!(seen[0].0, "CONNECT");
         assert_eq!(seen[0].1, "registry.test:5000");
         assert_eq!(seen[0].2.as_deref(), Some("Basic cHU6cHA="));
-        let get = &seen[1];
-        assert_eq!(get.0, "GET");
+        // The ping, then the tag's HEAD, in absolute form through the proxy.
+        let asked: Vec<_> = seen[1..3]
+            .iter()
+            .map(|(m, t, _)| format!("{m} {t}"))
+            .collect();
         assert_eq!(
-            get.1,
-            "http://registry.test:5000/v2/library/app/manifests/latest"
+            asked,
+            [
+                "GET http://registry.test:5000/v2/",
+                "HEAD http://registry.test:5000/v2/library/app/manifests/latest"
+            ]
         );
-        assert_eq!(get.2.as_deref(), Some("Basic cHU6cHA="));
+        assert_eq!(seen[2].2.as_deref(), Some("Basic cHU6cHA="));
     }
 
     // A registry on loopback is reached directly, whatever the environment says.

@@ -43,6 +43,7 @@ pub struct Ctx {
     /// The registry client, built once from the registry flags: its connections and tokens
     /// are shared by every pull.
     pub registries: wharf_distribution::Registries,
+    /// The engine's share of the registry flags (layers a pull or push moves at once).
     pub registry: crate::distribution::settings::RegistrySettings,
 }
 
@@ -51,8 +52,9 @@ impl Ctx {
     /// Stores on `root` and this host's facts, for tests of the services.
     pub fn for_tests(root: &std::path::Path) -> Ctx {
         let db = Arc::new(Db::open(&root.join("meta.db")).expect("meta.db"));
-        let registry = crate::distribution::settings::RegistrySettings::new(
+        let (registry, registries) = crate::distribution::settings::RegistrySettings::new(
             &crate::distribution::settings::RegistryFlags::default(),
+            "test",
         )
         .expect("default registry settings");
         Ctx {
@@ -72,8 +74,7 @@ impl Ctx {
                 wharf_storage::IngestLimits::unlimited(),
                 root,
             ),
-            registries: wharf_distribution::Registries::new(registry.client_options("test"))
-                .expect("registries"),
+            registries,
             registry,
         }
     }

@@ -110,11 +110,10 @@ impl Engine {
             }
         };
         let ingest = wharf_storage::IngestPolicy::statvfs(cfg.ingest_limits, &cfg.data_root);
-        let registry = distribution::settings::RegistrySettings::new(&cfg.registry)
-            .map_err(EngineError::invalid)?;
         let user_agent = format!("wharfd/{}", system::WHARF_VERSION);
-        let registries = wharf_distribution::Registries::new(registry.client_options(&user_agent))
-            .map_err(|e| EngineError::invalid(format!("the registry settings: {e}")))?;
+        let (registry, registries) =
+            distribution::settings::RegistrySettings::new(&cfg.registry, &user_agent)
+                .map_err(EngineError::invalid)?;
         images::ingest::log_limits(&ingest);
         let ctx = Arc::new(Ctx {
             ingest,

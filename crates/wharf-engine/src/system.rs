@@ -149,7 +149,7 @@ impl Engine {
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": self.ctx.registry.info(),
+            "RegistryConfig": crate::distribution::settings::info(&self.ctx.registries.service_config()),
             "NCPU": ncpu,
             "MemTotal": mem_total(),
             "GenericResources": null,

@@ -5,6 +5,7 @@
 
 use crate::auth::{basic_header, Credentials};
 use crate::errcode;
+use crate::error::DistributionError;
 use crate::transport::{Body, Transport};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -36,14 +37,6 @@ pub(crate) struct Token {
     pub refresh_token: Option<String>,
 }
 
-/// Why no token came back, in the words dockerd shows (`unauthorized: incorrect username or
-/// password`), with the token server's status when it answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TokenError {
-    pub status: Option<u16>,
-    pub message: String,
-}
-
 #[derive(serde::Deserialize, Default)]
 struct Response {
     #[serde(default)]
@@ -66,10 +59,9 @@ fn with_query(realm: &str, query: &str) -> String {
     }
 }
 
-fn build(req: &TokenRequest<'_>) -> Result<Request<Body>, TokenError> {
-    let bad = |e: &dyn std::fmt::Display| TokenError {
-        status: None,
-        message: format!("invalid token auth challenge realm: {e}"),
+fn build(req: &TokenRequest<'_>) -> Result<Request<Body>, DistributionError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        DistributionError::Invalid(format!("invalid token auth challenge realm: {e}"))
     };
     if let Credentials::IdentityToken(refresh) = req.creds {
         let scope = req.scopes.join(" ");
@@ -114,34 +106,32 @@ fn build(req: &TokenRequest<'_>) -> Result<Request<Body>, TokenError> {
     b.body(Body::default()).map_err(|e| bad(&e))
 }
 
-/// Asks the token server once.
+/// Asks the token server once. Why no token came back is worded as dockerd shows it
+/// (`unauthorized: incorrect username or password`), with the token server's status when it
+/// answered; the caller names the registry request it was for.
 pub(crate) async fn fetch(
     transport: &Transport,
     req: &TokenRequest<'_>,
-) -> Result<Token, TokenError> {
+) -> Result<Token, DistributionError> {
     let request = build(req)?;
-    let resp = transport.send(request).await.map_err(|e| TokenError {
-        status: None,
-        message: e.0,
-    })?;
+    let resp = transport
+        .send(request)
+        .await
+        .map_err(|e| DistributionError::Transport(e.0))?;
     let status = resp.status();
     let (parts, body) = resp.into_parts();
     let body = transport
         .read_body(body, MAX_RESPONSE)
         .await
-        .map_err(|e| TokenError {
-            status: None,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| DistributionError::Transport(e.to_string()))?;
     if !(status.is_success() || status.is_redirection()) {
-        return Err(TokenError {
-            status: Some(status.as_u16()),
+        return Err(DistributionError::Registry {
+            status: status.as_u16(),
             message: token_server_error(status, &parts.headers, &body),
         });
     }
-    let r: Response = serde_json::from_slice(&body).map_err(|e| TokenError {
-        status: None,
-        message: format!("unable to decode token response: {e}"),
+    let r: Response = serde_json::from_slice(&body).map_err(|e| {
+        DistributionError::Transport(format!("unable to decode token response: {e}"))
     })?;
     let token = if r.access_token.is_empty() {
         r.token
@@ -149,10 +139,7 @@ pub(crate) async fn fetch(
         r.access_token
     };
     if token.is_empty() {
-        return Err(TokenError {
-            status: None,
-            message: "authorization server did not include a token in the response".into(),
-        });
+        return Err(DistributionError::NoToken);
     }
     Ok(Token {
         token,
@@ -214,16 +201,16 @@ impl TokenCache {
         key: TokenKey,
         stale: Option<&str>,
         fetch: F,
-    ) -> Result<String, TokenError>
+    ) -> Result<String, DistributionError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Token, TokenError>>,
+        Fut: std::future::Future<Output = Result<Token, DistributionError>>,
     {
         let slot = {
-            let mut slots = self.slots.lock().map_err(|_| TokenError {
-                status: None,
-                message: "token cache poisoned".into(),
-            })?;
+            let mut slots = self
+                .slots
+                .lock()
+                .map_err(|_| DistributionError::Transport("token cache poisoned".into()))?;
             slots.entry(key).or_default().clone()
         };
         let mut cached = slot.lock().await;

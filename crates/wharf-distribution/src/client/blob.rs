@@ -111,7 +111,7 @@ impl Fetch {
             .await
         {
             Ok(r) => r,
-            Err(e @ DistributionError::Transport(_)) => return Err(Failure::Retry(wrap(e))),
+            Err(e) if e.is_transport() => return Err(Failure::Retry(wrap(e))),
             Err(e) => return Err(Failure::Fatal(wrap(e))),
         };
         let status = resp.status();

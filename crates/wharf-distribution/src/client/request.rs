@@ -2,12 +2,19 @@
 //! basic header or a bearer token for the call's scopes, fetched again once when a cached
 //! token is refused), redirects for GET and HEAD (the registry's Authorization never sent to
 //! another host), and the endpoint loop (HTTPS then HTTP for insecure registries, mirrors
-//! then docker.io).
+//! then docker.io), each endpoint pinged (`GET /v2/`) before a repository's first call to it,
+//! as dockerd does.
+//!
+//! A request that gets no answer fails as Go's `*url.Error` reads (`Head "<url>": …`): a
+//! connection refused, a token server's refusal, and distribution's `no basic auth
+//! credentials` when the registry asks for basic auth and there are none (the request is
+//! then not sent).
 
 use super::{Registries, Repository};
 use crate::auth::challenge::{self, Challenge};
 use crate::auth::token::{self, TokenKey, TokenRequest};
 use crate::auth::{basic_header, Credentials};
+use crate::endpoint::Endpoint;
 use crate::errcode::{self, Context};
 use crate::error::{DistributionError, Result};
 use crate::transport::Body;
@@ -155,24 +162,35 @@ impl Registries {
             return Ok(None);
         };
         match c.scheme.as_str() {
-            "basic" => Ok(auth.creds.basic().and_then(|(u, p)| {
-                Some(Authorization {
-                    value: HeaderValue::from_str(&basic_header(u, p)).ok()?,
+            // A registry token is for bearer challenges only: dockerd installs no basic
+            // handler beside it, so the request goes out as it is.
+            "basic" if matches!(auth.creds, Credentials::RegistryToken(_)) => Ok(None),
+            "basic" => match auth.creds.basic() {
+                Some((u, p)) => Ok(Some(Authorization {
+                    value: HeaderValue::from_str(&basic_header(u, p)).map_err(|_| {
+                        DistributionError::of_request(
+                            op_prefix(method, url),
+                            DistributionError::Invalid("invalid basic auth credentials".into()),
+                        )
+                    })?,
                     token: None,
-                })
-            })),
+                })),
+                None => Err(DistributionError::of_request(
+                    op_prefix(method, url),
+                    DistributionError::NoBasicAuthCredentials,
+                )),
+            },
             "bearer" => {
                 if let Credentials::RegistryToken(t) = auth.creds {
                     return Ok(bearer(t));
                 }
                 let Some(realm) = c.param("realm") else {
-                    return Err(DistributionError::Registry {
-                        status: 401,
-                        message: format!(
-                            "{}: no realm specified for token auth challenge",
-                            op_prefix(method, url)
+                    return Err(DistributionError::of_request(
+                        op_prefix(method, url),
+                        DistributionError::Invalid(
+                            "no realm specified for token auth challenge".into(),
                         ),
-                    });
+                    ));
                 };
                 let service = c.param("service");
                 let key = TokenKey {
@@ -245,10 +263,13 @@ impl Registries {
             }
         }
         let req = b.body(Body::new(call.body.clone())).map_err(|e| {
-            DistributionError::Transport(format!("{}: {e}", op_prefix(method, url)))
+            DistributionError::of_request(
+                op_prefix(method, url),
+                DistributionError::Invalid(e.to_string()),
+            )
         })?;
         self.inner.transport.send(req).await.map_err(|e| {
-            DistributionError::Transport(format!("{}: {}", op_prefix(method, url), e.0))
+            DistributionError::of_request(op_prefix(method, url), DistributionError::Transport(e.0))
         })
     }
 
@@ -259,11 +280,31 @@ impl Registries {
 
     /// Reads (and drops) a body we will not use, so its connection can be reused.
     pub(crate) async fn drain(&self, resp: Response<Incoming>) {
-        let _ = self
-            .inner
-            .transport
-            .read_body(resp.into_body(), MAX_ERROR_BODY)
-            .await;
+        let _ = self.read_body(resp, MAX_ERROR_BODY).await;
+    }
+
+    /// A response's whole body, refused past `max` bytes.
+    pub(crate) async fn read_body(
+        &self,
+        resp: Response<Incoming>,
+        max: u64,
+    ) -> std::io::Result<Bytes> {
+        self.inner.transport.read_body(resp.into_body(), max).await
+    }
+
+    /// The error a registry's error response says, worded for `ctx`.
+    pub(crate) async fn error_of(
+        &self,
+        resp: Response<Incoming>,
+        ctx: &Context,
+    ) -> DistributionError {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = self
+            .read_body(resp, MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        errcode::to_error(status, &headers, &body, ctx)
     }
 
     /// Sends `call` to `url` with authentication, following redirects of GET and HEAD.
@@ -295,9 +336,16 @@ impl Registries {
                 };
                 self.remember_challenge(&origin_of(&url), c);
                 let stale = authz.as_ref().and_then(|a| a.token.clone());
-                let fresh = self
+                let fresh = match self
                     .authorization(&method, &url, auth, stale.as_deref())
-                    .await?;
+                    .await
+                {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        self.drain(resp).await;
+                        return Err(e);
+                    }
+                };
                 if fresh.is_none() || fresh == authz {
                     break resp;
                 }
@@ -324,10 +372,29 @@ impl Registries {
                 method = Method::GET;
             }
         }
-        Err(DistributionError::Transport(format!(
-            "{}: stopped after {MAX_REDIRECTS} redirects",
-            op_prefix(&method, &url)
-        )))
+        Err(DistributionError::of_request(
+            op_prefix(&method, &url),
+            DistributionError::Transport(format!("stopped after {MAX_REDIRECTS} redirects")),
+        ))
+    }
+
+    /// dockerd's `PingV2Registry`: `GET /v2/` without credentials, before a repository's
+    /// first request to an endpoint. Its challenge is remembered, so that request goes out
+    /// authenticated (or, for basic auth without credentials, is not sent); a registry that
+    /// cannot be reached fails here, in the words dockerd has for it (`Get
+    /// "http://host/v2/": dial tcp …`). Any answer will do, as for dockerd.
+    pub(crate) async fn ping(&self, ep: &Endpoint) -> Result<()> {
+        let url = ep.url("/v2/");
+        let resp = self
+            .send_plain(&url, &Call::new(Method::GET, Target::Url(url.clone())))
+            .await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            if let Some(c) = pick(challenge::parse_headers(resp.headers())) {
+                self.remember_challenge(&origin_of(&url), c);
+            }
+        }
+        self.drain(resp).await;
+        Ok(())
     }
 }
 
@@ -338,12 +405,9 @@ fn bearer(token: &str) -> Option<Authorization> {
     })
 }
 
-fn token_failure(method: &Method, url: &str, e: token::TokenError) -> DistributionError {
-    let message = format!("{}: {}", op_prefix(method, url), e.message);
-    match e.status {
-        Some(status) => DistributionError::Registry { status, message },
-        None => DistributionError::Transport(message),
-    }
+/// A token the request could not get: the request never went out.
+fn token_failure(method: &Method, url: &str, e: DistributionError) -> DistributionError {
+    DistributionError::of_request(op_prefix(method, url), e)
 }
 
 /// Which answers end the endpoint loop; others on a mirror move on to the next endpoint.
@@ -364,8 +428,9 @@ impl Repository {
     }
 
     /// Sends `call` to this repository's registry: its endpoints in order (from the one
-    /// that last answered), moving on after a connection failure, and on a mirror after any
-    /// answer `accept` does not take.
+    /// that last answered), each pinged first if this repository has not yet, moving on
+    /// after a request that got no answer (as dockerd's `continueOnError`), and on a mirror
+    /// after any answer `accept` does not take.
     pub(crate) async fn call(
         &self,
         write: bool,
@@ -400,10 +465,19 @@ impl Repository {
                 continue;
             }
             let url = ep.url(&path);
-            match reg.send_authed(&url, &call, &auth).await {
+            let sent = match self.ping_once(ep).await {
+                Ok(()) => reg.send_authed(&url, &call, &auth).await,
+                Err(e) => Err(e),
+            };
+            match sent {
                 Err(e) => {
-                    reg.forget_scheme(ep);
-                    let fall_back = matches!(e, DistributionError::Transport(_)) || ep.mirror;
+                    if e.is_transport() {
+                        reg.forget_scheme(ep);
+                    }
+                    let fall_back = matches!(
+                        e,
+                        DistributionError::Transport(_) | DistributionError::Request { .. }
+                    ) || ep.mirror;
                     if !fall_back {
                         return Err(e);
                     }
@@ -413,15 +487,7 @@ impl Repository {
                 Ok(resp) => {
                     reg.remember_scheme(ep);
                     if ep.mirror && !accept(resp.status()) {
-                        let status = resp.status();
-                        let headers = resp.headers().clone();
-                        let body = reg
-                            .inner
-                            .transport
-                            .read_body(resp.into_body(), MAX_ERROR_BODY)
-                            .await
-                            .unwrap_or_default();
-                        let e = errcode::to_error(status, &headers, &body, ctx);
+                        let e = reg.error_of(resp, ctx).await;
                         tracing::debug!(endpoint = %url, error = %e, "mirror failed, trying the next endpoint");
                         last_err = Some(e);
                         continue;
@@ -438,23 +504,26 @@ impl Repository {
         }))
     }
 
+    /// Pings `ep` unless this repository already has: one ping at a time, so parallel first
+    /// calls wait for it rather than each ping.
+    async fn ping_once(&self, ep: &Endpoint) -> Result<()> {
+        let mut pinged = self.inner.pinged.lock().await;
+        let key = ep.url("/v2/");
+        if pinged.contains(&key) {
+            return Ok(());
+        }
+        self.inner.registries.ping(ep).await?;
+        pinged.insert(key);
+        Ok(())
+    }
+
     /// The error for a response this call did not expect.
     pub(crate) async fn error_of(
         &self,
         resp: Response<Incoming>,
         ctx: &Context,
     ) -> DistributionError {
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = self
-            .inner
-            .registries
-            .inner
-            .transport
-            .read_body(resp.into_body(), MAX_ERROR_BODY)
-            .await
-            .unwrap_or_default();
-        errcode::to_error(status, &headers, &body, ctx)
+        self.inner.registries.error_of(resp, ctx).await
     }
 }
 

@@ -214,11 +214,7 @@ pub(crate) async fn put_manifest(
     if !resp.status().is_success() {
         return Err(repo.error_of(resp, &Context::Push).await);
     }
-    let answered = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Digest::parse(v.trim()).ok());
+    let answered = super::content_digest(resp.headers());
     repo.inner.registries.drain(resp).await;
     match answered {
         Some(d) if d.algorithm() == "sha256" && d != computed => {

@@ -544,3 +544,16 @@ fn from_str_normalises() {
     let r: Reference = "alpine:3".parse().unwrap();
     assert_eq!(r.to_string(), "docker.io/library/alpine:3");
 }
+
+#[test]
+fn the_registry_is_asked_for_the_digest_then_the_tag_then_latest() {
+    let d = format!("sha256:{H}");
+    let asked = |s: &str| {
+        Reference::parse_normalized_named(s)
+            .unwrap()
+            .tag_or_digest()
+    };
+    assert_eq!(asked("busybox"), "latest");
+    assert_eq!(asked("busybox:1"), "1");
+    assert_eq!(asked(&format!("busybox:1@{d}")), d);
+}

@@ -166,17 +166,25 @@ impl DistributionService {
                 registry_token: auth.registrytoken,
             })
             .map_err(|e| EngineError::invalid(e.to_string()))?;
-        let outcome = self
-            .registry
-            .login(&server, &creds)
-            .await
-            .map_err(|e| match e {
-                // dockerd answers a refused login with 401, in the registry's words.
-                DistributionError::Unauthorized(_) | DistributionError::Denied(_) => {
-                    EngineError::Unauthorized(e.to_string())
-                }
-                other => registry_error(other),
-            })?;
+        let outcome = self.registry.login(&server, &creds).await.map_err(|e| {
+            // dockerd answers a refused login with 401, in the registry's words: the
+            // registry's refusal, or a token server's behind the login's request
+            // (translateV2AuthError).
+            let refused = match &e {
+                DistributionError::Unauthorized(_) | DistributionError::Denied(_) => true,
+                DistributionError::Request { cause, .. } => matches!(
+                    **cause,
+                    DistributionError::Unauthorized(_)
+                        | DistributionError::Registry { status: 401, .. }
+                ),
+                _ => false,
+            };
+            if refused {
+                EngineError::Unauthorized(e.to_string())
+            } else {
+                registry_error(e)
+            }
+        })?;
         Ok(AuthResponse {
             identity_token: outcome.identity_token.unwrap_or_default(),
             status: outcome.status,
@@ -192,13 +200,7 @@ impl DistributionService {
     ) -> Result<DistributionInspect, EngineError> {
         let r = Reference::parse_normalized_named(name)
             .map_err(|e| EngineError::invalid(e.to_string()))?;
-        let wanted = match r.digest() {
-            Some(d) => d.to_string(),
-            None => r
-                .tag()
-                .unwrap_or(wharf_distribution::reference::DEFAULT_TAG)
-                .to_owned(),
-        };
+        let wanted = r.tag_or_digest();
         let remote = self
             .registry
             .repository(&r, request::credentials(registry_auth));

@@ -163,13 +163,7 @@ impl DistributionService {
         out: &Out,
     ) -> Result<Pulled, EngineError> {
         let by_digest = r.digest().is_some();
-        let wanted = match r.digest() {
-            Some(d) => d.to_string(),
-            None => r
-                .tag()
-                .unwrap_or(wharf_distribution::reference::DEFAULT_TAG)
-                .to_owned(),
-        };
+        let wanted = r.tag_or_digest();
         let top = remote.manifest(&wanted).await.map_err(registry_error)?;
         // From here on, what goes wrong is said in the stream.
         let tag_or_digest = if by_digest { r.to_string() } else { wanted };

@@ -452,25 +452,32 @@ impl DistributionService {
             }
         };
         let blob = remote_digest(&l.blob)?;
-        if remote
-            .blob_exists(&blob)
-            .await
-            .map_err(registry_error)?
-            .is_some()
-        {
-            out.send(JsonMessage::action(&l.id, "Layer already exists"))
-                .await;
-            return Ok(());
-        }
-        for from in self.mount_sources(&l.blob, target) {
-            if remote
-                .mount_blob(&blob, &from)
-                .await
-                .map_err(registry_error)?
-            {
-                out.send(JsonMessage::action(&l.id, format!("Mounted from {from}")))
+        // As dockerd's layerAlreadyExists and its mount attempts, a check or a mount that
+        // fails only leaves the upload to do; but a registry that cannot be reached at all
+        // fails the push here, as dockerd's ping before the layers does.
+        match remote.blob_exists(&blob).await {
+            Ok(Some(_)) => {
+                out.send(JsonMessage::action(&l.id, "Layer already exists"))
                     .await;
                 return Ok(());
+            }
+            Ok(None) => {}
+            Err(e) if e.is_transport() => return Err(registry_error(e)),
+            Err(e) => {
+                tracing::debug!(layer = %l.blob, error = %e, "push: checking for the layer failed; uploading it");
+            }
+        }
+        for from in self.mount_sources(&l.blob, target) {
+            match remote.mount_blob(&blob, &from).await {
+                Ok(true) => {
+                    out.send(JsonMessage::action(&l.id, format!("Mounted from {from}")))
+                        .await;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::info!(layer = %l.blob, from = %from, error = %e, "push: mounting the layer failed; uploading it");
+                }
             }
         }
         let path = self.ctx.content.blob_path(&l.blob);
@@ -495,10 +502,12 @@ impl DistributionService {
             }
             r
         });
+        // dockerd's retryOnError shows a failed request's cause alone (`no basic auth
+        // credentials`, not `Post "…": no basic auth credentials`).
         remote
             .upload_blob(&blob, l.size, Box::pin(body))
             .await
-            .map_err(registry_error)?;
+            .map_err(|e| registry_error(e.into_cause()))?;
         if !whole.load(Ordering::SeqCst) {
             let n = l.size as i64;
             out.send(JsonMessage::progress(&l.id, "Pushing", n, n))

@@ -123,6 +123,38 @@ struct Shared {
     uploads: Mutex<Vec<(String, String)>>,
     mounts: Mutex<Vec<(String, String, String)>>,
     repos: Mutex<HashMap<String, Arc<FakeRepo>>>,
+    /// How pushes fail, when they do.
+    refusal: Mutex<Option<Refusal>>,
+}
+
+/// A push's failures as the registry client reports them.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// Basic auth asked, no credentials: every request fails before it is sent.
+    NoCredentials,
+    /// Nothing listens: the client's ping fails.
+    Unreachable,
+}
+
+impl Refusal {
+    fn error(self, method: &str, path: &str) -> DistributionError {
+        let (op, cause) = match self {
+            Refusal::NoCredentials => (
+                format!("{method} \"http://localhost:5000{path}\""),
+                DistributionError::NoBasicAuthCredentials,
+            ),
+            Refusal::Unreachable => (
+                "Get \"http://localhost:5000/v2/\"".to_owned(),
+                DistributionError::Transport(
+                    "dial tcp 127.0.0.1:5000: connect: connection refused".into(),
+                ),
+            ),
+        };
+        DistributionError::Request {
+            op,
+            cause: Box::new(cause),
+        }
+    }
 }
 
 impl Shared {
@@ -281,6 +313,10 @@ impl Remote for FakeRepo {
         &'a self,
         d: &'a wharf_distribution::Digest,
     ) -> BoxFuture<'a, DResult<Option<u64>>> {
+        if let Some(r) = *self.shared.refusal.lock().unwrap() {
+            let e = r.error("Head", &format!("/v2/copy/blobs/{d}"));
+            return Box::pin(async move { Err(e) });
+        }
         let size = self
             .holds(d.as_str())
             .then(|| self.shared.blobs.lock().unwrap()[d.as_str()].len() as u64);
@@ -292,6 +328,10 @@ impl Remote for FakeRepo {
         d: &'a wharf_distribution::Digest,
         from: &'a str,
     ) -> BoxFuture<'a, DResult<bool>> {
+        if let Some(r) = *self.shared.refusal.lock().unwrap() {
+            let e = r.error("Post", "/v2/copy/blobs/uploads/");
+            return Box::pin(async move { Err(e) });
+        }
         let source = self.name.split_once('/').map_or("", |(domain, _)| domain);
         let from_repo = format!("{source}/{from}");
         let there = self
@@ -321,6 +361,10 @@ impl Remote for FakeRepo {
         size: u64,
         body: BlobStream,
     ) -> BoxFuture<'a, DResult<()>> {
+        if let Some(r) = *self.shared.refusal.lock().unwrap() {
+            let e = r.error("Post", "/v2/copy/blobs/uploads/");
+            return Box::pin(async move { Err(e) });
+        }
         Box::pin(async move {
             let chunks: Vec<_> = body.collect().await;
             let mut bytes = Vec::new();
@@ -1167,4 +1211,37 @@ async fn pushing_what_is_not_here_says_so_after_the_first_line() {
         push(&e, "localhost:5000/x", "v9").await.last().unwrap(),
         "ERROR NotFound tag does not exist: localhost:5000/x:v9"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_push_says_what_dockerd_says() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let img = two_layers();
+    e.repo.add("v1", &img);
+    pull(&e, opts("localhost:5000/x", "v1")).await;
+    tag(&e, "localhost:5000/x:v1", "localhost:5000/copy", "v1");
+    // Checks and mounts that fail leave the upload to do (dockerd's layerAlreadyExists and
+    // mount attempts); the upload's error is its cause alone (dockerd's retryOnError).
+    *e.registry.refusal.lock().unwrap() = Some(Refusal::NoCredentials);
+    let lines = push(&e, "localhost:5000/copy", "v1").await;
+    assert_eq!(
+        lines.last().unwrap(),
+        "ERROR Internal no basic auth credentials",
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("Mounted")), "{lines:?}");
+    // A registry that cannot be reached fails the push as dockerd's ping does: the request
+    // named.
+    *e.registry.refusal.lock().unwrap() = Some(Refusal::Unreachable);
+    let lines = push(&e, "localhost:5000/copy", "v1").await;
+    assert_eq!(
+        lines.last().unwrap(),
+        "ERROR Internal Get \"http://localhost:5000/v2/\": dial tcp 127.0.0.1:5000: connect: \
+         connection refused",
+        "{lines:?}"
+    );
+    assert!(e.registry.uploads.lock().unwrap().is_empty());
 }
