@@ -79,6 +79,14 @@ pub struct Fetched {
     pub bytes: Bytes,
 }
 
+/// A manifest as a `HEAD` of its tag describes it: its digest, and the `Content-Type` as
+/// served (possibly empty; [`manifest::media_type_of`] settles it with the bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    pub digest: Digest,
+    pub media_type: String,
+}
+
 /// One registry as `/info`'s `RegistryConfig.IndexConfigs` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexInfo {
@@ -476,11 +484,21 @@ impl Repository {
         let pinned = Digest::parse(reference).ok();
         let ctx = self.manifest_ctx(reference, pinned.as_ref());
         if pinned.is_none() {
-            if let Some(d) = self.head_manifest(reference, &ctx).await? {
-                return self.get_manifest(&d.to_string(), Some(&d), &ctx).await;
+            if let Some(h) = self.head_manifest(reference, &ctx).await? {
+                return self
+                    .get_manifest(&h.digest.to_string(), Some(&h.digest), &ctx)
+                    .await;
             }
         }
         self.get_manifest(reference, pinned.as_ref(), &ctx).await
+    }
+
+    /// What a `HEAD` of a tag's manifest answers (dockerd's tag service `Get`): its digest and
+    /// media type, or nothing when the registry names no digest. A daemon that already holds
+    /// that digest need not `GET` it, as dockerd's manifest store does not.
+    pub async fn resolve_tag(&self, tag: &str) -> Result<Option<ManifestHead>> {
+        let ctx = self.manifest_ctx(tag, None);
+        self.head_manifest(tag, &ctx).await
     }
 
     fn manifest_ctx(&self, reference: &str, pinned: Option<&Digest>) -> Context {
@@ -514,13 +532,21 @@ impl Repository {
         call
     }
 
-    /// The digest a `HEAD` of a tag answers, when it answers one.
-    async fn head_manifest(&self, tag: &str, ctx: &Context) -> Result<Option<Digest>> {
+    /// The digest (and media type) a `HEAD` of a tag answers, when it answers one.
+    async fn head_manifest(&self, tag: &str, ctx: &Context) -> Result<Option<ManifestHead>> {
         let call = self.manifest_call(Method::HEAD, tag);
         let resp = self.call(false, call, success, ctx).await?;
-        let digest = content_digest(resp.headers()).filter(|_| resp.status().is_success());
+        let media_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let head = content_digest(resp.headers())
+            .filter(|_| resp.status().is_success())
+            .map(|digest| ManifestHead { digest, media_type });
         self.inner.registries.drain(resp).await;
-        Ok(digest)
+        Ok(head)
     }
 
     async fn get_manifest(

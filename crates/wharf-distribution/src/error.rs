@@ -70,6 +70,19 @@ impl DistributionError {
         }
     }
 
+    /// Worth another attempt of a layer upload, as dockerd's `retryOnError` leaves it
+    /// retryable: no answer (a connection, TLS or stream failure) or a 5xx (distribution's
+    /// `UnexpectedHTTPStatusError`). Never missing credentials, a refused token, or any
+    /// other answer the registry gave (401, 403, 404, 429, an invalid digest).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DistributionError::Transport(_) => true,
+            DistributionError::Registry { status, .. } => *status >= 500,
+            DistributionError::Request { cause, .. } => cause.is_retryable(),
+            _ => false,
+        }
+    }
+
     /// No answer came from the registry (a connection or TLS failure, a cut stream): worth
     /// another attempt, at the same endpoint or the next.
     pub fn is_transport(&self) -> bool {
@@ -82,3 +95,36 @@ impl DistributionError {
 }
 
 pub type Result<T, E = DistributionError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::DistributionError as E;
+
+    #[test]
+    fn only_no_answer_and_5xx_are_retried() {
+        let req = |cause| E::of_request("Put \"http://r/v2/x/blobs/uploads/1\"".into(), cause);
+        assert!(E::Transport("connection reset by peer".into()).is_retryable());
+        assert!(req(E::Transport("connection refused".into())).is_retryable());
+        assert!(E::Registry {
+            status: 503,
+            message: String::new()
+        }
+        .is_retryable());
+        assert!(!E::Registry {
+            status: 400,
+            message: String::new()
+        }
+        .is_retryable());
+        assert!(!E::Registry {
+            status: 429,
+            message: String::new()
+        }
+        .is_retryable());
+        assert!(!E::Unauthorized("authentication required".into()).is_retryable());
+        assert!(
+            !E::Denied("denied: requested access to the resource is denied".into()).is_retryable()
+        );
+        assert!(!req(E::NoBasicAuthCredentials).is_retryable());
+        assert!(!req(E::NoToken).is_retryable());
+    }
+}

@@ -18,8 +18,8 @@ mod transport;
 
 pub use auth::{AuthConfig, Credentials};
 pub use client::{
-    BlobStream, Fetched, IndexInfo, LoginOutcome, Registries, RegistryOptions, Repository,
-    ServiceConfig, Timeouts,
+    BlobStream, Fetched, IndexInfo, LoginOutcome, ManifestHead, Registries, RegistryOptions,
+    Repository, ServiceConfig, Timeouts,
 };
 pub use digest::{Digest, DigestError};
 pub use error::DistributionError;

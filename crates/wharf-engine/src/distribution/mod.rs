@@ -31,6 +31,9 @@ use wharf_distribution::{DistributionError, Reference};
 pub struct DistributionService {
     ctx: Arc<Ctx>,
     registry: Arc<dyn Registry>,
+    /// One second of a failed upload's `Retrying in N seconds` countdown (dockerd's
+    /// `waitDuration`); shorter in tests.
+    retry_tick: std::time::Duration,
 }
 
 /// The largest image config a pull reads (they are JSON documents of a few KiB; the biggest
@@ -75,7 +78,11 @@ impl DistributionService {
         ctx: Arc<Ctx>,
         registry: Arc<dyn Registry>,
     ) -> Arc<DistributionService> {
-        Arc::new(DistributionService { ctx, registry })
+        Arc::new(DistributionService {
+            ctx,
+            registry,
+            retry_tick: std::time::Duration::from_secs(1),
+        })
     }
 
     /// `POST /images/create?fromImage=`: checks the request, then pulls on a task of its own

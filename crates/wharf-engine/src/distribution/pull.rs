@@ -164,7 +164,7 @@ impl DistributionService {
     ) -> Result<Pulled, EngineError> {
         let by_digest = r.digest().is_some();
         let wanted = r.tag_or_digest();
-        let top = remote.manifest(&wanted).await.map_err(registry_error)?;
+        let top = self.manifest(remote, &wanted).await?;
         // From here on, what goes wrong is said in the stream.
         let tag_or_digest = if by_digest { r.to_string() } else { wanted };
         out.send(JsonMessage::status(
@@ -175,7 +175,7 @@ impl DistributionService {
         if let Some(p) = want {
             check_os(&p.os)?;
         }
-        let resolved = resolve(top, want, remote).await?;
+        let resolved = self.resolve(top, want, remote).await?;
         let m = &resolved.manifest;
         if !image_config_type(&m.config.media_type) {
             let class = if m.config.media_type == "application/vnd.docker.plugin.v1+json" {
@@ -240,6 +240,76 @@ impl DistributionService {
             labels: doc.config.and_then(|c| c.labels),
             warning,
         })
+    }
+
+    /// A manifest or index by tag or digest, as dockerd's manifest store gets one: a tag's
+    /// digest from a `HEAD`, then the bytes this daemon keeps under that digest (from an
+    /// earlier pull or push), else a `GET` by digest. A repeat pull costs one `HEAD`.
+    async fn manifest(
+        &self,
+        remote: &Arc<dyn Remote>,
+        reference: &str,
+    ) -> Result<Fetched, EngineError> {
+        let known = match wharf_distribution::Digest::parse(reference) {
+            Ok(d) => Some((d, String::new())),
+            Err(_) => remote
+                .resolve_tag(reference)
+                .await
+                .map_err(registry_error)?
+                .map(|h| (h.digest, h.media_type)),
+        };
+        let Some((digest, media_type)) = known else {
+            // No digest named: the registry's own answer to a `GET` of the tag.
+            return remote.manifest(reference).await.map_err(registry_error);
+        };
+        let kept = digest
+            .as_str()
+            .parse::<Digest>()
+            .ok()
+            .filter(|d| self.ctx.content.exists(d))
+            .and_then(|d| self.ctx.content.read(&d).ok());
+        match kept {
+            Some(bytes) => Ok(Fetched {
+                media_type: manifest::media_type_of(&media_type, &bytes),
+                digest,
+                bytes: bytes.into(),
+            }),
+            None => remote
+                .manifest(digest.as_str())
+                .await
+                .map_err(registry_error),
+        }
+    }
+
+    /// The image manifest for this pull: the one fetched, or the index's entry for the
+    /// platform.
+    async fn resolve(
+        &self,
+        top: Fetched,
+        want: Option<&Platform>,
+        remote: &Arc<dyn Remote>,
+    ) -> Result<Resolved, EngineError> {
+        match manifest::parse(&top.media_type, &top.bytes).map_err(registry_error)? {
+            Manifest::Image(m) => Ok(Resolved {
+                image: top,
+                manifest: *m,
+                index: None,
+            }),
+            Manifest::Index(ix) => {
+                let host = Platform::host();
+                let want = want.unwrap_or(&host);
+                let entry = manifest::select(&ix, want).map_err(registry_error)?;
+                let child = self.manifest(remote, entry.digest.as_str()).await?;
+                match manifest::parse(&child.media_type, &child.bytes).map_err(registry_error)? {
+                    Manifest::Image(m) => Ok(Resolved {
+                        image: child,
+                        manifest: *m,
+                        index: Some(top),
+                    }),
+                    Manifest::Index(_) => Err(EngineError::invalid("unsupported manifest format")),
+                }
+            }
+        }
     }
 
     /// The config of an image that is already here, whole (record and top layer).
@@ -385,37 +455,5 @@ impl DistributionService {
         })
         .await
         .map_err(|e| e.during("saving the image"))?
-    }
-}
-
-/// The image manifest for this pull: the one fetched, or the index's entry for the platform.
-async fn resolve(
-    top: Fetched,
-    want: Option<&Platform>,
-    remote: &Arc<dyn Remote>,
-) -> Result<Resolved, EngineError> {
-    match manifest::parse(&top.media_type, &top.bytes).map_err(registry_error)? {
-        Manifest::Image(m) => Ok(Resolved {
-            image: top,
-            manifest: *m,
-            index: None,
-        }),
-        Manifest::Index(ix) => {
-            let host = Platform::host();
-            let want = want.unwrap_or(&host);
-            let entry = manifest::select(&ix, want).map_err(registry_error)?;
-            let child = remote
-                .manifest(entry.digest.as_str())
-                .await
-                .map_err(registry_error)?;
-            match manifest::parse(&child.media_type, &child.bytes).map_err(registry_error)? {
-                Manifest::Image(m) => Ok(Resolved {
-                    image: child,
-                    manifest: *m,
-                    index: Some(top),
-                }),
-                Manifest::Index(_) => Err(EngineError::invalid("unsupported manifest format")),
-            }
-        }
     }
 }

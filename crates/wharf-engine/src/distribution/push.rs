@@ -10,6 +10,10 @@
 //! Layers go up as they are stored (dockerd recompresses): an image whose blobs are all gzip
 //! gets a Docker schema2 manifest, as dockerd pushes; one with plain or zstd blobs (an
 //! import of a plain tar) an OCI manifest with OCI media types.
+//!
+//! Foreign (non-distributable) layers go up like any other, as dockerd v28 pushes them
+//! (v28 removed the skip and made `--allow-nondistributable-artifacts` a no-op): uploaded
+//! and described as ordinary layers, without their `urls`.
 
 use super::progress::{short_id, Meter, Out};
 use super::remote::Remote;
@@ -26,6 +30,9 @@ use wharf_api::jsonmessage::{Aux, JsonMessage};
 use wharf_distribution::manifest::{DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
 use wharf_distribution::Reference;
 use wharf_storage::{Digest, ImageRecord};
+
+/// dockerd's `maxUploadAttempts`: a layer upload is tried this many times in all.
+const MAX_UPLOAD_ATTEMPTS: u32 = 5;
 
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -480,6 +487,46 @@ impl DistributionService {
                 }
             }
         }
+        // dockerd's upload manager: a retryable failure is tried again after a countdown of
+        // 5 s per failure so far, at most MAX_UPLOAD_ATTEMPTS times in all; any other fails
+        // the push at once.
+        let mut failures = 0;
+        loop {
+            let err = match self.upload_layer(l, &blob, remote, out).await? {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            failures += 1;
+            if !err.is_retryable() || failures == MAX_UPLOAD_ATTEMPTS {
+                tracing::error!(layer = %l.blob, error = %err, "push: upload failed");
+                // dockerd's retryOnError shows a failed request's cause alone (`no basic
+                // auth credentials`, not `Post "…": no basic auth credentials`).
+                return Err(registry_error(err.into_cause()));
+            }
+            tracing::warn!(layer = %l.blob, error = %err, "push: upload failed, retrying");
+            for left in (1..=failures * 5).rev() {
+                let unit = if left == 1 { "second" } else { "seconds" };
+                out.send(JsonMessage::action(
+                    &l.id,
+                    format!("Retrying in {left} {unit}"),
+                ))
+                .await;
+                tokio::time::sleep(self.retry_tick).await;
+            }
+        }
+        out.send(JsonMessage::action(&l.id, "Pushed")).await;
+        Ok(())
+    }
+
+    /// One attempt at uploading a layer with its `Pushing` bar: the registry's error inside,
+    /// for the caller to retry or not; a local failure outside.
+    async fn upload_layer(
+        &self,
+        l: &PushLayer,
+        blob: &wharf_distribution::Digest,
+        remote: &Arc<dyn Remote>,
+        out: &Out,
+    ) -> Result<Result<(), wharf_distribution::DistributionError>, EngineError> {
         let path = self.ctx.content.blob_path(&l.blob);
         let file = tokio::fs::File::open(&path)
             .await
@@ -502,19 +549,15 @@ impl DistributionService {
             }
             r
         });
-        // dockerd's retryOnError shows a failed request's cause alone (`no basic auth
-        // credentials`, not `Post "…": no basic auth credentials`).
-        remote
-            .upload_blob(&blob, l.size, Box::pin(body))
-            .await
-            .map_err(|e| registry_error(e.into_cause()))?;
+        if let Err(e) = remote.upload_blob(blob, l.size, Box::pin(body)).await {
+            return Ok(Err(e));
+        }
         if !whole.load(Ordering::SeqCst) {
             let n = l.size as i64;
             out.send(JsonMessage::progress(&l.id, "Pushing", n, n))
                 .await;
         }
-        out.send(JsonMessage::action(&l.id, "Pushed")).await;
-        Ok(())
+        Ok(Ok(()))
     }
 }
 
@@ -542,6 +585,20 @@ pub(super) fn manifest_bytes_for_test(layers: &[(&str, u64, &str)]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::Compression;
+
+    #[test]
+    fn foreign_layers_go_up_as_ordinary_layers() {
+        let foreign = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+        let nondist = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+        assert_eq!(Compression::of(foreign), Compression::Gzip);
+        assert_eq!(Compression::of(nondist), Compression::Gzip);
+        assert_eq!(
+            Compression::of(nondist).oci_type(),
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+    }
+
     #[test]
     fn manifests_are_indented_as_distributions() {
         let b = super::manifest_bytes_for_test(&[(super::DOCKER_LAYER_GZIP, 5, "sha256:l")]);

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use wharf_distribution::error::Result as DResult;
-use wharf_distribution::{BlobStream, Credentials, Digest, Fetched, LoginOutcome, Reference};
+use wharf_distribution::{
+    BlobStream, Credentials, Digest, Fetched, LoginOutcome, ManifestHead, Reference,
+};
 
 /// A daemon's registries.
 pub(crate) trait Registry: Send + Sync {
@@ -24,6 +26,11 @@ pub(crate) trait Registry: Send + Sync {
 pub(crate) trait Remote: Send + Sync {
     /// A manifest or index by tag or digest, its bytes as served.
     fn manifest<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, DResult<Fetched>>;
+    /// `HEAD` of a tag's manifest: its digest when the registry names one. Nothing by
+    /// default (a remote that cannot say), which leaves the pull to `GET` the tag.
+    fn resolve_tag<'a>(&'a self, _tag: &'a str) -> BoxFuture<'a, DResult<Option<ManifestHead>>> {
+        Box::pin(async { Ok(None) })
+    }
     /// A small blob (a config) whole, verified, at most `max` bytes.
     fn blob_bytes<'a>(&'a self, digest: &'a Digest, max: u64) -> BoxFuture<'a, DResult<Bytes>>;
     /// A layer's bytes from `offset` on; the reader verifies the digest.
@@ -70,6 +77,10 @@ impl Registry for wharf_distribution::Registries {
 impl Remote for wharf_distribution::Repository {
     fn manifest<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, DResult<Fetched>> {
         Box::pin(wharf_distribution::Repository::manifest(self, reference))
+    }
+
+    fn resolve_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, DResult<Option<ManifestHead>>> {
+        Box::pin(wharf_distribution::Repository::resolve_tag(self, tag))
     }
 
     fn blob_bytes<'a>(&'a self, digest: &'a Digest, max: u64) -> BoxFuture<'a, DResult<Bytes>> {

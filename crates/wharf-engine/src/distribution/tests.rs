@@ -1245,3 +1245,304 @@ async fn a_refused_push_says_what_dockerd_says() {
     );
     assert!(e.registry.uploads.lock().unwrap().is_empty());
 }
+
+/// One failed upload, as the registry client reports it.
+type Failure = fn() -> DistributionError;
+
+/// The fake registry seen through a client that answers a tag's `HEAD` (with its digest) and
+/// counts manifest `GET`s, and whose blob uploads fail as told.
+struct Flaky {
+    shared: Arc<Shared>,
+    /// Failures still to come for each blob's uploads, first first.
+    failures: Mutex<HashMap<String, Vec<Failure>>>,
+    /// Manifest references asked for with `GET`, and tags asked for with `HEAD`.
+    gets: Mutex<Vec<String>>,
+    heads: Mutex<Vec<String>>,
+}
+
+struct FlakyRepo {
+    inner: Arc<FakeRepo>,
+    flaky: Arc<Flaky>,
+}
+
+struct FlakyRegistry(Arc<Flaky>);
+
+impl Registry for FlakyRegistry {
+    fn repository(&self, name: &Reference, _creds: Credentials) -> Arc<dyn Remote> {
+        Arc::new(FlakyRepo {
+            inner: self.0.shared.repo(&name.name()),
+            flaky: self.0.clone(),
+        })
+    }
+    fn login<'a>(
+        &'a self,
+        _server: &'a str,
+        _creds: &'a Credentials,
+    ) -> BoxFuture<'a, DResult<LoginOutcome>> {
+        Box::pin(async { Err(DistributionError::Invalid("no logins here".into())) })
+    }
+}
+
+impl Remote for FlakyRepo {
+    fn manifest<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, DResult<Fetched>> {
+        self.flaky.gets.lock().unwrap().push(reference.to_owned());
+        self.inner.manifest(reference)
+    }
+    fn resolve_tag<'a>(
+        &'a self,
+        tag: &'a str,
+    ) -> BoxFuture<'a, DResult<Option<wharf_distribution::ManifestHead>>> {
+        self.flaky.heads.lock().unwrap().push(tag.to_owned());
+        let head = self
+            .inner
+            .manifests
+            .lock()
+            .unwrap()
+            .get(tag)
+            .map(|(mt, b)| wharf_distribution::ManifestHead {
+                digest: digest(&sha(b)),
+                media_type: mt.clone(),
+            });
+        Box::pin(async move { Ok(head) })
+    }
+    fn blob_bytes<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+        max: u64,
+    ) -> BoxFuture<'a, DResult<Bytes>> {
+        self.inner.blob_bytes(d, max)
+    }
+    fn blob_stream(&self, d: &wharf_distribution::Digest, size: u64, offset: u64) -> BlobStream {
+        self.inner.blob_stream(d, size, offset)
+    }
+    fn tags(&self) -> BoxFuture<'_, DResult<Vec<String>>> {
+        self.inner.tags()
+    }
+    fn blob_exists<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+    ) -> BoxFuture<'a, DResult<Option<u64>>> {
+        self.inner.blob_exists(d)
+    }
+    fn mount_blob<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+        from: &'a str,
+    ) -> BoxFuture<'a, DResult<bool>> {
+        self.inner.mount_blob(d, from)
+    }
+    fn upload_blob<'a>(
+        &'a self,
+        d: &'a wharf_distribution::Digest,
+        size: u64,
+        body: BlobStream,
+    ) -> BoxFuture<'a, DResult<()>> {
+        let failure = self
+            .flaky
+            .failures
+            .lock()
+            .unwrap()
+            .get_mut(d.as_str())
+            .filter(|f| !f.is_empty())
+            .map(|f| f.remove(0));
+        match failure {
+            Some(f) => Box::pin(async move { Err(f()) }),
+            None => self.inner.upload_blob(d, size, body),
+        }
+    }
+    fn put_manifest<'a>(
+        &'a self,
+        reference: &'a str,
+        media_type: &'a str,
+        bytes: Bytes,
+    ) -> BoxFuture<'a, DResult<wharf_distribution::Digest>> {
+        Remote::put_manifest(&*self.inner, reference, media_type, bytes)
+    }
+}
+
+/// An environment whose service talks to the fake registry through [`Flaky`], with a
+/// countdown of a millisecond per second.
+fn flaky_env() -> (Env, Arc<Flaky>) {
+    let mut e = env();
+    let flaky = Arc::new(Flaky {
+        shared: e.registry.clone(),
+        failures: Mutex::default(),
+        gets: Mutex::default(),
+        heads: Mutex::default(),
+    });
+    e.svc = Arc::new(DistributionService {
+        ctx: e.ctx.clone(),
+        registry: Arc::new(FlakyRegistry(flaky.clone())),
+        retry_tick: std::time::Duration::from_millis(1),
+    });
+    (e, flaky)
+}
+
+fn unavailable() -> DistributionError {
+    DistributionError::Registry {
+        status: 503,
+        message: "received unexpected HTTP status: 503 Service Unavailable".into(),
+    }
+}
+
+fn reset() -> DistributionError {
+    DistributionError::Request {
+        op: "Put \"http://other.example:5000/v2/y/blobs/uploads/1\"".into(),
+        cause: Box::new(DistributionError::Transport(
+            "read tcp 127.0.0.1:40000->127.0.0.1:5000: read: connection reset by peer".into(),
+        )),
+    }
+}
+
+fn unauthorized() -> DistributionError {
+    DistributionError::Unauthorized("authentication required".into())
+}
+
+/// dockerd's countdown after the `n`th failure: `Retrying in 5n seconds` … `in 1 second`.
+fn countdown(id: &str, n: u32) -> Vec<String> {
+    (1..=n * 5)
+        .rev()
+        .map(|s| {
+            let unit = if s == 1 { "second" } else { "seconds" };
+            step(id, &format!("Retrying in {s} {unit}"))
+        })
+        .collect()
+}
+
+/// A pulled image tagged for a registry that has none of its blobs.
+async fn ready_to_push(e: &Env) -> Image {
+    let img = two_layers();
+    e.repo.add("v1", &img);
+    pull(e, opts("localhost:5000/x", "v1")).await;
+    tag(e, "localhost:5000/x:v1", "other.example:5000/y", "v1");
+    img
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upload_counts_down_and_pushes_again() {
+    if !client_ready() {
+        return;
+    }
+    let (e, flaky) = flaky_env();
+    let img = ready_to_push(&e).await;
+    {
+        let mut f = flaky.failures.lock().unwrap();
+        f.insert(sha(&img.layers[0]), vec![unavailable]);
+        f.insert(sha(&img.layers[1]), vec![reset, unavailable]);
+    }
+    let lines = push(&e, "other.example:5000/y", "v1").await;
+    let (d0, d1) = (&img.diff_ids[0][7..19], &img.diff_ids[1][7..19]);
+    let mut want0 = vec![step(d0, "Preparing")];
+    want0.extend(countdown(d0, 1));
+    want0.extend([bar(d0, "Pushing", img.layers[0].len()), step(d0, "Pushed")]);
+    assert_eq!(of(&lines, d0), want0);
+    let mut want1 = vec![step(d1, "Preparing")];
+    want1.extend(countdown(d1, 1));
+    want1.extend(countdown(d1, 2));
+    want1.extend([bar(d1, "Pushing", img.layers[1].len()), step(d1, "Pushed")]);
+    assert_eq!(of(&lines, d1), want1);
+    assert!(pushed(&lines, "v1").1 > 0, "{lines:?}");
+    assert_eq!(e.registry.uploads.lock().unwrap().len(), 3, "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_fails_for_good_after_five_attempts() {
+    if !client_ready() {
+        return;
+    }
+    let (e, flaky) = flaky_env();
+    let img = ready_to_push(&e).await;
+    flaky
+        .failures
+        .lock()
+        .unwrap()
+        .insert(sha(&img.layers[0]), vec![unavailable; 6]);
+    let lines = push(&e, "other.example:5000/y", "v1").await;
+    let d0 = &img.diff_ids[0][7..19];
+    let mut want = vec![step(d0, "Preparing")];
+    for n in 1..=4 {
+        want.extend(countdown(d0, n));
+    }
+    assert_eq!(of(&lines, d0), want);
+    assert_eq!(
+        lines.last().unwrap(),
+        "ERROR Internal received unexpected HTTP status: 503 Service Unavailable"
+    );
+    assert_eq!(
+        flaky.failures.lock().unwrap()[&sha(&img.layers[0])].len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_is_not_retried() {
+    if !client_ready() {
+        return;
+    }
+    let (e, flaky) = flaky_env();
+    let img = ready_to_push(&e).await;
+    flaky
+        .failures
+        .lock()
+        .unwrap()
+        .insert(sha(&img.layers[0]), vec![unauthorized; 2]);
+    let lines = push(&e, "other.example:5000/y", "v1").await;
+    assert!(!lines.iter().any(|l| l.contains("Retrying")), "{lines:?}");
+    assert_eq!(
+        lines.last().unwrap(),
+        "ERROR Internal unauthorized: authentication required"
+    );
+    assert_eq!(
+        flaky.failures.lock().unwrap()[&sha(&img.layers[0])].len(),
+        1
+    );
+    assert!(!e
+        .registry
+        .repo("other.example:5000/y")
+        .holds(&sha(&img.layers[0])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_pull_heads_the_tag_and_gets_no_manifest() {
+    if !client_ready() {
+        return;
+    }
+    let (e, flaky) = flaky_env();
+    let img = two_layers();
+    e.repo.add("latest", &img);
+    pull(&e, opts("localhost:5000/x", "latest")).await;
+    assert_eq!(*flaky.gets.lock().unwrap(), [img.digest()]);
+    let lines = pull(&e, opts("localhost:5000/x", "latest")).await;
+    assert_eq!(
+        lines,
+        [
+            r#"{"status":"Pulling from x","id":"latest"}"#.to_string(),
+            status(&format!("Digest: {}", img.digest())),
+            status("Status: Image is up to date for localhost:5000/x:latest"),
+        ]
+    );
+    assert_eq!(flaky.gets.lock().unwrap().len(), 1, "no second GET");
+    assert_eq!(*flaky.heads.lock().unwrap(), ["latest", "latest"]);
+
+    // A multi-arch tag of an image not here yet: the index and this platform's manifest
+    // are both kept by the first pull.
+    let arch = wharf_distribution::manifest::Platform::host().architecture;
+    let other = Image::new(&[layer(&[("etc/three", b"333")])], &arch);
+    let index = e.repo.add_index("multi", &[(&other, &arch)]);
+    pull(&e, opts("localhost:5000/x", "multi")).await;
+    let gets = flaky.gets.lock().unwrap().len();
+    let lines = pull(&e, opts("localhost:5000/x", "multi")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &status("Status: Image is up to date for localhost:5000/x:multi")
+    );
+    assert!(
+        lines.contains(&status(&format!("Digest: {index}"))),
+        "{lines:?}"
+    );
+    assert_eq!(
+        flaky.gets.lock().unwrap().len(),
+        gets,
+        "no GET of a kept index"
+    );
+}
