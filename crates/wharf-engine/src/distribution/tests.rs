@@ -110,6 +110,12 @@ struct FakeRepo {
     stall: Mutex<Vec<String>>,
     /// Blob digests streamed, in order.
     streamed: Mutex<Vec<String>>,
+    /// Blobs whose next stream breaks with an error after this many bytes of the blob (as
+    /// the registry client's stream does once its own retries are spent).
+    cut: Mutex<HashMap<String, usize>>,
+    /// Bytes of each blob served, and the offsets asked for.
+    served: Mutex<HashMap<String, usize>>,
+    offsets: Mutex<Vec<(String, u64)>>,
 }
 
 /// What the fake registry's repositories share.
@@ -138,6 +144,9 @@ impl Shared {
                     manifests: Mutex::default(),
                     stall: Mutex::default(),
                     streamed: Mutex::default(),
+                    cut: Mutex::default(),
+                    served: Mutex::default(),
+                    offsets: Mutex::default(),
                 })
             })
             .clone()
@@ -258,23 +267,38 @@ impl Remote for FakeRepo {
         })
     }
 
-    fn blob_stream(&self, d: &wharf_distribution::Digest, _size: u64, _offset: u64) -> BlobStream {
-        self.streamed.lock().unwrap().push(d.to_string());
+    fn blob_stream(&self, d: &wharf_distribution::Digest, _size: u64, offset: u64) -> BlobStream {
+        let key = d.to_string();
+        self.streamed.lock().unwrap().push(key.clone());
+        self.offsets.lock().unwrap().push((key.clone(), offset));
         let Some(bytes) = self.shared.blobs.lock().unwrap().get(d.as_str()).cloned() else {
             let e = std::io::Error::other(DistributionError::BlobUnknown(d.clone()));
             return Box::pin(futures_util::stream::iter([Err(e)]));
         };
-        if self.stall.lock().unwrap().contains(&d.to_string()) {
-            let half = Ok(Bytes::copy_from_slice(&bytes[..bytes.len() / 2]));
-            return Box::pin(
-                futures_util::stream::iter([half]).chain(futures_util::stream::pending()),
-            );
-        }
-        let chunks: Vec<std::io::Result<Bytes>> = bytes
+        let from = (offset as usize).min(bytes.len());
+        let cut = self.cut.lock().unwrap().remove(&key);
+        let stall = self.stall.lock().unwrap().contains(&key);
+        let end = match (cut, stall) {
+            (Some(at), _) => at.max(from),
+            (None, true) => (bytes.len() / 2).max(from),
+            (None, false) => bytes.len(),
+        };
+        *self.served.lock().unwrap().entry(key).or_default() += end - from;
+        let mut chunks: Vec<std::io::Result<Bytes>> = bytes[from..end]
             .chunks(64 << 10)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        Box::pin(futures_util::stream::iter(chunks))
+        if cut.is_some() {
+            chunks.push(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "read tcp 127.0.0.1:40000->127.0.0.1:5000: read: connection reset by peer",
+            )));
+        }
+        let stream = futures_util::stream::iter(chunks);
+        if stall {
+            return Box::pin(stream.chain(futures_util::stream::pending()));
+        }
+        Box::pin(stream)
     }
 
     fn blob_exists<'a>(
@@ -504,7 +528,8 @@ async fn a_two_layer_pull_says_what_dockerd_says_and_records_the_image() {
         lines[n - 1],
         status("Status: Downloaded newer image for localhost:5000/x:v1")
     );
-    // The base layer streams: downloaded and unpacked in one pass.
+    // Every layer streams: downloaded and unpacked in one pass, side by side, then put on its
+    // parent in order.
     assert_eq!(
         of(&lines, &l0)[1..],
         [
@@ -516,7 +541,7 @@ async fn a_two_layer_pull_says_what_dockerd_says_and_records_the_image() {
             step(&l0, "Pull complete"),
         ]
     );
-    // The second waits for it in the content store, then unpacks from there.
+    // The second, unpacked beside the first, is committed once the first is.
     assert_eq!(
         of(&lines, &l1)[1..],
         [
@@ -756,23 +781,68 @@ async fn no_layer_half_made(e: &Env) -> bool {
     false
 }
 
+/// Bytes gzip cannot shrink, so that a layer is long enough to be cut in the middle.
+fn noisy(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// A base layer of 1 MiB of noise under a small one.
+fn big_base() -> Image {
+    let big = noisy(1 << 20);
+    Image::new(
+        &[
+            layer(&[("big", &big)]),
+            layer(&[("etc/two", b"22"), ("bin/x", b"#!/bin/sh\n")]),
+        ],
+        &wharf_distribution::manifest::Platform::host().architecture,
+    )
+}
+
+/// Waits (boundedly) until `f` holds.
+async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_goes_away_cancels_the_pull() {
+async fn a_client_that_goes_away_cancels_the_pull_and_the_next_resumes() {
     if !client_ready() {
         return;
     }
     let e = env();
-    let img = two_layers();
+    let img = big_base();
+    let (l0, l1) = (img.layer_id(0), img.layer_id(1));
+    let (b0, b1) = (sha(&img.layers[0]), sha(&img.layers[1]));
     e.repo.add("v1", &img);
-    e.repo.stall.lock().unwrap().push(sha(&img.layers[0]));
+    e.repo.stall.lock().unwrap().push(b0.clone());
     let mut stream = e.svc.pull(opts("localhost:5000/x", "v1")).unwrap();
-    // Read until the stalled base layer is being unpacked.
+    // Read until the stalled base layer is downloading and the top one, unpacked beside it,
+    // waits for it.
+    let (mut base_seen, mut top_in) = (0, false);
     while let Some(m) = stream.next().await {
         let m = m.unwrap();
-        if m.status == "Downloading" && m.id == img.layer_id(0) {
+        if m.status == "Downloading" && m.id == l0 {
+            base_seen = m.progress_detail.map_or(0, |d| d.current as u64);
+        }
+        top_in |= m.status == "Download complete" && m.id == l1;
+        if base_seen > 0 && top_in {
             break;
         }
     }
+    assert!(base_seen > 0 && top_in);
     assert!(e
         .ctx
         .snaps
@@ -784,6 +854,107 @@ async fn a_client_that_goes_away_cancels_the_pull() {
     let clean = no_layer_half_made(&e).await;
     assert!(clean, "a half-unpacked layer was left");
     assert!(e.ctx.db.list_images().unwrap().is_empty());
+    assert!(
+        e.ctx.snaps.list().unwrap().is_empty(),
+        "nothing was committed"
+    );
+    // What came is kept: the top layer's blob, whole, and what the base's ingest had read
+    // of its first half when it stopped (at least what its bar showed: counted as it is read).
+    let half = img.layers[0].len() / 2;
+    let d0: wharf_storage::Digest = b0.parse().unwrap();
+    let kept = e.ctx.content.partial_len(&d0);
+    assert!((base_seen..=half as u64).contains(&kept), "{kept}");
+    assert!(e.ctx.content.exists(&b1.parse().unwrap()));
+    assert!(!e.ctx.content.exists(&d0));
+
+    // The next pull asks only for the rest of the base and unpacks the top from the store.
+    e.repo.stall.lock().unwrap().clear();
+    e.repo.served.lock().unwrap().clear();
+    e.repo.offsets.lock().unwrap().clear();
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &status("Status: Downloaded newer image for localhost:5000/x:v1"),
+        "{lines:#?}"
+    );
+    assert_eq!(*e.repo.offsets.lock().unwrap(), [(b0.clone(), kept)]);
+    assert_eq!(
+        e.repo.served.lock().unwrap()[&b0] as u64,
+        img.layers[0].len() as u64 - kept
+    );
+    // Each layer's lines in dockerd's order; the base's bar goes on from where it was.
+    let n0 = img.layers[0].len();
+    let base = of(&lines, &l0);
+    assert_eq!(base[0], step(&l0, "Pulling fs layer"));
+    assert!(base[1..base.len() - 5]
+        .iter()
+        .all(|l| l.contains("\"Downloading\"")));
+    let first_bar: serde_json::Value = serde_json::from_str(&base[1]).unwrap();
+    assert!(first_bar["progressDetail"]["current"].as_u64().unwrap() > kept);
+    assert_eq!(
+        base[base.len() - 5..],
+        [
+            step(&l0, "Verifying Checksum"),
+            step(&l0, "Download complete"),
+            bar(&l0, "Extracting", n0),
+            bar(&l0, "Extracting", n0),
+            step(&l0, "Pull complete"),
+        ]
+    );
+    let n1 = img.layers[1].len();
+    assert_eq!(
+        of(&lines, &l1),
+        [
+            step(&l1, "Pulling fs layer"),
+            step(&l1, "Verifying Checksum"),
+            step(&l1, "Download complete"),
+            bar(&l1, "Extracting", n1),
+            bar(&l1, "Extracting", n1),
+            step(&l1, "Pull complete"),
+        ]
+    );
+    let rec = e.ctx.db.get_image(&img.id()).unwrap().unwrap();
+    assert_eq!(e.ctx.content.partial_len(&d0), 0);
+    assert_eq!(e.ctx.content.read(&d0).unwrap(), img.layers[0]);
+    assert!(e.ctx.snaps.stat(&rec.chain_id).unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_breaks_fails_the_pull_and_the_next_fetches_only_the_rest() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let img = big_base();
+    let b0 = sha(&img.layers[0]);
+    let n0 = img.layers[0].len();
+    e.repo.add("v1", &img);
+    let at = n0 * 9 / 10;
+    e.repo.cut.lock().unwrap().insert(b0.clone(), at);
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "ERROR Internal pulling layer {}: read tcp 127.0.0.1:40000->127.0.0.1:5000: read: connection reset by peer",
+            img.layer_id(0)
+        )
+    );
+    assert!(e.ctx.db.list_images().unwrap().is_empty());
+    assert!(no_layer_half_made(&e).await);
+    let d0: wharf_storage::Digest = b0.parse().unwrap();
+    assert!(eventually(|| e.ctx.content.partial_len(&d0) == at as u64).await);
+
+    e.repo.served.lock().unwrap().clear();
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &status("Status: Downloaded newer image for localhost:5000/x:v1"),
+        "{lines:#?}"
+    );
+    let again = e.repo.served.lock().unwrap()[&b0];
+    assert_eq!(again, n0 - at, "fetched again after the cut");
+    assert!(again <= n0 / 10 + 1);
+    assert!(e.ctx.db.get_image(&img.id()).unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
