@@ -653,6 +653,53 @@ async fn a_shared_base_layer_already_exists() {
         &status("Status: Downloaded newer image for localhost:5000/x:b")
     );
     assert_eq!(e.ctx.db.list_images().unwrap().len(), 2);
+
+    // rmi releases a chain down to what something else stands on, as dockerd's layer store.
+    let base_only = Image::new(&[layer(&[("base", b"b")])], "amd64");
+    e.repo.add("base", &base_only);
+    pull(&e, opts("localhost:5000/x", "base")).await;
+    let images = crate::images::ImageService::new(e.ctx.clone());
+    let none = |_: &str| Vec::new();
+    let keys = || -> Vec<String> {
+        let mut k: Vec<String> = e
+            .ctx
+            .snaps
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        k.sort();
+        k
+    };
+    let base_chain = b.diff_ids[0].clone();
+    assert_eq!(keys().len(), 3);
+    images
+        .remove("localhost:5000/x:a", false, false, &none)
+        .unwrap();
+    assert_eq!(
+        keys().len(),
+        2,
+        "a's top goes, the base that b stands on stays"
+    );
+    images
+        .remove("localhost:5000/x:b", false, false, &none)
+        .unwrap();
+    assert_eq!(keys(), [base_chain], "the base is the top of another image");
+    images
+        .remove("localhost:5000/x:base", false, false, &none)
+        .unwrap();
+    assert!(keys().is_empty());
+    // Alone, an image takes its whole chain with it: the next pull is cold.
+    pull(&e, opts("localhost:5000/x", "a")).await;
+    assert_eq!(keys().len(), 2);
+    images
+        .remove("localhost:5000/x:a", false, false, &none)
+        .unwrap();
+    assert!(keys().is_empty());
+    for l in a.layers.iter().chain(&b.layers) {
+        assert!(!e.ctx.content.exists(&sha(l).parse().unwrap()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
