@@ -116,6 +116,8 @@ struct FakeRepo {
     /// Bytes of each blob served, and the offsets asked for.
     served: Mutex<HashMap<String, usize>>,
     offsets: Mutex<Vec<(String, u64)>>,
+    /// Blobs whose next stream holds back its last byte until the gate is opened.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// What the fake registry's repositories share.
@@ -147,6 +149,7 @@ impl Shared {
                     cut: Mutex::default(),
                     served: Mutex::default(),
                     offsets: Mutex::default(),
+                    gates: Mutex::default(),
                 })
             })
             .clone()
@@ -283,7 +286,7 @@ impl Remote for FakeRepo {
             (None, true) => (bytes.len() / 2).max(from),
             (None, false) => bytes.len(),
         };
-        *self.served.lock().unwrap().entry(key).or_default() += end - from;
+        *self.served.lock().unwrap().entry(key.clone()).or_default() += end - from;
         let mut chunks: Vec<std::io::Result<Bytes>> = bytes[from..end]
             .chunks(64 << 10)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
@@ -293,6 +296,19 @@ impl Remote for FakeRepo {
                 std::io::ErrorKind::ConnectionReset,
                 "read tcp 127.0.0.1:40000->127.0.0.1:5000: read: connection reset by peer",
             )));
+        }
+        if let Some(gate) = self.gates.lock().unwrap().remove(&key) {
+            let last = bytes[end - 1..end].to_vec();
+            let mut head: Vec<std::io::Result<Bytes>> = bytes[from..end - 1]
+                .chunks(64 << 10)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            head.retain(|c| c.as_ref().map_or(true, |b| !b.is_empty()));
+            let tail = futures_util::stream::once(async move {
+                gate.notified().await;
+                Ok(Bytes::from(last))
+            });
+            return Box::pin(futures_util::stream::iter(head).chain(tail));
         }
         let stream = futures_util::stream::iter(chunks);
         if stall {
@@ -700,6 +716,84 @@ async fn a_shared_base_layer_already_exists() {
     for l in a.layers.iter().chain(&b.layers) {
         assert!(!e.ctx.content.exists(&sha(l).parse().unwrap()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_removed_while_its_child_unpacks_is_pulled_again() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let base = layer(&[("base", b"b")]);
+    let a = Image::new(std::slice::from_ref(&base), "amd64");
+    let b = Image::new(&[base, layer(&[("b", &noisy(300 << 10))])], "amd64");
+    e.repo.add("a", &a);
+    e.repo.add("b", &b);
+    pull(&e, opts("localhost:5000/x", "a")).await;
+    let top = sha(&b.layers[1]);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    e.repo
+        .gates
+        .lock()
+        .unwrap()
+        .insert(top.clone(), gate.clone());
+    let svc = e.svc.clone();
+    let pulling = tokio::spawn(async move {
+        svc.pull(opts("localhost:5000/x", "b"))
+            .unwrap()
+            .map(|m| m.map(|m| String::from_utf8(m.to_line()).unwrap()))
+            .collect::<Vec<_>>()
+            .await
+    });
+    // The top layer is coming, unpacked apart; its parent (the base, here as image a) goes.
+    assert!(eventually(|| e.repo.streamed.lock().unwrap().contains(&top)).await);
+    let images = crate::images::ImageService::new(e.ctx.clone());
+    images
+        .remove("localhost:5000/x:a", false, false, &|_: &str| Vec::new())
+        .unwrap();
+    assert!(e.ctx.snaps.stat(&b.diff_ids[0]).unwrap().is_none());
+    gate.notify_one();
+    let lines = pulling.await.unwrap();
+    let last = lines.last().unwrap().as_ref().unwrap();
+    assert!(
+        last.contains("Status: Downloaded newer image for localhost:5000/x:b"),
+        "{lines:#?}"
+    );
+    // Looked at again: the base is pulled this time, and the top a second time.
+    let said = |id: &str, what: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                let l = l.as_ref().unwrap();
+                l.contains(&format!("\"id\":\"{id}\"")) && l.contains(what)
+            })
+            .count()
+    };
+    assert_eq!(said(&b.layer_id(0), "Already exists"), 1);
+    assert_eq!(said(&b.layer_id(0), "Pull complete"), 1);
+    assert_eq!(said(&b.layer_id(1), "Pull complete"), 1);
+    let top_streams = e
+        .repo
+        .streamed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| **d == top)
+        .count();
+    assert_eq!(
+        top_streams, 2,
+        "its commit failed and took its blob: downloaded again"
+    );
+    let rec = e.ctx.db.get_image(&b.id()).unwrap().unwrap();
+    let top_snap = e.ctx.snaps.stat(&rec.chain_id).unwrap().unwrap();
+    assert_eq!(top_snap.parent.as_deref(), Some(b.diff_ids[0].as_str()));
+    assert!(e
+        .ctx
+        .snaps
+        .list()
+        .unwrap()
+        .iter()
+        .all(|s| s.kind == SnapshotKind::Committed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
