@@ -909,6 +909,27 @@ async fn a_layer_that_is_not_its_digest_fails_the_pull_and_leaves_nothing() {
     assert!(no_layer_half_made(&e).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_that_is_not_the_one_its_config_names_fails_the_pull() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let good = layer(&[("etc/one", b"1")]);
+    let (blob, _) = layer(&[("etc/two", b"2")]);
+    // The config names another diff id for the second layer than its blob unpacks to.
+    let img = Image::new(&[good, (blob.clone(), sha(b"not this layer"))], "amd64");
+    e.repo.add("v1", &img);
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        "ERROR Internal layers from manifest don't match image configuration"
+    );
+    assert!(e.ctx.db.list_images().unwrap().is_empty());
+    assert!(no_layer_half_made(&e).await);
+    assert!(!e.ctx.content.exists(&sha(&blob).parse().unwrap()));
+}
+
 /// Waits (boundedly) until no temporary snapshot is left: a cancelled ingest removes its own
 /// within a read, on its blocking thread.
 async fn no_layer_half_made(e: &Env) -> bool {
