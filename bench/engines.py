@@ -102,11 +102,25 @@ def mem_of(pid):
     return rss, pss
 
 
+LOOP_EXT4_BYTES = 16 << 30
+
+
 class Bench:
     """Owns the temp dirs and every engine started; `close()` undoes it all."""
 
-    def __init__(self):
+    def __init__(self, loop_ext4=False):
         self.work = tempfile.mkdtemp(prefix="wharf-bench-", dir="/tmp")
+        # A fresh journaled ext4 in a sparse file, mounted on the work dir: every engine's
+        # data root on the kind of filesystem a production data root is (this VM's root is
+        # ext4 without a journal, where each file created soon after many deletions scans the
+        # recently deleted inodes: ext4's recently_deleted()).
+        self.loop_image = None
+        if loop_ext4:
+            fd, self.loop_image = tempfile.mkstemp(prefix="wharf-bench-", suffix=".ext4", dir="/var/tmp")
+            os.ftruncate(fd, LOOP_EXT4_BYTES)
+            os.close(fd)
+            quiet(["mkfs.ext4", "-q", "-F", self.loop_image])
+            run(["mount", "-o", "loop", self.loop_image, self.work])
         self.run = tempfile.mkdtemp(prefix="wharf-bench-", dir="/run")
         run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", self.run])
         self.tag = os.path.basename(self.run)
@@ -186,6 +200,8 @@ class Bench:
             elif os.path.lexists(p):
                 os.unlink(p)
         shutil.rmtree(self.work, ignore_errors=True)
+        if self.loop_image:
+            os.unlink(self.loop_image)
         try:
             os.rmdir(self.run)
         except OSError:

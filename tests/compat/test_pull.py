@@ -399,6 +399,39 @@ def test_a_pull_cut_at_90_percent_resumes_and_fetches_at_most_10_percent_again(c
     assert run_cat(cli, ref, "/etc/marker") == "resume\n"
 
 
+def test_a_pull_that_fails_at_90_percent_keeps_it_and_the_next_fetches_at_most_10_percent(cli, registries, images):
+    """The connection cut at 90 % and then at once on every resume, until the registry
+    client's retries are spent: the pull fails, keeps what it received, and the next pull
+    asks only for the rest."""
+    reg = registries.start("open")
+    big = images.random_layer(8_000_000)
+    img = images.busybox(marker="resume-fail", layers=[big])
+    images.push(img, reg, "bb", "v1")
+    proxy = registries.proxy(reg, cut_digest=big.digest, at=0.9, cuts=1000)
+    ref = proxy.ref("bb", "v1")
+    r = cli("pull", ref, timeout=300)
+    assert r.returncode == 1, r
+    assert cli.inspect(ref) is None
+    cut_at = proxy.served_at_cut[big.digest]
+    assert cut_at == int(big.size * 0.9), proxy.ranges[big.digest]
+    assert proxy.cuts_done > 1, proxy.requests
+
+    with proxy.lock:
+        proxy.cuts_left = 0
+    resumes = len(proxy.ranges[big.digest])
+    r = ok(cli("pull", ref, timeout=300))
+    assert r.stdout.splitlines()[-3:] == [digest_line(img.digest), downloaded_newer(ref), ref], r.stdout
+    assert proxy.ranges[big.digest][resumes:] == [f"bytes={cut_at}-"], proxy.ranges[big.digest]
+    again = proxy.reserved(big.digest)
+    # Exactly the rest: 10 % of the blob, but for the cut's rounding.
+    assert again == big.size - cut_at and again <= 0.10 * big.size + 1, (
+        f"after the failed pull cut at {cut_at} of {big.size} bytes the next fetched {again} "
+        f"(ranges asked: {proxy.ranges[big.digest]})")
+    info = cli.inspect(ref)
+    assert info["Id"] == img.id and info["RootFS"]["Layers"][-1] == big.diff_id
+    assert run_cat(cli, ref, "/etc/marker") == "resume-fail\n"
+
+
 def test_a_blob_that_is_not_its_digest_is_refused_and_leaves_nothing(cli, registries, images, wharfd, dclient):
     lay = images.random_layer(500_000, level=0)
     img = images.busybox(marker="wrong", layers=[lay])

@@ -194,6 +194,7 @@ fn apply(
         dir_times: Vec::new(),
         file_bytes: 0,
         entries: 0,
+        buf: Vec::new(),
     };
     {
         let mut archive = tar::Archive::new(&mut hr);
@@ -249,6 +250,10 @@ struct Applier<'a> {
     dir_times: Vec<(PathBuf, TimeSpec)>,
     file_bytes: u64,
     entries: u64,
+    /// One copy buffer for every file of the layer: a fresh 128 KiB one per file is a mmap,
+    /// page faults and a munmap each (glibc's mmap threshold), measurable on layers of many
+    /// small files.
+    buf: Vec<u8>,
 }
 
 /// Cleans a tar path to a relative path with only normal components.
@@ -346,7 +351,7 @@ impl<'a> Applier<'a> {
                     .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                     .open(&path)
                     .ctx("create", &path)?;
-                self.file_bytes += copy_body(entry, &mut f, &path, name)?;
+                self.file_bytes += copy_body(entry, &mut f, &path, name, &mut self.buf)?;
                 drop(f);
                 self.set_attrs(path, &attrs, false)?;
             }
@@ -552,11 +557,22 @@ fn parse_pax_time(s: &str) -> Option<TimeSpec> {
     Some(TimeSpec::new(secs, nanos))
 }
 
-fn copy_body(r: &mut impl Read, w: &mut fs::File, path: &Path, name: &str) -> Result<u64> {
-    let mut buf = vec![0u8; 128 * 1024];
+/// Bytes a file's body is copied by.
+const COPY_BUF: usize = 128 * 1024;
+
+fn copy_body(
+    r: &mut impl Read,
+    w: &mut fs::File,
+    path: &Path,
+    name: &str,
+    buf: &mut Vec<u8>,
+) -> Result<u64> {
+    if buf.is_empty() {
+        buf.resize(COPY_BUF, 0);
+    }
     let mut total = 0u64;
     loop {
-        let n = match r.read(&mut buf) {
+        let n = match r.read(buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

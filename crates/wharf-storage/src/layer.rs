@@ -192,6 +192,17 @@ impl DetachedLayer {
         self.remove(content, snaps)
     }
 
+    /// Removes the temporary snapshot and keeps the blob, which is whole and verified: a
+    /// pull cut off after this layer's download (a sibling failed, the client went away)
+    /// unpacks it from the store next time instead of downloading it again. A blob no image
+    /// names is removed at the next daemon start, like any other.
+    pub fn discard_keeping_blob(self, snaps: &Snapshotter) -> Result<()> {
+        match snaps.remove(&self.key) {
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r,
+        }
+    }
+
     fn settle(&self, snaps: &Snapshotter, chain: &Digest, parent: Option<&Digest>) -> Result<()> {
         let exists = |snaps: &Snapshotter| -> Result<bool> {
             Ok(snaps

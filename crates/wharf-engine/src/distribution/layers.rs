@@ -1,24 +1,19 @@
-//! A pull's layers: which are already here, which to download, and each applied onto its
-//! parent's committed snapshot, with dockerd's messages.
+//! A pull's layers: which are already here, which to download, each unpacked as it arrives
+//! and stacked onto its parent in order, with dockerd's messages.
 //!
 //! Layers present as committed snapshots (by chain id) are `Already exists`. The others are
-//! fetched at most `--max-concurrent-downloads` at a time, each the first moment it can be:
-//!
-//! * a layer whose parent is committed when its download starts goes in one pass: the
-//!   registry's stream is hashed, stored, decompressed and unpacked as it arrives
-//!   (`wharf_storage::import_layer`), so the first layer is unpacked while it downloads;
-//! * a layer whose parent is still on its way is downloaded into the content store (verified
-//!   by digest; memory stays bounded whatever the layer's size), and unpacked from there once
-//!   its parent is committed, while later downloads go on. A blob already in the store (an
-//!   earlier, interrupted pull) is not downloaded again.
-//!
-//! Unpacking needs the parent committed because `import_layer` applies onto it; with a
-//! detached import (unpack apart, commit onto the parent later) every layer could take the
-//! first path, and only [`Fetcher::layer`] would change.
+//! downloaded at most `--max-concurrent-downloads` at a time, and every download goes in one
+//! pass: the registry's stream is hashed, stored, decompressed and unpacked as it arrives
+//! (`wharf_storage::import_layer_detached`) into a temporary snapshot of its own, so all
+//! layers unpack side by side while they download. Each then waits for its parent and is put
+//! on it (`DetachedLayer::commit_onto`), in layer order. A blob already in the store (another
+//! image's, or an interrupted pull's) is unpacked from there; a download cut off after the
+//! client's retries keeps its bytes, and the next pull resumes it (`Range`, `Resume::From`).
 //!
 //! Cancellation: every blocking ingest holds a guard owned by the pull's future, so a pull
-//! that is dropped (its client went away, or another layer failed) stops them within a read,
-//! and each removes what it made.
+//! that is dropped (its client went away, or another layer failed) stops them within a read;
+//! a layer unpacked but not yet committed is set aside when dropped (its temporary snapshot
+//! removed, its verified blob kept for the next pull).
 
 use super::progress::{short_id, Meter, Out};
 use super::remote::Remote;
@@ -26,14 +21,16 @@ use crate::ctx::Ctx;
 use crate::error::{Cause, EngineError};
 use crate::images::ingest;
 use futures_util::StreamExt;
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{watch, Semaphore};
 use wharf_api::jsonmessage::JsonMessage;
 use wharf_distribution::manifest::{Descriptor, ImageManifest};
-use wharf_storage::{chain_id_next, Digest, LayerImport, LayerIngest, SnapshotKind, StorageError};
+use wharf_storage::{
+    chain_id_next, DetachedLayer, Digest, LayerImport, LayerIngest, Resume, SnapshotKind,
+    StorageError,
+};
 
 /// One layer of the image, as the manifest and the config name it.
 #[derive(Debug, Clone)]
@@ -123,8 +120,46 @@ fn committed(ctx: &Ctx, chain: &Digest) -> Result<bool, EngineError> {
         .is_some_and(|s| s.kind == SnapshotKind::Committed))
 }
 
+/// How many times a pull looks at its layers again when a parent it counted on was removed
+/// meanwhile (a concurrent `rmi`).
+const PARENT_GONE_RETRIES: usize = 2;
+
+/// Why a layer's job stopped.
+enum JobError {
+    /// Its parent snapshot was removed after it was found here or committed: look again.
+    ParentGone(String),
+    Engine(EngineError),
+}
+
+impl From<EngineError> for JobError {
+    fn from(e: EngineError) -> JobError {
+        JobError::Engine(e)
+    }
+}
+
 impl Fetcher {
     pub(super) async fn fetch(&self, plans: &[Plan]) -> Result<Fetched, EngineError> {
+        let mut tries = 0;
+        loop {
+            match self.fetch_once(plans).await {
+                Ok(f) => return Ok(f),
+                Err(JobError::Engine(e)) => return Err(e),
+                Err(JobError::ParentGone(parent)) => {
+                    // The layers unpacked meanwhile kept their blobs: the next look unpacks
+                    // them from the store.
+                    tracing::warn!(%parent, "pull: a parent layer was removed while its child was pulled; looking at the layers again");
+                    tries += 1;
+                    if tries > PARENT_GONE_RETRIES {
+                        return Err(EngineError::internal(format!(
+                            "layer {parent} was removed while the image was pulled; pull it again"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fetch_once(&self, plans: &[Plan]) -> Result<Fetched, JobError> {
         let mut size = 0;
         let mut first_missing = plans.len();
         for (i, p) in plans.iter().enumerate() {
@@ -150,9 +185,10 @@ impl Fetcher {
             return Err(EngineError::not_implemented(format!(
                 "layer {} is a foreign (non-distributable) layer ({}): Wharf does not download those",
                 p.desc.digest, p.desc.media_type
-            )));
+            ))
+            .into());
         }
-        // A blob named twice is downloaded once; the second layer waits for the first.
+        // A blob named twice is downloaded once; the second layer unpacks it from the store.
         let first_of: Vec<Option<usize>> = missing
             .iter()
             .enumerate()
@@ -165,14 +201,17 @@ impl Fetcher {
                     .await;
             }
         }
-        let done: Vec<watch::Sender<bool>> =
-            missing.iter().map(|_| watch::channel(false).0).collect();
+        let flags = || -> Vec<watch::Sender<bool>> {
+            missing.iter().map(|_| watch::channel(false).0).collect()
+        };
+        let (stored, done) = (flags(), flags());
         let downloads = Semaphore::new(self.max_downloads.max(1));
         let jobs = missing.iter().enumerate().map(|(k, p)| Job {
             fetcher: self,
             k,
             plan: p,
             first_of: first_of[k],
+            stored: &stored,
             done: &done,
             downloads: &downloads,
         });
@@ -191,23 +230,25 @@ struct Job<'a> {
     plan: &'a Plan,
     /// The earlier missing layer with the same blob.
     first_of: Option<usize>,
+    /// Per missing layer: its blob is stored, whole and verified.
+    stored: &'a [watch::Sender<bool>],
+    /// Per missing layer: committed onto its parent.
     done: &'a [watch::Sender<bool>],
     downloads: &'a Semaphore,
 }
 
 impl Job<'_> {
-    async fn run(self) -> Result<u64, EngineError> {
+    async fn run(self) -> Result<u64, JobError> {
         let f = self.fetcher;
         let p = self.plan;
-        let imported = if let Some(j) = self.first_of {
-            self.wait(j).await;
-            self.wait_parent().await;
-            f.import_stored(p).await?
+        let unpacked = if let Some(j) = self.first_of {
+            wait(&self.stored[j]).await;
+            f.unpack_stored(p).await?
         } else if f.ctx.content.exists(&p.blob) {
-            // Kept by an earlier, interrupted pull; verified again as it is unpacked.
+            // Another image's, or kept by an earlier, interrupted pull; verified again as it
+            // is unpacked.
             f.downloaded(p).await;
-            self.wait_parent().await;
-            f.import_stored(p).await?
+            f.unpack_stored(p).await?
         } else {
             let permit = match self.downloads.try_acquire() {
                 Ok(permit) => permit,
@@ -219,29 +260,29 @@ impl Job<'_> {
                         .map_err(|e| EngineError::internal(format!("download slots: {e}")))?
                 }
             };
-            if self.parent_done() {
-                let layer = f.import_streamed(p).await?;
-                drop(permit);
-                f.downloaded(p).await;
-                // Unpacked with the download: the bar is whole at once.
-                let n = p.desc.size as i64;
-                for _ in 0..2 {
-                    f.out
-                        .send(JsonMessage::progress(&p.id, "Extracting", n, n))
-                        .await;
-                }
-                layer
-            } else {
-                f.download(p).await?;
-                drop(permit);
-                f.downloaded(p).await;
-                self.wait_parent().await;
-                f.import_stored(p).await?
-            }
+            // Downloaded and unpacked in one pass, side by side with the other layers.
+            let unpacked = f.unpack_streamed(p).await?;
+            drop(permit);
+            f.downloaded(p).await;
+            unpacked
         };
-        if imported.diff_id != p.diff_id {
-            tracing::warn!(layer = %p.desc.digest, expected = %p.diff_id, actual = %imported.diff_id, "pull: a layer is not the one its image config names");
-            return Err(EngineError::internal(ROOTFS_MISMATCH));
+        if unpacked.diff_id() != Some(&p.diff_id) {
+            tracing::warn!(layer = %p.desc.digest, expected = %p.diff_id, actual = ?unpacked.diff_id(), "pull: a layer is not the one its image config names");
+            f.discard(unpacked).await;
+            return Err(EngineError::internal(ROOTFS_MISMATCH).into());
+        }
+        self.stored[self.k].send_replace(true);
+        if self.k > 0 {
+            wait(&self.done[self.k - 1]).await;
+        }
+        let imported = f.commit(p, unpacked).await?;
+        // Unpacked with the download: the bar is whole at once, and twice, as dockerd's file
+        // reader yields it (full read, then EOF).
+        let n = p.desc.size as i64;
+        for _ in 0..2 {
+            f.out
+                .send(JsonMessage::progress(&p.id, "Extracting", n, n))
+                .await;
         }
         f.out
             .send(JsonMessage::action(&p.id, "Pull complete"))
@@ -249,35 +290,70 @@ impl Job<'_> {
         self.done[self.k].send_replace(true);
         Ok(imported.size)
     }
+}
 
-    fn parent_done(&self) -> bool {
-        self.k == 0 || *self.done[self.k - 1].borrow()
+async fn wait(flag: &watch::Sender<bool>) {
+    let mut rx = flag.subscribe();
+    // The senders live as long as the pull: an error only if it is being dropped.
+    let _ = rx.wait_for(|d| *d).await;
+}
+
+/// A layer unpacked into a temporary snapshot, until it is committed onto its parent. Dropped
+/// instead (the pull failed or was cancelled), it is set aside: its snapshot is removed on a
+/// blocking thread and its blob, whole and verified, stays for the next pull.
+struct Unpacked {
+    layer: Option<DetachedLayer>,
+    ctx: Arc<Ctx>,
+}
+
+impl Unpacked {
+    fn new(layer: DetachedLayer, ctx: Arc<Ctx>) -> Unpacked {
+        Unpacked {
+            layer: Some(layer),
+            ctx,
+        }
     }
 
-    async fn wait(&self, j: usize) {
-        let mut rx = self.done[j].subscribe();
-        // The senders live as long as the pull: an error only if it is being dropped.
-        let _ = rx.wait_for(|d| *d).await;
+    fn diff_id(&self) -> Option<&Digest> {
+        self.layer.as_ref().map(DetachedLayer::diff_id)
     }
 
-    async fn wait_parent(&self) {
-        if self.k > 0 {
-            self.wait(self.k - 1).await;
+    /// The layer, now the caller's to commit or discard.
+    fn take(mut self) -> Option<DetachedLayer> {
+        self.layer.take()
+    }
+}
+
+impl Drop for Unpacked {
+    fn drop(&mut self) {
+        let Some(layer) = self.layer.take() else {
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let set_aside = move || {
+            if let Err(e) = layer.discard_keeping_blob(&ctx.snaps) {
+                tracing::warn!(error = %e, "pull: cannot remove the unpacked layer of a pull that stopped");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(set_aside)),
+            Err(_) => set_aside(),
         }
     }
 }
 
-/// A layer's bytes as they arrive, counted into `Downloading` bars; the stream's own error,
-/// if it breaks, is kept for the message (the ingest only sees a broken stream).
-fn metered_stream(f: &Fetcher, p: &Plan) -> (wharf_distribution::BlobStream, Counted) {
+/// A layer's bytes as they arrive from byte `from` on, counted into `Downloading` bars; the
+/// stream's own error, if it breaks, is kept for the message (the ingest only sees a broken
+/// stream).
+fn metered_stream(f: &Fetcher, p: &Plan, from: u64) -> (wharf_distribution::BlobStream, Counted) {
     let counted = Counted::default();
     let seen = counted.broke.clone();
     let whole = counted.whole_bar_sent.clone();
     let out = f.out.clone();
-    let mut meter = Meter::new(&p.id, "Downloading", p.desc.size);
+    let mut meter = Meter::starting_at(&p.id, "Downloading", p.desc.size, from);
     let stream = f
         .remote
-        .blob_stream(&p.desc.digest, p.desc.size, 0)
+        .blob_stream(&p.desc.digest, p.desc.size, from)
         .map(move |r| {
             match &r {
                 Ok(b) => {
@@ -319,23 +395,6 @@ impl Counted {
     }
 }
 
-/// Counts a stored blob's bytes into `Extracting` bars as they are unpacked.
-struct Metered<R> {
-    inner: R,
-    meter: Meter,
-    out: Out,
-}
-
-impl<R: Read> Read for Metered<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(bar) = self.meter.advance(n as u64, Instant::now()) {
-            let _ = self.out.bar(bar);
-        }
-        Ok(n)
-    }
-}
-
 impl Fetcher {
     async fn downloaded(&self, p: &Plan) {
         for step in ["Verifying Checksum", "Download complete"] {
@@ -343,88 +402,123 @@ impl Fetcher {
         }
     }
 
-    /// Network to committed snapshot in one pass, onto the committed parent.
-    async fn import_streamed(&self, p: &Plan) -> Result<LayerImport, EngineError> {
-        let (stream, counted) = metered_stream(self, p);
-        let (mut guard, cancel, reader) = ingest::cancellable_body(stream);
+    /// Network to a temporary snapshot in one pass, from where an earlier, cut-off pull of
+    /// the blob stopped.
+    async fn unpack_streamed(&self, p: &Plan) -> Result<Unpacked, EngineError> {
+        let mut from = self.ctx.content.partial_len(&p.blob);
+        loop {
+            let (stream, counted) = metered_stream(self, p, from);
+            let (mut guard, cancel, reader) = ingest::cancellable_body(stream);
+            let ctx = self.ctx.clone();
+            let blob = p.blob.clone();
+            let started = Instant::now();
+            let res = tokio::task::spawn_blocking(move || {
+                let how = LayerIngest {
+                    policy: &ctx.ingest,
+                    cancel: &cancel,
+                    expected_blob: Some(&blob),
+                };
+                // The registry's stream starts at `from` (a registry that ignores the range
+                // has the prefix skipped by the client), after the bytes kept.
+                let layer = wharf_storage::import_layer_detached(
+                    &ctx.content,
+                    &ctx.snaps,
+                    reader,
+                    how,
+                    Resume::From(from),
+                )?;
+                // Made here, so that a result nobody awaits any more is set aside too.
+                Ok(Unpacked::new(layer, ctx.clone()))
+            })
+            .await;
+            guard.disarm();
+            match res.map_err(|e| e.during("pulling a layer"))? {
+                Ok(u) => {
+                    counted.finish(self, p).await;
+                    return Ok(u);
+                }
+                Err(StorageError::ResumeUnavailable { reason, .. }) if from > 0 => {
+                    tracing::info!(layer = %p.desc.digest, offset = from, %reason, "pull: cannot resume the layer's download; starting over");
+                    from = 0;
+                }
+                Err(e) => return Err(layer_failed(p, e, &counted.broke, started)),
+            }
+        }
+    }
+
+    /// A blob of the content store unpacked into a temporary snapshot.
+    async fn unpack_stored(&self, p: &Plan) -> Result<Unpacked, EngineError> {
+        let (mut guard, cancel) = ingest::cancel_guard();
         let ctx = self.ctx.clone();
-        let (parent, blob) = (p.parent.clone(), p.blob.clone());
+        let blob = p.blob.clone();
         let started = Instant::now();
         let res = tokio::task::spawn_blocking(move || {
+            let file = ctx.content.open_blob(&blob)?;
             let how = LayerIngest {
                 policy: &ctx.ingest,
                 cancel: &cancel,
                 expected_blob: Some(&blob),
             };
-            wharf_storage::import_layer(&ctx.content, &ctx.snaps, reader, parent.as_ref(), how)
-        })
-        .await;
-        guard.disarm();
-        let layer = res
-            .map_err(|e| e.during("pulling a layer"))?
-            .map_err(|e| layer_failed(p, e, &counted.broke, started))?;
-        counted.finish(self, p).await;
-        Ok(layer)
-    }
-
-    /// Network to the content store, verified, for a layer whose parent is not there yet.
-    async fn download(&self, p: &Plan) -> Result<(), EngineError> {
-        let (stream, counted) = metered_stream(self, p);
-        let (mut guard, cancel, reader) = ingest::cancellable_body(stream);
-        let ctx = self.ctx.clone();
-        let blob = p.blob.clone();
-        // One byte past the size the manifest gives is enough to refuse a longer blob.
-        let limit = p.desc.size.saturating_add(1);
-        let started = Instant::now();
-        let res = tokio::task::spawn_blocking(move || {
-            // Refused at once below the daemon's free-space reserve; the unpack that follows
-            // counts every limit.
-            drop(ctx.ingest.guard(&cancel)?);
-            ctx.content
-                .ingest_reporting(reader.take(limit), Some(&blob))
-                .map(|_| ())
+            let layer = wharf_storage::import_layer_detached(
+                &ctx.content,
+                &ctx.snaps,
+                file,
+                how,
+                Resume::No,
+            )?;
+            Ok(Unpacked::new(layer, ctx.clone()))
         })
         .await;
         guard.disarm();
         res.map_err(|e| e.during("pulling a layer"))?
-            .map_err(|e| layer_failed(p, e, &counted.broke, started))?;
-        counted.finish(self, p).await;
-        Ok(())
+            .map_err(|e| layer_failed(p, e, &Mutex::new(None), started))
     }
 
-    /// A blob of the content store unpacked onto the committed parent, with `Extracting`
-    /// bars and, once done, the whole bar.
-    async fn import_stored(&self, p: &Plan) -> Result<LayerImport, EngineError> {
-        let (mut guard, cancel) = ingest::cancel_guard();
+    /// Puts the layer on its committed parent.
+    async fn commit(&self, p: &Plan, u: Unpacked) -> Result<LayerImport, JobError> {
         let ctx = self.ctx.clone();
-        let out = self.out.clone();
-        let (parent, blob, id) = (p.parent.clone(), p.blob.clone(), p.id.clone());
-        let size = p.desc.size;
+        let parent = p.parent.clone();
         let started = Instant::now();
         let res = tokio::task::spawn_blocking(move || {
-            let file = ctx.content.open_blob(&blob)?;
-            let reader = Metered {
-                inner: file,
-                meter: Meter::new(&id, "Extracting", size),
-                out,
+            let Some(layer) = u.take() else {
+                return Ok(None);
             };
-            let how = LayerIngest {
-                policy: &ctx.ingest,
-                cancel: &cancel,
-                expected_blob: Some(&blob),
-            };
-            wharf_storage::import_layer(&ctx.content, &ctx.snaps, reader, parent.as_ref(), how)
+            layer
+                .commit_onto(&ctx.content, &ctx.snaps, parent.as_ref())
+                .map(Some)
+        })
+        .await
+        .map_err(|e| e.during("pulling a layer"))?;
+        match res {
+            Ok(Some(l)) => Ok(l),
+            Ok(None) => Err(EngineError::internal(format!(
+                "pulling layer {}: the layer was set aside",
+                p.id
+            ))
+            .into()),
+            // The only snapshot a commit looks up is the parent.
+            Err(StorageError::SnapshotNotFound(key))
+                if p.parent.as_ref().is_some_and(|d| d.as_str() == key) =>
+            {
+                Err(JobError::ParentGone(key))
+            }
+            Err(e) => Err(layer_failed(p, e, &Mutex::new(None), started).into()),
+        }
+    }
+
+    /// Removes a layer that is not the one its image needs, snapshot and blob.
+    async fn discard(&self, u: Unpacked) {
+        let ctx = self.ctx.clone();
+        let done = tokio::task::spawn_blocking(move || match u.take() {
+            Some(l) => l.discard(&ctx.content, &ctx.snaps),
+            None => Ok(()),
         })
         .await;
-        guard.disarm();
-        let layer = res
-            .map_err(|e| e.during("pulling a layer"))?
-            .map_err(|e| layer_failed(p, e, &Mutex::new(None), started))?;
-        let n = p.desc.size as i64;
-        self.out
-            .send(JsonMessage::progress(&p.id, "Extracting", n, n))
-            .await;
-        Ok(layer)
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "pull: cannot remove a refused layer"),
+            Err(e) => tracing::warn!(error = %e, "pull: cannot remove a refused layer"),
+        }
     }
 }
 

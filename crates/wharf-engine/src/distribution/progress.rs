@@ -64,12 +64,17 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Meter {
     pub(crate) fn new(id: &str, action: &'static str, total: u64) -> Meter {
+        Meter::starting_at(id, action, total, 0)
+    }
+
+    /// A meter that has counted `start` bytes already (a download resumed there).
+    pub(crate) fn starting_at(id: &str, action: &'static str, total: u64, start: u64) -> Meter {
         Meter {
             id: id.to_owned(),
             action,
             total,
-            current: 0,
-            last_update: 0,
+            current: start,
+            last_update: start,
             last_sent: None,
         }
     }

@@ -110,6 +110,14 @@ struct FakeRepo {
     stall: Mutex<Vec<String>>,
     /// Blob digests streamed, in order.
     streamed: Mutex<Vec<String>>,
+    /// Blobs whose next stream breaks with an error after this many bytes of the blob (as
+    /// the registry client's stream does once its own retries are spent).
+    cut: Mutex<HashMap<String, usize>>,
+    /// Bytes of each blob served, and the offsets asked for.
+    served: Mutex<HashMap<String, usize>>,
+    offsets: Mutex<Vec<(String, u64)>>,
+    /// Blobs whose next stream holds back its last byte until the gate is opened.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// What the fake registry's repositories share.
@@ -170,6 +178,10 @@ impl Shared {
                     manifests: Mutex::default(),
                     stall: Mutex::default(),
                     streamed: Mutex::default(),
+                    cut: Mutex::default(),
+                    served: Mutex::default(),
+                    offsets: Mutex::default(),
+                    gates: Mutex::default(),
                 })
             })
             .clone()
@@ -290,23 +302,51 @@ impl Remote for FakeRepo {
         })
     }
 
-    fn blob_stream(&self, d: &wharf_distribution::Digest, _size: u64, _offset: u64) -> BlobStream {
-        self.streamed.lock().unwrap().push(d.to_string());
+    fn blob_stream(&self, d: &wharf_distribution::Digest, _size: u64, offset: u64) -> BlobStream {
+        let key = d.to_string();
+        self.streamed.lock().unwrap().push(key.clone());
+        self.offsets.lock().unwrap().push((key.clone(), offset));
         let Some(bytes) = self.shared.blobs.lock().unwrap().get(d.as_str()).cloned() else {
             let e = std::io::Error::other(DistributionError::BlobUnknown(d.clone()));
             return Box::pin(futures_util::stream::iter([Err(e)]));
         };
-        if self.stall.lock().unwrap().contains(&d.to_string()) {
-            let half = Ok(Bytes::copy_from_slice(&bytes[..bytes.len() / 2]));
-            return Box::pin(
-                futures_util::stream::iter([half]).chain(futures_util::stream::pending()),
-            );
-        }
-        let chunks: Vec<std::io::Result<Bytes>> = bytes
+        let from = (offset as usize).min(bytes.len());
+        let cut = self.cut.lock().unwrap().remove(&key);
+        let stall = self.stall.lock().unwrap().contains(&key);
+        let end = match (cut, stall) {
+            (Some(at), _) => at.max(from),
+            (None, true) => (bytes.len() / 2).max(from),
+            (None, false) => bytes.len(),
+        };
+        *self.served.lock().unwrap().entry(key.clone()).or_default() += end - from;
+        let mut chunks: Vec<std::io::Result<Bytes>> = bytes[from..end]
             .chunks(64 << 10)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        Box::pin(futures_util::stream::iter(chunks))
+        if cut.is_some() {
+            chunks.push(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "read tcp 127.0.0.1:40000->127.0.0.1:5000: read: connection reset by peer",
+            )));
+        }
+        if let Some(gate) = self.gates.lock().unwrap().remove(&key) {
+            let last = bytes[end - 1..end].to_vec();
+            let mut head: Vec<std::io::Result<Bytes>> = bytes[from..end - 1]
+                .chunks(64 << 10)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            head.retain(|c| c.as_ref().map_or(true, |b| !b.is_empty()));
+            let tail = futures_util::stream::once(async move {
+                gate.notified().await;
+                Ok(Bytes::from(last))
+            });
+            return Box::pin(futures_util::stream::iter(head).chain(tail));
+        }
+        let stream = futures_util::stream::iter(chunks);
+        if stall {
+            return Box::pin(stream.chain(futures_util::stream::pending()));
+        }
+        Box::pin(stream)
     }
 
     fn blob_exists<'a>(
@@ -548,7 +588,8 @@ async fn a_two_layer_pull_says_what_dockerd_says_and_records_the_image() {
         lines[n - 1],
         status("Status: Downloaded newer image for localhost:5000/x:v1")
     );
-    // The base layer streams: downloaded and unpacked in one pass.
+    // Every layer streams: downloaded and unpacked in one pass, side by side, then put on its
+    // parent in order.
     assert_eq!(
         of(&lines, &l0)[1..],
         [
@@ -560,7 +601,7 @@ async fn a_two_layer_pull_says_what_dockerd_says_and_records_the_image() {
             step(&l0, "Pull complete"),
         ]
     );
-    // The second waits for it in the content store, then unpacks from there.
+    // The second, unpacked beside the first, is committed once the first is.
     assert_eq!(
         of(&lines, &l1)[1..],
         [
@@ -672,6 +713,131 @@ async fn a_shared_base_layer_already_exists() {
         &status("Status: Downloaded newer image for localhost:5000/x:b")
     );
     assert_eq!(e.ctx.db.list_images().unwrap().len(), 2);
+
+    // rmi releases a chain down to what something else stands on, as dockerd's layer store.
+    let base_only = Image::new(&[layer(&[("base", b"b")])], "amd64");
+    e.repo.add("base", &base_only);
+    pull(&e, opts("localhost:5000/x", "base")).await;
+    let images = crate::images::ImageService::new(e.ctx.clone());
+    let none = |_: &str| Vec::new();
+    let keys = || -> Vec<String> {
+        let mut k: Vec<String> = e
+            .ctx
+            .snaps
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        k.sort();
+        k
+    };
+    let base_chain = b.diff_ids[0].clone();
+    assert_eq!(keys().len(), 3);
+    images
+        .remove("localhost:5000/x:a", false, false, &none)
+        .unwrap();
+    assert_eq!(
+        keys().len(),
+        2,
+        "a's top goes, the base that b stands on stays"
+    );
+    images
+        .remove("localhost:5000/x:b", false, false, &none)
+        .unwrap();
+    assert_eq!(keys(), [base_chain], "the base is the top of another image");
+    images
+        .remove("localhost:5000/x:base", false, false, &none)
+        .unwrap();
+    assert!(keys().is_empty());
+    // Alone, an image takes its whole chain with it: the next pull is cold.
+    pull(&e, opts("localhost:5000/x", "a")).await;
+    assert_eq!(keys().len(), 2);
+    images
+        .remove("localhost:5000/x:a", false, false, &none)
+        .unwrap();
+    assert!(keys().is_empty());
+    for l in a.layers.iter().chain(&b.layers) {
+        assert!(!e.ctx.content.exists(&sha(l).parse().unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_removed_while_its_child_unpacks_is_pulled_again() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let base = layer(&[("base", b"b")]);
+    let a = Image::new(std::slice::from_ref(&base), "amd64");
+    let b = Image::new(&[base, layer(&[("b", &noisy(300 << 10))])], "amd64");
+    e.repo.add("a", &a);
+    e.repo.add("b", &b);
+    pull(&e, opts("localhost:5000/x", "a")).await;
+    let top = sha(&b.layers[1]);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    e.repo
+        .gates
+        .lock()
+        .unwrap()
+        .insert(top.clone(), gate.clone());
+    let svc = e.svc.clone();
+    let pulling = tokio::spawn(async move {
+        svc.pull(opts("localhost:5000/x", "b"))
+            .unwrap()
+            .map(|m| m.map(|m| String::from_utf8(m.to_line()).unwrap()))
+            .collect::<Vec<_>>()
+            .await
+    });
+    // The top layer is coming, unpacked apart; its parent (the base, here as image a) goes.
+    assert!(eventually(|| e.repo.streamed.lock().unwrap().contains(&top)).await);
+    let images = crate::images::ImageService::new(e.ctx.clone());
+    images
+        .remove("localhost:5000/x:a", false, false, &|_: &str| Vec::new())
+        .unwrap();
+    assert!(e.ctx.snaps.stat(&b.diff_ids[0]).unwrap().is_none());
+    gate.notify_one();
+    let lines = pulling.await.unwrap();
+    let last = lines.last().unwrap().as_ref().unwrap();
+    assert!(
+        last.contains("Status: Downloaded newer image for localhost:5000/x:b"),
+        "{lines:#?}"
+    );
+    // Looked at again: the base is pulled this time, and the top a second time.
+    let said = |id: &str, what: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                let l = l.as_ref().unwrap();
+                l.contains(&format!("\"id\":\"{id}\"")) && l.contains(what)
+            })
+            .count()
+    };
+    assert_eq!(said(&b.layer_id(0), "Already exists"), 1);
+    assert_eq!(said(&b.layer_id(0), "Pull complete"), 1);
+    assert_eq!(said(&b.layer_id(1), "Pull complete"), 1);
+    let top_streams = e
+        .repo
+        .streamed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| **d == top)
+        .count();
+    assert_eq!(
+        top_streams, 2,
+        "its commit failed and took its blob: downloaded again"
+    );
+    let rec = e.ctx.db.get_image(&b.id()).unwrap().unwrap();
+    let top_snap = e.ctx.snaps.stat(&rec.chain_id).unwrap().unwrap();
+    assert_eq!(top_snap.parent.as_deref(), Some(b.diff_ids[0].as_str()));
+    assert!(e
+        .ctx
+        .snaps
+        .list()
+        .unwrap()
+        .iter()
+        .all(|s| s.kind == SnapshotKind::Committed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -787,6 +953,27 @@ async fn a_layer_that_is_not_its_digest_fails_the_pull_and_leaves_nothing() {
     assert!(no_layer_half_made(&e).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_that_is_not_the_one_its_config_names_fails_the_pull() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let good = layer(&[("etc/one", b"1")]);
+    let (blob, _) = layer(&[("etc/two", b"2")]);
+    // The config names another diff id for the second layer than its blob unpacks to.
+    let img = Image::new(&[good, (blob.clone(), sha(b"not this layer"))], "amd64");
+    e.repo.add("v1", &img);
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        "ERROR Internal layers from manifest don't match image configuration"
+    );
+    assert!(e.ctx.db.list_images().unwrap().is_empty());
+    assert!(no_layer_half_made(&e).await);
+    assert!(!e.ctx.content.exists(&sha(&blob).parse().unwrap()));
+}
+
 /// Waits (boundedly) until no temporary snapshot is left: a cancelled ingest removes its own
 /// within a read, on its blocking thread.
 async fn no_layer_half_made(e: &Env) -> bool {
@@ -800,23 +987,68 @@ async fn no_layer_half_made(e: &Env) -> bool {
     false
 }
 
+/// Bytes gzip cannot shrink, so that a layer is long enough to be cut in the middle.
+fn noisy(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// A base layer of 1 MiB of noise under a small one.
+fn big_base() -> Image {
+    let big = noisy(1 << 20);
+    Image::new(
+        &[
+            layer(&[("big", &big)]),
+            layer(&[("etc/two", b"22"), ("bin/x", b"#!/bin/sh\n")]),
+        ],
+        &wharf_distribution::manifest::Platform::host().architecture,
+    )
+}
+
+/// Waits (boundedly) until `f` holds.
+async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_goes_away_cancels_the_pull() {
+async fn a_client_that_goes_away_cancels_the_pull_and_the_next_resumes() {
     if !client_ready() {
         return;
     }
     let e = env();
-    let img = two_layers();
+    let img = big_base();
+    let (l0, l1) = (img.layer_id(0), img.layer_id(1));
+    let (b0, b1) = (sha(&img.layers[0]), sha(&img.layers[1]));
     e.repo.add("v1", &img);
-    e.repo.stall.lock().unwrap().push(sha(&img.layers[0]));
+    e.repo.stall.lock().unwrap().push(b0.clone());
     let mut stream = e.svc.pull(opts("localhost:5000/x", "v1")).unwrap();
-    // Read until the stalled base layer is being unpacked.
+    // Read until the stalled base layer is downloading and the top one, unpacked beside it,
+    // waits for it.
+    let (mut base_seen, mut top_in) = (0, false);
     while let Some(m) = stream.next().await {
         let m = m.unwrap();
-        if m.status == "Downloading" && m.id == img.layer_id(0) {
+        if m.status == "Downloading" && m.id == l0 {
+            base_seen = m.progress_detail.map_or(0, |d| d.current as u64);
+        }
+        top_in |= m.status == "Download complete" && m.id == l1;
+        if base_seen > 0 && top_in {
             break;
         }
     }
+    assert!(base_seen > 0 && top_in);
     assert!(e
         .ctx
         .snaps
@@ -828,6 +1060,107 @@ async fn a_client_that_goes_away_cancels_the_pull() {
     let clean = no_layer_half_made(&e).await;
     assert!(clean, "a half-unpacked layer was left");
     assert!(e.ctx.db.list_images().unwrap().is_empty());
+    assert!(
+        e.ctx.snaps.list().unwrap().is_empty(),
+        "nothing was committed"
+    );
+    // What came is kept: the top layer's blob, whole, and what the base's ingest had read
+    // of its first half when it stopped (at least what its bar showed: counted as it is read).
+    let half = img.layers[0].len() / 2;
+    let d0: wharf_storage::Digest = b0.parse().unwrap();
+    let kept = e.ctx.content.partial_len(&d0);
+    assert!((base_seen..=half as u64).contains(&kept), "{kept}");
+    assert!(e.ctx.content.exists(&b1.parse().unwrap()));
+    assert!(!e.ctx.content.exists(&d0));
+
+    // The next pull asks only for the rest of the base and unpacks the top from the store.
+    e.repo.stall.lock().unwrap().clear();
+    e.repo.served.lock().unwrap().clear();
+    e.repo.offsets.lock().unwrap().clear();
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &status("Status: Downloaded newer image for localhost:5000/x:v1"),
+        "{lines:#?}"
+    );
+    assert_eq!(*e.repo.offsets.lock().unwrap(), [(b0.clone(), kept)]);
+    assert_eq!(
+        e.repo.served.lock().unwrap()[&b0] as u64,
+        img.layers[0].len() as u64 - kept
+    );
+    // Each layer's lines in dockerd's order; the base's bar goes on from where it was.
+    let n0 = img.layers[0].len();
+    let base = of(&lines, &l0);
+    assert_eq!(base[0], step(&l0, "Pulling fs layer"));
+    assert!(base[1..base.len() - 5]
+        .iter()
+        .all(|l| l.contains("\"Downloading\"")));
+    let first_bar: serde_json::Value = serde_json::from_str(&base[1]).unwrap();
+    assert!(first_bar["progressDetail"]["current"].as_u64().unwrap() > kept);
+    assert_eq!(
+        base[base.len() - 5..],
+        [
+            step(&l0, "Verifying Checksum"),
+            step(&l0, "Download complete"),
+            bar(&l0, "Extracting", n0),
+            bar(&l0, "Extracting", n0),
+            step(&l0, "Pull complete"),
+        ]
+    );
+    let n1 = img.layers[1].len();
+    assert_eq!(
+        of(&lines, &l1),
+        [
+            step(&l1, "Pulling fs layer"),
+            step(&l1, "Verifying Checksum"),
+            step(&l1, "Download complete"),
+            bar(&l1, "Extracting", n1),
+            bar(&l1, "Extracting", n1),
+            step(&l1, "Pull complete"),
+        ]
+    );
+    let rec = e.ctx.db.get_image(&img.id()).unwrap().unwrap();
+    assert_eq!(e.ctx.content.partial_len(&d0), 0);
+    assert_eq!(e.ctx.content.read(&d0).unwrap(), img.layers[0]);
+    assert!(e.ctx.snaps.stat(&rec.chain_id).unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_breaks_fails_the_pull_and_the_next_fetches_only_the_rest() {
+    if !client_ready() {
+        return;
+    }
+    let e = env();
+    let img = big_base();
+    let b0 = sha(&img.layers[0]);
+    let n0 = img.layers[0].len();
+    e.repo.add("v1", &img);
+    let at = n0 * 9 / 10;
+    e.repo.cut.lock().unwrap().insert(b0.clone(), at);
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "ERROR Internal pulling layer {}: read tcp 127.0.0.1:40000->127.0.0.1:5000: read: connection reset by peer",
+            img.layer_id(0)
+        )
+    );
+    assert!(e.ctx.db.list_images().unwrap().is_empty());
+    assert!(no_layer_half_made(&e).await);
+    let d0: wharf_storage::Digest = b0.parse().unwrap();
+    assert!(eventually(|| e.ctx.content.partial_len(&d0) == at as u64).await);
+
+    e.repo.served.lock().unwrap().clear();
+    let lines = pull(&e, opts("localhost:5000/x", "v1")).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &status("Status: Downloaded newer image for localhost:5000/x:v1"),
+        "{lines:#?}"
+    );
+    let again = e.repo.served.lock().unwrap()[&b0];
+    assert_eq!(again, n0 - at, "fetched again after the cut");
+    assert!(again <= n0 / 10 + 1);
+    assert!(e.ctx.db.get_image(&img.id()).unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -662,10 +662,13 @@ impl ImageService {
         // The record was the image: what follows only frees space, and what a crash keeps
         // from it is removed at the next start (`recover`).
         crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::RMI_RECORD_DELETED);
-        let others_share_chain = db
+        let image_tops: Option<std::collections::HashSet<String>> = db
             .list_images()
-            .map(|l| l.iter().any(|i| i.chain_id == rec.chain_id))
-            .unwrap_or(true);
+            .ok()
+            .map(|l| l.into_iter().map(|i| i.chain_id).collect());
+        let others_share_chain = image_tops
+            .as_ref()
+            .is_none_or(|tops| tops.contains(&rec.chain_id));
         let layer_blobs = self.layer_blobs(&rec.manifest_digest);
         if let Ok(m) = rec.manifest_digest.parse::<Digest>() {
             let _ = self.ctx.content.delete(&m);
@@ -686,7 +689,7 @@ impl ImageService {
         }
         if !others_share_chain {
             // Fails harmlessly while a container's writable layer still sits on it.
-            if self.ctx.snaps.remove(&rec.chain_id).is_ok() {
+            if self.remove_chain(&rec.chain_id, image_tops.unwrap_or_default()) {
                 // A blob another image's manifest names stays: a pull that found its layer
                 // already here named the same blob, which its push needs.
                 let kept: std::collections::HashSet<Digest> = db
@@ -701,6 +704,31 @@ impl ImageService {
             }
         }
         Ok(())
+    }
+
+    /// Removes the layer `top` and then each parent that nothing else stands on: no other
+    /// layer or container's writable layer (the snapshotter refuses a snapshot with
+    /// children) and no image whose top layer it is, as dockerd's layer store releases a
+    /// chain. Whether `top` went.
+    fn remove_chain(&self, top: &str, image_tops: std::collections::HashSet<String>) -> bool {
+        let snaps = &self.ctx.snaps;
+        let mut next = Some(top.to_owned());
+        let mut first = true;
+        while let Some(key) = next.take() {
+            if !first && image_tops.contains(&key) {
+                break;
+            }
+            let parent = match snaps.stat(&key) {
+                Ok(Some(i)) => i.parent,
+                _ => break,
+            };
+            if snaps.remove(&key).is_err() {
+                break;
+            }
+            first = false;
+            next = parent;
+        }
+        !first
     }
 
     /// The layer blobs a stored manifest names.

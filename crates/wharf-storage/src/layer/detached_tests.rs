@@ -223,6 +223,16 @@ fn discard_and_failed_commit_leave_nothing() {
     d.discard(&e.cs, &e.snaps).unwrap();
     assert_nothing_left(&e);
 
+    // Set aside: the snapshot goes, the verified blob stays for a later unpack from the store.
+    let d = detached(&e, &l[..]).unwrap();
+    let blob = d.blob().clone();
+    d.discard_keeping_blob(&e.snaps).unwrap();
+    assert!(e.snaps.list().unwrap().is_empty());
+    assert_eq!(count(&e.d.path().join("snapshots")), 0);
+    assert!(e.cs.exists(&blob));
+    e.cs.delete(&blob).unwrap();
+    assert_nothing_left(&e);
+
     // A parent that is not there: refused at commit, and the layer is gone.
     let d = detached(&e, &l[..]).unwrap();
     let missing = Digest::sha256_of(b"nope");
