@@ -179,15 +179,6 @@ impl Fetcher {
                 downloaded: false,
             });
         }
-        // Non-distributable layers (Windows bases) come from elsewhere than the registry; only
-        // Windows images have them, and dockerd on Linux cannot run those either.
-        if let Some(p) = missing.iter().find(|p| p.desc.is_foreign()) {
-            return Err(EngineError::not_implemented(format!(
-                "layer {} is a foreign (non-distributable) layer ({}): Wharf does not download those",
-                p.desc.digest, p.desc.media_type
-            ))
-            .into());
-        }
         // A blob named twice is downloaded once; the second layer unpacks it from the store.
         let first_of: Vec<Option<usize>> = missing
             .iter()
