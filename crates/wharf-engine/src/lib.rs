@@ -23,6 +23,7 @@ pub mod names;
 mod shim;
 mod system;
 pub mod timefmt;
+pub mod volumes;
 
 pub use ctx::EngineConfig;
 use error::Cause;
@@ -37,6 +38,7 @@ use exec::ExecService;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use images::ImageService;
+use volumes::VolumeService;
 use std::sync::Arc;
 use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
@@ -57,6 +59,7 @@ pub struct Engine {
     execs: Arc<ExecService>,
     images: Arc<ImageService>,
     distribution: Arc<DistributionService>,
+    volumes: Arc<VolumeService>,
     daemon_id: String,
 }
 
@@ -145,6 +148,11 @@ impl Engine {
         // Before any container is restored or request served: nothing may import or remove
         // an image meanwhile.
         images.recover();
+        let volumes = Arc::new(VolumeService::new(ctx.clone()));
+        let cleaned = volumes.recover()?;
+        if cleaned > 0 {
+            tracing::info!(cleaned, "removed interrupted volume creates and removes");
+        }
         // Health probes are execs: the containers get the exec service's probe hook rather
         // than the service itself, which is built around them.
         let execs = ExecService::new(|me| {
@@ -162,6 +170,7 @@ impl Engine {
             execs,
             images,
             distribution,
+            volumes,
             daemon_id,
         }))
     }
@@ -330,6 +339,36 @@ impl DistributionBackend for Engine {
         registry_auth: &str,
     ) -> BackendResult<wharf_api::registry::DistributionInspect> {
         Ok(self.distribution.inspect(name, registry_auth).await?)
+    }
+}
+
+impl VolumesBackend for Engine {
+    async fn volume_create(
+        &self,
+        req: wharf_api::volume::VolumeCreateRequest,
+    ) -> BackendResult<wharf_api::volume::Volume> {
+        Ok(self.volumes.create(req)?)
+    }
+    async fn volume_inspect(&self, name: &str) -> BackendResult<wharf_api::volume::Volume> {
+        Ok(self.volumes.inspect(name)?)
+    }
+    async fn volume_list(
+        &self,
+        filters: wharf_api::filters::Filters,
+    ) -> BackendResult<wharf_api::volume::VolumeListResponse> {
+        Ok(wharf_api::volume::VolumeListResponse {
+            volumes: self.volumes.list(&filters)?,
+            warnings: Vec::new(),
+        })
+    }
+    async fn volume_remove(&self, name: &str, force: bool) -> BackendResult<()> {
+        Ok(self.volumes.remove(name, force)?)
+    }
+    async fn volume_prune(
+        &self,
+        filters: wharf_api::filters::Filters,
+    ) -> BackendResult<wharf_api::volume::VolumePruneResponse> {
+        Ok(self.volumes.prune(&filters)?)
     }
 }
 
