@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 /// `POST /volumes/create`'s body (`volume.CreateOptions`). `ClusterVolumeSpec` is swarm's and
 /// refused by the server, which reads the raw body for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct VolumeCreateRequest {
     #[serde(default)]
@@ -17,6 +17,9 @@ pub struct VolumeCreateRequest {
     pub driver_opts: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Swarm's; kept only so that the server can refuse it by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_volume_spec: Option<serde_json::Value>,
 }
 
 /// `volume.Volume`.

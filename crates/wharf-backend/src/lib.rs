@@ -334,8 +334,11 @@ pub trait VolumesBackend: Send + Sync + 'static {
         filters: Filters,
     ) -> impl Future<Output = BackendResult<wharf_api::volume::VolumeListResponse>> + Send;
     /// `force`: an unknown name is no error.
-    fn volume_remove(&self, name: &str, force: bool)
-        -> impl Future<Output = BackendResult<()>> + Send;
+    fn volume_remove(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     fn volume_prune(
         &self,
         filters: Filters,

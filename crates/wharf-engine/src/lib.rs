@@ -38,8 +38,8 @@ use exec::ExecService;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use images::ImageService;
-use volumes::VolumeService;
 use std::sync::Arc;
+use volumes::VolumeService;
 use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     WaitResponse,

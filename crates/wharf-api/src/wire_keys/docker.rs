@@ -278,6 +278,11 @@ impl WireKeys for crate::registry::AuthConfig {
 /// `volume.CreateOptions`, `POST /volumes/create`'s body.
 impl WireKeys for crate::volume::VolumeCreateRequest {
     const GO_NAME: &'static str = "CreateOptions";
-    const KEYS: &'static [Key] =
-        &leaves(["Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"]);
+    const KEYS: &'static [Key] = &leaves([
+        "Name",
+        "Driver",
+        "DriverOpts",
+        "Labels",
+        "ClusterVolumeSpec",
+    ]);
 }

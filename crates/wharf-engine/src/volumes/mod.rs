@@ -56,8 +56,7 @@ fn no_such_volume(name: &str) -> EngineError {
 pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     if name.len() == 1 {
         return Err(
-            "volume name is too short, names should be at least two alphanumeric characters"
-                .into(),
+            "volume name is too short, names should be at least two alphanumeric characters".into(),
         );
     }
     let mut chars = name.chars();
@@ -153,7 +152,12 @@ impl VolumeService {
         }
         validate_name(&name).map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
         let _g = self.guard();
-        if let Some(existing) = self.ctx.db.get_volume(&name).map_err(storage("reading a volume"))? {
+        if let Some(existing) = self
+            .ctx
+            .db
+            .get_volume(&name)
+            .map_err(storage("reading a volume"))?
+        {
             // dockerd answers the volume that exists, whatever labels were asked for.
             return self.to_api(existing);
         }
@@ -178,7 +182,12 @@ impl VolumeService {
     }
 
     pub fn inspect(&self, name: &str) -> Result<Volume> {
-        match self.ctx.db.get_volume(name).map_err(storage("reading a volume"))? {
+        match self
+            .ctx
+            .db
+            .get_volume(name)
+            .map_err(storage("reading a volume"))?
+        {
             Some(rec) => self.to_api(rec),
             None => Err(no_such_volume(name)),
         }
@@ -189,7 +198,12 @@ impl VolumeService {
         // No container mounts volumes yet: every volume is dangling.
         let dangling = filters.bool_or_default("dangling", true)?;
         let mut out = Vec::new();
-        for rec in self.ctx.db.list_volumes().map_err(storage("listing volumes"))? {
+        for rec in self
+            .ctx
+            .db
+            .list_volumes()
+            .map_err(storage("listing volumes"))?
+        {
             let v = self.to_api(rec)?;
             let by_name = filters.get("name");
             let by_driver = filters.get("driver");
@@ -216,12 +230,22 @@ impl VolumeService {
 
     /// Deletes the row (the commit point), then the directory; the size it held when asked.
     fn remove_locked(&self, name: &str) -> Result<Option<u64>> {
-        let Some(rec) = self.ctx.db.get_volume(name).map_err(storage("reading a volume"))? else {
+        let Some(rec) = self
+            .ctx
+            .db
+            .get_volume(name)
+            .map_err(storage("reading a volume"))?
+        else {
             return Ok(None);
         };
         let dir = self.root().join(name);
         let size = tree_size(&dir.join("_data"));
-        if !self.ctx.db.delete_volume(name).map_err(storage("removing a volume"))? {
+        if !self
+            .ctx
+            .db
+            .delete_volume(name)
+            .map_err(storage("removing a volume"))?
+        {
             return Ok(None);
         }
         crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::VOLUME_RECORD_DELETED);
@@ -239,7 +263,12 @@ impl VolumeService {
         let all = filters.bool_or_default("all", false)?;
         let _g = self.guard();
         let mut rep = VolumePruneResponse::default();
-        for rec in self.ctx.db.list_volumes().map_err(storage("listing volumes"))? {
+        for rec in self
+            .ctx
+            .db
+            .list_volumes()
+            .map_err(storage("listing volumes"))?
+        {
             let labels = parse_map(&rec.labels)?;
             let options = parse_map(&rec.options)?;
             if rec.driver != LOCAL_DRIVER || !options.is_empty() {
@@ -281,10 +310,13 @@ impl VolumeService {
 
 /// `label!`: none of these `key` or `key=value` may match.
 fn not_labels(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
-    !filters.get("label!").iter().any(|f| match f.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(f.as_str()),
-    })
+    !filters
+        .get("label!")
+        .iter()
+        .any(|f| match f.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(f.as_str()),
+        })
 }
 
 fn json(m: &BTreeMap<String, String>) -> Result<String> {

@@ -125,7 +125,10 @@ fn remove_deletes_record_and_data_and_force_forgives_unknown_names() {
     s.remove("rm_me", false).unwrap();
     assert!(!d.path().join("volumes/rm_me").exists());
     let (k, m) = kind(s.inspect("rm_me").unwrap_err());
-    assert_eq!((k, m.as_str()), (ErrorKind::NotFound, "get rm_me: no such volume"));
+    assert_eq!(
+        (k, m.as_str()),
+        (ErrorKind::NotFound, "get rm_me: no such volume")
+    );
     let (k, _) = kind(s.remove("rm_me", false).unwrap_err());
     assert_eq!(k, ErrorKind::NotFound);
     s.remove("rm_me", true).unwrap();
@@ -142,9 +145,13 @@ fn prune_takes_anonymous_volumes_unless_all_and_honours_labels() {
     let rep = s.prune(&Filters::default()).unwrap();
     assert_eq!(rep.volumes_deleted, [anon.name]);
     assert_eq!(rep.space_reclaimed, 5);
-    let rep = s.prune(&filters(r#"{"all":["true"],"label!":["keep"]}"#)).unwrap();
+    let rep = s
+        .prune(&filters(r#"{"all":["true"],"label!":["keep"]}"#))
+        .unwrap();
     assert_eq!(rep.volumes_deleted, ["prune_go"]);
-    let rep = s.prune(&filters(r#"{"all":["1"],"label":["keep=yes"]}"#)).unwrap();
+    let rep = s
+        .prune(&filters(r#"{"all":["1"],"label":["keep=yes"]}"#))
+        .unwrap();
     assert_eq!(rep.volumes_deleted, ["prune_keep"]);
     let (k, _) = kind(s.prune(&filters(r#"{"dangling":["true"]}"#)).unwrap_err());
     assert_eq!(k, ErrorKind::InvalidArgument);
