@@ -209,7 +209,7 @@ impl VolumeService {
             let by_driver = filters.get("driver");
             if dangling
                 && (by_name.is_empty() || by_name.iter().any(|n| v.name.contains(n.as_str())))
-                && (by_driver.is_empty() || by_driver.iter().any(|d| *d == v.driver))
+                && (by_driver.is_empty() || by_driver.contains(&v.driver))
                 && filters.match_labels(&v.labels)
             {
                 out.push(v);
