@@ -1,5 +1,5 @@
 #![recursion_limit = "256"]
-//! The daemon core: one service per object (containers, exec, images), each owning its state
+//! The daemon core: one service per object (containers, exec, images, distribution, volumes), each owning its state
 //! and locks; restore at start; implements the `wharf-backend` traits.
 //!
 //! Owns: lifecycle policy, naming, image resolution, exec records, reconciliation with running
