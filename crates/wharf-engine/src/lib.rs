@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
-//! The daemon core: one service per object (containers, exec, images, distribution, volumes), each owning its state
-//! and locks; restore at start; implements the `wharf-backend` traits.
+//! The daemon core: one service per object (containers, exec, images, distribution, volumes),
+//! each owning its state and locks; restore at start; implements the `wharf-backend` traits.
 //!
 //! Owns: lifecycle policy, naming, image resolution, exec records, reconciliation with running
 //! shims; everything wharfd says to a shim is in [`shim`].

@@ -142,6 +142,8 @@ impl VolumeService {
                 "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
+        // dockerd's order: the driver, then the local driver checks the name, then its options.
+        validate_name(&name).map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
         let opts = req.driver_opts.unwrap_or_default();
         if !opts.is_empty() {
             let names: Vec<&str> = opts.keys().map(String::as_str).collect();
@@ -150,7 +152,6 @@ impl VolumeService {
                 names.join(", ")
             )));
         }
-        validate_name(&name).map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
         let _g = self.guard();
         if let Some(existing) = self
             .ctx
