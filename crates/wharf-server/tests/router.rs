@@ -378,6 +378,10 @@ async fn volume_routes_parse_and_answer_as_dockerd() {
     let req = fake.volume_req.lock().unwrap().clone().unwrap();
     assert_eq!(req.name, "data");
     assert_eq!(req.labels.unwrap()["a"], "b");
+    // An empty body is an anonymous volume, as dockerd.
+    let (s, _, _) = post(&app, "/v1.44/volumes/create").await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(fake.volume_req.lock().unwrap().clone().unwrap().name, "");
     // Swarm's cluster volumes are refused by name, not dropped.
     let body = r#"{"Name":"c","ClusterVolumeSpec":{"Group":"g"}}"#;
     let (s, _, b) = call(

@@ -15,8 +15,20 @@ use wharf_backend::VolumesBackend;
 type Res = Result<Response, HttpError>;
 
 /// `POST /volumes/create`: 201 with the volume (the existing one for a known name).
+/// An empty body is an anonymous volume, as dockerd's `ReadJSON` allows.
 pub async fn create<B: VolumesBackend>(State(b): State<Arc<B>>, body: Body) -> Res {
-    let req: VolumeCreateRequest = read_json(body, "missing volume create options").await?;
+    let bytes = axum::body::to_bytes(body, 1024 * 1024)
+        .await
+        .map_err(|e| HttpError::invalid(format!("cannot read request body: {e}")))?;
+    let req: VolumeCreateRequest = if bytes.is_empty() {
+        VolumeCreateRequest::default()
+    } else {
+        read_json(
+            Body::from(bytes),
+            "invalid JSON: got EOF while reading request body",
+        )
+        .await?
+    };
     if req
         .cluster_volume_spec
         .as_ref()
