@@ -5,6 +5,7 @@ every volume is dangling."""
 
 import json
 import re
+import time
 
 import docker as dockerpy
 import pytest
@@ -23,6 +24,7 @@ def ls_names(docker, *args):
 
 def test_cli_create_inspect_ls_rm(docker, wharfd, unique):
     name = f"{unique}-a"
+    since = str(int(time.time()) - 1)
     try:
         assert ok(docker("volume", "create", "--label", "tier=db", "--label", "solo", name)
                   ).stdout.strip() == name
@@ -60,6 +62,10 @@ def test_cli_create_inspect_ls_rm(docker, wharfd, unique):
         ok(docker("volume", "rm", "-f", name))
         r = docker("inspect", name)
         assert r.returncode != 0 and "No such object" in r.stderr, r.stderr
+        r = ok(docker("events", "--since", since, "--until", str(int(time.time()) + 1),
+                      "--filter", "type=volume", "--filter", f"volume={name}",
+                      "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}"))
+        assert r.stdout.split("\n")[:2] == [f"create {name} local", f"destroy {name} local"], r.stdout
     finally:
         vol_rm(docker, name)
 
