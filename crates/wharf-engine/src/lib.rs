@@ -361,14 +361,23 @@ impl VolumesBackend for Engine {
             warnings: Vec::new(),
         })
     }
+    // Removal deletes whole trees and prune measures them: off the async workers.
     async fn volume_remove(&self, name: &str, force: bool) -> BackendResult<()> {
-        Ok(self.volumes.remove(name, force)?)
+        let (volumes, name) = (self.volumes.clone(), name.to_string());
+        let removed = tokio::task::spawn_blocking(move || volumes.remove(&name, force))
+            .await
+            .map_err(|e| e.during("volume remove task failed"));
+        Ok(removed??)
     }
     async fn volume_prune(
         &self,
         filters: wharf_api::filters::Filters,
     ) -> BackendResult<wharf_api::volume::VolumePruneResponse> {
-        Ok(self.volumes.prune(&filters)?)
+        let volumes = self.volumes.clone();
+        let pruned = tokio::task::spawn_blocking(move || volumes.prune(&filters))
+            .await
+            .map_err(|e| e.during("volume prune task failed"));
+        Ok(pruned??)
     }
 }
 
