@@ -127,6 +127,16 @@ def check_objects(rnd, api, stale=frozenset()):
     if len(strays) > unknown_imports:
         v(f"images no client accounts for: {[(s[:19], images[s].get('RepoTags')) for s in strays]}")
 
+    vols = {x["Name"] for x in (api.volumes().get("Volumes") or [])}
+    for m in rnd.vols:
+        if m.exists == YES and m.name not in vols:
+            v(f"{m}: acknowledged and not removed, but it is not listed")
+        if m.exists == NO and m.name in vols:
+            v(f"{m}: its removal was acknowledged, but it is listed")
+    strays = vols - {m.name for m in rnd.vols}
+    if strays:
+        v(f"volumes no client created: {sorted(strays)}")
+
 
 def _meta(data_root):
     """(images, snapshots) rows from meta.db, read-only."""
@@ -211,6 +221,14 @@ def orphans(daemon, api):
     for e in sorted(p.iterdir()) if p.is_dir() else []:
         if e.name not in ctrs:
             out.append(f"data-root containers/{e.name} without a container")
+    vols = {x["Name"] for x in (api.volumes().get("Volumes") or [])}
+    p = data / "volumes"
+    for e in sorted(p.iterdir()) if p.is_dir() else []:
+        if e.name not in vols:
+            out.append(f"data-root volumes/{e.name} without a volume")
+    for name in vols:
+        if not (p / name / "_data").is_dir():
+            out.append(f"volume {name} without its directory")
 
     imgs, snaps = _meta(data)
     chains = {chain for _, _, _, chain in imgs}
@@ -285,6 +303,11 @@ def remove_everything(rnd, api, known=frozenset(), stale=frozenset()):
                 api.remove_image(i["Id"], force=True)
             except docker.errors.DockerException as e:
                 rnd.violation(f"image {i['Id'][:19]} {i.get('RepoTags')}: rmi -f failed: {e}")
+    for x in api.volumes().get("Volumes") or []:
+        try:
+            api.remove_volume(x["Name"])
+        except docker.errors.DockerException as e:
+            rnd.violation(f"volume {x['Name']}: rm failed: {e}")
     left = [c["Id"][:12] for c in api.containers(all=True) if c["Id"] not in stale]
     if left:
         rnd.violation(f"containers left after rm -f of all: {left}")

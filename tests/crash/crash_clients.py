@@ -80,6 +80,12 @@ class CliClient:
     def pid(self, cid):
         return int(self._run("inspect", "-f", "{{.State.Pid}}", cid).strip())
 
+    def volume_create(self, name):
+        self._run("volume", "create", name)
+
+    def volume_rm(self, name):
+        self._run("volume", "rm", name)
+
 
 class PyClient:
     """docker-py 7.1, one client per thread."""
@@ -159,6 +165,12 @@ class PyClient:
 
     def pid(self, cid):
         return int(self._do("inspect", self.api.inspect_container, cid)["State"]["Pid"])
+
+    def volume_create(self, name):
+        self._do("volume create", self.api.create_volume, name)
+
+    def volume_rm(self, name):
+        self._do("volume rm", self.api.remove_volume, name)
 
     def close(self):
         self.c.close()

@@ -41,6 +41,18 @@ class Img:
         return f"image {self.handle} ({(self.id or '?')[:19]}, tags {self.tags})"
 
 
+@dataclass
+class Vol:
+    """A named volume: its name is its identity."""
+    name: str
+    owner: str
+    exists: str = YES
+    busy: bool = False
+
+    def __str__(self):
+        return f"volume {self.name}"
+
+
 class Journal:
     def __init__(self):
         self.lock = threading.Lock()
@@ -70,6 +82,7 @@ class Round:
         self.journal = Journal()
         self.ctrs = []
         self.imgs = []
+        self.vols = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.kill_started = None  # monotonic time the SIGKILL was about to be sent

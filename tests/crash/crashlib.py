@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 import wharfd_harness as H
 from crash_checks import check_objects, freezer_state, orphans, remove_everything, settled_orphans  # noqa: F401
 from crash_clients import BUSYBOX, SERVICE, CliClient, OpError, PyClient  # noqa: F401 (for the tests, bench/crash)
-from crash_model import CREATED, EXITED, LIVE, MAYBE, NO, PAUSED, RUNNING, YES, Ctr, Img, Round
+from crash_model import CREATED, EXITED, LIVE, MAYBE, NO, PAUSED, RUNNING, YES, Ctr, Img, Round, Vol
 
 PING_BOUND = 1.0
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_CONTAINERS = 6  # per client thread
 MAX_IMAGES = 3
+MAX_VOLUMES = 3
 
 
 # ---------------------------------------------------------------- the workload
@@ -58,6 +59,9 @@ class Worker:
     def my_imgs(self):
         return [i for i in self.r.imgs if i.owner == self.who and not i.busy and i.exists == YES]
 
+    def my_vols(self):
+        return [v for v in self.r.vols if v.owner == self.who and not v.busy and v.exists == YES]
+
     def choices(self):
         n = len(self.mine(lambda c: True))
         ops = []
@@ -75,6 +79,10 @@ class Worker:
             ops.append(("import", 0.7))
         if self.my_imgs():
             ops += [("tag", 1), ("rmi", 1)]
+        if len(self.my_vols()) < MAX_VOLUMES:
+            ops.append(("volume_create", 0.5))
+        if self.my_vols():
+            ops.append(("volume_rm", 0.5))
         return ops
 
     def run(self):
@@ -349,6 +357,31 @@ class Worker:
         return self._call("rmi", f"{i} by {ref[:24]}", lambda: self.c.rmi(ref, force=not by_tag), ok, unknown)
 
 
+    def op_volume_create(self, _):
+        v = Vol(self.name("v"), self.who)
+        with self.r.lock:
+            self.r.vols.append(v)
+
+        def unknown():
+            v.exists, v.busy = MAYBE, True
+        return self._call("volume_create", v, lambda: self.c.volume_create(v.name), lambda _: None,
+                          unknown, creates=True)
+
+    def op_volume_rm(self, t):
+        if t is None:
+            vols = self.my_vols()
+            t = self.rng.choice(vols) if vols else None
+        if t is None:
+            return False
+
+        def ok(_):
+            t.exists = NO
+
+        def unknown():
+            t.exists, t.busy = MAYBE, True
+        return self._call("volume_rm", t, lambda: self.c.volume_rm(t.name), ok, unknown)
+
+
 def own_layer(path, name):
     """A small tar of a layer no other import has: one file with `name` and random bytes."""
     data = f"{name}\n".encode() + os.urandom(4096)
@@ -368,6 +401,7 @@ PREPARE = {
     "stop": ["run_d"], "restart": ["run_d"], "pause": ["run_d"], "exec": ["run_d"],
     "unpause": ["run_d", "pause"],
     "tag": ["import"], "rmi": ["import_own"],
+    "volume_create": [], "volume_rm": ["volume_create"],
 }
 
 
@@ -598,6 +632,8 @@ FAILPOINTS = [
     Failpoint("import-layer-stored", "import_own"),
     Failpoint("import-blobs-stored", "import_own", client="cli"),
     Failpoint("rmi-record-deleted", "rmi"),
+    Failpoint("volume-dir-made", "volume_create"),
+    Failpoint("volume-record-deleted", "volume_rm", client="cli"),
 ]
 FAILPOINT_SOURCES = [H.REPO / "crates" / "wharf-engine" / "src" / "failpoint.rs",
                      H.REPO / "crates" / "wharf-shim" / "src" / "failpoint.rs"]

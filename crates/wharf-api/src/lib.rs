@@ -18,6 +18,7 @@ pub mod stdcopy;
 pub mod system;
 pub mod units;
 pub mod version;
+pub mod volume;
 pub mod wire_keys;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};

@@ -358,6 +358,11 @@ mod tests {
             "ServerAddress": "localhost:5000", "identitytoken": "", "registrytoken": ""
         }));
         assert!(paths(HOST_CONFIG_FOR_TEST).contains(&"Memory".to_string()));
+        // The docker CLI 28's body for `volume create --label a=b -o type=tmpfs v`.
+        round_trip::<crate::volume::VolumeCreateRequest>(json!({
+            "Driver": "local", "DriverOpts": {"type": "tmpfs"}, "Labels": {"a": "b"},
+            "Name": "v", "ClusterVolumeSpec": {"Group": "g"}
+        }));
     }
 
     const HOST_CONFIG_FOR_TEST: &[Key] = docker::HOST_CONFIG;

@@ -2,7 +2,7 @@
 //! like moby's `api/server/router/*/backend.go`, in terms of `wharf-api` types.
 //!
 //! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `DistributionBackend`,
-//! `SystemBackend`), the
+//! `VolumesBackend`, `SystemBackend`), the
 //! options and session types they exchange, and [`BackendResult`] (an [`ApiError`] carries the
 //! engine's error kind; the server maps the kind to a status in one place).
 //! Must not touch: HTTP types, I/O. The server parses, calls one of these, and formats the
@@ -318,6 +318,33 @@ pub trait DistributionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<DistributionInspect>> + Send;
 }
 
+/// moby's volume router: named volumes.
+pub trait VolumesBackend: Send + Sync + 'static {
+    /// An existing name answers the volume that exists.
+    fn volume_create(
+        &self,
+        req: wharf_api::volume::VolumeCreateRequest,
+    ) -> impl Future<Output = BackendResult<wharf_api::volume::Volume>> + Send;
+    fn volume_inspect(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = BackendResult<wharf_api::volume::Volume>> + Send;
+    fn volume_list(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<wharf_api::volume::VolumeListResponse>> + Send;
+    /// `force`: an unknown name is no error.
+    fn volume_remove(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    fn volume_prune(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<wharf_api::volume::VolumePruneResponse>> + Send;
+}
+
 /// `GET /events` parameters: unix seconds (fractions allowed); `until` = None streams forever.
 #[derive(Debug, Clone, Default)]
 pub struct EventsOptions {
@@ -340,10 +367,21 @@ pub trait SystemBackend: Send + Sync + 'static {
 
 /// Everything a full daemon implements.
 pub trait Backend:
-    ContainersBackend + ExecBackend + ImagesBackend + DistributionBackend + SystemBackend
+    ContainersBackend
+    + ExecBackend
+    + ImagesBackend
+    + DistributionBackend
+    + VolumesBackend
+    + SystemBackend
 {
 }
-impl<T: ContainersBackend + ExecBackend + ImagesBackend + DistributionBackend + SystemBackend>
-    Backend for T
+impl<
+        T: ContainersBackend
+            + ExecBackend
+            + ImagesBackend
+            + DistributionBackend
+            + VolumesBackend
+            + SystemBackend,
+    > Backend for T
 {
 }

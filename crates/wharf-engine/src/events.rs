@@ -89,6 +89,36 @@ impl EventBus {
         });
     }
 
+    /// A volume event: dockerd's actor is the volume's name with its `driver`.
+    pub fn volume(&self, action: &str, name: &str, driver: &str) {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("driver".into(), driver.into());
+        self.publish(Event {
+            kind: "volume".into(),
+            action: action.into(),
+            actor: EventActor {
+                id: name.into(),
+                attributes,
+            },
+            ..Default::default()
+        });
+    }
+
+    /// `volume prune`, with what it freed, as dockerd's (an actor without an id).
+    pub fn volume_prune(&self, reclaimed: u64) {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("reclaimed".into(), reclaimed.to_string());
+        self.publish(Event {
+            kind: "volume".into(),
+            action: "prune".into(),
+            actor: EventActor {
+                id: String::new(),
+                attributes,
+            },
+            ..Default::default()
+        });
+    }
+
     fn publish(&self, mut e: Event) {
         e.scope = "local".into();
         // Stamped, kept and sent under the history lock, which `subscribe` also holds: each

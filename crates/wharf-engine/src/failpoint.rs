@@ -18,6 +18,8 @@
 //! | `exec-started` | exec start | the shim reported the exec's process started | its process file removed and the exec recorded running |
 //! | `import-layer-stored` | image import | layer blob stored and its snapshot committed | config and manifest blobs stored |
 //! | `import-blobs-stored` | image import | config and manifest blobs stored | the image record and its tag saved (one transaction) |
+//! | `volume-dir-made` | volume create | `volumes/<name>/_data` made | the volume's row saved |
+//! | `volume-record-deleted` | volume rm and prune | the volume's row deleted | its directory removed |
 //! | `rmi-record-deleted` | image rm | the image record and its tags deleted (one transaction) | its manifest, config and layer blobs and its layer snapshot removed |
 //!
 //! Tag is one SQL statement (no point); what each crash leaves and how the next start finishes
@@ -33,6 +35,10 @@ pub(crate) const CREATE_PREPARED: &str = "create-prepared";
 pub(crate) const RENAME_SAVED: &str = "rename-saved";
 /// Between "the container's record deleted" and "its teardown".
 pub(crate) const RM_RECORD_DELETED: &str = "rm-record-deleted";
+/// Between "the volume's directory made" and "its row saved".
+pub(crate) const VOLUME_DIR_MADE: &str = "volume-dir-made";
+/// Between "the volume's row deleted" and "its directory removed".
+pub(crate) const VOLUME_RECORD_DELETED: &str = "volume-record-deleted";
 /// Between "the cgroup frozen" and "`Paused` saved".
 pub(crate) const PAUSE_FROZEN: &str = "pause-frozen";
 /// Between "the cgroup thawed" and "`Paused=false` saved".

@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
-//! The daemon core: one service per object (containers, exec, images), each owning its state
-//! and locks; restore at start; implements the `wharf-backend` traits.
+//! The daemon core: one service per object (containers, exec, images, distribution, volumes),
+//! each owning its state and locks; restore at start; implements the `wharf-backend` traits.
 //!
 //! Owns: lifecycle policy, naming, image resolution, exec records, reconciliation with running
 //! shims; everything wharfd says to a shim is in [`shim`].
@@ -23,6 +23,7 @@ pub mod names;
 mod shim;
 mod system;
 pub mod timefmt;
+pub mod volumes;
 
 pub use ctx::EngineConfig;
 use error::Cause;
@@ -38,6 +39,7 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use images::ImageService;
 use std::sync::Arc;
+use volumes::VolumeService;
 use wharf_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     WaitResponse,
@@ -57,6 +59,7 @@ pub struct Engine {
     execs: Arc<ExecService>,
     images: Arc<ImageService>,
     distribution: Arc<DistributionService>,
+    volumes: Arc<VolumeService>,
     daemon_id: String,
 }
 
@@ -145,6 +148,11 @@ impl Engine {
         // Before any container is restored or request served: nothing may import or remove
         // an image meanwhile.
         images.recover();
+        let volumes = Arc::new(VolumeService::new(ctx.clone()));
+        let cleaned = volumes.recover()?;
+        if cleaned > 0 {
+            tracing::info!(cleaned, "removed interrupted volume creates and removes");
+        }
         // Health probes are execs: the containers get the exec service's probe hook rather
         // than the service itself, which is built around them.
         let execs = ExecService::new(|me| {
@@ -162,6 +170,7 @@ impl Engine {
             execs,
             images,
             distribution,
+            volumes,
             daemon_id,
         }))
     }
@@ -330,6 +339,45 @@ impl DistributionBackend for Engine {
         registry_auth: &str,
     ) -> BackendResult<wharf_api::registry::DistributionInspect> {
         Ok(self.distribution.inspect(name, registry_auth).await?)
+    }
+}
+
+impl VolumesBackend for Engine {
+    async fn volume_create(
+        &self,
+        req: wharf_api::volume::VolumeCreateRequest,
+    ) -> BackendResult<wharf_api::volume::Volume> {
+        Ok(self.volumes.create(req)?)
+    }
+    async fn volume_inspect(&self, name: &str) -> BackendResult<wharf_api::volume::Volume> {
+        Ok(self.volumes.inspect(name)?)
+    }
+    async fn volume_list(
+        &self,
+        filters: wharf_api::filters::Filters,
+    ) -> BackendResult<wharf_api::volume::VolumeListResponse> {
+        Ok(wharf_api::volume::VolumeListResponse {
+            volumes: self.volumes.list(&filters)?,
+            warnings: Vec::new(),
+        })
+    }
+    // Removal deletes whole trees and prune measures them: off the async workers.
+    async fn volume_remove(&self, name: &str, force: bool) -> BackendResult<()> {
+        let (volumes, name) = (self.volumes.clone(), name.to_string());
+        let removed = tokio::task::spawn_blocking(move || volumes.remove(&name, force))
+            .await
+            .map_err(|e| e.during("volume remove task failed"));
+        Ok(removed??)
+    }
+    async fn volume_prune(
+        &self,
+        filters: wharf_api::filters::Filters,
+    ) -> BackendResult<wharf_api::volume::VolumePruneResponse> {
+        let volumes = self.volumes.clone();
+        let pruned = tokio::task::spawn_blocking(move || volumes.prune(&filters))
+            .await
+            .map_err(|e| e.during("volume prune task failed"));
+        Ok(pruned??)
     }
 }
 

@@ -187,6 +187,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("POST", "/images/{name}/push", &[("tag", Applied)]),
     ep("POST", "/auth", &[]),
     ep("GET", "/distribution/{name}/json", &[]),
+    ep("POST", "/volumes/create", &[]),
+    ep("GET", "/volumes", &[("filters", Applied)]),
+    ep("GET", "/volumes/{name}", &[]),
+    // `force`: an unknown name is no error (no volume is ever in use yet).
+    ep("DELETE", "/volumes/{name}", &[("force", Applied)]),
+    ep("POST", "/volumes/prune", &[("filters", Applied)]),
 ];
 
 /// The swagger path of a request, from axum's matched route; image routes are matched by

@@ -360,6 +360,93 @@ async fn unknown_routes_are_501_and_inspect_probes_are_404() {
 }
 
 #[tokio::test]
+async fn volume_routes_parse_and_answer_as_dockerd() {
+    let (fake, app) = app();
+    let body = r#"{"name":"data","Labels":{"a":"b"},"DriverOpts":null}"#;
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/volumes/create",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["Name"], "data");
+    assert_eq!(v["Scope"], "local");
+    assert_eq!(v["Options"], serde_json::Value::Null);
+    let req = fake.volume_req.lock().unwrap().clone().unwrap();
+    assert_eq!(req.name, "data");
+    assert_eq!(req.labels.unwrap()["a"], "b");
+    // An empty body is an anonymous volume, as dockerd.
+    let (s, _, _) = post(&app, "/v1.44/volumes/create").await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(fake.volume_req.lock().unwrap().clone().unwrap().name, "");
+    // Swarm's cluster volumes are refused by name, not dropped.
+    let body = r#"{"Name":"c","ClusterVolumeSpec":{"Group":"g"}}"#;
+    let (s, _, b) = call(
+        &app,
+        Method::POST,
+        "/v1.44/volumes/create",
+        Body::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(message(&b).contains("ClusterVolumeSpec"), "{}", message(&b));
+
+    let (s, _, b) = get(
+        &app,
+        "/v1.44/volumes?filters=%7B%22label%22%3A%7B%22a%3Db%22%3Atrue%7D%7D",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["Volumes"][0]["Name"], "data");
+    assert_eq!(v["Warnings"], serde_json::json!([]));
+    let f = fake.volume_filters.lock().unwrap().clone().unwrap();
+    assert_eq!(f.get("label"), ["a=b"]);
+
+    let (s, _, b) = get(&app, "/v1.44/volumes/data").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["Driver"], "local");
+    let (s, _, _) = call(
+        &app,
+        Method::DELETE,
+        "/v1.44/volumes/data?force=1",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, b) = call(&app, Method::DELETE, "/v1.44/volumes/nope", Body::empty()).await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (StatusCode::NOT_FOUND, "get nope: no such volume")
+    );
+    let (s, _, b) = post(
+        &app,
+        "/v1.44/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["VolumesDeleted"], serde_json::json!(["gone"]));
+    assert_eq!(v["SpaceReclaimed"], 7);
+    // Cluster volume update is swarm's.
+    let (s, _, _) = call(
+        &app,
+        Method::PUT,
+        "/v1.44/volumes/data?version=1",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(fake
+        .calls()
+        .contains(&"volume_remove data force=true".to_string()));
+}
+
+#[tokio::test]
 async fn image_names_with_slashes_and_ports() {
     let (fake, app) = app();
     assert_eq!(

@@ -411,10 +411,10 @@ async fn refusals_drain_chunked_and_late_bodies() {
     assert!(msg.contains("POST /build is not implemented"), "{msg}");
 
     let mut s = UnixStream::connect(&srv.path).await.unwrap();
-    let json = br#"{"Name":"v1","Driver":"local","DriverOpts":{},"Labels":{}}"#;
+    let json = br#"{"Name":"n1","Driver":"bridge","Options":{},"Labels":{}}"#;
     s.write_all(
         format!(
-            "POST /v1.44/volumes/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /v1.44/networks/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             json.len()
         )
         .as_bytes(),
@@ -425,7 +425,7 @@ async fn refusals_drain_chunked_and_late_bodies() {
     s.write_all(json).await.unwrap();
     let (head, msg) = read_response(&mut s).await;
     assert!(head.starts_with("HTTP/1.1 501"), "{head}");
-    assert!(msg.contains("/volumes/create"), "{msg}");
+    assert!(msg.contains("/networks/create"), "{msg}");
     drop(srv.stop);
     tokio::time::timeout(LIMIT, srv.task)
         .await

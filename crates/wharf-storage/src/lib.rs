@@ -42,7 +42,7 @@ pub use layer::{
     MEDIA_TYPE_LAYER_TAR_ZSTD,
 };
 pub use layout::DataRoot;
-pub use meta::{ContainerRecord, Db, ImageRecord, SnapshotKind, SnapshotRecord};
+pub use meta::{ContainerRecord, Db, ImageRecord, SnapshotKind, SnapshotRecord, VolumeRecord};
 pub use snapshot::{mount_all, unmount, Mount, SnapshotInfo, Snapshotter};
 
 /// Every failure of this crate. Variants carry the operand the caller needs to build a message.

@@ -1,6 +1,6 @@
 //! The metadata database: one SQLite file, `meta.db`, in WAL mode.
 //!
-//! Schema (version 2; `PRAGMA user_version` holds the applied version, migrations only go forward):
+//! Schema (version 3; `PRAGMA user_version` holds the applied version, migrations only go forward):
 //!
 //! ```text
 //! +--------------------------------+     +------------------------------+
@@ -36,6 +36,8 @@
 //! | created   TEXT                 |     +------------------------------+
 //! +--------------------------------+
 //! ```
+//!
+//! volumes (v3): name TEXT PK, driver TEXT, labels TEXT JSON, options TEXT JSON, created TEXT.
 //!
 //! Timestamps are RFC 3339 UTC strings. Storage never interprets the container JSON.
 //!
@@ -96,6 +98,16 @@ const MIGRATIONS: &[&str] = &[
         created   TEXT NOT NULL
     );
     CREATE INDEX repo_digests_image_id ON repo_digests(image_id);",
+    // v3: named volumes (issue 15). The row is the commit point of a create and a remove:
+    // a `volumes/<name>` directory without a row is a half-made or half-removed volume, and
+    // the engine deletes it at start.
+    "CREATE TABLE volumes (
+        name    TEXT PRIMARY KEY NOT NULL,
+        driver  TEXT NOT NULL,
+        labels  TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created TEXT NOT NULL
+    );",
 ];
 
 /// The version this binary writes; a newer file is refused rather than misread.
@@ -122,6 +134,16 @@ pub struct ContainerRecord {
     pub config: String,
     /// Opaque JSON, rewritten as the container changes.
     pub state: String,
+    pub created: String,
+}
+
+/// A named volume; `labels` and `options` are opaque JSON objects to storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRecord {
+    pub name: String,
+    pub driver: String,
+    pub labels: String,
+    pub options: String,
     pub created: String,
 }
 
@@ -197,6 +219,18 @@ const IMAGE_COLS: &str = "id, manifest_digest, config_digest, chain_id, size, cr
 const CONTAINER_COLS: &str = "id, name, image_id, config, state, created";
 const SNAPSHOT_COLS: &str = "key, id, parent, kind, created";
 
+const VOLUME_COLS: &str = "name, driver, labels, options, created";
+
+fn volume_row(r: &Row<'_>) -> rusqlite::Result<VolumeRecord> {
+    Ok(VolumeRecord {
+        name: r.get(0)?,
+        driver: r.get(1)?,
+        labels: r.get(2)?,
+        options: r.get(3)?,
+        created: r.get(4)?,
+    })
+}
+
 fn image_row(r: &Row<'_>) -> rusqlite::Result<ImageRecord> {
     Ok(ImageRecord {
         id: r.get(0)?,
@@ -271,6 +305,44 @@ impl Db {
     // ---- images -------------------------------------------------------------------------------
 
     /// Inserts or replaces an image record (same id → fields updated, tags kept).
+    /// Inserts a volume; `false` when one of that name exists already (it is left as is).
+    pub fn insert_volume(&self, v: &VolumeRecord) -> Result<bool> {
+        let n = self.lock().execute(
+            &format!(
+                "INSERT INTO volumes ({VOLUME_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO NOTHING"
+            ),
+            params![v.name, v.driver, v.labels, v.options, v.created],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn get_volume(&self, name: &str) -> Result<Option<VolumeRecord>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {VOLUME_COLS} FROM volumes WHERE name = ?1"),
+                [name],
+                volume_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_volumes(&self) -> Result<Vec<VolumeRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!("SELECT {VOLUME_COLS} FROM volumes ORDER BY name"))?;
+        let rows = st.query_map([], volume_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Deletes a volume's row; `false` when there was none.
+    pub fn delete_volume(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM volumes WHERE name = ?1", [name])?
+            == 1)
+    }
+
     pub fn put_image(&self, img: &ImageRecord) -> Result<()> {
         upsert_image(&self.lock(), img)
     }
@@ -951,11 +1023,34 @@ mod tests {
             .unwrap();
         }
         let db = Db::open(&p).unwrap();
-        assert_eq!(db.schema_version().unwrap(), 2);
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(db.list_images().unwrap().len(), 1);
         db.put_pulled_image(&img("sha256:aaaa"), false, None, Some("x@sha256:d"), false)
             .unwrap();
         assert_eq!(db.repo_digests_for("sha256:aaaa").unwrap(), ["x@sha256:d"]);
+    }
+
+    #[test]
+    fn volumes_insert_once_list_and_delete() {
+        let db = Db::open_in_memory().unwrap();
+        let v = VolumeRecord {
+            name: "data".into(),
+            driver: "local".into(),
+            labels: "{}".into(),
+            options: "{}".into(),
+            created: "t".into(),
+        };
+        assert!(db.insert_volume(&v).unwrap());
+        let again = VolumeRecord {
+            labels: r#"{"a":"b"}"#.into(),
+            ..v.clone()
+        };
+        assert!(!db.insert_volume(&again).unwrap());
+        assert_eq!(db.get_volume("data").unwrap(), Some(v.clone()));
+        assert_eq!(db.list_volumes().unwrap(), [v]);
+        assert!(db.delete_volume("data").unwrap());
+        assert!(!db.delete_volume("data").unwrap());
+        assert_eq!(db.get_volume("data").unwrap(), None);
     }
 
     #[test]

@@ -391,3 +391,96 @@ async fn an_image_removal_cut_after_its_record_is_finished_at_next_start() {
     c.remove_image("cut-rmi:v1", false).await.unwrap();
     d.cleanup().unwrap();
 }
+
+fn volume_dirs(d: &wharf_testkit::TestDaemon) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(d.data_root().join("volumes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A volume create cut between its directory and its row: after the restart there is no
+/// volume and no directory, and the name can be created again.
+#[tokio::test]
+async fn a_volume_create_cut_before_its_record_leaves_nothing() {
+    let Some(mut d) = start_or_skip("it-crash-volume-create").await else {
+        return;
+    };
+    let armed = arm(&d, "volume-dir-made");
+    let body = serde_json::to_vec(&json!({"Name": "cut-vol"})).unwrap();
+    let c = d.client();
+    assert!(
+        c.request(http::Method::POST, "/volumes/create", Some(body.clone()))
+            .await
+            .is_err(),
+        "the create is cut by the daemon's death"
+    );
+    d.kill9().unwrap();
+    std::fs::remove_file(armed).unwrap();
+    assert_eq!(
+        volume_dirs(&d),
+        ["cut-vol"],
+        "the window: a directory, no row"
+    );
+    d.restart().await.unwrap();
+
+    let c = d.client();
+    assert!(
+        volume_dirs(&d).is_empty(),
+        "the orphan directory is deleted"
+    );
+    let r = c
+        .request(http::Method::GET, "/volumes/cut-vol", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 404);
+    let r = c
+        .request(http::Method::POST, "/volumes/create", Some(body))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 201);
+    assert_eq!(volume_dirs(&d), ["cut-vol"]);
+    d.cleanup().unwrap();
+}
+
+/// A volume removal cut after its row is deleted: after the restart the volume is gone and
+/// its data with it.
+#[tokio::test]
+async fn a_volume_removal_cut_after_its_record_is_finished_at_next_start() {
+    let Some(mut d) = start_or_skip("it-crash-volume-rm").await else {
+        return;
+    };
+    let c = d.client();
+    let body = serde_json::to_vec(&json!({"Name": "cut-rm-vol"})).unwrap();
+    let r = c
+        .request(http::Method::POST, "/volumes/create", Some(body))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 201);
+    std::fs::write(d.data_root().join("volumes/cut-rm-vol/_data/f"), b"data").unwrap();
+    let armed = arm(&d, "volume-record-deleted");
+    assert!(c
+        .request(http::Method::DELETE, "/volumes/cut-rm-vol", None)
+        .await
+        .is_err());
+    d.kill9().unwrap();
+    std::fs::remove_file(armed).unwrap();
+    assert_eq!(
+        volume_dirs(&d),
+        ["cut-rm-vol"],
+        "the window: a directory, no row"
+    );
+    d.restart().await.unwrap();
+
+    let c = d.client();
+    assert!(volume_dirs(&d).is_empty());
+    let r = c
+        .request(http::Method::GET, "/volumes/cut-rm-vol", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 404);
+    d.cleanup().unwrap();
+}

@@ -274,3 +274,15 @@ impl WireKeys for crate::registry::AuthConfig {
         "registrytoken",
     ]);
 }
+
+/// `volume.CreateOptions`, `POST /volumes/create`'s body.
+impl WireKeys for crate::volume::VolumeCreateRequest {
+    const GO_NAME: &'static str = "CreateOptions";
+    const KEYS: &'static [Key] = &leaves([
+        "Name",
+        "Driver",
+        "DriverOpts",
+        "Labels",
+        "ClusterVolumeSpec",
+    ]);
+}

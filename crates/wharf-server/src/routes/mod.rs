@@ -7,6 +7,7 @@ mod images;
 mod probes;
 mod swarm;
 mod system;
+mod volumes;
 
 use crate::errors::{json_error, not_implemented_message};
 use axum::http::{Method, StatusCode, Uri};
@@ -48,7 +49,13 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/auth", post(distribution::login::<B>))
         .route("/distribution/{*rest}", get(distribution::inspect::<B>))
         .route("/networks/{id}", get(probes::network))
-        .route("/volumes/{name}", get(probes::volume))
+        .route("/volumes", get(volumes::list::<B>))
+        .route("/volumes/create", post(volumes::create::<B>))
+        .route("/volumes/prune", post(volumes::prune::<B>))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect::<B>).delete(volumes::remove::<B>),
+        )
         .route("/plugins/{*rest}", get(probes::plugin))
         .merge(swarm::routes())
         // After routing, so it knows the endpoint; before the handlers, so nothing runs.

@@ -1,6 +1,6 @@
-//! Networks, volumes and plugins are not served yet, but `docker inspect <unknown>` walks
+//! Networks and plugins are not served yet, but `docker inspect <unknown>` walks
 //! containers → images → networks → volumes → plugins and prints `No such object` only if every
-//! probe is a 404. So the lookups answer 404 in dockerd's words instead of 501.
+//! probe is a 404. (Volumes are served: `volumes.rs` answers `get <name>: no such volume`.) So the lookups answer 404 in dockerd's words instead of 501.
 
 use crate::errors::HttpError;
 use crate::routes::not_implemented_response;
@@ -10,10 +10,6 @@ use axum::response::{IntoResponse, Response};
 
 pub async fn network(Path(id): Path<String>) -> HttpError {
     HttpError::not_found(format!("network {id} not found"))
-}
-
-pub async fn volume(Path(name): Path<String>) -> HttpError {
-    HttpError::not_found(format!("get {name}: no such volume"))
 }
 
 pub async fn plugin(method: Method, uri: Uri, Path(rest): Path<String>) -> Response {

@@ -43,6 +43,8 @@ pub struct Fake {
     /// server when the client goes away, drops the guard.
     pub pull_messages: Mutex<Option<mpsc::Receiver<Result<JsonMessage, ApiError>>>>,
     pub pull_guard: Mutex<Option<oneshot::Sender<()>>>,
+    pub volume_req: Mutex<Option<wharf_api::volume::VolumeCreateRequest>>,
+    pub volume_filters: Mutex<Option<wharf_api::filters::Filters>>,
 }
 
 pub fn chunk(stream: StdStream, data: &'static [u8], ts: Option<&str>) -> OutputChunk {
@@ -383,6 +385,64 @@ impl DistributionBackend for Fake {
                 os: "linux".into(),
                 ..Default::default()
             }],
+        })
+    }
+}
+
+fn fake_volume(name: &str) -> wharf_api::volume::Volume {
+    wharf_api::volume::Volume {
+        name: name.into(),
+        driver: "local".into(),
+        scope: "local".into(),
+        ..Default::default()
+    }
+}
+
+/// "nope" is unknown.
+impl VolumesBackend for Fake {
+    async fn volume_create(
+        &self,
+        req: wharf_api::volume::VolumeCreateRequest,
+    ) -> BackendResult<wharf_api::volume::Volume> {
+        self.rec(format!("volume_create {}", req.name));
+        let v = fake_volume(&req.name);
+        *self.volume_req.lock().unwrap() = Some(req);
+        Ok(v)
+    }
+    async fn volume_inspect(&self, name: &str) -> BackendResult<wharf_api::volume::Volume> {
+        self.rec(format!("volume_inspect {name}"));
+        match name {
+            "nope" => Err(ApiError::not_found(format!("get {name}: no such volume"))),
+            _ => Ok(fake_volume(name)),
+        }
+    }
+    async fn volume_list(
+        &self,
+        filters: wharf_api::filters::Filters,
+    ) -> BackendResult<wharf_api::volume::VolumeListResponse> {
+        self.rec("volume_list".into());
+        *self.volume_filters.lock().unwrap() = Some(filters);
+        Ok(wharf_api::volume::VolumeListResponse {
+            volumes: vec![fake_volume("data")],
+            warnings: vec![],
+        })
+    }
+    async fn volume_remove(&self, name: &str, force: bool) -> BackendResult<()> {
+        self.rec(format!("volume_remove {name} force={force}"));
+        match (name, force) {
+            ("nope", false) => Err(ApiError::not_found(format!("get {name}: no such volume"))),
+            _ => Ok(()),
+        }
+    }
+    async fn volume_prune(
+        &self,
+        filters: wharf_api::filters::Filters,
+    ) -> BackendResult<wharf_api::volume::VolumePruneResponse> {
+        self.rec("volume_prune".into());
+        *self.volume_filters.lock().unwrap() = Some(filters);
+        Ok(wharf_api::volume::VolumePruneResponse {
+            volumes_deleted: vec!["gone".into()],
+            space_reclaimed: 7,
         })
     }
 }

@@ -1,0 +1,356 @@
+//! Named volumes of the local driver: a directory `<data-root>/volumes/<name>/_data` and a
+//! row in `meta.db`.
+//!
+//! The row is the commit point. Create makes the directory, then inserts the row; remove
+//! deletes the row, then the directory. So a directory without a row is a create or a remove
+//! that a crash cut short, and [`VolumeService::recover`] deletes it at start; a row always has
+//! its directory.
+//!
+//! Not served yet (refused, never ignored): the local driver's mount options (`DriverOpts`
+//! `type`/`device`/`o`), other drivers, and container mounts. With no mounts, every volume is
+//! unreferenced: `dangling=true` matches all of them and `remove` never answers 409.
+
+#[cfg(test)]
+mod tests;
+
+use crate::ctx::Ctx;
+use crate::error::EngineError;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wharf_api::filters::{FilterSet, Filters};
+use wharf_api::volume::{Volume, VolumeCreateRequest, VolumePruneResponse};
+use wharf_storage::VolumeRecord;
+
+pub const LOCAL_DRIVER: &str = "local";
+/// The label dockerd puts on volumes created without a name; prune takes only these by default.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+pub const LIST_FILTERS: FilterSet = FilterSet {
+    applied: &["dangling", "driver", "label", "name"],
+    not_yet: &[],
+};
+pub const PRUNE_FILTERS: FilterSet = FilterSet {
+    applied: &["all", "label", "label!"],
+    not_yet: &[],
+};
+
+pub struct VolumeService {
+    ctx: Arc<Ctx>,
+    /// Held across each create, remove and prune, so that a name's row and directory change
+    /// together with respect to other requests.
+    lock: Mutex<()>,
+}
+
+type Result<T> = std::result::Result<T, EngineError>;
+
+fn storage(op: &'static str) -> impl FnOnce(wharf_storage::StorageError) -> EngineError {
+    move |e| EngineError::storage(op, e)
+}
+
+fn no_such_volume(name: &str) -> EngineError {
+    EngineError::not_found(format!("get {name}: no such volume"))
+}
+
+/// moby's local driver: at least two characters, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn validate_name(name: &str) -> std::result::Result<(), String> {
+    if name.len() == 1 {
+        return Err(
+            "volume name is too short, names should be at least two alphanumeric characters".into(),
+        );
+    }
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !first_ok || !rest_ok {
+        return Err(format!(
+            "{name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        ));
+    }
+    Ok(())
+}
+
+impl VolumeService {
+    pub fn new(ctx: Arc<Ctx>) -> VolumeService {
+        VolumeService {
+            ctx,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.ctx.data_root.join("volumes")
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Deletes every directory under `volumes/` that has no row: creates and removes a crash
+    /// interrupted. Runs before any request.
+    pub fn recover(&self) -> Result<usize> {
+        let root = self.root();
+        std::fs::create_dir_all(&root)
+            .map_err(|e| EngineError::io(format!("preparing {}", root.display()), e))?;
+        let known: std::collections::BTreeSet<String> = self
+            .ctx
+            .db
+            .list_volumes()
+            .map_err(storage("listing volumes"))?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        let entries = std::fs::read_dir(&root)
+            .map_err(|e| EngineError::io(format!("reading {}", root.display()), e))?;
+        let mut cleaned = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if known.contains(&name) {
+                continue;
+            }
+            remove_tree(&entry.path())?;
+            cleaned += 1;
+        }
+        for name in &known {
+            // A row without its directory cannot come from a crash (the directory is made
+            // first and removed last); recreate it empty rather than serve a dangling path.
+            let data = root.join(name).join("_data");
+            if !data.exists() {
+                tracing::warn!(volume = %name, "volume directory missing; recreating it empty");
+                std::fs::create_dir_all(&data)
+                    .map_err(|e| EngineError::io(format!("creating {}", data.display()), e))?;
+            }
+        }
+        Ok(cleaned)
+    }
+
+    pub fn create(&self, req: VolumeCreateRequest) -> Result<Volume> {
+        let driver = if req.driver.is_empty() {
+            LOCAL_DRIVER.to_string()
+        } else {
+            req.driver.clone()
+        };
+        let mut labels = req.labels.unwrap_or_default();
+        let name = if req.name.is_empty() {
+            labels.insert(ANONYMOUS_LABEL.into(), String::new());
+            crate::ids::new_id().map_err(|e| EngineError::io("generating a volume name", e))?
+        } else {
+            req.name
+        };
+        if driver != LOCAL_DRIVER {
+            return Err(EngineError::not_found(format!(
+                "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+            )));
+        }
+        // dockerd's order: the driver, then the local driver checks the name, then its options.
+        validate_name(&name).map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
+        let opts = req.driver_opts.unwrap_or_default();
+        if !opts.is_empty() {
+            let names: Vec<&str> = opts.keys().map(String::as_str).collect();
+            return Err(EngineError::not_implemented(format!(
+                "Wharf does not support the local driver's options yet ({}): volumes are plain directories",
+                names.join(", ")
+            )));
+        }
+        let _g = self.guard();
+        if let Some(existing) = self
+            .ctx
+            .db
+            .get_volume(&name)
+            .map_err(storage("reading a volume"))?
+        {
+            // dockerd answers the volume that exists, whatever labels were asked for.
+            return self.to_api(existing);
+        }
+        let dir = self.root().join(&name);
+        let data = dir.join("_data");
+        std::fs::create_dir_all(&data)
+            .map_err(|e| EngineError::io(format!("creating {}", data.display()), e))?;
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::VOLUME_DIR_MADE);
+        let rec = VolumeRecord {
+            name: name.clone(),
+            driver: driver.clone(),
+            labels: json(&labels)?,
+            options: json(&opts)?,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        if let Err(e) = self.ctx.db.insert_volume(&rec) {
+            let _ = remove_tree(&dir);
+            return Err(EngineError::storage("recording a volume", e));
+        }
+        self.ctx.events.volume("create", &name, &driver);
+        self.to_api(rec)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<Volume> {
+        match self
+            .ctx
+            .db
+            .get_volume(name)
+            .map_err(storage("reading a volume"))?
+        {
+            Some(rec) => self.to_api(rec),
+            None => Err(no_such_volume(name)),
+        }
+    }
+
+    pub fn list(&self, filters: &Filters) -> Result<Vec<Volume>> {
+        filters.check(&LIST_FILTERS)?;
+        // No container mounts volumes yet: every volume is dangling.
+        let dangling = filters.bool_or_default("dangling", true)?;
+        let mut out = Vec::new();
+        for rec in self
+            .ctx
+            .db
+            .list_volumes()
+            .map_err(storage("listing volumes"))?
+        {
+            let v = self.to_api(rec)?;
+            let by_name = filters.get("name");
+            let by_driver = filters.get("driver");
+            if dangling
+                && (by_name.is_empty() || by_name.iter().any(|n| v.name.contains(n.as_str())))
+                && (by_driver.is_empty() || by_driver.contains(&v.driver))
+                && filters.match_labels(&v.labels)
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `force` makes an unknown name a success, as dockerd's.
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let _g = self.guard();
+        match self.remove_locked(name)? {
+            Some(_) => Ok(()),
+            None if force => Ok(()),
+            None => Err(no_such_volume(name)),
+        }
+    }
+
+    /// Deletes the row (the commit point), then the directory; the size it held when asked.
+    fn remove_locked(&self, name: &str) -> Result<Option<u64>> {
+        let Some(rec) = self
+            .ctx
+            .db
+            .get_volume(name)
+            .map_err(storage("reading a volume"))?
+        else {
+            return Ok(None);
+        };
+        let dir = self.root().join(name);
+        let size = tree_size(&dir.join("_data"));
+        if !self
+            .ctx
+            .db
+            .delete_volume(name)
+            .map_err(storage("removing a volume"))?
+        {
+            return Ok(None);
+        }
+        crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::VOLUME_RECORD_DELETED);
+        // The row is gone: a failure here leaves a directory the next start deletes.
+        if let Err(e) = remove_tree(&dir) {
+            tracing::warn!(volume = %name, error = %e, "volume directory left for the next start");
+        }
+        self.ctx.events.volume("destroy", name, &rec.driver);
+        Ok(Some(size))
+    }
+
+    /// Unreferenced local volumes without options; only anonymous ones unless `all=true`.
+    pub fn prune(&self, filters: &Filters) -> Result<VolumePruneResponse> {
+        filters.check(&PRUNE_FILTERS)?;
+        let all = filters.bool_or_default("all", false)?;
+        let _g = self.guard();
+        let mut rep = VolumePruneResponse::default();
+        for rec in self
+            .ctx
+            .db
+            .list_volumes()
+            .map_err(storage("listing volumes"))?
+        {
+            let labels = parse_map(&rec.labels)?;
+            let options = parse_map(&rec.options)?;
+            if rec.driver != LOCAL_DRIVER || !options.is_empty() {
+                continue;
+            }
+            if !all && !labels.contains_key(ANONYMOUS_LABEL) {
+                continue;
+            }
+            if !filters.match_labels(&labels) || !not_labels(filters, &labels) {
+                continue;
+            }
+            if let Some(size) = self.remove_locked(&rec.name)? {
+                rep.space_reclaimed += size;
+                rep.volumes_deleted.push(rec.name);
+            }
+        }
+        self.ctx.events.volume_prune(rep.space_reclaimed);
+        Ok(rep)
+    }
+
+    fn to_api(&self, rec: VolumeRecord) -> Result<Volume> {
+        let options = parse_map(&rec.options)?;
+        Ok(Volume {
+            created_at: rec.created,
+            mountpoint: self
+                .root()
+                .join(&rec.name)
+                .join("_data")
+                .to_string_lossy()
+                .into_owned(),
+            labels: parse_map(&rec.labels)?,
+            options: (!options.is_empty()).then_some(options),
+            driver: rec.driver,
+            name: rec.name,
+            scope: "local".into(),
+        })
+    }
+}
+
+/// `label!`: none of these `key` or `key=value` may match.
+fn not_labels(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
+    !filters
+        .get("label!")
+        .iter()
+        .any(|f| match f.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(f.as_str()),
+        })
+}
+
+fn json(m: &BTreeMap<String, String>) -> Result<String> {
+    serde_json::to_string(m).map_err(|e| EngineError::internal(format!("encoding a volume: {e}")))
+}
+
+fn parse_map(s: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(s).map_err(|e| EngineError::internal(format!("reading a volume: {e}")))
+}
+
+fn remove_tree(p: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::io(format!("removing {}", p.display()), e)),
+    }
+}
+
+/// Bytes of the regular files under `p` (symlinks not followed), as dockerd's `directory.Size`.
+fn tree_size(p: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    let mut total = 0;
+    for e in entries.flatten() {
+        let Ok(meta) = e.path().symlink_metadata() else {
+            continue;
+        };
+        if meta.is_dir() {
+            total += tree_size(&e.path());
+        } else {
+            total += meta.len();
+        }
+    }
+    total
+}
