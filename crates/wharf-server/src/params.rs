@@ -156,7 +156,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     // `fromImage` pulls: with `tag` (a tag or a digest; none with a bare name is every tag),
     // `platform` (the index entry, or dockerd's warning for a single-platform image) and the
-    // `X-Registry-Auth` header. Without it, `fromSrc=-` imports (`repo`, `tag`, `message`,
+    // `X-Registry-Auth` header (`fromSrc`, `repo`, `message` and `changes` beside `fromImage` are a
+    // 400: dockerd drops them on a pull). Without it, `fromSrc=-` imports (`repo`, `tag`, `message`,
     // `changes`, `platform`); `fromSrc=<url>` is refused by the handler with a 501.
     ep(
         "POST",

@@ -940,3 +940,18 @@ async fn auth_and_distribution_inspect() {
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert!(message(&b).contains("push"), "{}", message(&b));
 }
+
+#[tokio::test]
+async fn a_pull_refuses_what_only_an_import_reads() {
+    let (_, app) = app();
+    let (s, _, b) = post(
+        &app,
+        "/v1.41/images/create?fromImage=x&tag=v1&message=hi&changes=CMD%20sh",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        message(&b),
+        "message, changes only apply to an import (fromSrc), not to a pull (fromImage)"
+    );
+}

@@ -97,6 +97,18 @@ pub(crate) fn registry_auth(headers: &HeaderMap) -> String {
 
 /// `POST /images/create?fromImage=`: the pull's messages as they come.
 async fn pull<B: DistributionBackend>(b: &B, image: &str, q: &Params, headers: &HeaderMap) -> Res {
+    // dockerd reads these only for an import and drops them on a pull; taken silently they
+    // would look applied.
+    let import_only: Vec<&str> = ["fromSrc", "repo", "message", "changes"]
+        .into_iter()
+        .filter(|k| q.non_empty(k).is_some())
+        .collect();
+    if !import_only.is_empty() {
+        return Err(HttpError::invalid(format!(
+            "{} only apply to an import (fromSrc), not to a pull (fromImage)",
+            import_only.join(", ")
+        )));
+    }
     let opts = PullOptions {
         from_image: image.to_string(),
         tag: q.get("tag").unwrap_or("").to_string(),
