@@ -45,6 +45,8 @@ pub struct Ctx {
     pub registries: wharf_distribution::Registries,
     /// The engine's share of the registry flags (layers a pull or push moves at once).
     pub registry: crate::distribution::settings::RegistrySettings,
+    /// Which containers use which volumes (`volumes/refs.rs`).
+    pub volume_refs: crate::volumes::refs::VolumeRefs,
 }
 
 #[cfg(test)]
@@ -76,6 +78,7 @@ impl Ctx {
             ),
             registries,
             registry,
+            volume_refs: Default::default(),
         }
     }
 }

@@ -134,6 +134,7 @@ impl Engine {
             host_gateway_ip: cfg.host_gateway_ip.or_else(host::default_route_ipv4),
             registries,
             registry,
+            volume_refs: Default::default(),
         });
         let boot_file = ctx.exec_root.join("boot-id");
         let previous_boot = std::fs::read_to_string(&boot_file).unwrap_or_default();

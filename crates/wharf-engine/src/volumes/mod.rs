@@ -6,10 +6,15 @@
 //! that a crash cut short, and [`VolumeService::recover`] deletes it at start; a row always has
 //! its directory.
 //!
+//! Which containers use a volume is [`refs::VolumeRefs`] (in `Ctx`): `remove` answers 409
+//! naming them, `dangling` and `prune` skip them. Containers take a volume through
+//! [`VolumeService::use_volume`], which creates it if needed and records the user in one step
+//! under the service's lock, so a concurrent `rm` sees either no volume or a used one.
+//!
 //! Not served yet (refused, never ignored): the local driver's mount options (`DriverOpts`
-//! `type`/`device`/`o`), other drivers, and container mounts. With no mounts, every volume is
-//! unreferenced: `dangling=true` matches all of them and `remove` never answers 409.
+//! `type`/`device`/`o`) and other drivers.
 
+pub mod refs;
 #[cfg(test)]
 mod tests;
 
@@ -125,6 +130,11 @@ impl VolumeService {
     }
 
     pub fn create(&self, req: VolumeCreateRequest) -> Result<Volume> {
+        let _g = self.guard();
+        self.create_locked(req)
+    }
+
+    fn create_locked(&self, req: VolumeCreateRequest) -> Result<Volume> {
         let driver = if req.driver.is_empty() {
             LOCAL_DRIVER.to_string()
         } else {
@@ -152,7 +162,6 @@ impl VolumeService {
                 names.join(", ")
             )));
         }
-        let _g = self.guard();
         if let Some(existing) = self
             .ctx
             .db
@@ -194,10 +203,40 @@ impl VolumeService {
         }
     }
 
+    /// A container's claim on a volume: the named volume (created with `labels` if it does not
+    /// exist, as `docker run -v name:/path` does) or, for an empty `name`, a new anonymous one;
+    /// `container` is recorded as its user before the lock is released.
+    pub fn use_volume(
+        &self,
+        name: &str,
+        driver: &str,
+        labels: BTreeMap<String, String>,
+        container: &str,
+    ) -> Result<Volume> {
+        let req = VolumeCreateRequest {
+            name: name.to_string(),
+            driver: driver.to_string(),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let _g = self.guard();
+        let v = self.create_locked(req)?;
+        self.ctx.volume_refs.add(&v.name, container);
+        Ok(v)
+    }
+
+    /// Where a volume's data lives on the host: what a container's mount binds.
+    pub fn data_path(&self, name: &str) -> PathBuf {
+        self.root().join(name).join("_data")
+    }
+
     pub fn list(&self, filters: &Filters) -> Result<Vec<Volume>> {
         filters.check(&LIST_FILTERS)?;
-        // No container mounts volumes yet: every volume is dangling.
-        let dangling = filters.bool_or_default("dangling", true)?;
+        let dangling = if filters.contains("dangling") {
+            Some(filters.bool_or_default("dangling", true)?)
+        } else {
+            None
+        };
         let mut out = Vec::new();
         for rec in self
             .ctx
@@ -208,7 +247,7 @@ impl VolumeService {
             let v = self.to_api(rec)?;
             let by_name = filters.get("name");
             let by_driver = filters.get("driver");
-            if dangling
+            if dangling.is_none_or(|d| d != self.ctx.volume_refs.in_use(&v.name))
                 && (by_name.is_empty() || by_name.iter().any(|n| v.name.contains(n.as_str())))
                 && (by_driver.is_empty() || by_driver.contains(&v.driver))
                 && filters.match_labels(&v.labels)
@@ -230,6 +269,7 @@ impl VolumeService {
     }
 
     /// Deletes the row (the commit point), then the directory; the size it held when asked.
+    /// A volume some container uses is refused in dockerd's words, with their ids.
     fn remove_locked(&self, name: &str) -> Result<Option<u64>> {
         let Some(rec) = self
             .ctx
@@ -239,6 +279,13 @@ impl VolumeService {
         else {
             return Ok(None);
         };
+        let users = self.ctx.volume_refs.users(name);
+        if !users.is_empty() {
+            return Err(EngineError::conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
         let dir = self.root().join(name);
         let size = tree_size(&dir.join("_data"));
         if !self
@@ -279,6 +326,9 @@ impl VolumeService {
                 continue;
             }
             if !filters.match_labels(&labels) || !not_labels(filters, &labels) {
+                continue;
+            }
+            if self.ctx.volume_refs.in_use(&rec.name) {
                 continue;
             }
             if let Some(size) = self.remove_locked(&rec.name)? {

@@ -173,3 +173,38 @@ fn recover_deletes_directories_without_a_record_and_keeps_the_rest() {
     assert!(d.path().join("volumes/kept/_data").is_dir());
     assert_eq!(s.list(&Filters::default()).unwrap().len(), 1);
 }
+
+#[test]
+fn a_volume_in_use_is_refused_by_rm_and_skipped_by_dangling_and_prune() {
+    let d = tempfile::tempdir().unwrap();
+    let s = service(d.path());
+    let named = s
+        .use_volume("volumes_in_use", "", BTreeMap::new(), "c1")
+        .unwrap();
+    assert_eq!(named.name, "volumes_in_use");
+    let anon = s.use_volume("", "", BTreeMap::new(), "c2").unwrap();
+    assert!(anon.labels.contains_key(ANONYMOUS_LABEL));
+    s.create(req("volumes_idle", &[])).unwrap();
+
+    let (k, m) = kind(s.remove("volumes_in_use", true).unwrap_err());
+    assert_eq!(k, ErrorKind::Conflict);
+    assert_eq!(m, "remove volumes_in_use: volume is in use - [c1]");
+    let names = |f: &str| -> Vec<String> {
+        s.list(&filters(f))
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
+    };
+    assert_eq!(names(r#"{"dangling":["true"]}"#), ["volumes_idle"]);
+    assert_eq!(names(r#"{"dangling":["false"]}"#).len(), 2);
+    assert_eq!(names("").len(), 3);
+    let pruned = s.prune(&filters(r#"{"all":["true"]}"#)).unwrap();
+    assert_eq!(pruned.volumes_deleted, ["volumes_idle"]);
+
+    s.ctx.volume_refs.remove_container("c1");
+    s.ctx.volume_refs.remove_container("c2");
+    s.remove("volumes_in_use", false).unwrap();
+    let pruned = s.prune(&filters("")).unwrap();
+    assert_eq!(pruned.volumes_deleted, [anon.name]);
+}
