@@ -14,6 +14,7 @@
 //! Not served yet (refused, never ignored): the local driver's mount options (`DriverOpts`
 //! `type`/`device`/`o`) and other drivers.
 
+mod mount;
 pub mod refs;
 #[cfg(test)]
 mod tests;
