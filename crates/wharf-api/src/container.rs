@@ -695,9 +695,29 @@ pub struct ContainerInspect {
     pub size_rw: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
-    pub mounts: Vec<Value>,
+    pub mounts: Vec<MountPoint>,
     pub config: ContainerConfig,
     pub network_settings: Value,
+}
+
+/// One of a container's mounts as inspect and ps show it (Docker's `types.MountPoint`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountPoint {
+    /// `volume`, `bind` or `tmpfs`.
+    pub r#type: String,
+    /// The volume's name; empty for binds and tmpfs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The host path bound: the volume's `_data` or the bind's source; empty for tmpfs.
+    pub source: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -721,7 +741,7 @@ pub struct ContainerSummary {
     pub status: String,
     pub host_config: Value,
     pub network_settings: Value,
-    pub mounts: Vec<Value>,
+    pub mounts: Vec<MountPoint>,
 }
 
 /// Body of `POST /containers/{id}/update` (Docker's `UpdateConfig`): resources plus the

@@ -141,6 +141,7 @@ impl ContainerService {
             host_config: merged.host_config,
             networking_config: merged.networking_config,
             snapshot_key: format!("{}{id}", super::SNAPSHOT_PREFIX),
+            mounts: Vec::new(),
         };
 
         let state = ContainerRuntimeState {

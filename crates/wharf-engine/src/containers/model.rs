@@ -23,6 +23,10 @@ pub struct ContainerSpec {
     pub networking_config: serde_json::Value,
     /// The snapshot holding its writable layer.
     pub snapshot_key: String,
+    /// Its volume, bind and tmpfs mounts, resolved at create (volumes named, anonymous ones
+    /// created, `VolumesFrom` expanded), in the order they are mounted.
+    #[serde(default)]
+    pub mounts: Vec<wharf_api::container::MountPoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -249,7 +249,7 @@ impl ContainerService {
             status: status_text(c),
             host_config: json!({"NetworkMode": c.spec.host_config.network_mode}),
             network_settings: network_settings(c),
-            mounts: Vec::new(),
+            mounts: c.spec.mounts.clone(),
         }
     }
 
@@ -350,7 +350,7 @@ impl ContainerService {
             },
             size_rw,
             size_root_fs,
-            mounts: Vec::new(),
+            mounts: c.spec.mounts.clone(),
             config: c.spec.config.clone(),
             network_settings: network,
         })

@@ -359,6 +359,7 @@ pub(crate) fn spec_of(m: Merged) -> ContainerSpec {
         host_config: m.host_config,
         networking_config: m.networking_config,
         snapshot_key: "container-c".into(),
+        mounts: Vec::new(),
     }
 }
 
