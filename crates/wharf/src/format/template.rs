@@ -282,7 +282,8 @@ fn call(func: &str, args: Vec<Value>) -> Result<Value> {
     Ok(match func {
         "json" => {
             want(1)?;
-            Value::String(serde_json::to_string(&args[0])?)
+            // Go's `json.Marshal`, HTML characters escaped.
+            Value::String(super::go_json(&args[0]))
         }
         "upper" => {
             want(1)?;
