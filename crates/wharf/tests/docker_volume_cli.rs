@@ -110,6 +110,23 @@ const CASES: &[Case] = &[
         "myvol",
     ]),
     case(&["volume", "inspect", "-f", "json", "myvol"]),
+    case(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{json .}}",
+        "withusage",
+        "plain",
+    ]),
+    case(&[
+        "volume",
+        "inspect",
+        "-f",
+        // Not `{{.Options}}`: a null map prints `map[]` from docker's typed struct, `<nil>`
+        // from wharf's JSON value.
+        "{{.Labels}} {{.UsageData.Size}} {{.Status}} {{.Name}}",
+        "withusage",
+    ]),
     case(&["volume", "inspect", ""]).code(1),
     // volume rm
     case(&["volume", "rm", "a", "b"]),
@@ -221,6 +238,8 @@ const CASES: &[Case] = &[
     case(&["cp", "c1:/link", "out/l2"]),
     case(&["cp", "--follow-link", "c1:/rel", "out"]),
     case(&["cp", "c1:/evil", "out"]).code(1),
+    case(&["cp", "c1:/evil2", "out"]).code(1),
+    case(&["cp", "c1:/evil3", "out/new"]).code(1),
     case(&["cp", "c1:/big", "out"]),
     case(&["cp", "nosuch:/x", "out"]).code(1),
     case(&["cp", "--quiet=false", "c1:/etc", "out"]),

@@ -502,10 +502,10 @@ pub fn untar<R: Read>(
                 io::copy(&mut entry, &mut f).map_err(|e| e.to_string())?;
             }
             tar::EntryType::Link => {
-                let target = link_of(&entry);
-                let target_path = join(&dest, &rebase(&target, rename));
+                let target = rebase(&link_of(&entry), rename);
+                let target_path = join(&dest, &target);
                 if !within(&dest, &target_path) {
-                    return Err(format!("invalid hardlink {target:?} -> {name:?}"));
+                    return Err(format!("invalid hardlink {target_path:?} -> {target:?}"));
                 }
                 fs::hard_link(&target_path, &path)
                     .map_err(|e| format!("link {target_path} {path}: {}", go_err(&e)))?;

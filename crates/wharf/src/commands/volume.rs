@@ -314,7 +314,9 @@ pub async fn inspect(ctx: &Ctx, a: &VolumeInspectArgs) -> Result<i32> {
             }
         };
         match ctx.get(&format!("/volumes/{}", encode(id))).await {
-            Ok(v) => found.push(v),
+            // Templates see the volume as docker's typed struct holds it (empty optional
+            // fields gone, their keys in Go's order, which is also alphabetical).
+            Ok(v) => found.push(serde_json::from_str(&volume_json(&v)).unwrap_or(v)),
             Err(e) => errors.push(ctx.msg(&e)),
         }
     }

@@ -95,6 +95,8 @@ fn fs_nodes() -> Vec<(&'static str, Node)> {
         ("/empty", Node::Dir(0o755)),
         ("/big", Node::Dir(0o755)),
         ("/evil", Node::Dir(0o755)),
+        ("/evil2", Node::Dir(0o755)),
+        ("/evil3", Node::Dir(0o755)),
     ]
 }
 
@@ -209,6 +211,25 @@ fn archive_of(path: &str) -> Option<Vec<u8>> {
         h.as_old_mut().name[10] = 0;
         h.set_cksum();
         b.append(&h, &data[..]).unwrap();
+        return Some(b.into_inner().unwrap());
+    }
+    if resolved == "/evil2" || resolved == "/evil3" {
+        // A hard link, or a symlink, whose target climbs out of the destination.
+        b.append(
+            &header(tar::EntryType::Directory, "e/", 0o755, 0, ""),
+            &[][..],
+        )
+        .unwrap();
+        let kind = if resolved == "/evil2" {
+            tar::EntryType::Link
+        } else {
+            tar::EntryType::Symlink
+        };
+        b.append(
+            &header(kind, "e/l", 0o777, 0, "../../../../etc/hostname"),
+            &[][..],
+        )
+        .unwrap();
         return Some(b.into_inner().unwrap());
     }
     if resolved == "/big" {
@@ -397,6 +418,12 @@ fn answer(method: &str, path: &str, body: &Body) -> Answer {
             return Answer::Json(204, String::new());
         }
         let mut v = volume(&name, json!({"owner": "me"}));
+        if name == "plain" {
+            // What a daemon may send that docker's typed struct drops or keeps.
+            v["Status"] = Value::Null;
+            v["UsageData"] = Value::Null;
+            v["CreatedAt"] = json!("");
+        }
         if name == "withusage" {
             v["UsageData"] = json!({"RefCount": 1, "Size": 42});
             v["Status"] = json!({"hello": "world"});
