@@ -241,6 +241,7 @@ const CASES: &[Case] = &[
     case(&["cp", "c1:/evil2", "out"]).code(1),
     case(&["cp", "c1:/evil3", "out/new"]).code(1),
     case(&["cp", "c1:/big", "out"]),
+    case(&["cp", "c1:/huge", "out"]),
     case(&["cp", "nosuch:/x", "out"]).code(1),
     case(&["cp", "--quiet=false", "c1:/etc", "out"]),
     case(&["cp", "--quiet=false", "src", "c1:/tmp"]),
@@ -301,6 +302,8 @@ fn fixture(work: &Path) {
     std::os::unix::fs::symlink("a.txt", work.join("src/lnk")).unwrap();
     std::fs::hard_link(work.join("src/a.txt"), work.join("src/hard")).unwrap();
     write(&work.join("file.txt"), b"file\n", 0o644);
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    write(&work.join("src/sub/big.bin"), &big, 0o600);
     std::os::unix::fs::symlink("src", work.join("ln")).unwrap();
     write(&work.join("out/existing.txt"), b"old\n", 0o644);
     write(
@@ -611,6 +614,7 @@ fn terminal_behaviour_is_dockers() {
         // cp's progress and its closing line, both ways.
         &["cp", "c1:/etc/hosts", "out/"],
         &["cp", "c1:/big", "out"],
+        &["cp", "c1:/huge", "out"],
         &["cp", "src", "c1:/tmp"],
         &["cp", "file.txt", "c1:/tmp/new.txt"],
         &["cp", "-q", "src", "c1:/tmp"],

@@ -22,7 +22,18 @@ pub struct TarEntry {
     pub gid: u64,
     pub mtime: u64,
     pub link: String,
-    pub data: Vec<u8>,
+    /// The content, or for a large one its size and FNV-1a hash.
+    pub data: String,
+}
+
+fn shown(data: &[u8]) -> String {
+    if data.len() <= 64 {
+        return String::from_utf8_lossy(data).into_owned();
+    }
+    let hash = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{} bytes, fnv {hash:016x}", data.len())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +73,7 @@ pub fn read_tar(bytes: &[u8]) -> Option<Vec<TarEntry>> {
                 .link_name_bytes()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default(),
-            data,
+            data: shown(&data),
         });
     }
     Some(out)
@@ -94,6 +105,7 @@ fn fs_nodes() -> Vec<(&'static str, Node)> {
         ("/tmp", Node::Dir(0o1777)),
         ("/empty", Node::Dir(0o755)),
         ("/big", Node::Dir(0o755)),
+        ("/huge", Node::Dir(0o755)),
         ("/evil", Node::Dir(0o755)),
         ("/evil2", Node::Dir(0o755)),
         ("/evil3", Node::Dir(0o755)),
@@ -228,6 +240,27 @@ fn archive_of(path: &str) -> Option<Vec<u8>> {
         b.append(
             &header(kind, "e/l", 0o777, 0, "../../../../etc/hostname"),
             &[][..],
+        )
+        .unwrap();
+        return Some(b.into_inner().unwrap());
+    }
+    if resolved == "/huge" {
+        // Far more than a pipe holds: the unpacking must keep up with the download.
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        b.append(
+            &header(tar::EntryType::Directory, "huge/", 0o755, 0, ""),
+            &[][..],
+        )
+        .unwrap();
+        b.append(
+            &header(
+                tar::EntryType::Regular,
+                "huge/blob",
+                0o600,
+                data.len() as u64,
+                "",
+            ),
+            &data[..],
         )
         .unwrap();
         return Some(b.into_inner().unwrap());
