@@ -271,6 +271,23 @@ const CASES: &[Case] = &[
     case(&["cp", "a", "b"]).code(1),
     case(&["cp", "c1:/a", "c2:/b"]).code(1),
     case(&["cp", "", "c1:/x"]).code(1),
+    // Argument counts, refused in docker's words (exit 1) before anything is sent.
+    case(&["volume", "inspect"]).code(1),
+    case(&["volume", "rm"]).code(1),
+    case(&["volume", "create", "a", "b"]).code(1),
+    case(&["volume", "list", "x"]).code(1),
+    case(&["volume", "prune", "-f", "x"]).code(1),
+    case(&["diff"]).code(1),
+    case(&["-l", "error", "container", "diff", "a", "b"]).code(1),
+    case(&["cp", "a"]).code(1),
+    case(&["container", "cp", "a", "b", "c"]).code(1),
+    case(&["commit"]).code(1),
+    case(&["container", "commit", "a", "b", "c"]).code(1),
+    case(&["export"]).code(1),
+    case(&["save"]).code(1),
+    case(&["image", "save"]).code(1),
+    case(&["load", "x"]).code(1),
+    case(&["image", "load", "x"]).code(1),
 ];
 
 fn write(path: &Path, data: &[u8], mode: u32) {
@@ -457,6 +474,7 @@ fn as_wharf(docker_stderr: &str) -> String {
         .replace("'docker ", "'wharf ")
         .replace("\"docker ", "\"wharf ")
         .replace("Usage:  docker ", "Usage:  wharf ")
+        .replace("\tdocker ", "\twharf ")
 }
 
 /// When a copy into a container is refused before anything is sent, docker's tar writer

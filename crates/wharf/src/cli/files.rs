@@ -35,7 +35,8 @@ pub struct VolumeCreateArgs {
     #[arg(long, value_name = "list")]
     pub label: Vec<String>,
     /// VOLUME
-    pub volume: Option<String>,
+    #[arg(value_name = "VOLUME")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +50,9 @@ pub struct VolumeLsArgs {
     /// Provide filter values (e.g. "dangling=true")
     #[arg(short, long, value_name = "filter")]
     pub filter: Vec<String>,
+    /// (none: refused with docker's words)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -56,7 +60,7 @@ pub struct VolumeInspectArgs {
     /// Format output using a custom template ('json' or a Go template)
     #[arg(short, long, value_name = "string")]
     pub format: Option<String>,
-    #[arg(required = true, value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME")]
     pub names: Vec<String>,
 }
 
@@ -65,7 +69,7 @@ pub struct VolumeRmArgs {
     /// Force the removal of one or more volumes
     #[arg(short, long)]
     pub force: bool,
-    #[arg(required = true, value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME")]
     pub names: Vec<String>,
 }
 
@@ -80,6 +84,9 @@ pub struct VolumePruneArgs {
     /// Provide filter values (e.g. "label=<label>")
     #[arg(long, value_name = "filter")]
     pub filter: Vec<String>,
+    /// (none: refused with docker's words)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -94,17 +101,15 @@ pub struct CpArgs {
     /// no terminal is attached
     #[arg(short, long, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub quiet: Option<bool>,
-    /// CONTAINER:SRC_PATH or SRC_PATH|-
-    #[arg(allow_hyphen_values = true)]
-    pub source: String,
-    /// DEST_PATH|- or CONTAINER:DEST_PATH
-    #[arg(allow_hyphen_values = true)]
-    pub destination: String,
+    /// CONTAINER:SRC_PATH DEST_PATH|- or SRC_PATH|- CONTAINER:DEST_PATH
+    #[arg(value_name = "SRC DEST")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ContainerArg {
-    pub container: String,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +117,8 @@ pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short, long, value_name = "string")]
     pub output: Option<String>,
-    pub container: String,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -129,9 +135,9 @@ pub struct CommitArgs {
     /// Pause container during commit
     #[arg(short, long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub pause: bool,
-    pub container: String,
-    /// REPOSITORY[:TAG]
-    pub reference: Option<String>,
+    /// CONTAINER [REPOSITORY[:TAG]]
+    #[arg(value_name = "CONTAINER [REPOSITORY[:TAG]]")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -143,7 +149,7 @@ pub struct SaveArgs {
     /// "linux/amd64")
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
 }
 
@@ -159,4 +165,7 @@ pub struct LoadArgs {
     /// "linux/amd64")
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,
+    /// (none: refused with docker's words)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
 }

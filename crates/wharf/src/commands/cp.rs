@@ -95,15 +95,23 @@ async fn stat(ctx: &Ctx, container: &str, path: &str) -> Option<PathStat> {
 }
 
 pub async fn cp(ctx: &Ctx, a: &CpArgs) -> Result<i32> {
-    if a.source.is_empty() {
+    super::arity::check(
+        "cp",
+        &["container"],
+        "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\twharf cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        super::arity::Arity::Exact(2),
+        a.args.len(),
+    )?;
+    let (source, destination) = (a.args[0].as_str(), a.args[1].as_str());
+    if source.is_empty() {
         return Err(Exit::error(1, "source can not be empty"));
     }
-    if a.destination.is_empty() {
+    if destination.is_empty() {
         return Err(Exit::error(1, "destination can not be empty"));
     }
     let quiet = a.quiet.unwrap_or_else(|| !tty::stdout_is_terminal());
-    let (src_ctr, src_path) = split_arg(&a.source);
-    let (dst_ctr, dst_path) = split_arg(&a.destination);
+    let (src_ctr, src_path) = split_arg(source);
+    let (dst_ctr, dst_path) = split_arg(destination);
     match (src_ctr.is_empty(), dst_ctr.is_empty()) {
         (false, true) => from_container(ctx, a, quiet, src_ctr, src_path, dst_path).await,
         (true, false) => to_container(ctx, a, quiet, dst_ctr, src_path, dst_path).await,

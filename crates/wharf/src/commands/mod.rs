@@ -2,6 +2,7 @@
 //! wording and exit codes, filters.
 
 pub mod archive;
+pub mod arity;
 pub mod container;
 pub mod context;
 pub mod cp;
@@ -209,7 +210,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Rmi(a) => image::rmi(ctx, &a).await,
         Cmd::History(a) => image::history(ctx, &a).await,
         Cmd::Cp(a) => cp::cp(ctx, &a).await,
-        Cmd::Diff(a) => transfer::diff(ctx, &a.container).await,
+        Cmd::Diff(a) => transfer::diff(ctx, &a.args).await,
         Cmd::Export(a) => transfer::export(ctx, &a).await,
         Cmd::Commit(a) => transfer::commit(ctx, &a).await,
         Cmd::Save(a) => transfer::save(ctx, &a).await,
@@ -252,7 +253,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
                 .await
             }
             ContainerCmd::Cp(a) => cp::cp(ctx, &a).await,
-            ContainerCmd::Diff(a) => transfer::diff(ctx, &a.container).await,
+            ContainerCmd::Diff(a) => transfer::diff(ctx, &a.args).await,
             ContainerCmd::Export(a) => transfer::export(ctx, &a).await,
             ContainerCmd::Commit(a) => transfer::commit(ctx, &a).await,
         },

@@ -2,6 +2,7 @@
 //! images, in and out as tars, with the docker CLI 28's requests, output and refusals.
 
 use super::archive::{go_err, AtomicFile};
+use super::arity::{check, Arity};
 use super::distribution::{show, Sink};
 use super::{out, tty, Ctx, Exit};
 use crate::cli::{CommitArgs, ExportArgs, LoadArgs, SaveArgs};
@@ -44,7 +45,12 @@ async fn checked(
     Ok(resp)
 }
 
-pub async fn diff(ctx: &Ctx, container: &str) -> Result<i32> {
+const CONTAINER: &[&str] = &["container"];
+const IMAGE: &[&str] = &["image"];
+
+pub async fn diff(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    check("diff", CONTAINER, "CONTAINER", Arity::Exact(1), args.len())?;
+    let container = args[0].as_str();
     if container.is_empty() {
         return Err(Exit::error(1, "Container name cannot be empty"));
     }
@@ -135,8 +141,15 @@ async fn stream_to(ctx: &Ctx, path: &str, mut output: Output) -> Result<i32> {
 }
 
 pub async fn export(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
+    check(
+        "export",
+        CONTAINER,
+        "[OPTIONS] CONTAINER",
+        Arity::Exact(1),
+        a.args.len(),
+    )?;
     let output = Output::open(a.output.as_deref(), "export container")?;
-    let id = match trim_id("container", &a.container) {
+    let id = match trim_id("container", &a.args[0]) {
         Ok(id) => id,
         Err(e) => {
             output.close()?;
@@ -162,6 +175,13 @@ fn refuse_platform(platform: Option<&str>) -> Result<()> {
 }
 
 pub async fn save(ctx: &Ctx, a: &SaveArgs) -> Result<i32> {
+    check(
+        "save",
+        IMAGE,
+        "[OPTIONS] IMAGE [IMAGE...]",
+        Arity::Min(1),
+        a.images.len(),
+    )?;
     let output = Output::open(a.output.as_deref(), "save image")?;
     if let Err(e) = refuse_platform(a.platform.as_deref()) {
         output.close()?;
@@ -176,6 +196,7 @@ pub async fn save(ctx: &Ctx, a: &SaveArgs) -> Result<i32> {
 }
 
 pub async fn load(ctx: &Ctx, a: &LoadArgs) -> Result<i32> {
+    check("load", IMAGE, "[OPTIONS]", Arity::None, a.args.len())?;
     let input: Box<dyn std::io::Read + Send> = match a.input.as_deref().filter(|i| !i.is_empty()) {
         None => {
             if tty::stdin_is_terminal() {
@@ -218,9 +239,16 @@ pub async fn load(ctx: &Ctx, a: &LoadArgs) -> Result<i32> {
 }
 
 pub async fn commit(ctx: &Ctx, a: &CommitArgs) -> Result<i32> {
-    let id = trim_id("container", &a.container)?;
+    check(
+        "commit",
+        CONTAINER,
+        "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        Arity::Range(1, 2),
+        a.args.len(),
+    )?;
+    let id = trim_id("container", &a.args[0])?;
     let (mut repo, mut tag) = (String::new(), String::new());
-    if let Some(r) = a.reference.as_deref().filter(|r| !r.is_empty()) {
+    if let Some(r) = a.args.get(1).filter(|r| !r.is_empty()) {
         let parsed =
             Reference::parse_normalized_named(r).map_err(|e| Exit::error(1, e.to_string()))?;
         if parsed.digest().is_some() {

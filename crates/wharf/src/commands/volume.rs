@@ -1,5 +1,6 @@
 //! `volume create|ls|inspect|rm|prune`, as the docker CLI 28 sends and prints them.
 
+use super::arity::{check, Arity};
 use super::{filters_json, out, Ctx, Exit};
 use crate::cli::{
     VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
@@ -88,18 +89,27 @@ fn validate_label(v: &str) -> Result<(), String> {
     ))
 }
 
+const GROUP: &[&str] = &["volume"];
+
 pub async fn create(ctx: &Ctx, a: &VolumeCreateArgs) -> Result<i32> {
+    check(
+        "create",
+        GROUP,
+        "[OPTIONS] [VOLUME]",
+        Arity::Max(1),
+        a.args.len(),
+    )?;
     for l in &a.label {
         validate_label(l).map_err(|e| flag_error(&e, "volume create [OPTIONS] [VOLUME]"))?;
     }
-    let name = match (&a.volume, &a.name) {
+    let name = match (a.args.first(), &a.name) {
         (Some(_), Some(n)) if !n.is_empty() => {
             return Err(Exit::error(
                 1,
                 "conflicting options: cannot specify a volume-name through both --name and as a positional arg",
             ))
         }
-        (Some(v), _) => v.clone(),
+        (Some(v), _) => v.to_string(),
         (None, n) => n.clone().unwrap_or_default(),
     };
     let mut body = Map::new();
@@ -209,6 +219,7 @@ fn row(v: &Value) -> Value {
 }
 
 pub async fn ls(ctx: &Ctx, a: &VolumeLsArgs) -> Result<i32> {
+    check("ls", GROUP, "[OPTIONS]", Arity::None, a.args.len())?;
     let user = a.format.clone().unwrap_or_default();
     let format = match user.trim() {
         "" | "table" if a.quiet => "{{.Name}}".to_string(),
@@ -295,6 +306,13 @@ pub fn volume_json(v: &Value) -> String {
 }
 
 pub async fn inspect(ctx: &Ctx, a: &VolumeInspectArgs) -> Result<i32> {
+    check(
+        "inspect",
+        GROUP,
+        "[OPTIONS] VOLUME [VOLUME...]",
+        Arity::Min(1),
+        a.names.len(),
+    )?;
     let template = match a.format.as_deref() {
         Some(f) if !f.is_empty() && f != "json" => Some(
             Template::parse(f)
@@ -353,6 +371,13 @@ pub async fn inspect(ctx: &Ctx, a: &VolumeInspectArgs) -> Result<i32> {
 }
 
 pub async fn rm(ctx: &Ctx, a: &VolumeRmArgs) -> Result<i32> {
+    check(
+        "rm",
+        GROUP,
+        "[OPTIONS] VOLUME [VOLUME...]",
+        Arity::Min(1),
+        a.names.len(),
+    )?;
     let mut errors = Vec::new();
     for name in &a.names {
         let id = match trim_id(name) {
@@ -393,6 +418,7 @@ pub fn confirm(message: &str) -> bool {
 }
 
 pub async fn prune(ctx: &Ctx, a: &VolumePruneArgs) -> Result<i32> {
+    check("prune", GROUP, "[OPTIONS]", Arity::None, a.args.len())?;
     let mut extra: Vec<(&str, &str)> = Vec::new();
     let mut warning = ANON_WARNING;
     if a.all {
