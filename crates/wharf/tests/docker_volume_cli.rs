@@ -283,6 +283,8 @@ const CASES: &[Case] = &[
     case(&["container", "cp", "a", "b", "c"]).code(1),
     case(&["commit"]).code(1),
     case(&["container", "commit", "a", "b", "c"]).code(1),
+    case(&["commit", "c1", "-m", "x"]).code(1),
+    case(&["commit", "c1", "-p"]).code(1),
     case(&["export"]).code(1),
     case(&["save"]).code(1),
     case(&["image", "save"]).code(1),

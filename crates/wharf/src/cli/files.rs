@@ -135,8 +135,13 @@ pub struct CommitArgs {
     /// Pause container during commit
     #[arg(short, long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub pause: bool,
-    /// CONTAINER [REPOSITORY[:TAG]]
-    #[arg(value_name = "CONTAINER [REPOSITORY[:TAG]]")]
+    /// CONTAINER [REPOSITORY[:TAG]]; flags after CONTAINER are arguments, as docker stops
+    /// reading flags there
+    #[arg(
+        value_name = "CONTAINER [REPOSITORY[:TAG]]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub args: Vec<String>,
 }
 

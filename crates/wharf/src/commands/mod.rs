@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod arity;
+pub mod atomic;
 pub mod container;
 pub mod context;
 pub mod cp;

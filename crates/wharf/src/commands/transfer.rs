@@ -1,8 +1,9 @@
 //! `diff`, `export`, `commit`, `save` and `load`: a container's changes and filesystem, and
 //! images, in and out as tars, with the docker CLI 28's requests, output and refusals.
 
-use super::archive::{go_err, AtomicFile};
+use super::archive::go_err;
 use super::arity::{check, Arity};
+use super::atomic::AtomicFile;
 use super::distribution::{show, Sink};
 use super::{out, tty, Ctx, Exit};
 use crate::cli::{CommitArgs, ExportArgs, LoadArgs, SaveArgs};
