@@ -295,8 +295,8 @@ pub fn rebase(name: &str, rename: &Option<(String, String)>) -> String {
 
 /// Writes the tar `TarResourceRebase` makes of `source` (walked in name order, directories
 /// with a trailing `/`, hard links as links to the first name seen), names rebased as the
-/// copy needs. Sockets are skipped, as Go's tar refuses them and docker skips what it cannot
-/// add.
+/// copy needs. Sockets are left out with docker's error line, as Go's tar refuses them and
+/// docker logs what it cannot add and goes on.
 pub fn write_source_tar<W: Write>(
     out: W,
     src: &CopyInfo,
@@ -382,6 +382,14 @@ fn append_entry<W: Write>(
     } else if ft.is_fifo() {
         tar::EntryType::Fifo
     } else {
+        // Go's tar refuses sockets; docker logs that and goes on without the file.
+        crate::log::log(
+            crate::log::Level::Error,
+            &format!(
+                "Can't add file {} to tar: archive/tar: sockets not supported",
+                clean(&path.to_string_lossy())
+            ),
+        );
         return Ok(());
     };
     let mut kind = kind;
