@@ -89,6 +89,19 @@ const CASES: &[Case] = &[
         "{{.Name}} {{.Labels}} {{.Links}} {{.Size}} {{.Scope}}",
     ]),
     case(&["volume", "ls", "--format", "json"]),
+    case(&["volume", "ls", "--format", "{{.Name}}: {{.Label \"a\"}}"]),
+    case(&[
+        "volume",
+        "ls",
+        "--format",
+        "table {{.Name}}\\t{{.Label \"a\"}}",
+    ]),
+    case(&[
+        "volume",
+        "ls",
+        "--format",
+        "table {{.Label \"com.example\"}}\\t{{.Label \"my_key-x\"}}",
+    ]),
     case(&[
         "volume",
         "ls",

@@ -5,7 +5,7 @@ use super::{filters_json, out, Ctx, Exit};
 use crate::cli::{
     VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
 };
-use crate::format::template::Template;
+use crate::format::template::{Template, LABEL_MAP};
 use crate::format::{go_json, indent_compact, units, Format};
 use anyhow::Result;
 use serde_json::{json, Map, Value};
@@ -211,11 +211,18 @@ fn row(v: &Value) -> Value {
     let size = usage.map_or("N/A".to_string(), |u| {
         units::human_size_precision(u.get("Size").and_then(Value::as_i64).unwrap_or(0) as f64, 4)
     });
-    json!({
+    let label_map = v
+        .get("Labels")
+        .filter(|l| l.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut row = json!({
         "Name": s("Name"), "Driver": s("Driver"), "Scope": s("Scope"),
         "Mountpoint": s("Mountpoint"), "Labels": labels.join(","), "Links": links,
         "Size": size, "Group": "N/A", "Availability": "N/A", "Status": "N/A",
-    })
+    });
+    row[LABEL_MAP] = label_map;
+    row
 }
 
 pub async fn ls(ctx: &Ctx, a: &VolumeLsArgs) -> Result<i32> {
