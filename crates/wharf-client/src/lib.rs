@@ -282,6 +282,30 @@ impl Client {
         Ok(resp)
     }
 
+    /// Any request with extra headers and a body of unknown length (sent chunked, as the CLI
+    /// sends `cp`'s tar and `load`'s), or none. The answer is read as it arrives and is
+    /// returned whatever its status, with its headers (`X-Docker-Container-Path-Stat`).
+    pub async fn send_stream<S>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<S>,
+        headers: &[(&str, &str)],
+    ) -> Result<transport::StreamingResponse, ClientError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let path = self.versioned(path_and_query).await?;
+        let body = match body {
+            Some(s) => transport::stream_body(s),
+            None => transport::empty_body(),
+        };
+        self.inner
+            .transport
+            .send(method, &path, body, headers)
+            .await
+    }
+
     /// `GET` and decode; non-2xx becomes `ClientError::Api`.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let raw = self.request(Method::GET, path, None).await?;
@@ -676,6 +700,37 @@ pub fn chunks(data: Vec<u8>) -> impl Stream<Item = Result<Bytes, std::io::Error>
             .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
             .collect::<Vec<_>>(),
     )
+}
+
+/// The body type of a `send_stream` that sends none.
+pub type NoBody = futures_util::stream::Empty<Result<Bytes, std::io::Error>>;
+
+/// A blocking reader (a file, stdin, a pipe a tar is written into) as a body stream of
+/// 32 KiB chunks; a thread of its own does the reads so the runtime never blocks on them.
+pub fn read_body<R>(mut reader: R) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send
+where
+    R: std::io::Read + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let item = match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => Ok(Bytes::copy_from_slice(&buf[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            // The receiver is gone when the request ended early: stop reading.
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 /// An import whose answer is still arriving.

@@ -2,7 +2,6 @@
 //! level names, the same refusal of an unknown one, and at `debug` a line per API exchange on
 //! stderr in logrus' text format.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// logrus' levels, most severe first.
@@ -50,8 +49,8 @@ pub fn enabled(level: Level) -> bool {
     LEVEL.load(Ordering::Relaxed) >= level as u8
 }
 
-/// One logrus text line: `DEBU[0000] msg` on a terminal, `time=".." level=debug msg=".."`
-/// otherwise.
+/// One logrus text line: `DEBU[0000] msg` for a terminal logrus can see, `time=".."
+/// level=debug msg=".."` otherwise (docker's case, always: see `log`).
 pub fn format_line(level: Level, msg: &str, terminal: bool, now: &str) -> String {
     let name = match level {
         Level::Panic => "panic",
@@ -79,7 +78,9 @@ pub fn log(level: Level, msg: &str) {
         return;
     }
     let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let line = format_line(level, msg, std::io::stderr().is_terminal(), &now);
+    // docker 28 hands logrus its stderr wrapper, not the file: logrus never sees a terminal
+    // there and always writes `time=.. level=..` lines (seen on a pty with `docker cp`).
+    let line = format_line(level, msg, false, &now);
     crate::exit::err_out(line.as_bytes());
 }
 

@@ -1,8 +1,13 @@
 //! Command-line syntax: docker's commands, flags and short options.
 
 mod container_flags;
+mod files;
 
 pub use container_flags::{HostFlags, ResourceFlags};
+pub use files::{
+    CommitArgs, ContainerArg, CpArgs, ExportArgs, LoadArgs, SaveArgs, VolumeCmd, VolumeCreateArgs,
+    VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
+};
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -116,6 +121,18 @@ pub enum Cmd {
     Rmi(RmiArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ContainerArg),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Show the wharf version information
     Version(FormatOnly),
     /// Display system-wide information
@@ -126,6 +143,9 @@ pub enum Cmd {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCmd),
     /// Manage contexts
     #[command(subcommand)]
     Context(ContextCmd),
@@ -179,6 +199,14 @@ pub enum ContainerCmd {
     Logs(LogsArgs),
     /// Display detailed information on one or more containers
     Inspect(TypedInspectArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ContainerArg),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +230,10 @@ pub enum ImageCmd {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -211,26 +211,41 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         }
         None => String::new(),
     };
+    // docker's query: Go's `url.Values.Encode`, keys sorted, values query-escaped.
+    let esc = super::transfer::query_escape;
+    let mut q: Vec<String> = a
+        .change
+        .iter()
+        .map(|c| format!("changes={}", esc(c)))
+        .collect();
+    q.push("fromSrc=-".to_string());
+    if let Some(m) = a.message.as_deref().filter(|m| !m.is_empty()) {
+        q.push(format!("message={}", esc(m)));
+    }
+    if let Some(p) = a.platform.as_deref().filter(|p| !p.is_empty()) {
+        q.push(format!("platform={}", esc(p)));
+    }
+    if !repo.is_empty() {
+        q.push(format!("repo={}", esc(&repo)));
+    }
     let resp = ctx
         .client
-        .import_streaming(
-            wharf_client::chunks(tar),
-            &repo,
-            None,
-            &a.change,
-            a.message.as_deref(),
-            a.platform.as_deref(),
+        .send_stream(
+            wharf_client::Method::POST,
+            &format!("/images/create?{}", q.join("&")),
+            Some(wharf_client::chunks(tar)),
+            &[("content-type", "text/plain")],
         )
         .await
         .map_err(|e| ctx.err(1, &e))?;
+    if !resp.status.is_success() {
+        let raw = resp.collect().await.map_err(|e| ctx.err(1, &e))?;
+        return Err(ctx.err(1, &raw.into_api_error()));
+    }
     // The daemon's answer is a message stream like a pull's (the new id as its status).
-    super::distribution::show(
-        resp.response,
-        super::distribution::Sink::Stdout,
-        &mut |_| {},
-    )
-    .await
-    .map_err(|e| Exit::error(1, e))?;
+    super::distribution::show(resp, super::distribution::Sink::Stdout, &mut |_| {})
+        .await
+        .map_err(|e| Exit::error(1, e))?;
     Ok(0)
 }
 

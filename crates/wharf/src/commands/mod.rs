@@ -1,8 +1,12 @@
 //! Command implementations and what they share: the daemon connection, docker's error
 //! wording and exit codes, filters.
 
+pub mod archive;
+pub mod arity;
+pub mod atomic;
 pub mod container;
 pub mod context;
+pub mod cp;
 pub mod create_body;
 pub mod distribution;
 pub mod events;
@@ -13,9 +17,11 @@ pub mod prompt;
 pub mod run;
 pub mod streams;
 pub mod system;
+pub mod transfer;
 pub mod tty;
+pub mod volume;
 
-use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
+use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd, VolumeCmd};
 use crate::host::{self, HostInputs};
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
@@ -204,6 +210,19 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Tag(a) => image::tag(ctx, &a).await,
         Cmd::Rmi(a) => image::rmi(ctx, &a).await,
         Cmd::History(a) => image::history(ctx, &a).await,
+        Cmd::Cp(a) => cp::cp(ctx, &a).await,
+        Cmd::Diff(a) => transfer::diff(ctx, &a.args).await,
+        Cmd::Export(a) => transfer::export(ctx, &a).await,
+        Cmd::Commit(a) => transfer::commit(ctx, &a).await,
+        Cmd::Save(a) => transfer::save(ctx, &a).await,
+        Cmd::Load(a) => transfer::load(ctx, &a).await,
+        Cmd::Volume(c) => match c {
+            VolumeCmd::Create(a) => volume::create(ctx, &a).await,
+            VolumeCmd::Ls(a) => volume::ls(ctx, &a).await,
+            VolumeCmd::Inspect(a) => volume::inspect(ctx, &a).await,
+            VolumeCmd::Rm(a) => volume::rm(ctx, &a).await,
+            VolumeCmd::Prune(a) => volume::prune(ctx, &a).await,
+        },
         Cmd::Version(a) => system::version(ctx, a.format.as_deref()).await,
         Cmd::Info(a) => system::info(ctx, a.format.as_deref()).await,
         Cmd::Container(c) => match c {
@@ -234,6 +253,10 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
                 )
                 .await
             }
+            ContainerCmd::Cp(a) => cp::cp(ctx, &a).await,
+            ContainerCmd::Diff(a) => transfer::diff(ctx, &a.args).await,
+            ContainerCmd::Export(a) => transfer::export(ctx, &a).await,
+            ContainerCmd::Commit(a) => transfer::commit(ctx, &a).await,
         },
         Cmd::Image(c) => match c {
             ImageCmd::Ls(a) => image::images(ctx, &a).await,
@@ -246,6 +269,8 @@ pub async fn dispatch(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
             ImageCmd::Import(a) => image::import(ctx, &a).await,
             ImageCmd::Pull(a) => distribution::pull(ctx, &a).await,
             ImageCmd::Push(a) => distribution::push(ctx, &a).await,
+            ImageCmd::Save(a) => transfer::save(ctx, &a).await,
+            ImageCmd::Load(a) => transfer::load(ctx, &a).await,
         },
         Cmd::Context(_) | Cmd::Completion { .. } => Ok(0),
     }

@@ -68,7 +68,28 @@ impl Format {
 
 /// Go's `json.Indent(raw, "", "    ")`: docker prints inspect output this way.
 pub fn indent_json(v: &Value) -> String {
-    let compact = v.to_string();
+    indent_compact(&v.to_string())
+}
+
+/// Go's `json.Marshal` of a value: serde's compact text with `<`, `>`, `&`, U+2028 and
+/// U+2029 escaped as Go escapes them (they can only occur inside strings).
+pub fn go_json(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v.to_string().chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `indent_json` of text that is already compact JSON (fields in an order of its own).
+pub fn indent_compact(compact: &str) -> String {
     let mut out = String::with_capacity(compact.len() * 2);
     let mut depth = 0usize;
     let mut in_str = false;

@@ -154,7 +154,7 @@ fn parse_pipeline(src: &str) -> Result<Vec<Command>> {
             if !FUNCS.contains(&name.as_str()) {
                 bail!("template: function {name:?} not defined");
             }
-        } else if words.len() > 1 {
+        } else if words.len() > 1 && !is_label_call(&words) {
             bail!(
                 "template: can't give argument to non-function {:?}",
                 group[0]
@@ -236,7 +236,36 @@ fn parse_operand(w: &str) -> Result<Operand> {
     bail!("template: unexpected {w:?} in command")
 }
 
+/// Where a row keeps its labels for `.Label "key"`: a key no Go field can have, which
+/// `json` leaves out as Go leaves out methods with arguments.
+pub const LABEL_MAP: &str = "\u{1}Label";
+
+/// `.Label "key"`: the one method with an argument docker's list formatters offer (volumes,
+/// containers, images); rows carry their labels under `LABEL_MAP` for it.
+fn is_label_call(words: &[Operand]) -> bool {
+    matches!(words, [Operand::Field(p), Operand::Str(_)] if p.last().is_some_and(|l| l == "Label"))
+}
+
 fn eval_command(cmd: &Command, data: &Value, piped: Option<Value>, header: bool) -> Result<Value> {
+    if is_label_call(&cmd.words) && piped.is_none() {
+        if let [Operand::Field(path), Operand::Str(key)] = cmd.words.as_slice() {
+            let mut path = path.clone();
+            if let Some(last) = path.last_mut() {
+                *last = LABEL_MAP.to_string();
+            }
+            if header {
+                // docker's header for a label column: the key's last dotted part, `-` and `_`
+                // as spaces.
+                let last = key.rsplit('.').next().unwrap_or(key);
+                return Ok(Value::String(last.replace(['-', '_'], " ")));
+            }
+            // A label that is not there is empty, as the Go method answers.
+            return Ok(lookup(data, &path)
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| Value::String(String::new())));
+        }
+    }
     let mut args = Vec::new();
     let (func, operands) = match &cmd.words[0] {
         Operand::Ident(name) => (Some(name.as_str()), &cmd.words[1..]),
@@ -282,7 +311,12 @@ fn call(func: &str, args: Vec<Value>) -> Result<Value> {
     Ok(match func {
         "json" => {
             want(1)?;
-            Value::String(serde_json::to_string(&args[0])?)
+            // Go's `json.Marshal`, HTML characters escaped, wharf's own keys left out.
+            let mut v = args[0].clone();
+            if let Value::Object(m) = &mut v {
+                m.remove(LABEL_MAP);
+            }
+            Value::String(super::go_json(&v))
         }
         "upper" => {
             want(1)?;
@@ -475,5 +509,15 @@ mod tests {
         assert!(Template::parse("{{range .A}}{{end}}").is_err());
         assert!(Template::parse("{{nosuchfunc .A}}").is_err());
         assert!(Template::parse("{{.A .B}}").is_err());
+    }
+
+    #[test]
+    fn label_method_reads_the_row_label_map() {
+        let mut row = json!({"Name": "v"});
+        row[LABEL_MAP] = json!({"a.b": "1"});
+        assert_eq!(render("{{.Label \"a.b\"}}|{{.Label \"x\"}}", &row), "1|");
+        assert_eq!(render("{{json .}}", &row), "{\"Name\":\"v\"}");
+        let t = Template::parse("{{.Label \"com.my_key-x\"}}").unwrap();
+        assert_eq!(t.render_header(&json!({})).unwrap(), "my key x");
     }
 }

@@ -32,6 +32,10 @@ fn parse_bool(key: &str, val: &str) -> Result<bool, String> {
 
 /// One `--mount` value → one `HostConfig.Mounts` entry (Go's omitempty fields left out).
 pub fn parse_mount(v: &str) -> Result<Value, String> {
+    // Go's CSV reader has no record in an empty value.
+    if v.is_empty() {
+        return Err("EOF".into());
+    }
     let fields = csv_fields(v)?;
     let mut m = Map::new();
     let mut kind = "volume".to_string();
@@ -234,31 +238,55 @@ pub enum VolumeSpec {
     Anonymous(String),
 }
 
-/// `-v [source:]target[:mode]` as docker's `loader.ParseVolume` splits it.
+/// `-v [source:]target[:mode]` as docker's compose `loader.ParseVolume` splits it: a colon
+/// right after a single letter belongs to a Windows drive (`a:/b` is one target), options after
+/// the target are the daemon's to read. A spec with a source is a bind (`HostConfig.Binds`),
+/// relative `.` host paths made absolute; without one it is an anonymous volume.
 pub fn parse_volume(spec: &str) -> Result<VolumeSpec, String> {
-    if spec.is_empty() {
-        return Err("invalid empty volume spec".into());
+    match spec.len() {
+        0 => return Err("invalid empty volume spec".into()),
+        1 | 2 => return Ok(VolumeSpec::Anonymous(spec.to_string())),
+        _ => {}
     }
-    let parts: Vec<&str> = spec.split(':').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!(
-            "invalid spec: {spec}: empty section between colons"
-        ));
-    }
-    match parts.as_slice() {
-        [_target] => Ok(VolumeSpec::Anonymous(spec.to_string())),
-        [source, rest @ ..] if rest.len() <= 2 => {
-            let is_path = source.starts_with(['.', '/', '~']);
-            if is_path {
-                // Relative host paths are made absolute, as the docker CLI does.
-                let host = abs_if_dot(source);
-                Ok(VolumeSpec::Bind(format!("{host}:{}", rest.join(":"))))
-            } else {
-                Ok(VolumeSpec::Bind(spec.to_string()))
-            }
+    let (mut source, mut target) = (None::<String>, None::<String>);
+    let mut buffer = String::new();
+    let chars: Vec<char> = spec.chars().collect();
+    for i in 0..=chars.len() {
+        let c = chars.get(i).copied();
+        let drive = c == Some(':')
+            && buffer.chars().count() == 1
+            && buffer.chars().all(char::is_alphabetic);
+        if drive {
+            buffer.push(':');
+            continue;
         }
-        _ => Err(format!("invalid spec: {spec}: too many colons")),
+        if c.is_some() && c != Some(':') {
+            buffer.extend(c);
+            continue;
+        }
+        let end = c.is_none();
+        if buffer.is_empty() {
+            return Err(format!(
+                "invalid spec: {spec}: empty section between colons"
+            ));
+        }
+        match (&source, &target) {
+            (None, _) if end => target = Some(std::mem::take(&mut buffer)),
+            (None, _) => source = Some(std::mem::take(&mut buffer)),
+            (Some(_), None) => target = Some(std::mem::take(&mut buffer)),
+            _ if !end => return Err(format!("invalid spec: {spec}: too many colons")),
+            _ => buffer.clear(),
+        }
     }
+    let Some(source) = source else {
+        return Ok(VolumeSpec::Anonymous(spec.to_string()));
+    };
+    if !source.starts_with(['.', '/', '~']) {
+        return Ok(VolumeSpec::Bind(spec.to_string()));
+    }
+    // Relative host paths are made absolute, as the docker CLI does.
+    let (host, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    Ok(VolumeSpec::Bind(format!("{}:{rest}", abs_if_dot(host))))
 }
 
 #[cfg(test)]
@@ -318,6 +346,19 @@ mod tests {
         assert_eq!(
             parse_volume(":/x"),
             Err("invalid spec: :/x: empty section between colons".into())
+        );
+        // A one-letter source is a Windows drive: the whole spec is the target.
+        assert_eq!(
+            parse_volume("a:/b"),
+            Ok(VolumeSpec::Anonymous("a:/b".into()))
+        );
+        assert_eq!(
+            parse_volume("a:b:c:d"),
+            Ok(VolumeSpec::Bind("a:b:c:d".into()))
+        );
+        assert_eq!(
+            parse_volume("vol:/x:ro:z"),
+            Err("invalid spec: vol:/x:ro:z: too many colons".into())
         );
     }
 }
