@@ -164,6 +164,12 @@ impl Engine {
             .restore(rebooted)
             .await
             .map_err(|e| EngineError::storage("restoring containers", e))?;
+        // Restore has called `mount` for every running container it adopted: what is still
+        // mounted on a volume beyond those was left by a crash.
+        let unmounted = volumes.unmount_unused()?;
+        if unmounted > 0 {
+            tracing::info!(unmounted, "unmounted volumes no running container uses");
+        }
         tracing::info!(containers = n, "restored state");
         Ok(Arc::new(Engine {
             ctx,
