@@ -10,6 +10,7 @@
 
 pub mod containers;
 mod ctx;
+mod disk_usage;
 pub mod distribution;
 pub mod error;
 pub mod events;
@@ -394,6 +395,12 @@ impl SystemBackend for Engine {
     }
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.system_info())
+    }
+    async fn disk_usage(
+        &self,
+        opts: wharf_backend::DiskUsageOptions,
+    ) -> BackendResult<wharf_api::system::DiskUsage> {
+        Ok(self.disk_usage(opts).await?)
     }
     async fn events(&self, opts: EventsOptions) -> BackendResult<EventStream> {
         Ok(self.ctx.events.subscribe(opts)?)

@@ -25,6 +25,7 @@ pub mod opts;
 pub mod refs;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use crate::ctx::Ctx;
 use crate::error::EngineError;
@@ -330,7 +331,7 @@ impl VolumeService {
         }
         self.unmount_for_remove(name, &rec.options)?;
         let dir = self.root().join(name);
-        let size = tree_size(&dir.join("_data"));
+        let size = usage::dir_size(&dir.join("_data")).unwrap_or(0);
         if !self
             .ctx
             .db
@@ -439,23 +440,4 @@ fn remove_tree(p: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(EngineError::io(format!("removing {}", p.display()), e)),
     }
-}
-
-/// Bytes of the regular files under `p` (symlinks not followed), as dockerd's `directory.Size`.
-fn tree_size(p: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    let mut total = 0;
-    for e in entries.flatten() {
-        let Ok(meta) = e.path().symlink_metadata() else {
-            continue;
-        };
-        if meta.is_dir() {
-            total += tree_size(&e.path());
-        } else {
-            total += meta.len();
-        }
-    }
-    total
 }
