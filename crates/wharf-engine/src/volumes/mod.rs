@@ -54,9 +54,12 @@ type Active = BTreeMap<String, BTreeSet<String>>;
 
 pub struct VolumeService {
     ctx: Arc<Ctx>,
-    /// Held across each create, remove, prune, mount and unmount, so that a name's row,
-    /// directory and mount change together with respect to other requests.
+    /// Held across each create, remove and prune, and briefly by mount and unmount, so that
+    /// a name's row, directory and users change together with respect to other requests.
     lock: Mutex<Active>,
+    /// One per volume name, taken before `lock` by mount, unmount and rm: mount(2) can block
+    /// for long (an unreachable nfs server) and must hold up only its own volume.
+    mounting: Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
 }
 
 type Result<T> = std::result::Result<T, EngineError>;
@@ -92,6 +95,7 @@ impl VolumeService {
         VolumeService {
             ctx,
             lock: Mutex::new(Active::new()),
+            mounting: Mutex::default(),
         }
     }
 
@@ -101,6 +105,16 @@ impl VolumeService {
 
     fn guard(&self) -> std::sync::MutexGuard<'_, Active> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The per-volume lock of `name` (see `mounting`).
+    fn volume_lock(&self, name: &str) -> Arc<Mutex<()>> {
+        self.mounting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
     }
 
     fn record(&self, name: &str) -> Result<VolumeRecord> {
@@ -300,6 +314,8 @@ impl VolumeService {
 
     /// `force` makes an unknown name a success, as dockerd's.
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let vl = self.volume_lock(name);
+        let _v = vl.lock().unwrap_or_else(|p| p.into_inner());
         let g = self.guard();
         match self.remove_locked(&g, name)? {
             Some(_) => Ok(()),

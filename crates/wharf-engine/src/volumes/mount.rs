@@ -19,14 +19,20 @@ impl VolumeService {
     /// volume's filesystem if it has mount options and is not mounted yet. Idempotent per
     /// container; blocks for as long as mount(2) does (an unreachable nfs server: long).
     pub fn mount(&self, name: &str, container: &str) -> Result<PathBuf> {
-        let mut active = self.guard();
-        let rec = self.record(name)?;
+        // The volume's own lock keeps rm out until the user is recorded; the service's is not
+        // held across mount(2).
+        let vl = self.volume_lock(name);
+        let _v = vl.lock().unwrap_or_else(|p| p.into_inner());
+        let rec = {
+            let _g = self.guard();
+            self.record(name)?
+        };
         let data = self.data_path(name);
         if let Some(m) = opts::needs_mount(&parse_opt_map(&rec.options)?.unwrap_or_default()) {
             if !mountinfo::is_mount_point(&data) {
                 mount_local(&m, &data).map_err(EngineError::internal)?;
             }
-            active
+            self.guard()
                 .entry(name.to_string())
                 .or_default()
                 .insert(container.to_string());
@@ -38,20 +44,23 @@ impl VolumeService {
     /// `mount` gave it; unmounts when no running user is left. Forgiving: a volume or a
     /// container it does not know is nothing to do.
     pub fn unmount(&self, name: &str, container: &str) -> Result<()> {
-        let mut active = self.guard();
-        if let Some(users) = active.get_mut(name) {
-            users.remove(container);
-            if !users.is_empty() {
-                return Ok(());
+        let vl = self.volume_lock(name);
+        let _v = vl.lock().unwrap_or_else(|p| p.into_inner());
+        let rec = {
+            let mut active = self.guard();
+            if let Some(users) = active.get_mut(name) {
+                users.remove(container);
+                if !users.is_empty() {
+                    return Ok(());
+                }
+                active.remove(name);
             }
-            active.remove(name);
-        }
-        let Some(rec) = self
-            .ctx
-            .db
-            .get_volume(name)
-            .map_err(super::storage("reading a volume"))?
-        else {
+            self.ctx
+                .db
+                .get_volume(name)
+                .map_err(super::storage("reading a volume"))?
+        };
+        let Some(rec) = rec else {
             return Ok(());
         };
         if opts::needs_mount(&parse_opt_map(&rec.options)?.unwrap_or_default()).is_some() {
