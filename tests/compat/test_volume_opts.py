@@ -58,6 +58,9 @@ def test_cli_options_are_stored_shown_and_checked_in_dockerds_words(docker, whar
         ok(docker("volume", "create", plain))
         v = json.loads(ok(docker("volume", "inspect", plain)).stdout)[0]
         assert v["Options"] is None and v["Labels"] is None
+        # /info names the driver that serves them, as dockerd.
+        r = ok(docker("info", "--format", "{{json .Plugins.Volume}}"))
+        assert json.loads(r.stdout) == ["local"], r.stdout
 
         for opts, words in [
             (["-o", "x=1", "-o", "type=tmpfs", "-o", "device=tmpfs"], 'invalid option: "x"'),
