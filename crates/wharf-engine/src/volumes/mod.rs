@@ -393,9 +393,15 @@ impl VolumeService {
             if self.ctx.volume_refs.in_use(&rec.name) || mount::is_used(&g, &rec.name) {
                 continue;
             }
-            if let Some(size) = self.remove_locked(&g, &rec.name)? {
-                rep.space_reclaimed += size;
-                rep.volumes_deleted.push(rec.name);
+            // As dockerd: a volume that cannot go (something still mounted below it) is
+            // logged and skipped; the prune goes on.
+            match self.remove_locked(&g, &rec.name) {
+                Ok(Some(size)) => {
+                    rep.space_reclaimed += size;
+                    rep.volumes_deleted.push(rec.name);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(volume = %rec.name, error = %e, "prune skipped a volume"),
             }
         }
         self.ctx.events.volume_prune(rep.space_reclaimed);
