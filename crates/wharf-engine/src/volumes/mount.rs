@@ -69,6 +69,25 @@ impl VolumeService {
         Ok(())
     }
 
+    /// [`unmount`](Self::unmount) of every volume `container` mounted: for a stop path that
+    /// does not keep the list (a failed start, a container found exited at restore). Returns
+    /// the first error after trying them all.
+    pub fn unmount_all_of(&self, container: &str) -> Result<()> {
+        let names: Vec<String> = self
+            .guard()
+            .iter()
+            .filter(|(_, users)| users.contains(container))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut first = None;
+        for name in names {
+            if let Err(e) = self.unmount(&name, container) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     /// The containers whose start mounted `name` and that have not stopped since.
     pub fn mounted_by(&self, name: &str) -> Vec<String> {
         self.guard()

@@ -94,7 +94,8 @@ fn a_tmpfs_volume_is_mounted_by_its_first_user_and_unmounted_after_its_last() {
 
     s.mount("mnt_tmpfs", "c2").unwrap();
     assert_eq!(s.mounted_by("mnt_tmpfs"), ["c1", "c2"]);
-    s.unmount("mnt_tmpfs", "c1").unwrap();
+    s.unmount_all_of("c1").unwrap();
+    assert_eq!(s.mounted_by("mnt_tmpfs"), ["c2"]);
     assert_eq!(mounts(&data), 1, "c2 still runs");
     s.unmount("mnt_tmpfs", "c2").unwrap();
     assert_eq!(mounts(&data), 0);
