@@ -292,3 +292,35 @@ fn an_ext4_volume_on_a_loop_device_keeps_its_data_across_mounts() {
     s.remove("mnt_ext4", false).unwrap();
     assert_eq!(mounts(d.path()), 0);
 }
+
+#[test]
+fn a_mount_in_progress_holds_up_only_its_own_volume() {
+    let d = tempfile::tempdir().unwrap();
+    let _c = cleanup(&[d.path()]);
+    let s = Arc::new(service(d.path()));
+    let tmpfs = [("type", "tmpfs"), ("device", "tmpfs")];
+    create(&s, "mnt_slow", &tmpfs);
+    create(&s, "mnt_other", &tmpfs);
+    // What a mount(2) that hangs (an unreachable nfs server) holds for its whole length.
+    let slow = s.volume_lock("mnt_slow");
+    let held = slow.lock().unwrap();
+    s.mount("mnt_other", "c1").unwrap();
+    create(&s, "mnt_new", &[]);
+    s.list(&Filters::default()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = s.clone();
+    let rm = std::thread::spawn(move || {
+        let r = s2.remove("mnt_slow", false);
+        tx.send(()).unwrap();
+        r
+    });
+    // rm of the volume being mounted waits for the mount. Under load this check can only
+    // pass more easily, never fail spuriously: the rm cannot finish while the lock is held.
+    assert!(rx
+        .recv_timeout(std::time::Duration::from_millis(200))
+        .is_err());
+    drop(held);
+    rm.join().unwrap().unwrap();
+    s.unmount("mnt_other", "c1").unwrap();
+    assert_eq!(mounts(&d.path().join("volumes")), 0);
+}
