@@ -41,10 +41,10 @@ def test_legacy_build_prints_the_refusal_not_a_broken_pipe(wharfd, busybox, tmp_
     assert "broken pipe" not in r.stderr, r.stderr
 
 
-def test_cli_volume_create_with_mount_options_prints_the_refusal(docker):
+def test_cli_volume_create_with_bad_options_prints_dockerds_words(docker):
     r = docker("volume", "create", "-o", "type=none", "wc-refused-volume")
     assert r.returncode != 0
-    assert "Wharf does not support the local driver's options yet (type)" in r.stderr, r.stderr
+    assert 'create wc-refused-volume: missing required option: "device"' in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("what", ["node", "service", "secret", "config"])
@@ -60,9 +60,9 @@ def test_dockerpy_build_and_volume_get_api_errors(dclient):
                                custom_context=True, tag="wc-refused-build"))
     assert "POST /build is not implemented in Wharf yet" in str(e.value)
     with pytest.raises(dockerpy.errors.APIError) as e:
-        dclient.volumes.create("wc-refused-volume", driver_opts={"device": "/x"})
-    assert e.value.response.status_code == 501
-    assert "Wharf does not support the local driver's options yet (device)" in str(e.value)
+        dclient.volumes.create("wc-refused-volume", driver_opts={"device": "/x", "size": "1g"})
+    assert e.value.response.status_code == 400
+    assert "create wc-refused-volume: quota size requested but no quota support" in str(e.value)
     with pytest.raises(dockerpy.errors.APIError) as e:
         dclient.services.list()
     assert e.value.response.status_code == 503

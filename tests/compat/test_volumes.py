@@ -1,7 +1,7 @@
 """Named volumes of the local driver (issue 15, item 1) through the real docker CLI and
 docker-py: create (named, generated, labels), ls with filters, inspect, rm (-f), prune
 (anonymous only unless --all), and a kill -9 in between. No container mounts volumes yet, so
-every volume is dangling."""
+every volume is dangling. The local driver's options: test_volume_opts.py."""
 
 import json
 import re
@@ -70,7 +70,7 @@ def test_cli_create_inspect_ls_rm(docker, wharfd, unique):
         vol_rm(docker, name)
 
 
-def test_cli_generated_names_bad_names_drivers_and_options(docker, unique):
+def test_cli_generated_names_bad_names_drivers_and_options(docker, wharfd, unique):
     r = ok(docker("volume", "create"))
     gen = r.stdout.strip()
     try:
@@ -86,11 +86,12 @@ def test_cli_generated_names_bad_names_drivers_and_options(docker, unique):
     r = docker("volume", "create", "--driver", "wc-nosuch", f"{unique}-d")
     assert r.returncode != 0
     assert 'error looking up volume plugin wc-nosuch: plugin "wc-nosuch" not found' in r.stderr
-    # The local driver's mount options are not Wharf's yet: refused by name, nothing made.
-    r = docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", f"{unique}-o")
+    # Bad local driver options: dockerd's words, nothing made.
+    r = docker("volume", "create", "-o", "type=tmpfs", f"{unique}-o")
     assert r.returncode != 0
-    assert "Wharf does not support the local driver's options yet (device, type)" in r.stderr
+    assert f'create {unique}-o: missing required option: "device"' in r.stderr, r.stderr
     assert f"{unique}-o" not in ls_names(docker)
+    assert not (wharfd.dir / "data" / "volumes" / f"{unique}-o").exists()
 
 
 def test_cli_prune_takes_anonymous_volumes_unless_all(docker, wharfd, unique):
@@ -156,8 +157,8 @@ def test_dockerpy_volumes(dclient, unique):
         assert f"get {name}: no such volume" in str(e.value)
         with pytest.raises(dockerpy.errors.APIError) as e:
             dclient.volumes.create(f"{unique}-opts", driver_opts={"o": "size=1m"})
-        assert e.value.response.status_code == 501
-        assert "local driver's options yet (o)" in str(e.value)
+        assert e.value.response.status_code == 400
+        assert 'missing required option: "device"' in str(e.value)
     finally:
         # docker-py 7.1's remove_volume(force=True) never sends `force` (it passes the params
         # to `_url`, which drops them), so an unknown name is a 404 there as against dockerd.

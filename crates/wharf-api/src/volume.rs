@@ -28,12 +28,26 @@ pub struct VolumeCreateRequest {
 pub struct Volume {
     pub created_at: String,
     pub driver: String,
-    pub labels: BTreeMap<String, String>,
+    /// As the create sent them: `null` when it sent none (the docker CLI sends none without
+    /// `--label`), `{}` when it sent an empty object, as dockerd answers.
+    pub labels: Option<BTreeMap<String, String>>,
     pub mountpoint: String,
     pub name: String,
-    /// `null` when the volume was made without options, as dockerd's local driver answers.
+    /// As the create sent them, like `labels`.
     pub options: Option<BTreeMap<String, String>>,
     pub scope: String,
+    /// Only in `GET /system/df`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_data: Option<UsageData>,
+}
+
+/// `volume.UsageData`: the bytes under `_data` (-1 when unknown) and how many containers
+/// reference the volume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UsageData {
+    pub size: i64,
+    pub ref_count: i64,
 }
 
 /// `GET /volumes`.

@@ -355,9 +355,22 @@ pub struct EventsOptions {
 
 pub type EventStream = BoxStream<'static, wharf_api::event::Event>;
 
+/// Which parts of `GET /system/df` to compute (`?type=`; all but the build cache without it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsageOptions {
+    pub containers: bool,
+    pub images: bool,
+    pub volumes: bool,
+    pub build_cache: bool,
+}
+
 pub trait SystemBackend: Send + Sync + 'static {
     fn version(&self) -> impl Future<Output = BackendResult<Version>> + Send;
     fn info(&self) -> impl Future<Output = BackendResult<Info>> + Send;
+    fn disk_usage(
+        &self,
+        opts: DiskUsageOptions,
+    ) -> impl Future<Output = BackendResult<wharf_api::system::DiskUsage>> + Send;
     /// Past events from `since`, then live ones until `until` or the client leaves.
     fn events(
         &self,

@@ -10,6 +10,7 @@
 
 pub mod containers;
 mod ctx;
+mod disk_usage;
 pub mod distribution;
 pub mod error;
 pub mod events;
@@ -164,6 +165,12 @@ impl Engine {
             .restore(rebooted)
             .await
             .map_err(|e| EngineError::storage("restoring containers", e))?;
+        // Restore has called `mount` for every running container it adopted: what is still
+        // mounted on a volume beyond those was left by a crash.
+        let unmounted = volumes.unmount_unused()?;
+        if unmounted > 0 {
+            tracing::info!(unmounted, "unmounted volumes no running container uses");
+        }
         tracing::info!(containers = n, "restored state");
         Ok(Arc::new(Engine {
             ctx,
@@ -388,6 +395,12 @@ impl SystemBackend for Engine {
     }
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.system_info())
+    }
+    async fn disk_usage(
+        &self,
+        opts: wharf_backend::DiskUsageOptions,
+    ) -> BackendResult<wharf_api::system::DiskUsage> {
+        Ok(self.disk_usage(opts).await?)
     }
     async fn events(&self, opts: EventsOptions) -> BackendResult<EventStream> {
         Ok(self.ctx.events.subscribe(opts)?)

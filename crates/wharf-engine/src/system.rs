@@ -120,7 +120,7 @@ impl Engine {
             "Images": self.images.count(),
             "Driver": crate::STORAGE_DRIVER,
             "DriverStatus": driver_status,
-            "Plugins": {"Volume": [], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"]},
+            "Plugins": {"Volume": [crate::volumes::LOCAL_DRIVER], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": host.memory,
             "SwapLimit": host.swap,
             "CpuCfsPeriod": host.cpu_cfs,

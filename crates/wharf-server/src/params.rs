@@ -54,6 +54,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("HEAD", "/_ping", &[]),
     ep("GET", "/version", &[]),
     ep("GET", "/info", &[]),
+    // `type` (API >= 1.42): which parts to compute; an unknown one is a 400.
+    ep("GET", "/system/df", &[("type", Applied)]),
     ep(
         "GET",
         "/events",
@@ -191,7 +193,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("POST", "/volumes/create", &[]),
     ep("GET", "/volumes", &[("filters", Applied)]),
     ep("GET", "/volumes/{name}", &[]),
-    // `force`: an unknown name is no error (no volume is ever in use yet).
+    // `force`: an unknown name is no error.
     ep("DELETE", "/volumes/{name}", &[("force", Applied)]),
     ep("POST", "/volumes/prune", &[("filters", Applied)]),
 ];

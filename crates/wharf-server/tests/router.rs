@@ -955,3 +955,33 @@ async fn a_pull_refuses_what_only_an_import_reads() {
         "message, changes only apply to an import (fromSrc), not to a pull (fromImage)"
     );
 }
+
+#[tokio::test]
+async fn system_df_computes_the_parts_asked_for_as_dockerd() {
+    let (fake, app) = app();
+    let (s, _, b) = get(&app, "/v1.44/system/df").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["Volumes"][0]["Name"], "data");
+    // `BuilderSize` is omitted when zero, `null` marks a part not computed.
+    assert!(v.get("BuilderSize").is_none(), "{v}");
+    assert_eq!(v["BuildCache"], serde_json::Value::Null);
+    let (s, _, b) = get(&app, "/v1.44/system/df?type=volume&type=build-cache").await;
+    assert_eq!(s, StatusCode::OK, "{}", message(&b));
+    // Before 1.42 `type` is not read.
+    let (s, _, _) = get(&app, "/v1.41/system/df?type=bogus").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, b) = get(&app, "/v1.44/system/df?type=volume&type=bogus").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (StatusCode::BAD_REQUEST, "unknown object type: bogus")
+    );
+    assert_eq!(
+        fake.calls(),
+        [
+            "disk_usage containers=true images=true volumes=true build_cache=false",
+            "disk_usage containers=false images=false volumes=true build_cache=true",
+            "disk_usage containers=true images=true volumes=true build_cache=false",
+        ]
+    );
+}

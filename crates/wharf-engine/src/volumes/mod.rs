@@ -11,17 +11,25 @@
 //! [`VolumeService::use_volume`], which creates it if needed and records the user in one step
 //! under the service's lock, so a concurrent `rm` sees either no volume or a used one.
 //!
-//! Not served yet (refused, never ignored): the local driver's mount options (`DriverOpts`
-//! `type`/`device`/`o`) and other drivers.
+//! The local driver's options (`type`, `device`, `o`; `size` only as zero) are checked at
+//! create ([`opts`]) and stored in the row; a volume with them is mounted on its `_data` while
+//! containers run with it ([`mount`]). Nothing is ever deleted through a mount
+//! ([`mountinfo`]): `rm` unmounts first and refuses while anything stays mounted below.
+//! Other drivers are refused.
 
 mod mount;
+#[cfg(test)]
+mod mount_tests;
+pub mod mountinfo;
+pub mod opts;
 pub mod refs;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use crate::ctx::Ctx;
 use crate::error::EngineError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wharf_api::filters::{FilterSet, Filters};
@@ -41,11 +49,17 @@ pub const PRUNE_FILTERS: FilterSet = FilterSet {
     not_yet: &[],
 };
 
+/// The running containers that mounted each volume with mount options (see [`mount`]).
+type Active = BTreeMap<String, BTreeSet<String>>;
+
 pub struct VolumeService {
     ctx: Arc<Ctx>,
-    /// Held across each create, remove and prune, so that a name's row and directory change
-    /// together with respect to other requests.
-    lock: Mutex<()>,
+    /// Held across each create, remove and prune, and briefly by mount and unmount, so that
+    /// a name's row, directory and users change together with respect to other requests.
+    lock: Mutex<Active>,
+    /// One per volume name, taken before `lock` by mount, unmount and rm: mount(2) can block
+    /// for long (an unreachable nfs server) and must hold up only its own volume.
+    mounting: Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
 }
 
 type Result<T> = std::result::Result<T, EngineError>;
@@ -80,7 +94,8 @@ impl VolumeService {
     pub fn new(ctx: Arc<Ctx>) -> VolumeService {
         VolumeService {
             ctx,
-            lock: Mutex::new(()),
+            lock: Mutex::new(Active::new()),
+            mounting: Mutex::default(),
         }
     }
 
@@ -88,12 +103,31 @@ impl VolumeService {
         self.ctx.data_root.join("volumes")
     }
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, Active> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The per-volume lock of `name` (see `mounting`).
+    fn volume_lock(&self, name: &str) -> Arc<Mutex<()>> {
+        self.mounting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn record(&self, name: &str) -> Result<VolumeRecord> {
+        self.ctx
+            .db
+            .get_volume(name)
+            .map_err(storage("reading a volume"))?
+            .ok_or_else(|| no_such_volume(name))
+    }
+
     /// Deletes every directory under `volumes/` that has no row: creates and removes a crash
-    /// interrupted. Runs before any request.
+    /// interrupted (unmounting what is mounted below first, and keeping a directory that
+    /// cannot be unmounted). Runs before any request.
     pub fn recover(&self) -> Result<usize> {
         let root = self.root();
         std::fs::create_dir_all(&root)
@@ -112,6 +146,10 @@ impl VolumeService {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if known.contains(&name) {
+                continue;
+            }
+            if let Err(e) = mountinfo::unmount_all(&entry.path()) {
+                tracing::warn!(volume = %name, error = %e, "leftover volume directory kept");
                 continue;
             }
             remove_tree(&entry.path())?;
@@ -141,9 +179,12 @@ impl VolumeService {
         } else {
             req.driver.clone()
         };
-        let mut labels = req.labels.unwrap_or_default();
+        // `null` and `{}` are kept apart and answered back as sent, as dockerd does.
+        let mut labels = req.labels;
         let name = if req.name.is_empty() {
-            labels.insert(ANONYMOUS_LABEL.into(), String::new());
+            labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(ANONYMOUS_LABEL.into(), String::new());
             crate::ids::new_id().map_err(|e| EngineError::io("generating a volume name", e))?
         } else {
             req.name
@@ -153,25 +194,21 @@ impl VolumeService {
                 "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
-        // dockerd's order: the driver, then the local driver checks the name, then its options.
-        validate_name(&name).map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
-        let opts = req.driver_opts.unwrap_or_default();
-        if !opts.is_empty() {
-            let names: Vec<&str> = opts.keys().map(String::as_str).collect();
-            return Err(EngineError::not_implemented(format!(
-                "Wharf does not support the local driver's options yet ({}): volumes are plain directories",
-                names.join(", ")
-            )));
-        }
+        let opts = req.driver_opts;
         if let Some(existing) = self
             .ctx
             .db
             .get_volume(&name)
             .map_err(storage("reading a volume"))?
         {
-            // dockerd answers the volume that exists, whatever labels were asked for.
+            // dockerd answers the volume that exists, whatever labels or options were asked
+            // for (it checks them only when its driver makes a new volume).
             return self.to_api(existing);
         }
+        // dockerd's order: the driver, then the local driver checks the name, then options.
+        validate_name(&name).map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
+        opts::validate(opts.as_ref().unwrap_or(&BTreeMap::new()))
+            .map_err(|m| EngineError::invalid(format!("create {name}: {m}")))?;
         let dir = self.root().join(&name);
         let data = dir.join("_data");
         std::fs::create_dir_all(&data)
@@ -214,10 +251,26 @@ impl VolumeService {
         labels: BTreeMap<String, String>,
         container: &str,
     ) -> Result<Volume> {
+        let labels = (!labels.is_empty()).then_some(labels);
+        self.use_volume_with(name, driver, labels, None, container)
+    }
+
+    /// [`use_volume`](Self::use_volume) with the create's labels and driver options as a
+    /// `--mount type=volume,volume-opt=…` gives them (`None`: none sent; they apply only when
+    /// the volume is new, as dockerd's).
+    pub fn use_volume_with(
+        &self,
+        name: &str,
+        driver: &str,
+        labels: Option<BTreeMap<String, String>>,
+        driver_opts: Option<BTreeMap<String, String>>,
+        container: &str,
+    ) -> Result<Volume> {
         let req = VolumeCreateRequest {
             name: name.to_string(),
             driver: driver.to_string(),
-            labels: Some(labels),
+            labels,
+            driver_opts,
             ..Default::default()
         };
         let _g = self.guard();
@@ -251,7 +304,7 @@ impl VolumeService {
             if dangling.is_none_or(|d| d != self.ctx.volume_refs.in_use(&v.name))
                 && (by_name.is_empty() || by_name.iter().any(|n| v.name.contains(n.as_str())))
                 && (by_driver.is_empty() || by_driver.contains(&v.driver))
-                && filters.match_labels(&v.labels)
+                && filters.match_labels(v.labels.as_ref().unwrap_or(&BTreeMap::new()))
             {
                 out.push(v);
             }
@@ -261,17 +314,20 @@ impl VolumeService {
 
     /// `force` makes an unknown name a success, as dockerd's.
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
-        let _g = self.guard();
-        match self.remove_locked(name)? {
+        let vl = self.volume_lock(name);
+        let _v = vl.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.guard();
+        match self.remove_locked(&g, name)? {
             Some(_) => Ok(()),
             None if force => Ok(()),
             None => Err(no_such_volume(name)),
         }
     }
 
-    /// Deletes the row (the commit point), then the directory; the size it held when asked.
-    /// A volume some container uses is refused in dockerd's words, with their ids.
-    fn remove_locked(&self, name: &str) -> Result<Option<u64>> {
+    /// Unmounts (a volume with mount options), deletes the row (the commit point), then the
+    /// directory; the size it held when asked. A volume some container uses is refused in
+    /// dockerd's words, with their ids; so is one still mounted by a container (`active`).
+    fn remove_locked(&self, active: &Active, name: &str) -> Result<Option<u64>> {
         let Some(rec) = self
             .ctx
             .db
@@ -280,15 +336,18 @@ impl VolumeService {
         else {
             return Ok(None);
         };
-        let users = self.ctx.volume_refs.users(name);
+        let mut users: BTreeSet<String> = self.ctx.volume_refs.users(name).into_iter().collect();
+        users.extend(active.get(name).into_iter().flatten().cloned());
         if !users.is_empty() {
+            let users: Vec<String> = users.into_iter().collect();
             return Err(EngineError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
         }
+        self.unmount_for_remove(name, &rec.options)?;
         let dir = self.root().join(name);
-        let size = tree_size(&dir.join("_data"));
+        let size = usage::dir_size(&dir.join("_data")).unwrap_or(0);
         if !self
             .ctx
             .db
@@ -310,7 +369,7 @@ impl VolumeService {
     pub fn prune(&self, filters: &Filters) -> Result<VolumePruneResponse> {
         filters.check(&PRUNE_FILTERS)?;
         let all = filters.bool_or_default("all", false)?;
-        let _g = self.guard();
+        let g = self.guard();
         let mut rep = VolumePruneResponse::default();
         for rec in self
             .ctx
@@ -318,8 +377,10 @@ impl VolumeService {
             .list_volumes()
             .map_err(storage("listing volumes"))?
         {
-            let labels = parse_map(&rec.labels)?;
-            let options = parse_map(&rec.options)?;
+            let labels = parse_opt_map(&rec.labels)?.unwrap_or_default();
+            let options = parse_opt_map(&rec.options)?.unwrap_or_default();
+            // dockerd's prune never takes a volume with options, `all` or not: its data is
+            // not local (a bind, an nfs export, a tmpfs), so nothing would be reclaimed.
             if rec.driver != LOCAL_DRIVER || !options.is_empty() {
                 continue;
             }
@@ -329,12 +390,18 @@ impl VolumeService {
             if !filters.match_labels(&labels) || !not_labels(filters, &labels) {
                 continue;
             }
-            if self.ctx.volume_refs.in_use(&rec.name) {
+            if self.ctx.volume_refs.in_use(&rec.name) || mount::is_used(&g, &rec.name) {
                 continue;
             }
-            if let Some(size) = self.remove_locked(&rec.name)? {
-                rep.space_reclaimed += size;
-                rep.volumes_deleted.push(rec.name);
+            // As dockerd: a volume that cannot go (something still mounted below it) is
+            // logged and skipped; the prune goes on.
+            match self.remove_locked(&g, &rec.name) {
+                Ok(Some(size)) => {
+                    rep.space_reclaimed += size;
+                    rep.volumes_deleted.push(rec.name);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(volume = %rec.name, error = %e, "prune skipped a volume"),
             }
         }
         self.ctx.events.volume_prune(rep.space_reclaimed);
@@ -342,7 +409,6 @@ impl VolumeService {
     }
 
     fn to_api(&self, rec: VolumeRecord) -> Result<Volume> {
-        let options = parse_map(&rec.options)?;
         Ok(Volume {
             created_at: rec.created,
             mountpoint: self
@@ -351,11 +417,12 @@ impl VolumeService {
                 .join("_data")
                 .to_string_lossy()
                 .into_owned(),
-            labels: parse_map(&rec.labels)?,
-            options: (!options.is_empty()).then_some(options),
+            labels: parse_opt_map(&rec.labels)?,
+            options: parse_opt_map(&rec.options)?,
             driver: rec.driver,
             name: rec.name,
             scope: "local".into(),
+            usage_data: None,
         })
     }
 }
@@ -371,37 +438,28 @@ fn not_labels(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
         })
 }
 
-fn json(m: &BTreeMap<String, String>) -> Result<String> {
+fn json(m: &Option<BTreeMap<String, String>>) -> Result<String> {
     serde_json::to_string(m).map_err(|e| EngineError::internal(format!("encoding a volume: {e}")))
 }
 
-fn parse_map(s: &str) -> Result<BTreeMap<String, String>> {
+/// A stored label or option map: `null` (none sent) or an object.
+fn parse_opt_map(s: &str) -> Result<Option<BTreeMap<String, String>>> {
     serde_json::from_str(s).map_err(|e| EngineError::internal(format!("reading a volume: {e}")))
 }
 
+/// Deletes a volume's tree, never through a mount: with anything mounted below, nothing is
+/// deleted (the caller unmounts first; a mount that stays is a bind whose data is not ours).
 fn remove_tree(p: &Path) -> Result<()> {
+    if let Some(m) = mountinfo::mounts_under(p).first() {
+        return Err(EngineError::internal(format!(
+            "refusing to remove {}: {} is mounted below it",
+            p.display(),
+            m.display()
+        )));
+    }
     match std::fs::remove_dir_all(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(EngineError::io(format!("removing {}", p.display()), e)),
     }
-}
-
-/// Bytes of the regular files under `p` (symlinks not followed), as dockerd's `directory.Size`.
-fn tree_size(p: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    let mut total = 0;
-    for e in entries.flatten() {
-        let Ok(meta) = e.path().symlink_metadata() else {
-            continue;
-        };
-        if meta.is_dir() {
-            total += tree_size(&e.path());
-        } else {
-            total += meta.len();
-        }
-    }
-    total
 }

@@ -23,6 +23,7 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/version", get(system::version::<B>))
         .route("/info", get(system::info::<B>))
         .route("/events", get(system::events::<B>))
+        .route("/system/df", get(system::disk_usage::<B>))
         .route("/containers/create", post(containers::create::<B>))
         .route("/containers/json", get(containers::list::<B>))
         .route("/containers/{id}", delete(containers::remove::<B>))

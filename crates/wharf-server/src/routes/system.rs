@@ -62,3 +62,32 @@ pub async fn events<B: SystemBackend>(
     )
         .into_response())
 }
+
+/// `GET /system/df`: every part without `type` (or before API 1.42), else the parts named;
+/// the build cache only when named (Wharf keeps none, so it is empty).
+pub async fn disk_usage<B: SystemBackend>(
+    State(b): State<Arc<B>>,
+    axum::Extension(version): axum::Extension<crate::versioning::RequestedVersion>,
+    q: crate::query::Params,
+) -> Result<Response, HttpError> {
+    let types = q.all("type");
+    let mut opts = wharf_backend::DiskUsageOptions::default();
+    if !version.at_least(1, 42) || types.is_empty() {
+        opts.containers = true;
+        opts.images = true;
+        opts.volumes = true;
+    } else {
+        for t in &types {
+            match t.as_str() {
+                "container" => opts.containers = true,
+                "image" => opts.images = true,
+                "volume" => opts.volumes = true,
+                "build-cache" => opts.build_cache = true,
+                other => {
+                    return Err(HttpError::invalid(format!("unknown object type: {other}")));
+                }
+            }
+        }
+    }
+    Ok(Json(b.disk_usage(opts).await?).into_response())
+}

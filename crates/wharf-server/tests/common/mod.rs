@@ -456,6 +456,19 @@ impl SystemBackend for Fake {
         self.rec("info".into());
         Ok(serde_json::json!({"ID": "fake"}))
     }
+    async fn disk_usage(
+        &self,
+        opts: wharf_backend::DiskUsageOptions,
+    ) -> BackendResult<wharf_api::system::DiskUsage> {
+        self.rec(format!(
+            "disk_usage containers={} images={} volumes={} build_cache={}",
+            opts.containers, opts.images, opts.volumes, opts.build_cache
+        ));
+        Ok(wharf_api::system::DiskUsage {
+            volumes: opts.volumes.then(|| vec![fake_volume("data")]),
+            ..Default::default()
+        })
+    }
     async fn events(&self, _opts: EventsOptions) -> BackendResult<EventStream> {
         Err(ApiError::not_implemented(
             "GET /events is not implemented in Wharf yet",
