@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod layer;
 pub mod layout;
 pub mod meta;
+pub mod mountinfo;
 pub mod snapshot;
 // The testkit's skip for the unit tests that need root (the testkit is not a dependency here).
 #[cfg(test)]

@@ -14,13 +14,13 @@
 //! The local driver's options (`type`, `device`, `o`; `size` only as zero) are checked at
 //! create ([`opts`]) and stored in the row; a volume with them is mounted on its `_data` while
 //! containers run with it ([`mount`]). Nothing is ever deleted through a mount
-//! ([`mountinfo`]): `rm` unmounts first and refuses while anything stays mounted below.
+//! (`wharf_storage::mountinfo`): `rm` unmounts first and refuses while anything stays mounted below.
 //! Other drivers are refused.
 
 mod mount;
 #[cfg(test)]
 mod mount_tests;
-pub mod mountinfo;
+use wharf_storage::mountinfo;
 pub mod opts;
 pub mod refs;
 #[cfg(test)]

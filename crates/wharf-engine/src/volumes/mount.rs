@@ -8,10 +8,10 @@
 //! a wharfd killed while its container ran is adopted, not stacked. After restore,
 //! [`VolumeService::unmount_unused`] takes off every volume mount nobody adopted.
 
-use super::{mountinfo, opts, parse_opt_map, Active, Result, VolumeService};
+use super::{opts, parse_opt_map, Active, Result, VolumeService};
 use crate::error::EngineError;
-use nix::mount::MsFlags;
 use std::path::{Path, PathBuf};
+use wharf_storage::mountinfo;
 
 impl VolumeService {
     /// Called at each start of `container` for every volume it mounts, before the container's
@@ -151,90 +151,23 @@ pub(super) fn is_used(active: &Active, name: &str) -> bool {
     active.get(name).is_some_and(|u| !u.is_empty())
 }
 
-/// Go's text for an errno ("no such device"), without Rust's "(os error N)".
-fn errno_words(e: nix::errno::Errno) -> String {
-    let d = e.desc();
-    let mut c = d.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => d.to_string(),
-    }
-}
-
-/// moby's `mount.Mount(device, target, type, o)`: the mount with the non-propagation flags
-/// (skipped, as there, for a "remount" — device empty or `none` — without data), then the
-/// propagation, then a read-only remount for `bind,ro`. A later step failing takes the mount
-/// off again rather than leaving half of it. Errors in dockerd's words.
+/// moby's `mount.Mount(device, target, type, o)` for a volume's options: addresses resolved,
+/// flags parsed here; the mount(2) steps are wharf-storage's. Errors in dockerd's words, with
+/// any password masked.
 fn mount_local(m: &opts::MountOpts, target: &Path) -> std::result::Result<(), String> {
     let m = opts::resolve_addresses(m, opts::resolve_host)?;
     if m.device.is_empty() {
         return Err("missing device in volume options".into());
     }
     let (flags, data) = opts::parse_flags(&m.options);
-    let oflags = flags & !opts::PROPAGATION;
-    let t = target.display();
-    let hex = |f: libc::c_ulong| {
-        if f == 0 {
-            String::new()
-        } else {
-            format!(", flags: {f:#x}")
-        }
+    let req = mountinfo::OptionMount {
+        device: &m.device,
+        fs_type: &m.fs_type,
+        flags,
+        propagation_mask: opts::PROPAGATION,
+        data: &data,
     };
-    let remount = oflags & libc::MS_REMOUNT != 0 || m.device.is_empty() || m.device == "none";
-    let mut mounted = false;
-    let result = (|| {
-        if !remount || !data.is_empty() {
-            nix::mount::mount(
-                Some(m.device.as_str()),
-                target,
-                Some(m.fs_type.as_str()),
-                MsFlags::from_bits_retain(oflags),
-                (!data.is_empty()).then_some(data.as_str()),
-            )
-            .map_err(|e| {
-                let d = if data.is_empty() {
-                    String::new()
-                } else {
-                    format!(", data: {data}")
-                };
-                format!(
-                    "mount {}:{t}{}{d}: {}",
-                    m.device,
-                    hex(oflags),
-                    errno_words(e)
-                )
-            })?;
-            mounted = true;
-        }
-        if flags & opts::PROPAGATION != 0 {
-            let pf = flags & (opts::PROPAGATION | libc::MS_REC | libc::MS_SILENT);
-            nix::mount::mount(
-                None::<&str>,
-                target,
-                None::<&str>,
-                MsFlags::from_bits_retain(pf),
-                None::<&str>,
-            )
-            .map_err(|e| format!("remount {t}{}: {}", hex(pf), errno_words(e)))?;
-        }
-        let bro = libc::MS_BIND | libc::MS_RDONLY;
-        if oflags & bro == bro {
-            let rf = oflags | libc::MS_REMOUNT;
-            nix::mount::mount(
-                None::<&str>,
-                target,
-                None::<&str>,
-                MsFlags::from_bits_retain(rf),
-                None::<&str>,
-            )
-            .map_err(|e| format!("remount-ro {t}{}: {}", hex(rf), errno_words(e)))?;
-        }
-        Ok::<(), String>(())
-    })();
-    if let Err(e) = result {
-        if mounted {
-            let _ = mountinfo::unmount_all(target);
-        }
+    if let Err(e) = mountinfo::mount_with_options(&req, target) {
         let e = match password(&m.options) {
             Some(p) => e.replacen(&format!("password={p}"), "password=********", 1),
             None => e,

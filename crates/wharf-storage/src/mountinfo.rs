@@ -1,6 +1,7 @@
-//! What is mounted where, from `/proc/self/mountinfo`, and the lazy unmounts the volume
-//! service makes. Every deletion under the volumes root asks here first: a tree with a mount
-//! below it is never deleted, so a bind of a host directory can never be emptied through.
+//! What is mounted where, from `/proc/self/mountinfo`, and the mounts and lazy unmounts the
+//! volume service makes (its policy, the options' parsing and its words, stay in the engine;
+//! the syscalls are here). Every deletion under the volumes root asks here first: a tree with a
+//! mount below it is never deleted, so a bind of a host directory can never be emptied through.
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,101 @@ pub fn unmount_all(dir: &Path) -> Result<(), String> {
         None => Ok(()),
         Some(m) => Err(format!("umount {}: still mounted", m.display())),
     }
+}
+
+/// A mount described by a volume's options, already parsed into mount(2)'s terms.
+pub struct OptionMount<'a> {
+    pub device: &'a str,
+    pub fs_type: &'a str,
+    /// Every flag the options named, propagation ones included.
+    pub flags: libc::c_ulong,
+    /// Which of `flags` are propagation (applied by a second mount(2), as moby does).
+    pub propagation_mask: libc::c_ulong,
+    /// The filesystem-specific data (`size=64m,uid=1000`).
+    pub data: &'a str,
+}
+
+/// Go's text for an errno ("no such device"), without Rust's "(os error N)".
+fn errno_words(e: nix::errno::Errno) -> String {
+    let d = e.desc();
+    let mut c = d.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => d.to_string(),
+    }
+}
+
+/// moby's `mount.Mount`: the mount with the non-propagation flags (skipped, as there, for a
+/// "remount" — device empty or `none` — without data), then the propagation, then a read-only
+/// remount for `bind,ro`. A later step failing takes the mount off again rather than leaving
+/// half of it. Errors in moby's words (`mount dev:/target, flags: 0x..., data: ...: reason`).
+pub fn mount_with_options(m: &OptionMount<'_>, target: &Path) -> Result<(), String> {
+    use nix::mount::MsFlags;
+    let oflags = m.flags & !m.propagation_mask;
+    let t = target.display();
+    let hex = |f: libc::c_ulong| {
+        if f == 0 {
+            String::new()
+        } else {
+            format!(", flags: {f:#x}")
+        }
+    };
+    let data = m.data;
+    let remount = oflags & libc::MS_REMOUNT != 0 || m.device.is_empty() || m.device == "none";
+    let mut mounted = false;
+    let result = (|| {
+        if !remount || !data.is_empty() {
+            nix::mount::mount(
+                Some(m.device),
+                target,
+                Some(m.fs_type),
+                MsFlags::from_bits_retain(oflags),
+                (!data.is_empty()).then_some(data),
+            )
+            .map_err(|e| {
+                let d = if data.is_empty() {
+                    String::new()
+                } else {
+                    format!(", data: {data}")
+                };
+                format!(
+                    "mount {}:{t}{}{d}: {}",
+                    m.device,
+                    hex(oflags),
+                    errno_words(e)
+                )
+            })?;
+            mounted = true;
+        }
+        if m.flags & m.propagation_mask != 0 {
+            let pf = m.flags & (m.propagation_mask | libc::MS_REC | libc::MS_SILENT);
+            nix::mount::mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                MsFlags::from_bits_retain(pf),
+                None::<&str>,
+            )
+            .map_err(|e| format!("remount {t}{}: {}", hex(pf), errno_words(e)))?;
+        }
+        let bro = libc::MS_BIND | libc::MS_RDONLY;
+        if oflags & bro == bro {
+            let rf = oflags | libc::MS_REMOUNT;
+            nix::mount::mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                MsFlags::from_bits_retain(rf),
+                None::<&str>,
+            )
+            .map_err(|e| format!("remount-ro {t}{}: {}", hex(rf), errno_words(e)))?;
+        }
+        Ok::<(), String>(())
+    })();
+    if result.is_err() && mounted {
+        let _ = unmount_all(target);
+    }
+    result
 }
 
 #[cfg(test)]
