@@ -271,7 +271,7 @@ impl ArchiveService {
                     send(Ok(stat));
                     let mut out = pack::ChanWriter::new(tx);
                     if let Err(e) = pack_resolved(root, &resolved, &as_name, &mut out) {
-                        tracing::debug!(error = %e, "archive: the tar stream ended early");
+                        tracing::warn!(error = %e, "archive: the tar stream ended early");
                         out.fail(e);
                     }
                 })
@@ -389,7 +389,7 @@ impl ArchiveService {
                     match made.and_then(|()| io::Write::flush(&mut out)) {
                         Ok(()) => {}
                         Err(e) => {
-                            tracing::debug!(error = %e, "export: the tar stream ended early");
+                            tracing::warn!(error = %e, "export: the tar stream ended early");
                             out.fail(e);
                         }
                     }

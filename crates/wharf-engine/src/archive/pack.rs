@@ -111,8 +111,7 @@ impl<W: Write> Packer<W> {
             libc::S_IFLNK => {
                 let target = readlink_fd(fd.as_fd())?;
                 let mut h = self.base_header(&st, tar::EntryType::Symlink);
-                self.tar
-                    .append_link(&mut h, as_path(as_name), as_path(target.as_bytes()))
+                self.append_named(&mut h, as_name, Some(target.as_bytes()), io::empty())
             }
             libc::S_IFREG => {
                 if st.st_nlink > 1 {
@@ -121,9 +120,7 @@ impl<W: Write> Packer<W> {
                         let first = first.clone();
                         let mut h = self.base_header(&st, tar::EntryType::Link);
                         h.set_size(0);
-                        return self
-                            .tar
-                            .append_link(&mut h, as_path(as_name), as_path(&first));
+                        return self.append_named(&mut h, as_name, Some(&first), io::empty());
                     }
                     self.links.insert(key, as_name.to_vec());
                 }
@@ -138,7 +135,7 @@ impl<W: Write> Packer<W> {
                 // A file that grows while read is cut at its size; one that shrinks fails
                 // the write, as Go's `archive/tar` answers "missed writing".
                 let reader = io::Read::take(std::fs::File::from(file), now.st_size as u64);
-                self.tar.append_data(&mut h, as_path(as_name), reader)
+                self.append_named(&mut h, as_name, None, reader)
             }
             libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => self.header(&st, as_name),
             // Sockets: Go's tar has no type for them; moby skips them.
@@ -208,12 +205,56 @@ impl<W: Write> Packer<W> {
         if is_dir(st) && !name.ends_with(b"/") {
             name.push(b'/');
         }
-        self.tar.append_data(&mut h, as_path(&name), io::empty())
+        self.append_named(&mut h, &name, None, io::empty())
     }
-}
 
-fn as_path(b: &[u8]) -> &std::path::Path {
-    std::path::Path::new(std::ffi::OsStr::from_bytes(b))
+    /// Appends an entry named exactly `name` (and `link`): tar-rs would normalise `./a` to
+    /// `a`, and the docker CLI rebases names by replacing their first `.` (`./a` →
+    /// `dest/a`), so names are written as moby's tarballer makes them. A name or link too
+    /// long for the header goes before it in a GNU long-name entry.
+    fn append_named(
+        &mut self,
+        h: &mut tar::Header,
+        name: &[u8],
+        link: Option<&[u8]>,
+        data: impl io::Read,
+    ) -> io::Result<()> {
+        const FIELD: usize = 100;
+        if let Some(link) = link.filter(|l| l.len() > FIELD) {
+            self.long_entry(tar::EntryType::GNULongLink, link)?;
+        }
+        if name.len() > FIELD {
+            self.long_entry(tar::EntryType::GNULongName, name)?;
+        }
+        let Some(gnu) = h.as_gnu_mut() else {
+            return Err(io::Error::other("not a GNU header"));
+        };
+        let n = name.len().min(FIELD);
+        gnu.name = [0; FIELD];
+        gnu.name[..n].copy_from_slice(&name[..n]);
+        if let Some(link) = link {
+            let n = link.len().min(FIELD);
+            gnu.linkname = [0; FIELD];
+            gnu.linkname[..n].copy_from_slice(&link[..n]);
+        }
+        h.set_cksum();
+        self.tar.append(h, data)
+    }
+
+    fn long_entry(&mut self, kind: tar::EntryType, value: &[u8]) -> io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        let Some(gnu) = h.as_gnu_mut() else {
+            return Err(io::Error::other("not a GNU header"));
+        };
+        gnu.name[..13].copy_from_slice(b"././@LongLink");
+        h.set_mode(0o644);
+        h.set_entry_type(kind);
+        let mut data = value.to_vec();
+        data.push(0);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        self.tar.append(&h, &data[..])
+    }
 }
 
 /// Bytes to a bounded channel of chunks: the tar is made on a thread of its own and read by

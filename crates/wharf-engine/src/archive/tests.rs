@@ -171,6 +171,11 @@ fn a_directory_tar_keeps_modes_hardlinks_and_order() {
     let mut out = Vec::new();
     pack_resolved(&f.root, &r, "tree", &mut out).unwrap();
     assert_eq!(tar_names(&out), ["tree/", "tree/a", "tree/b/", "tree/b/hl"]);
+    // `tree/.`: the contents, as moby names them.
+    let (r, _) = stat_path(&f.root, "/tree/.").unwrap();
+    let mut dot = Vec::new();
+    pack_resolved(&f.root, &r, &super::base_name("/tree/."), &mut dot).unwrap();
+    assert_eq!(tar_names(&dot), ["./", "./a", "./b/", "./b/hl"]);
     let mut ar = tar::Archive::new(&out[..]);
     let es: Vec<_> = ar
         .entries()
@@ -182,6 +187,29 @@ fn a_directory_tar_keeps_modes_hardlinks_and_order() {
         .collect();
     assert_eq!(es[1], (tar::EntryType::Regular, 0o4755));
     assert_eq!(es[3].0, tar::EntryType::Link);
+    // Long names and link targets survive whole.
+    let long = "n".repeat(150);
+    fs::write(d.join(&long), "l").unwrap();
+    symlink("t".repeat(120), d.join("longlink")).unwrap();
+    let mut out = Vec::new();
+    pack_resolved(&f.root, &r, "tree", &mut out).unwrap();
+    let mut ar = tar::Archive::new(&out[..]);
+    let mut seen = 0;
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        if p == format!("tree/{long}") {
+            seen += 1;
+        }
+        if p == "tree/longlink" {
+            assert_eq!(
+                e.link_name().unwrap().unwrap().display().to_string(),
+                "t".repeat(120)
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2);
 }
 
 /// A tar entry with any name and link name, as a hostile client would write it.
