@@ -9,6 +9,7 @@ pub mod pack;
 pub mod root;
 pub mod unpack;
 mod view;
+mod xattr;
 
 #[cfg(test)]
 mod tests;

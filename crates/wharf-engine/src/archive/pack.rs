@@ -134,6 +134,11 @@ impl<W: Write> Packer<W> {
                 h.set_size(now.st_size as u64);
                 // A file that grows while read is cut at its size; one that shrinks fails
                 // the write, as Go's `archive/tar` answers "missed writing".
+                if let Some(cap) = super::xattr::get(file.as_fd(), super::xattr::CAPABILITY)? {
+                    // moby's tarballer keeps this one xattr (file capabilities), as PAX.
+                    self.tar
+                        .append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])?;
+                }
                 let reader = io::Read::take(std::fs::File::from(file), now.st_size as u64);
                 self.append_named(&mut h, as_name, None, reader)
             }

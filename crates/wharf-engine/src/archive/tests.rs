@@ -476,3 +476,137 @@ fn a_cut_archive_is_a_bad_archive() {
     let e = unpack_into(&f, "/dest", t, UnpackOptions::default()).unwrap_err();
     assert!(matches!(e, UnpackError::BadArchive(_)), "{e:?}");
 }
+
+fn mountinfo_has(path: &Path) -> bool {
+    // The calling thread's namespace (`/proc/self` is the main thread's).
+    fs::read_to_string("/proc/thread-self/mountinfo")
+        .unwrap()
+        .contains(&path.display().to_string())
+}
+
+/// A stopped container's view: its layer (a bind here, an overlay in wharfd) and its volume
+/// and bind mounts exist in the helper thread's namespace only, read-only ones refuse writes,
+/// and nothing is left mounted on the host afterwards.
+#[tokio::test]
+async fn a_stopped_view_mounts_in_a_private_namespace_only() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (layer, vol, ro, mnt) = (
+        tmp.path().join("layer"),
+        tmp.path().join("vol"),
+        tmp.path().join("ro"),
+        tmp.path().join("mnt"),
+    );
+    for d in [&layer, &vol, &ro, &mnt] {
+        fs::create_dir_all(d).unwrap();
+    }
+    fs::write(vol.join("v.txt"), "volume").unwrap();
+    fs::write(ro.join("r.txt"), "read-only").unwrap();
+    let mp = |t: &str, s: &Path, d: &str, rw: bool| wharf_api::container::MountPoint {
+        r#type: t.into(),
+        source: s.display().to_string(),
+        destination: d.into(),
+        rw,
+        ..Default::default()
+    };
+    let view = super::view::Stopped {
+        layer: vec![wharf_storage::Mount {
+            kind: "bind".into(),
+            source: layer.display().to_string(),
+            options: vec!["rbind".into(), "rw".into()],
+        }],
+        binds: vec![
+            mp("volume", &vol, "/data", true),
+            mp("bind", &ro, "/ro/deep", false),
+        ],
+        mount_dir: mnt.clone(),
+    };
+    let seen = super::view::with_stopped(view, {
+        let mnt = mnt.clone();
+        move |root: &Root| {
+            let read = |p: &str| {
+                let r = root.resolve(p.as_bytes(), true).unwrap();
+                let fd = root.open_resolved(&r.comps, libc::O_RDONLY).unwrap();
+                std::io::read_to_string(fs::File::from(fd)).unwrap()
+            };
+            let mut t = Vec::new();
+            raw(&mut t, "new.txt", T::Regular, "", b"n", 0o644);
+            let to_data = unpack_into_root(root, "/data", end(t.clone()));
+            let to_ro = unpack_into_root(root, "/ro/deep", end(t));
+            (
+                read("/data/v.txt"),
+                read("/ro/deep/r.txt"),
+                to_data.is_ok(),
+                to_ro.map_err(|e| e.to_string()),
+                mountinfo_has(&mnt),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.0, "volume");
+    assert_eq!(seen.1, "read-only");
+    assert!(seen.2);
+    assert!(seen.3.unwrap_err().contains("Read-only file system"));
+    assert!(seen.4, "the helper thread saw its own mounts");
+    assert!(!mountinfo_has(&mnt), "a mount leaked to the host");
+    assert_eq!(fs::read(vol.join("new.txt")).unwrap(), b"n");
+    // The bind's destination was made in the layer, as dockerd makes missing ones.
+    assert!(layer.join("ro/deep").is_dir());
+    assert!(!layer.join("data/new.txt").exists());
+}
+
+fn unpack_into_root(root: &Root, dest: &str, tar: Vec<u8>) -> Result<(), UnpackError> {
+    let r = root.resolve(dest.as_bytes(), true).unwrap();
+    Unpacker::new(root, r.comps, UnpackOptions::default()).unpack(&tar[..])
+}
+
+/// File capabilities go out as moby writes them (PAX `SCHILY.xattr.security.capability`)
+/// and come back in on extraction.
+#[test]
+fn file_capabilities_round_trip() {
+    let f = fixture();
+    let file = f.root_dir.join("ping");
+    fs::write(&file, "elf").unwrap();
+    // VFS_CAP_REVISION_2 | effective, permitted = CAP_NET_RAW.
+    let cap: Vec<u8> = [0x0200_0001u32, 1 << 13, 0, 0, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let fd = fs::File::open(&file).unwrap();
+    use std::os::fd::AsFd;
+    super::xattr::set(fd.as_fd(), super::xattr::CAPABILITY, &cap).unwrap();
+    let (r, _) = stat_path(&f.root, "/ping").unwrap();
+    let mut out = Vec::new();
+    pack_resolved(&f.root, &r, "ping", &mut out).unwrap();
+    let mut ar = tar::Archive::new(&out[..]);
+    let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+    let exts: Vec<_> = e
+        .pax_extensions()
+        .unwrap()
+        .unwrap()
+        .map(|x| {
+            let x = x.unwrap();
+            (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+        })
+        .collect();
+    assert_eq!(
+        exts,
+        [("SCHILY.xattr.security.capability".to_string(), cap.clone())]
+    );
+    Unpacker::new(
+        &f.root,
+        f.root.resolve(b"/dest", true).unwrap().comps,
+        UnpackOptions::default(),
+    )
+    .unpack(&out[..])
+    .unwrap();
+    let back = fs::File::open(f.root_dir.join("dest/ping")).unwrap();
+    assert_eq!(
+        super::xattr::get(back.as_fd(), super::xattr::CAPABILITY).unwrap(),
+        Some(cap)
+    );
+}

@@ -126,6 +126,7 @@ impl<'a> Unpacker<'a> {
             return Ok(());
         }
         let raw = entry.path_bytes().into_owned();
+        let xattrs = entry_xattrs(entry)?;
         let outside = || {
             UnpackError::Refused(format!(
                 "{} is outside of {:?}",
@@ -193,6 +194,7 @@ impl<'a> Unpacker<'a> {
                 let fd = open_child(parent.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY)
                     .map_err(io_err(what()))?;
                 own_and_mode(fd.as_fd(), uid, gid, mode).map_err(io_err(what()))?;
+                set_xattrs(fd.as_fd(), &xattrs).map_err(io_err(what()))?;
                 self.dir_times.push((rel.clone(), mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
@@ -207,6 +209,8 @@ impl<'a> Unpacker<'a> {
                     }
                 })?;
                 own_and_mode(file.as_fd(), uid, gid, mode).map_err(io_err(what()))?;
+                // After the chown, which clears `security.capability`.
+                set_xattrs(file.as_fd(), &xattrs).map_err(io_err(what()))?;
                 set_times(file.as_fd(), mtime);
             }
             tar::EntryType::Symlink => {
@@ -355,6 +359,39 @@ impl<'a> Unpacker<'a> {
         });
         Ok(fd)
     }
+}
+
+/// The entry's `SCHILY.xattr.*` PAX records (Go's `hdr.Xattrs`).
+fn entry_xattrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
+    let bad = |e: io::Error| UnpackError::BadArchive(format!("reading the archive: {e}"));
+    let Some(exts) = entry.pax_extensions().map_err(bad)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for ext in exts {
+        let ext = ext.map_err(bad)?;
+        if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+            out.push((name.to_string(), ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+/// Sets the archive's xattrs; like moby, one the filesystem does not take (`ENOTSUP`) or
+/// refuses (`EPERM`: `trusted.*` through overlayfs) is skipped.
+fn set_xattrs(fd: BorrowedFd<'_>, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
+    for (name, value) in xattrs {
+        match super::xattr::set(fd, name, value) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => {
+                tracing::debug!(xattr = %name, error = %e, "cp: xattr not set");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// chown, then chmod (a chown clears setuid bits).
