@@ -313,3 +313,18 @@ def test_dockerpy_put_get_export(dclient, unique):
     exported = b"".join(c.export())
     with tarfile.open(fileobj=io.BytesIO(exported)) as t:
         assert "tmp/py.txt" in t.getnames()
+
+
+def test_a_running_copy_sees_the_containers_own_mounts(docker, unique, tmp_path):
+    """A running container is reached through its init's root: a copy lands in (and reads
+    from) the tmpfs mounted in its namespace, not the directory of its layer under it."""
+    c = run_bg(docker, unique, "--tmpfs", "/scratch")
+    (tmp_path / "f").write_text("in tmpfs\n")
+    ok(docker("cp", str(tmp_path / "f"), f"{c}:/scratch/"))
+    assert sh(docker, c, "cat /scratch/f; grep -c ' /scratch ' /proc/mounts") == "in tmpfs\n1\n"
+    ok(docker("cp", f"{c}:/scratch/f", str(tmp_path / "back")))
+    assert (tmp_path / "back").read_text() == "in tmpfs\n"
+    ok(docker("stop", "-t", "0", c))
+    # Stopped, the tmpfs is gone: the layer's directory is empty, as with dockerd.
+    r = docker("cp", f"{c}:/scratch/f", str(tmp_path / "gone"))
+    assert r.returncode != 0 and "Could not find the file /scratch/f" in r.stderr, r.stderr

@@ -139,7 +139,10 @@ impl<W: Write> Packer<W> {
                     self.tar
                         .append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])?;
                 }
-                let reader = io::Read::take(std::fs::File::from(file), now.st_size as u64);
+                let reader = io::Read::take(
+                    io::BufReader::with_capacity(CHUNK, std::fs::File::from(file)),
+                    now.st_size as u64,
+                );
                 self.append_named(&mut h, as_name, None, reader)
             }
             libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => self.header(&st, as_name),

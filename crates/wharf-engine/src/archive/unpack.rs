@@ -17,6 +17,9 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+/// Reads from the archive and writes to each file in pieces this big.
+const WRITE_BUFFER: usize = 256 * 1024;
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnpackOptions {
     /// Refuse to replace a directory by a non-directory, or the other way round.
@@ -95,7 +98,8 @@ impl<'a> Unpacker<'a> {
     }
 
     pub fn unpack(mut self, reader: impl Read) -> Result<(), UnpackError> {
-        let mut ar = tar::Archive::new(reader);
+        // tar reads headers 512 bytes at a time; the body comes from the HTTP request.
+        let mut ar = tar::Archive::new(io::BufReader::with_capacity(WRITE_BUFFER, reader));
         let entries = ar
             .entries()
             .map_err(|e| UnpackError::BadArchive(format!("reading the archive: {e}")))?;
@@ -200,14 +204,19 @@ impl<'a> Unpacker<'a> {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let fd = create_child(parent.as_fd(), &name, libc::O_WRONLY, 0o600)
                     .map_err(io_err(what()))?;
-                let mut file = std::fs::File::from(fd);
-                io::copy(entry, &mut file).map_err(|e| {
-                    if e.kind() == io::ErrorKind::UnexpectedEof {
-                        UnpackError::BadArchive(format!("reading the archive: {e}"))
-                    } else {
-                        io_err(what())(e)
-                    }
-                })?;
+                let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, std::fs::File::from(fd));
+                io::copy(entry, &mut out)
+                    .and_then(|_| io::Write::flush(&mut out))
+                    .map_err(|e| {
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            UnpackError::BadArchive(format!("reading the archive: {e}"))
+                        } else {
+                            io_err(what())(e)
+                        }
+                    })?;
+                let file = out
+                    .into_inner()
+                    .map_err(|e| io_err(what())(e.into_error()))?;
                 own_and_mode(file.as_fd(), uid, gid, mode).map_err(io_err(what()))?;
                 // After the chown, which clears `security.capability`.
                 set_xattrs(file.as_fd(), &xattrs).map_err(io_err(what()))?;
