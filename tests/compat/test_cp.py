@@ -86,6 +86,11 @@ def test_files_and_dirs_both_ways(docker, wharfd, unique, tmp_path, running):
     # `dir/.` copies the contents only.
     ok(docker("cp", f"{c}:/tmp/dir/.", str(out / "contents")))
     assert (out / "contents" / "sub" / "x").read_text() == "x"
+    if not running:
+        # The whole root, named as dockerd names it (`/`, `/bin/`, ...).
+        ok(docker("cp", f"{c}:/", str(out / "rootcopy")))
+        assert (out / "rootcopy" / "bin" / "busybox").is_file()
+        assert (out / "rootcopy" / "tmp" / "f.txt").read_text() == "hello cp\n"
     # A created container's layer was mounted in a private namespace only: nothing on the host.
     assert str(wharfd.dir / "exec" / "archive") not in open("/proc/self/mountinfo").read()
     if not running:
