@@ -333,3 +333,17 @@ def test_a_running_copy_sees_the_containers_own_mounts(docker, unique, tmp_path)
     # Stopped, the tmpfs is gone: the layer's directory is empty, as with dockerd.
     r = docker("cp", f"{c}:/scratch/f", str(tmp_path / "gone"))
     assert r.returncode != 0 and "Could not find the file /scratch/f" in r.stderr, r.stderr
+
+
+def test_no_overwrite_of_a_directory_by_a_file(docker, unique, tmp_path):
+    """The CLI always sends `noOverwriteDirNonDir=true`: a file never replaces a directory."""
+    c = unique
+    ok(docker("create", "--name", c, "busybox", "true"))
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x").write_text("file")
+    ok(docker("cp", str(tmp_path / "d"), f"{c}:/tmp/"))
+    (tmp_path / "x").mkdir()
+    r = docker("cp", str(tmp_path / "x"), f"{c}:/tmp/d/")
+    assert r.returncode != 0
+    assert 'cannot overwrite non-directory "/tmp/d/x" with directory "/tmp/d"' in r.stderr, r.stderr
