@@ -4,6 +4,7 @@
 //! Owns: what goes over the wire between Engine API clients and wharfd.
 //! Must not touch: any I/O. Everything here is plain data and pure functions.
 
+pub mod archive;
 pub mod container;
 pub mod detach;
 pub mod error;

@@ -2,7 +2,7 @@
 //! like moby's `api/server/router/*/backend.go`, in terms of `wharf-api` types.
 //!
 //! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `DistributionBackend`,
-//! `VolumesBackend`, `SystemBackend`), the
+//! `VolumesBackend`, `SystemBackend`, `ArchiveBackend`), the
 //! options and session types they exchange, and [`BackendResult`] (an [`ApiError`] carries the
 //! engine's error kind; the server maps the kind to a status in one place).
 //! Must not touch: HTTP types, I/O. The server parses, calls one of these, and formats the
@@ -386,6 +386,7 @@ pub trait Backend:
     + DistributionBackend
     + VolumesBackend
     + SystemBackend
+    + ArchiveBackend
 {
 }
 impl<
@@ -394,7 +395,44 @@ impl<
             + ImagesBackend
             + DistributionBackend
             + VolumesBackend
-            + SystemBackend,
+            + SystemBackend
+            + ArchiveBackend,
     > Backend for T
 {
+}
+
+/// `PUT /containers/{id}/archive`'s switches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    /// `noOverwriteDirNonDir`: never replace a directory by a non-directory or back.
+    pub no_overwrite_dir_non_dir: bool,
+    /// `copyUIDGID`: entries owned by the container's `User` (when it has one).
+    pub copy_uid_gid: bool,
+}
+
+/// moby's archive routes: `docker cp` and `docker export`. A tar going out is a
+/// [`BodyStream`] made as the client reads it; one coming in is the request body.
+pub trait ArchiveBackend: Send + Sync + 'static {
+    /// `HEAD /containers/{id}/archive?path=`.
+    fn archive_stat(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = BackendResult<wharf_api::archive::ContainerPathStat>> + Send;
+    /// `GET /containers/{id}/archive?path=`: the stat (for the header) and the tar.
+    fn archive_get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = BackendResult<(wharf_api::archive::ContainerPathStat, BodyStream)>> + Send;
+    /// `PUT /containers/{id}/archive?path=`: extracts `body` (a tar) into the directory.
+    fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: BodyStream,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `GET /containers/{id}/export`.
+    fn export(&self, id: &str) -> impl Future<Output = BackendResult<BodyStream>> + Send;
 }

@@ -8,6 +8,7 @@
 //! processes or cgroup files directly (signals, freezing and exec always go through its shim;
 //! reading which processes a cgroup holds, for `top`, is the one exception).
 
+pub mod archive;
 pub mod containers;
 mod ctx;
 mod disk_usage;
@@ -61,6 +62,7 @@ pub struct Engine {
     images: Arc<ImageService>,
     distribution: Arc<DistributionService>,
     volumes: Arc<VolumeService>,
+    archive: Arc<archive::ArchiveService>,
     daemon_id: String,
 }
 
@@ -172,7 +174,12 @@ impl Engine {
             tracing::info!(unmounted, "unmounted volumes no running container uses");
         }
         tracing::info!(containers = n, "restored state");
+        let archive = Arc::new(archive::ArchiveService::new(
+            ctx.clone(),
+            containers.clone(),
+        ));
         Ok(Arc::new(Engine {
+            archive,
             ctx,
             containers,
             execs,
@@ -404,5 +411,38 @@ impl SystemBackend for Engine {
     }
     async fn events(&self, opts: EventsOptions) -> BackendResult<EventStream> {
         Ok(self.ctx.events.subscribe(opts)?)
+    }
+}
+
+impl ArchiveBackend for Engine {
+    async fn archive_stat(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<wharf_api::archive::ContainerPathStat> {
+        Ok(self.archive.stat(id, path).await?)
+    }
+    async fn archive_get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(wharf_api::archive::ContainerPathStat, BodyStream)> {
+        Ok(self.archive.get(id, path).await?)
+    }
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: BodyStream,
+    ) -> BackendResult<()> {
+        let opts = archive::PutOptions {
+            no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+            copy_uid_gid: opts.copy_uid_gid,
+        };
+        Ok(self.archive.put(id, path, opts, body).await?)
+    }
+    async fn export(&self, id: &str) -> BackendResult<BodyStream> {
+        Ok(self.archive.export(id).await?)
     }
 }

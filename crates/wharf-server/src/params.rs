@@ -145,6 +145,19 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("POST", "/containers/{id}/update", &[]),
     ep("POST", "/containers/{id}/pause", &[]),
     ep("POST", "/containers/{id}/unpause", &[]),
+    // `docker cp` and `docker export` (routes/archive.rs).
+    ep("HEAD", "/containers/{id}/archive", &[("path", Applied)]),
+    ep("GET", "/containers/{id}/archive", &[("path", Applied)]),
+    ep(
+        "PUT",
+        "/containers/{id}/archive",
+        &[
+            ("path", Applied),
+            ("noOverwriteDirNonDir", Applied),
+            ("copyUIDGID", Applied),
+        ],
+    ),
+    ep("GET", "/containers/{id}/export", &[]),
     // `digests`: RepoDigests are always in the answer (pulled images have them), as dockerd's.
     ep(
         "GET",

@@ -985,3 +985,67 @@ async fn system_df_computes_the_parts_asked_for_as_dockerd() {
         ]
     );
 }
+
+#[tokio::test]
+async fn archive_routes_carry_the_stat_header_and_stream_tars() {
+    let (fake, app) = app();
+    let (s, h, b) = call(
+        &app,
+        Method::HEAD,
+        "/v1.44/containers/c1/archive?path=/etc/hosts",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(b.is_empty());
+    let header = h["x-docker-container-path-stat"].to_str().unwrap();
+    use base64::Engine as _;
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(header)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"name": "hosts", "size": 5, "mode": 420,
+            "mtime": "2024-01-02T03:04:05Z", "linkTarget": ""})
+    );
+
+    let (s, h, b) = get(&app, "/containers/c1/archive?path=/etc/hosts").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/x-tar");
+    assert!(h.contains_key("x-docker-container-path-stat"));
+    assert_eq!(&b[..], b"tar");
+
+    let (s, _, _) = call(
+        &app,
+        Method::PUT,
+        "/v1.44/containers/c1/archive?path=/tmp&noOverwriteDirNonDir=1&copyUIDGID=True",
+        Body::from(vec![0u8; 1024]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(fake.calls().contains(
+        &"archive_put c1 /tmp no_overwrite=true copy_uid_gid=true bytes=1024".to_string()
+    ));
+
+    // dockerd's words (its missing space too) for a missing path.
+    let (s, _, b) = get(&app, "/v1.44/containers/c1/archive").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&b).unwrap()["message"],
+        "bad parameter: pathcannot be empty"
+    );
+    let (s, _, _) = call(
+        &app,
+        Method::HEAD,
+        "/v1.44/containers/nope/archive?path=/x",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, h, b) = get(&app, "/v1.44/containers/c1/export").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/x-tar");
+    assert_eq!(&b[..], b"rootfs");
+}

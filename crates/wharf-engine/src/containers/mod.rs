@@ -112,6 +112,16 @@ impl Container {
         self.restarting.load(Ordering::SeqCst)
     }
 
+    /// The lock start, stop and rm take; `docker cp` and export hold it while they use the
+    /// container's filesystem, so no start mounts its writable layer meanwhile.
+    pub(crate) fn op_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.op
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.events.borrow().removed
+    }
+
     fn set_restarting(&self, on: bool) {
         self.restarting.store(on, Ordering::SeqCst);
     }

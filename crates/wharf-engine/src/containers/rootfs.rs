@@ -21,7 +21,10 @@ struct PasswdEntry {
 }
 
 fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let data = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    parse_passwd(&std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default())
+}
+
+fn parse_passwd(data: &str) -> Vec<PasswdEntry> {
     data.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -40,7 +43,10 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
 
 /// (name, gid, members)
 fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
-    let data = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    parse_group(&std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default())
+}
+
+fn parse_group(data: &str) -> Vec<(String, u32, Vec<String>)> {
     data.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -65,8 +71,20 @@ fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
 /// Docker's error words when a name is unknown. No id outside moby's range comes back, from
 /// the request or from the image's files: `(uid_t)-1` would leave the process root.
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, String> {
-    let passwd = read_passwd(rootfs);
-    let groups = read_group(rootfs);
+    resolve_user_in(read_passwd(rootfs), read_group(rootfs), spec)
+}
+
+/// [`resolve_user`] with the contents of `/etc/passwd` and `/etc/group` already read (by
+/// `docker cp -a`, which reads them through the container's root, never by a host path).
+pub fn resolve_user_from(passwd: &str, group: &str, spec: &str) -> Result<ResolvedUser, String> {
+    resolve_user_in(parse_passwd(passwd), parse_group(group), spec)
+}
+
+fn resolve_user_in(
+    passwd: Vec<PasswdEntry>,
+    groups: Vec<(String, u32, Vec<String>)>,
+    spec: &str,
+) -> Result<ResolvedUser, String> {
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),

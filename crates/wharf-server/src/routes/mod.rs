@@ -1,5 +1,6 @@
 //! The route table. Grouped like Docker's routers; anything not listed answers 501.
 
+mod archive;
 mod containers;
 mod distribution;
 mod exec;
@@ -45,6 +46,13 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/containers/{id}/update", post(containers::update::<B>))
         .route("/containers/{id}/pause", post(containers::pause::<B>))
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get::<B>)
+                .head(archive::head::<B>)
+                .put(archive::put::<B>),
+        )
+        .route("/containers/{id}/export", get(archive::export::<B>))
         // Image names contain `/` and `:`, so the suffix is matched by hand.
         .route("/images/{*rest}", any(images::dispatch::<B>))
         .route("/auth", post(distribution::login::<B>))

@@ -447,6 +447,64 @@ impl VolumesBackend for Fake {
     }
 }
 
+/// "nope" is unknown; stats and tars are fixed; a PUT records its options and body size.
+impl ArchiveBackend for Fake {
+    async fn archive_stat(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<wharf_api::archive::ContainerPathStat> {
+        self.rec(format!("archive_stat {id} {path}"));
+        match id {
+            "nope" => Err(ApiError::not_found(format!("No such container: {id}"))),
+            _ => Ok(fake_stat(path)),
+        }
+    }
+    async fn archive_get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(wharf_api::archive::ContainerPathStat, BodyStream)> {
+        self.rec(format!("archive_get {id} {path}"));
+        let body: BodyStream =
+            futures_util::stream::iter(vec![Ok(Bytes::from_static(b"tar"))]).boxed();
+        Ok((fake_stat(path), body))
+    }
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: BodyStream,
+    ) -> BackendResult<()> {
+        let n: usize = body
+            .map(|c| c.map(|b| b.len()).unwrap_or(0))
+            .collect::<Vec<_>>()
+            .await
+            .iter()
+            .sum();
+        self.rec(format!(
+            "archive_put {id} {path} no_overwrite={} copy_uid_gid={} bytes={n}",
+            opts.no_overwrite_dir_non_dir, opts.copy_uid_gid
+        ));
+        Ok(())
+    }
+    async fn export(&self, id: &str) -> BackendResult<BodyStream> {
+        self.rec(format!("export {id}"));
+        Ok(futures_util::stream::iter(vec![Ok(Bytes::from_static(b"rootfs"))]).boxed())
+    }
+}
+
+fn fake_stat(path: &str) -> wharf_api::archive::ContainerPathStat {
+    wharf_api::archive::ContainerPathStat {
+        name: path.rsplit('/').next().unwrap_or("").to_string(),
+        size: 5,
+        mode: 0o644,
+        mtime: "2024-01-02T03:04:05Z".into(),
+        link_target: String::new(),
+    }
+}
+
 impl SystemBackend for Fake {
     async fn version(&self) -> BackendResult<Version> {
         self.rec("version".into());

@@ -1,0 +1,55 @@
+//! Extended attributes through descriptors (nix has no xattr calls).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// File capabilities: the one xattr moby's tarballer writes.
+pub(crate) const CAPABILITY: &str = "security.capability";
+
+/// The value of `name` on `fd`; `None` when it has none (or the filesystem has no xattrs).
+pub(crate) fn get(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: `c` is NUL-terminated and `buf` is valid for `buf.len()` bytes for the
+        // whole call.
+        let n = unsafe {
+            libc::fgetxattr(
+                fd.as_raw_fd(),
+                c.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return Ok(Some(buf));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENODATA) | Some(libc::ENOTSUP) => return Ok(None),
+            Some(libc::ERANGE) if buf.len() < 64 * 1024 => buf.resize(buf.len() * 4, 0),
+            _ => return Err(e),
+        }
+    }
+}
+
+pub(crate) fn set(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
+    let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is NUL-terminated and `value` valid for its length during the call.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            c.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
