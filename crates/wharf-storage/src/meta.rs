@@ -431,6 +431,38 @@ impl Db {
         Ok(())
     }
 
+    /// Saves the images a load made and points its tags, in one transaction: a crash or a
+    /// failure leaves every image of the archive with its tags, or none of them. Tags move
+    /// from the images they named before, as a load's tags replace existing ones.
+    pub fn put_loaded_images(
+        &self,
+        images: &[ImageRecord],
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for img in images {
+            upsert_image(&tx, img)?;
+        }
+        for (reference, image_id) in tags {
+            let r = tx.execute(
+                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+                   created = excluded.created",
+                params![reference, image_id, now_rfc3339()],
+            );
+            match r {
+                Ok(_) => {}
+                Err(e) if constraint(&e) == Some(SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                    return Err(StorageError::ImageNotFound(image_id.to_owned()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Removes every tag in `references` in one transaction (an image removal that untags
     /// without deleting must not stop half way); how many existed.
     pub fn remove_tags(&self, references: &[String]) -> Result<usize> {

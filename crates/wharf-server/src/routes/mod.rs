@@ -3,6 +3,7 @@
 mod containers;
 mod distribution;
 mod exec;
+mod image_archive;
 mod images;
 mod probes;
 mod swarm;
@@ -44,6 +45,8 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/containers/{id}/update", post(containers::update::<B>))
         .route("/containers/{id}/pause", post(containers::pause::<B>))
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
+        .route("/images/get", get(image_archive::save_many::<B>))
+        .route("/images/load", post(image_archive::load::<B>))
         // Image names contain `/` and `:`, so the suffix is matched by hand.
         .route("/images/{*rest}", any(images::dispatch::<B>))
         .route("/auth", post(distribution::login::<B>))
