@@ -20,6 +20,8 @@ mod load;
 mod save;
 mod select;
 mod spool;
+#[cfg(test)]
+mod tests;
 
 use crate::ctx::Ctx;
 use crate::error::{Cause, EngineError};

@@ -25,8 +25,13 @@ use wharf_storage::{Cancel, Digest, StorageError};
 const MAX_ENTRIES: usize = 100_000;
 /// A path longer than this is no archive's.
 const MAX_PATH: usize = 4096;
+/// All names (and link targets) kept in memory together: far more than any archive's, far
+/// less than what 100 000 entries of 4 KiB names would hold.
+const MAX_NAMES: usize = 16 << 20;
 /// Symlinks followed for one name before giving up (Linux's own limit).
 const MAX_LINKS: usize = 40;
+/// How much of what follows the end of the archive is read (and dropped).
+const TRAILER: u64 = 1 << 20;
 /// The free space is measured again after this many bytes were stored.
 const SPACE_CHECK_EVERY: u64 = 64 << 20;
 
@@ -222,6 +227,7 @@ fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<()
     let mut stored: u64 = 0;
     let mut next_check = SPACE_CHECK_EVERY;
     let mut count = 0usize;
+    let mut names = 0usize;
     for entry in entries {
         let mut entry =
             entry.map_err(|e| cancelled_or(cancel, bad(format!("reading tar: {e}"))))?;
@@ -232,6 +238,13 @@ fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<()
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
         let path = clean(&raw)?;
+        names += raw.len() + entry.link_name_bytes().map_or(0, |l| l.len());
+        if names > MAX_NAMES {
+            return Err(bad(format!(
+                "its names take more than {}",
+                wharf_storage::ingest::human_bytes(MAX_NAMES as u64)
+            )));
+        }
         if path.is_empty() {
             if kind.is_dir() {
                 continue;
@@ -239,7 +252,7 @@ fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<()
             return Err(bad(format!("entry \"{}\": no name", shown(&raw))));
         }
         let node = match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
                 if max_entry > 0 && size > max_entry {
                     return Err(EngineError::invalid(format!(
@@ -343,6 +356,9 @@ fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<()
     if cancel.is_cancelled() {
         return Err(cancelled_or(cancel, bad("cancelled")));
     }
+    // What follows the end-of-archive blocks (a tar's padding to its record size) is read, a
+    // little of it, so that a client still sending it is not cut off before the answer.
+    let _ = io::copy(&mut archive.into_inner().take(TRAILER), &mut io::sink());
     Ok(())
 }
 
