@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import docker as dockerpy
@@ -195,6 +196,7 @@ def read_member(path, name):
 
 
 def test_cli_save_rmi_load_round_trip(docker, wharfd, unique, busybox_layer, cleanup, tmp_path):
+    since = str(int(time.time()) - 1)
     extra = layer_tar({"etc/marker": unique.encode() + b"\n"})
     img = Image([busybox_layer, extra], [f"{unique}:v1", f"{unique}-b:v2"], marker=unique)
     cleanup.extend(img.tags)
@@ -246,6 +248,14 @@ def test_cli_save_rmi_load_round_trip(docker, wharfd, unique, busybox_layer, cle
     assert info["Config"]["Labels"] == {"wharf.test.marker": unique}
     r = ok(docker("run", "--rm", f"{unique}:v1", "cat", "/etc/marker", timeout=120))
     assert r.stdout == unique + "\n"
+    # dockerd's events: `load` and `save` per image, named by its ID.
+    r = ok(docker("events", "--since", since, "--until", str(int(time.time()) + 1),
+                  "--filter", "type=image", "--filter", f"image={img.id}",
+                  "--format", "{{.Action}} {{.Actor.Attributes.name}}"))
+    actions = [line.split()[0] for line in r.stdout.splitlines()]
+    assert actions.count("load") == 2 and actions.count("save") == 2, r.stdout
+    assert all(line.split()[1] == img.id for line in r.stdout.splitlines()
+               if line.split()[0] in ("load", "save")), r.stdout
 
 
 def test_save_of_two_images_sharing_layers_holds_each_blob_once(docker, wharfd, unique,
