@@ -16,6 +16,7 @@
 //! archive's last image has no tag (dockerd's rule).
 
 use super::formats::{self, ToLoad};
+use super::pins::Pins;
 use super::spool::{self, Spooled};
 use crate::ctx::Ctx;
 use crate::distribution::progress::{short_id, Meter};
@@ -63,8 +64,11 @@ struct Undo {
 }
 
 impl Undo {
-    fn run(self, ctx: &Ctx) {
+    fn run(self, ctx: &Ctx, pins: &Pins) {
         for key in self.snapshots.iter().rev() {
+            if key.parse::<Digest>().is_ok_and(|d| pins.shared(&d)) {
+                continue;
+            }
             match ctx.snaps.remove(key) {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
@@ -74,7 +78,7 @@ impl Undo {
                 }
             }
         }
-        spool::remove_blobs(ctx, &self.blobs);
+        pins.remove_blobs(ctx, &self.blobs);
     }
 }
 
@@ -95,25 +99,28 @@ struct Loaded {
 /// sent: the caller makes it the stream's last item.
 pub(super) fn load(
     ctx: &Ctx,
+    pins: &Pins,
     body: impl Read,
     cancel: &Cancel,
     out: &Out,
 ) -> Result<(), EngineError> {
-    let sp = spool::spool(ctx, body, cancel)?;
+    let mut sp = spool::spool(ctx, pins, body, cancel)?;
     let mut undo = Undo {
         snapshots: Vec::new(),
         blobs: sp.created.clone(),
     };
-    match store(ctx, &sp, cancel, out, &mut undo) {
+    let done = match store(ctx, &mut sp, pins, cancel, out, &mut undo) {
         Ok(loaded) => {
-            finish(ctx, &sp, loaded, out);
+            finish(ctx, &sp, pins, loaded, out);
             Ok(())
         }
         Err(e) => {
-            undo.run(ctx);
+            undo.run(ctx, pins);
             Err(e)
         }
-    }
+    };
+    pins.unpin_all(ctx, &sp.pinned);
+    done
 }
 
 fn bad(what: impl std::fmt::Display) -> EngineError {
@@ -131,7 +138,8 @@ fn committed(ctx: &Ctx, chain: &Digest) -> Result<bool, EngineError> {
 /// Every image's layers and blobs, then the records and tags in one transaction.
 fn store(
     ctx: &Ctx,
-    sp: &Spooled,
+    sp: &mut Spooled,
+    pins: &Pins,
     cancel: &Cancel,
     out: &Out,
     undo: &mut Undo,
@@ -153,7 +161,7 @@ fn store(
     }
     let mut loaded = Vec::with_capacity(merged.len());
     for t in &merged {
-        loaded.push(image(ctx, t, cancel, out, undo)?);
+        loaded.push(image(ctx, t, sp, pins, cancel, out, undo)?);
     }
     let records: Vec<ImageRecord> = loaded.iter().filter_map(|l| l.record.clone()).collect();
     let tags: Vec<(String, String)> = loaded
@@ -187,6 +195,8 @@ fn store(
 fn image(
     ctx: &Ctx,
     t: &ToLoad,
+    sp: &mut Spooled,
+    pins: &Pins,
     cancel: &Cancel,
     out: &Out,
     undo: &mut Undo,
@@ -248,6 +258,8 @@ fn image(
     let mut size: u64 = 0;
     for (i, (blob, diff_id)) in t.layers.iter().zip(&diff_ids).enumerate() {
         let chain = chain_id_next(parent.as_ref(), diff_id);
+        pins.pin(&chain);
+        sp.pinned.push(chain.clone());
         if committed(ctx, &chain)? {
             // Not unpacked again; a blob that is not the plain tar is still checked, as the
             // image's manifest names it.
@@ -267,6 +279,8 @@ fn image(
         Some(d) => d.clone(),
         None => {
             let (d, created) = make_manifest(ctx, &t.config, config.len() as u64, &t.layers)?;
+            pins.pin(&d);
+            sp.pinned.push(d.clone());
             if created {
                 undo.blobs.push(d.clone());
             }
@@ -452,7 +466,7 @@ fn make_manifest(
 }
 
 /// After the records: the archive's other files go, then the lines and events.
-fn finish(ctx: &Ctx, sp: &Spooled, loaded: Vec<Loaded>, out: &Out) {
+fn finish(ctx: &Ctx, sp: &Spooled, pins: &Pins, loaded: Vec<Loaded>, out: &Out) {
     let keep: HashSet<&Digest> = loaded.iter().flat_map(|l| l.keep.iter()).collect();
     let junk: Vec<Digest> = sp
         .created
@@ -460,7 +474,7 @@ fn finish(ctx: &Ctx, sp: &Spooled, loaded: Vec<Loaded>, out: &Out) {
         .filter(|d| !keep.contains(d))
         .cloned()
         .collect();
-    spool::remove_blobs(ctx, &junk);
+    pins.remove_blobs(ctx, &junk);
     let mut ids = String::new();
     let mut last_tagged = false;
     for l in &loaded {

@@ -17,6 +17,7 @@
 
 mod formats;
 mod load;
+mod pins;
 mod save;
 mod select;
 mod spool;
@@ -36,6 +37,8 @@ use wharf_backend::BodyStream;
 pub struct ImageArchiveService {
     ctx: Arc<Ctx>,
     images: Arc<ImageService>,
+    /// Blobs the loads in progress count on.
+    pins: Arc<pins::Pins>,
 }
 
 /// A storage failure of a load, as the client hears it (the layer ingest's mapping: the
@@ -55,7 +58,11 @@ const LOAD_MESSAGES: usize = 100;
 
 impl ImageArchiveService {
     pub fn new(ctx: Arc<Ctx>, images: Arc<ImageService>) -> Arc<ImageArchiveService> {
-        Arc::new(ImageArchiveService { ctx, images })
+        Arc::new(ImageArchiveService {
+            ctx,
+            images,
+            pins: Arc::default(),
+        })
     }
 
     /// The archive of the images `names` select. Every name is resolved and every file
@@ -95,14 +102,14 @@ impl ImageArchiveService {
     ) -> BoxStream<'static, Result<JsonMessage, EngineError>> {
         let (guard, cancel, reader) = ingest::cancellable_body(body);
         let (tx, rx) = mpsc::channel(LOAD_MESSAGES);
-        let ctx = self.ctx.clone();
+        let (ctx, pins) = (self.ctx.clone(), self.pins.clone());
         tokio::task::spawn_blocking(move || {
             let out = load::Out {
                 tx: tx.clone(),
                 quiet,
             };
             let started = std::time::Instant::now();
-            match load::load(&ctx, reader, &cancel, &out) {
+            match load::load(&ctx, &pins, reader, &cancel, &out) {
                 Ok(()) => {
                     tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "load: done")
                 }

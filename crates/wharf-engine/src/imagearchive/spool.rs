@@ -15,6 +15,7 @@
 //! `manifest.json`, legacy `json` files...). A crash leaves blobs no image names; the next
 //! start removes them (`images::recover`).
 
+use super::pins::Pins;
 use crate::ctx::Ctx;
 use crate::error::EngineError;
 use std::collections::HashMap;
@@ -48,6 +49,8 @@ pub(super) struct Spooled {
     pub nodes: HashMap<String, Node>,
     /// Blobs that were not in the store before this load.
     pub created: Vec<Digest>,
+    /// Every blob this load stored or found stored, pinned in [`Pins`] until it ends.
+    pub pinned: Vec<Digest>,
 }
 
 /// A client's archive that cannot be read: 400 with the reason.
@@ -171,26 +174,21 @@ fn named_digest(path: &str) -> Option<Digest> {
         .and_then(|h| Digest::from_hex(h).ok())
 }
 
-/// Reads the archive from `r` (plain, gzip or zstd) into the content store. On error, what it
-/// stored is removed before it returns.
-pub(super) fn spool(ctx: &Ctx, r: impl Read, cancel: &Cancel) -> Result<Spooled, EngineError> {
+/// Reads the archive from `r` (plain, gzip or zstd) into the content store, pinning what it
+/// stores. On error, what it stored is removed (and unpinned) before it returns.
+pub(super) fn spool(
+    ctx: &Ctx,
+    pins: &Pins,
+    r: impl Read,
+    cancel: &Cancel,
+) -> Result<Spooled, EngineError> {
     let mut sp = Spooled::default();
-    match fill(ctx, r, cancel, &mut sp) {
+    match fill(ctx, pins, r, cancel, &mut sp) {
         Ok(()) => Ok(sp),
         Err(e) => {
-            remove_blobs(ctx, &sp.created);
+            pins.remove_blobs(ctx, &sp.created);
+            pins.unpin_all(ctx, &sp.pinned);
             Err(e)
-        }
-    }
-}
-
-/// Deletes blobs, logging what cannot be.
-pub(super) fn remove_blobs(ctx: &Ctx, blobs: &[Digest]) {
-    for d in blobs {
-        match ctx.content.delete(d) {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::warn!(blob = %d, error = %e, "load: cannot remove a blob"),
         }
     }
 }
@@ -203,7 +201,13 @@ fn cancelled_or(cancel: &Cancel, e: EngineError) -> EngineError {
     }
 }
 
-fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<(), EngineError> {
+fn fill(
+    ctx: &Ctx,
+    pins: &Pins,
+    r: impl Read,
+    cancel: &Cancel,
+    sp: &mut Spooled,
+) -> Result<(), EngineError> {
     let started = std::time::Instant::now();
     // Refused at once when the data root is already below its free-space reserve.
     drop(
@@ -283,6 +287,8 @@ fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<()
                         }
                         e => e.during_load(),
                     })?;
+                pins.pin(&got.digest);
+                sp.pinned.push(got.digest.clone());
                 if got.created {
                     sp.created.push(got.digest.clone());
                 }

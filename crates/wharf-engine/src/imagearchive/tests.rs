@@ -127,7 +127,8 @@ fn run_load_from(
 ) -> Result<Vec<JsonMessage>, EngineError> {
     let (tx, mut rx) = mpsc::channel(10_000);
     let out = load::Out { tx, quiet };
-    load::load(&e.ctx, r, cancel, &out)?;
+    let pins = super::pins::Pins::default();
+    load::load(&e.ctx, &pins, r, cancel, &out)?;
     drop(out);
     let mut msgs = Vec::new();
     while let Some(m) = rx.blocking_recv() {
@@ -498,4 +499,35 @@ fn save_names_select_as_dockerd_reads_them() {
         "No such image: nosuch"
     );
     assert!(sel(&["Bad Name"]).is_err());
+}
+
+#[test]
+fn loads_of_one_archive_at_once_all_end_with_the_whole_image() {
+    let e = env();
+    let l1 = layer(&[("a", &vec![1u8; 1 << 20])]);
+    let l2 = layer(&[("b", &vec![2u8; 1 << 20])]);
+    let cfg = config(&[&l1, &l2], "race");
+    let archive = docker_archive(&[l1, l2], &cfg, &["race:1"]);
+    let pins = Arc::new(super::pins::Pins::default());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (ctx, pins, archive) = (e.ctx.clone(), pins.clone(), archive.clone());
+            std::thread::spawn(move || {
+                let (tx, mut rx) = mpsc::channel(10_000);
+                let out = load::Out { tx, quiet: true };
+                let r = load::load(&ctx, &pins, &archive[..], &Cancel::new(), &out);
+                drop(out);
+                while rx.blocking_recv().is_some() {}
+                r
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    let img = e.images.resolve("race:1").unwrap();
+    assert!(e.ctx.snaps.stat(&img.record.chain_id).unwrap().is_some());
+    // Every blob the image names is here, and nothing else of the archives.
+    assert_eq!(e.ctx.content.list().unwrap().len(), 4);
+    assert!(run_save(&e, &["race:1"]).is_ok());
 }
