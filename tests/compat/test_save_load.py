@@ -24,7 +24,7 @@ from pathlib import Path
 import docker as dockerpy
 import pytest
 
-from support import Api, ok
+from support import Api, ok, wait_for
 
 EPOCH_2000 = 946684800
 
@@ -588,3 +588,52 @@ def test_hostile_archives_are_refused_and_write_nothing_anywhere(wharfd, unique,
     refused(wharfd, absurd, "more than the daemon's maximum layer size")
     for p in outside:
         assert not p.exists(), p
+
+
+def test_a_load_cut_by_kill9_leaves_nothing_after_restart(wharfd, unique, busybox_layer, tmp_path):
+    """Cut mid-upload (files spooled, nothing unpacked) and mid-unpack (a layer half made):
+    after the restart no blob, layer, image or temp file of the load is left."""
+    img = Image([busybox_layer, layer_tar({"one": os.urandom(8 << 20)}),
+                 layer_tar({"two": os.urandom(8 << 20)})], [f"{unique}:1"])
+    data = docker_archive(tmp_path / "big.tar", [img]).read_bytes()
+    ingest = wharfd.dir / "data" / "content" / "ingest"
+    before = state(wharfd)
+
+    def head(query):
+        return (f"POST /v1.44/images/load{query} HTTP/1.1\r\nHost: localhost\r\n"
+                f"Content-Type: application/x-tar\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+
+    def check_after_restart():
+        wharfd.restart()
+        after = state(wharfd)
+        assert after["images"] == before["images"]
+        assert set(after["blobs"]) <= set(before["blobs"]), set(after["blobs"]) - set(before["blobs"])
+        assert set(after["snapshots"]) <= set(before["snapshots"])
+        assert after["ingest temp files"] == []
+
+    # Mid-upload: half the archive sent, its first files spooled.
+    s = Api(wharfd.socket).conn()
+    try:
+        s.sendall(head("?quiet=1") + data[: len(data) // 2])
+        wait_for(lambda: len(set(os.listdir(wharfd.dir / "data" / "content" / "blobs" / "sha256"))
+                             - set(before["blobs"])) > 0 or any(
+                     n.startswith("tmp-") for n in os.listdir(ingest)),
+                 what="the load to spool its first files")
+        wharfd.kill9()
+    finally:
+        s.close()
+    check_after_restart()
+
+    # Mid-unpack: the whole archive sent, killed at its first `Loading layer` bar.
+    s = Api(wharfd.socket).conn()
+    try:
+        s.sendall(head("?quiet=0") + data)
+        got = b""
+        while b"Loading layer" not in got:
+            chunk = s.recv(65536)
+            assert chunk, f"the load ended before a bar: {got!r}"
+            got += chunk
+        wharfd.kill9()
+    finally:
+        s.close()
+    check_after_restart()
