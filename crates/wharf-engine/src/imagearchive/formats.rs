@@ -5,8 +5,7 @@
 
 use super::save::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME};
 use super::spool::Spooled;
-use crate::ctx::Ctx;
-use crate::error::{Cause, EngineError};
+use crate::error::EngineError;
 use crate::images::reference;
 use serde::Deserialize;
 use wharf_distribution::manifest::{self, Manifest, Platform};
@@ -43,34 +42,15 @@ fn bad(what: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("invalid archive: {what}"))
 }
 
-/// A small blob of the archive, read whole.
-pub(super) fn document(
-    ctx: &Ctx,
-    digest: &Digest,
-    size: u64,
-    what: &str,
-) -> Result<Vec<u8>, EngineError> {
-    if size > MAX_DOCUMENT {
-        return Err(bad(format!(
-            "{what} is {} long, more than the {} a document may be",
-            wharf_storage::ingest::human_bytes(size),
-            wharf_storage::ingest::human_bytes(MAX_DOCUMENT)
-        )));
-    }
-    ctx.content
-        .read(digest)
-        .map_err(|e| e.during("reading the archive"))
-}
-
 /// The images of the archive.
-pub(super) fn images(ctx: &Ctx, sp: &Spooled) -> Result<Vec<ToLoad>, EngineError> {
+pub(super) fn images(sp: &Spooled) -> Result<Vec<ToLoad>, EngineError> {
     if let Some((d, size)) = sp.top_file("manifest.json")? {
-        let bytes = document(ctx, &d, size, "manifest.json")?;
+        let bytes = sp.document(&d, size, "manifest.json")?;
         return docker_archive(sp, &bytes);
     }
     if let Some((d, size)) = sp.top_file("index.json")? {
-        let bytes = document(ctx, &d, size, "index.json")?;
-        return oci_layout(ctx, sp, &bytes);
+        let bytes = sp.document(&d, size, "index.json")?;
+        return oci_layout(sp, &bytes);
     }
     if sp.top_file("repositories")?.is_some() {
         return Err(EngineError::not_implemented(
@@ -157,7 +137,7 @@ fn name_of(desc: &manifest::Descriptor) -> Result<Option<String>, EngineError> {
     Ok(Some(reference::familiar_key(r.with_default_tag())))
 }
 
-fn oci_layout(ctx: &Ctx, sp: &Spooled, bytes: &[u8]) -> Result<Vec<ToLoad>, EngineError> {
+fn oci_layout(sp: &Spooled, bytes: &[u8]) -> Result<Vec<ToLoad>, EngineError> {
     let index = match manifest::parse(manifest::OCI_INDEX, bytes)
         .map_err(|e| bad(format!("index.json: {e}")))?
     {
@@ -171,7 +151,7 @@ fn oci_layout(ctx: &Ctx, sp: &Spooled, bytes: &[u8]) -> Result<Vec<ToLoad>, Engi
         let mut media_type = desc.media_type.clone();
         // An index inside (a multi-platform image): this daemon's platform, as a pull picks it.
         let m = loop {
-            let bytes = document(ctx, &d, size, "a manifest")?;
+            let bytes = sp.document(&d, size, "a manifest")?;
             let mt = manifest::media_type_of(&media_type, &bytes);
             match manifest::parse(&mt, &bytes).map_err(|e| bad(format!("manifest {d}: {e}")))? {
                 Manifest::Image(m) => break m,

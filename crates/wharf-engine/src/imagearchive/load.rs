@@ -1,14 +1,15 @@
 //! `docker load`: an archive in, its images stored whole, or nothing.
 //!
 //! The steps, as dockerd's `tarexport.Load` but for the whole archive at once: the archive is
-//! read into the content store ([`super::spool`]), its images are listed
-//! ([`super::formats`]), each image's config is checked (OS, one layer per diff id) and its
-//! layers unpacked in order onto their parents, each from its stored blob through the same
-//! bounded ingest as an import or a pull; a layer whose chain is already here is not unpacked
-//! again (a compressed blob of it is still checked against its diff id, as the image's
-//! manifest will name it). Every layer must hash to the diff id its config names. Then all
-//! records and tags are saved in one transaction. Anything failing before that removes the
-//! snapshots and blobs this load made: no image, tag, layer or blob is left of it.
+//! read into temp files ([`super::spool`]), its images are listed ([`super::formats`]), each
+//! image's config is checked (OS, one layer per diff id) and its layers unpacked in order onto
+//! their parents, each from its temp file through the same bounded ingest as an import or a
+//! pull, which stores its blob; a layer whose chain is already here is not unpacked again (a
+//! compressed blob of it is still checked against its diff id, and stored, as the image's
+//! manifest names it). Every layer must hash to the diff id its config names. Configs and
+//! manifests are stored as blobs; the archive's other files never are. Then all records and
+//! tags are saved in one transaction. Anything failing before that removes the snapshots and
+//! blobs this load made: no image, tag, layer or blob is left of it.
 //!
 //! Messages, as dockerd's: `Loading layer` bars (not with `quiet`), one per layer unpacked;
 //! `The image x already exists, renaming the old one with ID ... to empty string` when a tag
@@ -24,7 +25,7 @@ use crate::error::{Cause, EngineError};
 use crate::images::ingest;
 use crate::images::ImageConfigDoc;
 use sha2::Digest as _;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -89,8 +90,6 @@ struct Loaded {
     record: Option<ImageRecord>,
     tags: Vec<String>,
     labels: Option<BTreeMap<String, String>>,
-    /// Blobs its record names.
-    keep: Vec<Digest>,
     /// Its tags that named another image before, and that image.
     renamed: Vec<(String, String)>,
 }
@@ -104,14 +103,13 @@ pub(super) fn load(
     cancel: &Cancel,
     out: &Out,
 ) -> Result<(), EngineError> {
-    let mut sp = spool::spool(ctx, pins, body, cancel)?;
-    let mut undo = Undo {
-        snapshots: Vec::new(),
-        blobs: sp.created.clone(),
-    };
+    // The content store's own temp directory: what a crash leaves there goes at its open.
+    let ingest_dir = ctx.content.root().join("ingest");
+    let mut sp = spool::spool(ctx, ingest_dir, body, cancel)?;
+    let mut undo = Undo::default();
     let done = match store(ctx, &mut sp, pins, cancel, out, &mut undo) {
         Ok(loaded) => {
-            finish(ctx, &sp, pins, loaded, out);
+            finish(ctx, loaded, out);
             Ok(())
         }
         Err(e) => {
@@ -144,7 +142,7 @@ fn store(
     out: &Out,
     undo: &mut Undo,
 ) -> Result<Vec<Loaded>, EngineError> {
-    let mut wanted = formats::images(ctx, sp)?;
+    let mut wanted = formats::images(sp)?;
     // One image named twice (two items of `manifest.json`): once, with every tag.
     let mut merged: Vec<ToLoad> = Vec::new();
     for t in wanted.drain(..) {
@@ -201,11 +199,15 @@ fn image(
     out: &Out,
     undo: &mut Undo,
 ) -> Result<Loaded, EngineError> {
-    let size = ctx
-        .content
-        .size(&t.config)
-        .map_err(|e| e.during("reading the archive"))?;
-    let config = formats::document(ctx, &t.config, size, "an image config")?;
+    let size = sp
+        .nodes
+        .values()
+        .find_map(|n| match n {
+            spool::Node::File { digest, size } if *digest == t.config => Some(*size),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let config = sp.document(&t.config, size, "an image config")?;
     let doc: ImageConfigDoc = serde_json::from_slice(&config)
         .map_err(|e| bad(format!("image config {}: {e}", t.config)))?;
     if !(doc.os.is_empty() || doc.os.eq_ignore_ascii_case("linux")) {
@@ -238,6 +240,13 @@ fn image(
     let id = t.config.to_string();
     let labels = doc.config.labels.clone();
     let top = wharf_storage::chain_id(&diff_ids);
+    for d in std::iter::once(&t.config)
+        .chain(&t.layers)
+        .chain(&t.manifest)
+    {
+        pins.pin(d);
+        sp.pinned.push(d.clone());
+    }
     let here = ctx
         .db
         .get_image(&id)
@@ -250,7 +259,6 @@ fn image(
             record: None,
             tags: t.tags.clone(),
             labels,
-            keep: Vec::new(),
             renamed: Vec::new(),
         });
     }
@@ -262,23 +270,38 @@ fn image(
         sp.pinned.push(chain.clone());
         if committed(ctx, &chain)? {
             // Not unpacked again; a blob that is not the plain tar is still checked, as the
-            // image's manifest names it.
+            // image's manifest names it, and stored if it is not here.
             if blob != diff_id {
-                let actual = diff_id_of(ctx, blob, cancel)?;
+                let actual = diff_id_of(sp, blob, cancel)?;
                 if &actual != diff_id {
                     return Err(mismatch(i, diff_id, &actual));
                 }
             }
+            store_blob(ctx, sp, blob, undo)?;
             size += ctx.snaps.usage(chain.as_str()).unwrap_or(0);
         } else {
-            size += layer(ctx, blob, diff_id, i, parent.as_ref(), cancel, out, undo)?;
+            size += layer(
+                ctx,
+                sp,
+                blob,
+                diff_id,
+                i,
+                parent.as_ref(),
+                cancel,
+                out,
+                undo,
+            )?;
         }
         parent = Some(chain);
     }
+    store_blob(ctx, sp, &t.config, undo)?;
     let manifest = match &t.manifest {
-        Some(d) => d.clone(),
+        Some(d) => {
+            store_blob(ctx, sp, d, undo)?;
+            d.clone()
+        }
         None => {
-            let (d, created) = make_manifest(ctx, &t.config, config.len() as u64, &t.layers)?;
+            let (d, created) = make_manifest(ctx, sp, &t.config, config.len() as u64, &t.layers)?;
             pins.pin(&d);
             sp.pinned.push(d.clone());
             if created {
@@ -287,8 +310,6 @@ fn image(
             d
         }
     };
-    let mut keep = vec![t.config.clone(), manifest.clone()];
-    keep.extend(t.layers.iter().cloned());
     Ok(Loaded {
         record: Some(ImageRecord {
             id: id.clone(),
@@ -301,7 +322,6 @@ fn image(
         id,
         tags: t.tags.clone(),
         labels,
-        keep,
         renamed: Vec::new(),
     })
 }
@@ -312,11 +332,30 @@ fn mismatch(i: usize, expected: &Digest, actual: &Digest) -> EngineError {
     ))
 }
 
-/// The diff id of a stored blob: sha256 of its plain tar.
-fn diff_id_of(ctx: &Ctx, blob: &Digest, cancel: &Cancel) -> Result<Digest, EngineError> {
-    let f = ctx
+/// Stores a file of the archive as a blob, unless it is stored already.
+fn store_blob(ctx: &Ctx, sp: &Spooled, d: &Digest, undo: &mut Undo) -> Result<(), EngineError> {
+    if ctx.content.exists(d) {
+        return Ok(());
+    }
+    let f = sp
+        .files
+        .open(d)
+        .map_err(|e| e.during("reading the archive"))?;
+    let got = ctx
         .content
-        .open_blob(blob)
+        .ingest_reporting(io::BufReader::with_capacity(256 * 1024, f), Some(d))
+        .map_err(|e| super::storage_error("loading", e, Instant::now()))?;
+    if got.created {
+        undo.blobs.push(got.digest);
+    }
+    Ok(())
+}
+
+/// The diff id of a layer of the archive: sha256 of its plain tar.
+fn diff_id_of(sp: &Spooled, blob: &Digest, cancel: &Cancel) -> Result<Digest, EngineError> {
+    let f = sp
+        .files
+        .open(blob)
         .map_err(|e| e.during("reading a layer"))?;
     let (_, mut plain) = wharf_storage::decompressed(io::BufReader::with_capacity(256 * 1024, f))
         .map_err(|e| bad(format!("layer {blob}: {}", e.public_message())))?;
@@ -366,6 +405,7 @@ impl<R: Read> Read for Metered<'_, R> {
 #[allow(clippy::too_many_arguments)]
 fn layer(
     ctx: &Ctx,
+    sp: &Spooled,
     blob: &Digest,
     diff_id: &Digest,
     i: usize,
@@ -376,11 +416,12 @@ fn layer(
 ) -> Result<u64, EngineError> {
     let started = Instant::now();
     let what = format!("loading layer {}", short_id(diff_id.as_str()));
-    let f = ctx
-        .content
-        .open_blob(blob)
+    let f = sp
+        .files
+        .open(blob)
         .map_err(|e| e.during("reading a layer"))?;
     let total = f.metadata().map_err(|e| e.during("reading a layer"))?.len();
+    let blob_was_here = ctx.content.exists(blob);
     let how = LayerIngest {
         policy: &ctx.ingest,
         cancel,
@@ -405,6 +446,10 @@ fn layer(
         d
     }
     .map_err(|e| ingest::layer_error(&what, e, started))?;
+    // The ingest stored the blob (synced); the undo removes it if this load made it.
+    if !blob_was_here {
+        undo.blobs.push(blob.clone());
+    }
     if detached.diff_id() != diff_id {
         let actual = detached.diff_id().clone();
         if let Err(e) = detached.discard(&ctx.content, &ctx.snaps) {
@@ -423,16 +468,14 @@ fn layer(
 /// whether this call stored it.
 fn make_manifest(
     ctx: &Ctx,
+    sp: &Spooled,
     config: &Digest,
     config_size: u64,
     layers: &[Digest],
 ) -> Result<(Digest, bool), EngineError> {
     let mut descs = Vec::with_capacity(layers.len());
     for l in layers {
-        let mut f = ctx
-            .content
-            .open_blob(l)
-            .map_err(|e| e.during("reading a layer"))?;
+        let mut f = sp.files.open(l).map_err(|e| e.during("reading a layer"))?;
         let size = f.metadata().map_err(|e| e.during("reading a layer"))?.len();
         let mut head = [0u8; 6];
         let n = f.read(&mut head).map_err(|e| e.during("reading a layer"))?;
@@ -465,16 +508,8 @@ fn make_manifest(
     Ok((got.digest, got.created))
 }
 
-/// After the records: the archive's other files go, then the lines and events.
-fn finish(ctx: &Ctx, sp: &Spooled, pins: &Pins, loaded: Vec<Loaded>, out: &Out) {
-    let keep: HashSet<&Digest> = loaded.iter().flat_map(|l| l.keep.iter()).collect();
-    let junk: Vec<Digest> = sp
-        .created
-        .iter()
-        .filter(|d| !keep.contains(d))
-        .cloned()
-        .collect();
-    pins.remove_blobs(ctx, &junk);
+/// After the records: the lines and events.
+fn finish(ctx: &Ctx, loaded: Vec<Loaded>, out: &Out) {
     let mut ids = String::new();
     let mut last_tagged = false;
     for l in &loaded {

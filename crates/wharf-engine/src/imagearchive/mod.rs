@@ -9,7 +9,7 @@
 //! zstd ([`load`]).
 //!
 //! Owns: which images a save names ([`select`]), the archive's layout ([`save`]), reading an
-//! archive without trusting it ([`spool`]), telling its formats apart ([`formats`]), and a
+//! archive without trusting it ([`spool`], [`spoolfiles`]), telling its formats apart ([`formats`]), and a
 //! load's all-or-nothing storing ([`load`]).
 //! Must not touch: layer unpacking and its limits (storage's `import_layer_detached`, through
 //! the same bounded ingest as import and pull), images' records beyond the one transaction a
@@ -21,6 +21,7 @@ mod pins;
 mod save;
 mod select;
 mod spool;
+mod spoolfiles;
 #[cfg(test)]
 mod tests;
 

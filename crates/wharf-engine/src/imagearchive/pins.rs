@@ -7,9 +7,8 @@ use std::sync::Mutex;
 use wharf_storage::Digest;
 
 /// The blobs and layers (by chain id) loads in progress stored or count on, and how many
-/// loads do. A load removes a blob or layer it made (undoing a failure, or dropping an
-/// archive's `manifest.json`) only when no other load counts on it: two loads of one archive
-/// at once find each other's files and layers. A blob it could not remove then is removed
+/// loads do. A load that fails removes a blob or layer it made only when no other load counts
+/// on it: two loads of one archive at once find each other's blobs and layers. A blob it could not remove then is removed
 /// when the last load counting on it ends, unless an image names it by then.
 #[derive(Debug, Default)]
 pub(crate) struct Pins(Mutex<PinsInner>);

@@ -1,21 +1,20 @@
-//! Reading a load's tarball: every file of it goes into the content store as a blob (hashed
-//! as it arrives, verified against its name when it sits under `blobs/sha256/`), and the
-//! archive's names are kept in memory as a map from path to blob, symlink or directory.
+//! Reading a load's tarball: every file of it goes to a temp file of its own
+//! ([`super::spoolfiles`]), hashed as it arrives and checked against its name when it sits under
+//! `blobs/sha256/`, and the archive's names are kept in memory as a map from path to content
+//! digest, symlink or directory.
 //!
 //! Nothing of the archive is ever unpacked under its own names, so no entry, whatever its
 //! path or type (`../x`, `/etc/passwd`, a symlink out, a device), can write anywhere but the
-//! content store's temp files: names are checked (no `..`, no absolute path, no device) and
-//! refused with a 400 rather than cleaned, so a hostile archive is told why. Symlinks and hard
-//! links between the archive's own files (Docker 20.10 links a shared layer's `layer.tar`,
-//! skopeo its legacy directories) are followed inside the map, never on disk.
+//! load's temp files: names are checked (no `..`, no absolute path, no device) and refused
+//! with a 400 rather than cleaned, so a hostile archive is told why. Symlinks and hard links
+//! between the archive's own files (Docker 20.10 links a shared layer's `layer.tar`, skopeo
+//! its legacy directories) are followed inside the map, never on disk.
 //!
 //! The tarball may be bigger than memory: only names and digests are kept, each file streams
-//! into its blob. What this load stored is listed in [`Spooled::created`], so that a load that
-//! fails removes it, and one that succeeds removes what no image of it uses (the archive's
-//! `manifest.json`, legacy `json` files...). A crash leaves blobs no image names; the next
-//! start removes them (`images::recover`).
+//! to its temp file. The temp files go with the [`Spooled`] (and a crash leaves them to the
+//! content store's clean-up at the next start); what the load keeps, it stores as blobs.
 
-use super::pins::Pins;
+use super::spoolfiles::{SpoolError, SpoolFiles};
 use crate::ctx::Ctx;
 use crate::error::EngineError;
 use std::collections::HashMap;
@@ -43,13 +42,12 @@ pub(super) enum Node {
     Dir,
 }
 
-/// The archive's names and the blobs this load stored.
+/// The archive's names and the temp files holding its content.
 #[derive(Debug, Default)]
 pub(super) struct Spooled {
     pub nodes: HashMap<String, Node>,
-    /// Blobs that were not in the store before this load.
-    pub created: Vec<Digest>,
-    /// Every blob this load stored or found stored, pinned in [`Pins`] until it ends.
+    pub files: SpoolFiles,
+    /// Blobs and layers this load counts on, pinned in [`super::pins::Pins`] until it ends.
     pub pinned: Vec<Digest>,
 }
 
@@ -92,6 +90,24 @@ pub(super) fn clean(raw: &str) -> Result<String, EngineError> {
 }
 
 impl Spooled {
+    /// A small file of the archive, read whole (`what` names it in the refusal).
+    pub fn document(&self, d: &Digest, size: u64, what: &str) -> Result<Vec<u8>, EngineError> {
+        const MAX: u64 = super::formats::MAX_DOCUMENT;
+        if size > MAX {
+            return Err(bad(format!(
+                "{what} is {} long, more than the {} a document may be",
+                wharf_storage::ingest::human_bytes(size),
+                wharf_storage::ingest::human_bytes(MAX)
+            )));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        self.files
+            .open(d)
+            .and_then(|f| f.take(MAX).read_to_end(&mut out))
+            .map_err(|e| EngineError::io("reading the archive", e))?;
+        Ok(out)
+    }
+
     /// The blob a path of the archive names, following the archive's own symlinks as
     /// dockerd's `FollowSymlinkInScope` does (`..` stops at the archive's root).
     pub fn file(&self, path: &str) -> Result<(Digest, u64), EngineError> {
@@ -174,23 +190,20 @@ fn named_digest(path: &str) -> Option<Digest> {
         .and_then(|h| Digest::from_hex(h).ok())
 }
 
-/// Reads the archive from `r` (plain, gzip or zstd) into the content store, pinning what it
-/// stores. On error, what it stored is removed (and unpinned) before it returns.
+/// Reads the archive from `r` (plain, gzip or zstd) into temp files under `ingest_dir` (the
+/// content store's `ingest/`). On error, they are gone when this returns.
 pub(super) fn spool(
     ctx: &Ctx,
-    pins: &Pins,
+    ingest_dir: std::path::PathBuf,
     r: impl Read,
     cancel: &Cancel,
 ) -> Result<Spooled, EngineError> {
-    let mut sp = Spooled::default();
-    match fill(ctx, pins, r, cancel, &mut sp) {
-        Ok(()) => Ok(sp),
-        Err(e) => {
-            pins.remove_blobs(ctx, &sp.created);
-            pins.unpin_all(ctx, &sp.pinned);
-            Err(e)
-        }
-    }
+    let mut sp = Spooled {
+        files: SpoolFiles::new(ingest_dir),
+        ..Spooled::default()
+    };
+    fill(ctx, r, cancel, &mut sp)?;
+    Ok(sp)
 }
 
 fn cancelled_or(cancel: &Cancel, e: EngineError) -> EngineError {
@@ -201,13 +214,7 @@ fn cancelled_or(cancel: &Cancel, e: EngineError) -> EngineError {
     }
 }
 
-fn fill(
-    ctx: &Ctx,
-    pins: &Pins,
-    r: impl Read,
-    cancel: &Cancel,
-    sp: &mut Spooled,
-) -> Result<(), EngineError> {
+fn fill(ctx: &Ctx, r: impl Read, cancel: &Cancel, sp: &mut Spooled) -> Result<(), EngineError> {
     let started = std::time::Instant::now();
     // Refused at once when the data root is already below its free-space reserve.
     drop(
@@ -271,34 +278,26 @@ fn fill(
                     n: 0,
                     cancel,
                 };
-                let got = ctx
-                    .content
-                    .ingest_reporting(&mut src, expected.as_ref())
-                    .map_err(|e| match e {
-                        StorageError::DigestMismatch { actual, .. } => bad(format!(
-                            "{} does not match its digest: its content is {actual}",
-                            shown(&path)
-                        )),
-                        e if cancel.is_cancelled() => cancelled_or(cancel, e.during_load()),
-                        StorageError::Io { ref source, .. }
-                            if source.raw_os_error().is_none() =>
-                        {
-                            bad(format!("reading entry \"{}\": {source}", shown(&raw)))
-                        }
-                        e => e.during_load(),
-                    })?;
-                pins.pin(&got.digest);
-                sp.pinned.push(got.digest.clone());
-                if got.created {
-                    sp.created.push(got.digest.clone());
-                }
-                if got.size != size {
+                let (digest, got) = sp.files.add(&mut src, expected.as_ref()).map_err(|e| match e {
+                    SpoolError::Mismatch { actual } => bad(format!(
+                        "{} does not match its digest: its content is {actual}",
+                        shown(&path)
+                    )),
+                    SpoolError::Io(e) if cancel.is_cancelled() => {
+                        cancelled_or(cancel, EngineError::io("loading", e))
+                    }
+                    // Not the disk's: the archive's stream (truncated, corrupt compression).
+                    SpoolError::Io(e) if e.raw_os_error().is_none() => {
+                        bad(format!("reading entry \"{}\": {e}", shown(&raw)))
+                    }
+                    SpoolError::Io(e) => EngineError::io("loading: spooling the archive", e),
+                })?;
+                if got != size {
                     return Err(cancelled_or(
                         cancel,
                         bad(format!(
-                            "entry \"{}\" is cut short: {} of {size} bytes",
-                            shown(&raw),
-                            got.size
+                            "entry \"{}\" is cut short: {got} of {size} bytes",
+                            shown(&raw)
                         )),
                     ));
                 }
@@ -311,10 +310,7 @@ fn fill(
                             .map_err(|e| super::storage_error("loading", e, started))?,
                     );
                 }
-                Node::File {
-                    digest: got.digest,
-                    size,
-                }
+                Node::File { digest, size }
             }
             tar::EntryType::Directory => Node::Dir,
             tar::EntryType::Symlink => {
@@ -366,16 +362,6 @@ fn fill(
     // little of it, so that a client still sending it is not cut off before the answer.
     let _ = io::copy(&mut archive.into_inner().take(TRAILER), &mut io::sink());
     Ok(())
-}
-
-trait DuringLoad {
-    fn during_load(self) -> EngineError;
-}
-
-impl DuringLoad for StorageError {
-    fn during_load(self) -> EngineError {
-        super::storage_error("loading", self, std::time::Instant::now())
-    }
 }
 
 #[cfg(test)]
