@@ -993,6 +993,43 @@ mod tests {
     }
 
     #[test]
+    fn a_load_saves_every_image_and_tag_or_none() {
+        let db = Db::open_in_memory().unwrap();
+        db.put_image(&img("sha256:old")).unwrap();
+        db.set_tag("a:1", "sha256:old").unwrap();
+        let tags = vec![
+            ("a:1".to_string(), "sha256:aaaa".to_string()),
+            ("b:1".to_string(), "sha256:bbbb".to_string()),
+            ("c:1".to_string(), "sha256:old".to_string()),
+        ];
+        db.put_loaded_images(&[img("sha256:aaaa"), img("sha256:bbbb")], &tags)
+            .unwrap();
+        assert_eq!(
+            db.resolve_tag("a:1").unwrap().as_deref(),
+            Some("sha256:aaaa")
+        );
+        assert_eq!(
+            db.resolve_tag("b:1").unwrap().as_deref(),
+            Some("sha256:bbbb")
+        );
+        assert_eq!(
+            db.resolve_tag("c:1").unwrap().as_deref(),
+            Some("sha256:old")
+        );
+        // A tag naming an image that is neither recorded nor in the load: nothing is saved.
+        let bad = vec![
+            ("d:1".to_string(), "sha256:dddd".to_string()),
+            ("e:1".to_string(), "sha256:nope".to_string()),
+        ];
+        let err = db
+            .put_loaded_images(&[img("sha256:dddd")], &bad)
+            .unwrap_err();
+        assert!(matches!(err, StorageError::ImageNotFound(_)), "{err:?}");
+        assert!(db.get_image("sha256:dddd").unwrap().is_none());
+        assert!(db.resolve_tag("d:1").unwrap().is_none());
+    }
+
+    #[test]
     fn a_pull_saves_its_record_tag_and_digest_together() {
         let db = Db::open_in_memory().unwrap();
         let a = img("sha256:aaaa");
