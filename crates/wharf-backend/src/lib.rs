@@ -2,7 +2,8 @@
 //! like moby's `api/server/router/*/backend.go`, in terms of `wharf-api` types.
 //!
 //! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `DistributionBackend`,
-//! `VolumesBackend`, `SystemBackend`, `ArchiveBackend`), the
+//! `VolumesBackend`, `SystemBackend`, `ArchiveBackend`,
+//! `ImageArchiveBackend`), the
 //! options and session types they exchange, and [`BackendResult`] (an [`ApiError`] carries the
 //! engine's error kind; the server maps the kind to a status in one place).
 //! Must not touch: HTTP types, I/O. The server parses, calls one of these, and formats the
@@ -345,6 +346,23 @@ pub trait VolumesBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<wharf_api::volume::VolumePruneResponse>> + Send;
 }
 
+/// A response body the engine writes as it goes (an image archive); an error ends it short.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// `docker save` and `docker load`: moby's image router's `get` and `load`.
+pub trait ImageArchiveBackend: Send + Sync + 'static {
+    /// `GET /images/get?names=` and `GET /images/{name}/get`: the images as one tar. Every
+    /// name is resolved before the stream is returned (an unknown one is an ordinary error).
+    fn save(&self, names: Vec<String>) -> impl Future<Output = BackendResult<ByteStream>> + Send;
+    /// `POST /images/load`: the body is the archive (plain, gzip or zstd). `quiet`: only the
+    /// `Loaded image` lines, no progress.
+    fn load(
+        &self,
+        body: BodyStream,
+        quiet: bool,
+    ) -> impl Future<Output = BackendResult<MessageStream>> + Send;
+}
+
 /// `GET /events` parameters: unix seconds (fractions allowed); `until` = None streams forever.
 #[derive(Debug, Clone, Default)]
 pub struct EventsOptions {
@@ -387,6 +405,7 @@ pub trait Backend:
     + VolumesBackend
     + SystemBackend
     + ArchiveBackend
+    + ImageArchiveBackend
 {
 }
 impl<
@@ -396,7 +415,8 @@ impl<
             + DistributionBackend
             + VolumesBackend
             + SystemBackend
-            + ArchiveBackend,
+            + ArchiveBackend
+            + ImageArchiveBackend,
     > Backend for T
 {
 }

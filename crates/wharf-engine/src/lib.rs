@@ -20,6 +20,7 @@ mod failpoint;
 pub mod honour;
 pub mod host;
 pub mod ids;
+pub mod imagearchive;
 pub mod images;
 pub mod names;
 mod shim;
@@ -39,6 +40,7 @@ use distribution::DistributionService;
 use exec::ExecService;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
+use imagearchive::ImageArchiveService;
 use images::ImageService;
 use std::sync::Arc;
 use volumes::VolumeService;
@@ -63,6 +65,7 @@ pub struct Engine {
     distribution: Arc<DistributionService>,
     volumes: Arc<VolumeService>,
     archive: Arc<archive::ArchiveService>,
+    archives: Arc<ImageArchiveService>,
     daemon_id: String,
 }
 
@@ -149,6 +152,7 @@ impl Engine {
         }
         let images = Arc::new(ImageService::new(ctx.clone()));
         let distribution = DistributionService::new(ctx.clone());
+        let archives = ImageArchiveService::new(ctx.clone(), images.clone());
         // Before any container is restored or request served: nothing may import or remove
         // an image meanwhile.
         images.recover();
@@ -186,6 +190,7 @@ impl Engine {
             images,
             distribution,
             volumes,
+            archives,
             daemon_id,
         }))
     }
@@ -393,6 +398,16 @@ impl VolumesBackend for Engine {
             .await
             .map_err(|e| e.during("volume prune task failed"));
         Ok(pruned??)
+    }
+}
+
+impl ImageArchiveBackend for Engine {
+    async fn save(&self, names: Vec<String>) -> BackendResult<ByteStream> {
+        Ok(self.archives.save(names).await?)
+    }
+    async fn load(&self, body: BodyStream, quiet: bool) -> BackendResult<MessageStream> {
+        let stream = self.archives.load(body, quiet);
+        Ok(Box::pin(stream.map(|item| item.map_err(ApiError::from))))
     }
 }
 

@@ -188,6 +188,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
     ),
     ep("GET", "/images/{name}/json", &[]),
+    // `docker save`: every image `names` selects (`platform`, API 1.48, is refused by the
+    // handler), and one image by name.
+    ep("GET", "/images/get", &[("names", Applied)]),
+    ep("GET", "/images/{name}/get", &[]),
+    // `docker load`: `quiet` (true when absent, as dockerd reads it).
+    ep("POST", "/images/load", &[("quiet", Applied)]),
     ep("GET", "/images/{name}/history", &[]),
     ep(
         "POST",
@@ -228,6 +234,7 @@ fn swagger_path<'a>(method: &Method, matched: &'a str, path: &str) -> Option<&'a
         ("POST", "create") => "/images/create",
         ("GET", r) if r.ends_with("/json") => "/images/{name}/json",
         ("GET", r) if r.ends_with("/history") => "/images/{name}/history",
+        ("GET", r) if r.ends_with("/get") => "/images/{name}/get",
         ("POST", r) if r.ends_with("/tag") => "/images/{name}/tag",
         ("POST", r) if r.ends_with("/push") => "/images/{name}/push",
         ("DELETE", _) => "/images/{name}",

@@ -68,6 +68,25 @@ impl Compression {
     }
 }
 
+/// The plain stream of `r`, whatever of the compressions layers use it is in (gzip or zstd,
+/// judged by its first bytes), and which one that was. xz and bzip2 are recognised and refused
+/// ([`StorageError::UnsupportedCompression`]): no decoder for them is built in. For callers
+/// that read compressed tars other than layers (an image archive).
+pub fn decompressed<'a>(r: impl Read + 'a) -> Result<(Compression, Box<dyn Read + 'a>)> {
+    let (head, r) = peek::<_, 6>(r).map_err(|e| not_a_tar(format!("reading: {e}")))?;
+    let c = Compression::detect(&head);
+    let plain: Box<dyn Read + 'a> = match c {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(zstd::ZstdFrames::new(io::BufReader::with_capacity(
+            128 * 1024,
+            r,
+        ))),
+        other => return Err(StorageError::UnsupportedCompression(format!("{other:?}"))),
+    };
+    Ok((c, plain))
+}
+
 /// A reader that replays peeked bytes before the rest of the stream.
 pub(crate) type Replay<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 

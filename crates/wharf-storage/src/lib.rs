@@ -34,7 +34,7 @@ mod test_skip;
 use std::path::PathBuf;
 
 pub use content::{BlobWriter, ContentStore, Ingested};
-pub use diff::{apply_layer, ApplyStats, Compression};
+pub use diff::{apply_layer, decompressed, ApplyStats, Compression};
 pub use digest::{chain_id, chain_id_next, Digest};
 pub use ingest::{Cancel, IngestLimits, IngestPolicy, MinFree, Space, SpaceProbe};
 pub use layer::{
@@ -89,6 +89,9 @@ pub enum StorageError {
     /// bad entry.
     #[error("not a tar archive (plain, gzip or zstd): {0}")]
     NotATar(String),
+    /// A stream compressed in a way this build cannot read (xz, bzip2).
+    #[error("unsupported compression {0}: only plain, gzip and zstd streams can be read")]
+    UnsupportedCompression(String),
     #[error("unsafe path in layer: {path:?}: {reason}")]
     UnsafePath { path: String, reason: &'static str },
     /// A file operation failed on one entry of a layer. Names the entry as the layer spells
@@ -181,6 +184,7 @@ impl StorageError {
                 | StorageError::DigestMismatch { .. }
                 | StorageError::InvalidLayer(_)
                 | StorageError::NotATar(_)
+                | StorageError::UnsupportedCompression(_)
                 | StorageError::UnsafePath { .. }
                 | StorageError::LayerTooLarge { .. }
                 | StorageError::LayerRatio { .. }

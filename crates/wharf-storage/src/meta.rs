@@ -431,6 +431,38 @@ impl Db {
         Ok(())
     }
 
+    /// Saves the images a load made and points its tags, in one transaction: a crash or a
+    /// failure leaves every image of the archive with its tags, or none of them. Tags move
+    /// from the images they named before, as a load's tags replace existing ones.
+    pub fn put_loaded_images(
+        &self,
+        images: &[ImageRecord],
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for img in images {
+            upsert_image(&tx, img)?;
+        }
+        for (reference, image_id) in tags {
+            let r = tx.execute(
+                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+                   created = excluded.created",
+                params![reference, image_id, now_rfc3339()],
+            );
+            match r {
+                Ok(_) => {}
+                Err(e) if constraint(&e) == Some(SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                    return Err(StorageError::ImageNotFound(image_id.to_owned()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Removes every tag in `references` in one transaction (an image removal that untags
     /// without deleting must not stop half way); how many existed.
     pub fn remove_tags(&self, references: &[String]) -> Result<usize> {
@@ -958,6 +990,43 @@ mod tests {
         db.set_tag("docker.io/library/a:3", "sha256:aaaa").unwrap();
         db.delete_image("sha256:aaaa").unwrap();
         assert!(db.resolve_tag("docker.io/library/a:3").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_load_saves_every_image_and_tag_or_none() {
+        let db = Db::open_in_memory().unwrap();
+        db.put_image(&img("sha256:old")).unwrap();
+        db.set_tag("a:1", "sha256:old").unwrap();
+        let tags = vec![
+            ("a:1".to_string(), "sha256:aaaa".to_string()),
+            ("b:1".to_string(), "sha256:bbbb".to_string()),
+            ("c:1".to_string(), "sha256:old".to_string()),
+        ];
+        db.put_loaded_images(&[img("sha256:aaaa"), img("sha256:bbbb")], &tags)
+            .unwrap();
+        assert_eq!(
+            db.resolve_tag("a:1").unwrap().as_deref(),
+            Some("sha256:aaaa")
+        );
+        assert_eq!(
+            db.resolve_tag("b:1").unwrap().as_deref(),
+            Some("sha256:bbbb")
+        );
+        assert_eq!(
+            db.resolve_tag("c:1").unwrap().as_deref(),
+            Some("sha256:old")
+        );
+        // A tag naming an image that is neither recorded nor in the load: nothing is saved.
+        let bad = vec![
+            ("d:1".to_string(), "sha256:dddd".to_string()),
+            ("e:1".to_string(), "sha256:nope".to_string()),
+        ];
+        let err = db
+            .put_loaded_images(&[img("sha256:dddd")], &bad)
+            .unwrap_err();
+        assert!(matches!(err, StorageError::ImageNotFound(_)), "{err:?}");
+        assert!(db.get_image("sha256:dddd").unwrap().is_none());
+        assert!(db.resolve_tag("d:1").unwrap().is_none());
     }
 
     #[test]

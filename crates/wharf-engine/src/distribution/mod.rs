@@ -7,7 +7,7 @@
 //! Must not touch: the registry protocol (the client crate's), layer unpacking (storage's).
 
 mod layers;
-mod progress;
+pub(crate) mod progress;
 mod pull;
 mod push;
 mod remote;

@@ -11,8 +11,8 @@ use axum::{Extension, Json};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use wharf_backend::{
-    BodyStream, DistributionBackend, ImagesBackend, ImportOptions, ListImagesOptions, PullOptions,
-    PushOptions,
+    BodyStream, DistributionBackend, ImageArchiveBackend, ImagesBackend, ImportOptions,
+    ListImagesOptions, PullOptions, PushOptions,
 };
 
 type Res = Result<Response, HttpError>;
@@ -20,7 +20,7 @@ type Res = Result<Response, HttpError>;
 /// `/images/{*rest}`: names like `localhost:5000/a/b:tag` contain slashes, so the operation is
 /// the suffix, not a path segment.
 #[allow(clippy::too_many_arguments)]
-pub async fn dispatch<B: ImagesBackend + DistributionBackend>(
+pub async fn dispatch<B: ImagesBackend + DistributionBackend + ImageArchiveBackend>(
     State(b): State<Arc<B>>,
     Extension(version): Extension<RequestedVersion>,
     method: Method,
@@ -36,6 +36,10 @@ pub async fn dispatch<B: ImagesBackend + DistributionBackend>(
             Some(image) => pull(&*b, image, &q, &headers).await,
             None => create(&*b, &method, &uri, &q, body).await,
         },
+        Method::GET if rest.strip_suffix("/get").is_some_and(|n| !n.is_empty()) => {
+            let name = rest.strip_suffix("/get").unwrap_or_default();
+            super::image_archive::save_one(&*b, name, &q).await
+        }
         Method::GET => match (rest.strip_suffix("/json"), rest.strip_suffix("/history")) {
             (Some(name), _) if !name.is_empty() => b
                 .inspect(name)

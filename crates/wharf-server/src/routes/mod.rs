@@ -4,6 +4,7 @@ mod archive;
 mod containers;
 mod distribution;
 mod exec;
+mod image_archive;
 mod images;
 mod probes;
 mod swarm;
@@ -53,6 +54,8 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
                 .put(archive::put::<B>),
         )
         .route("/containers/{id}/export", get(archive::export::<B>))
+        .route("/images/get", get(image_archive::save_many::<B>))
+        .route("/images/load", post(image_archive::load::<B>))
         // Image names contain `/` and `:`, so the suffix is matched by hand.
         .route("/images/{*rest}", any(images::dispatch::<B>))
         .route("/auth", post(distribution::login::<B>))

@@ -389,6 +389,37 @@ impl DistributionBackend for Fake {
     }
 }
 
+/// Save: "nope" is unknown, anything else a tiny "tar" naming the images. Load: records
+/// the body's length and `quiet`, then says one line.
+impl ImageArchiveBackend for Fake {
+    async fn save(&self, names: Vec<String>) -> BackendResult<ByteStream> {
+        self.rec(format!("save {}", names.join(",")));
+        if names.iter().any(|n| n == "nope") {
+            return Err(ApiError::not_found("reference does not exist"));
+        }
+        let body = Bytes::from(names.join("\n"));
+        Ok(futures_util::stream::iter(vec![Ok(body)]).boxed())
+    }
+    async fn load(&self, mut body: BodyStream, quiet: bool) -> BackendResult<MessageStream> {
+        let mut n = 0;
+        while let Some(chunk) = body.next().await {
+            n += chunk.map_err(|e| ApiError::invalid(e.to_string()))?.len();
+        }
+        self.rec(format!("load {n} quiet={quiet}"));
+        if n == 0 {
+            return Ok(futures_util::stream::iter(vec![Err(ApiError::invalid(
+                "invalid archive: empty stream",
+            ))])
+            .boxed());
+        }
+        let line = JsonMessage {
+            stream: "Loaded image: a:b\n".into(),
+            ..JsonMessage::default()
+        };
+        Ok(futures_util::stream::iter(vec![Ok(line)]).boxed())
+    }
+}
+
 fn fake_volume(name: &str) -> wharf_api::volume::Volume {
     wharf_api::volume::Volume {
         name: name.into(),

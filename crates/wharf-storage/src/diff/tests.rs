@@ -430,3 +430,22 @@ fn pax_time_parsing() {
     assert_eq!(parse_pax_time("-1.5"), Some(TimeSpec::new(-2, 500_000_000)));
     assert_eq!(parse_pax_time("x"), None);
 }
+
+#[test]
+fn decompressed_reads_plain_gzip_and_zstd_and_refuses_xz() {
+    use std::io::Read;
+    let data = tar_bytes(&[E::File("a", b"hello")]);
+    for input in [data.clone(), gzip(&data)] {
+        let (_, mut r) = super::decompressed(&input[..]).unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+    }
+    let xz = [0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2, 3];
+    let err = super::decompressed(&xz[..]).err().unwrap();
+    assert!(
+        matches!(err, StorageError::UnsupportedCompression(ref c) if c == "Xz"),
+        "{err:?}"
+    );
+    assert!(err.is_invalid_input());
+}
