@@ -8,6 +8,7 @@
 //! processes or cgroup files directly (signals, freezing and exec always go through its shim;
 //! reading which processes a cgroup holds, for `top`, is the one exception).
 
+pub mod commit;
 pub mod containers;
 mod ctx;
 pub mod distribution;

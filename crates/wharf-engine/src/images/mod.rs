@@ -6,7 +6,6 @@
 //! `repo_digests` (`busybox@sha256:...`, what the registry served; the crate `distribution`
 //! writes them).
 
-pub mod changes;
 pub mod filters;
 pub(crate) mod ingest;
 mod recover;
@@ -16,7 +15,7 @@ use crate::ctx::Ctx;
 use crate::error::{Cause, EngineError};
 use crate::{ids, timefmt};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::container::{ContainerConfig, GraphDriver};
@@ -208,8 +207,10 @@ impl ImageService {
             )
         };
         let (os, arch, variant) = import_platform(&opts.platform)?;
-        let mut cfg = Map::new();
-        changes::apply(&mut cfg, &opts.changes).map_err(EngineError::invalid)?;
+        // dockerd's: the changes applied to an empty config, every field of it written.
+        let mut cfg = ContainerConfig::default();
+        crate::commit::dialect::apply(&mut cfg, &opts.changes).map_err(EngineError::invalid)?;
+        let cfg = serde_json::to_value(&cfg).map_err(|e| internal("encoding image config", e))?;
 
         let started = std::time::Instant::now();
         let how = wharf_storage::LayerIngest {
@@ -231,7 +232,7 @@ impl ImageService {
             "architecture": arch,
             "os": os,
             "created": now,
-            "config": Value::Object(cfg),
+            "config": cfg,
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
             "history": [{"created": now, "created_by": "", "comment": comment}],
         });
