@@ -688,6 +688,7 @@ fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> Result<()> {
     Err(StorageError::io("set xattr on", p, e))
 }
 
+pub mod create;
 mod zstd;
 
 #[cfg(test)]
