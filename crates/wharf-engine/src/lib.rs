@@ -383,6 +383,24 @@ impl VolumesBackend for Engine {
     }
 }
 
+impl CommitBackend for Engine {
+    async fn container_changes(
+        &self,
+        id: &str,
+    ) -> BackendResult<Vec<wharf_api::container::FilesystemChange>> {
+        Ok(commit::changes(&self.ctx, &self.containers, id).await?)
+    }
+    async fn commit(&self, opts: CommitOptions) -> BackendResult<String> {
+        Ok(commit::commit(
+            self.ctx.clone(),
+            self.containers.clone(),
+            self.images.clone(),
+            opts,
+        )
+        .await?)
+    }
+}
+
 impl SystemBackend for Engine {
     async fn version(&self) -> BackendResult<Version> {
         Ok(self.version_info())
