@@ -35,18 +35,71 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+/// What of a container's writable layer is not the container's own doing. Paths are
+/// relative to the layer's root.
+#[derive(Debug, Clone, Default)]
+pub struct Skip {
+    /// Its mounts' destinations (volumes, binds, tmpfs): the directory is the layer's (the
+    /// mount point made for it), what is below it the mount's, so it is not looked into.
+    pub mounts: Vec<PathBuf>,
+    /// Where the runtime mounts its own files (`etc/hosts`, `proc`, ...): an empty file or
+    /// directory there is a mount point the runtime made, which dockerd keeps in a layer of
+    /// its own (the init layer) and so never shows or commits; it is left out.
+    pub mount_points: Vec<PathBuf>,
+}
+
+impl Skip {
+    pub(crate) fn descends(&self, rel: &Path) -> bool {
+        !self.mounts.iter().any(|d| d == rel)
+    }
+
+    /// Whether `rel` (with metadata `m`, in the upper dir at `abs`) is a runtime mount point,
+    /// or a directory that holds nothing else (made, or copied up, to hold one: `etc` for
+    /// `etc/hosts`).
+    pub(crate) fn is_mount_point(&self, rel: &Path, abs: &Path, m: &Metadata) -> bool {
+        if self.mount_points.iter().any(|d| d == rel) {
+            if m.is_file() {
+                return m.len() == 0;
+            }
+            return m.is_dir() && fs::read_dir(abs).is_ok_and(|mut d| d.next().is_none());
+        }
+        if !m.is_dir()
+            || !self
+                .mount_points
+                .iter()
+                .any(|d| d.starts_with(rel) && d != rel)
+        {
+            return false;
+        }
+        let Ok(rd) = fs::read_dir(abs) else {
+            return false;
+        };
+        let mut any = false;
+        for e in rd {
+            let Ok(e) = e else { return false };
+            let child = rel.join(e.file_name());
+            let Ok(cm) = fs::symlink_metadata(e.path()) else {
+                return false;
+            };
+            if !self.is_mount_point(&child, &e.path(), &cm) {
+                return false;
+            }
+            any = true;
+        }
+        any
+    }
+}
+
 /// The changes of `dirs[0]` (an overlay upper dir) over `dirs[1..]` (its lower layers, top
-/// first), as [`crate::Snapshotter::fs_dirs`] lists them. Below a path of `no_descend`
-/// (relative, a container's mount destinations) nothing is looked at: what is there belongs
-/// to the mount, not the layer.
-pub fn changes(dirs: &[PathBuf], no_descend: &[PathBuf]) -> Result<Vec<Change>> {
+/// first), as [`crate::Snapshotter::fs_dirs`] lists them, but for what `skip` leaves out.
+pub fn changes(dirs: &[PathBuf], skip: &Skip) -> Result<Vec<Change>> {
     let Some((upper, lowers)) = dirs.split_first() else {
         return Ok(Vec::new());
     };
     let w = Walker {
         upper,
         lowers,
-        no_descend,
+        skip,
     };
     let mut out = Vec::new();
     w.dir(Path::new(""), false, &mut out)?;
@@ -56,7 +109,7 @@ pub fn changes(dirs: &[PathBuf], no_descend: &[PathBuf]) -> Result<Vec<Change>> 
 struct Walker<'a> {
     upper: &'a Path,
     lowers: &'a [PathBuf],
-    no_descend: &'a [PathBuf],
+    skip: &'a Skip,
 }
 
 /// One name in a directory of the upper dir: there, or deleted by the dir being opaque.
@@ -137,6 +190,9 @@ impl Walker<'_> {
         all_added: bool,
         out: &mut Vec<Change>,
     ) -> Result<()> {
+        if self.skip.is_mount_point(rel, &self.upper.join(rel), m) {
+            return Ok(());
+        }
         let start = out.len();
         let below = if all_added {
             None
@@ -164,7 +220,7 @@ impl Walker<'_> {
                 !lm.is_dir()
             }
         };
-        if m.is_dir() && !self.no_descend.iter().any(|d| d == rel) {
+        if m.is_dir() && self.skip.descends(rel) {
             self.dir(rel, children_all_added, out)?;
             if !listed && out.len() > start {
                 out.insert(

@@ -399,13 +399,14 @@ fn stream(
 /// snapshot `parent_chain`: `docker commit`. The tar is written on a thread of its own and
 /// read by [`import_layer`] as it comes, so nothing is buffered whole and the layer is stored,
 /// verified and committed exactly as an imported one; on error nothing of it is left.
-/// `no_descend`: paths (relative) below which nothing is taken, a container's mounts.
+/// `skip`: what of the upper dir is not the container's (its mounts, the runtime's mount
+/// points).
 pub fn commit_layer(
     content: &ContentStore,
     snaps: &Snapshotter,
     key: &str,
     parent_chain: Option<&Digest>,
-    no_descend: &[std::path::PathBuf],
+    skip: &crate::changes::Skip,
     how: LayerIngest<'_>,
 ) -> Result<LayerImport> {
     let upper = snaps.upper_dir(key)?;
@@ -416,11 +417,10 @@ pub fn commit_layer(
                 tx,
                 buf: Vec::with_capacity(CHUNK),
             };
-            let wrote =
-                crate::diff::create::write_layer_tar(&upper, no_descend, &mut w).and_then(|_| {
-                    w.send_buf()
-                        .map_err(|e| StorageError::io("write layer tar of", &upper, e))
-                });
+            let wrote = crate::diff::create::write_layer_tar(&upper, skip, &mut w).and_then(|_| {
+                w.send_buf()
+                    .map_err(|e| StorageError::io("write layer tar of", &upper, e))
+            });
             if let Err(e) = &wrote {
                 // The reader must see a failure, never an early end of a tar.
                 let _ = w.tx.send(Err(io::Error::other(e.public_message())));

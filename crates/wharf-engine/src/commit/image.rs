@@ -9,7 +9,6 @@ use crate::error::{Cause, EngineError};
 use crate::images::ImageService;
 use crate::timefmt;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use wharf_api::container::ContainerConfig;
 use wharf_storage::{Digest, ImageRecord, LayerImport};
 
@@ -26,8 +25,8 @@ pub(crate) struct Plan {
     pub comment: String,
     pub author: String,
     pub tag: Option<String>,
-    /// The container's mount destinations (relative): their contents are not the layer's.
-    pub no_descend: Vec<PathBuf>,
+    /// What of the writable layer is not the container's own.
+    pub skip: wharf_storage::changes::Skip,
 }
 
 fn internal(what: &str, e: impl Cause) -> EngineError {
@@ -68,7 +67,7 @@ pub(crate) fn build(ctx: &Ctx, images: &ImageService, plan: &Plan) -> Result<Str
         .snaps
         .upper_dir(&plan.snapshot_key)
         .map_err(|e| EngineError::storage("reading the container's writable layer", e))?;
-    let empty = wharf_storage::diff::create::layer_is_empty(&upper)
+    let empty = wharf_storage::diff::create::layer_is_empty(&upper, &plan.skip)
         .map_err(|e| EngineError::storage("reading the container's writable layer", e))?;
     let layer = if empty {
         None
@@ -85,7 +84,7 @@ pub(crate) fn build(ctx: &Ctx, images: &ImageService, plan: &Plan) -> Result<Str
             &ctx.snaps,
             &plan.snapshot_key,
             parent_chain.as_ref(),
-            &plan.no_descend,
+            &plan.skip,
             how,
         )
         .map_err(|e| crate::images::ingest::layer_error("committing the container", e, started))?;

@@ -22,14 +22,33 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wharf_api::container::FilesystemChange;
 use wharf_backend::CommitOptions;
+use wharf_storage::changes::Skip;
 
-/// The container's mount destinations, relative to its root: below them is the mount's.
-fn mount_points(spec: &crate::containers::model::ContainerSpec) -> Vec<PathBuf> {
-    spec.mounts
-        .iter()
-        .map(|m| PathBuf::from(m.destination.trim_start_matches('/')))
-        .filter(|p| !p.as_os_str().is_empty())
-        .collect()
+/// Where the runtime mounts its own files and filesystems in every container: the mount
+/// points it makes for them in the writable layer are not the container's changes (dockerd
+/// keeps them in its init layer).
+const RUNTIME_MOUNT_POINTS: &[&str] = &[
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "proc",
+    "sys",
+    "dev",
+    "sbin/docker-init",
+    ".dockerenv",
+];
+
+/// What of the container's writable layer is not its own: below its mounts' destinations
+/// (volumes, binds, tmpfs) is the mounts', and the runtime's empty mount points.
+fn skip_of(spec: &crate::containers::model::ContainerSpec) -> Skip {
+    let rel = |d: &str| PathBuf::from(d.trim_start_matches('/'));
+    let mut mounts: Vec<PathBuf> = spec.mounts.iter().map(|m| rel(&m.destination)).collect();
+    mounts.extend(spec.host_config.tmpfs.iter().flatten().map(|(d, _)| rel(d)));
+    mounts.retain(|p| !p.as_os_str().is_empty());
+    Skip {
+        mounts,
+        mount_points: RUNTIME_MOUNT_POINTS.iter().map(PathBuf::from).collect(),
+    }
 }
 
 /// `docker diff`.
@@ -40,7 +59,7 @@ pub(crate) async fn changes(
 ) -> Result<Vec<FilesystemChange>, EngineError> {
     let c = containers.resolve(name)?;
     let key = c.spec.snapshot_key.clone();
-    let skip = mount_points(&c.spec);
+    let skip = skip_of(&c.spec);
     let ctx = ctx.clone();
     let found = tokio::task::spawn_blocking(move || {
         let dirs = ctx.snaps.fs_dirs(&key)?;
@@ -119,7 +138,7 @@ pub(crate) async fn commit(
             comment: opts.comment.clone(),
             author: opts.author.clone(),
             tag: tag.clone(),
-            no_descend: mount_points(&c.spec),
+            skip: skip_of(&c.spec),
         };
         // dockerd's: a pause that fails (the container is not running) is no error.
         let paused = opts.pause && !st.paused && containers.pause(c.id()).await.is_ok();
@@ -127,29 +146,31 @@ pub(crate) async fn commit(
         let built = tokio::task::spawn_blocking(move || image::build(&bctx, &bimages, &plan))
             .await
             .map_err(|e| e.during("commit task failed"));
+        // dockerd's order: the tag and commit events, then the unpause (a deferred call).
+        if let Ok(Ok(id)) = &built {
+            let labels = images
+                .resolve(id)
+                .ok()
+                .and_then(|i| i.config.config.labels.clone());
+            if let Some(r) = &tag {
+                ctx.events.image("tag", id, r, labels.as_ref());
+            }
+            containers.emit(
+                &c,
+                "commit",
+                &[
+                    ("comment", opts.comment.clone()),
+                    ("imageID", id.clone()),
+                    ("imageRef", tag.clone().unwrap_or_default()),
+                ],
+            );
+        }
         if paused {
             if let Err(e) = containers.unpause(c.id()).await {
                 tracing::warn!(container = %c.id(), error = %e, "commit: cannot unpause the container");
             }
         }
-        let id = built??;
-        let labels = images
-            .resolve(&id)
-            .ok()
-            .and_then(|i| i.config.config.labels.clone());
-        if let Some(r) = &tag {
-            ctx.events.image("tag", &id, r, labels.as_ref());
-        }
-        containers.emit(
-            &c,
-            "commit",
-            &[
-                ("comment", opts.comment.clone()),
-                ("imageID", id.clone()),
-                ("imageRef", tag.clone().unwrap_or_default()),
-            ],
-        );
-        Ok(id)
+        built?
     })
     .await
     .map_err(|e| e.during("commit task failed"))?

@@ -24,8 +24,12 @@ fn opaque(p: &Path) {
     assert_eq!(rc, 0, "{}", io::Error::last_os_error());
 }
 
-fn listed(dirs: &[PathBuf], skip: &[PathBuf]) -> Vec<String> {
-    changes(dirs, skip)
+fn listed(dirs: &[PathBuf], mounts: &[PathBuf]) -> Vec<String> {
+    let skip = Skip {
+        mounts: mounts.to_vec(),
+        mount_points: vec![PathBuf::from("etc/hosts"), PathBuf::from("proc")],
+    };
+    changes(dirs, &skip)
         .unwrap()
         .into_iter()
         .map(|c| format!("{} {}", ["C", "A", "D"][c.kind as usize], c.path))
@@ -97,8 +101,16 @@ fn mount_destinations_are_not_descended() {
     fs::create_dir_all(&base).unwrap();
     write(&upper.join("data/in-volume"), b"v");
     write(&upper.join("kept"), b"k");
-    let got = listed(&[upper, base], &[PathBuf::from("data")]);
+    // The runtime's empty mount points are not the container's changes; a file with
+    // content there is.
+    write(&upper.join("etc/hosts"), b"");
+    fs::create_dir_all(upper.join("proc")).unwrap();
+    let got = listed(&[upper.clone(), base.clone()], &[PathBuf::from("data")]);
+    // `etc` is there only to hold the mount point: not listed either.
     assert_eq!(got, vec!["A /data", "A /kept"]);
+    write(&upper.join("etc/hosts"), b"127.0.0.1 me");
+    let got = listed(&[upper, base], &[PathBuf::from("data")]);
+    assert_eq!(got, vec!["A /data", "A /etc", "A /etc/hosts", "A /kept"]);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use crate::changes::{is_opaque, is_whiteout, lgetxattr};
+use crate::changes::{is_opaque, is_whiteout, lgetxattr, Skip};
 use crate::{IoContext, Result, StorageError};
 
 /// What a layer tar holds.
@@ -30,24 +30,29 @@ pub struct TarStats {
 
 /// Whether `upper` holds anything a layer tar would carry: an empty one is dockerd's empty
 /// layer, which an image does not list.
-pub fn layer_is_empty(upper: &Path) -> Result<bool> {
-    for entry in fs::read_dir(upper).ctx("read dir", upper)? {
-        let entry = entry.ctx("read dir", upper)?;
-        let ft = entry.file_type().ctx("stat", &entry.path())?;
-        if !ft.is_socket() {
-            return Ok(false);
-        }
+pub fn layer_is_empty(upper: &Path, skip: &Skip) -> Result<bool> {
+    let mut probe = Writer {
+        upper,
+        skip,
+        b: tar::Builder::new(io::sink()),
+        links: HashMap::new(),
+        stats: TarStats::default(),
+        first_only: true,
+    };
+    match probe.dir(Path::new("")) {
+        Ok(()) => Ok(probe.stats.entries == 0),
+        Err(StorageError::Cancelled(_)) => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok(true)
 }
 
-/// Writes the layer tar of `upper` to `w` (then the two zero blocks that end a tar). Below
-/// the paths of `no_descend` (relative: a container's mount destinations) nothing is written
-/// but the directory itself.
-pub fn write_layer_tar(upper: &Path, no_descend: &[PathBuf], w: impl Write) -> Result<TarStats> {
+/// Writes the layer tar of `upper` to `w` (then the two zero blocks that end a tar), but for
+/// what `skip` leaves out: below a mount's destination only the directory itself is written.
+pub fn write_layer_tar(upper: &Path, skip: &Skip, w: impl Write) -> Result<TarStats> {
     let mut t = Writer {
         upper,
-        no_descend,
+        skip,
+        first_only: false,
         b: tar::Builder::new(w),
         links: HashMap::new(),
         stats: TarStats::default(),
@@ -64,7 +69,9 @@ fn write_err(p: &Path, e: io::Error) -> StorageError {
 
 struct Writer<'a, W: Write> {
     upper: &'a Path,
-    no_descend: &'a [PathBuf],
+    skip: &'a Skip,
+    /// Stop at the first entry (as `Cancelled`): [`layer_is_empty`]'s probe.
+    first_only: bool,
     b: tar::Builder<W>,
     /// (dev, ino) of files with more than one link → the first name written.
     links: HashMap<(u64, u64), PathBuf>,
@@ -101,6 +108,13 @@ impl<W: Write> Writer<'_, W> {
         let abs = self.upper.join(rel);
         let m = fs::symlink_metadata(&abs).ctx("stat", &abs)?;
         let ft = m.file_type();
+        if self.skip.is_mount_point(rel, &abs, &m) {
+            return Ok(());
+        }
+        if self.first_only && !ft.is_socket() {
+            self.stats.entries += 1;
+            return Err(StorageError::Cancelled("found an entry".into()));
+        }
         if is_whiteout(&m) {
             let mut h = header(&m, EntryType::Regular);
             h.set_mode(0o600);
@@ -119,7 +133,7 @@ impl<W: Write> Writer<'_, W> {
                 wo.set_mode(m.mode() & 0o777);
                 self.append(wo, &rel.join(".wh..wh..opq"), io::empty())?;
             }
-            if !self.no_descend.iter().any(|d| d == rel) {
+            if self.skip.descends(rel) {
                 self.dir(rel)?;
             }
             return Ok(());

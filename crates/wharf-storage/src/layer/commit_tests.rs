@@ -22,7 +22,10 @@ fn commit(
         &e.snaps,
         key,
         Some(parent),
-        &[std::path::PathBuf::from("vol")],
+        &crate::changes::Skip {
+            mounts: vec![std::path::PathBuf::from("vol")],
+            mount_points: Vec::new(),
+        },
         LayerIngest {
             policy: &p,
             cancel: &Cancel::new(),

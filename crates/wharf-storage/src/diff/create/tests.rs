@@ -1,6 +1,7 @@
 use super::*;
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 fn root() -> bool {
     if nix::unistd::geteuid().is_root() {
@@ -58,7 +59,13 @@ fn whiteouts_become_aufs_and_round_trip() {
     fs::write(up.join("vol/data"), b"not in the layer").unwrap();
 
     let mut tar = Vec::new();
-    let stats = write_layer_tar(&up, &[PathBuf::from("vol")], &mut tar).unwrap();
+    let skip = Skip {
+        mounts: vec![PathBuf::from("vol")],
+        mount_points: vec![PathBuf::from("etc/hosts")],
+    };
+    fs::write(up.join("etc/hosts"), b"").unwrap();
+    assert!(!layer_is_empty(&up, &skip).unwrap());
+    let stats = write_layer_tar(&up, &skip, &mut tar).unwrap();
     let got = names(&tar);
     let listed: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
     let f = format!("{long}/f");
@@ -106,10 +113,17 @@ fn whiteouts_become_aufs_and_round_trip() {
 #[test]
 fn an_empty_upper_dir_is_the_empty_layer() {
     let t = tempfile::tempdir().unwrap();
-    assert!(layer_is_empty(t.path()).unwrap());
+    let skip = Skip {
+        mounts: Vec::new(),
+        mount_points: vec![PathBuf::from("etc/hosts"), PathBuf::from("proc")],
+    };
+    assert!(layer_is_empty(t.path(), &skip).unwrap());
+    // Only the runtime's empty mount points: nothing of the container's.
+    fs::create_dir_all(t.path().join("proc")).unwrap();
+    assert!(layer_is_empty(t.path(), &skip).unwrap());
     let mut tar = Vec::new();
-    write_layer_tar(t.path(), &[], &mut tar).unwrap();
+    write_layer_tar(t.path(), &skip, &mut tar).unwrap();
     assert_eq!(tar, vec![0u8; 1024]);
     fs::write(t.path().join("x"), b"").unwrap();
-    assert!(!layer_is_empty(t.path()).unwrap());
+    assert!(!layer_is_empty(t.path(), &skip).unwrap());
 }
