@@ -20,7 +20,7 @@
 //! | `import-blobs-stored` | image import | config and manifest blobs stored | the image record and its tag saved (one transaction) |
 //! | `volume-dir-made` | volume create | `volumes/<name>/_data` made | the volume's row saved |
 //! | `volume-record-deleted` | volume rm and prune | the volume's row deleted | its directory removed |
-//! | `commit-layer-stored` | commit | the writable layer's blob stored and its snapshot committed | config and manifest blobs stored |
+//! | `commit-layer-stored` | commit | the writable layer's blob stored and its snapshot committed (nothing, for an empty layer) | config and manifest blobs stored |
 //! | `commit-blobs-stored` | commit | config and manifest blobs stored | the image record, its parent and its tag saved (one transaction) |
 //! | `rmi-record-deleted` | image rm | the image record and its tags deleted (one transaction) | its manifest, config and layer blobs and its layer snapshot removed |
 //!

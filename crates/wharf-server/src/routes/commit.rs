@@ -46,7 +46,10 @@ pub async fn commit<B: CommitBackend>(
             "invalid JSON: got EOF while reading request body",
         )
         .await?;
-        Some(req.config)
+        // Go's decoder drops keys it does not know: they must not end up in the image.
+        let mut config = req.config;
+        config.extra.clear();
+        Some(config)
     };
     // dockerd's default since API 1.13: pause unless told otherwise.
     let pause = match q.get("pause") {
