@@ -179,20 +179,20 @@ def test_commit_errors_in_dockers_words(docker, unique):
     assert r.returncode != 0
 
 
-def test_volume_contents_are_not_committed(docker, unique):
+def test_mount_contents_are_not_committed(docker, unique):
+    """What a container writes below a mount is the mount's: the commit has the mount point,
+    empty. (A tmpfs here; volumes and binds are skipped the same way, by their destinations.)"""
     img = f"{unique}-img"
-    r = docker("run", "--name", unique, "-v", "/data", "busybox", "sh", "-c",
-               "echo secret > /data/f && echo kept > /kept")
-    if r.returncode != 0 and "support" in r.stderr.lower():
-        pytest.skip(f"container volume mounts not served yet: {r.stderr.strip()}")
-    ok(r)
+    ok(docker("run", "--name", unique, "--tmpfs", "/data", "busybox", "sh", "-c",
+              "echo secret > /data/f && echo kept > /kept"))
     try:
+        assert "A /data" in diff(docker, unique)
+        assert "A /data/f" not in diff(docker, unique)
         ok(docker("commit", unique, img))
-        out = ok(docker("run", "--rm", "--entrypoint", "sh", img, "-c",
-                        "cat /kept; ls -A /data 2>&1 | wc -l")).stdout.split()
+        out = ok(docker("run", "--rm", img, "sh", "-c",
+                        "cat /kept; ls -A /data | wc -l")).stdout.split()
         assert out == ["kept", "0"], out
     finally:
-        docker("rm", "-fv", unique)
         rmi(docker, img)
 
 

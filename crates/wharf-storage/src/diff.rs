@@ -312,7 +312,18 @@ impl<'a> Applier<'a> {
                 }
                 let target = parent.join(std::ffi::OsStr::from_bytes(hidden));
                 remove_any(&target)?;
-                return mknod(&target, SFlag::S_IFCHR, 0, 0, 0);
+                mknod(&target, SFlag::S_IFCHR, 0, 0, 0)?;
+                // The entry's owner and time, not the moment of unpacking: a layer unpacks to
+                // the same tree every time (and a committed layer keeps them).
+                if self.owners == Owners::FromLayer {
+                    std::os::unix::fs::lchown(
+                        &target,
+                        Some(attrs.uid as u32),
+                        Some(attrs.gid as u32),
+                    )
+                    .ctx("chown", &target)?;
+                }
+                return set_mtime(&target, &attrs.mtime);
             }
         }
 
