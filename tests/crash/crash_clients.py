@@ -77,6 +77,9 @@ class CliClient:
     def rmi(self, ref, force):
         self._run("rmi", *(["-f"] if force else []), ref)
 
+    def commit(self, cid, ref):
+        return self._run("commit", cid, ref, timeout=120).strip()
+
     def pid(self, cid):
         return int(self._run("inspect", "-f", "{{.State.Pid}}", cid).strip())
 
@@ -162,6 +165,10 @@ class PyClient:
 
     def rmi(self, ref, force):
         self._do("rmi", self.api.remove_image, ref, force=force)
+
+    def commit(self, cid, ref):
+        repo, tag = ref.rsplit(":", 1)
+        return self._do("commit", self.api.commit, cid, repository=repo, tag=tag)["Id"]
 
     def pid(self, cid):
         return int(self._do("inspect", self.api.inspect_container, cid)["State"]["Pid"])

@@ -79,6 +79,8 @@ class Worker:
             ops.append(("import", 0.7))
         if self.my_imgs():
             ops += [("tag", 1), ("rmi", 1)]
+        if n and len(self.my_imgs()) < MAX_IMAGES:
+            ops.append(("commit", 0.5))
         if len(self.my_vols()) < MAX_VOLUMES:
             ops.append(("volume_create", 0.5))
         if self.my_vols():
@@ -312,6 +314,28 @@ class Worker:
             if tar != self.r.tar:
                 tar.unlink()
 
+    def op_commit(self, t):
+        c = self._pick(t, lambda c: True)
+        if c is None:
+            return False
+        ref = f"{self.name('m')}:v1"
+        i = Img(ref, self.who, tags={ref: YES})
+        with self.r.lock:
+            self.r.imgs.append(i)
+        was = set(c.status)
+
+        def ok(iid):
+            i.id = iid
+            return iid[:19]
+
+        def unknown():
+            i.exists, i.busy, i.tags = MAYBE, True, {ref: MAYBE}
+            # A running container is paused for the commit: cut then, it stays paused.
+            c.busy = True
+            if RUNNING in was:
+                c.status = c.status | {PAUSED}
+        return self._call("commit", i, lambda: self.c.commit(c.id, ref), ok, unknown, creates=True)
+
     def _pick_img(self, target):
         if target is not None:
             return target
@@ -400,7 +424,7 @@ PREPARE = {
     "start": ["create"], "rm_f": ["run_d"], "rename": ["run_d"],
     "stop": ["run_d"], "restart": ["run_d"], "pause": ["run_d"], "exec": ["run_d"],
     "unpause": ["run_d", "pause"],
-    "tag": ["import"], "rmi": ["import_own"],
+    "tag": ["import"], "rmi": ["import_own"], "commit": ["run_d"],
     "volume_create": [], "volume_rm": ["volume_create"],
 }
 
@@ -632,6 +656,8 @@ FAILPOINTS = [
     Failpoint("import-layer-stored", "import_own"),
     Failpoint("import-blobs-stored", "import_own", client="cli"),
     Failpoint("rmi-record-deleted", "rmi"),
+    Failpoint("commit-layer-stored", "commit"),
+    Failpoint("commit-blobs-stored", "commit", client="cli"),
     Failpoint("volume-dir-made", "volume_create"),
     Failpoint("volume-record-deleted", "volume_rm", client="cli"),
 ]

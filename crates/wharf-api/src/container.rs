@@ -864,3 +864,12 @@ mod tests {
         assert_eq!(w, r#"{"Error":null,"StatusCode":0}"#);
     }
 }
+
+/// One entry of `GET /containers/{id}/changes` (moby's `container.FilesystemChange`): `Kind`
+/// 0 modified, 1 added, 2 deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilesystemChange {
+    pub path: String,
+    pub kind: u8,
+}

@@ -3,7 +3,7 @@
 //!
 //! Owns: the traits (`ContainersBackend`, `ExecBackend`, `ImagesBackend`, `DistributionBackend`,
 //! `VolumesBackend`, `SystemBackend`, `ArchiveBackend`,
-//! `ImageArchiveBackend`), the
+//! `ImageArchiveBackend`, `CommitBackend`), the
 //! options and session types they exchange, and [`BackendResult`] (an [`ApiError`] carries the
 //! engine's error kind; the server maps the kind to a status in one place).
 //! Must not touch: HTTP types, I/O. The server parses, calls one of these, and formats the
@@ -396,6 +396,35 @@ pub trait SystemBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<EventStream>> + Send;
 }
 
+/// `POST /commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    /// `repo` and `tag`: the new image's name; an empty repo names nothing.
+    pub repo: String,
+    pub tag: String,
+    pub comment: String,
+    pub author: String,
+    /// `--change` lines, the dialect `import` reads too.
+    pub changes: Vec<String>,
+    /// Freeze a running container while its layer is read.
+    pub pause: bool,
+    /// The body: a config to start from instead of the container's (dockerd's order: the
+    /// changes go on this one, then the container's fills what it leaves empty).
+    pub config: Option<wharf_api::container::ContainerConfig>,
+}
+
+/// A container's writable layer: what changed in it, and it as a new image.
+pub trait CommitBackend: Send + Sync + 'static {
+    /// `GET /containers/{id}/changes`; empty when nothing changed.
+    fn container_changes(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = BackendResult<Vec<wharf_api::container::FilesystemChange>>> + Send;
+    /// The new image's ID (`sha256:...`).
+    fn commit(&self, opts: CommitOptions) -> impl Future<Output = BackendResult<String>> + Send;
+}
+
 /// Everything a full daemon implements.
 pub trait Backend:
     ContainersBackend
@@ -406,6 +435,7 @@ pub trait Backend:
     + SystemBackend
     + ArchiveBackend
     + ImageArchiveBackend
+    + CommitBackend
 {
 }
 impl<
@@ -416,7 +446,8 @@ impl<
             + VolumesBackend
             + SystemBackend
             + ArchiveBackend
-            + ImageArchiveBackend,
+            + ImageArchiveBackend
+            + CommitBackend,
     > Backend for T
 {
 }

@@ -20,6 +20,8 @@
 //! | `import-blobs-stored` | image import | config and manifest blobs stored | the image record and its tag saved (one transaction) |
 //! | `volume-dir-made` | volume create | `volumes/<name>/_data` made | the volume's row saved |
 //! | `volume-record-deleted` | volume rm and prune | the volume's row deleted | its directory removed |
+//! | `commit-layer-stored` | commit | the writable layer's blob stored and its snapshot committed (nothing, for an empty layer) | config and manifest blobs stored |
+//! | `commit-blobs-stored` | commit | config and manifest blobs stored | the image record, its parent and its tag saved (one transaction) |
 //! | `rmi-record-deleted` | image rm | the image record and its tags deleted (one transaction) | its manifest, config and layer blobs and its layer snapshot removed |
 //!
 //! Tag is one SQL statement (no point); what each crash leaves and how the next start finishes
@@ -49,6 +51,10 @@ pub(crate) const EXEC_STARTED: &str = "exec-started";
 pub(crate) const IMPORT_LAYER_STORED: &str = "import-layer-stored";
 /// Between "every blob of the image stored" and "its record and tag saved".
 pub(crate) const IMPORT_BLOBS_STORED: &str = "import-blobs-stored";
+/// Between "the committed layer's blob and snapshot stored" and "config and manifest stored".
+pub(crate) const COMMIT_LAYER_STORED: &str = "commit-layer-stored";
+/// Between "every blob of the committed image stored" and "its record, parent and tag saved".
+pub(crate) const COMMIT_BLOBS_STORED: &str = "commit-blobs-stored";
 /// Between "the image's record and tags deleted" and "its blobs and layer snapshot removed".
 pub(crate) const RMI_RECORD_DELETED: &str = "rmi-record-deleted";
 

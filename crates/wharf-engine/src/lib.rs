@@ -9,6 +9,7 @@
 //! reading which processes a cgroup holds, for `top`, is the one exception).
 
 pub mod archive;
+pub mod commit;
 pub mod containers;
 mod ctx;
 mod disk_usage;
@@ -408,6 +409,24 @@ impl ImageArchiveBackend for Engine {
     async fn load(&self, body: BodyStream, quiet: bool) -> BackendResult<MessageStream> {
         let stream = self.archives.load(body, quiet);
         Ok(Box::pin(stream.map(|item| item.map_err(ApiError::from))))
+    }
+}
+
+impl CommitBackend for Engine {
+    async fn container_changes(
+        &self,
+        id: &str,
+    ) -> BackendResult<Vec<wharf_api::container::FilesystemChange>> {
+        Ok(commit::changes(&self.ctx, &self.containers, id).await?)
+    }
+    async fn commit(&self, opts: CommitOptions) -> BackendResult<String> {
+        Ok(commit::commit(
+            self.ctx.clone(),
+            self.containers.clone(),
+            self.images.clone(),
+            opts,
+        )
+        .await?)
     }
 }
 

@@ -158,6 +158,21 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
     ),
     ep("GET", "/containers/{id}/export", &[]),
+    ep("GET", "/containers/{id}/changes", &[]),
+    // `changes`: the --change dialect import reads too; `pause` defaults to true (API 1.13+).
+    ep(
+        "POST",
+        "/commit",
+        &[
+            ("container", Applied),
+            ("repo", Applied),
+            ("tag", Applied),
+            ("comment", Applied),
+            ("author", Applied),
+            ("changes", Applied),
+            ("pause", Applied),
+        ],
+    ),
     // `digests`: RepoDigests are always in the answer (pulled images have them), as dockerd's.
     ep(
         "GET",

@@ -313,9 +313,12 @@ async fn unknown_routes_are_501_and_inspect_probes_are_404() {
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(h["api-version"], "1.44");
     assert_eq!(message(&b), "POST /build is not implemented in Wharf yet");
-    let (s, _, b) = post(&app, "/v1.44/commit?container=web").await;
+    let (s, _, b) = post(&app, "/v1.44/containers/prune").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(message(&b), "POST /commit is not implemented in Wharf yet");
+    assert_eq!(
+        message(&b),
+        "POST /containers/prune is not implemented in Wharf yet"
+    );
     // A backend without exec (the fake) answers 501.
     let (s, _, b) = post(&app, "/v1.44/exec/abc/start").await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
@@ -1048,4 +1051,68 @@ async fn archive_routes_carry_the_stat_header_and_stream_tars() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["content-type"], "application/x-tar");
     assert_eq!(&b[..], b"rootfs");
+}
+
+#[tokio::test]
+async fn changes_answer_a_list_or_null() {
+    let (_, app) = app();
+    let (s, _, b) = get(&app, "/containers/c1/changes").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"Path": "/etc", "Kind": 0}, {"Path": "/etc/new", "Kind": 1}])
+    );
+    let (s, _, b) = get(&app, "/containers/clean/changes").await;
+    assert_eq!((s, &b[..]), (StatusCode::OK, &b"null"[..]));
+    let (s, _, b) = get(&app, "/v1.44/containers/nope/changes").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(message(&b), "No such container: nope");
+}
+
+#[tokio::test]
+async fn commit_reads_its_parameters_and_body() {
+    let (fake, app) = app();
+    let uri = "/v1.44/commit?container=c1&repo=img&tag=v1&comment=msg&author=me\
+               &changes=CMD%20%5B%22x%22%5D&changes=ENV%20A%3D1";
+    let body = Body::from(r#"{"Env":["B=2"],"Labels":{"l":"v"}}"#);
+    let (s, _, b) = call(&app, Method::POST, uri, body).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v, serde_json::json!({"Id": "sha256:c0ffee"}));
+    let o = fake.commit_opts.lock().unwrap().take().unwrap();
+    assert_eq!(
+        (o.container.as_str(), o.repo.as_str(), o.tag.as_str()),
+        ("c1", "img", "v1")
+    );
+    assert_eq!((o.comment.as_str(), o.author.as_str()), ("msg", "me"));
+    assert_eq!(o.changes, vec![r#"CMD ["x"]"#, "ENV A=1"]);
+    assert!(o.pause, "pause defaults to true");
+    let cfg = o.config.unwrap();
+    assert_eq!(cfg.env.unwrap(), vec!["B=2"]);
+
+    // No body, no config; pause=0 honoured; before 1.13 the default was no pause.
+    let (s, _, _) = post(&app, "/commit?container=c2&pause=0").await;
+    assert_eq!(s, StatusCode::CREATED);
+    let o = fake.commit_opts.lock().unwrap().take().unwrap();
+    assert!(!o.pause && o.config.is_none());
+    let (s, _, _) = post(&app, "/v1.12/commit?container=c2").await;
+    // 1.12 is below what Wharf serves: refused before the handler.
+    assert_ne!(s, StatusCode::CREATED);
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        "/commit?container=c3",
+        Body::from("null"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(fake
+        .commit_opts
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap()
+        .config
+        .is_none());
 }

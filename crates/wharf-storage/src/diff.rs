@@ -331,7 +331,18 @@ impl<'a> Applier<'a> {
                 }
                 let target = parent.join(std::ffi::OsStr::from_bytes(hidden));
                 remove_any(&target)?;
-                return mknod(&target, SFlag::S_IFCHR, 0, 0, 0);
+                mknod(&target, SFlag::S_IFCHR, 0, 0, 0)?;
+                // The entry's owner and time, not the moment of unpacking: a layer unpacks to
+                // the same tree every time (and a committed layer keeps them).
+                if self.owners == Owners::FromLayer {
+                    std::os::unix::fs::lchown(
+                        &target,
+                        Some(attrs.uid as u32),
+                        Some(attrs.gid as u32),
+                    )
+                    .ctx("chown", &target)?;
+                }
+                return set_mtime(&target, &attrs.mtime);
             }
         }
 
@@ -428,13 +439,17 @@ impl<'a> Applier<'a> {
                 };
                 let h = entry.header();
                 // Writers leave the device fields blank for fifos; they mean nothing there.
-                let (major, minor) = if kind == EntryType::Fifo {
-                    (0, 0)
-                } else {
-                    (
-                        h.device_major().map_err(invalid)?.unwrap_or(0),
-                        h.device_minor().map_err(invalid)?.unwrap_or(0),
-                    )
+                let fields = match (h.as_ustar(), h.as_gnu()) {
+                    (Some(u), _) => Some((&u.dev_major, &u.dev_minor)),
+                    (None, Some(g)) => Some((&g.dev_major, &g.dev_minor)),
+                    (None, None) => None,
+                };
+                let (major, minor) = match (kind, fields) {
+                    (EntryType::Fifo, _) | (_, None) => (0, 0),
+                    (_, Some((ma, mi))) => (
+                        device_number(numeric("devmajor", ma)?)?,
+                        device_number(numeric("devminor", mi)?)?,
+                    ),
                 };
                 remove_any(&path)?;
                 mknod(&path, sflag, attrs.mode, major, minor)?;
@@ -452,11 +467,11 @@ impl<'a> Applier<'a> {
     }
 
     fn attrs<R: Read>(&self, entry: &mut tar::Entry<'_, R>) -> Result<Attrs> {
-        let h = entry.header();
-        let mode = h.mode().map_err(invalid)? & 0o7777;
-        let mut uid = h.uid().map_err(invalid)?;
-        let mut gid = h.gid().map_err(invalid)?;
-        let mut mtime = TimeSpec::new(h.mtime().map_err(invalid)? as i64, 0);
+        let h = entry.header().as_old();
+        let mode = (numeric("mode", &h.mode)? & 0o7777) as u32;
+        let mut uid = numeric("uid", &h.uid)?;
+        let mut gid = numeric("gid", &h.gid)?;
+        let mut mtime = TimeSpec::new(numeric("mtime", &h.mtime)? as i64, 0);
         let mut xattrs = Vec::new();
         if let Some(pax) = entry.pax_extensions().map_err(invalid)? {
             for ext in pax {
@@ -560,6 +575,55 @@ impl<'a> Applier<'a> {
     }
 }
 
+/// A header's numeric field read as Go's `archive/tar` reads it: base-256 when the high bit
+/// of its first byte is set, else octal between spaces and NULs, and a field with no digits at
+/// all is 0. The tar crate refuses that last one ("numeric field was not a number"), but
+/// writers leave fields blank (bollard's tests build such headers) and dockerd takes them.
+fn numeric(field: &'static str, raw: &[u8]) -> Result<u64> {
+    if raw.first().is_some_and(|b| b & 0x80 != 0) {
+        // Big-endian two's complement after the marker bit; a negative or too large value is
+        // refused rather than wrapped.
+        if raw[0] & 0x40 != 0 {
+            return Err(invalid(format!(
+                "negative value in the tar header's {field}"
+            )));
+        }
+        let mut n: u64 = u64::from(raw[0] & 0x3f);
+        for b in &raw[1..] {
+            n = n
+                .checked_mul(256)
+                .map(|n| n | u64::from(*b))
+                .ok_or_else(|| invalid(format!("tar header's {field} out of range")))?;
+        }
+        return Ok(n);
+    }
+    let text = trim_tar(raw);
+    if text.is_empty() {
+        return Ok(0);
+    }
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| u64::from_str_radix(t, 8).ok())
+        .ok_or_else(|| {
+            invalid(format!(
+                "invalid octal number {:?} in the tar header's {field}",
+                String::from_utf8_lossy(text)
+            ))
+        })
+}
+
+/// Go's `bytes.Trim(b, " \x00")`.
+fn trim_tar(raw: &[u8]) -> &[u8] {
+    let pad = |b: &u8| *b == b' ' || *b == 0;
+    let start = raw.iter().position(|b| !pad(b)).unwrap_or(raw.len());
+    let end = raw.iter().rposition(|b| !pad(b)).map_or(start, |e| e + 1);
+    &raw[start..end]
+}
+
+fn device_number(n: u64) -> Result<u32> {
+    u32::try_from(n).map_err(|_| invalid(format!("device number {n} out of range")))
+}
+
 fn parse_pax_time(s: &str) -> Option<TimeSpec> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     let secs: i64 = secs.parse().ok()?;
@@ -654,6 +718,7 @@ fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> Result<()> {
     Err(StorageError::io("set xattr on", p, e))
 }
 
+pub mod create;
 mod zstd;
 
 #[cfg(test)]

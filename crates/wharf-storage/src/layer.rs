@@ -394,6 +394,129 @@ fn stream(
     Ok((stats, head))
 }
 
+/// Stores the writable layer of the active snapshot `key` (its overlay upper dir, written as
+/// a layer tar by [`crate::diff::create::write_layer_tar`]) as a new layer on the committed
+/// snapshot `parent_chain`: `docker commit`. The tar is written on a thread of its own and
+/// read by [`import_layer`] as it comes, so nothing is buffered whole and the layer is stored,
+/// verified and committed exactly as an imported one; on error nothing of it is left.
+/// `skip`: what of the upper dir is not the container's (its mounts, the runtime's mount
+/// points).
+pub fn commit_layer(
+    content: &ContentStore,
+    snaps: &Snapshotter,
+    key: &str,
+    parent_chain: Option<&Digest>,
+    skip: &crate::changes::Skip,
+    how: LayerIngest<'_>,
+) -> Result<LayerImport> {
+    let upper = snaps.upper_dir(key)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut w = ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let wrote = crate::diff::create::write_layer_tar(&upper, skip, &mut w).and_then(|_| {
+                w.send_buf()
+                    .map_err(|e| StorageError::io("write layer tar of", &upper, e))
+            });
+            if let Err(e) = &wrote {
+                // The reader must see a failure, never an early end of a tar.
+                let _ = w.tx.send(Err(io::Error::other(e.public_message())));
+            }
+            wrote
+        });
+        let imported = import_layer(
+            content,
+            snaps,
+            ChannelReader {
+                rx,
+                cur: Vec::new(),
+                pos: 0,
+            },
+            parent_chain,
+            how,
+        );
+        let wrote = writer.join().unwrap_or_else(|_| {
+            Err(StorageError::InvalidLayer(
+                "layer tar writer panicked".into(),
+            ))
+        });
+        match (imported, wrote) {
+            (Ok(layer), Ok(_)) => Ok(layer),
+            // The writer's reason is the real one; a broken pipe only says the import stopped.
+            (Err(_), Err(e)) if !is_broken_pipe(&e) => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+        }
+    })
+}
+
+const CHUNK: usize = 256 * 1024;
+
+fn is_broken_pipe(e: &StorageError) -> bool {
+    matches!(e, StorageError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// The writing end of [`commit_layer`]'s pipe: chunks over a bounded channel.
+struct ChannelWriter {
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the layer import stopped"))
+    }
+}
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send_buf()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The writer is done (it sends its failure before it goes).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Removes temporary import snapshots left by a crash. Call once at start, before any import.
 pub fn cleanup_interrupted_imports(snaps: &Snapshotter) -> Result<usize> {
     let mut n = 0;
@@ -618,6 +741,9 @@ mod detached_tests;
 
 #[cfg(test)]
 mod resume_tests;
+
+#[cfg(test)]
+mod commit_tests;
 
 #[cfg(test)]
 mod bounded {

@@ -17,6 +17,7 @@
 //! Every type here is `Send + Sync` and every method takes `&self`, so the daemon can share one instance
 //! behind an `Arc` and call it from `spawn_blocking`.
 
+pub mod changes;
 pub mod content;
 pub mod diff;
 pub mod digest;
@@ -38,8 +39,8 @@ pub use diff::{apply_layer, decompressed, ApplyStats, Compression};
 pub use digest::{chain_id, chain_id_next, Digest};
 pub use ingest::{Cancel, IngestLimits, IngestPolicy, MinFree, Space, SpaceProbe};
 pub use layer::{
-    cleanup_interrupted_imports, import_layer, import_layer_detached, DetachedLayer, LayerImport,
-    LayerIngest, Resume, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP,
+    cleanup_interrupted_imports, commit_layer, import_layer, import_layer_detached, DetachedLayer,
+    LayerImport, LayerIngest, Resume, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP,
     MEDIA_TYPE_LAYER_TAR_ZSTD,
 };
 pub use layout::DataRoot;

@@ -1,6 +1,6 @@
 //! The metadata database: one SQLite file, `meta.db`, in WAL mode.
 //!
-//! Schema (version 3; `PRAGMA user_version` holds the applied version, migrations only go forward):
+//! Schema (version 4; `PRAGMA user_version` holds the applied version, migrations only go forward):
 //!
 //! ```text
 //! +--------------------------------+     +------------------------------+
@@ -38,6 +38,9 @@
 //! ```
 //!
 //! volumes (v3): name TEXT PK, driver TEXT, labels TEXT JSON, options TEXT JSON, created TEXT.
+//!
+//! image_parents (v4): image_id TEXT PK FK → images ON DELETE CASCADE, parent TEXT (an image
+//! id; no FK: a parent may go while its children stay, as dockerd's metadata allows).
 //!
 //! Timestamps are RFC 3339 UTC strings. Storage never interprets the container JSON.
 //!
@@ -108,6 +111,14 @@ const MIGRATIONS: &[&str] = &[
         options TEXT NOT NULL,
         created TEXT NOT NULL
     );",
+    // v4: an image's parent, the image a commit was made from (dockerd's `parent` metadata,
+    // inspect's `Parent`). Kept beside `images` so that no other image record changes; goes
+    // with the child.
+    "CREATE TABLE image_parents (
+        image_id TEXT PRIMARY KEY NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        parent   TEXT NOT NULL
+    );
+    CREATE INDEX image_parents_parent ON image_parents(parent);",
 ];
 
 /// The version this binary writes; a newer file is refused rather than misread.
@@ -461,6 +472,55 @@ impl Db {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Saves a committed image with its parent and, with `reference`, its tag, in one
+    /// transaction: the commit point of `docker commit`.
+    pub fn put_child_image(
+        &self,
+        img: &ImageRecord,
+        parent: &str,
+        reference: Option<&str>,
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        upsert_image(&tx, img)?;
+        tx.execute(
+            "INSERT INTO image_parents (image_id, parent) VALUES (?1, ?2)
+             ON CONFLICT(image_id) DO UPDATE SET parent = excluded.parent",
+            params![img.id, parent],
+        )?;
+        if let Some(r) = reference {
+            tx.execute(
+                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+                   created = excluded.created",
+                params![r, img.id, now_rfc3339()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The image `image_id` was committed from, if any.
+    pub fn parent_of(&self, image_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT parent FROM image_parents WHERE image_id = ?1",
+                params![image_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The images committed from `image_id`.
+    pub fn children_of(&self, image_id: &str) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT image_id FROM image_parents WHERE parent = ?1 ORDER BY image_id")?;
+        let rows = st.query_map(params![image_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     /// Removes every tag in `references` in one transaction (an image removal that untags
@@ -1097,6 +1157,32 @@ mod tests {
         db.put_pulled_image(&img("sha256:aaaa"), false, None, Some("x@sha256:d"), false)
             .unwrap();
         assert_eq!(db.repo_digests_for("sha256:aaaa").unwrap(), ["x@sha256:d"]);
+    }
+
+    #[test]
+    fn a_child_image_keeps_its_parent_until_it_goes() {
+        let db = Db::open_in_memory().unwrap();
+        db.put_image(&img("sha256:p")).unwrap();
+        db.put_child_image(
+            &img("sha256:c"),
+            "sha256:p",
+            Some("docker.io/library/c:latest"),
+        )
+        .unwrap();
+        assert_eq!(
+            db.parent_of("sha256:c").unwrap().as_deref(),
+            Some("sha256:p")
+        );
+        assert_eq!(db.children_of("sha256:p").unwrap(), ["sha256:c"]);
+        assert_eq!(
+            db.resolve_tag("docker.io/library/c:latest")
+                .unwrap()
+                .as_deref(),
+            Some("sha256:c")
+        );
+        db.delete_image("sha256:c").unwrap();
+        assert!(db.children_of("sha256:p").unwrap().is_empty());
+        assert_eq!(db.parent_of("sha256:c").unwrap(), None);
     }
 
     #[test]

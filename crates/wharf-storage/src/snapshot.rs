@@ -305,6 +305,23 @@ impl Snapshotter {
         Ok(self.snap_dir(rec.id).join("fs"))
     }
 
+    /// The `fs` dirs of `key` and of each of its parents, `key`'s first: what an overlay of
+    /// it stacks, for readers that compare a layer with what lies below it.
+    pub fn fs_dirs(&self, key: &str) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(key.to_owned());
+        while let Some(k) = next {
+            if !seen.insert(k.clone()) {
+                return Err(StorageError::SnapshotNotFound(k));
+            }
+            let rec = self.get(&k)?;
+            out.push(self.snap_dir(rec.id).join("fs"));
+            next = rec.parent;
+        }
+        Ok(out)
+    }
+
     /// Bytes held in the snapshot's own `fs` dir (not its parents), hard links counted once.
     pub fn usage(&self, key: &str) -> Result<u64> {
         let rec = self.get(key)?;

@@ -17,7 +17,7 @@ mod query;
 mod reclaim;
 mod restart;
 mod restore;
-mod signals;
+pub(crate) mod signals;
 pub(crate) mod stdin;
 mod top;
 pub(crate) mod tty;

@@ -6,7 +6,6 @@
 //! `repo_digests` (`busybox@sha256:...`, what the registry served; the crate `distribution`
 //! writes them).
 
-pub mod changes;
 pub mod filters;
 pub(crate) mod ingest;
 mod recover;
@@ -16,7 +15,7 @@ use crate::ctx::Ctx;
 use crate::error::{Cause, EngineError};
 use crate::{ids, timefmt};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::container::{ContainerConfig, GraphDriver};
@@ -39,6 +38,9 @@ pub struct ImageConfigDoc {
     pub os: String,
     #[serde(default)]
     pub config: ContainerConfig,
+    /// The container a commit was made from; absent from other images.
+    #[serde(default)]
+    pub container: Option<String>,
     /// Docker's legacy `container_config`; absent from imported and OCI images.
     #[serde(default)]
     pub container_config: Option<ContainerConfig>,
@@ -171,6 +173,11 @@ impl ImageService {
         Ok(names)
     }
 
+    /// The image `id` was committed from (dockerd's `Parent`), empty for any other.
+    pub fn parent_of(&self, id: &str) -> String {
+        self.ctx.db.parent_of(id).ok().flatten().unwrap_or_default()
+    }
+
     pub fn size_of(&self, id: &str) -> i64 {
         self.ctx
             .db
@@ -208,8 +215,10 @@ impl ImageService {
             )
         };
         let (os, arch, variant) = import_platform(&opts.platform)?;
-        let mut cfg = Map::new();
-        changes::apply(&mut cfg, &opts.changes).map_err(EngineError::invalid)?;
+        // dockerd's: the changes applied to an empty config, every field of it written.
+        let mut cfg = ContainerConfig::default();
+        crate::commit::dialect::apply(&mut cfg, &opts.changes).map_err(EngineError::invalid)?;
+        let cfg = serde_json::to_value(&cfg).map_err(|e| internal("encoding image config", e))?;
 
         let started = std::time::Instant::now();
         let how = wharf_storage::LayerIngest {
@@ -231,7 +240,7 @@ impl ImageService {
             "architecture": arch,
             "os": os,
             "created": now,
-            "config": Value::Object(cfg),
+            "config": cfg,
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
             "history": [{"created": now, "created_by": "", "comment": comment}],
         });
@@ -394,7 +403,7 @@ impl ImageService {
                 created,
                 id: img.record.id.clone(),
                 labels: Self::labels(&img.config),
-                parent_id: String::new(),
+                parent_id: self.parent_of(&img.record.id),
                 repo_digests: shown_digests,
                 repo_tags: shown_tags,
                 shared_size: -1,
@@ -431,7 +440,7 @@ impl ImageService {
             id: img.record.id.clone(),
             repo_tags: tags,
             repo_digests: self.repo_digests(&img.record.id)?,
-            parent: String::new(),
+            parent: self.parent_of(&img.record.id),
             comment,
             created: img
                 .config
@@ -439,7 +448,7 @@ impl ImageService {
                 .clone()
                 .unwrap_or_else(|| img.record.created.clone()),
             // dockerd gives an imported image an empty Container and a zero ContainerConfig.
-            container: Some(String::new()),
+            container: Some(img.config.container.clone().unwrap_or_default()),
             container_config: Some(img.config.container_config.clone().unwrap_or_default()),
             docker_version: String::new(),
             author: img.config.author.clone().unwrap_or_default(),
@@ -463,32 +472,49 @@ impl ImageService {
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>, EngineError> {
         let img = self.resolve(name)?;
-        let tags = self
-            .ctx
-            .db
-            .tags_for(&img.record.id)
-            .map_err(|e| internal("reading tags", e))?;
         let n = img.config.history.len();
+        // dockerd names the entries from the newest down by walking the image's parents, one
+        // image per entry (a committed image's second entry is its parent's, with its tags);
+        // the rest are `<missing>`.
+        let mut named: Vec<(String, Vec<String>)> = Vec::new();
+        let mut next = Some(img.record.clone());
+        while let Some(rec) = next.take() {
+            if named.len() == n {
+                break;
+            }
+            let tags = self
+                .ctx
+                .db
+                .tags_for(&rec.id)
+                .map_err(|e| internal("reading tags", e))?;
+            let parent = self.parent_of(&rec.id);
+            named.push((rec.id, tags));
+            if !parent.is_empty() {
+                next = self.ctx.db.get_image(&parent).ok().flatten();
+            }
+        }
+        // The top entry's layer is the image's own: all of it, or what it adds to its parent.
+        let parent_size = match self.parent_of(&img.record.id) {
+            p if p.is_empty() => 0,
+            p => self.size_of(&p),
+        };
+        let own_size = (img.record.size - parent_size).max(0);
         let mut out = Vec::new();
         for (i, h) in img.config.history.iter().enumerate().rev() {
-            let top = i + 1 == n;
+            let from_top = n - 1 - i;
+            let (id, tags) = match named.get(from_top) {
+                Some((id, tags)) => (id.clone(), (!tags.is_empty()).then(|| tags.clone())),
+                None => ("<missing>".to_string(), None),
+            };
             out.push(HistoryItem {
-                id: if top {
-                    img.record.id.clone()
-                } else {
-                    "<missing>".into()
-                },
+                id,
                 created: h.created.as_deref().map(timefmt::unix_seconds).unwrap_or(0),
                 created_by: h.created_by.clone().unwrap_or_default(),
-                tags: if top && !tags.is_empty() {
-                    Some(tags.clone())
-                } else {
-                    None
-                },
-                size: if h.empty_layer || !top {
+                tags,
+                size: if h.empty_layer || from_top != 0 {
                     0
                 } else {
-                    img.record.size
+                    own_size
                 },
                 comment: h.comment.clone().unwrap_or_default(),
             });
@@ -520,11 +546,9 @@ impl ImageService {
 
     /// `users`: containers created from each image, (id, running).
     ///
-    /// `no_prune` is honoured by construction: dockerd's prune deletes the removed image's
-    /// untagged, unused *parent* images (left by the legacy builder and `commit`), and a Wharf
-    /// image never has a parent (import makes one image from one layer; `Parent` is always
-    /// empty). So with or without it, exactly the named image goes. When build or commit
-    /// create parents, the walk up the chain goes here and stops when `no_prune` is set.
+    /// Without `no_prune`, a deleted image's parent (the image a commit was made from) goes
+    /// too when nothing names or uses it and it has no other child, and so on up, as
+    /// dockerd's prune of parent images.
     pub fn remove(
         &self,
         name: &str,
@@ -532,10 +556,16 @@ impl ImageService {
         no_prune: bool,
         users: &dyn Fn(&str) -> Vec<(String, bool)>,
     ) -> Result<Vec<ImageDeleteItem>, EngineError> {
-        let _no_parents_to_prune = no_prune;
         let id = self.record_for(name)?.map(|r| r.id).unwrap_or_default();
         let labels = self.resolve(&id).ok().and_then(|i| Self::labels(&i.config));
-        let items = self.remove_inner(name, force, users)?;
+        let parent = self.parent_of(&id);
+        let mut items = self.remove_inner(name, force, users)?;
+        let deleted = items
+            .iter()
+            .any(|i| matches!(i, ImageDeleteItem::Deleted(d) if *d == id));
+        if deleted && !no_prune {
+            self.prune_parents(parent, users, &mut items);
+        }
         // dockerd names both by the image ID; a deleted image has no labels left to show.
         for item in &items {
             match item {
@@ -546,6 +576,32 @@ impl ImageService {
             }
         }
         Ok(items)
+    }
+
+    /// Deletes `parent` and its own parents while each is unnamed, unused and childless;
+    /// stops quietly at the first that is not (dockerd's quiet prune).
+    fn prune_parents(
+        &self,
+        mut parent: String,
+        users: &dyn Fn(&str) -> Vec<(String, bool)>,
+        items: &mut Vec<ImageDeleteItem>,
+    ) {
+        while !parent.is_empty() {
+            let Ok(Some(rec)) = self.ctx.db.get_image(&parent) else {
+                return;
+            };
+            let unnamed = self.names_of(&rec.id).is_ok_and(|n| n.is_empty());
+            let childless = self.ctx.db.children_of(&rec.id).is_ok_and(|c| c.is_empty());
+            if !unnamed || !childless || !users(&rec.id).is_empty() {
+                return;
+            }
+            let next = self.parent_of(&rec.id);
+            if self.delete_image(&rec).is_err() {
+                return;
+            }
+            items.push(ImageDeleteItem::Deleted(rec.id.clone()));
+            parent = next;
+        }
     }
 
     fn remove_inner(
@@ -606,7 +662,12 @@ impl ImageService {
             // as dockerd keeps an image a running container uses. (dockerd deletes it when the
             // users are all stopped, its layer store keeping their layers; ours would delete
             // them.)
-            if names.iter().any(|n| !gone.contains(n)) || !using.is_empty() {
+            // An image with children stays too (dockerd's quiet conflict): only the name goes.
+            let has_children = !db
+                .children_of(&rec.id)
+                .map_err(|e| internal("reading images", e))?
+                .is_empty();
+            if names.iter().any(|n| !gone.contains(n)) || !using.is_empty() || has_children {
                 db.remove_references(&gone)
                     .map_err(|e| internal("untagging", e))?;
                 return Ok(untagged(&gone));
@@ -615,6 +676,15 @@ impl ImageService {
             // so a crash cannot leave the image unnamed but not deleted.
             out.extend(untagged(&gone));
         } else {
+            if !db
+                .children_of(&rec.id)
+                .map_err(|e| internal("reading images", e))?
+                .is_empty()
+            {
+                return Err(EngineError::conflict(format!(
+                    "conflict: unable to delete {short} (cannot be forced) - image has dependent child images"
+                )));
+            }
             if let Some((cid, running)) = using.first() {
                 let how = if *running {
                     "cannot be forced"

@@ -1,6 +1,7 @@
 //! The route table. Grouped like Docker's routers; anything not listed answers 501.
 
 mod archive;
+mod commit;
 mod containers;
 mod distribution;
 mod exec;
@@ -56,6 +57,8 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
         .route("/containers/{id}/export", get(archive::export::<B>))
         .route("/images/get", get(image_archive::save_many::<B>))
         .route("/images/load", post(image_archive::load::<B>))
+        .route("/containers/{id}/changes", get(commit::changes::<B>))
+        .route("/commit", post(commit::commit::<B>))
         // Image names contain `/` and `:`, so the suffix is matched by hand.
         .route("/images/{*rest}", any(images::dispatch::<B>))
         .route("/auth", post(distribution::login::<B>))
@@ -89,7 +92,7 @@ pub fn not_implemented_response(method: &Method, uri: &Uri) -> Response {
 }
 
 /// Create bodies are small JSON documents; anything bigger is a client bug.
-const JSON_BODY_LIMIT: usize = 8 * 1024 * 1024;
+pub(crate) const JSON_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Parses a JSON body ourselves, so a malformed one is a 400 carrying serde's words (axum's
 /// `Json` rejection uses other statuses and text bodies). Field names match case-insensitively

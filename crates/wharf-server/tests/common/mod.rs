@@ -45,6 +45,7 @@ pub struct Fake {
     pub pull_guard: Mutex<Option<oneshot::Sender<()>>>,
     pub volume_req: Mutex<Option<wharf_api::volume::VolumeCreateRequest>>,
     pub volume_filters: Mutex<Option<wharf_api::filters::Filters>>,
+    pub commit_opts: Mutex<Option<CommitOptions>>,
 }
 
 pub fn chunk(stream: StdStream, data: &'static [u8], ts: Option<&str>) -> OutputChunk {
@@ -426,6 +427,32 @@ fn fake_volume(name: &str) -> wharf_api::volume::Volume {
         driver: "local".into(),
         scope: "local".into(),
         ..Default::default()
+    }
+}
+
+/// "nope" is unknown; "clean" has no changes.
+impl CommitBackend for Fake {
+    async fn container_changes(&self, id: &str) -> BackendResult<Vec<FilesystemChange>> {
+        self.rec(format!("changes {id}"));
+        match id {
+            "nope" => Err(ApiError::not_found(format!("No such container: {id}"))),
+            "clean" => Ok(Vec::new()),
+            _ => Ok(vec![
+                FilesystemChange {
+                    path: "/etc".into(),
+                    kind: 0,
+                },
+                FilesystemChange {
+                    path: "/etc/new".into(),
+                    kind: 1,
+                },
+            ]),
+        }
+    }
+    async fn commit(&self, opts: CommitOptions) -> BackendResult<String> {
+        self.rec(format!("commit {}", opts.container));
+        *self.commit_opts.lock().unwrap() = Some(opts);
+        Ok("sha256:c0ffee".into())
     }
 }
 

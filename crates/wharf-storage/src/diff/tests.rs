@@ -449,3 +449,45 @@ fn decompressed_reads_plain_gzip_and_zstd_and_refuses_xz() {
     );
     assert!(err.is_invalid_input());
 }
+
+/// Go's `archive/tar` reads a numeric field without digits as 0, and so does the applier:
+/// bollard's tests build headers that never set mode, owner or time.
+#[test]
+fn blank_numeric_fields_read_as_zero() {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..5].copy_from_slice(b"blank");
+    h.set_entry_type(EntryType::Regular);
+    h.set_size(2);
+    let old = h.as_old_mut();
+    old.mode = [0; 8];
+    old.uid = *b"        ";
+    old.gid = [b' ', 0, 0, 0, 0, 0, 0, 0];
+    old.mtime = [0; 12];
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"hi"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    apply_layer(&tar[..], d.path()).unwrap();
+    let m = fs::symlink_metadata(d.path().join("blank")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0);
+    assert_eq!(m.mtime(), 0);
+    if is_root() {
+        assert_eq!((m.uid(), m.gid()), (0, 0));
+    }
+    assert_eq!(fs::read(d.path().join("blank")).unwrap(), b"hi");
+}
+
+#[test]
+fn numeric_fields_as_go_reads_them() {
+    assert_eq!(numeric("mode", b"0000644\0").unwrap(), 0o644);
+    assert_eq!(numeric("mode", b"  644   ").unwrap(), 0o644);
+    assert_eq!(numeric("mode", b"\0\0\0\0\0\0\0\0").unwrap(), 0);
+    assert_eq!(
+        numeric("uid", &[0x80, 0, 0, 0, 0, 0, 0x01, 0x00]).unwrap(),
+        256
+    );
+    assert!(numeric("uid", &[0xff, 0xff, 0, 0, 0, 0, 0, 0]).is_err());
+    let e = numeric("mode", b"12x4\0\0\0\0").unwrap_err().to_string();
+    assert!(e.contains("mode"), "{e}");
+}
