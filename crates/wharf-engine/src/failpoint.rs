@@ -20,6 +20,7 @@
 //! | `import-blobs-stored` | image import | config and manifest blobs stored | the image record and its tag saved (one transaction) |
 //! | `volume-dir-made` | volume create | `volumes/<name>/_data` made | the volume's row saved |
 //! | `volume-record-deleted` | volume rm and prune | the volume's row deleted | its directory removed |
+//! | `copy-up-partial` | container create with a volume to fill from the image | the copy-up's marker made durable and the first entry copied | the rest copied, synced and the marker removed |
 //! | `rmi-record-deleted` | image rm | the image record and its tags deleted (one transaction) | its manifest, config and layer blobs and its layer snapshot removed |
 //!
 //! Tag is one SQL statement (no point); what each crash leaves and how the next start finishes
@@ -49,6 +50,8 @@ pub(crate) const EXEC_STARTED: &str = "exec-started";
 pub(crate) const IMPORT_LAYER_STORED: &str = "import-layer-stored";
 /// Between "every blob of the image stored" and "its record and tag saved".
 pub(crate) const IMPORT_BLOBS_STORED: &str = "import-blobs-stored";
+/// Between "a copy-up's marker and first entry written" and "the rest copied, the marker gone".
+pub(crate) const COPY_UP_PARTIAL: &str = "copy-up-partial";
 /// Between "the image's record and tags deleted" and "its blobs and layer snapshot removed".
 pub(crate) const RMI_RECORD_DELETED: &str = "rmi-record-deleted";
 
