@@ -162,7 +162,7 @@ def test_inspect_mounts_as_dockerd_shows_them(docker, wharfd, hostdir, unique):
                   "-v", f"{vol}:/named",
                   "-v", f"{hostdir}:/bind:ro",
                   "-v", "/anon",
-                  "--mount", f"type=volume,src={vol}-m,dst=/mv,volume-nocopy",
+                  "--mount", f"type=volume,src={vol}-m,dst=/mv,volume-nocopy,volume-label=tier=db",
                   "--mount", f"type=bind,src={hostdir},dst=/mb,bind-propagation=rslave",
                   "--mount", "type=tmpfs,dst=/t",
                   "busybox", "true"))
@@ -178,6 +178,8 @@ def test_inspect_mounts_as_dockerd_shows_them(docker, wharfd, hostdir, unique):
         assert (anon["Type"], anon["Driver"], anon["Mode"], anon["RW"], anon["Propagation"]) == (
             "volume", "local", "", True, "")
         assert ms["/mv"]["Mode"] == "z" and ms["/mv"]["Name"] == f"{vol}-m"
+        labels = json.loads(ok(docker("volume", "inspect", f"{vol}-m")).stdout)[0]["Labels"]
+        assert labels == {"tier": "db"}, labels
         assert ms["/mb"] == {"Type": "bind", "Source": str(hostdir), "Destination": "/mb",
                              "Mode": "", "RW": True, "Propagation": "rslave"}
         assert ms["/t"] == {"Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "",
@@ -314,6 +316,12 @@ def test_propagation_is_what_was_asked(docker, wharfd, hostdir):
         # A read-only bind is read-only all the way down (rro), as dockerd makes it.
         line = mountinfo_line(docker, ["-v", f"{hostdir}:/p:ro"], "/p/shared")
         assert line.split()[5].startswith("ro"), line
+        # NonRecursive binds the top mount only: the tmpfs under it is not there.
+        r = ok(docker("run", "--rm", "--mount",
+                      f"type=bind,src={hostdir},dst=/p,bind-recursive=disabled",
+                      "busybox", "cat", "/proc/self/mountinfo"))
+        dests = [l.split()[4] for l in r.stdout.splitlines()]
+        assert "/p" in dests and "/p/shared" not in dests, r.stdout
         # A private source cannot be shared: dockerd's words.
         private = hostdir / "private"
         private.mkdir()
@@ -344,3 +352,20 @@ def test_dockerpy_run_with_volumes(dclient, wharfd, hostdir, unique):
             dclient.volumes.get(vol).remove(force=True)
         except Exception:
             pass
+
+
+def test_volume_events_of_a_run(docker, unique):
+    import time
+    vol = f"{unique}-v"
+    since = str(int(time.time()) - 1)
+    try:
+        cid = ok(docker("run", "-d", "-v", f"{vol}:/d", "busybox", "true")).stdout.strip()
+        ok(docker("wait", cid))
+        ok(docker("rm", cid))
+        r = ok(docker("events", "--since", since, "--until", str(int(time.time()) + 1),
+                      "--filter", "type=volume", "--filter", f"volume={vol}", "--format",
+                      "{{.Action}} {{.Actor.Attributes.container}} {{.Actor.Attributes.destination}}"))
+        assert r.stdout.splitlines()[:3] == [
+            "create <no value> <no value>", f"mount {cid} /d", f"unmount {cid} <no value>"], r.stdout
+    finally:
+        vol_rm(docker, vol)

@@ -303,12 +303,16 @@ impl ContainerService {
         if !c.spec.mounts.iter().any(|m| m.r#type == "volume") {
             return;
         }
-        let (volumes, id, mounts) = (
+        let (ctx, volumes, id, mounts) = (
+            self.ctx.clone(),
             self.volumes.clone(),
             c.id().to_string(),
             c.spec.mounts.clone(),
         );
-        let _ = blocking(move || crate::mounts::start::unmount_all(&volumes, &id, &mounts)).await;
+        let _ = blocking(move || {
+            crate::mounts::start::unmount_all(&volumes, &ctx.events, &id, &mounts)
+        })
+        .await;
     }
 
     fn unused_name(&self) -> String {
@@ -436,6 +440,7 @@ impl ContainerService {
                 // fail the start like a launch's (recorded, `--rm` honoured).
                 Ok(crate::mounts::start::prepare(
                     &volumes,
+                    &ctx.events,
                     &cid,
                     &user_mounts,
                     &extras,

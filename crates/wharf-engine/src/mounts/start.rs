@@ -27,6 +27,7 @@ pub struct Prepared {
 /// Mounts the volumes and prepares the binds. On an error, what was mounted is unmounted.
 pub fn prepare(
     volumes: &VolumeService,
+    events: &crate::events::EventBus,
     id: &str,
     mounts: &[MountPoint],
     extras: &BTreeMap<String, MountExtra>,
@@ -34,9 +35,24 @@ pub fn prepare(
 ) -> Result<Prepared, EngineError> {
     let mut mounted: Vec<&str> = Vec::new();
     let out = prepare_inner(volumes, id, mounts, extras, data_root, &mut mounted);
-    if out.is_err() {
-        for name in mounted {
-            unmount_one(volumes, id, name);
+    match &out {
+        Err(_) => {
+            for name in mounted {
+                unmount_one(volumes, id, name);
+            }
+        }
+        // dockerd's `mount` events, once the start's mounts are all set up.
+        Ok(_) => {
+            for m in mounts.iter().filter(|m| m.r#type == VOLUME) {
+                let attrs = [
+                    ("driver", m.driver.clone()),
+                    ("container", id.to_string()),
+                    ("destination", m.destination.clone()),
+                    ("read/write", m.rw.to_string()),
+                    ("propagation", m.propagation.clone()),
+                ];
+                events.volume_with("mount", &m.name, attrs.map(|(k, v)| (k.into(), v)).into());
+            }
         }
     }
     out
@@ -160,10 +176,18 @@ fn make_source(src: &Path) -> Result<(), EngineError> {
     }
 }
 
-/// Called when a run ends (or its start failed after [`prepare`]) for each of its volumes.
-pub fn unmount_all(volumes: &VolumeService, id: &str, mounts: &[MountPoint]) {
+/// Called when a run ends (or its start failed after [`prepare`]) for each of its volumes;
+/// dockerd's `unmount` events.
+pub fn unmount_all(
+    volumes: &VolumeService,
+    events: &crate::events::EventBus,
+    id: &str,
+    mounts: &[MountPoint],
+) {
     for m in mounts.iter().filter(|m| m.r#type == VOLUME) {
         unmount_one(volumes, id, &m.name);
+        let attrs = [("driver", m.driver.clone()), ("container", id.to_string())];
+        events.volume_with("unmount", &m.name, attrs.map(|(k, v)| (k.into(), v)).into());
     }
 }
 
