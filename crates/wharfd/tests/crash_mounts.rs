@@ -15,9 +15,10 @@ use wharf_testkit::{import_busybox, start_or_skip};
 
 fn with_binds(argv: &[&str], binds: &[&str]) -> wharf_api::container::ContainerCreateRequest {
     let mut r = cmd(argv);
-    let mut hc = wharf_api::container::HostConfig::default();
-    hc.binds = Some(binds.iter().map(|b| b.to_string()).collect());
-    r.host_config = Some(hc);
+    r.host_config = Some(wharf_api::container::HostConfig {
+        binds: Some(binds.iter().map(|b| b.to_string()).collect()),
+        ..Default::default()
+    });
     r
 }
 
