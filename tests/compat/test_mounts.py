@@ -74,17 +74,24 @@ def test_named_volume_survives_rm_and_a_restart_and_is_shared(docker, wharfd, un
                   "sh", "-c", "echo kept > /data/f"))
         # Created on first use, as `docker run -v name:/path` does.
         v = json.loads(ok(docker("volume", "inspect", vol)).stdout)[0]
-        assert v["Labels"] == {} or v["Labels"] is None
+        assert not v["Labels"]
         ok(docker("rm", a))
         assert (vols(wharfd) / vol / "_data" / "f").read_text() == "kept\n"
+        # Two containers share it: one writes while the other runs.
+        ok(docker("run", "-d", "--name", b, "-v", f"{vol}:/shared", "busybox", "sleep", "120"))
+        ok(docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo new > /data/g"))
+        assert ok(docker("exec", b, "cat", "/shared/g")).stdout == "new\n"
+        bid = ok(docker("inspect", "-f", "{{.Id}}", b)).stdout.strip()
         wharfd.kill9()
         wharfd.restart()
         r = ok(docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f"))
         assert r.stdout == "kept\n"
-        # Two containers share it: one writes while the other runs.
-        ok(docker("run", "-d", "--name", b, "-v", f"{vol}:/shared", "busybox", "sleep", "60"))
-        ok(docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo new > /data/g"))
-        assert ok(docker("exec", b, "cat", "/shared/g")).stdout == "new\n"
+        # The running user is adopted, and still counts as one.
+        assert ok(docker("exec", b, "cat", "/shared/f")).stdout == "kept\n"
+        r = docker("volume", "rm", vol)
+        assert r.returncode != 0 and f"volume is in use - [{bid}]" in r.stderr, r.stderr
+        ok(docker("rm", "-f", b))
+        ok(docker("volume", "rm", vol))
     finally:
         docker("rm", "-f", a, b)
         vol_rm(docker, vol)

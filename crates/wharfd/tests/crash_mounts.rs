@@ -11,6 +11,7 @@
 mod crash_support;
 
 use crash_support::*;
+use wharf_testkit::cleanup::mounts_under;
 use wharf_testkit::{import_busybox, start_or_skip};
 
 fn with_binds(argv: &[&str], binds: &[&str]) -> wharf_api::container::ContainerCreateRequest {
@@ -57,8 +58,14 @@ async fn a_copy_up_cut_short_is_emptied_then_done_whole() {
     d.restart().await.unwrap();
 
     let c = d.client();
-    // The cut create left no container; its volume (a committed row) stays.
+    // The cut create left no container; its volume (a committed row) stays. The rootfs it
+    // had mounted for the copy is unmounted with the rest of its leftovers.
     assert!(c.list_containers(true, None).await.unwrap().is_empty());
+    let exec_root = d.exec_root().join("containers");
+    wharf_testkit::wait_until_true("no mount left under the exec root", || {
+        mounts_under(&exec_root).is_empty()
+    })
+    .await;
     // A mount that does not copy sees an empty volume, not half of one.
     let nocopy = c
         .create_container(

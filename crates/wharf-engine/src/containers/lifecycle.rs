@@ -237,6 +237,15 @@ impl ContainerService {
         merged: &config::Merged,
     ) -> Result<crate::mounts::resolve::Resolved, EngineError> {
         let hc = merged.host_config.clone();
+        let asked = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v| !v.is_empty());
+        let none = !asked(&hc.binds)
+            && hc.mounts.as_ref().is_none_or(|m| m.is_empty())
+            && !asked(&hc.volumes_from)
+            && merged.config.volumes.as_ref().is_none_or(|v| v.is_empty());
+        if none {
+            // The common create: no hop to the blocking pool.
+            return Ok(Default::default());
+        }
         let config_volumes: Vec<String> = merged
             .config
             .volumes
@@ -286,6 +295,10 @@ impl ContainerService {
         r: &crate::mounts::resolve::Resolved,
         remove_anonymous: bool,
     ) {
+        if !r.mounts.iter().any(|m| m.r#type == "volume") {
+            // No volume, no user recorded: nothing to release.
+            return;
+        }
         let (ctx, volumes, id, r) = (
             self.ctx.clone(),
             self.volumes.clone(),
