@@ -271,7 +271,109 @@ fn unescape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn volumes_are_mounted_binds_made_and_options_passed_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = std::sync::Arc::new(crate::ctx::Ctx::for_tests(dir.path()));
+        let volumes = VolumeService::new(ctx.clone());
+        volumes.recover().unwrap();
+        let v = volumes
+            .use_volume("data", "local", Default::default(), "c1")
+            .unwrap();
+        let missing = dir.path().join("made/by/start");
+        let mounts = vec![
+            MountPoint {
+                r#type: "volume".into(),
+                name: "data".into(),
+                source: v.mountpoint.clone(),
+                destination: "/data".into(),
+                driver: "local".into(),
+                mode: "z".into(),
+                rw: false,
+                ..Default::default()
+            },
+            MountPoint {
+                r#type: "bind".into(),
+                source: missing.to_string_lossy().into_owned(),
+                destination: "/b".into(),
+                rw: true,
+                propagation: "rprivate".into(),
+                ..Default::default()
+            },
+            MountPoint {
+                r#type: "tmpfs".into(),
+                destination: "/t".into(),
+                rw: true,
+                ..Default::default()
+            },
+        ];
+        let extras = BTreeMap::from([(
+            "/b".to_string(),
+            MountExtra {
+                create_source: true,
+                non_recursive: true,
+                ..Default::default()
+            },
+        )]);
+        let p = prepare(&volumes, &ctx.events, "c1", &mounts, &extras, dir.path()).unwrap();
+        assert!(missing.is_dir(), "a -v bind's missing source is made");
+        assert_eq!(
+            p.binds,
+            [
+                BindMount {
+                    source: volumes.data_path("data"),
+                    destination: "/data".into(),
+                    readonly: true,
+                    recursive_readonly: true,
+                    non_recursive: false,
+                    propagation: String::new(),
+                },
+                BindMount {
+                    source: missing.clone(),
+                    destination: "/b".into(),
+                    readonly: false,
+                    recursive_readonly: false,
+                    non_recursive: true,
+                    propagation: "rprivate".into(),
+                },
+            ]
+        );
+        assert_eq!(p.rootfs_propagation, None);
+        // A copy-up cut short is emptied by the mount.
+        std::fs::write(volumes.data_path("data").join("half"), b"").unwrap();
+        std::fs::write(dir.path().join("volumes/data").join(copyup::MARKER), b"").unwrap();
+        prepare(
+            &volumes,
+            &ctx.events,
+            "c1",
+            &mounts[..1],
+            &extras,
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_dir(volumes.data_path("data"))
+                .unwrap()
+                .count(),
+            0
+        );
+        // A volume that is gone fails the start in dockerd's words.
+        let gone = vec![MountPoint {
+            r#type: "volume".into(),
+            name: "gone".into(),
+            source: "/x".into(),
+            destination: "/g".into(),
+            ..Default::default()
+        }];
+        let e = prepare(&volumes, &ctx.events, "c1", &gone, &extras, dir.path()).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "error while mounting volume '/x': get gone: no such volume"
+        );
+    }
 
     #[test]
     fn the_mount_a_path_is_on_and_its_peers() {
