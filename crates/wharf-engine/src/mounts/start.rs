@@ -112,7 +112,8 @@ fn prepare_inner<'a>(
             if peers.iter().any(|p| any_of.contains(p)) {
                 return Ok(());
             }
-            Err(EngineError::invalid(format!(
+            // An untyped error in dockerd: a 500.
+            Err(EngineError::internal(format!(
                 "path {} is mounted on {point} but it is not a {words} mount",
                 source.display()
             )))
