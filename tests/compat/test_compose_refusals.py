@@ -32,15 +32,20 @@ def test_compose_build_prints_the_refusal(wharfd, compose_dir):
     assert "POST /build is not implemented in Wharf yet" in out, out
 
 
-def test_compose_up_with_a_volume_prints_the_refusal(wharfd, compose_dir):
+def test_compose_up_with_a_volume_works(wharfd, compose_dir):
+    # Volumes were refused here until container mounts landed (issue 15 item 2): compose v1
+    # sends the named volume as Binds and the image's volumes as VolumesFrom of the old one.
     (compose_dir / "docker-compose.yml").write_text(
-        'version: "2.4"\nservices:\n  app:\n    image: busybox\n    command: ["true"]\n'
+        'version: "2.4"\nservices:\n  app:\n    image: busybox\n'
+        '    command: ["sh", "-c", "echo hi > /data/f"]\n'
         '    network_mode: none\n    volumes: ["data:/data"]\nvolumes:\n  data: {}\n')
-    r = compose(wharfd, compose_dir, "up", "--no-start")
-    out = r.stdout + r.stderr
-    compose(wharfd, compose_dir, "down", "-v")
-    assert r.returncode not in (0, -signal.SIGPIPE, 128 + signal.SIGPIPE), out
-    # The named volume is made (volumes are served); mounting it (Binds for compose v1, Mounts
-    # for v2) is refused.
-    assert "Wharf does not support HostConfig." in out, out
-    assert "yet (issue 15: volumes)" in out, out
+    try:
+        r = compose(wharfd, compose_dir, "up")
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out
+        r = compose(wharfd, compose_dir, "up", "--force-recreate")
+        assert r.returncode == 0, r.stdout + r.stderr
+        data = wharfd.dir / "data" / "volumes" / "wccompose_data" / "_data" / "f"
+        assert data.read_text() == "hi\n"
+    finally:
+        compose(wharfd, compose_dir, "down", "-v")

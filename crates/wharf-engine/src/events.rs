@@ -104,6 +104,20 @@ impl EventBus {
         });
     }
 
+    /// A volume's `mount` or `unmount` by a container: dockerd's actor, the volume's name,
+    /// with the attributes it gives (driver, container, destination...).
+    pub fn volume_with(&self, action: &str, name: &str, attributes: BTreeMap<String, String>) {
+        self.publish(Event {
+            kind: "volume".into(),
+            action: action.into(),
+            actor: EventActor {
+                id: name.into(),
+                attributes,
+            },
+            ..Default::default()
+        });
+    }
+
     /// `volume prune`, with what it freed, as dockerd's (an actor without an id).
     pub fn volume_prune(&self, reclaimed: u64) {
         let mut attributes = BTreeMap::new();

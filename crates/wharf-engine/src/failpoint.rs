@@ -22,6 +22,7 @@
 //! | `volume-record-deleted` | volume rm and prune | the volume's row deleted | its directory removed |
 //! | `commit-layer-stored` | commit | the writable layer's blob stored and its snapshot committed (nothing, for an empty layer) | config and manifest blobs stored |
 //! | `commit-blobs-stored` | commit | config and manifest blobs stored | the image record, its parent and its tag saved (one transaction) |
+//! | `copy-up-partial` | container create with a volume to fill from the image | the copy-up's marker made durable and the first entry copied | the rest copied, synced and the marker removed |
 //! | `rmi-record-deleted` | image rm | the image record and its tags deleted (one transaction) | its manifest, config and layer blobs and its layer snapshot removed |
 //!
 //! Tag is one SQL statement (no point); what each crash leaves and how the next start finishes
@@ -55,6 +56,8 @@ pub(crate) const IMPORT_BLOBS_STORED: &str = "import-blobs-stored";
 pub(crate) const COMMIT_LAYER_STORED: &str = "commit-layer-stored";
 /// Between "every blob of the committed image stored" and "its record, parent and tag saved".
 pub(crate) const COMMIT_BLOBS_STORED: &str = "commit-blobs-stored";
+/// Between "a copy-up's marker and first entry written" and "the rest copied, the marker gone".
+pub(crate) const COPY_UP_PARTIAL: &str = "copy-up-partial";
 /// Between "the image's record and tags deleted" and "its blobs and layer snapshot removed".
 pub(crate) const RMI_RECORD_DELETED: &str = "rmi-record-deleted";
 

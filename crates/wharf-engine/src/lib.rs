@@ -23,6 +23,7 @@ pub mod host;
 pub mod ids;
 pub mod imagearchive;
 pub mod images;
+pub mod mounts;
 pub mod names;
 mod shim;
 mod system;
@@ -165,7 +166,12 @@ impl Engine {
         // Health probes are execs: the containers get the exec service's probe hook rather
         // than the service itself, which is built around them.
         let execs = ExecService::new(|me| {
-            ContainerService::new(ctx.clone(), images.clone(), ExecService::probe_hook(me))
+            ContainerService::new(
+                ctx.clone(),
+                images.clone(),
+                volumes.clone(),
+                ExecService::probe_hook(me),
+            )
         });
         let containers = execs.containers().clone();
         let n = containers
@@ -228,8 +234,8 @@ impl ContainersBackend for Engine {
     async fn kill(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
         Ok(self.containers.kill(id, signal).await?)
     }
-    async fn remove(&self, id: &str, force: bool, _remove_volumes: bool) -> BackendResult<()> {
-        Ok(self.containers.remove(id, force).await?)
+    async fn remove(&self, id: &str, force: bool, remove_volumes: bool) -> BackendResult<()> {
+        Ok(self.containers.remove(id, force, remove_volumes).await?)
     }
     async fn list(&self, opts: ListContainersOptions) -> BackendResult<Vec<ContainerSummary>> {
         Ok(self.containers.list(opts).await?)

@@ -1,6 +1,7 @@
 //! Durable file primitives shared by every Wharf process that writes state outside SQLite.
 //!
-//! Owns: `atomic_write` (temp file, fsync, rename, fsync dir) and `fsync_dir`.
+//! Owns: `atomic_write` (temp file, fsync, rename, fsync dir), `fsync_dir` and `resolve_in`
+//! (a container's path on the host, never outside its root).
 //! Must not touch: anything that knows what the bytes mean.
 //!
 //! A reader sees either the old file or the new one, never a torn write, even after
@@ -56,6 +57,54 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// `dest`, an absolute path in the container, resolved inside `root` the way the container
+/// sees it: symlinks are followed, but `..` and absolute targets never leave `root` (what
+/// a copy-up reads, the mount a propagation is set on).
+pub fn resolve_in(root: &Path, dest: &str) -> io::Result<std::path::PathBuf> {
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> = Path::new(dest)
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut cur = std::path::PathBuf::new();
+    let mut hops = 0;
+    while let Some(part) = todo.pop_front() {
+        if part == ".." {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(&part);
+        let on_host = root.join(&next);
+        match std::fs::symlink_metadata(&on_host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 255 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = std::fs::read_link(&on_host)?;
+                if target.is_absolute() {
+                    cur = std::path::PathBuf::new();
+                }
+                let mut front: std::collections::VecDeque<std::ffi::OsString> = target
+                    .components()
+                    .filter_map(|c| match c {
+                        std::path::Component::Normal(n) => Some(n.to_os_string()),
+                        std::path::Component::ParentDir => Some("..".into()),
+                        _ => None,
+                    })
+                    .collect();
+                front.extend(todo);
+                todo = front;
+            }
+            _ => cur = next,
+        }
+    }
+    Ok(root.join(cur))
+}
+
 /// Whether `dir` is on tmpfs, where an fsync cannot make anything more durable.
 pub fn on_tmpfs(dir: &Path) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -90,6 +139,37 @@ fn random_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("real/data")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../real", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("slash")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(
+            resolve_in(root, "/abs/data").unwrap(),
+            root.join("real/data")
+        );
+        assert_eq!(
+            resolve_in(root, "/up/data").unwrap(),
+            root.join("real/data")
+        );
+        assert_eq!(
+            resolve_in(root, "/slash/../../etc").unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            resolve_in(root, "/missing/x").unwrap(),
+            root.join("missing/x")
+        );
+        assert_eq!(
+            resolve_in(root, "/loop").unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+    }
 
     #[test]
     fn writes_and_replaces() {

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
-    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    Capabilities, Capability, HookBuilder, HooksBuilder, LinuxBuilder, LinuxCapabilitiesBuilder,
+    LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
     LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
     MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
@@ -148,6 +148,25 @@ pub struct BindMount {
     /// Absolute path inside the container.
     pub destination: String,
     pub readonly: bool,
+    /// Read-only all the way down (`rro`, the submounts too), as dockerd makes a read-only
+    /// volume or bind where the kernel can (5.12+); else `ro` on the top mount only.
+    pub recursive_readonly: bool,
+    /// `bind`, not `rbind`: the submounts of the source are not bound.
+    pub non_recursive: bool,
+    /// `rprivate` (empty: what the kernel gives a bind, as dockerd leaves a volume's),
+    /// `rshared`, `rslave`...
+    pub propagation: String,
+}
+
+/// The container's createContainer hook setting its binds' propagation (libcontainer binds
+/// with `open_tree` and ignores the propagation options): `binary propagate ROOTFS
+/// PROPAGATION=DEST...`, run in the container's mount namespace before pivot_root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PropagationHook {
+    /// `wharf-shim`.
+    pub binary: PathBuf,
+    /// (propagation, destination) of each bind whose propagation must be set.
+    pub mounts: Vec<(String, String)>,
 }
 
 /// Everything the daemon decided about a container that the runtime spec needs.
@@ -168,6 +187,9 @@ pub struct SpecInput {
     pub namespaces: Namespaces,
     pub bind_mounts: Vec<BindMount>,
     pub tmpfs: Vec<TmpfsMount>,
+    /// `linux.rootfsPropagation`: `shared` or `slave` when a bind asks for it (dockerd's rule).
+    pub rootfs_propagation: Option<String>,
+    pub propagation_hook: Option<PropagationHook>,
     pub shm: Shm,
     /// Cgroup path relative to each hierarchy's root, e.g. `/wharf/<id>`.
     pub cgroups_path: String,
@@ -302,6 +324,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         );
     }
     let mut linux = linux.build()?;
+    linux.set_rootfs_propagation(input.rootfs_propagation.clone());
     // oci-spec's defaults (runc's) would mask paths even for privileged containers.
     linux.set_masked_paths(None);
     linux.set_readonly_paths(None);
@@ -330,6 +353,27 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .process(process)
         .linux(linux)
         .build()?;
+    if let Some(h) = input
+        .propagation_hook
+        .as_ref()
+        .filter(|h| !h.mounts.is_empty())
+    {
+        let mut args = vec![
+            "wharf-shim".to_string(),
+            "propagate".into(),
+            input.rootfs.to_string_lossy().into_owned(),
+        ];
+        args.extend(h.mounts.iter().map(|(p, d)| format!("{p}={d}")));
+        let hook = HookBuilder::default()
+            .path(h.binary.clone())
+            .args(args)
+            .build()?;
+        spec.set_hooks(Some(
+            HooksBuilder::default()
+                .create_container(vec![hook])
+                .build()?,
+        ));
+    }
     // oci-spec's defaults would name the host "youki" and add an empty annotation map. The
     // runtime refuses a hostname without a UTS namespace of the container's own.
     let own_uts = input.namespaces.uts == NsMode::Private;
@@ -486,9 +530,13 @@ fn mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
     // the defaults, shallow before deep, so that none hides another.
     let mut user: Vec<Mount> = Vec::new();
     for b in &input.bind_mounts {
-        let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+        // dockerd's order: the bind, read-only, the propagation.
+        let mut options = vec![if b.non_recursive { "bind" } else { "rbind" }.to_string()];
         if b.readonly {
-            options.push("ro".to_string());
+            options.push(if b.recursive_readonly { "rro" } else { "ro" }.to_string());
+        }
+        if !b.propagation.is_empty() {
+            options.push(b.propagation.clone());
         }
         user.push(
             MountBuilder::default()
@@ -861,12 +909,15 @@ mod tests {
                 BindMount {
                     source: "/var/lib/wharf/containers/abc/hosts".into(),
                     destination: "/etc/hosts".into(),
-                    readonly: false,
+                    propagation: "rprivate".into(),
+                    ..Default::default()
                 },
                 BindMount {
                     source: "/var/lib/wharf/containers/abc/resolv.conf".into(),
                     destination: "/etc/resolv.conf".into(),
                     readonly: true,
+                    propagation: "rprivate".into(),
+                    ..Default::default()
                 },
             ],
             cgroups_path: "/wharf/abc".into(),
@@ -1065,10 +1116,62 @@ mod tests {
         );
         assert_eq!(opts(hosts), vec!["rbind", "rprivate"]);
         let resolv = find_mount(&spec, "/etc/resolv.conf");
-        assert_eq!(opts(resolv), vec!["rbind", "rprivate", "ro"]);
+        assert_eq!(opts(resolv), vec!["rbind", "ro", "rprivate"]);
         // Bind mounts come after the defaults so they are not hidden by them.
         let last = spec.mounts().as_ref().unwrap().last().unwrap();
         assert_eq!(last.destination(), &PathBuf::from("/etc/resolv.conf"));
+    }
+
+    #[test]
+    fn user_binds_carry_dockerds_options_and_a_propagation_hook() {
+        let mut i = input();
+        i.bind_mounts.push(BindMount {
+            source: "/srv".into(),
+            destination: "/data".into(),
+            readonly: true,
+            recursive_readonly: true,
+            propagation: "rshared".into(),
+            ..Default::default()
+        });
+        i.bind_mounts.push(BindMount {
+            source: "/vol".into(),
+            destination: "/v".into(),
+            non_recursive: true,
+            ..Default::default()
+        });
+        i.rootfs_propagation = Some("shared".into());
+        i.propagation_hook = Some(PropagationHook {
+            binary: "/usr/bin/wharf-shim".into(),
+            mounts: vec![("rshared".into(), "/data".into())],
+        });
+        let spec = build_spec(&i).unwrap();
+        assert_eq!(
+            opts(find_mount(&spec, "/data")),
+            vec!["rbind", "rro", "rshared"]
+        );
+        assert_eq!(opts(find_mount(&spec, "/v")), vec!["bind"]);
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.rootfs_propagation().as_deref(), Some("shared"));
+        let hooks = spec
+            .hooks()
+            .as_ref()
+            .unwrap()
+            .create_container()
+            .as_ref()
+            .unwrap();
+        assert_eq!(hooks[0].path(), &PathBuf::from("/usr/bin/wharf-shim"));
+        assert_eq!(
+            hooks[0].args().as_ref().unwrap(),
+            &vec![
+                "wharf-shim".to_string(),
+                "propagate".into(),
+                i.rootfs.to_string_lossy().into_owned(),
+                "rshared=/data".into()
+            ]
+        );
+        // No hook when nothing needs one.
+        i.propagation_hook = None;
+        assert!(build_spec(&i).unwrap().hooks().is_none());
     }
 
     #[test]

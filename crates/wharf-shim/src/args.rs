@@ -195,6 +195,10 @@ pub enum Command {
     /// `wharf-shim update --id ID --runtime-root DIR --limits JSON`: writes a
     /// `wharf_runtime::spec::Limits` into the container's cgroups.
     Update(RuntimeArgs, String),
+    /// `wharf-shim propagate ROOTFS PROPAGATION=DEST...`: the container's createContainer
+    /// hook (`wharf_runtime::spec::PropagationHook`), run in its mount namespace before
+    /// pivot_root: sets each bind mount's propagation, which libcontainer does not.
+    Propagate(std::path::PathBuf, Vec<(String, String)>),
 }
 
 pub const USAGE: &str = "usage: wharf-shim start --id ID --bundle DIR --state-dir DIR --log FILE \
@@ -376,6 +380,20 @@ pub fn parse(args: &[String]) -> Result<Command> {
             } else {
                 Command::Delete(r)
             })
+        }
+        "propagate" => {
+            let Some((rootfs, mounts)) = rest.split_first() else {
+                bail!("usage: wharf-shim propagate ROOTFS PROPAGATION=DEST...");
+            };
+            let mounts = mounts
+                .iter()
+                .map(|m| {
+                    m.split_once('=')
+                        .map(|(p, d)| (p.to_string(), d.to_string()))
+                        .with_context(|| format!("bad mount {m:?}: want PROPAGATION=DEST"))
+                })
+                .collect::<Result<_>>()?;
+            Ok(Command::Propagate(rootfs.into(), mounts))
         }
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }

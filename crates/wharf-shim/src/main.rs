@@ -11,6 +11,8 @@ mod failpoint;
 mod launch;
 mod netns;
 
+use nix::mount::MsFlags;
+use std::io::Read;
 use wharf_shim::args::{self, Command};
 use wharf_shim::monitor::{ExecOps, Monitor, RuntimeOps};
 
@@ -56,10 +58,43 @@ fn main() {
             launch::delete_container(&r.runtime_root, &r.id);
             0
         }
+        Ok(Command::Propagate(rootfs, mounts)) => match propagate(&rootfs, &mounts) {
+            Ok(()) => 0,
+            Err(e) => {
+                // libcontainer shows the hook's stderr in the start's error.
+                eprintln!("wharf-shim propagate: {e}");
+                1
+            }
+        },
         Err(e) => {
             eprintln!("wharf-shim: {e:#}");
             2
         }
     };
     std::process::exit(code)
+}
+
+/// The createContainer hook: each bind, found inside the container's root as the runtime
+/// found it, gets the propagation asked (runc's `rprivate`, `rshared`, `rslave`...).
+fn propagate(rootfs: &std::path::Path, mounts: &[(String, String)]) -> Result<(), String> {
+    // The runtime writes the container's state to our stdin; read it so its write succeeds.
+    let mut state = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut state);
+    for (prop, dest) in mounts {
+        let (rec, kind) = match prop.strip_prefix('r') {
+            Some(k) => (MsFlags::MS_REC, k),
+            None => (MsFlags::empty(), prop.as_str()),
+        };
+        let flag = match kind {
+            "private" => MsFlags::MS_PRIVATE,
+            "shared" => MsFlags::MS_SHARED,
+            "slave" => MsFlags::MS_SLAVE,
+            other => return Err(format!("unknown propagation {other:?} for {dest}")),
+        };
+        let path = wharf_fs::resolve_in(rootfs, dest)
+            .map_err(|e| format!("resolving {dest} in the container: {e}"))?;
+        nix::mount::mount(None::<&str>, &path, None::<&str>, rec | flag, None::<&str>)
+            .map_err(|e| format!("setting {prop} on {dest}: {e}"))?;
+    }
+    Ok(())
 }

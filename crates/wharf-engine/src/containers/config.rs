@@ -122,15 +122,6 @@ pub fn merge(
     image: &ContainerConfig,
     ctx: &MergeContext<'_>,
 ) -> Result<Merged, EngineError> {
-    // dockerd gives each of the image's volumes an anonymous volume that outlives the
-    // container; without one, what the user writes there is gone at `rm`.
-    if let Some(vols) = image.volumes.as_ref().filter(|v| !v.is_empty()) {
-        let paths: Vec<&str> = vols.keys().map(String::as_str).collect();
-        return Err(invalid(format!(
-            "Wharf does not support the image's Config.Volumes ({}) yet (issue 15: volumes)",
-            paths.join(", ")
-        )));
-    }
     let mut hc = req.host_config.clone().unwrap_or_default();
     match hc.network_mode.as_str() {
         "" => hc.network_mode = "default".into(),
@@ -208,6 +199,15 @@ pub fn merge(
     let mut labels = image.labels.clone().unwrap_or_default();
     labels.extend(config.labels.clone().unwrap_or_default());
     config.labels = Some(labels);
+    // dockerd's merge: the image's volumes join the user's (each becomes an anonymous
+    // volume at create unless a mount covers it: `mounts::resolve`).
+    if let Some(image_volumes) = image.volumes.as_ref().filter(|v| !v.is_empty()) {
+        let mut volumes = config.volumes.take().unwrap_or_default();
+        for (k, v) in image_volumes {
+            volumes.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        config.volumes = Some(volumes);
+    }
 
     Ok(Merged {
         path: path.clone(),
@@ -503,7 +503,8 @@ fn validate_host_config(hc: &HostConfig, host: &HostFacts) -> Result<(), EngineE
     for dest in hc.tmpfs.iter().flatten().map(|(d, _)| d) {
         check_mount_destination(dest)?;
     }
-    for m in hc.mounts.iter().flatten() {
+    // Volume and bind mounts are checked in dockerd's words by `mounts::parse`.
+    for m in hc.mounts.iter().flatten().filter(|m| m.r#type == "tmpfs") {
         check_mount_destination(&m.target)?;
     }
     for (d, opts) in hc.tmpfs.iter().flatten() {
@@ -704,6 +705,10 @@ pub struct StartContext {
     pub rlimit_ceiling: RlimitCeiling,
     /// dockerd's defaults for a private network namespace, when the kernel has them.
     pub default_net_sysctls: BTreeMap<String, String>,
+    /// The container's volume and bind mounts (`mounts::start`).
+    pub mounts: crate::mounts::start::Prepared,
+    /// What runs the container's propagation hook (`wharf-shim`).
+    pub hook_binary: PathBuf,
 }
 
 /// The runtime's input for one start. Pure.
@@ -802,10 +807,26 @@ pub fn spec_input(
             .map(|f| BindMount {
                 source: s.etc_dir.join(f),
                 destination: format!("/etc/{f}"),
-                readonly: false,
+                propagation: "rprivate".into(),
+                ..Default::default()
             })
+            // A user's mount there replaces the file (dockerd's `TrySetNetworkMount`).
+            .filter(|b| {
+                !s.mounts
+                    .binds
+                    .iter()
+                    .any(|u| u.destination == b.destination)
+            })
+            .chain(s.mounts.binds.iter().cloned())
             .collect(),
         tmpfs,
+        rootfs_propagation: s.mounts.rootfs_propagation.clone(),
+        propagation_hook: (!s.mounts.propagation_fixes.is_empty()).then(|| {
+            wharf_runtime::spec::PropagationHook {
+                binary: s.hook_binary.clone(),
+                mounts: s.mounts.propagation_fixes.clone(),
+            }
+        }),
         shm: s.shm,
         cgroups_path: s.cgroups_path,
         readonly_rootfs: hc.readonly_rootfs,

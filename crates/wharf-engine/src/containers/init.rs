@@ -63,6 +63,8 @@ pub(super) fn wrap(data_root: &Path, input: &mut SpecInput) -> Result<(), Engine
         source: host_path(data_root),
         destination: CONTAINER_PATH.to_string(),
         readonly: true,
+        propagation: "rprivate".into(),
+        ..Default::default()
     });
     let user_args = std::mem::take(&mut input.args);
     input.args = [CONTAINER_PATH.to_string(), "--".to_string()]

@@ -58,7 +58,7 @@ impl ContainerService {
                     id = %abandoned.id,
                     "creating the container: the client went away; removing the container it asked for"
                 );
-                if let Err(e) = me.remove(&abandoned.id, true).await {
+                if let Err(e) = me.remove(&abandoned.id, true, true).await {
                     tracing::warn!(id = %abandoned.id, error = %e, "cannot remove the container of an abandoned create");
                 }
             }
@@ -130,6 +130,7 @@ impl ContainerService {
             super::devices::resolve(d).map_err(EngineError::invalid)?;
         }
         let keep_log = logconfig::of_host_config(&merged.host_config)? != LogSettings::None;
+        let resolved = self.resolve_mounts(&id, &merged).await?;
 
         let spec = ContainerSpec {
             id: id.clone(),
@@ -141,7 +142,8 @@ impl ContainerService {
             host_config: merged.host_config,
             networking_config: merged.networking_config,
             snapshot_key: format!("{}{id}", super::SNAPSHOT_PREFIX),
-            mounts: Vec::new(),
+            mounts: resolved.mounts.clone(),
+            mount_extras: resolved.extras.clone(),
         };
 
         let state = ContainerRuntimeState {
@@ -163,6 +165,11 @@ impl ContainerService {
         let log = self.log_path(&id);
         let snapshot_key = spec.snapshot_key.clone();
         let parent = image.record.chain_id.clone();
+        let volumes = self.volumes.clone();
+        let exec_dir = self.exec_dir(&id);
+        let rootfs = self.rootfs_dir(&id);
+        let copy = crate::mounts::resolve::needs_copy(&resolved).then(|| resolved.clone());
+        let cid = id.clone();
         let saved = blocking(move || {
             let undo = || {
                 let _ = ctx.snaps.remove(&snapshot_key);
@@ -182,6 +189,16 @@ impl ContainerService {
                 undo();
                 return Err(internal("preparing the container's writable layer", e));
             }
+            if let Some(r) = copy {
+                // dockerd copies the image's content into empty volumes at create, so a
+                // container that never starts (`--volumes-from` a data container) has it too.
+                if let Err(e) = populate_volumes(&ctx, &volumes, &cid, &r, &snapshot_key, &rootfs) {
+                    super::release_run_dir(&exec_dir);
+                    undo();
+                    return Err(e);
+                }
+                super::release_run_dir(&exec_dir);
+            }
             // The record is the container: a crash before it leaves files no record owns,
             // which restore tears down (`collect_orphans`).
             crate::failpoint::hit(&exec_root, crate::failpoint::CREATE_PREPARED);
@@ -197,6 +214,7 @@ impl ContainerService {
         })
         .await?;
         if let Err(e) = saved {
+            self.release_mounts(&id, &resolved, true).await;
             if e.kind() == wharf_api::ErrorKind::Conflict {
                 let existing = self
                     .resolve(&name)
@@ -210,6 +228,104 @@ impl ContainerService {
         self.insert(c.clone());
         self.emit(&c, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })
+    }
+
+    /// The container's mounts, volumes claimed (`crate::mounts::resolve`).
+    async fn resolve_mounts(
+        &self,
+        id: &str,
+        merged: &config::Merged,
+    ) -> Result<crate::mounts::resolve::Resolved, EngineError> {
+        let hc = merged.host_config.clone();
+        let asked = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v| !v.is_empty());
+        let none = !asked(&hc.binds)
+            && hc.mounts.as_ref().is_none_or(|m| m.is_empty())
+            && !asked(&hc.volumes_from)
+            && merged.config.volumes.as_ref().is_none_or(|v| v.is_empty());
+        if none {
+            // The common create: no hop to the blocking pool.
+            return Ok(Default::default());
+        }
+        let config_volumes: Vec<String> = merged
+            .config
+            .volumes
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        // The donors of `VolumesFrom`, looked up now (their mounts are fixed at create).
+        let mut donors = std::collections::HashMap::new();
+        for spec in hc.volumes_from.iter().flatten() {
+            if let Ok((name, _)) = crate::mounts::parse::parse_volumes_from(spec) {
+                let found = self.resolve(&name).map(|d| crate::mounts::resolve::Donor {
+                    mounts: d.spec.mounts.clone(),
+                    extras: d.spec.mount_extras.clone(),
+                });
+                donors.insert(name, found);
+            }
+        }
+        let (ctx, volumes, id) = (self.ctx.clone(), self.volumes.clone(), id.to_string());
+        blocking(move || {
+            let donor = |name: &str| match donors.get(name) {
+                Some(Ok(d)) => Ok(crate::mounts::resolve::Donor {
+                    mounts: d.mounts.clone(),
+                    extras: d.extras.clone(),
+                }),
+                Some(Err(e)) => Err(EngineError::invalid(e.message())),
+                None => Err(EngineError::no_such_container(name)),
+            };
+            crate::mounts::resolve::resolve(
+                &volumes,
+                &ctx.volume_refs,
+                &id,
+                &hc,
+                &config_volumes,
+                &ctx.data_root.to_string_lossy(),
+                &donor,
+            )
+        })
+        .await?
+    }
+
+    /// Forgets the container as a user of its volumes; `remove_anonymous` also removes its
+    /// anonymous volumes (`rm -v`, `--rm`, a create that failed).
+    async fn release_mounts(
+        &self,
+        id: &str,
+        r: &crate::mounts::resolve::Resolved,
+        remove_anonymous: bool,
+    ) {
+        if !r.mounts.iter().any(|m| m.r#type == "volume") {
+            // No volume, no user recorded: nothing to release.
+            return;
+        }
+        let (ctx, volumes, id, r) = (
+            self.ctx.clone(),
+            self.volumes.clone(),
+            id.to_string(),
+            r.clone(),
+        );
+        let _ = blocking(move || {
+            crate::mounts::resolve::release(&volumes, &ctx.volume_refs, &id, &r, remove_anonymous)
+        })
+        .await;
+    }
+
+    /// A run's end (or failed start): each of its volumes is unmounted.
+    pub(super) async fn unmount_volumes(&self, c: &Container) {
+        if !c.spec.mounts.iter().any(|m| m.r#type == "volume") {
+            return;
+        }
+        let (ctx, volumes, id, mounts) = (
+            self.ctx.clone(),
+            self.volumes.clone(),
+            c.id().to_string(),
+            c.spec.mounts.clone(),
+        );
+        let _ = blocking(move || {
+            crate::mounts::start::unmount_all(&volumes, &ctx.events, &id, &mounts)
+        })
+        .await;
     }
 
     fn unused_name(&self) -> String {
@@ -285,6 +401,7 @@ impl ContainerService {
         let exec_dir = self.exec_dir(&id);
         let rootfs = self.rootfs_dir(&id);
         let bundle = exec_dir.join("bundle");
+        let prepared;
         {
             let ctx = self.ctx.clone();
             let (exec_dir, rootfs, bundle) = (exec_dir.clone(), rootfs.clone(), bundle.clone());
@@ -294,7 +411,13 @@ impl ContainerService {
                 .then(|| super::joins::shm_mount(c.spec.host_config.shm_size));
             let live_readers = matches!(self.log_files(c)?.0, LogSettings::None)
                 .then(|| self.live_log_readers(&id));
-            blocking(move || {
+            let volumes = self.volumes.clone();
+            let (cid, user_mounts, extras) = (
+                id.clone(),
+                c.spec.mounts.clone(),
+                c.spec.mount_extras.clone(),
+            );
+            prepared = blocking(move || {
                 // Leftovers of an earlier run (exit.json, socket) would confuse the new shim.
                 super::release_run_dir(&exec_dir);
                 // Runtime state of a run that ended without its shim cleaning up (a crash, or a
@@ -326,16 +449,30 @@ impl ContainerService {
                         return Err(internal("mounting the shareable /dev/shm", e));
                     }
                 }
-                Ok(())
+                // Last: on an error it unmounts the volumes it mounted itself. Its errors
+                // fail the start like a launch's (recorded, `--rm` honoured).
+                Ok(crate::mounts::start::prepare(
+                    &volumes,
+                    &ctx.events,
+                    &cid,
+                    &user_mounts,
+                    &extras,
+                    &ctx.data_root,
+                )
+                .inspect_err(|_| super::release_run_dir(&exec_dir)))
             })
             .await??;
         }
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => return self.start_failed(c, 128, e).await,
+        };
 
         let mounted = t0.elapsed();
         // Stamped before the process can print, so `logs --since <StartedAt>` includes its
         // first line.
         let started_at = timefmt::now_rfc3339();
-        let launched = self.launch(c, &rootfs, &bundle).await;
+        let launched = self.launch(c, &rootfs, &bundle, prepared).await;
         tracing::debug!(
             container = %id,
             mount_us = mounted.as_micros() as u64,
@@ -377,23 +514,34 @@ impl ContainerService {
                 // Not only files: a shim that started the process before the launch failed
                 // (its report lost) must not be left running under a stopped record.
                 self.reclaim_run(&id).await;
-                {
-                    let mut st = lock(&c.state);
-                    st.exit_code = code;
-                    st.error = err.message().clone();
-                }
-                let _ = self.persist_state(c);
-                c.events.send_modify(|e| e.exit_code = code);
-                if c.spec.host_config.auto_remove {
-                    // Docker removes an --rm container whose start failed, which is what a
-                    // client waiting on `condition=removed` needs to finish.
-                    if let Err(e) = self.remove_locked(c).await {
-                        tracing::warn!(container = %id, error = %e, "auto-remove after a failed start");
-                    }
-                }
-                Err(err)
+                self.unmount_volumes(c).await;
+                self.start_failed(c, code, err).await
             }
         }
+    }
+
+    /// A start that failed: its exit code and error recorded, an `--rm` container removed.
+    async fn start_failed(
+        &self,
+        c: &Arc<Container>,
+        code: i64,
+        err: EngineError,
+    ) -> Result<(), EngineError> {
+        {
+            let mut st = lock(&c.state);
+            st.exit_code = code;
+            st.error = err.message().clone();
+        }
+        let _ = self.persist_state(c);
+        c.events.send_modify(|e| e.exit_code = code);
+        if c.spec.host_config.auto_remove {
+            // Docker removes an --rm container whose start failed, which is what a
+            // client waiting on `condition=removed` needs to finish.
+            if let Err(e) = self.remove_locked(c, true).await {
+                tracing::warn!(container = %c.id(), error = %e, "auto-remove after a failed start");
+            }
+        }
+        Err(err)
     }
 
     /// Saves the container's state until what is saved is what is current. The start's
@@ -424,6 +572,7 @@ impl ContainerService {
         c: &Container,
         rootfs: &Path,
         bundle: &Path,
+        mounts: crate::mounts::start::Prepared,
     ) -> Result<i32, (i64, EngineError)> {
         let fail = |e: EngineError| (128, e);
         let t0 = std::time::Instant::now();
@@ -454,6 +603,8 @@ impl ContainerService {
                 devices,
                 rlimit_ceiling: self.ctx.host.rlimit_ceiling.clone(),
                 default_net_sysctls: default_net_sysctls(),
+                mounts,
+                hook_binary: self.ctx.shim_path.clone(),
             },
         )
         .map_err(fail)?;
@@ -662,6 +813,8 @@ impl ContainerService {
                 let _ = blocking(move || super::release_run_dir(&exec_dir)).await;
             }
         }
+        // The run's volumes are released whatever became of it.
+        self.unmount_volumes(c).await;
         let oom = status.as_ref().is_some_and(|s| s.oom_killed);
         let code = {
             let mut st = lock(&c.state);
@@ -707,7 +860,7 @@ impl ContainerService {
         tracing::debug!(container = %id, code, cleanup_us = t0.elapsed().as_micros() as u64, "container exited");
         if auto_remove {
             let _op = c.op.lock().await;
-            if let Err(e) = self.remove_locked(c).await {
+            if let Err(e) = self.remove_locked(c, true).await {
                 tracing::warn!(container = %id, error = %e, "auto-remove failed");
             }
             tracing::debug!(container = %id, total_us = t0.elapsed().as_micros() as u64, "auto-removed");
@@ -884,7 +1037,13 @@ impl ContainerService {
         Ok(())
     }
 
-    pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+    /// `remove_volumes` (`rm -v`) also removes the container's anonymous volumes.
+    pub async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> Result<(), EngineError> {
         let c = self.resolve(name)?;
         if c.is_restarting() && !force {
             return Err(EngineError::conflict(format!(
@@ -931,13 +1090,17 @@ impl ContainerService {
                 _ => {}
             }
         }
-        self.remove_locked(&c).await
+        self.remove_locked(&c, remove_volumes).await
     }
 
     /// Deleting the record is the removal; the files go afterwards in the background, so the
     /// client (and a `wait?condition=removed`) is answered without waiting for unmount and
     /// `rm -rf`. A crash in between leaves a snapshot with no container, which restore removes.
-    pub(super) async fn remove_locked(&self, c: &Arc<Container>) -> Result<(), EngineError> {
+    pub(super) async fn remove_locked(
+        &self,
+        c: &Arc<Container>,
+        remove_volumes: bool,
+    ) -> Result<(), EngineError> {
         let id = c.id().to_string();
         if c.events.borrow().removed {
             return Ok(());
@@ -955,6 +1118,12 @@ impl ContainerService {
         // What the teardown below does not finish, restore does (leftovers without a record).
         crate::failpoint::hit(&self.ctx.exec_root, crate::failpoint::RM_RECORD_DELETED);
         self.forget(&id);
+        // dockerd's order: the record, then the volumes' users and the anonymous volumes.
+        let resolved = crate::mounts::resolve::Resolved {
+            mounts: c.spec.mounts.clone(),
+            extras: c.spec.mount_extras.clone(),
+        };
+        self.release_mounts(&id, &resolved, remove_volumes).await;
         c.events.send_modify(|e| e.removed = true);
         self.emit(c, "destroy", &[]);
         self.spawn_teardown(id, c.spec.snapshot_key.clone());
@@ -1140,6 +1309,26 @@ impl ContainerService {
             on_detach: Some(self.detach_event(&c)),
         })
     }
+}
+
+/// The create's copy-up: the container's layers mounted where its runs mount them (the run
+/// dir's cleanup unmounts them there), then each volume filled.
+fn populate_volumes(
+    ctx: &crate::ctx::Ctx,
+    volumes: &crate::volumes::VolumeService,
+    id: &str,
+    r: &crate::mounts::resolve::Resolved,
+    snapshot_key: &str,
+    rootfs: &Path,
+) -> Result<(), EngineError> {
+    std::fs::create_dir_all(rootfs).map_err(|e| internal("creating the rootfs dir", e))?;
+    let layers = ctx
+        .snaps
+        .mounts(snapshot_key)
+        .map_err(|e| internal("reading the container's layers", e))?;
+    wharf_storage::mount_all(&layers, rootfs)
+        .map_err(|e| internal("mounting the container's rootfs", e))?;
+    crate::mounts::resolve::populate(volumes, id, r, rootfs, &ctx.exec_root)
 }
 
 pub(super) fn not_running(id: &str) -> EngineError {

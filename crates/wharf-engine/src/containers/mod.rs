@@ -189,6 +189,8 @@ pub struct ContainerService {
     ctx: Arc<Ctx>,
     containers: RwLock<HashMap<String, Arc<Container>>>,
     images: Arc<crate::images::ImageService>,
+    /// Claims, mounts and releases the volumes containers mount (`crate::mounts`).
+    volumes: Arc<crate::volumes::VolumeService>,
     /// Runs health probes (on the exec service).
     probe: health::ProbeHook,
 }
@@ -197,6 +199,7 @@ impl ContainerService {
     pub fn new(
         ctx: Arc<Ctx>,
         images: Arc<crate::images::ImageService>,
+        volumes: Arc<crate::volumes::VolumeService>,
         probe: health::ProbeHook,
     ) -> Arc<ContainerService> {
         Arc::new_cyclic(|me| ContainerService {
@@ -204,6 +207,7 @@ impl ContainerService {
             ctx,
             containers: RwLock::new(HashMap::new()),
             images,
+            volumes,
             probe,
         })
     }

@@ -27,6 +27,10 @@ pub struct ContainerSpec {
     /// created, `VolumesFrom` expanded), in the order they are mounted.
     #[serde(default)]
     pub mounts: Vec<wharf_api::container::MountPoint>,
+    /// What each of `mounts` needs beyond what inspect shows, by destination
+    /// (`mounts::MountExtra`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub mount_extras: std::collections::BTreeMap<String, crate::mounts::MountExtra>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

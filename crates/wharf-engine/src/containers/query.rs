@@ -12,7 +12,7 @@ use wharf_api::filters::{FilterSet, Filters};
 use wharf_backend::ListContainersOptions;
 
 /// `GET /containers/json` filters (moby v25 `daemon/list.go` `acceptedPsFilterTags`).
-/// Networks, volumes and ports are not Wharf's yet, so filtering on them is refused.
+/// Networks and ports are not Wharf's yet, so filtering on them is refused.
 pub const LIST_FILTERS: FilterSet = FilterSet {
     applied: &[
         "ancestor",
@@ -26,8 +26,9 @@ pub const LIST_FILTERS: FilterSet = FilterSet {
         "name",
         "since",
         "status",
+        "volume",
     ],
-    not_yet: &["expose", "network", "publish", "volume"],
+    not_yet: &["expose", "network", "publish"],
 };
 
 /// moby's `container.IsValidStateString`.
@@ -160,6 +161,13 @@ impl ContainerService {
             })
             && ok_any("health", &|v| {
                 v == super::health::filter_value(st.health.as_ref())
+            })
+            // dockerd's: a destination, or a volume's name (a bind's source).
+            && ok_any("volume", &|v| {
+                c.spec.mounts.iter().any(|m| {
+                    m.destination == v
+                        || if m.name.is_empty() { m.source == v } else { m.name == v }
+                })
             })
             // A Linux container's isolation is always "default" (moby `excludeByIsolation`;
             // the value is a pattern there, a substring here).

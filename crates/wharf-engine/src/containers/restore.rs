@@ -28,6 +28,10 @@ impl ContainerService {
             let state: ContainerRuntimeState = serde_json::from_str(&rec.state).unwrap_or_default();
             let c = Arc::new(Container::new(spec, rec.name.clone(), state.clone()));
             self.insert(c.clone());
+            // Which volumes it uses lives in memory only; the records are the truth.
+            for m in c.spec.mounts.iter().filter(|m| m.r#type == "volume") {
+                self.ctx.volume_refs.add(&m.name, c.id());
+            }
             let exec_dir = self.exec_dir(c.id());
             match state.status {
                 Status::Running if rebooted || state.boot_id != self.ctx.boot_id => {
@@ -48,6 +52,9 @@ impl ContainerService {
                     tracing::info!(container = %c.id(), "restore: marked exited (255): the host rebooted under it");
                 }
                 Status::Running => {
+                    // Its run holds its volumes mounted (`on_exit` below, or a later exit,
+                    // unmounts them).
+                    crate::mounts::start::remount(&self.volumes, c.id(), &c.spec.mounts);
                     if let Some(exit) = shim::read_exit(&exec_dir) {
                         tracing::info!(container = %c.id(), exit_code = exit.exit_code, "restore: marked exited: it exited while the daemon was down");
                         self.on_exit(&c, Some(exit)).await;
@@ -64,7 +71,9 @@ impl ContainerService {
                     }
                 }
                 Status::Removing => {
-                    if let Err(e) = self.remove_locked(&c).await {
+                    // Whether `-v` was asked is not recorded: anonymous volumes stay, as
+                    // after dockerd's own interrupted removals.
+                    if let Err(e) = self.remove_locked(&c, false).await {
                         tracing::warn!(container = %c.id(), error = %e, "finishing an interrupted removal");
                     }
                 }
@@ -94,6 +103,7 @@ impl ContainerService {
                             tracing::info!(container = %c.id(), exit_code = code, "restore: stopped the process of a start cut by the daemon's crash; marked exited");
                         }
                         Reclaimed::Stuck => {
+                            crate::mounts::start::remount(&self.volumes, c.id(), &c.spec.mounts);
                             // Still running and beyond our SIGKILL: show it as running, so
                             // that stop and rm can try again, rather than hide it.
                             {

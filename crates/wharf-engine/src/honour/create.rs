@@ -7,7 +7,8 @@ use super::{is_empty, is_zero, Effect, Field, Rule};
 use serde_json::Value;
 
 const NETWORKING: &str = "issue 16: networking";
-const VOLUMES: &str = "issue 15: volumes";
+const MOUNTS: &str = "volumes and binds (crate::mounts)";
+const DRIVER_OPTS: &str = "issue 15: the local driver's options";
 const RESOURCES: &str = "issue 17: the rest of the resource and security options";
 const HEALTH: &str = "health probes (containers/health.rs)";
 const LOGS: &str = "the shim's log writer";
@@ -78,7 +79,7 @@ pub const TABLE: &[Field] = &[
     honoured("Healthcheck.Retries", Engine(HEALTH)),
     refused("ArgsEscaped", "Windows only", is_zero),
     honoured("Image", Engine("the image the rootfs is made of")),
-    refused("Volumes", VOLUMES, is_empty),
+    honoured("Volumes", Engine(MOUNTS)),
     honoured("WorkingDir", Spec),
     honoured("Entrypoint", Spec),
     honoured(
@@ -98,7 +99,7 @@ pub const TABLE: &[Field] = &[
         Stored("the shell of shell-form instructions in a later build; dockerd only keeps it"),
     ),
     // HostConfig
-    refused("HostConfig.Binds", VOLUMES, is_empty),
+    honoured("HostConfig.Binds", Engine(MOUNTS)),
     honoured(
         "HostConfig.ContainerIDFile",
         Stored("the docker CLI writes the file itself; dockerd ignores it"),
@@ -118,8 +119,11 @@ pub const TABLE: &[Field] = &[
         "HostConfig.AutoRemove",
         Engine("removal at exit (containers/lifecycle.rs)"),
     ),
-    refused("HostConfig.VolumeDriver", VOLUMES, is_zero),
-    refused("HostConfig.VolumesFrom", VOLUMES, is_empty),
+    honoured(
+        "HostConfig.VolumeDriver",
+        Engine("the driver of the volumes a create makes; only `local` is served, any other is refused like a missing plugin"),
+    ),
+    honoured("HostConfig.VolumesFrom", Engine(MOUNTS)),
     honoured(
         "HostConfig.ConsoleSize",
         Engine("the pty's initial size (containers/tty.rs)"),
@@ -223,16 +227,38 @@ pub const TABLE: &[Field] = &[
     refused("HostConfig.IOMaximumBandwidth", "Windows only", is_zero),
     partly("HostConfig.Mounts", Spec, mounts),
     honoured("HostConfig.Mounts[].Type", Spec),
-    // `mounts` refuses these first, in dockerd's words for a tmpfs mount.
-    refused("HostConfig.Mounts[].Source", VOLUMES, is_zero),
+    honoured("HostConfig.Mounts[].Source", Engine(MOUNTS)),
     honoured("HostConfig.Mounts[].Target", Spec),
     honoured("HostConfig.Mounts[].ReadOnly", Spec),
     honoured(
         "HostConfig.Mounts[].Consistency",
         Stored("Docker Desktop's file sharing mode; dockerd on Linux keeps it and ignores it"),
     ),
-    refused("HostConfig.Mounts[].BindOptions", VOLUMES, is_zero),
-    refused("HostConfig.Mounts[].VolumeOptions", VOLUMES, is_zero),
+    honoured("HostConfig.Mounts[].BindOptions", Engine(MOUNTS)),
+    honoured("HostConfig.Mounts[].BindOptions.Propagation", Engine(MOUNTS)),
+    honoured("HostConfig.Mounts[].BindOptions.NonRecursive", Engine(MOUNTS)),
+    honoured("HostConfig.Mounts[].BindOptions.CreateMountpoint", Engine(MOUNTS)),
+    honoured(
+        "HostConfig.Mounts[].BindOptions.ReadOnlyNonRecursive",
+        Engine(MOUNTS),
+    ),
+    honoured(
+        "HostConfig.Mounts[].BindOptions.ReadOnlyForceRecursive",
+        Engine("read-only binds are recursively read-only (`rro`) anyway"),
+    ),
+    honoured("HostConfig.Mounts[].VolumeOptions", Engine(MOUNTS)),
+    honoured("HostConfig.Mounts[].VolumeOptions.NoCopy", Engine(MOUNTS)),
+    honoured("HostConfig.Mounts[].VolumeOptions.Labels", Engine(MOUNTS)),
+    honoured("HostConfig.Mounts[].VolumeOptions.DriverConfig", Engine(MOUNTS)),
+    honoured(
+        "HostConfig.Mounts[].VolumeOptions.DriverConfig.Name",
+        Engine("the volume's driver; only `local` is served"),
+    ),
+    refused(
+        "HostConfig.Mounts[].VolumeOptions.DriverConfig.Options",
+        DRIVER_OPTS,
+        is_empty,
+    ),
     honoured("HostConfig.Mounts[].TmpfsOptions", Spec),
     honoured("HostConfig.Mounts[].TmpfsOptions.SizeBytes", Spec),
     honoured("HostConfig.Mounts[].TmpfsOptions.Mode", Spec),
@@ -450,13 +476,18 @@ fn security_opt(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The types Wharf mounts; each is validated in dockerd's words at create (`mounts::parse`,
+/// which needs the host to check a bind's source).
 fn mounts(v: &Value) -> Result<(), String> {
     for m in v.as_array().into_iter().flatten() {
         let ty = as_str(&m["Type"]);
-        if ty != "tmpfs" {
+        if !matches!(ty, "bind" | "volume" | "tmpfs") {
             return Err(format!(
-                "Wharf does not support HostConfig.Mounts of type \"{ty}\" yet ({VOLUMES})"
+                "invalid mount config for type {ty:?}: mount type unknown"
             ));
+        }
+        if ty != "tmpfs" {
+            continue;
         }
         let field = |name: &str| -> Result<(), String> {
             if m.get(name).is_some_and(|f| !is_zero(f)) {

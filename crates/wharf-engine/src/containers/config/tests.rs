@@ -107,7 +107,7 @@ fn image_defaults_and_command() {
 }
 
 #[test]
-fn an_image_with_volumes_is_refused() {
+fn the_images_volumes_join_the_users() {
     let mut img = image();
     img.volumes = Some(
         [
@@ -117,18 +117,19 @@ fn an_image_with_volumes_is_refused() {
         .into_iter()
         .collect(),
     );
-    let req: ContainerCreateRequest = serde_json::from_value(json!({"Image": "x"})).unwrap();
+    let req: ContainerCreateRequest =
+        serde_json::from_value(json!({"Image": "x", "Volumes": {"/mine": {}}})).unwrap();
     let ctx = MergeContext {
         id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         host: &host(),
         host_hostname: "thehost",
     };
-    assert_eq!(
-        merge(&req, &img, &ctx).unwrap_err().message(),
-        "Wharf does not support the image's Config.Volumes (/data, /logs) yet (issue 15: volumes)"
-    );
+    let m = merge(&req, &img, &ctx).unwrap();
+    let got: Vec<&String> = m.config.volumes.as_ref().unwrap().keys().collect();
+    assert_eq!(got, ["/data", "/logs", "/mine"]);
     img.volumes = Some(Default::default());
-    assert!(merge(&req, &img, &ctx).is_ok());
+    let req: ContainerCreateRequest = serde_json::from_value(json!({"Image": "x"})).unwrap();
+    assert_eq!(merge(&req, &img, &ctx).unwrap().config.volumes, None);
 }
 
 #[test]
@@ -345,6 +346,8 @@ fn start_context() -> StartContext {
         devices: vec![],
         rlimit_ceiling: RlimitCeiling::default(),
         default_net_sysctls: [("net.ipv4.ping_group_range".to_string(), "0 1".to_string())].into(),
+        mounts: Default::default(),
+        hook_binary: "/wharf-shim".into(),
     }
 }
 
@@ -360,6 +363,7 @@ pub(crate) fn spec_of(m: Merged) -> ContainerSpec {
         networking_config: m.networking_config,
         snapshot_key: "container-c".into(),
         mounts: Vec::new(),
+        mount_extras: Default::default(),
     }
 }
 

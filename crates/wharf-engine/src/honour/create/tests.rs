@@ -286,8 +286,13 @@ fn refused_values() -> Vec<(Value, &'static str)> {
             "Invalid isolation: \"hyperv\" - linux only supports 'default'",
         ),
         (
-            hc(json!({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t"}]})),
-            "of type \"bind\" yet (issue 15: volumes)",
+            hc(json!({"Mounts": [{"Type": "npipe", "Source": "/tmp", "Target": "/t"}]})),
+            "invalid mount config for type \"npipe\": mount type unknown",
+        ),
+        (
+            hc(json!({"Mounts": [{"Type": "volume", "Target": "/t",
+                "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}}]})),
+            "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options",
         ),
         (
             hc(json!({"Mounts": [{"Type": "tmpfs", "Source": "x", "Target": "/t"}]})),
@@ -387,6 +392,8 @@ fn oci_spec(body: &Value) -> Value {
             devices,
             rlimit_ceiling: RlimitCeiling::default(),
             default_net_sysctls: Default::default(),
+            mounts: Default::default(),
+            hook_binary: "/wharf-shim".into(),
         },
     )
     .unwrap_or_else(|e| panic!("{body}: {}", e.message()));
