@@ -514,11 +514,6 @@ REFUSED = [
     (["-p", "8080:80"], "Wharf does not support Config.ExposedPorts yet (issue 16: networking)"),
     (["-P"], "Wharf does not support HostConfig.PublishAllPorts yet (issue 16: networking)"),
     (["--expose", "80"], "Wharf does not support Config.ExposedPorts yet (issue 16: networking)"),
-    # Volumes and binds are served (tests/compat/test_mounts.py); a volume's driver options
-    # are not yet.
-    (["--mount", "type=volume,src=wc-honour-vol,dst=/x,volume-opt=type=tmpfs"],
-     "Wharf does not support HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options yet "
-     "(issue 15: the local driver's options)"),
     (["--mac-address", "02:42:ac:11:00:02"],
      "Wharf does not support NetworkingConfig.EndpointsConfig.default.MacAddress yet (issue 16: networking)"),
     (["--link", "wc-honour-nosuch:alias"], "Wharf does not support HostConfig.Links yet (issue 16: networking)"),

@@ -376,3 +376,24 @@ def test_volume_events_of_a_run(docker, unique):
             "create <no value> <no value>", f"mount {cid} /d", f"unmount {cid} <no value>"], r.stdout
     finally:
         vol_rm(docker, vol)
+
+
+def test_mount_volume_opt_creates_a_volume_with_driver_options(docker, wharfd, unique):
+    """`--mount type=volume,volume-opt=...` creates the volume with the local driver's options:
+    a tmpfs, mounted while the container runs and gone from the host after it."""
+    vol = f"{unique}-tmpfs"
+    try:
+        r = ok(docker("run", "--rm", "--mount",
+                      f"type=volume,src={vol},dst=/data,volume-opt=type=tmpfs,"
+                      "volume-opt=device=tmpfs,volume-opt=o=size=8m",
+                      "busybox", "sh", "-c", "echo hi > /data/f && grep ' /data ' /proc/mounts"))
+        assert r.stdout.split()[2] == "tmpfs", r.stdout
+        assert "size=8192k" in r.stdout, r.stdout
+        opts = json.loads(ok(docker("volume", "inspect", "-f", "{{json .Options}}", vol)).stdout)
+        assert opts == {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"}
+        data = vols(wharfd) / vol / "_data"
+        mounted = [line.split()[4] for line in open("/proc/self/mountinfo")]
+        assert str(data) not in mounted, "the volume's tmpfs outlived its only container"
+        assert not (data / "f").exists()
+    finally:
+        vol_rm(docker, vol)

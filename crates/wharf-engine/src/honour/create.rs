@@ -8,7 +8,6 @@ use serde_json::Value;
 
 const NETWORKING: &str = "issue 16: networking";
 const MOUNTS: &str = "volumes and binds (crate::mounts)";
-const DRIVER_OPTS: &str = "issue 15: the local driver's options";
 const RESOURCES: &str = "issue 17: the rest of the resource and security options";
 const HEALTH: &str = "health probes (containers/health.rs)";
 const LOGS: &str = "the shim's log writer";
@@ -254,10 +253,9 @@ pub const TABLE: &[Field] = &[
         "HostConfig.Mounts[].VolumeOptions.DriverConfig.Name",
         Engine("the volume's driver; only `local` is served"),
     ),
-    refused(
+    honoured(
         "HostConfig.Mounts[].VolumeOptions.DriverConfig.Options",
-        DRIVER_OPTS,
-        is_empty,
+        Engine("the local driver's options of a volume the mount creates (volumes/opts.rs)"),
     ),
     honoured("HostConfig.Mounts[].TmpfsOptions", Spec),
     honoured("HostConfig.Mounts[].TmpfsOptions.SizeBytes", Spec),

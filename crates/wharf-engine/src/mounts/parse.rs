@@ -23,6 +23,9 @@ pub struct Parsed {
     pub extra: MountExtra,
     /// `VolumeOptions.Labels`: the labels of a volume this mount creates.
     pub labels: BTreeMap<String, String>,
+    /// `VolumeOptions.DriverConfig.Options`: the local driver's options (`type`, `device`,
+    /// `o`) of a volume this mount creates; they apply only when the volume is new.
+    pub driver_opts: BTreeMap<String, String>,
     /// The propagation the user gave, if any options of a bind (dockerd's `BindOptions`).
     pub propagation_asked: Option<String>,
 }
@@ -288,6 +291,12 @@ fn parse_spec(m: &Mount, exists: Option<&dyn Fn(&str) -> bool>) -> Result<Parsed
     Ok(Parsed {
         point,
         extra,
+        driver_opts: vol
+            .driver_config
+            .as_ref()
+            .and_then(|d| d.get("Options"))
+            .and_then(|o| serde_json::from_value(o.clone()).ok())
+            .unwrap_or_default(),
         labels: vol.labels.unwrap_or_default(),
         propagation_asked: m.bind_options.as_ref().map(|b| b.propagation.clone()),
     })

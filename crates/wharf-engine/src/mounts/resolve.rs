@@ -65,6 +65,7 @@ fn plan(
                 point,
                 extra,
                 labels: BTreeMap::new(),
+                driver_opts: BTreeMap::new(),
                 propagation_asked: None,
             };
             points.insert(
@@ -135,6 +136,7 @@ fn plan(
                 ..Default::default()
             },
             labels: BTreeMap::new(),
+            driver_opts: BTreeMap::new(),
             propagation_asked: None,
         };
         points.insert(
@@ -167,10 +169,17 @@ pub fn resolve(
             mut point,
             extra,
             labels,
+            driver_opts,
             ..
         } = parsed;
         if point.r#type == VOLUME {
-            let claimed = volumes.use_volume(&point.name, &point.driver, labels, id);
+            let claimed = volumes.use_volume_with(
+                &point.name,
+                &point.driver,
+                (!labels.is_empty()).then_some(labels),
+                (!driver_opts.is_empty()).then_some(driver_opts),
+                id,
+            );
             let v = match claimed {
                 Ok(v) => v,
                 Err(e) => {

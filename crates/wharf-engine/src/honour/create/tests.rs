@@ -290,11 +290,6 @@ fn refused_values() -> Vec<(Value, &'static str)> {
             "invalid mount config for type \"npipe\": mount type unknown",
         ),
         (
-            hc(json!({"Mounts": [{"Type": "volume", "Target": "/t",
-                "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}}]})),
-            "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options",
-        ),
-        (
             hc(json!({"Mounts": [{"Type": "tmpfs", "Source": "x", "Target": "/t"}]})),
             "field Source must not be specified",
         ),
