@@ -38,6 +38,10 @@ class CliClient:
     def create(self, name):
         return self._run("create", "--name", name, BUSYBOX, *SERVICE).strip()
 
+    def create_vol(self, name, vol):
+        # A new named volume over the image's /bin: the create copies /bin into it (copy-up).
+        return self._run("create", "--name", name, "-v", f"{vol}:/bin", BUSYBOX, *SERVICE).strip()
+
     def run_d(self, name):
         return self._run("run", "-d", "--name", name, BUSYBOX, *SERVICE).strip()
 
@@ -110,6 +114,11 @@ class PyClient:
 
     def create(self, name):
         return self._do("create", self.api.create_container, BUSYBOX, SERVICE, name=name)["Id"]
+
+    def create_vol(self, name, vol):
+        hc = self.api.create_host_config(binds=[f"{vol}:/bin"])
+        return self._do("create", self.api.create_container, BUSYBOX, SERVICE, name=name,
+                        host_config=hc)["Id"]
 
     def run_d(self, name):
         return self._do("run -d", lambda: self.c.containers.run(BUSYBOX, SERVICE, name=name,

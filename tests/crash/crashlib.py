@@ -165,6 +165,26 @@ class Worker:
             c.exists, c.busy = MAYBE, True
         return self._call("create", c, lambda: self.c.create(name), ok, unknown, creates=True)
 
+    def op_create_vol(self, _):
+        """A create that fills a new named volume from the image (failpoint `copy-up-partial`);
+        not in the random mix, whose `volume_rm` does not know which volumes are in use."""
+        name = self.name("cv")
+        c = Ctr(name, self.who, names={name}, status={CREATED})
+        v = Vol(self.name("cvv"), self.who, exists=MAYBE, busy=True)
+        with self.r.lock:
+            self.r.ctrs.append(c)
+            self.r.vols.append(v)
+
+        def ok(cid):
+            c.id = cid
+            v.exists = YES
+            return cid[:12]
+
+        def unknown():
+            c.exists, c.busy = MAYBE, True
+        return self._call("create -v", c, lambda: self.c.create_vol(name, v.name), ok, unknown,
+                          creates=True)
+
     def op_run_d(self, _):
         name = self.name("d")
         c = Ctr(name, self.who, names={name}, status={RUNNING})
@@ -425,7 +445,7 @@ PREPARE = {
     "stop": ["run_d"], "restart": ["run_d"], "pause": ["run_d"], "exec": ["run_d"],
     "unpause": ["run_d", "pause"],
     "tag": ["import"], "rmi": ["import_own"], "commit": ["run_d"],
-    "volume_create": [], "volume_rm": ["volume_create"],
+    "volume_create": [], "volume_rm": ["volume_create"], "create_vol": [],
 }
 
 
@@ -660,6 +680,8 @@ FAILPOINTS = [
     Failpoint("commit-blobs-stored", "commit", client="cli"),
     Failpoint("volume-dir-made", "volume_create"),
     Failpoint("volume-record-deleted", "volume_rm", client="cli"),
+    Failpoint("copy-up-partial", "create_vol"),
+    Failpoint("copy-up-partial", "create_vol", client="cli"),
 ]
 FAILPOINT_SOURCES = [H.REPO / "crates" / "wharf-engine" / "src" / "failpoint.rs",
                      H.REPO / "crates" / "wharf-shim" / "src" / "failpoint.rs"]

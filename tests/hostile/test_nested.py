@@ -77,7 +77,9 @@ def test_zero_nested_values_are_accepted_and_shown_back(daemon, busybox, outside
         "HostConfig": {
             "NetworkMode": "default",
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-            "Mounts": [tmpfs(ReadOnly=True, BindOptions={}, VolumeOptions={"Subpath": ""},
+            # An empty BindOptions on a tmpfs is not "nothing" to dockerd: a non-nil pointer is
+            # refused (`field BindOptions must not be specified`), and so it is here.
+            "Mounts": [tmpfs(ReadOnly=True, VolumeOptions={"Subpath": ""},
                              TmpfsOptions={"SizeBytes": 1048576, "Mode": 0o700, "Options": []},
                              Consistency="")],
         },
