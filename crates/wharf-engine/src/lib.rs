@@ -184,6 +184,14 @@ impl Engine {
         if unmounted > 0 {
             tracing::info!(unmounted, "unmounted volumes no running container uses");
         }
+        // Every record's claims are known now: an `rm -v` cut after its record finishes here.
+        let finished = volumes.finish_pending_removals()?;
+        if finished > 0 {
+            tracing::info!(
+                finished,
+                "removed the anonymous volumes of interrupted rm -v"
+            );
+        }
         tracing::info!(containers = n, "restored state");
         let archive = Arc::new(archive::ArchiveService::new(
             ctx.clone(),

@@ -94,3 +94,67 @@ async fn a_copy_up_cut_short_is_emptied_then_done_whole() {
     c.remove(&again.id, true).await.unwrap();
     d.cleanup().unwrap();
 }
+
+/// `rm -v` cut between deleting the container's record and removing its anonymous volume
+/// (failpoint `rm-record-deleted`): the next start removes the volume, which nothing uses any
+/// more; a named volume of the same container stays.
+#[tokio::test]
+async fn rm_v_cut_after_the_record_still_removes_the_anonymous_volume() {
+    let Some(mut d) = start_or_skip("it-crash-rm-v").await else {
+        return;
+    };
+    let c = d.client();
+    import_busybox(&c, "busybox:latest").await.unwrap();
+    let mut req = with_binds(&["true"], &["rmv-named:/named"]);
+    req.config.volumes = Some([("/anon".to_string(), serde_json::json!({}))].into());
+    let made = c.create_container(Some("rmv"), &req).await.unwrap();
+    let anon = c
+        .inspect_container(&made.id)
+        .await
+        .unwrap()
+        .mounts
+        .into_iter()
+        .find(|m| m.destination == "/anon")
+        .unwrap()
+        .name;
+    let root = d.data_root().join("volumes");
+    assert!(root.join(&anon).exists());
+
+    let armed = arm(&d, "rm-record-deleted");
+    let cut = c
+        .request(
+            http::Method::DELETE,
+            &format!("/containers/{}?v=1", made.id),
+            None,
+        )
+        .await;
+    assert!(
+        cut.is_err(),
+        "the rm is cut by the daemon's death: {:?}",
+        cut.map(|r| r.status)
+    );
+    d.kill9().unwrap();
+    std::fs::remove_file(armed).unwrap();
+    assert!(root.join(&anon).join("remove.pending").exists());
+    d.restart().await.unwrap();
+
+    let c = d.client();
+    assert!(c.list_containers(true, None).await.unwrap().is_empty());
+    assert!(!root.join(&anon).exists(), "the anonymous volume is gone");
+    let listed = c
+        .request(http::Method::GET, "/volumes", None)
+        .await
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.body).unwrap();
+    let vols: Vec<&str> = listed["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(vols, ["rmv-named"]);
+    c.request(http::Method::DELETE, "/volumes/rmv-named", None)
+        .await
+        .unwrap();
+    d.cleanup().unwrap();
+}

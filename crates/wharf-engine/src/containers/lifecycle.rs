@@ -311,6 +311,28 @@ impl ContainerService {
         .await;
     }
 
+    /// `rm -v`'s intent, written before the record is deleted: each anonymous volume marked.
+    async fn mark_anonymous_volumes(&self, c: &Container) -> Result<(), EngineError> {
+        let names: Vec<String> = c
+            .spec
+            .mounts
+            .iter()
+            .filter(|m| {
+                m.r#type == "volume"
+                    && c.spec
+                        .mount_extras
+                        .get(&m.destination)
+                        .is_some_and(|e| e.anonymous)
+            })
+            .map(|m| m.name.clone())
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let volumes = self.volumes.clone();
+        blocking(move || names.iter().try_for_each(|n| volumes.mark_for_removal(n))).await?
+    }
+
     /// A run's end (or failed start): each of its volumes is unmounted.
     pub(super) async fn unmount_volumes(&self, c: &Container) {
         if !c.spec.mounts.iter().any(|m| m.r#type == "volume") {
@@ -1106,6 +1128,11 @@ impl ContainerService {
             return Ok(());
         }
         lock(&c.state).status = Status::Removing;
+        if remove_volumes {
+            // Durable before the record goes, so a crash in between still removes them at
+            // the next start (volumes/pending.rs).
+            self.mark_anonymous_volumes(c).await?;
+        }
         let ctx = self.ctx.clone();
         let cid = id.clone();
         let deleted = blocking(move || ctx.db.delete_container(&cid)).await?;

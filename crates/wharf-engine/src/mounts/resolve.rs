@@ -222,7 +222,7 @@ pub fn release(
         match volumes.remove(&m.name, true) {
             Ok(()) => {}
             // Another container still uses it (`--volumes-from`): not an error, as dockerd.
-            Err(e) if e.kind() == wharf_api::ErrorKind::Conflict => {}
+            Err(e) if e.kind() == wharf_api::ErrorKind::Conflict => volumes.unmark_removal(&m.name),
             Err(e) => {
                 tracing::warn!(container = %id, volume = %m.name, error = %e, "removing an anonymous volume")
             }

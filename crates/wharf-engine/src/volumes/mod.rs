@@ -20,6 +20,7 @@
 mod mount;
 #[cfg(test)]
 mod mount_tests;
+mod pending;
 use wharf_storage::mountinfo;
 pub mod opts;
 pub mod refs;
