@@ -397,3 +397,46 @@ def test_mount_volume_opt_creates_a_volume_with_driver_options(docker, wharfd, u
         assert not (data / "f").exists()
     finally:
         vol_rm(docker, vol)
+
+
+@pytest.mark.parametrize("kind", ["volume", "bind"])
+def test_commit_and_diff_leave_out_what_is_below_a_mount(docker, hostdir, unique, kind):
+    """A volume's or a bind's content is the mount's, never the container's layer: diff does
+    not list it and commit does not take it."""
+    vol, img = f"{unique}-v", f"{unique}-img"
+    spec = f"{vol}:/data" if kind == "volume" else f"{hostdir}:/data"
+    try:
+        ok(docker("run", "--name", unique, "-v", spec, "busybox", "sh", "-c",
+                  "echo secret > /data/f && echo kept > /kept"))
+        changes = ok(docker("diff", unique)).stdout.splitlines()
+        assert "A /kept" in changes and not any(c.startswith(("A /data/", "C /data/"))
+                                                for c in changes), changes
+        ok(docker("commit", unique, img))
+        out = ok(docker("run", "--rm", img, "sh", "-c",
+                        "cat /kept; ls -A /data 2>/dev/null | wc -l")).stdout.split()
+        assert out == ["kept", "0"], out
+    finally:
+        docker("rm", "-f", unique)
+        docker("rmi", "-f", img)
+        vol_rm(docker, vol)
+
+
+def test_cp_reaches_a_stopped_containers_volume_and_bind(docker, hostdir, unique, tmp_path):
+    """A stopped container's mounts are bound over its rootfs for the copy, as dockerd does."""
+    vol = f"{unique}-v"
+    try:
+        ok(docker("create", "--name", unique, "-v", f"{vol}:/vol", "-v", f"{hostdir}:/bind",
+                  "busybox", "true"))
+        src = tmp_path / "in.txt"
+        src.write_text("into the volume\n")
+        ok(docker("cp", str(src), f"{unique}:/vol/in.txt"))
+        ok(docker("cp", str(src), f"{unique}:/bind/in.txt"))
+        assert (hostdir / "in.txt").read_text() == "into the volume\n"
+        out = tmp_path / "out.txt"
+        ok(docker("cp", f"{unique}:/vol/in.txt", str(out)))
+        assert out.read_text() == "into the volume\n"
+        r = ok(docker("run", "--rm", "-v", f"{vol}:/v", "busybox", "cat", "/v/in.txt"))
+        assert r.stdout == "into the volume\n"
+    finally:
+        docker("rm", "-f", unique)
+        vol_rm(docker, vol)
