@@ -88,9 +88,10 @@ install_packages() {
   # C libraries. Tests: busybox-static (image fixtures), openssl (TLS certificates), tmux (the
   # real-terminal tests), procps (`ps` for top's ps_args, `kill`), iproute2 (`ip`), curl
   # (quickstart), docker-compose (Debian's 1.29: tests/compat/test_compose_refusals.py), skopeo
-  # (pushes the registry tests' images, reads back what Wharf pushed) and zstd (zstd layers).
+  # (pushes the registry tests' images, reads back what Wharf pushed), zstd (zstd layers) and
+  # libcap2-bin (setcap/getcap: the export/import round trip's security.capability).
   local pkgs=(gcc libc6-dev pkg-config libseccomp-dev libsqlite3-dev busybox-static curl
-    ca-certificates openssl tmux procps iproute2 python3 docker-compose skopeo zstd)
+    ca-certificates openssl tmux procps iproute2 python3 docker-compose skopeo zstd libcap2-bin)
   local installed missing=() p
   # One dpkg-query for all: this runs at the start of every test run.
   installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null || true)
@@ -318,6 +319,8 @@ need docker-registry "$(registry_version)" "$registry_min" \
   "the registry the pull/push tests run; scripts/install-deps.sh unpacks Debian's .deb" "$registry_bin"
 need zstd "$(version_of zstd --version)" "" "zstd layers in the registry tests; apt-get install zstd"
 need openssl "$(version_of openssl version)" "" "TLS tests make certificates"
+need setcap "$({ command -v getcap >/dev/null && dpkg-query -W -f='${Version}' libcap2-bin; } 2>/dev/null | first_version)" "" \
+  "tests/compat/test_export_import.py; apt-get install libcap2-bin"
 need curl "$(version_of curl --version)" "" "scripts/quickstart.sh"
 need ps "$(version_of ps --version)" "" "top's ps_args (procps)"
 need ip "$({ ip -V 2>&1 || true; } | grep -oE 'iproute2-[0-9.]+' | first_version)" "" \

@@ -491,3 +491,25 @@ fn numeric_fields_as_go_reads_them() {
     let e = numeric("mode", b"12x4\0\0\0\0").unwrap_err().to_string();
     assert!(e.contains("mode"), "{e}");
 }
+
+#[test]
+fn zero_runs_become_holes() {
+    // 8 MiB of zeros, a byte, 8 MiB of zeros: content and length as in the tar, almost no disk.
+    let mut data = vec![0u8; 16 << 20];
+    data[8 << 20] = b'x';
+    let mut head = vec![0u8; 4 << 20];
+    head[0] = b'y';
+    let d = tempfile::tempdir().unwrap();
+    apply_layer(
+        &tar_bytes(&[E::File("sparse", &data), E::File("dense", &head)])[..],
+        d.path(),
+    )
+    .unwrap();
+    let p = d.path().join("sparse");
+    assert_eq!(fs::read(&p).unwrap(), data);
+    let m = fs::metadata(&p).unwrap();
+    assert_eq!(m.len(), 16 << 20);
+    assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
+    // A file whose data comes first and then zeros up to its end keeps its length too.
+    assert_eq!(fs::read(d.path().join("dense")).unwrap(), head);
+}
