@@ -361,6 +361,12 @@ def test_import_tag_rmi(docker, busybox_tar, unique):
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id), r.stdout
     try:
         ok(docker("tag", f"{repo}:v1", f"{repo}:v2"))
+        # `docker inspect` asks for a container first: a name with `/` must be a 404 so that
+        # the CLI goes on to the image.
+        ok(docker("tag", f"{repo}:v1", f"localhost/{repo}:v1"))
+        r = ok(docker("inspect", "-f", "{{.Id}}", f"localhost/{repo}:v1"))
+        assert r.stdout.strip() == image_id, r.stdout
+        ok(docker("rmi", f"localhost/{repo}:v1"))
         r = ok(docker("images", repo, "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"))
         listed = dict(line.split() for line in r.stdout.splitlines())
         assert set(listed) == {f"{repo}:v1", f"{repo}:v2"}, r.stdout

@@ -1116,3 +1116,27 @@ async fn commit_reads_its_parameters_and_body() {
         .config
         .is_none());
 }
+
+#[tokio::test]
+async fn a_container_name_with_slashes_is_no_such_container() {
+    let (_, app) = app();
+    // `docker inspect localhost:5000/a/b:1` asks for a container first, then the image.
+    let (s, _, b) = get(&app, "/v1.44/containers/localhost:5000/a/b:1/json").await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            "No such container: localhost:5000/a/b:1"
+        )
+    );
+    let (s, _, b) = call(&app, Method::DELETE, "/containers/a/b", Body::empty()).await;
+    assert_eq!(
+        (s, message(&b).as_str()),
+        (StatusCode::NOT_FOUND, "No such container: a/b")
+    );
+    let (s, _, _) = get(&app, "/v1.44/containers/a/b/frob").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    // Plain names still reach their routes.
+    let (s, _, _) = get(&app, "/v1.44/containers/c1/json").await;
+    assert_ne!(s, StatusCode::NOT_IMPLEMENTED);
+}

@@ -283,3 +283,23 @@ pub async fn resize<B: ContainersBackend>(
     b.resize(&id, h, w).await?;
     Ok(StatusCode::OK.into_response())
 }
+
+/// The operations a container path ends with (those Wharf routes by `{id}`).
+const CONTAINER_OPS: &[&str] = &[
+    "json", "start", "stop", "restart", "kill", "rename", "wait", "logs", "attach", "resize",
+    "exec", "top", "update", "pause", "unpause", "archive", "export", "changes", "stats",
+];
+
+/// `/containers/<name with slashes>/<op>` (no route matches it): container names never
+/// contain `/`, so dockerd (whose routes match `{name:.*}`) answers `No such container` (404).
+/// `None` for any other path: an endpoint Wharf does not serve.
+pub fn no_such_name(method: &axum::http::Method, uri: &axum::http::Uri) -> Option<Response> {
+    let rest = uri.path().strip_prefix("/containers/")?;
+    let name = match rest.rsplit_once('/') {
+        Some((name, op)) if CONTAINER_OPS.contains(&op) => name,
+        Some(_) if method == axum::http::Method::DELETE => rest,
+        _ => return None,
+    };
+    (!name.is_empty() && name.contains('/'))
+        .then(|| HttpError::not_found(format!("No such container: {name}")).into_response())
+}

@@ -81,6 +81,11 @@ pub fn api_routes<B: Backend>(backend: Arc<B>) -> Router {
 }
 
 pub async fn not_implemented(method: Method, uri: Uri) -> Response {
+    // dockerd's `{name:.*}`: a name with `/` (an image reference given to `docker inspect`)
+    // is no container, and the CLI needs the 404 to try the image next.
+    if let Some(r) = containers::no_such_name(&method, &uri) {
+        return r;
+    }
     not_implemented_response(&method, &uri)
 }
 
