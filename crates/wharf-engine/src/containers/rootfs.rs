@@ -20,8 +20,29 @@ struct PasswdEntry {
     home: String,
 }
 
+/// A file of the image read as the container would see it: symlinks resolved inside the
+/// rootfs, never followed on the host (an image whose `/etc/passwd` links to `/etc/shadow`
+/// reads its own, or nothing), and the last component opened without following a link, so a
+/// swap after the resolution fails instead of escaping. Missing or unreadable: empty.
+fn read_in(rootfs: &Path, path: &str) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(on_host) = wharf_fs::resolve_in(rootfs, path) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(on_host);
+    if let Ok(mut f) = opened {
+        let _ = f.read_to_string(&mut out);
+    }
+    out
+}
+
 fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    parse_passwd(&std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default())
+    parse_passwd(&read_in(rootfs, "/etc/passwd"))
 }
 
 fn parse_passwd(data: &str) -> Vec<PasswdEntry> {
@@ -43,7 +64,7 @@ fn parse_passwd(data: &str) -> Vec<PasswdEntry> {
 
 /// (name, gid, members)
 fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
-    parse_group(&std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default())
+    parse_group(&read_in(rootfs, "/etc/group"))
 }
 
 fn parse_group(data: &str) -> Vec<(String, u32, Vec<String>)> {
@@ -310,6 +331,33 @@ mod tests {
         )
         .unwrap();
         d
+    }
+
+    #[test]
+    fn an_image_passwd_linking_out_reads_inside_the_rootfs_never_the_host() {
+        let d = rootfs();
+        let host = tempfile::tempdir().unwrap();
+        let bait = host.path().join("passwd");
+        std::fs::write(&bait, "hostuser:x:4321:4321::/host:/bin/sh\n").unwrap();
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        // Absolute: the container's own path of that name, which does not exist.
+        std::os::unix::fs::symlink(&bait, d.path().join("etc/passwd")).unwrap();
+        assert!(resolve_user(d.path(), "hostuser").is_err());
+        // Relative, climbing out: stops at the container's root.
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        let up = "../".repeat(d.path().components().count() + 2);
+        let rel = format!("{up}{}", bait.strip_prefix("/").unwrap().display());
+        std::os::unix::fs::symlink(&rel, d.path().join("etc/passwd")).unwrap();
+        assert!(resolve_user(d.path(), "hostuser").is_err());
+        // A link inside the rootfs is followed, as the container would.
+        std::fs::write(
+            d.path().join("etc/passwd.real"),
+            "inside:x:77:77::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("passwd.real", d.path().join("etc/passwd")).unwrap();
+        assert_eq!(resolve_user(d.path(), "inside").unwrap().uid, 77);
     }
 
     #[test]
