@@ -1,12 +1,16 @@
 //! Durable file primitives shared by every Wharf process that writes state outside SQLite.
 //!
-//! Owns: `atomic_write` (temp file, fsync, rename, fsync dir), `fsync_dir` and `resolve_in`
-//! (a container's path on the host, never outside its root).
+//! Owns: `atomic_write` (temp file, fsync, rename, fsync dir), `fsync_dir`, `resolve_in`
+//! (a container's path on the host, never outside its root), `root` (descriptor walks with
+//! openat2 that never leave a container's root: `docker cp`) and `xattr` (file capabilities).
 //! Must not touch: anything that knows what the bytes mean.
 //!
 //! A reader sees either the old file or the new one, never a torn write, even after
 //! `kill -9` or a power cut at any instant. On tmpfs (the exec root in production) nothing
 //! survives a power cut anyway, so the fsyncs are skipped there and only the rename remains.
+
+pub mod root;
+pub mod xattr;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -6,10 +6,8 @@
 //! Must not touch: the container lifecycle (it only holds the container's operation lock).
 
 pub mod pack;
-pub mod root;
 pub mod unpack;
 mod view;
-mod xattr;
 
 #[cfg(test)]
 mod tests;
@@ -20,13 +18,13 @@ use crate::ctx::Ctx;
 use crate::error::EngineError;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use root::{display, is_dir, is_symlink, Root};
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use unpack::{UnpackError, UnpackOptions, Unpacker};
 use wharf_api::archive::{file_mode, ContainerPathStat};
 use wharf_backend::BodyStream;
+use wharf_fs::root::{self, display, is_dir, is_symlink, Root};
 
 /// Chunks in flight between the tar thread and the response (each `pack::CHUNK` bytes).
 const STREAM_DEPTH: usize = 8;

@@ -6,12 +6,12 @@
 //! so a tree being changed under us (a running container) can make the tar odd, never make
 //! it read outside the directory it started from.
 
-use super::root::{fstat, is_dir, open_child, readlink_fd};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use wharf_fs::root::{fstat, is_dir, open_child, readlink_fd};
 
 /// Filesystems whose contents are the kernel's, not the container's: a running container's
 /// `/proc`, `/sys` and cgroups are written as empty directories (dockerd's view of a
@@ -134,7 +134,8 @@ impl<W: Write> Packer<W> {
                 h.set_size(now.st_size as u64);
                 // A file that grows while read is cut at its size; one that shrinks fails
                 // the write, as Go's `archive/tar` answers "missed writing".
-                if let Some(cap) = super::xattr::get(file.as_fd(), super::xattr::CAPABILITY)? {
+                if let Some(cap) = wharf_fs::xattr::get(file.as_fd(), wharf_fs::xattr::CAPABILITY)?
+                {
                     // moby's tarballer keeps this one xattr (file capabilities), as PAX.
                     self.tar
                         .append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])?;

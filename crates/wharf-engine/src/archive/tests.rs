@@ -2,13 +2,13 @@
 //! container's root, a sibling dir plays the host, and every test checks the host is left
 //! exactly as it was.
 
-use super::root::{display, Root};
 use super::unpack::{UnpackError, UnpackOptions, Unpacker};
 use super::{pack_resolved, stat_path};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use wharf_fs::root::{display, Root};
 
 struct Fixture {
     _tmp: tempfile::TempDir,
@@ -578,7 +578,7 @@ fn file_capabilities_round_trip() {
         .collect();
     let fd = fs::File::open(&file).unwrap();
     use std::os::fd::AsFd;
-    super::xattr::set(fd.as_fd(), super::xattr::CAPABILITY, &cap).unwrap();
+    wharf_fs::xattr::set(fd.as_fd(), wharf_fs::xattr::CAPABILITY, &cap).unwrap();
     let (r, _) = stat_path(&f.root, "/ping").unwrap();
     let mut out = Vec::new();
     pack_resolved(&f.root, &r, "ping", &mut out).unwrap();
@@ -606,7 +606,7 @@ fn file_capabilities_round_trip() {
     .unwrap();
     let back = fs::File::open(f.root_dir.join("dest/ping")).unwrap();
     assert_eq!(
-        super::xattr::get(back.as_fd(), super::xattr::CAPABILITY).unwrap(),
+        wharf_fs::xattr::get(back.as_fd(), wharf_fs::xattr::CAPABILITY).unwrap(),
         Some(cap)
     );
 }

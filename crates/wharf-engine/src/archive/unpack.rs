@@ -11,11 +11,11 @@
 //! first, then a file through it), and device nodes (dockerd makes them; Wharf does not let
 //! a copy create a way to a host device).
 
-use super::root::{components, create_child, display, is_dir, lstat_at, open_child, Root};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use wharf_fs::root::{components, create_child, display, is_dir, lstat_at, open_child, Root};
 
 /// Reads from the archive and writes to each file in pieces this big.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -339,7 +339,10 @@ impl<'a> Unpacker<'a> {
                 self.dest_name()
             ))
         };
-        let resolved = match self.root.resolve(super::root::join(&path).as_bytes(), true) {
+        let resolved = match self
+            .root
+            .resolve(wharf_fs::root::join(&path).as_bytes(), true)
+        {
             Ok(r) => r,
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
                 return Err(UnpackError::Refused(format!(
@@ -392,7 +395,7 @@ fn entry_xattrs<R: Read>(
 /// refuses (`EPERM`: `trusted.*` through overlayfs) is skipped.
 fn set_xattrs(fd: BorrowedFd<'_>, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
     for (name, value) in xattrs {
-        match super::xattr::set(fd, name, value) {
+        match wharf_fs::xattr::set(fd, name, value) {
             Ok(()) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => {
                 tracing::debug!(xattr = %name, error = %e, "cp: xattr not set");

@@ -18,11 +18,11 @@
 //! start cannot mount the same upper and work directories while a stopped container's layer
 //! is mounted here, and a container does not go away under a copy.
 
-use super::root::{fstat, is_dir, join, open_child, Root};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use wharf_api::container::MountPoint;
+use wharf_fs::root::{fstat, is_dir, join, open_child, Root};
 
 /// Opens a running container's root through its init's `/proc/<pid>/root`.
 pub(crate) fn running_root(pid: i64, host_rootfs: &Path) -> io::Result<Root> {
@@ -107,7 +107,7 @@ fn bind(root: &Root, m: &MountPoint) -> io::Result<()> {
             .ok_or_else(|| io::Error::other("a file mount at /"))?;
         let dir = root.open_dir_creating(parent, r.missing.saturating_sub(1))?;
         if r.missing > 0 {
-            let _ = super::root::create_child(dir.as_fd(), name, libc::O_WRONLY, 0o644)?;
+            let _ = wharf_fs::root::create_child(dir.as_fd(), name, libc::O_WRONLY, 0o644)?;
         }
         open_child(dir.as_fd(), name, libc::O_PATH)?
     };

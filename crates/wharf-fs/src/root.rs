@@ -32,7 +32,7 @@ struct OpenHow {
 }
 
 /// `openat2(2)`. `flags` get `O_CLOEXEC`; `mode` matters with `O_CREAT` only.
-pub(crate) fn openat2(
+pub fn openat2(
     dir: BorrowedFd<'_>,
     path: &OsStr,
     flags: i32,
@@ -77,12 +77,12 @@ const STEP: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESO
 const CANONICAL: u64 =
     libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
 
-pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io::Error::from)
 }
 
 /// Lstat of `name` in `dir`; `None` when it does not exist.
-pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<libc::stat>> {
+pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<libc::stat>> {
     match nix::sys::stat::fstatat(
         Some(dir.as_raw_fd()),
         name,
@@ -95,20 +95,20 @@ pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<l
 }
 
 /// The target of the symlink `fd` (opened with `O_PATH | O_NOFOLLOW`).
-pub(crate) fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<OsString> {
+pub fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<OsString> {
     nix::fcntl::readlinkat(Some(fd.as_raw_fd()), "").map_err(io::Error::from)
 }
 
-pub(crate) fn is_dir(st: &libc::stat) -> bool {
+pub fn is_dir(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
-pub(crate) fn is_symlink(st: &libc::stat) -> bool {
+pub fn is_symlink(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
 
 /// The components of a path, `.` and empty ones dropped (`..` kept for the walk).
-pub(crate) fn components(path: &[u8]) -> Vec<OsString> {
+pub fn components(path: &[u8]) -> Vec<OsString> {
     path.split(|b| *b == b'/')
         .filter(|c| !c.is_empty() && *c != b".")
         .map(|c| OsString::from_vec(c.to_vec()))
@@ -116,7 +116,7 @@ pub(crate) fn components(path: &[u8]) -> Vec<OsString> {
 }
 
 /// `a/b/c` of resolved components (`.` for none): a path relative to the root.
-pub(crate) fn join(comps: &[OsString]) -> OsString {
+pub fn join(comps: &[OsString]) -> OsString {
     if comps.is_empty() {
         return OsString::from(".");
     }
@@ -131,7 +131,7 @@ pub(crate) fn join(comps: &[OsString]) -> OsString {
 }
 
 /// `/a/b/c`, how the container names a resolved path.
-pub(crate) fn display(comps: &[OsString]) -> String {
+pub fn display(comps: &[OsString]) -> String {
     if comps.is_empty() {
         return "/".into();
     }
@@ -140,7 +140,7 @@ pub(crate) fn display(comps: &[OsString]) -> String {
 
 /// Where a path leads inside the root.
 #[derive(Debug)]
-pub(crate) struct Resolved {
+pub struct Resolved {
     /// Every symlink followed (except a last one not asked to be), `..` applied: the path
     /// from the root, without symlinks. When something is missing, the rest of the path is
     /// appended lexically, as moby's `FollowSymlinkInScope` does.
@@ -185,7 +185,7 @@ impl Root {
     /// Resolves `path` (absolute or not: both start at the root). `follow_last` follows a
     /// final symlink too; a path ending in `/` or `/.` always does, as the kernel does.
     /// A component that exists but is not a directory, with more to come, is `ENOTDIR`.
-    pub(crate) fn resolve(&self, path: &[u8], follow_last: bool) -> io::Result<Resolved> {
+    pub fn resolve(&self, path: &[u8], follow_last: bool) -> io::Result<Resolved> {
         self.resolve_depth(path, follow_last, 0)
     }
 
@@ -278,7 +278,7 @@ impl Root {
 
     /// Opens a resolved path (`Resolved::comps` of an existing one). A final symlink is
     /// opened itself only with `O_PATH | O_NOFOLLOW`; anything else fails with `ELOOP`.
-    pub(crate) fn open_resolved(&self, comps: &[OsString], flags: i32) -> io::Result<OwnedFd> {
+    pub fn open_resolved(&self, comps: &[OsString], flags: i32) -> io::Result<OwnedFd> {
         openat2(
             self.fd(),
             &join(comps),
@@ -291,11 +291,7 @@ impl Root {
     /// The directory `comps` (resolved), created with the missing ones (mode 0755, owned by
     /// whoever runs wharfd, as dockerd's `MkdirAllAndChownNew` with root's ids), opened
     /// `O_PATH`.
-    pub(crate) fn open_dir_creating(
-        &self,
-        comps: &[OsString],
-        missing: usize,
-    ) -> io::Result<OwnedFd> {
+    pub fn open_dir_creating(&self, comps: &[OsString], missing: usize) -> io::Result<OwnedFd> {
         let existing = comps.len() - missing;
         let mut dir = self.open_resolved(&comps[..existing], libc::O_PATH | libc::O_DIRECTORY)?;
         for c in &comps[existing..] {
@@ -320,12 +316,12 @@ impl Root {
 }
 
 /// Opens `name` in `dir` (one component, never a symlink's target).
-pub(crate) fn open_child(dir: BorrowedFd<'_>, name: &OsStr, flags: i32) -> io::Result<OwnedFd> {
+pub fn open_child(dir: BorrowedFd<'_>, name: &OsStr, flags: i32) -> io::Result<OwnedFd> {
     openat2(dir, name, flags | libc::O_NOFOLLOW, 0, STEP)
 }
 
 /// Creates `name` in `dir` with `flags` (`O_CREAT | O_EXCL` added) and `mode`.
-pub(crate) fn create_child(
+pub fn create_child(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     flags: i32,

@@ -5,10 +5,10 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// File capabilities: the one xattr moby's tarballer writes.
-pub(crate) const CAPABILITY: &str = "security.capability";
+pub const CAPABILITY: &str = "security.capability";
 
 /// The value of `name` on `fd`; `None` when it has none (or the filesystem has no xattrs).
-pub(crate) fn get(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<u8>>> {
+pub fn get(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<u8>>> {
     let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let mut buf = vec![0u8; 256];
     loop {
@@ -35,7 +35,7 @@ pub(crate) fn get(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<u8>>>
     }
 }
 
-pub(crate) fn set(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
+pub fn set(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> io::Result<()> {
     let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: `c` is NUL-terminated and `value` valid for its length during the call.
     let r = unsafe {
