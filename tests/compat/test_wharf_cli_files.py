@@ -365,3 +365,26 @@ def test_errors_match(wharf, docker, unique, tmp_path):
             assert w.stderr == d.stderr.replace("docker", "wharf"), (args, w.stderr, d.stderr)
     finally:
         docker("rm", "-f", unique)
+
+
+def test_cp_stopped_into_volume_a_and_L(wharf, docker, unique, tmp_path):
+    """cp on a created (never started) container reaches its volume mount; -a gives the files to
+    the container's --user; -L follows a symlink, without it the link itself is copied."""
+    v = f"{unique}-v"
+    (tmp_path / "f").write_text("stopped\n")
+    ok(wharf("create", "--name", unique, "-v", f"{v}:/vol", "--user", "1000:1000", "busybox",
+             "true"))
+    try:
+        for cli, t in ((wharf, "w"), (docker, "d")):
+            ok(cli("cp", "-a", str(tmp_path / "f"), f"{unique}:/vol/{t}"))
+            ok(cli("cp", "-L", f"{unique}:/bin/sh", str(tmp_path / f"sh-{t}")))
+            assert not (tmp_path / f"sh-{t}").is_symlink()
+            ok(cli("cp", f"{unique}:/bin/sh", str(tmp_path / f"link-{t}")))
+            assert (tmp_path / f"link-{t}").is_symlink()
+        same(wharf, docker, "cp", f"{unique}:/vol/w", "-")
+        assert ok(wharf("run", "--rm", "-v", f"{v}:/vol", "busybox", "sh", "-c",
+                        "stat -c '%u:%g %n' /vol/*; cat /vol/*")).stdout == (
+            "1000:1000 /vol/d\n1000:1000 /vol/w\nstopped\nstopped\n")
+    finally:
+        docker("rm", "-f", unique)
+        cleanup_volumes(docker, v)
