@@ -233,6 +233,7 @@ const CASES: &[Case] = &[
         "img:v1",
     ]),
     case(&["image", "import", "-", "img"]).stdin(Stdin::File("load.tar")),
+    case(&["import", "nosuch.tar", "img"]).code(1),
     // cp out of the container
     case(&["cp", "c1:/etc/hosts", "out/"]),
     case(&["cp", "c1:/etc/hosts", "out/h2"]),

@@ -201,7 +201,8 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             .map_err(|e| Exit::error(1, format!("reading stdin: {e}")))?;
         buf
     } else {
-        std::fs::read(&a.source).map_err(|e| Exit::error(1, format!("open {}: {e}", a.source)))?
+        std::fs::read(&a.source)
+            .map_err(|e| Exit::error(1, super::archive::path_err("open", &a.source, &e)))?
     };
     // docker sends the reference whole as `repo`, after checking that it parses.
     let repo = match &a.reference {
