@@ -22,7 +22,8 @@ TIMEOUT = 120
 # Every tool the report must list (scripts/install-deps.sh's `need` lines).
 TOOLS = ["cargo", "rustc", "rustfmt", "clippy", "cc", "libseccomp", "sqlite3", "docker",
          "docker-compose", "python3", "docker-py", "pytest", "tmux", "busybox-static",
-         "cryptography", "skopeo", "docker-registry", "zstd", "openssl", "curl", "ps", "ip"]
+         "cryptography", "skopeo", "docker-registry", "zstd", "openssl", "setcap", "curl", "ps",
+         "ip"]
 VERSION = re.compile(r"[0-9]+(\.[0-9]+)+[a-z]?")
 
 
