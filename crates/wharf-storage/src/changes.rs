@@ -12,10 +12,9 @@
 //! byte order of their names; the root is never listed.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -333,33 +332,7 @@ impl Walker<'_> {
 /// The value of extended attribute `name` of `p` itself (a symlink is not followed); `None`
 /// when it has none or its filesystem keeps none.
 pub(crate) fn lgetxattr(p: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    let invalid = || StorageError::InvalidLayer("NUL in a path".into());
-    let cpath = CString::new(p.as_os_str().as_bytes()).map_err(|_| invalid())?;
-    let cname = CString::new(name).map_err(|_| invalid())?;
-    let mut buf = vec![0u8; 256];
-    loop {
-        // SAFETY: both strings are NUL-terminated and outlive the call; the kernel writes at
-        // most `buf.len()` bytes into `buf`.
-        let n = unsafe {
-            libc::lgetxattr(
-                cpath.as_ptr(),
-                cname.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(Some(buf));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ENODATA) | Some(libc::EOPNOTSUPP) => return Ok(None),
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => return Ok(None),
-            Some(libc::ERANGE) if buf.len() < 64 * 1024 => buf.resize(buf.len() * 4, 0),
-            _ => return Err(StorageError::io("read xattr of", p, e)),
-        }
-    }
+    wharf_fs::xattr::lget(p, name).map_err(|e| StorageError::io("read xattr of", p, e))
 }
 
 #[cfg(test)]

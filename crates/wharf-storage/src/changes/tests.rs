@@ -1,4 +1,6 @@
 use super::*;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
 fn write(p: &Path, data: &[u8]) {
