@@ -194,15 +194,14 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             "wharf: importing from a URL is not supported yet",
         ));
     }
-    let tar = if a.source == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Exit::error(1, format!("reading stdin: {e}")))?;
-        buf
+    // Streamed as read: a rootfs tar can be bigger than memory.
+    let tar: Box<dyn Read + Send> = if a.source == "-" {
+        Box::new(std::io::stdin())
     } else {
-        std::fs::read(&a.source)
-            .map_err(|e| Exit::error(1, super::archive::path_err("open", &a.source, &e)))?
+        Box::new(
+            std::fs::File::open(&a.source)
+                .map_err(|e| Exit::error(1, super::archive::path_err("open", &a.source, &e)))?,
+        )
     };
     // docker sends the reference whole as `repo`, after checking that it parses.
     let repo = match &a.reference {
@@ -234,7 +233,7 @@ pub async fn import(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         .send_stream(
             wharf_client::Method::POST,
             &format!("/images/create?{}", q.join("&")),
-            Some(wharf_client::chunks(tar)),
+            Some(wharf_client::read_body(tar)),
             &[("content-type", "text/plain")],
         )
         .await
