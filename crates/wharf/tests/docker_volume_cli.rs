@@ -397,8 +397,17 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 /// What a directory holds, as compared: path, type, mode, contents or link, and the time of
-/// everything but directories (unpacking into one changes its time).
+/// everything but directories (unpacking into one changes its time). A time other than the
+/// fixtures' is the moment the command wrote the file: shown as `now`, since docker's run and
+/// wharf's may fall on either side of a second.
 fn snapshot(work: &Path) -> Vec<String> {
+    let time = |t: i64| {
+        if t == FIXED_MTIME {
+            t.to_string()
+        } else {
+            "now".to_string()
+        }
+    };
     let mut all = Vec::new();
     walk(work, &mut all);
     all.iter()
@@ -412,7 +421,7 @@ fn snapshot(work: &Path) -> Vec<String> {
                 format!(
                     "{rel} -> {} {}",
                     std::fs::read_link(p).unwrap().display(),
-                    md.mtime()
+                    time(md.mtime())
                 )
             } else if !md.is_file() {
                 format!("{rel} {mode:o} special")
@@ -423,7 +432,7 @@ fn snapshot(work: &Path) -> Vec<String> {
                 } else {
                     format!("{:?}", String::from_utf8_lossy(&data))
                 };
-                format!("{rel} {mode:o} {shown} {}", md.mtime())
+                format!("{rel} {mode:o} {shown} {}", time(md.mtime()))
             }
         })
         .collect()
