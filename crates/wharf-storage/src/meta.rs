@@ -431,12 +431,7 @@ impl Db {
         let tx = conn.transaction()?;
         upsert_image(&tx, img)?;
         if let Some(r) = reference {
-            tx.execute(
-                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
-                   created = excluded.created",
-                params![r, img.id, now_rfc3339()],
-            )?;
+            point_tag(&tx, r, &img.id)?;
         }
         tx.commit()?;
         Ok(())
@@ -456,18 +451,14 @@ impl Db {
             upsert_image(&tx, img)?;
         }
         for (reference, image_id) in tags {
-            let r = tx.execute(
-                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
-                   created = excluded.created",
-                params![reference, image_id, now_rfc3339()],
-            );
-            match r {
-                Ok(_) => {}
-                Err(e) if constraint(&e) == Some(SQLITE_CONSTRAINT_FOREIGNKEY) => {
+            match point_tag(&tx, reference, image_id) {
+                Ok(()) => {}
+                Err(StorageError::Db(e))
+                    if constraint(&e) == Some(SQLITE_CONSTRAINT_FOREIGNKEY) =>
+                {
                     return Err(StorageError::ImageNotFound(image_id.to_owned()))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         tx.commit()?;
@@ -491,12 +482,7 @@ impl Db {
             params![img.id, parent],
         )?;
         if let Some(r) = reference {
-            tx.execute(
-                "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
-                   created = excluded.created",
-                params![r, img.id, now_rfc3339()],
-            )?;
+            point_tag(&tx, r, &img.id)?;
         }
         tx.commit()?;
         Ok(())
@@ -962,6 +948,17 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// Inserts or replaces an image record (same id → fields updated, tags kept).
+/// Points `reference` at `image_id`, moving it from any image it named before.
+fn point_tag(tx: &rusqlite::Connection, reference: &str, image_id: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO tags (reference, image_id, created) VALUES (?1, ?2, ?3)
+         ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id,
+           created = excluded.created",
+        params![reference, image_id, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
 fn upsert_image(conn: &rusqlite::Connection, img: &ImageRecord) -> Result<()> {
     conn.execute(
         "INSERT INTO images (id, manifest_digest, config_digest, chain_id, size, created)
